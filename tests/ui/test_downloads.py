@@ -1,0 +1,139 @@
+"""The download queue against the stand-in: a bar that moves, the model in the library at the
+end, cancel and resume from the partial file, a refusal when the file will not fit, and the
+engine's worker left free while a download runs."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from hub_standin import MODEL_FILE, REPO
+from models_page_fixtures import WAIT_MS, hub_services, models_page  # noqa: F401
+
+pytest_plugins = ["hub_fixtures"]
+
+from ui.tablemodels.downloads import PROGRESS_ROLE, DownloadItem, DownloadsTableModel  # noqa: E402
+from ui.views import models_downloads  # noqa: E402
+from ui.views.models_page import ModelsPage  # noqa: E402
+from workbench import library  # noqa: E402
+from workbench.hardware import Hardware  # noqa: E402
+from workbench.hub.download import partial_paths  # noqa: E402
+
+
+def progress_values(page: ModelsPage) -> list[int]:
+    """Every value the Progress cell of row 0 shows, recorded as the table repaints it."""
+    table = page.queue.table_model
+    column = table.column_index("Progress")
+    seen: list[int] = []
+
+    def changed(top_left, bottom_right, _roles=()):
+        if top_left.row() <= 0 <= bottom_right.row():
+            seen.append(table.index(0, column).data(PROGRESS_ROLE))
+
+    table.dataChanged.connect(changed)
+    return seen
+
+
+def test_table_model_formats_progress_without_widgets():
+    table = DownloadsTableModel()
+    item = DownloadItem(
+        "o/r",
+        "dir/model.Q4_K_M.gguf",
+        state="downloading",
+        done=25_000_000,
+        total=100_000_000,
+        rate=5_000_000,
+        eta=15,
+    )
+    table.add(item)
+    assert table.cell(0, "Model") == "model.Q4_K_M.gguf"
+    assert table.cell(0, "Progress") == "25%"
+    assert table.cell(0, "Downloaded") == "25.0 MB of 100.0 MB"
+    assert table.cell(0, "Speed") == "5.0 MB/s"
+    assert table.cell(0, "Time left") == "15 s"
+    assert table.index(0, table.column_index("Progress")).data(PROGRESS_ROLE) == 250
+    item.state, item.total = "checking", 0
+    assert table.index(0, table.column_index("Progress")).data(PROGRESS_ROLE) == -1
+
+
+def test_download_moves_and_lands_in_the_library(qtbot, page, hub, services):  # noqa: F811
+    hub.faults.throttle = 40_000_000  # ~2.5 s for the 98 MB test model
+    seen = progress_values(page)
+    page.download(REPO, MODEL_FILE)
+    item = page.queue.items[0]
+    assert page.tabs.currentWidget() is page.downloads
+    qtbot.waitUntil(lambda: item.state == "done", timeout=WAIT_MS)
+    moving = [v for v in seen if v is not None and 0 < v < 1000]
+    assert len(set(moving)) >= 3, seen  # the bar moved through several values
+    assert moving == sorted(moving)  # and never went back
+    assert seen[-1] == 1000
+    # The finished file is in the library, with where it came from.
+    qtbot.waitUntil(lambda: page.library.table_model.rowCount() == 1, timeout=WAIT_MS)
+    model = page.library.table_model.rows()[0]
+    assert model.id == item.model_id and model.source == "hub"
+    assert model.provenance["repo"] == REPO
+    assert page.library.table_model.cell(0, "Source") == f"Hugging Face · {REPO}"
+    assert Path(model.path).is_file()
+    assert page.tabs.tabText(page.tabs.indexOf(page.downloads)) == "Downloads"
+
+
+def test_cancel_keeps_the_partial_and_resume_finishes(qtbot, page, hub, services):  # noqa: F811
+    hub.faults.throttle = 8_000_000
+    page.download(REPO, MODEL_FILE)
+    item = page.queue.items[0]
+    qtbot.waitUntil(lambda: item.state == "downloading" and item.done > 10_000_000, timeout=WAIT_MS)
+    page.downloads.cancel_button.click()
+    qtbot.waitUntil(lambda: item.state == "cancelled", timeout=WAIT_MS)
+    stopped_at = item.done
+    assert page.downloads.resume_button.isEnabled()
+    partial, _record = partial_paths(models_downloads.models_dir_for(services), REPO, MODEL_FILE)
+    assert partial.exists() and partial.stat().st_size >= stopped_at
+    assert library.list_models(services.workspace.db) == []
+    # Resume: the next progress starts where the partial file ends, not at zero.
+    hub.faults.throttle = 60_000_000
+    firsts: list[int] = []
+    page.queue.table_model.dataChanged.connect(
+        lambda *_: item.state in ("resuming", "downloading") and firsts.append(item.done)
+    )
+    page.downloads.resume_button.click()
+    qtbot.waitUntil(lambda: item.state == "done", timeout=WAIT_MS)
+    assert firsts and min(firsts) >= stopped_at
+    assert not partial.exists()
+    assert [m.file_name for m in library.list_models(services.workspace.db)] == [MODEL_FILE]
+
+
+def test_a_file_that_will_not_fit_asks_first(qtbot, page, monkeypatch):
+    from workbench import hardware
+
+    monkeypatch.setattr(hardware, "detect", lambda: Hardware(2**30, 2**20, False))
+    asked: list[str] = []
+
+    def decline(parent, plan):
+        asked.append(plan.verdict.kind)
+        return False
+
+    monkeypatch.setattr(models_downloads, "ask_download_anyway", decline)
+    page.download(REPO, MODEL_FILE)
+    item = page.queue.items[0]
+    qtbot.waitUntil(lambda: item.state == "skipped", timeout=WAIT_MS)
+    assert asked == ["no"]
+    assert "would not fit" in page.queue.table_model.cell(0, "Status")
+
+
+def test_engine_worker_stays_free_during_a_download(qtbot, page, hub, services):  # noqa: F811
+    """A download runs on its own worker: an engine job (a chat reply) does not wait for it."""
+    hub.faults.throttle = 10_000_000
+    page.download(REPO, MODEL_FILE)
+    item = page.queue.items[0]
+    qtbot.waitUntil(lambda: item.state == "downloading", timeout=WAIT_MS)
+    threads: list[str] = []
+    results: list[object] = []
+    services.tasks.run(
+        "engine",
+        lambda: threads.append(threading.current_thread().name) or 42,
+        on_done=results.append,
+    )
+    qtbot.waitUntil(lambda: results == [42], timeout=5_000)
+    assert item.state == "downloading" and threads[0].startswith("wb-engine")
+    page.queue.cancel(item)
+    qtbot.waitUntil(lambda: item.state == "cancelled", timeout=WAIT_MS)

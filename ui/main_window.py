@@ -1,0 +1,253 @@
+"""The main window: navigation on the left, one page at a time, a status bar that says what
+the engine and the background jobs are doing, and the app-wide shortcuts.
+
+Pages written by other parts of the project are imported defensively: a page that does not
+exist yet, or fails to build, becomes a short placeholder instead of stopping the window.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QApplication,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QProgressBar,
+    QPushButton,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui import theme
+from ui.services import Services
+from ui.views.chat_page import ChatPage
+from ui.views.history_page import HistoryPage
+from ui.views.settings_dialog import SettingsDialog
+
+log = logging.getLogger(__name__)
+
+OTHER_PAGES = {
+    "Models": ("ui.views.models_page", "ModelsPage"),
+    "Compare": ("ui.views.compare_page", "ComparePage"),
+    "Trials": ("ui.views.trials_page", "TrialsPage"),
+}
+NAV = ("Chat", "Models", "Compare", "Trials", "History")
+
+
+def placeholder(text: str, parent: QWidget) -> QWidget:
+    page = QWidget(parent)
+    layout = QVBoxLayout(page)
+    label = QLabel(text, page)
+    label.setObjectName("Muted")
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    label.setWordWrap(True)
+    layout.addWidget(label)
+    return page
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, services: Services) -> None:
+        super().__init__()
+        self.services = services
+        self.setWindowTitle("LLM Workbench")
+        self.resize(1280, 800)
+        self.setMinimumSize(960, 600)
+        self.settings_dialog: SettingsDialog | None = None
+
+        central = QWidget(self)
+        root = QHBoxLayout(central)
+        root.setContentsMargins(0, 0, 0, 0)
+        root.setSpacing(0)
+        nav = QWidget(central)
+        nav.setObjectName("NavBar")
+        nav.setFixedWidth(176)
+        nav_layout = QVBoxLayout(nav)
+        nav_layout.setContentsMargins(0, 0, 0, 12)
+        title = QLabel("Workbench", nav)
+        title.setObjectName("AppTitle")
+        self.nav = QListWidget(nav)
+        self.nav.setObjectName("NavList")
+        self.nav.setAccessibleName("Pages")
+        self.nav.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.settings_button = QPushButton("Settings", nav)
+        self.settings_button.setAccessibleName("Settings")
+        self.settings_button.setToolTip("Settings (Ctrl+,)")
+        self.settings_button.clicked.connect(self.open_settings)
+        nav_layout.addWidget(title)
+        nav_layout.addWidget(self.nav, 1)
+        settings_row = QHBoxLayout()
+        settings_row.setContentsMargins(10, 0, 10, 0)
+        settings_row.addWidget(self.settings_button)
+        nav_layout.addLayout(settings_row)
+
+        self.pages = QStackedWidget(central)
+        self.chat = ChatPage(services, self.pages)
+        self.history = HistoryPage(services, self.pages)
+        self.page_widgets: dict[str, QWidget] = {"Chat": self.chat, "History": self.history}
+        for name, (module, cls) in OTHER_PAGES.items():
+            self.page_widgets[name] = self._other_page(name, module, cls)
+        for name in NAV:
+            self.pages.addWidget(self.page_widgets[name])
+            item = QListWidgetItem(name, self.nav)
+            item.setToolTip(f"{name} page")
+        self.nav.currentRowChanged.connect(self.pages.setCurrentIndex)
+        self.nav.setCurrentRow(0)
+        root.addWidget(nav)
+        root.addWidget(self.pages, 1)
+        self.setCentralWidget(central)
+
+        self._build_status_bar()
+        self._build_shortcuts()
+        self.chat.open_models_requested.connect(self.show_models)
+        self.history.open_requested.connect(self.open_conversation)
+        events = services.events
+        events.model_loading.connect(self._model_loading)
+        events.model_loaded.connect(self._model_loaded)
+        events.status_message.connect(self.show_status)
+        events.error.connect(lambda message: self.show_status(message, 10000))
+        events.settings_changed.connect(self._settings_changed)
+        services.tasks.jobs_changed.connect(self._jobs_changed)
+        QWidget.setTabOrder(self.nav, self.chat.new_button)
+        self.chat.input.setFocus()
+
+    def _other_page(self, name: str, module: str, cls: str) -> QWidget:
+        try:
+            page_class = getattr(importlib.import_module(module), cls)
+        except (ImportError, AttributeError):
+            return placeholder(f"The {name} page is on its way.", self.pages)
+        try:
+            return page_class(self.services, self.pages)
+        except Exception as error:  # another page's bug must not stop the window
+            log.exception("the %s page failed to open", name)
+            return placeholder(f"The {name} page could not open: {error}", self.pages)
+
+    # --- status bar ---------------------------------------------------------------------
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        bar.setSizeGripEnabled(False)
+        self.loading_bar = QProgressBar(bar)
+        self.loading_bar.setRange(0, 0)
+        self.loading_bar.setFixedWidth(90)
+        self.loading_bar.setTextVisible(False)
+        self.loading_bar.setAccessibleName("Loading model")
+        self.loading_bar.hide()
+        self.jobs_label = QLabel(bar)
+        self.model_label = QLabel("No model loaded", bar)
+        self.model_label.setAccessibleName("Loaded model")
+        bar.addPermanentWidget(self.jobs_label)
+        bar.addPermanentWidget(self.loading_bar)
+        bar.addPermanentWidget(self.model_label)
+
+    def _model_loading(self, name: str) -> None:
+        self.loading_bar.show()
+        self.model_label.setText(f"Loading {name}…")
+
+    def _model_loaded(self, name: str) -> None:
+        self.loading_bar.hide()
+        self.model_label.setText(f"● {name}" if name else "No model loaded")
+
+    def _jobs_changed(self) -> None:
+        background = [job for job in self.services.tasks.running
+                      if job.resource in ("download", "hub")
+                      or job.resource == "engine" and not self.chat.is_streaming]
+        generating = self.chat.is_streaming
+        parts = []
+        if generating:
+            parts.append("Generating…")
+        if background:
+            names = ", ".join(job.name for job in background[:2])
+            parts.append(f"{len(background)} background job{'s' if len(background) > 1 else ''}"
+                         f" ({names})")
+        self.jobs_label.setText("  ·  ".join(parts))
+
+    def show_status(self, text: str, timeout_ms: int = 0) -> None:
+        self.statusBar().showMessage(text, timeout_ms)
+
+    # --- shortcuts and navigation -------------------------------------------------------
+
+    def _build_shortcuts(self) -> None:
+        def add(keys: str | QKeySequence, handler, name: str) -> None:  # type: ignore[no-untyped-def]
+            shortcut = QShortcut(QKeySequence(keys), self)
+            shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+            shortcut.activated.connect(handler)
+            self.shortcuts[name] = shortcut
+
+        self.shortcuts: dict[str, QShortcut] = {}
+        add("Ctrl+Return", self._send, "send")
+        add("Ctrl+Enter", self._send, "send (keypad)")
+        add("Escape", self._escape, "stop")
+        add("Ctrl+N", self.new_chat, "new chat")
+        add("Ctrl+F", self.search_history, "search")
+        add("Ctrl+,", self.open_settings, "settings")
+        add("Ctrl+Q", self.close, "quit")
+
+    def show_page(self, name: str) -> None:
+        self.nav.setCurrentRow(NAV.index(name))
+
+    def _send(self) -> None:
+        self.show_page("Chat")
+        self.chat.send()
+
+    def _escape(self) -> None:
+        if self.chat.is_streaming:
+            self.chat.stop()
+            return
+        for widget in self.chat.view.messages:
+            if widget.editing:
+                widget.cancel_edit()
+
+    def new_chat(self) -> None:
+        self.show_page("Chat")
+        self.chat.new_chat()
+
+    def search_history(self) -> None:
+        self.show_page("History")
+        self.history.focus_search()
+
+    def open_conversation(self, conversation_id: int, message_id: int | None = None) -> None:
+        self.show_page("Chat")
+        self.chat.open_conversation(conversation_id, message_id)
+
+    def show_chat_with_model(self, model_id: int) -> None:
+        """Start a new chat with this library model (the Models page calls this)."""
+        self.show_page("Chat")
+        self.chat.new_chat(model_id)
+
+    def show_models(self, catalog_id: str = "") -> None:
+        self.show_page("Models")
+        page = self.page_widgets["Models"]
+        if catalog_id and hasattr(page, "show_catalog_entry"):
+            page.show_catalog_entry(catalog_id)
+
+    def open_settings(self) -> SettingsDialog:
+        if self.settings_dialog is not None and self.settings_dialog.isVisible():
+            self.settings_dialog.raise_()
+            return self.settings_dialog
+        self.settings_dialog = SettingsDialog(self.services, self)
+        self.settings_dialog.open()
+        return self.settings_dialog
+
+    def _settings_changed(self) -> None:
+        dialog = self.settings_dialog
+        if dialog is not None and "theme" in dialog.changes():
+            app = QApplication.instance()
+            if isinstance(app, QApplication):
+                theme.apply_theme(app, dialog.changes()["theme"])
+        self.show_status("Settings saved.", 4000)
+
+    # --- closing ------------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt's name)
+        """Stop a reply in progress (it is saved as stopped) before the window goes."""
+        if self.chat.is_streaming:
+            self.chat.stop()
+        super().closeEvent(event)

@@ -1,0 +1,51 @@
+"""The local library as a table: one row per GGUF file the user has."""
+
+from __future__ import annotations
+
+from workbench.library import Model
+
+from .base import Column, RowTableModel
+from .format import human_count, human_size
+
+SOURCE_LABELS = {
+    "local": "Added by hand",
+    "hub": "Hugging Face",
+    "demo": "Bundled demo",
+    # workbench.scan's sources: the app whose folder the file was found in.
+    "hf-cache": "Hugging Face cache",
+    "lmstudio": "LM Studio",
+    "gpt4all": "GPT4All",
+    "jan": "Jan",
+    "ollama": "Ollama",
+}
+
+
+def source_label(model: Model) -> str:
+    """Where the file came from, in words; a Hub download names its repository."""
+    label = SOURCE_LABELS.get(model.source, model.source.title())
+    repo = model.provenance.get("repo")
+    return f"{label} · {repo}" if repo and model.source == "hub" else label
+
+
+class LibraryTableModel(RowTableModel[Model]):
+    """Models from :func:`workbench.library.list_models`, fetched on the database worker."""
+
+    columns = (
+        Column("Name", lambda m: m.name, tooltip=lambda m: m.path),
+        Column("Architecture", lambda m: m.architecture),
+        Column("Parameters", lambda m: human_count(m.parameters), lambda m: m.parameters,
+               numeric=True),
+        Column("Quantization", lambda m: m.quantization),
+        Column("Size", lambda m: human_size(m.file_size), lambda m: m.file_size, numeric=True),
+        Column("Context", lambda m: f"{m.context_length:,}" if m.context_length else "-",
+               lambda m: m.context_length or 0, numeric=True),
+        Column("License", lambda m: m.license or "-"),
+        Column("Source", source_label),
+    )
+
+    def row_of_id(self, model_id: int) -> int:
+        """The row showing the model with this id, or -1."""
+        for number, model in enumerate(self._rows):
+            if model.id == model_id:
+                return number
+        return -1

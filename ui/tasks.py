@@ -1,0 +1,157 @@
+"""The one place where work leaves the GUI thread and results come back.
+
+Every long job runs on a worker of its resource ("engine": the one loaded model, "db", "hub":
+searches, "download"), one job at a time per resource, so one model belongs to one worker and
+downloads carry on while the user chats. A job is a function; when it returns an iterator (a
+reply streaming, a download's progress events), each yielded value is sent back as
+``progress`` and the job checks for cancellation between yields (superqt's GeneratorWorker
+shape). Results and errors come back through Qt signals, which Qt queues onto the GUI thread.
+A :class:`~workbench.errors.WorkbenchError` arrives as its one-line message; anything else as
+"Unexpected error: ..." and the traceback goes to the log, never to the user.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from workbench.errors import WorkbenchError
+
+log = logging.getLogger(__name__)
+
+RESOURCES = ("engine", "db", "hub", "download")
+
+
+class Job(QObject):
+    """A running job. Connect to its signals; call :meth:`cancel` to stop it."""
+
+    progress = Signal(object)
+    finished = Signal(object)  # the function's return value (None for iterators)
+    failed = Signal(str)  # a one-line message for the user
+    cancelled = Signal()
+    done = Signal()  # always last, whatever the outcome
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self.resource = ""
+        self._cancel = threading.Event()
+        self._stoppable: Any = None
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def cancel(self) -> None:
+        """Ask the job to stop; an iterator with a ``stop()`` (a reply) is told at once."""
+        self._cancel.set()
+        stoppable = self._stoppable
+        if stoppable is not None and hasattr(stoppable, "stop"):
+            stoppable.stop()
+
+    def _run(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]):
+        try:
+            result = func(*args, **kwargs)
+            if isinstance(result, Iterator) or hasattr(result, "__iter__") and hasattr(
+                result, "stop"
+            ):
+                self._stoppable = result
+                if self._cancel.is_set():
+                    self.cancel()
+                iterator = iter(result)
+                try:
+                    for value in iterator:
+                        self.progress.emit(value)
+                        if self._cancel.is_set():
+                            break
+                finally:
+                    close = getattr(iterator, "close", None)
+                    if close is not None:
+                        close()
+                if self._cancel.is_set():
+                    self.cancelled.emit()
+                else:
+                    self.finished.emit(result)
+            elif self._cancel.is_set():
+                self.cancelled.emit()
+            else:
+                self.finished.emit(result)
+        except WorkbenchError as error:
+            self.failed.emit(str(error))
+        except Exception as error:  # the user sees one line; the log keeps the traceback
+            log.exception("job %s failed", self.name)
+            self.failed.emit(f"Unexpected error: {type(error).__name__}: {error}")
+        finally:
+            self.done.emit()
+
+
+class TaskManager(QObject):
+    """One single-thread executor per resource; jobs of one resource run in order."""
+
+    #: Emitted on the GUI thread when a job starts or ends (the status bar counts them).
+    jobs_changed = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._executors = {
+            name: ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"wb-{name}")
+            for name in RESOURCES
+        }
+        self._running: set[Job] = set()
+
+    def run(
+        self,
+        resource: str,
+        func: Callable[..., Any],
+        *args: Any,
+        name: str = "",
+        on_progress: Callable[[Any], None] | None = None,
+        on_done: Callable[[Any], None] | None = None,
+        on_error: Callable[[str], None] | None = None,
+        on_cancelled: Callable[[], None] | None = None,
+        on_finally: Callable[[], None] | None = None,
+        **kwargs: Any,
+    ) -> Job:
+        """Start ``func(*args, **kwargs)`` on the resource's worker; callbacks run on the GUI
+        thread. Keep a reference to the returned job to cancel it.
+
+        Pass every callback here rather than connecting to the job afterwards: a fast job can
+        end before a later connection exists, and its signal would reach no one.
+        """
+        job = Job(name or getattr(func, "__name__", "job"))
+        if on_progress:
+            job.progress.connect(on_progress)
+        if on_done:
+            job.finished.connect(on_done)
+        if on_error:
+            job.failed.connect(on_error)
+        if on_cancelled:
+            job.cancelled.connect(on_cancelled)
+        if on_finally:
+            job.done.connect(on_finally)
+        job.resource = resource
+        self._running.add(job)
+        job.done.connect(lambda: self._job_done(job))
+        self._executors[resource].submit(job._run, func, args, kwargs)
+        self.jobs_changed.emit()
+        return job
+
+    def _job_done(self, job: Job) -> None:
+        self._running.discard(job)
+        self.jobs_changed.emit()
+
+    @property
+    def running(self) -> list[Job]:
+        return list(self._running)
+
+    def shutdown(self) -> None:
+        """Cancel everything and wait for the workers (on quit)."""
+        for job in list(self._running):
+            job.cancel()
+        for executor in self._executors.values():
+            executor.shutdown(wait=True, cancel_futures=True)

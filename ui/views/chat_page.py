@@ -1,0 +1,635 @@
+"""The Chat page: recent chats, the conversation, the composer and the sampling panel.
+
+Streaming: a turn runs on the "engine" worker as a :class:`~ui.chat_runner.ChatRunner`.
+Every stream gets a number, and every event it sends carries it: events of any stream but
+the current one are ignored, and a stream whose conversation is not on show keeps saving but
+draws nothing, so switching chats or models while a reply streams never mixes replies.
+Tokens are gathered and drawn once per timer tick (about 40 times a second at most), never
+one widget update per token.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QResizeEvent
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QPushButton,
+    QSizePolicy,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui.chat_runner import (
+    ChatRunner,
+    ChatStartup,
+    ConversationData,
+    Finished,
+    Loading,
+    Started,
+    TurnRequest,
+    load_conversation,
+    load_startup,
+    switch_branch,
+)
+from ui.services import Services
+from ui.tasks import Job
+from ui.views.chat_view import ChatView
+from ui.views.sampling_panel import SamplingPanel
+from ui.views.welcome import WelcomeView
+from ui.widgets.message_widget import MessageWidget
+from workbench import conversations as convs
+from workbench.catalog import filter_catalog, load_catalog, machine_memory_bytes
+from workbench.library import Model, add_model
+
+log = logging.getLogger(__name__)
+
+FLUSH_MS = 25  # streamed tokens are drawn in batches, at most this often
+
+
+@dataclass
+class Stream:
+    """The reply being generated, and where (if anywhere) it is drawn."""
+
+    sid: int
+    runner: ChatRunner
+    model_name: str
+    job: Job | None = None
+    conversation_id: int | None = None
+    reply_id: int | None = None
+    widget: MessageWidget | None = None
+    user_widget: MessageWidget | None = None
+    pending: list[str] = field(default_factory=list)
+    failed: str = ""
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that shortens its text with … rather than pushing the layout."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._full = text
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
+        self._full = text
+        self.setToolTip(text)
+        self._elide()
+
+    def full_text(self) -> str:
+        return self._full
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        elided = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight,
+                                               max(self.width(), 40))
+        super().setText(elided)
+
+
+class Banner(QFrame):
+    """A dismissable one-line message above the chat (errors the user should read)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("Banner")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(12, 8, 6, 8)
+        self.label = QLabel(self)
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QToolButton(self)
+        close.setObjectName("Flat")
+        close.setText("✕")
+        close.setAccessibleName("Dismiss message")
+        close.clicked.connect(self.hide)
+        row.addWidget(self.label, 1)
+        row.addWidget(close)
+        self.hide()
+
+    def show_message(self, text: str) -> None:
+        self.label.setText(text)
+        self.show()
+
+
+class ChatPage(QWidget):
+    streaming_changed = Signal(bool)
+    open_models_requested = Signal(str)
+
+    def __init__(self, services: Services, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.services = services
+        self.conversation_id: int | None = None
+        self.models: list[Model] = []
+        self.stream: Stream | None = None
+        self._sid = 0
+        self._startup_done = False
+        self._pending_model: int | None = None
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setSingleShot(True)
+        self._flush_timer.setInterval(FLUSH_MS)
+        self._flush_timer.timeout.connect(self._flush)
+        self._build()
+        services.events.library_changed.connect(self.refresh)
+        services.events.conversations_changed.connect(self.refresh_conversations)
+        self.refresh()
+
+    # --- layout ----------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        root = QHBoxLayout(self)
+        root.setContentsMargins(0, 0, 0, 0)
+        root.setSpacing(0)
+
+        side = QWidget(self)
+        side.setFixedWidth(230)
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(12, 12, 8, 12)
+        self.new_button = QPushButton("New chat", side)
+        self.new_button.setObjectName("Primary")
+        self.new_button.setToolTip("New chat (Ctrl+N)")
+        self.new_button.clicked.connect(lambda: self.new_chat())
+        self.chat_list = QListWidget(side)
+        self.chat_list.setObjectName("SideList")
+        self.chat_list.setAccessibleName("Recent chats")
+        self.chat_list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.chat_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.chat_list.itemActivated.connect(self._chat_chosen)
+        self.chat_list.itemClicked.connect(self._chat_chosen)
+        recent = QLabel("Recent chats", side)
+        recent.setObjectName("Muted")
+        side_layout.addWidget(self.new_button)
+        side_layout.addSpacing(6)
+        side_layout.addWidget(recent)
+        side_layout.addWidget(self.chat_list, 1)
+
+        center = QWidget(self)
+        center_layout = QVBoxLayout(center)
+        center_layout.setContentsMargins(8, 12, 12, 12)
+        center_layout.setSpacing(8)
+        header = QHBoxLayout()
+        self.model_picker = QComboBox(center)
+        self.model_picker.setAccessibleName("Model")
+        self.model_picker.setToolTip("The model that writes the next reply")
+        self.model_picker.setMinimumWidth(260)
+        self.model_picker.setPlaceholderText("No model yet")
+        self.model_picker.currentIndexChanged.connect(self._model_chosen)
+        self.title = ElidedLabel("New chat", center)
+        self.title.setObjectName("SubHeading")
+        self.panel_button = QToolButton(center)
+        self.panel_button.setText("Parameters")
+        self.panel_button.setObjectName("Toggle")
+        self.panel_button.setCheckable(True)
+        self.panel_button.setChecked(True)
+        self.panel_button.setAccessibleName("Show parameters")
+        header.addWidget(self.model_picker)
+        header.addSpacing(12)
+        header.addWidget(self.title, 1)
+        header.addWidget(self.panel_button)
+        self.banner = Banner(center)
+
+        pane = QFrame(center)
+        pane.setObjectName("ChatPane")
+        pane_layout = QVBoxLayout(pane)
+        pane_layout.setContentsMargins(1, 1, 1, 1)
+        self.stack = QStackedWidget(pane)
+        self.welcome = WelcomeView(self.stack)
+        self.welcome.suggestion_chosen.connect(self._suggestion)
+        self.welcome.add_file_requested.connect(self.add_model_file)
+        self.welcome.open_models_requested.connect(self.open_models_requested)
+        self.view = ChatView(self.stack)
+        self.view.regenerate_requested.connect(self.regenerate)
+        self.view.edit_submitted.connect(self.edit)
+        self.view.branch_requested.connect(self.switch_branch)
+        self.stack.addWidget(self.welcome)
+        self.stack.addWidget(self.view)
+        pane_layout.addWidget(self.stack)
+
+        composer = QFrame(center)
+        composer.setObjectName("Composer")
+        composer_layout = QVBoxLayout(composer)
+        composer_layout.setContentsMargins(10, 6, 8, 8)
+        self.input = QPlainTextEdit(composer)
+        self.input.setObjectName("ChatInput")
+        self.input.setAccessibleName("Message")
+        self.input.setPlaceholderText("Message the model…")
+        self.input.setFixedHeight(64)
+        buttons = QHBoxLayout()
+        hint = QLabel("Ctrl+Enter to send · Esc to stop", composer)
+        hint.setObjectName("Muted")
+        self.stop_button = QPushButton("Stop", composer)
+        self.stop_button.setAccessibleName("Stop generating")
+        self.stop_button.setToolTip("Stop (Esc): keeps what was written")
+        self.stop_button.clicked.connect(self.stop)
+        self.stop_button.hide()
+        self.send_button = QPushButton("Send", composer)
+        self.send_button.setObjectName("Primary")
+        self.send_button.setAccessibleName("Send message")
+        self.send_button.setToolTip("Send (Ctrl+Enter)")
+        self.send_button.clicked.connect(self.send)
+        buttons.addWidget(hint, 1)
+        buttons.addWidget(self.stop_button)
+        buttons.addWidget(self.send_button)
+        composer_layout.addWidget(self.input)
+        composer_layout.addLayout(buttons)
+
+        center_layout.addLayout(header)
+        center_layout.addWidget(self.banner)
+        center_layout.addWidget(pane, 1)
+        center_layout.addWidget(composer)
+
+        self.panel = SamplingPanel(self)
+        self.panel_button.toggled.connect(self.panel.setVisible)
+
+        root.addWidget(side)
+        root.addWidget(center, 1)
+        root.addWidget(self.panel)
+        QWidget.setTabOrder(self.input, self.send_button)
+        QWidget.setTabOrder(self.send_button, self.model_picker)
+        QWidget.setTabOrder(self.model_picker, self.panel_button)
+        QWidget.setTabOrder(self.panel_button, self.panel.system_prompt)
+        QWidget.setTabOrder(self.panel.system_prompt, self.panel.preset)
+        QWidget.setTabOrder(self.new_button, self.chat_list)
+
+    # --- loading -----------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Reload the library and the chat list (at start, and when the library changes)."""
+        self.services.tasks.run("db", lambda: load_startup(self.services.db()),
+                                name="load chat", on_done=self._startup_loaded,
+                                on_error=self.show_error)
+        self.refresh_conversations()
+
+    def refresh_conversations(self) -> None:
+        self.services.tasks.run("db", lambda: convs.list_conversations(self.services.db(), 200),
+                                name="list chats", on_done=self._conversations_loaded,
+                                on_error=self.show_error)
+
+    def _startup_loaded(self, startup: ChatStartup) -> None:
+        current = self.model_picker.currentData()
+        if self._pending_model is not None:
+            current, self._pending_model = self._pending_model, None
+        self.models = startup.models
+        self.model_picker.blockSignals(True)
+        self.model_picker.clear()
+        for model in self.models:
+            self.model_picker.addItem(model.name, model.id)
+        index = self.model_picker.findData(current)
+        self.model_picker.setCurrentIndex(index if index >= 0 else 0)
+        self.model_picker.blockSignals(False)
+        if not self._startup_done:
+            self.panel.set_preset(startup.preset)
+            self._startup_done = True
+        self._model_chosen()
+        self.model_picker.setEnabled(bool(self.models))
+        self.panel_button.setChecked(bool(self.models))
+        if not self.models:
+            self._show_first_run()
+        elif self.conversation_id is None and not self.view.messages:
+            self.welcome.show_ready(self.model_picker.currentText())
+            self.stack.setCurrentWidget(self.welcome)
+        self._update_buttons()
+
+    def _show_first_run(self) -> None:
+        self.stack.setCurrentWidget(self.welcome)
+
+        def fitting() -> tuple[list, int]:
+            memory = machine_memory_bytes()
+            return filter_catalog(load_catalog(), max_memory=memory), memory
+
+        self.welcome.show_first_run([], machine_memory_bytes())
+        self.services.tasks.run("db", fitting, name="catalog",
+                                on_done=lambda r: self.welcome.show_first_run(*r),
+                                on_error=self.show_error)
+
+    def _conversations_loaded(self, rows: list[dict]) -> None:
+        self.chat_list.blockSignals(True)
+        self.chat_list.clear()
+        for row in rows:
+            item = QListWidgetItem(row["title"] or "Untitled chat")
+            item.setData(Qt.ItemDataRole.UserRole, row["id"])
+            item.setToolTip(f"{row['title']}\n{row['model_name'] or 'no model'} · "
+                            f"{row['message_count']} messages · {row['updated_at'][:16]}")
+            self.chat_list.addItem(item)
+            if row["id"] == self.conversation_id:
+                item.setSelected(True)
+        self.chat_list.blockSignals(False)
+        if self.conversation_id is not None and self.conversation_id not in {
+                r["id"] for r in rows} and not self.is_streaming:
+            self.new_chat()  # the chat on show was deleted (from History)
+
+    def _chat_chosen(self, item: QListWidgetItem) -> None:
+        conversation_id = item.data(Qt.ItemDataRole.UserRole)
+        if conversation_id != self.conversation_id:
+            self.open_conversation(conversation_id)
+
+    def _model_chosen(self) -> None:
+        model = self.current_model
+        if model is not None:
+            sampling = {k: v for k, v in model.settings.items()
+                        if k in ("temperature", "top_p", "top_k", "max_tokens", "seed")}
+            if sampling:
+                self.panel.set_values({**self.panel.overrides(), **sampling}, preset="custom")
+            self.input.setPlaceholderText(f"Message {model.name}…")
+            if self.stack.currentWidget() is self.welcome and self.conversation_id is None:
+                self.welcome.show_ready(model.name)
+
+    @property
+    def current_model(self) -> Model | None:
+        model_id = self.model_picker.currentData()
+        return next((m for m in self.models if m.id == model_id), None)
+
+    @property
+    def is_streaming(self) -> bool:
+        return self.stream is not None
+
+    # --- conversations -----------------------------------------------------------------------
+
+    def new_chat(self, model_id: int | None = None) -> None:
+        self._detach_stream()
+        self.conversation_id = None
+        self.view.clear()
+        self.title.setText("New chat")
+        self.chat_list.clearSelection()
+        self.banner.hide()
+        if model_id is not None:
+            index = self.model_picker.findData(model_id)
+            if index >= 0:
+                self.model_picker.setCurrentIndex(index)
+            else:  # new to the library: pick it once the library has reloaded
+                self._pending_model = model_id
+                self.refresh()
+        if self.models:
+            self.welcome.show_ready(self.model_picker.currentText())
+            self.stack.setCurrentWidget(self.welcome)
+        else:
+            self._show_first_run()
+        self.panel.system_prompt.clear()
+        self._update_buttons()
+        self.input.setFocus()
+
+    def open_conversation(self, conversation_id: int, message_id: int | None = None) -> None:
+        """Show a conversation (with ``message_id``: the branch through that message)."""
+        self._detach_stream()
+        self.conversation_id = conversation_id
+        self.banner.hide()
+        self.services.tasks.run(
+            "db", lambda: load_conversation(self.services.db(), conversation_id, message_id),
+            name="open chat", on_done=self._conversation_loaded, on_error=self.show_error)
+
+    def switch_branch(self, message_id: int) -> None:
+        if self.conversation_id is None or self.is_streaming:
+            return
+        conversation_id = self.conversation_id
+        self.services.tasks.run(
+            "db", lambda: switch_branch(self.services.db(), conversation_id, message_id),
+            name="switch branch", on_done=self._conversation_loaded, on_error=self.show_error)
+
+    def _conversation_loaded(self, data: ConversationData) -> None:
+        if data.conversation["id"] != self.conversation_id:
+            return  # the user opened another chat meanwhile
+        conversation = data.conversation
+        self.title.setText(conversation["title"] or "Untitled chat")
+        self.panel.system_prompt.setPlainText(conversation["system_prompt"] or "")
+        index = self.model_picker.findData(conversation["model_id"])
+        if index >= 0 and not self.is_streaming:
+            self.model_picker.setCurrentIndex(index)
+        shown = [w.message_id for w in self.view.messages]
+        if shown == [m.id for m in data.messages]:
+            for widget, message in zip(self.view.messages, data.messages, strict=True):
+                self._refresh_widget(widget, message, data.siblings.get(message.id, []))
+        else:
+            self.view.clear()
+            for message in data.messages:
+                self.view.add_stored(message, data.siblings.get(message.id, []))
+        self.stack.setCurrentWidget(self.view if data.messages else self.welcome)
+        self._reattach_stream()
+        for row in range(self.chat_list.count()):
+            item = self.chat_list.item(row)
+            item.setSelected(item.data(Qt.ItemDataRole.UserRole) == self.conversation_id)
+        self._update_buttons()
+
+    def _refresh_widget(self, widget: MessageWidget, message: convs.StoredMessage,
+                        siblings: list[int]) -> None:
+        if self.stream is not None and message.id == self.stream.reply_id:
+            return  # the live text is ahead of the saved one
+        if widget.text != message.content:
+            widget.set_content(message.content)
+        if message.role == "assistant":
+            widget.set_metrics(message.metrics, message.finish_reason)
+            if message.status == "error":
+                widget.set_status(message.error or "The reply failed.", error=True)
+            elif not (message.status == "stopped" and not message.content):
+                widget.set_status("")
+        widget.set_siblings(siblings)
+
+    # --- sending -------------------------------------------------------------------------
+
+    def _suggestion(self, text: str) -> None:
+        self.input.setPlainText(text)
+        self.send()
+
+    def send(self) -> None:
+        text = self.input.toPlainText()
+        if not text.strip():
+            return
+        if self.is_streaming:
+            self.services.events.status_message.emit(
+                "A reply is being written: wait for it or stop it (Esc).", 4000)
+            return
+        model = self.current_model
+        if model is None:
+            self.show_error("Choose a model first: there is none in the library yet.")
+            return
+        request = TurnRequest("send", model.id, prompt=text,
+                              conversation_id=self.conversation_id,
+                              parent_id=self.view.leaf_id if self.conversation_id else None,
+                              system_prompt=self.panel.system_text(),
+                              overrides=self.panel.overrides())
+        self.input.clear()
+        self.stack.setCurrentWidget(self.view)
+        user = self.view.add(MessageWidget("user", text, parent=self.view.column))
+        self._start(request, model, user)
+
+    def regenerate(self, reply_id: int) -> None:
+        model = self.current_model
+        if self.is_streaming or model is None:
+            return
+        self.view.remove_from(reply_id)
+        self._start(TurnRequest("regenerate", model.id, message_id=reply_id,
+                                overrides=self.panel.overrides()), model, None)
+
+    def edit(self, message_id: int, text: str) -> None:
+        model = self.current_model
+        if self.is_streaming or model is None:
+            return
+        self.view.remove_from(message_id)
+        user = self.view.add(MessageWidget("user", text, parent=self.view.column))
+        self._start(TurnRequest("edit", model.id, prompt=text, message_id=message_id,
+                                overrides=self.panel.overrides()), model, user)
+
+    def _start(self, request: TurnRequest, model: Model, user: MessageWidget | None) -> None:
+        self.banner.hide()
+        self._sid += 1
+        sid = self._sid
+        reply = self.view.add(MessageWidget("assistant", title=model.name,
+                                            parent=self.view.column))
+        reply.set_status("Thinking…")
+        runner = ChatRunner(self.services.db, self.services.engine, request)
+        stream = Stream(sid, runner, model.name, conversation_id=self.conversation_id,
+                        widget=reply, user_widget=user)
+        self.stream = stream
+        stream.job = self.services.tasks.run(
+            "engine", lambda: runner, name=f"reply from {model.name}",
+            on_progress=lambda event: self._on_event(sid, event),
+            on_error=lambda message: self._on_failed(sid, message),
+            on_finally=lambda: self._on_done(sid),
+        )
+        self.view.set_busy(True)
+        self._update_buttons()
+        self.streaming_changed.emit(True)
+
+    def stop(self) -> None:
+        """Stop the reply; what was generated stays, saved with finish reason "stopped"."""
+        if self.stream is not None:
+            self.stream.runner.stop()
+            if self.stream.widget is not None:
+                self.stream.widget.set_status("Stopping…")
+
+    # --- stream events (GUI thread) --------------------------------------------------------
+
+    def _on_event(self, sid: int, event: object) -> None:
+        stream = self.stream
+        if stream is None or stream.sid != sid:
+            return  # a stale event from an earlier stream
+        if isinstance(event, str):
+            stream.pending.append(event)
+            if not self._flush_timer.isActive():
+                self._flush_timer.start()
+        elif isinstance(event, Loading):
+            self.services.events.model_loading.emit(event.model_name)
+            if stream.widget is not None:
+                stream.widget.set_status(f"Loading {event.model_name}…")
+        elif isinstance(event, Started):
+            stream.reply_id = event.reply_message_id
+            new_chat = stream.conversation_id is None
+            stream.conversation_id = event.conversation_id
+            self.services.events.model_loaded.emit(event.model_name)
+            if stream.widget is not None:
+                stream.widget.message_id = event.reply_message_id
+                if stream.user_widget is not None:
+                    stream.user_widget.message_id = event.user_message_id
+                if new_chat and self.conversation_id is None:
+                    self.conversation_id = event.conversation_id
+            if new_chat:
+                self.services.events.conversations_changed.emit()
+        elif isinstance(event, Finished):
+            self._flush()
+            if stream.widget is not None:
+                stream.widget.text = event.text
+                stream.widget.finish_stream()
+                stream.widget.set_status("")
+                stats = event.stats
+                stream.widget.set_metrics(
+                    {"gen_tps": stats.gen_tps, "ttft_ms": stats.ttft_ms,
+                     "completion_tokens": stats.completion_tokens, "peak_rss": stats.peak_rss,
+                     "load_ms": stats.load_ms}, stats.finish_reason)
+
+    def _flush(self) -> None:
+        stream = self.stream
+        if stream is None or not stream.pending:
+            return
+        text = "".join(stream.pending)
+        stream.pending.clear()
+        if stream.widget is not None:
+            if stream.widget.status.isVisible() and stream.widget.status.text() != "Stopping…":
+                stream.widget.set_status("")
+            stream.widget.stream(text)
+
+    def _on_failed(self, sid: int, message: str) -> None:
+        stream = self.stream
+        if stream is None or stream.sid != sid:
+            return
+        stream.failed = message
+        self.show_error(message)
+        if stream.widget is not None:
+            stream.widget.set_status(message, error=True)
+        self.services.events.model_loaded.emit(self._loaded_name())
+
+    def _on_done(self, sid: int) -> None:
+        stream = self.stream
+        if stream is None or stream.sid != sid:
+            return
+        self._flush()
+        if stream.widget is not None and not stream.failed:
+            stream.widget.finish_stream()
+        self.stream = None
+        self.view.set_busy(False)
+        self._update_buttons()
+        self.streaming_changed.emit(False)
+        if self.conversation_id is not None and self.conversation_id == stream.conversation_id:
+            self.open_conversation(self.conversation_id)  # metrics, branches, saved text
+        self.services.events.conversations_changed.emit()
+
+    def _detach_stream(self) -> None:
+        """Leave the stream running (it keeps saving) but stop drawing it."""
+        if self.stream is not None:
+            self._flush()
+            self.stream.widget = None
+            self.stream.user_widget = None
+            self.view.set_busy(False)
+
+    def _reattach_stream(self) -> None:
+        stream = self.stream
+        if stream is None or stream.conversation_id != self.conversation_id:
+            return
+        for widget in self.view.messages:
+            if widget.message_id == stream.reply_id and stream.runner.turn is not None:
+                widget.set_content(stream.runner.turn.reply.text)
+                stream.pending.clear()
+                stream.widget = widget
+                self.view.set_busy(True)
+
+    def _loaded_name(self) -> str:
+        loaded = self.services.engine.loaded
+        return loaded.path.stem if loaded is not None else ""
+
+    def _update_buttons(self) -> None:
+        streaming = self.is_streaming
+        self.send_button.setEnabled(not streaming and bool(self.models))
+        self.stop_button.setVisible(streaming)
+        self.send_button.setVisible(not streaming)
+
+    # --- errors and files ------------------------------------------------------------------
+
+    def show_error(self, message: str) -> None:
+        self.banner.show_message(message)
+        self.services.events.error.emit(message)
+
+    def add_model_file(self, path: str | None = None) -> None:
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, "Add a GGUF model", "",
+                                                  "GGUF models (*.gguf);;All files (*)")
+            if not path:
+                return
+        self.services.events.status_message.emit("Adding the model (checking the file)…", 0)
+        self.services.tasks.run(
+            "db", lambda: add_model(self.services.db(), path), name="add model",
+            on_done=lambda model: (self.services.events.status_message.emit(
+                f"Added {model.name}.", 5000), self.services.events.library_changed.emit()),
+            on_error=self.show_error)

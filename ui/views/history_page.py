@@ -1,0 +1,301 @@
+"""History: every chat, full-text search across all of them (hits highlighted), and rename,
+delete (with Undo), export as Markdown or JSON. All database work runs on the "db" worker."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMenu,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui import theme
+from ui.services import Services
+from ui.tasks import Job
+from workbench import conversations as convs
+from workbench.errors import WorkbenchError
+from workbench.export import export_conversation
+
+SEARCH_DELAY_MS = 200
+
+
+def highlight_snippet(snippet: str, background: str) -> str:
+    """Turn search_messages' ``[match]`` marks into bold, highlighted HTML (escaped)."""
+    parts = re.split(r"(\[[^\[\]]*\])", snippet)
+    out = []
+    for part in parts:
+        if len(part) >= 2 and part.startswith("[") and part.endswith("]"):
+            out.append(f"<b style='background:{background}'>{html.escape(part[1:-1])}</b>")
+        else:
+            out.append(html.escape(part))
+    return "".join(out).replace("\n", " ")
+
+
+def export_to_file(db: Any, conversation_id: int, fmt: str, path: str | Path) -> Path:
+    """Write one conversation as Markdown (md) or JSON (json); returns the path written."""
+    text = export_conversation(db, conversation_id, fmt)
+    target = Path(path)
+    try:
+        target.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise WorkbenchError(f"{target}: cannot write ({error.strerror or error})") from None
+    return target
+
+
+class HistoryPage(QWidget):
+    open_requested = Signal(int, object)  # conversation id, message id or None
+
+    def __init__(self, services: Services, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.services = services
+        self._deleted: dict[str, Any] | None = None
+        self._query_serial = 0
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(24, 20, 24, 16)
+        layout.setSpacing(10)
+        heading = QLabel("History", self)
+        heading.setObjectName("Heading")
+        self.search = QLineEdit(self)
+        self.search.setAccessibleName("Search all chats")
+        self.search.setPlaceholderText("Search all chats (Ctrl+F)")
+        self.search.setClearButtonEnabled(True)
+        self.search.setMinimumHeight(34)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(SEARCH_DELAY_MS)
+        self._timer.timeout.connect(self.run_search)
+        self.search.textChanged.connect(lambda: self._timer.start())
+        self.search.returnPressed.connect(self.run_search)
+        self.summary = QLabel(self)
+        self.summary.setObjectName("Muted")
+
+        self.undo_bar = QFrame(self)
+        self.undo_bar.setObjectName("InfoBanner")
+        undo_row = QHBoxLayout(self.undo_bar)
+        undo_row.setContentsMargins(12, 6, 6, 6)
+        self.undo_label = QLabel(self.undo_bar)
+        self.undo_button = QPushButton("Undo", self.undo_bar)
+        self.undo_button.setAccessibleName("Undo delete")
+        self.undo_button.clicked.connect(self.undo_delete)
+        undo_row.addWidget(self.undo_label, 1)
+        undo_row.addWidget(self.undo_button)
+        self.undo_bar.hide()
+        self._undo_timer = QTimer(self)
+        self._undo_timer.setSingleShot(True)
+        self._undo_timer.setInterval(15000)
+        self._undo_timer.timeout.connect(self.undo_bar.hide)
+
+        self.results = QListWidget(self)
+        self.results.setObjectName("SideList")
+        self.results.setAccessibleName("Chats and search results")
+        self.results.setSpacing(2)
+        self.results.itemActivated.connect(lambda _item: self.open_selected())
+        self.results.itemDoubleClicked.connect(lambda _item: self.open_selected())
+        self.results.currentItemChanged.connect(lambda *_: self._update_buttons())
+
+        buttons = QHBoxLayout()
+        self.open_button = QPushButton("Open", self)
+        self.open_button.setObjectName("Primary")
+        self.open_button.clicked.connect(self.open_selected)
+        self.rename_button = QPushButton("Rename…", self)
+        self.rename_button.clicked.connect(self.rename_selected)
+        self.export_button = QPushButton("Export…", self)
+        menu = QMenu(self.export_button)
+        menu.addAction("Markdown (.md)…", lambda: self.export_selected("md"))
+        menu.addAction("JSON (.json)…", lambda: self.export_selected("json"))
+        self.export_button.setMenu(menu)
+        self.delete_button = QPushButton("Delete", self)
+        self.delete_button.setObjectName("Danger")
+        self.delete_button.clicked.connect(self.delete_selected)
+        for button in (self.open_button, self.rename_button, self.export_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.delete_button)
+
+        layout.addWidget(heading)
+        layout.addWidget(self.search)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.undo_bar)
+        layout.addWidget(self.results, 1)
+        layout.addLayout(buttons)
+        QWidget.setTabOrder(self.search, self.results)
+        QWidget.setTabOrder(self.results, self.open_button)
+        services.events.conversations_changed.connect(self.refresh)
+        self.refresh()
+
+    # --- listing and searching ---------------------------------------------------------
+
+    def focus_search(self) -> None:
+        self.search.setFocus()
+        self.search.selectAll()
+
+    def refresh(self) -> None:
+        self.run_search()
+
+    def run_search(self) -> None:
+        self._timer.stop()
+        query = self.search.text().strip()
+        self._query_serial += 1
+        serial = self._query_serial
+        if query:
+            job = self.services.tasks.run(
+                "db", lambda: convs.search_messages(self.services.db(), query), name="search",
+                on_done=lambda rows: self._show_hits(serial, query, rows),
+                on_error=self._error)
+        else:
+            job = self.services.tasks.run(
+                "db", lambda: convs.list_conversations(self.services.db()), name="history",
+                on_done=lambda rows: self._show_conversations(serial, rows),
+                on_error=self._error)
+        self.last_job: Job = job
+
+    def _add_row(self, html_text: str, conversation_id: int, message_id: int | None,
+                 title: str) -> None:
+        item = QListWidgetItem(self.results)
+        item.setData(Qt.ItemDataRole.UserRole, (conversation_id, message_id, title))
+        label = QLabel(html_text)
+        label.setTextFormat(Qt.TextFormat.RichText)
+        label.setWordWrap(True)
+        label.setContentsMargins(8, 6, 8, 6)
+        label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        item.setSizeHint(label.sizeHint())
+        self.results.setItemWidget(item, label)
+
+    def _show_conversations(self, serial: int, rows: list[dict[str, Any]]) -> None:
+        if serial != self._query_serial:
+            return
+        self.results.clear()
+        muted = theme.current().muted
+        for row in rows:
+            title = html.escape(row["title"] or "Untitled chat")
+            when = row["updated_at"][:16].replace("T", " ")
+            detail = (f"{html.escape(row['model_name'] or 'no model')} · "
+                      f"{row['message_count']} messages · {when}")
+            self._add_row(f"<b>{title}</b><br><span style='color:{muted}'>{detail}</span>",
+                          row["id"], None, row["title"] or "")
+        count = len(rows)
+        self.summary.setText(f"{count} chat{'s' if count != 1 else ''}" if count else
+                             "No chats yet: start one on the Chat page.")
+        self._select_first()
+
+    def _show_hits(self, serial: int, query: str, rows: list[dict[str, Any]]) -> None:
+        if serial != self._query_serial:
+            return
+        self.results.clear()
+        colors = theme.current()
+        for row in rows:
+            who = "You" if row["role"] == "user" else "Reply"
+            snippet = highlight_snippet(row["snippet"] or "", colors.highlight_bg)
+            self._add_row(
+                f"<b>{html.escape(row['title'] or 'Untitled chat')}</b>"
+                f"<span style='color:{colors.muted}'> · {who} · "
+                f"{row['created_at'][:16].replace('T', ' ')}</span><br>{snippet}",
+                row["conversation_id"], row["id"], row["title"] or "")
+        count = len(rows)
+        self.summary.setText(f"{count} match{'es' if count != 1 else ''} for “{query}”"
+                             if count else f"Nothing found for “{query}”.")
+        self._select_first()
+
+    def _select_first(self) -> None:
+        if self.results.count():
+            self.results.setCurrentRow(0)
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        has = self.results.currentItem() is not None
+        for button in (self.open_button, self.rename_button, self.export_button,
+                       self.delete_button):
+            button.setEnabled(has)
+
+    def selected(self) -> tuple[int, int | None, str] | None:
+        item = self.results.currentItem()
+        return item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+
+    def _error(self, message: str) -> None:
+        self.summary.setText(message)
+        self.services.events.error.emit(message)
+
+    # --- actions -------------------------------------------------------------------------
+
+    def open_selected(self) -> None:
+        chosen = self.selected()
+        if chosen:
+            self.open_requested.emit(chosen[0], chosen[1])
+
+    def rename_selected(self, title: str | None = None) -> Job | None:
+        chosen = self.selected()
+        if not chosen:
+            return None
+        if title is None:
+            title, ok = QInputDialog.getText(self, "Rename chat", "New name:",
+                                             QLineEdit.EchoMode.Normal, chosen[2])
+            if not ok:
+                return None
+        new_title = title
+        return self.services.tasks.run(
+            "db", lambda: convs.rename_conversation(self.services.db(), chosen[0], new_title),
+            name="rename", on_done=lambda _: self.services.events.conversations_changed.emit(),
+            on_error=self._error)
+
+    def delete_selected(self) -> Job | None:
+        """Delete at once and offer Undo (safer than a confirmation nobody reads)."""
+        chosen = self.selected()
+        if not chosen:
+            return None
+        return self.services.tasks.run(
+            "db", lambda: convs.delete_conversation(self.services.db(), chosen[0]),
+            name="delete", on_done=lambda saved: self._deleted_done(saved, chosen[2]),
+            on_error=self._error)
+
+    def _deleted_done(self, saved: dict[str, Any], title: str) -> None:
+        self._deleted = saved
+        self.undo_label.setText(f"Deleted “{title or 'Untitled chat'}”.")
+        self.undo_bar.show()
+        self._undo_timer.start()
+        self.services.events.status_message.emit(f"Deleted “{title}”. Undo is in History.",
+                                                 8000)
+        self.services.events.conversations_changed.emit()
+
+    def undo_delete(self) -> Job | None:
+        saved = self._deleted
+        if saved is None:
+            return None
+        self._deleted = None
+        self.undo_bar.hide()
+        return self.services.tasks.run(
+            "db", lambda: convs.restore_conversation(self.services.db(), saved),
+            name="restore", on_done=lambda _: self.services.events.conversations_changed.emit(),
+            on_error=self._error)
+
+    def export_selected(self, fmt: str, path: str | None = None) -> Job | None:
+        chosen = self.selected()
+        if not chosen:
+            return None
+        if path is None:
+            suffix = "md" if fmt == "md" else "json"
+            stem = re.sub(r"[^\w\- ]+", "", chosen[2]).strip() or "chat"
+            path, _ = QFileDialog.getSaveFileName(
+                self, "Export chat", f"{stem}.{suffix}",
+                "Markdown (*.md)" if fmt == "md" else "JSON (*.json)")
+            if not path:
+                return None
+        target = path
+        return self.services.tasks.run(
+            "db", lambda: export_to_file(self.services.db(), chosen[0], fmt, target),
+            name="export", on_done=lambda p: self.services.events.status_message.emit(
+                f"Exported to {p}", 6000), on_error=self._error)

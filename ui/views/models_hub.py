@@ -1,0 +1,288 @@
+"""The Discover tab: search the Hub, open a repository, see which files fit, download one.
+
+Searches and file listings run on the "hub" worker; a download goes to the download queue
+(its own worker), so browsing never waits for a download and a download never waits for a
+search. Every answer carries the request number it answers, and a late answer to an old
+request (the user clicked on) is dropped rather than shown over the new one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui.services import Services
+from ui.tablemodels.format import human_count, human_date, human_size
+from ui.tablemodels.hub import HubResultsTableModel, RepoFilesTableModel
+from ui.views.models_widgets import MessageBar, heading, make_table, muted, selected_row
+from workbench import fit, hardware
+from workbench.errors import WorkbenchError
+from workbench.gguf_header import GGUFHeader
+from workbench.hub.client import HubClient
+from workbench.hub.files import HubModelFile, RepoFiles, list_files
+from workbench.hub.remote_header import read_remote_header
+from workbench.hub.search import SORTS, RepoResult, search_models
+
+CONTEXTS = (2048, 4096, 8192, 16384, 32768, 65536, 131072)
+
+
+def client_for(services: Services) -> HubClient:
+    """A Hub client from the current settings (read on the calling worker's connection), so a
+    change of endpoint, token or offline mode applies to the very next request."""
+    return HubClient.from_settings(services.db())
+
+
+def search_job(services: Services, query: str, sort: str) -> list[RepoResult]:
+    return search_models(client_for(services), query, sort=sort, limit=40)
+
+
+def files_job(services: Services, repo_id: str) -> RepoFiles:
+    return list_files(client_for(services), repo_id)
+
+
+@dataclass
+class FitInputs:
+    """What the verdicts need, fetched once per repository on the hub worker: the smallest
+    model's GGUF header (read over HTTP Range, a few hundred KB) and this machine's memory.
+    With them, changing the context is arithmetic on the GUI thread."""
+
+    header: GGUFHeader | None
+    header_size: int | None
+    machine: hardware.Hardware
+
+
+def fit_inputs_job(services: Services, repo: RepoFiles) -> FitInputs:
+    """No readable header (a mirror without Range support, a broken file) is not an error:
+    the verdicts fall back to an estimate from the file size and say so (``~``)."""
+    machine = hardware.detect()
+    models = [m for m in repo.files if not m.projector and m.size]
+    if not models:
+        return FitInputs(None, None, machine)
+    smallest = min(models, key=lambda m: m.size)
+    try:
+        remote = read_remote_header(client_for(services), repo.repo_id, smallest.parts[0].path,
+                                    revision=repo.commit)
+    except WorkbenchError:
+        return FitInputs(None, None, machine)
+    return FitInputs(remote.header, smallest.size, machine)
+
+
+def verdicts_for(repo: RepoFiles, inputs: FitInputs, n_ctx: int) -> dict[str, fit.Verdict]:
+    """Each model file's fit verdict at ``n_ctx`` on this machine (pure arithmetic)."""
+    verdicts = {}
+    for model in repo.files:
+        if model.projector or not model.size:
+            continue
+        estimate = fit.estimate_for_header(inputs.header, model.size, n_ctx,
+                                           parameters=repo.parameters,
+                                           header_file_size=inputs.header_size)
+        verdicts[model.name] = fit.judge(estimate, inputs.machine)
+    return verdicts
+
+
+class HubTab(QWidget):
+    """Search on the left, the chosen repository's files and their fit on the right."""
+
+    download_requested = Signal(str, str, object)  # repo id, file name, commit (or None)
+
+    def __init__(self, services: Services, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.services = services
+        self.results_model = HubResultsTableModel(self)
+        self.files_model = RepoFilesTableModel(self)
+        self.repo: RepoFiles | None = None
+        self.fit_inputs: FitInputs | None = None
+        self._request = 0
+        self.busy = 0
+
+        self.message = MessageBar()
+        self.query = QLineEdit()
+        self.query.setPlaceholderText("Search GGUF models on the Hugging Face Hub…  "
+                                      "(e.g. qwen, llama 3.2, gemma)")
+        self.query.setClearButtonEnabled(True)
+        self.sort = QComboBox()
+        for label in SORTS:
+            self.sort.addItem(f"Most {label}" if label in ("downloads", "likes") else
+                              label.capitalize(), label)
+        self.search_button = QPushButton("Search")
+        self.search_button.setObjectName("Primary")
+        bar = QHBoxLayout()
+        bar.addWidget(self.query, 1)
+        bar.addWidget(self.sort)
+        bar.addWidget(self.search_button)
+
+        self.results = make_table(self.results_model, stretch="Repository")
+        self.results_note = muted("Type a name and press Enter.")
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.results, 1)
+        left_layout.addWidget(self.results_note)
+
+        self.repo_title = heading("Pick a repository", 14)
+        self.repo_title.setWordWrap(True)
+        self.repo_facts = muted("Its files, their size and whether they fit this machine "
+                                "appear here.")
+        self.context = QComboBox()
+        for n_ctx in CONTEXTS:
+            self.context.addItem(f"{n_ctx:,} tokens", n_ctx)
+        self.context.setCurrentIndex(CONTEXTS.index(4096))
+        self.context.setToolTip("The verdicts count the KV cache for this much context")
+        self.files = make_table(self.files_model, stretch="File")
+        self.download_button = QPushButton("Download")
+        self.download_button.setObjectName("Primary")
+        self.download_button.setEnabled(False)
+        context_row = QHBoxLayout()
+        context_row.addWidget(QLabel("Fit at context"))
+        context_row.addWidget(self.context)
+        context_row.addStretch(1)
+        context_row.addWidget(self.download_button)
+
+        right = QFrame()
+        right.setObjectName("Card")
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(14, 12, 14, 12)
+        right_layout.addWidget(self.repo_title)
+        right_layout.addWidget(self.repo_facts)
+        right_layout.addLayout(context_row)
+        right_layout.addWidget(self.files, 1)
+
+        splitter = QSplitter()
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([620, 620])
+        splitter.setChildrenCollapsible(False)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(16, 14, 16, 12)
+        layout.addLayout(bar)
+        layout.addWidget(self.message)
+        layout.addWidget(splitter, 1)
+
+        self.query.returnPressed.connect(self.search)
+        self.search_button.clicked.connect(self.search)
+        self.sort.currentIndexChanged.connect(lambda _i: self.query.text() and self.search())
+        self.results.selectionModel().selectionChanged.connect(self._repo_chosen)
+        self.files.selectionModel().selectionChanged.connect(self._file_chosen)
+        self.files.doubleClicked.connect(lambda _index: self.download_selected())
+        self.context.currentIndexChanged.connect(lambda _i: self._judge())
+        self.download_button.clicked.connect(self.download_selected)
+
+    # -- jobs -------------------------------------------------------------------------------
+    def _run(self, func: Any, *args: Any, on_done: Any) -> None:
+        """Run on the hub worker; answers to an older request than the latest are dropped."""
+        self._request += 1
+        request = self._request
+
+        def done(result: Any) -> None:
+            self.busy -= 1
+            if request == self._request:
+                on_done(result)
+
+        def failed(message: str) -> None:
+            self.busy -= 1
+            if request == self._request:
+                self.message.show_error(message)
+                self.results_note.setText("")
+
+        # Counted down in the callbacks, which are connected before the job starts.
+        self.busy += 1
+        self.services.tasks.run("hub", func, *args, on_done=done, on_error=failed)
+
+    # -- search -----------------------------------------------------------------------------
+    def search(self) -> None:
+        query = self.query.text().strip()
+        self.message.clear()
+        self.results_note.setText(f"Searching for “{query}”…" if query else "Listing the most "
+                                  "popular GGUF repositories…")
+        self._run(search_job, self.services, query, self.sort.currentData(),
+                  on_done=self._show_results)
+
+    def _show_results(self, results: list[RepoResult]) -> None:
+        self.results_model.set_rows(results)
+        self.results_note.setText(f"{len(results)} repositories" if results else
+                                  "Nothing found. Try a shorter name.")
+        if results:
+            self.results.selectRow(0)
+
+    # -- one repository ---------------------------------------------------------------------
+    def _repo_chosen(self, *_args: object) -> None:
+        result = selected_row(self.results)
+        if not isinstance(result, RepoResult):
+            return
+        self.open_repo(result.repo_id)
+
+    def open_repo(self, repo_id: str) -> None:
+        self.repo = None
+        self.fit_inputs = None
+        self.files_model.set_rows([])
+        self.download_button.setEnabled(False)
+        self.repo_title.setText(repo_id)
+        self.repo_facts.setText("Listing files…")
+        self._run(files_job, self.services, repo_id, on_done=self._show_files)
+
+    def _show_files(self, repo: RepoFiles) -> None:
+        self.repo = repo
+        facts = [repo.license or "license not stated",
+                 repo.architecture, f"{human_count(repo.parameters)} parameters"
+                 if repo.parameters else None,
+                 f"trained for {repo.context_length:,} tokens" if repo.context_length else None,
+                 f"updated {human_date(repo.last_modified)}" if repo.last_modified else None,
+                 "gated: accept the terms on the Hub first" if repo.gated else None]
+        self.repo_facts.setText(" · ".join(f for f in facts if f))
+        self.files_model.set_rows(repo.files)
+        if not repo.files:
+            self.message.show_info(f"{repo.repo_id} has no .gguf files.")
+            return
+        first = next((i for i, f in enumerate(repo.files) if not f.projector), 0)
+        self.files.selectRow(self.files.model().mapFromSource(
+            self.files_model.index(first, 0)).row())
+        self._run(fit_inputs_job, self.services, repo, on_done=self._got_fit_inputs)
+
+    def _got_fit_inputs(self, inputs: FitInputs) -> None:
+        self.fit_inputs = inputs
+        self._judge()
+
+    def _judge(self) -> None:
+        """Verdicts at the chosen context: pure arithmetic once the header is here."""
+        if self.repo is None or self.fit_inputs is None:
+            return
+        try:
+            verdicts = verdicts_for(self.repo, self.fit_inputs, int(self.context.currentData()))
+        except WorkbenchError as error:
+            self.message.show_error(str(error))
+            return
+        self.files_model.set_verdicts(verdicts)
+
+    def selected_file(self) -> HubModelFile | None:
+        row = selected_row(self.files)
+        return row if isinstance(row, HubModelFile) else None
+
+    def _file_chosen(self, *_args: object) -> None:
+        file = self.selected_file()
+        self.download_button.setEnabled(file is not None and not file.missing_parts)
+        if file is not None:
+            self.download_button.setText(f"Download {file.quantization or ''}".strip()
+                                         + (f" ({human_size(file.size)})" if file.size else ""))
+
+    def download_selected(self) -> None:
+        file = self.selected_file()
+        if self.repo is None or file is None or file.missing_parts:
+            return
+        self.download_requested.emit(self.repo.repo_id, file.name, self.repo.commit)

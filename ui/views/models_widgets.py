@@ -1,0 +1,166 @@
+"""Small widgets the Models tabs share: the one-line message bar, tables, badges.
+
+Errors reach the user as one line in the tab where they happened (never a dialog that blocks,
+never a traceback), so every tab has a :class:`MessageBar` and every job's ``on_error`` goes to
+it.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSortFilterProxyModel, Qt
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QTableView,
+    QToolButton,
+    QWidget,
+)
+
+from ui.tablemodels.base import SORT_ROLE, RowTableModel
+
+_STYLES = {
+    "error": ("#fdecea", "#8a1c1c", "#f5c2c0"),
+    "info": ("#e8f1fd", "#174ea6", "#c6dafc"),
+    "ok": ("#e6f4ea", "#1e6b34", "#b7dfc2"),
+}
+_DARK_STYLES = {
+    "error": ("#3b1f1f", "#ffb4ab", "#6b2c2c"),
+    "info": ("#1d2b3f", "#a8c7fa", "#2f4a70"),
+    "ok": ("#1c3324", "#a5d6a7", "#2e5a3a"),
+}
+
+
+def is_dark(widget: QWidget) -> bool:
+    """Whether the widget is drawn on a dark palette (the message colours follow it)."""
+    return widget.palette().color(QPalette.ColorRole.Window).lightness() < 128
+
+
+class MessageBar(QFrame):
+    """One line of news for the user: an error, a note, a success. Hidden when empty."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("messageBar")
+        self.kind = ""
+        self._label = QLabel()
+        self._label.setWordWrap(True)
+        self._label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QToolButton()
+        close.setText("✕")
+        close.setAutoRaise(True)
+        close.setToolTip("Dismiss")
+        close.clicked.connect(self.clear)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(10, 6, 6, 6)
+        layout.addWidget(self._label, 1)
+        layout.addWidget(close)
+        self.hide()
+
+    def text(self) -> str:
+        return self._label.text() if self.isVisibleTo(self.parentWidget()) else ""
+
+    def show_message(self, text: str, kind: str = "info") -> None:
+        # Only the first line: a message is a sentence, not a report.
+        self.kind = kind
+        self._label.setText(text.strip().splitlines()[0] if text.strip() else "")
+        styles = _DARK_STYLES if is_dark(self) else _STYLES
+        background, foreground, border = styles.get(kind, styles["info"])
+        self.setStyleSheet(
+            f"#messageBar {{ background: {background}; border: 1px solid {border};"
+            f" border-radius: 6px; }} #messageBar QLabel {{ color: {foreground}; }}"
+        )
+        self.show()
+
+    def show_error(self, text: str) -> None:
+        self.show_message(text, "error")
+
+    def show_info(self, text: str) -> None:
+        self.show_message(text, "info")
+
+    def show_ok(self, text: str) -> None:
+        self.show_message(text, "ok")
+
+    def clear(self) -> None:
+        self.kind = ""
+        self._label.clear()
+        self.hide()
+
+
+def make_table(model: RowTableModel, stretch: str | None = None) -> QTableView:
+    """A sortable, row-selecting, read-only table over ``model`` (through a sort proxy)."""
+    proxy = QSortFilterProxyModel()
+    proxy.setSourceModel(model)
+    proxy.setSortRole(SORT_ROLE)
+    proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+    proxy.setFilterKeyColumn(0)
+    view = QTableView()
+    proxy.setParent(view)
+    view.setModel(proxy)
+    view.setSortingEnabled(True)
+    view.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    view.setAlternatingRowColors(True)
+    view.setShowGrid(False)
+    view.setWordWrap(False)
+    view.verticalHeader().hide()
+    view.verticalHeader().setDefaultSectionSize(30)
+    header = view.horizontalHeader()
+    header.setHighlightSections(False)
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    header.setStretchLastSection(False)
+    if stretch is not None:
+        header.setSectionResizeMode(model.column_index(stretch), QHeaderView.ResizeMode.Stretch)
+    return view
+
+
+def selected_row(view: QTableView) -> object | None:
+    """The row object behind the view's current selection (through its proxy), or None."""
+    indexes = view.selectionModel().selectedRows() if view.selectionModel() else []
+    if not indexes:
+        return None
+    proxy = view.model()
+    source = proxy.mapToSource(indexes[0]) if isinstance(proxy, QSortFilterProxyModel) else (
+        indexes[0])
+    model = source.model()
+    return model.row_at(source.row()) if isinstance(model, RowTableModel) else None
+
+
+def select_source_row(view: QTableView, row: int) -> None:
+    """Select the source model's ``row`` in a view that sorts through a proxy."""
+    proxy = view.model()
+    if isinstance(proxy, QSortFilterProxyModel):
+        index = proxy.mapFromSource(proxy.sourceModel().index(row, 0))
+    else:
+        index = proxy.index(row, 0)
+    if index.isValid():
+        view.selectRow(index.row())
+
+
+def heading(text: str, size: int = 15) -> QLabel:
+    """A title; the theme's ``Heading``/``SubHeading`` style wins when a theme is applied."""
+    label = QLabel(text)
+    label.setObjectName("Heading" if size >= 15 else "SubHeading")
+    font = label.font()
+    font.setPointSize(size)
+    font.setWeight(font.Weight.DemiBold)
+    label.setFont(font)
+    return label
+
+
+def muted(text: str = "") -> QLabel:
+    """A secondary line (counts, hints), in the theme's muted colour (else the palette's
+    placeholder colour)."""
+    label = QLabel(text)
+    label.setObjectName("Muted")
+    label.setWordWrap(True)
+    palette = label.palette()
+    palette.setColor(QPalette.ColorRole.WindowText,
+                     palette.color(QPalette.ColorRole.PlaceholderText))
+    label.setPalette(palette)
+    return label

@@ -1,0 +1,1 @@
+"""Reusable widgets: messages, Markdown with copyable code blocks."""

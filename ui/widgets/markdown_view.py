@@ -1,0 +1,230 @@
+"""Markdown shown with Qt's own renderer, with fenced code blocks set apart and copyable.
+
+The text is split into segments: prose (a ``QTextBrowser`` fed ``setMarkdown``) and fenced
+code (a framed block with its language and a Copy button). Updating re-renders only the
+segments that changed, which while a reply streams is the last one, so the cost of an update
+does not grow with the length of the message. Between updates, streamed text is appended with
+a cursor as plain text (:meth:`MarkdownView.append_plain`), which costs the same for the
+2,000th token as for the first.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QFontDatabase, QGuiApplication, QTextCursor
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QTextBrowser,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*([\w+#.-]*)")
+
+
+@dataclass(frozen=True)
+class Segment:
+    kind: str  # "md" or "code"
+    text: str
+    language: str = ""
+
+
+def split_markdown(text: str) -> list[Segment]:
+    """Prose and fenced code blocks, in order. An unclosed fence (a reply still streaming)
+    runs to the end, so a half-written code block already looks like code."""
+    segments: list[Segment] = []
+    prose: list[str] = []
+    code: list[str] = []
+    fence = ""
+    language = ""
+    for line in text.split("\n"):
+        if not fence:
+            match = _FENCE.match(line)
+            if match:
+                if any(p.strip() for p in prose):
+                    segments.append(Segment("md", "\n".join(prose).strip("\n")))
+                prose = []
+                fence, language, code = match.group(1), match.group(2), []
+            else:
+                prose.append(line)
+        elif line.strip().startswith(fence[0] * len(fence)) and not line.strip().strip(
+            fence[0]
+        ):
+            segments.append(Segment("code", "\n".join(code), language))
+            fence = ""
+        else:
+            code.append(line)
+    if fence:
+        segments.append(Segment("code", "\n".join(code), language))
+    elif any(p.strip() for p in prose):
+        segments.append(Segment("md", "\n".join(prose).strip("\n")))
+    return segments
+
+
+class AutoHeightBrowser(QTextBrowser):
+    """A text browser as tall as its text: messages scroll as a whole, never inside."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setOpenExternalLinks(True)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        self.document().setDocumentMargin(2)
+        self.viewport().setAutoFillBackground(False)
+        self.document().documentLayout().documentSizeChanged.connect(self._fit)
+        self.setMinimumWidth(80)
+        self._fit()
+
+    def _fit(self, *_: object) -> None:
+        height = math.ceil(self.document().size().height()) + 2 * self.frameWidth()
+        height = max(height, self.fontMetrics().height())
+        if height != self.height() or self.minimumHeight() != height:
+            self.setFixedHeight(height)
+
+    def append_plain(self, text: str) -> None:
+        cursor = QTextCursor(self.document())
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        cursor.insertText(text)
+
+
+class CodeBlock(QFrame):
+    """A fenced code block: language, a Copy button, and the code in a fixed-width font."""
+
+    def __init__(self, code: str, language: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("CodeBlock")
+        self.code = code
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        header = QFrame(self)
+        header.setObjectName("CodeHeader")
+        row = QHBoxLayout(header)
+        row.setContentsMargins(10, 2, 4, 2)
+        self.language = QLabel(language or "code", header)
+        self.copy_button = QToolButton(header)
+        self.copy_button.setObjectName("Flat")
+        self.copy_button.setText("Copy")
+        self.copy_button.setToolTip("Copy this code block")
+        self.copy_button.setAccessibleName("Copy code")
+        self.copy_button.clicked.connect(self.copy)
+        row.addWidget(self.language)
+        row.addStretch(1)
+        row.addWidget(self.copy_button)
+        self.body = AutoHeightBrowser(self)
+        self.body.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.body.document().setDocumentMargin(8)
+        self.body.setPlainText(code)
+        layout.addWidget(header)
+        layout.addWidget(self.body)
+
+    def set_code(self, code: str, language: str) -> None:
+        self.code = code
+        self.language.setText(language or "code")
+        self.body.setPlainText(code)
+
+    def append_plain(self, text: str) -> None:
+        self.code += text
+        self.body.append_plain(text)
+
+    def copy(self) -> None:
+        QGuiApplication.clipboard().setText(self.code)
+        self.copy_button.setText("Copied")
+        QTimer.singleShot(1500, self.copy_button, lambda: self.copy_button.setText("Copy"))
+
+
+class MarkdownView(QWidget):
+    """Markdown text as a column of prose and code segments; see the module's docstring."""
+
+    def __init__(self, parent: QWidget | None = None, *, plain: bool = False) -> None:
+        super().__init__(parent)
+        self._plain = plain  # a user's message: shown exactly as typed
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.setSpacing(8)
+        self._segments: list[Segment] = []
+        self._widgets: list[QWidget] = []
+
+    @property
+    def code_blocks(self) -> list[CodeBlock]:
+        return [w for w in self._widgets if isinstance(w, CodeBlock)]
+
+    def set_markdown(self, text: str) -> None:
+        """Show ``text``, re-rendering only the segments that differ from what is shown."""
+        segments = [Segment("md", text)] if self._plain else split_markdown(text)
+        keep = 0
+        for old, new in zip(self._segments, segments, strict=False):
+            if old != new:
+                break
+            keep += 1
+        # Widgets past ``keep`` are updated in place when the kind matches, else rebuilt.
+        for index in range(keep, len(segments)):
+            segment = segments[index]
+            widget = self._widgets[index] if index < len(self._widgets) else None
+            if widget is not None and self._kind(widget) == segment.kind:
+                self._fill(widget, segment)
+                continue
+            for stale in self._widgets[index:]:
+                self._layout.removeWidget(stale)
+                stale.deleteLater()
+            del self._widgets[index:]
+            widget = self._make(segment)
+            self._widgets.append(widget)
+            self._layout.addWidget(widget)
+        for stale in self._widgets[len(segments):]:
+            self._layout.removeWidget(stale)
+            stale.deleteLater()
+        del self._widgets[len(segments):]
+        self._segments = segments
+
+    def append_plain(self, text: str) -> None:
+        """Append streamed text to the last segment, unrendered (cheap; see module doc)."""
+        if not self._widgets:
+            widget = self._make(Segment("md", ""))
+            self._widgets.append(widget)
+            self._layout.addWidget(widget)
+            self._segments = [Segment("md", "")]
+        last = self._widgets[-1]
+        last.append_plain(text)  # type: ignore[attr-defined]
+        # The shown text no longer matches the segment: the next render must redo it.
+        self._segments[-1] = Segment("stale", "")
+
+    def plain_text(self) -> str:
+        parts = []
+        for widget in self._widgets:
+            if isinstance(widget, CodeBlock):
+                parts.append(widget.code)
+            elif isinstance(widget, QTextBrowser):
+                parts.append(widget.toPlainText())
+        return "\n".join(parts)
+
+    @staticmethod
+    def _kind(widget: QWidget) -> str:
+        return "code" if isinstance(widget, CodeBlock) else "md"
+
+    def _make(self, segment: Segment) -> QWidget:
+        if segment.kind == "code":
+            return CodeBlock(segment.text, segment.language, self)
+        browser = AutoHeightBrowser(self)
+        self._fill(browser, segment)
+        return browser
+
+    def _fill(self, widget: QWidget, segment: Segment) -> None:
+        if isinstance(widget, CodeBlock):
+            widget.set_code(segment.text, segment.language)
+        elif isinstance(widget, AutoHeightBrowser):
+            if self._plain:
+                widget.setPlainText(segment.text)
+            else:
+                widget.setMarkdown(segment.text)

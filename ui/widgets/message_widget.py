@@ -1,0 +1,282 @@
+"""One message of a chat: the text, its actions, its branch switcher and, for replies,
+what the reply cost (tokens/s, time to first token, tokens, peak memory, finish reason).
+
+A reply that is streaming grows through :meth:`MessageWidget.stream`: the new text is
+appended with a cursor, and the Markdown is rendered again at most every
+``render_interval`` seconds (adapted to what a render costs, so rendering never takes more
+than a few percent of the time), then once more at the end.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui.widgets.markdown_view import MarkdownView
+from workbench.units import human_size
+
+MIN_RENDER_INTERVAL_S = 0.25
+RENDER_BUDGET = 0.03  # at most 3% of the time goes to re-rendering Markdown while streaming
+
+
+def format_metrics(metrics: dict[str, Any], finish_reason: str | None) -> str:
+    """The line under a reply; the same words as the CLI's summary."""
+    parts = []
+    if metrics.get("gen_tps"):
+        parts.append(f"{metrics['gen_tps']:.1f} tok/s")
+    if metrics.get("ttft_ms") is not None:
+        parts.append(f"first token {metrics['ttft_ms']:.0f} ms")
+    if metrics.get("completion_tokens") is not None:
+        parts.append(f"{metrics['completion_tokens']} tokens")
+    if metrics.get("peak_rss"):
+        parts.append(f"peak {human_size(metrics['peak_rss'])}")
+    if metrics.get("load_ms"):
+        parts.append(f"loaded in {metrics['load_ms'] / 1000:.1f} s")
+    if finish_reason:
+        parts.append(f"finish: {finish_reason}")
+    return " · ".join(parts)
+
+
+def _flat_button(text: str, tip: str, parent: QWidget) -> QToolButton:
+    button = QToolButton(parent)
+    button.setObjectName("Flat")
+    button.setText(text)
+    button.setToolTip(tip)
+    button.setAccessibleName(tip)
+    button.setCursor(Qt.CursorShape.PointingHandCursor)
+    return button
+
+
+class BranchSwitcher(QWidget):
+    """``‹ 2/3 ›``: the alternatives at one point of the conversation's tree."""
+
+    switch_to = Signal(int)  # the sibling's message id
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(0)
+        self.previous = _flat_button("‹", "Previous version", self)
+        self.label = QLabel(self)
+        self.label.setObjectName("Muted")
+        self.next = _flat_button("›", "Next version", self)
+        for widget in (self.previous, self.label, self.next):
+            row.addWidget(widget)
+        self._ids: list[int] = []
+        self._index = 0
+        self.previous.clicked.connect(lambda: self._go(-1))
+        self.next.clicked.connect(lambda: self._go(1))
+        self.hide()
+
+    def set_siblings(self, ids: list[int], current: int) -> None:
+        self._ids = ids
+        self._index = ids.index(current) if current in ids else 0
+        self.label.setText(f"{self._index + 1}/{len(ids)}")
+        self.previous.setEnabled(self._index > 0)
+        self.next.setEnabled(self._index < len(ids) - 1)
+        self.setVisible(len(ids) > 1)
+
+    def _go(self, step: int) -> None:
+        index = self._index + step
+        if 0 <= index < len(self._ids):
+            self.switch_to.emit(self._ids[index])
+
+
+class MessageWidget(QFrame):
+    """A user message (a bubble on the right) or a reply (full width, with its metrics)."""
+
+    regenerate_requested = Signal(int)
+    edit_submitted = Signal(int, str)
+    branch_requested = Signal(int)
+
+    def __init__(
+        self, role: str, text: str = "", *, message_id: int | None = None,
+        title: str = "", parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.role = role
+        self.message_id = message_id
+        self.text = text
+        self.render_interval = MIN_RENDER_INTERVAL_S
+        self._last_render = 0.0
+        self.setObjectName("UserRow" if role == "user" else "AssistantMessage")
+
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 4, 0, 4)
+        outer.setSpacing(4)
+        self.body = QFrame(self)
+        body_layout = QVBoxLayout(self.body)
+        self.view = MarkdownView(self.body, plain=role == "user")
+        self.editor: QPlainTextEdit | None = None
+
+        self.actions = QWidget(self)
+        actions = QHBoxLayout(self.actions)
+        actions.setContentsMargins(0, 0, 0, 0)
+        actions.setSpacing(2)
+        self.branches = BranchSwitcher(self.actions)
+        self.branches.switch_to.connect(self.branch_requested)
+        self.copy_button = _flat_button("Copy", "Copy message", self.actions)
+        self.copy_button.clicked.connect(self.copy)
+        self.edit_button = _flat_button("Edit", "Edit and resend", self.actions)
+        self.edit_button.clicked.connect(self.start_edit)
+        self.regenerate_button = _flat_button("Regenerate", "Regenerate reply", self.actions)
+        self.regenerate_button.clicked.connect(
+            lambda: self.message_id and self.regenerate_requested.emit(self.message_id))
+
+        self.title = QLabel(title, self)
+        self.title.setObjectName("Role")
+        self.status = QLabel(self)
+        self.status.setObjectName("Muted")
+        self.status.setWordWrap(True)
+        self.status.hide()
+        self.metrics = QLabel(self)
+        self.metrics.setObjectName("Metrics")
+        self.metrics.setWordWrap(True)
+        self.metrics.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.metrics.hide()
+
+        if role == "user":
+            self.body.setObjectName("UserBubble")
+            body_layout.setContentsMargins(12, 8, 12, 8)
+            body_layout.addWidget(self.view)
+            self.body.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+            row = QHBoxLayout()
+            row.addStretch(1)
+            row.addWidget(self.body, 5)
+            outer.addLayout(row)
+            actions.addStretch(1)
+            actions.addWidget(self.branches)
+            actions.addWidget(self.edit_button)
+            actions.addWidget(self.copy_button)
+            self.regenerate_button.hide()
+            self.title.hide()
+        else:
+            body_layout.setContentsMargins(0, 0, 0, 0)
+            body_layout.addWidget(self.view)
+            outer.addWidget(self.title)
+            outer.addWidget(self.body)
+            outer.addWidget(self.status)
+            outer.addWidget(self.metrics)
+            actions.addWidget(self.branches)
+            actions.addWidget(self.copy_button)
+            actions.addWidget(self.regenerate_button)
+            actions.addStretch(1)
+            self.edit_button.hide()
+        outer.addWidget(self.actions)
+        if text:
+            self.view.set_markdown(text)
+
+    # --- content -------------------------------------------------------------------------
+
+    def set_content(self, text: str) -> None:
+        self.text = text
+        self.view.set_markdown(text)
+
+    def stream(self, piece: str) -> None:
+        """Add streamed text: appended as is, rendered as Markdown now and then (see module)."""
+        self.text += piece
+        now = time.perf_counter()
+        if now - self._last_render >= self.render_interval:
+            self.view.set_markdown(self.text)
+            done = time.perf_counter()
+            self.render_interval = max(MIN_RENDER_INTERVAL_S, (done - now) / RENDER_BUDGET)
+            self._last_render = done
+        else:
+            self.view.append_plain(piece)
+
+    def finish_stream(self) -> None:
+        self.view.set_markdown(self.text)
+
+    def set_status(self, text: str, *, error: bool = False) -> None:
+        self.status.setObjectName("ErrorText" if error else "Muted")
+        self.status.style().unpolish(self.status)  # the theme colours it by object name
+        self.status.style().polish(self.status)
+        self.status.setText(text)
+        self.status.setVisible(bool(text))
+
+    def set_metrics(self, metrics: dict[str, Any], finish_reason: str | None) -> None:
+        line = format_metrics(metrics, finish_reason)
+        self.metrics.setText(line)
+        self.metrics.setVisible(bool(line))
+
+    def set_siblings(self, ids: list[int]) -> None:
+        if self.message_id is not None:
+            self.branches.set_siblings(ids, self.message_id)
+
+    def set_busy(self, busy: bool) -> None:
+        """While a reply streams, nothing may start another one or change the branch."""
+        for button in (self.edit_button, self.regenerate_button, self.branches.previous,
+                       self.branches.next):
+            button.setEnabled(not busy)
+        if not busy and self.branches.isVisible():
+            self.branches.set_siblings(self.branches._ids, self.message_id or 0)
+
+    # --- actions -------------------------------------------------------------------------
+
+    def copy(self) -> None:
+        QGuiApplication.clipboard().setText(self.text)
+        self.copy_button.setText("Copied")
+        QTimer.singleShot(1500, self.copy_button, lambda: self.copy_button.setText("Copy"))
+
+    def start_edit(self) -> None:
+        """Swap the bubble for an editor; sending it makes a new branch, the old one stays."""
+        if self.editor is not None or self.message_id is None:
+            return
+        self.view.hide()
+        self.editor = QPlainTextEdit(self.body)
+        self.editor.setAccessibleName("Edit message")
+        self.editor.setPlainText(self.text)
+        self.editor.setMinimumHeight(70)
+        self.editor.setMaximumHeight(200)
+        buttons = QWidget(self.body)
+        row = QHBoxLayout(buttons)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addStretch(1)
+        cancel = QPushButton("Cancel", buttons)
+        send = QPushButton("Send", buttons)
+        send.setObjectName("Primary")
+        row.addWidget(cancel)
+        row.addWidget(send)
+        self._edit_buttons = buttons
+        self.body.layout().addWidget(self.editor)
+        self.body.layout().addWidget(buttons)
+        cancel.clicked.connect(self.cancel_edit)
+        send.clicked.connect(self.submit_edit)
+        self.actions.hide()
+        self.editor.setFocus()
+
+    def submit_edit(self) -> None:
+        if self.editor is None or self.message_id is None:
+            return
+        text = self.editor.toPlainText()
+        if not text.strip():
+            return
+        self.edit_submitted.emit(self.message_id, text)
+
+    def cancel_edit(self) -> None:
+        if self.editor is None:
+            return
+        self.editor.deleteLater()
+        self._edit_buttons.deleteLater()
+        self.editor = None
+        self.view.show()
+        self.actions.show()
+
+    @property
+    def editing(self) -> bool:
+        return self.editor is not None

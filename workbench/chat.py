@@ -1,0 +1,191 @@
+"""A chat turn: the user's message, the streamed reply, and both saved as they happen.
+
+The reply row is written before the first token and updated at least once a second while it
+streams, so a crash or a kill loses at most the last second and leaves a consistent database
+(the reply stays with status ``streaming`` until the window marks it ``interrupted``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from sqlite_utils import Database
+
+from workbench import conversations as convs
+from workbench.engine import Engine, LoadSettings, Reply, ReplyStats, SamplingSettings
+from workbench.errors import InvalidInputError, WorkbenchError
+from workbench.library import Model
+
+SAVE_EVERY_S = 0.5
+
+
+@dataclass
+class ChatTurn:
+    """Iterate to stream the reply; the rows are saved while it runs."""
+
+    db: Database
+    reply: Reply
+    conversation_id: int
+    user_message_id: int | None
+    reply_message_id: int
+    model: Model
+    _done: bool = field(default=False, repr=False)
+
+    def stop(self) -> None:
+        self.reply.stop()
+
+    @property
+    def stats(self) -> ReplyStats:
+        return self.reply.stats
+
+    def __iter__(self) -> Iterator[str]:
+        last_save = time.monotonic()
+        status, error = "done", None
+        stream = iter(self.reply)
+        try:
+            for piece in stream:
+                yield piece
+                if time.monotonic() - last_save >= SAVE_EVERY_S:
+                    convs.update_message(self.db, self.reply_message_id,
+                                         content=self.reply.text)
+                    last_save = time.monotonic()
+        except WorkbenchError as failure:
+            status, error = "error", str(failure)
+            raise
+        except GeneratorExit:
+            status = "stopped"
+            raise
+        finally:
+            # Close the reply first: when our consumer stopped early, this finalizes the
+            # reply's stats (tokens, tok/s, finish reason) before they are saved.
+            stream.close()  # type: ignore[attr-defined]
+            if self.reply.stopped and status == "done":
+                status = "stopped"
+            self._save(status, error)
+
+    def _save(self, status: str, error: str | None) -> None:
+        stats = self.reply.stats
+        convs.update_message(
+            self.db,
+            self.reply_message_id,
+            content=self.reply.text,
+            status=status,
+            error=error,
+            finish_reason=stats.finish_reason or status,
+            dropped_turns=stats.dropped_turns,
+            **stats.measurements(),
+            settings={**stats.settings, "model_name": self.model.name,
+                      "model_sha256": self.model.sha256},
+        )
+        self.db.table("conversations").update(self.conversation_id, {"updated_at": convs.now()})
+
+
+def history_messages(
+    db: Database, conversation_id: int, leaf_id: int | None, system_prompt: str
+) -> list[dict[str, str]]:
+    """The messages to send: the system prompt, then the branch up to ``leaf_id``.
+
+    Failed replies are left out: the model should not see its own error rows.
+    """
+    messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    for message in convs.branch(db, conversation_id, leaf_id):
+        if message.role == "assistant" and message.status == "error":
+            continue
+        messages.append({"role": message.role, "content": message.content})
+    return messages
+
+
+def send(
+    db: Database,
+    engine: Engine,
+    model: Model,
+    prompt: str,
+    *,
+    conversation_id: int | None = None,
+    parent_id: int | None = None,
+    system_prompt: str | None = None,
+    load: LoadSettings | None = None,
+    sampling: SamplingSettings | None = None,
+) -> ChatTurn:
+    """Add the user's message and start the reply (the model loads here if it must).
+
+    ``parent_id`` is where the new message hangs: by default the end of the branch on show;
+    an edited message hangs where the original did, starting a new branch.
+    """
+    if not prompt.strip():
+        raise InvalidInputError("prompt: is empty")
+    if conversation_id is None:
+        conversation_id = convs.create_conversation(
+            db, model_id=model.id, system_prompt=system_prompt or ""
+        )
+        conversation = convs.get_conversation(db, conversation_id)
+    else:
+        conversation = convs.get_conversation(db, conversation_id)
+        if system_prompt is not None:
+            db.table("conversations").update(conversation_id, {"system_prompt": system_prompt})
+            conversation["system_prompt"] = system_prompt
+        db.table("conversations").update(conversation_id, {"model_id": model.id})
+    if parent_id is None:
+        parent_id = conversation["leaf_id"]
+    user_id = convs.add_message(db, conversation_id, "user", prompt, parent_id=parent_id)
+    return _start_reply(db, engine, model, conversation_id, user_id,
+                        conversation["system_prompt"] or "", load, sampling)
+
+
+def edit(
+    db: Database,
+    engine: Engine,
+    model: Model,
+    message_id: int,
+    new_text: str,
+    *,
+    load: LoadSettings | None = None,
+    sampling: SamplingSettings | None = None,
+) -> ChatTurn:
+    """Resend an edited user message as a sibling of the original: the old branch stays."""
+    old = convs.get_message(db, message_id)
+    if old.role != "user":
+        raise InvalidInputError(f"message {message_id}: only your own messages can be edited")
+    if not new_text.strip():
+        raise InvalidInputError("prompt: is empty")
+    conversation = convs.get_conversation(db, old.conversation_id)
+    user_id = convs.add_message(db, old.conversation_id, "user", new_text,
+                                parent_id=old.parent_id)
+    return _start_reply(db, engine, model, old.conversation_id, user_id,
+                        conversation["system_prompt"] or "", load, sampling)
+
+
+def regenerate(
+    db: Database,
+    engine: Engine,
+    model: Model,
+    reply_id: int,
+    *,
+    load: LoadSettings | None = None,
+    sampling: SamplingSettings | None = None,
+) -> ChatTurn:
+    """A new reply to the same user message, as a sibling branch of ``reply_id``."""
+    old = convs.get_message(db, reply_id)
+    if old.role != "assistant" or old.parent_id is None:
+        raise InvalidInputError(f"message {reply_id}: only a reply can be regenerated")
+    conversation = convs.get_conversation(db, old.conversation_id)
+    return _start_reply(db, engine, model, old.conversation_id, old.parent_id,
+                        conversation["system_prompt"] or "", load, sampling)
+
+
+def _start_reply(
+    db: Database, engine: Engine, model: Model, conversation_id: int, user_id: int,
+    system_prompt: str, load: LoadSettings | None, sampling: SamplingSettings | None,
+) -> ChatTurn:
+    messages = history_messages(db, conversation_id, user_id, system_prompt)
+    reply_id = convs.add_message(db, conversation_id, "assistant", "", parent_id=user_id,
+                                 status=convs.STREAMING, model_id=model.id)
+    try:
+        reply = engine.reply(model.path, messages, load=load, sampling=sampling)
+    except WorkbenchError as error:
+        convs.update_message(db, reply_id, status="error", error=str(error),
+                             finish_reason="error")
+        raise
+    return ChatTurn(db, reply, conversation_id, user_id, reply_id, model)

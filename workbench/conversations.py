@@ -1,0 +1,240 @@
+"""Conversations and their messages: a tree per chat, so an edited question keeps the old
+branch reachable, with the branch on show remembered as the conversation's leaf.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlite_utils import Database
+
+from workbench.engine.settings import ReplyStats
+from workbench.errors import InvalidInputError, NotFoundError
+from workbench.library import now
+from workbench.store.db import insert_row
+
+STREAMING = "streaming"
+
+
+@dataclass
+class StoredMessage:
+    id: int
+    conversation_id: int
+    parent_id: int | None
+    role: str
+    content: str
+    status: str
+    created_at: str
+    model_id: int | None = None
+    finish_reason: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> StoredMessage:
+        metrics = {k: row[k] for k in METRIC_COLUMNS if row.get(k) is not None}
+        return cls(
+            id=row["id"],
+            conversation_id=row["conversation_id"],
+            parent_id=row["parent_id"],
+            role=row["role"],
+            content=row["content"] or "",
+            status=row["status"] or "done",
+            created_at=row["created_at"],
+            model_id=row["model_id"],
+            finish_reason=row["finish_reason"],
+            metrics=metrics,
+            settings=json.loads(row["settings"] or "{}"),
+            error=row["error"],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+METRIC_COLUMNS = (*ReplyStats.MEASURED, "dropped_turns")
+
+
+def create_conversation(
+    db: Database, *, model_id: int | None, title: str = "", system_prompt: str = ""
+) -> int:
+    stamp = now()
+    return insert_row(db, "conversations", {
+        "title": title, "model_id": model_id, "system_prompt": system_prompt,
+        "settings": "{}", "created_at": stamp, "updated_at": stamp,
+    })
+
+
+def get_conversation(db: Database, conversation_id: int) -> dict[str, Any]:
+    rows = list(db.table("conversations").rows_where("id = ?", [conversation_id]))
+    if not rows:
+        raise NotFoundError(f"conversation {conversation_id}: no such conversation")
+    return rows[0]
+
+
+def list_conversations(db: Database, limit: int | None = None) -> list[dict[str, Any]]:
+    sql = """
+        select c.id, c.title, c.model_id, m.name as model_name, c.created_at, c.updated_at,
+            (select count(*) from messages where conversation_id = c.id) as message_count
+        from conversations c left join models m on m.id = c.model_id
+        order by c.updated_at desc, c.id desc
+    """
+    if limit:
+        sql += f" limit {int(limit)}"
+    return [dict(r) for r in db.query(sql)]
+
+
+def add_message(
+    db: Database, conversation_id: int, role: str, content: str, *, parent_id: int | None,
+    status: str = "done", model_id: int | None = None,
+) -> int:
+    """Add a message as the new leaf of its conversation's branch on show."""
+    stamp = now()
+    message_id = insert_row(db, "messages", {
+        "conversation_id": conversation_id, "parent_id": parent_id, "role": role,
+        "content": content, "status": status, "model_id": model_id,
+        "created_at": stamp, "updated_at": stamp,
+    })
+    conversation = get_conversation(db, conversation_id)
+    changes: dict[str, Any] = {"leaf_id": message_id, "updated_at": stamp}
+    if not conversation["title"] and role == "user":
+        changes["title"] = title_from(content)
+    db.table("conversations").update(conversation_id, changes)
+    return message_id
+
+
+def update_message(db: Database, message_id: int, **values: Any) -> None:
+    values["updated_at"] = now()
+    if isinstance(values.get("settings"), dict):
+        values["settings"] = json.dumps(values["settings"])
+    db.table("messages").update(message_id, values)
+
+
+def get_message(db: Database, message_id: int) -> StoredMessage:
+    rows = list(db.table("messages").rows_where("id = ?", [message_id]))
+    if not rows:
+        raise NotFoundError(f"message {message_id}: no such message")
+    return StoredMessage.from_row(rows[0])
+
+
+def branch(db: Database, conversation_id: int, leaf_id: int | None = None) -> list[StoredMessage]:
+    """The messages from the root to ``leaf_id`` (default: the branch on show), in order."""
+    conversation = get_conversation(db, conversation_id)
+    leaf = leaf_id if leaf_id is not None else conversation["leaf_id"]
+    if leaf is None:
+        return []
+    rows = db.query(
+        """
+        with recursive chain(id, depth) as (
+            select ?, 0
+            union all
+            select m.parent_id, chain.depth + 1 from messages m join chain on m.id = chain.id
+            where m.parent_id is not null
+        )
+        select messages.* from chain join messages on messages.id = chain.id
+        order by chain.depth desc
+        """,
+        [leaf],
+    )
+    return [StoredMessage.from_row(dict(r)) for r in rows]
+
+
+def siblings(db: Database, message_id: int) -> list[int]:
+    """Ids of the alternatives at this point of the tree (edits, regenerations), oldest first."""
+    message = get_message(db, message_id)
+    if message.parent_id is None:
+        sql, params = ("conversation_id = ? and parent_id is null",
+                       [message.conversation_id])
+    else:
+        sql, params = "parent_id = ?", [message.parent_id]
+    return [r["id"] for r in db.table("messages").rows_where(sql, params, order_by="id",
+                                                         select="id")]
+
+
+def latest_leaf(db: Database, message_id: int) -> int:
+    """The newest message under ``message_id``: where to land when switching branches."""
+    current = message_id
+    while True:
+        rows = list(db.table("messages").rows_where("parent_id = ?", [current], order_by="id desc",
+                                              limit=1, select="id"))
+        if not rows:
+            return current
+        current = rows[0]["id"]
+
+
+def show_branch(db: Database, conversation_id: int, message_id: int) -> None:
+    """Make the branch through ``message_id`` the one on show."""
+    db.table("conversations").update(conversation_id, {"leaf_id": latest_leaf(db, message_id)})
+
+
+def rename_conversation(db: Database, conversation_id: int, title: str) -> None:
+    get_conversation(db, conversation_id)
+    if not title.strip():
+        raise InvalidInputError("title: must not be empty")
+    db.table("conversations").update(conversation_id, {"title": title.strip()})
+
+
+def delete_conversation(db: Database, conversation_id: int) -> dict[str, Any]:
+    """Delete a conversation and its messages; returns what is needed to restore it (undo)."""
+    conversation = get_conversation(db, conversation_id)
+    messages = list(db.table("messages").rows_where("conversation_id = ?", [conversation_id],
+                                              order_by="id"))
+    with db.atomic():
+        db.execute("UPDATE conversations SET leaf_id = NULL WHERE id = ?", [conversation_id])
+        db.execute("UPDATE messages SET parent_id = NULL WHERE conversation_id = ?",
+                   [conversation_id])
+        db.execute("DELETE FROM messages WHERE conversation_id = ?", [conversation_id])
+        db.table("conversations").delete(conversation_id)
+    return {"conversation": conversation, "messages": messages}
+
+
+def restore_conversation(db: Database, saved: dict[str, Any]) -> int:
+    """Undo :func:`delete_conversation` with the record it returned."""
+    conversation = dict(saved["conversation"])
+    leaf = conversation.pop("leaf_id", None)
+    with db.atomic():
+        db.table("conversations").insert(conversation)
+        for message in saved["messages"]:
+            db.table("messages").insert(dict(message))
+        db.table("conversations").update(conversation["id"], {"leaf_id": leaf})
+    return int(conversation["id"])
+
+
+def search_messages(db: Database, query: str, limit: int = 50) -> list[dict[str, Any]]:
+    """Full-text search over every message, newest first; snippets mark [matches]."""
+    if not query.strip():
+        return []
+    words = [w.replace('"', '""') for w in query.split()]
+    fts_query = " ".join(f'"{w}"' for w in words)
+    # Newest first: FTS5 walks its index in rowid order and stops at the limit, so a query
+    # that matches most messages stays as fast as a rare word (ranking all would not).
+    sql = """
+        with hits as (
+            select rowid, snippet(messages_fts, 0, '[', ']', '…', 12) as snippet
+            from messages_fts where messages_fts match ? order by rowid desc limit ?
+        )
+        select messages.id, messages.conversation_id, messages.role, messages.created_at,
+            conversations.title, hits.snippet
+        from hits
+        join messages on messages.rowid = hits.rowid
+        join conversations on conversations.id = messages.conversation_id
+        order by hits.rowid desc
+    """
+    return [dict(r) for r in db.query(sql, [fts_query, limit])]
+
+
+def title_from(text: str, limit: int = 60) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+def mark_interrupted(db: Database) -> int:
+    """Replies left 'streaming' by a process that died are kept, and marked as interrupted."""
+    cursor = db.execute(
+        "UPDATE messages SET status = 'interrupted', finish_reason = 'interrupted' "
+        "WHERE status = ?", [STREAMING]
+    )
+    return cursor.rowcount

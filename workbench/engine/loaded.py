@@ -1,0 +1,108 @@
+"""Loading a GGUF into llama.cpp, once, with settings we can report."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import llama_cpp
+
+from workbench.engine import llama_log
+from workbench.engine.settings import LoadSettings
+from workbench.engine.templates import ChatTemplate, choose_template
+from workbench.errors import ModelFileError
+from workbench.gguf_header import GGUFHeader, read_header
+
+TOKENS_KEY = "tokenizer.ggml.tokens"
+
+
+def gpu_offload_supported() -> bool:
+    return bool(llama_cpp.llama_supports_gpu_offload())
+
+
+def resolve_gpu_layers(settings: LoadSettings, header: GGUFHeader, file_size: int) -> int:
+    """The number passed to llama.cpp: -1 for all, 0 without a GPU backend."""
+    value = settings.gpu_layers
+    if not gpu_offload_supported():
+        return 0
+    if value == "all":
+        return -1
+    if value == "auto":
+        try:
+            from workbench.fit import auto_gpu_layers
+        except ImportError:
+            return 0
+        return auto_gpu_layers(header, settings.n_ctx, file_size)
+    return int(value)
+
+
+@dataclass
+class LoadedModel:
+    """A model in memory. Not thread-safe: one worker uses it at a time."""
+
+    path: Path
+    settings: LoadSettings
+    llama: llama_cpp.Llama
+    header: GGUFHeader
+    gpu_layers: int
+    load_ms: float
+    #: Set when a reply is the first after the load, so the cold run can be told apart.
+    fresh: bool = True
+
+    def template(self, override: str | None) -> ChatTemplate:
+        model = self.llama._model
+        bos = self.llama.token_bos()
+        eos = self.llama.token_eos()
+        return choose_template(
+            self.header,
+            override=override,
+            bos_token=model.token_get_text(bos) if bos != -1 else "",
+            eos_token=model.token_get_text(eos) if eos != -1 else "",
+        )
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.llama.close()
+
+
+def load_model(path: str | Path, settings: LoadSettings) -> LoadedModel:
+    """Load a model; a bad file or a failed load raises ModelFileError with llama.cpp's reason."""
+    llama_log.install()
+    path = Path(path)
+    header = read_header(path, keep_arrays=[TOKENS_KEY])
+    gpu_layers = resolve_gpu_layers(settings, header, path.stat().st_size)
+    log_mark = llama_log.mark()
+    started = time.perf_counter()
+    # verbose=True keeps llama-cpp-python from redirecting the process's file descriptors;
+    # its Python-level prints during the load go nowhere, and llama.cpp's log goes to ours.
+    try:
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            llama = llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=settings.n_ctx,
+                n_threads=settings.n_threads,
+                n_threads_batch=settings.n_threads,
+                n_gpu_layers=gpu_layers,
+                use_mmap=settings.use_mmap,
+                n_batch=settings.n_batch,
+                verbose=True,
+            )
+    except (ValueError, RuntimeError, OSError) as error:
+        reason = _failure_reason(llama_log.lines_since(log_mark)) or str(error)
+        raise ModelFileError(f"{path}: llama.cpp could not load it ({reason})") from None
+    finally:
+        llama_log.install()
+    llama.verbose = False
+    load_ms = (time.perf_counter() - started) * 1000
+    return LoadedModel(path, settings, llama, header, gpu_layers, load_ms)
+
+
+def _failure_reason(lines: list[str]) -> str:
+    for line in reversed(lines):
+        lowered = line.lower()
+        if any(word in lowered for word in ("error", "failed", "unable", "cannot")):
+            return line.strip().split(": ", 1)[-1][:200]
+    return ""

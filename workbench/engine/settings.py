@@ -1,0 +1,115 @@
+"""The settings that shape a model load and a reply, recorded with every reply."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from workbench.errors import InvalidInputError
+
+GpuLayers = int | str  # a number, "all" or "auto"
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    """What a model is loaded with: a change here means a reload."""
+
+    n_ctx: int = 4096
+    n_threads: int | None = None
+    gpu_layers: GpuLayers = "auto"
+    use_mmap: bool = True
+    n_batch: int = 512
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """What a reply is sampled with: changing these needs no reload."""
+
+    temperature: float = 0.7
+    top_p: float = 0.95
+    top_k: int = 40
+    min_p: float = 0.05
+    repeat_penalty: float = 1.1
+    max_tokens: int | None = 512
+    seed: int | None = None
+    template: str | None = None  # None or "auto": the file's own, else a family name
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+#: Presets shown in the window; their values are visible and editable there.
+PRESETS: dict[str, SamplingSettings] = {
+    "precise": SamplingSettings(temperature=0.1, top_p=0.9, top_k=20, repeat_penalty=1.05),
+    "balanced": SamplingSettings(),
+    "creative": SamplingSettings(temperature=1.0, top_p=0.98, top_k=100, min_p=0.02),
+}
+
+
+def parse_gpu_layers(value: str | int | None) -> GpuLayers:
+    if value is None or value == "":
+        return "auto"
+    if isinstance(value, int):
+        return value
+    text = str(value).strip().lower()
+    if text in ("auto", "all"):
+        return text
+    try:
+        number = int(text)
+    except ValueError:
+        raise InvalidInputError(
+            f"GPU layers '{value}': expected a number, 'all' or 'auto'"
+        ) from None
+    if number < 0:
+        return "all"
+    return number
+
+
+def with_overrides(settings: Any, values: dict[str, Any]) -> Any:
+    """A copy of a settings dataclass with the given (known, non-None) fields replaced."""
+    known = {f.name for f in fields(settings)}
+    unknown = set(values) - known
+    if unknown:
+        raise InvalidInputError(f"setting '{sorted(unknown)[0]}': unknown (known: "
+                                f"{', '.join(sorted(known))})")
+    return replace(settings, **{k: v for k, v in values.items() if v is not None})
+
+
+@dataclass
+class ReplyStats:
+    """Everything measured about one reply. Definitions are in the README (Metrics)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    ttft_ms: float | None = None
+    prompt_tps: float | None = None
+    gen_tps: float | None = None
+    load_ms: float | None = None
+    peak_rss: int = 0
+    total_ms: float = 0.0
+    finish_reason: str = ""
+    dropped_turns: int = 0
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    #: The measured numbers every stored reply keeps in columns of the same names.
+    MEASURED = ("prompt_tokens", "completion_tokens", "ttft_ms", "prompt_tps", "gen_tps",
+                "load_ms", "peak_rss")
+
+    def measurements(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.MEASURED}
+
+    def summary(self) -> str:
+        parts = [
+            f"{self.prompt_tokens} prompt + {self.completion_tokens} tokens",
+            f"first token {self.ttft_ms:.0f} ms" if self.ttft_ms is not None else None,
+            f"prompt {self.prompt_tps:.0f} tok/s" if self.prompt_tps else None,
+            f"{self.gen_tps:.1f} tok/s" if self.gen_tps else None,
+            f"peak {self.peak_rss / 1e6:.0f} MB" if self.peak_rss else None,
+            f"loaded in {self.load_ms:.0f} ms" if self.load_ms else None,
+            f"finish: {self.finish_reason}",
+            f"dropped {self.dropped_turns} old turns" if self.dropped_turns else None,
+        ]
+        return ", ".join(p for p in parts if p)

@@ -1,0 +1,52 @@
+"""User-facing errors.
+
+Everything a user can cause (a bad file, a Hub refusal, a full disk, a database from a newer
+version) is raised as a subclass of :class:`WorkbenchError` with a one-line message that names
+the thing and the reason. The CLI and the window show that line, never a traceback.
+"""
+
+from __future__ import annotations
+
+
+class WorkbenchError(Exception):
+    """Root of every error meant for the user: ``str(error)`` is the whole message."""
+
+
+class ModelFileError(WorkbenchError):
+    """A model file is missing, empty, not GGUF, truncated, or cannot be loaded."""
+
+
+class ModelNotFound(WorkbenchError):
+    """No model (or more than one) in the library matches what the user typed."""
+
+
+class ContextOverflowError(WorkbenchError):
+    """A single prompt is too long for the model's context window."""
+
+
+class StoreError(WorkbenchError):
+    """The database cannot be opened, migrated or written."""
+
+
+class NewerDatabaseError(StoreError):
+    """The database was written by a newer Workbench; it is left untouched."""
+
+
+class NotFoundError(WorkbenchError):
+    """A conversation, trial or other stored record does not exist."""
+
+
+class HubError(WorkbenchError):
+    """The Hugging Face Hub (or the configured mirror) refused or failed a request."""
+
+
+class OfflineError(HubError):
+    """Workbench is in offline mode, so it makes no network connection at all."""
+
+
+class DownloadError(WorkbenchError):
+    """A download could not be completed or verified; nothing half-written was kept."""
+
+
+class InvalidInputError(WorkbenchError):
+    """A value the user gave (an option, a file to import) is not usable."""

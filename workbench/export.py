@@ -1,0 +1,33 @@
+"""Conversations as Markdown (to read or share) and JSON (to keep or process)."""
+
+from __future__ import annotations
+
+import json
+
+from sqlite_utils import Database
+
+from workbench import conversations as convs
+from workbench.errors import InvalidInputError
+
+
+def export_conversation(db: Database, conversation_id: int, fmt: str) -> str:
+    conversation = convs.get_conversation(db, conversation_id)
+    messages = convs.branch(db, conversation_id)
+    if fmt == "json":
+        return json.dumps(
+            {"conversation": conversation, "messages": [m.to_dict() for m in messages]},
+            indent=2, ensure_ascii=False, default=str,
+        )
+    if fmt != "md":
+        raise InvalidInputError(f"format '{fmt}': choose md or json")
+    lines = [f"# {conversation['title'] or 'Conversation'}", ""]
+    if conversation["system_prompt"]:
+        lines += [f"> System: {conversation['system_prompt']}", ""]
+    for message in messages:
+        who = "You" if message.role == "user" else message.settings.get("model_name",
+                                                                          "Assistant")
+        lines += [f"**{who}:**", "", message.content, ""]
+        if message.role == "assistant" and message.metrics.get("gen_tps"):
+            m = message.metrics
+            lines += [f"*{m.get('completion_tokens', 0)} tokens, {m['gen_tps']:.1f} tok/s*", ""]
+    return "\n".join(lines)

@@ -1,0 +1,300 @@
+"""Will a model fit? Memory needed for a context length, against this machine.
+
+needed = weights + KV cache + compute buffer, computed the way llama.cpp allocates them:
+the KV cache holds, for every layer, ``n_ctx`` cells of K and V (f16) per KV head, with ``n_ctx``
+padded to 256 and sliding-window layers capped near their window when the cache is not kept
+full size; the compute buffer is the larger of the logits (vocabulary x micro-batch, f32) and,
+without flash attention, the attention scores (context x micro-batch x heads, f32). The inputs
+come from the file's own GGUF header (read before download over HTTP Range, or from disk),
+else from an estimate made of the file size and the Hub's parameter count.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from workbench.gguf_header import GGUFHeader
+from workbench.hardware import Hardware
+
+MiB = 2**20
+GiB = 2**30
+N_UBATCH = 512
+CTX_PAD = 256
+KV_BYTES = 2  # f16 cache, llama.cpp's default type_k/type_v
+#: Memory kept free for the system and other programs.
+RAM_HEADROOM = 512 * MiB
+#: VRAM kept free for the driver's context and fragmentation.
+VRAM_HEADROOM = 512 * MiB
+#: Sliding-window patterns (every Nth layer is global) of architectures whose headers omit them.
+_SWA_PATTERNS = {"gemma2": 2, "gemma3": 6, "gemma3n": 5, "cohere2": 4, "gpt-oss": 2}
+
+
+def _per_layer(value: Any, n_layer: int, default: int) -> list[int]:
+    if isinstance(value, list):
+        values = [int(v) for v in value]
+        return (values + [values[-1] if values else default] * n_layer)[:n_layer]
+    return [int(value if value is not None else default)] * n_layer
+
+
+@dataclass
+class ModelShape:
+    """The figures the estimate needs, and where they came from ("header" or "estimate")."""
+
+    n_layer: int
+    n_embd: int
+    n_head: list[int]
+    n_head_kv: list[int]
+    key_length: int
+    value_length: int
+    n_vocab: int
+    n_ff: int
+    sliding_window: int | None
+    swa_layers: list[bool]
+    #: Bytes of weights inside the repeating blocks, and outside them (embeddings, output).
+    layer_weights: int
+    other_weights: int
+    source: str = "header"
+
+    @classmethod
+    def from_header(cls, header: GGUFHeader) -> ModelShape:
+        n_layer = int(header.arch_value("block_count") or 0)
+        if n_layer <= 0:
+            raise ValueError("the header has no block_count")
+        n_embd = int(header.arch_value("embedding_length") or 0)
+        heads = _per_layer(header.arch_value("attention.head_count"), n_layer, 1)
+        kv_heads = _per_layer(header.arch_value("attention.head_count_kv"), n_layer, heads[0])
+        key_length = int(header.arch_value("attention.key_length")
+                         or (n_embd // max(heads[0], 1)))
+        value_length = int(header.arch_value("attention.value_length") or key_length)
+        vocab = header.arch_value("vocab_size")
+        if vocab is None:
+            tokens = header.get("tokenizer.ggml.tokens")
+            vocab = len(tokens) if isinstance(tokens, list) else getattr(tokens, "length", None)
+        n_vocab = int(vocab or 32000)
+        n_ff_raw = header.arch_value("feed_forward_length") or 4 * n_embd
+        n_ff = max(n_ff_raw) if isinstance(n_ff_raw, list) else int(n_ff_raw)
+        window = header.arch_value("attention.sliding_window")
+        window = int(window) if window else None
+        swa = _swa_layers(header, n_layer, window)
+        layer_bytes = sum(t.n_bytes for t in header.tensors if t.name.startswith("blk."))
+        other_bytes = sum(t.n_bytes for t in header.tensors if not t.name.startswith("blk."))
+        return cls(n_layer, n_embd, heads, kv_heads, key_length, value_length, n_vocab, n_ff,
+                   window, swa, layer_bytes, other_bytes, "header")
+
+    @classmethod
+    def guess(cls, file_size: int, parameters: int | None = None,
+              context_length: int | None = None) -> ModelShape:
+        """A rough shape from the file size and the Hub's parameter count (no header).
+
+        Fitted to common GQA models: KV bytes per token ~ 1.5 * sqrt(parameters), and about
+        one block per 60 parameters^(1/3); good to a factor of ~1.5, which the verdict states.
+        """
+        params = parameters or int(file_size * 8 / 4.5)  # ~4.5 bits per weight if unknown
+        n_layer = max(8, round(params ** (1 / 3) / 60))
+        kv_per_token = 1.5 * math.sqrt(params)
+        head_dim = 128
+        kv_heads = max(1, round(kv_per_token / (n_layer * 2 * KV_BYTES * head_dim)))
+        n_embd = max(512, int(math.sqrt(params / (12 * n_layer))))
+        n_head = max(1, n_embd // head_dim)
+        other = int(file_size * 0.08)
+        return cls(n_layer, n_embd, [n_head] * n_layer, [kv_heads] * n_layer, head_dim,
+                   head_dim, 128000, 4 * n_embd, None, [False] * n_layer,
+                   file_size - other, other, "estimate")
+
+    def scaled(self, file_size: int, header_file_size: int) -> ModelShape:
+        """The same architecture quantized differently (another file of the same repo)."""
+        ratio = file_size / header_file_size if header_file_size else 1.0
+        copy = ModelShape(**self.__dict__)
+        copy.layer_weights = int(self.layer_weights * ratio)
+        copy.other_weights = int(self.other_weights * ratio)
+        return copy
+
+
+def _swa_layers(header: GGUFHeader, n_layer: int, window: int | None) -> list[bool]:
+    if not window:
+        return [False] * n_layer
+    pattern = header.arch_value("attention.sliding_window_pattern")
+    if isinstance(pattern, list):
+        return [bool(v) for v in (pattern + [False] * n_layer)[:n_layer]]
+    every = int(pattern) if pattern else _SWA_PATTERNS.get(header.architecture, 0)
+    if every <= 0:
+        return [False] * n_layer  # unknown pattern: count every layer as full (conservative)
+    return [(i % every) < every - 1 for i in range(n_layer)]
+
+
+def pad_ctx(n_ctx: int) -> int:
+    return -(-n_ctx // CTX_PAD) * CTX_PAD
+
+
+@dataclass
+class MemoryEstimate:
+    n_ctx: int
+    weights: int
+    kv_cache: int
+    compute: int
+    n_layer: int
+    #: Per repeating block: its weights and its KV cache (what one offloaded layer costs).
+    layer_weights: int
+    layer_kv: int
+    source: str
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.kv_cache + self.compute
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "total": self.total}
+
+
+def kv_cache_bytes(shape: ModelShape, n_ctx: int, *, swa_full: bool = True) -> int:
+    """llama.cpp's KV cache for ``n_ctx`` (one sequence, f16 K and V)."""
+    cells = pad_ctx(n_ctx)
+    swa_cells = cells
+    if shape.sliding_window and not swa_full:
+        swa_cells = min(cells, pad_ctx(shape.sliding_window + N_UBATCH))
+    total = 0
+    for layer in range(shape.n_layer):
+        per_cell = shape.n_head_kv[layer] * (shape.key_length + shape.value_length) * KV_BYTES
+        total += per_cell * (swa_cells if shape.swa_layers[layer] else cells)
+    return total
+
+
+def compute_bytes(shape: ModelShape, n_ctx: int, *, flash_attn: bool = False) -> int:
+    """The compute buffer llama.cpp reserves for one micro-batch."""
+    logits = shape.n_vocab * N_UBATCH * 4
+    attention = 0 if flash_attn else pad_ctx(n_ctx) * N_UBATCH * (max(shape.n_head) + 1) * 4
+    activations = N_UBATCH * (4 * shape.n_embd + shape.n_ff) * 4
+    return max(logits, attention) + activations
+
+
+def estimate(shape: ModelShape, n_ctx: int, *, flash_attn: bool = False,
+             swa_full: bool = True) -> MemoryEstimate:
+    kv = kv_cache_bytes(shape, n_ctx, swa_full=swa_full)
+    return MemoryEstimate(
+        n_ctx=n_ctx,
+        weights=shape.layer_weights + shape.other_weights,
+        kv_cache=kv,
+        compute=compute_bytes(shape, n_ctx, flash_attn=flash_attn),
+        n_layer=shape.n_layer,
+        layer_weights=shape.layer_weights // max(shape.n_layer, 1),
+        layer_kv=kv // max(shape.n_layer, 1),
+        source=shape.source,
+    )
+
+
+def estimate_for_header(header: GGUFHeader | None, file_size: int, n_ctx: int, *,
+                        parameters: int | None = None, header_file_size: int | None = None,
+                        flash_attn: bool = False) -> MemoryEstimate:
+    """The estimate for a file: from its header (or a sibling's, scaled), else guessed."""
+    shape: ModelShape | None = None
+    if header is not None:
+        try:
+            shape = ModelShape.from_header(header)
+        except (ValueError, TypeError):
+            shape = None
+    if shape is not None and header_file_size and header_file_size != file_size:
+        shape = shape.scaled(file_size, header_file_size)
+    if shape is None:
+        shape = ModelShape.guess(file_size, parameters)
+    return estimate(shape, n_ctx, flash_attn=flash_attn)
+
+
+GPU, PARTIAL, CPU, NO = "gpu", "partial", "cpu", "no"
+
+
+@dataclass
+class Verdict:
+    kind: str  # gpu, partial, cpu, no
+    estimate: MemoryEstimate
+    gpu_layers: int
+    ram_available: int
+    ram_total: int
+    vram_free: int
+    gpu_offload: bool
+
+    @property
+    def fits(self) -> bool:
+        return self.kind != NO
+
+    def summary(self) -> str:
+        e = self.estimate
+        need = _gb(e.total)
+        approx = "~" if e.source == "estimate" else ""
+        parts = (f"weights {_gb(e.weights)} + KV cache {_gb(e.kv_cache)} + compute "
+                 f"{_gb(e.compute)} at {e.n_ctx:,} tokens")
+        if self.kind == GPU:
+            head = f"fits on the GPU: needs {approx}{need} of {_gb(self.vram_free)} free VRAM"
+        elif self.kind == PARTIAL:
+            head = (f"fits with {self.gpu_layers} of {e.n_layer} layers offloaded to the GPU "
+                    f"({_gb(self.vram_free)} free VRAM, {_gb(self.ram_available)} free RAM); "
+                    f"needs {approx}{need}")
+        elif self.kind == CPU:
+            head = (f"fits in RAM (CPU only): needs {approx}{need} of "
+                    f"{_gb(self.ram_available)} available")
+        else:
+            room = _gb(self.ram_available) + " available RAM"
+            if self.gpu_offload and self.vram_free:
+                room += f" + {_gb(self.vram_free)} free VRAM"
+            head = f"will not fit: needs {approx}{need}, this machine has {room}"
+        return f"{head} ({parts})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "summary": self.summary(), "gpu_layers": self.gpu_layers,
+                "ram_available": self.ram_available, "ram_total": self.ram_total,
+                "vram_free": self.vram_free, "estimate": self.estimate.to_dict()}
+
+
+def _gb(n: int) -> str:
+    return f"{n / GiB:.1f} GiB" if n >= GiB else f"{n / MiB:.0f} MiB"
+
+
+def _layers_on_gpu(e: MemoryEstimate, vram_free: int) -> int:
+    per_layer = e.layer_weights + e.layer_kv
+    room = vram_free - VRAM_HEADROOM - e.compute
+    if per_layer <= 0 or room <= 0:
+        return 0
+    return max(0, min(e.n_layer, int(room // per_layer)))
+
+
+def judge(e: MemoryEstimate, hardware: Hardware) -> Verdict:
+    """GPU, partly on the GPU, CPU only, or not at all; with the numbers behind it."""
+    ram_room = hardware.ram_available - RAM_HEADROOM
+    vram = hardware.vram_free if hardware.gpu_offload else 0
+
+    def verdict(kind: str, layers: int) -> Verdict:
+        return Verdict(kind, e, layers, hardware.ram_available, hardware.ram_total, vram,
+                       hardware.gpu_offload)
+
+    if vram:
+        if e.total <= vram - VRAM_HEADROOM:
+            return verdict(GPU, e.n_layer + 1)
+        layers = _layers_on_gpu(e, vram)
+        if layers > 0:
+            on_cpu = e.total - layers * (e.layer_weights + e.layer_kv) - e.compute
+            if on_cpu + N_UBATCH * 1024 <= ram_room:
+                return verdict(PARTIAL, layers)
+    if e.total <= ram_room:
+        return verdict(CPU, 0)
+    return verdict(NO, 0)
+
+
+def auto_gpu_layers(header: GGUFHeader, n_ctx: int, file_size: int,
+                    hardware: Hardware | None = None) -> int:
+    """``n_gpu_layers`` for ``--gpu-layers auto``: 0 without a GPU backend.
+
+    ``block_count + 1`` means everything, the output layer included (llama.cpp counts it as
+    one more layer); a smaller number is how many blocks fit in free VRAM beside the KV cache
+    and the compute buffer.
+    """
+    from workbench import hardware as hw
+
+    machine = hardware or hw.detect()
+    if not machine.gpu_offload or not machine.vram_free:
+        return 0
+    e = estimate_for_header(header, file_size, n_ctx)
+    result = judge(e, machine)
+    if result.kind == GPU:
+        return e.n_layer + 1
+    return _layers_on_gpu(e, machine.vram_free)

@@ -1,0 +1,140 @@
+"""What this machine can hold: RAM, and free VRAM where llama.cpp can offload to a GPU.
+
+VRAM is asked of llama.cpp's own device list (ggml's backend registry), so the answer is
+about the devices this build of llama.cpp would actually use; ``nvidia-smi`` is the fallback
+for builds whose library does not export the device functions.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import logging
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+logger = logging.getLogger(__name__)
+
+#: ggml_backend_dev_type: CPU, GPU, IGPU (integrated), ACCEL.
+_GPU_TYPES = {1, 2}
+
+
+@dataclass
+class Gpu:
+    name: str
+    free: int
+    total: int
+
+
+@dataclass
+class Hardware:
+    ram_total: int
+    ram_available: int
+    #: This llama.cpp build can offload layers to a GPU (CUDA, Metal, Vulkan...).
+    gpu_offload: bool
+    gpus: list[Gpu] = field(default_factory=list)
+
+    @property
+    def vram_free(self) -> int:
+        return sum(g.free for g in self.gpus)
+
+    @property
+    def vram_total(self) -> int:
+        return sum(g.total for g in self.gpus)
+
+
+def gpu_offload_supported() -> bool:
+    try:
+        import llama_cpp
+
+        return bool(llama_cpp.llama_supports_gpu_offload())
+    except Exception as error:  # no llama.cpp, or a broken build: then no GPU either
+        logger.debug("llama_supports_gpu_offload failed: %s", error)
+        return False
+
+
+@functools.lru_cache(maxsize=1)
+def _ggml() -> ctypes.CDLL | None:
+    try:
+        import llama_cpp
+    except ImportError:
+        return None
+    folder = Path(llama_cpp.__file__).parent / "lib"
+    for name in ("libggml.so", "libggml.dylib", "ggml.dll", "libllama.so", "libllama.dylib",
+                 "llama.dll"):
+        path = folder / name
+        if not path.exists():
+            continue
+        try:
+            lib = ctypes.CDLL(str(path))
+            lib.ggml_backend_dev_count.restype = ctypes.c_size_t
+        except (OSError, AttributeError):
+            continue
+        lib.ggml_backend_dev_get.restype = ctypes.c_void_p
+        lib.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
+        lib.ggml_backend_dev_description.restype = ctypes.c_char_p
+        lib.ggml_backend_dev_description.argtypes = [ctypes.c_void_p]
+        lib.ggml_backend_dev_type.restype = ctypes.c_int
+        lib.ggml_backend_dev_type.argtypes = [ctypes.c_void_p]
+        lib.ggml_backend_dev_memory.restype = None
+        lib.ggml_backend_dev_memory.argtypes = [
+            ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t), ctypes.POINTER(ctypes.c_size_t),
+        ]
+        return lib
+    return None
+
+
+def gpus_from_llama() -> list[Gpu] | None:
+    """GPUs as llama.cpp sees them, or None when the library cannot be asked."""
+    lib = _ggml()
+    if lib is None:
+        return None
+    found = []
+    try:
+        for index in range(lib.ggml_backend_dev_count()):
+            device = lib.ggml_backend_dev_get(index)
+            if lib.ggml_backend_dev_type(device) not in _GPU_TYPES:
+                continue
+            free, total = ctypes.c_size_t(0), ctypes.c_size_t(0)
+            lib.ggml_backend_dev_memory(device, ctypes.byref(free), ctypes.byref(total))
+            name = (lib.ggml_backend_dev_description(device) or b"GPU").decode(errors="replace")
+            found.append(Gpu(name, int(free.value), int(total.value)))
+    except Exception as error:
+        logger.debug("ggml device query failed: %s", error)
+        return None
+    return found
+
+
+def gpus_from_nvidia_smi() -> list[Gpu]:
+    exe = shutil.which("nvidia-smi")
+    if not exe:
+        return []
+    try:
+        out = subprocess.run(
+            [exe, "--query-gpu=name,memory.free,memory.total", "--format=csv,noheader,nounits"],
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    gpus = []
+    for line in out.strip().splitlines():
+        try:
+            name, free, total = (part.strip() for part in line.rsplit(",", 2))
+            gpus.append(Gpu(name, int(float(free)) * 2**20, int(float(total)) * 2**20))
+        except ValueError:
+            continue
+    return gpus
+
+
+def detect() -> Hardware:
+    """This machine now (RAM changes as other programs run, so nothing is cached)."""
+    memory = psutil.virtual_memory()
+    offload = gpu_offload_supported()
+    gpus: list[Gpu] = []
+    if offload:
+        gpus = gpus_from_llama() or gpus_from_nvidia_smi()
+    return Hardware(int(memory.total), int(memory.available), offload, gpus)

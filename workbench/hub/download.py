@@ -1,0 +1,420 @@
+"""Downloading a model from the Hub: checked before, resumable during, verified after.
+
+Before a byte is written the file names are checked (nothing may land outside the models
+folder), the fit verdict is made from the file's own header, and free disk space is checked.
+Bytes go to ``<models>/.partial/<name>.part`` beside a small JSON record, hashed as they are
+written; a broken connection, a cancel (closing the iterator) or a killed process leaves the
+partial file, and the next pull re-hashes it and asks for the rest with an HTTP Range request.
+Only when every part's sha256 matches the Hub's LFS hash are the files moved (atomically)
+into the models folder and added to the library, with their provenance.
+
+huggingface_hub's ``hf_hub_download`` resumes only within one call and deletes its partial
+file on failure, so this is built on its pieces instead: ``hf_hub_url`` and
+``get_hf_file_metadata`` for a fresh (signed) location on every attempt, and its session and
+``http_stream_backoff`` for the transfer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from filelock import FileLock, Timeout
+from huggingface_hub import get_hf_file_metadata, hf_hub_url
+from huggingface_hub.utils import hf_raise_for_status, http_stream_backoff
+from sqlite_utils import Database
+
+from workbench import fit, hardware
+from workbench.errors import DownloadError, HubError, InvalidInputError, ModelFileError
+from workbench.hub.client import HubClient, httpx
+from workbench.hub.files import HubModelFile, RemotePart, list_files
+from workbench.hub.remote_header import read_remote_header
+from workbench.library import Model, add_model, list_models, now
+from workbench.units import human_size
+
+PARTIAL_DIR = ".partial"
+CHUNK = 1 << 20
+PROGRESS_EVERY = 0.25  # seconds between progress events
+REHASH_EVERY = 64 << 20
+_NAME_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+DiskFree = Callable[[Path], int]
+
+
+def _disk_free(path: Path) -> int:
+    return shutil.disk_usage(path).free
+
+
+def disk_margin(size: int) -> int:
+    """Space left over after a download: 2% of it, at least 256 MiB."""
+    return max(256 << 20, size // 50)
+
+
+# --- names -----------------------------------------------------------------------------------
+
+def safe_relative(name: str, what: str = "file name") -> PurePosixPath:
+    """A repository path that can only land inside the folder it is joined to, or an error."""
+    bad = (
+        not name
+        or "\\" in name
+        or ":" in name
+        or name.startswith("/")
+        or any(ord(c) < 32 or ord(c) == 127 for c in name)
+    )
+    parts = PurePosixPath(name).parts if not bad else ()
+    if bad or not parts or any(p in ("", ".", "..") or p != p.strip() for p in parts):
+        raise DownloadError(f"{what} '{name}': refused (it could land outside the models folder)")
+    return PurePosixPath(*parts)
+
+
+def check_repo_id(repo_id: str) -> tuple[str, str]:
+    pieces = repo_id.split("/")
+    if len(pieces) != 2 or not all(_NAME_PART.match(p) and ".." not in p for p in pieces):
+        raise InvalidInputError(f"repository '{repo_id}': expected OWNER/NAME")
+    return pieces[0], pieces[1]
+
+
+def target_path(models_dir: Path, repo_id: str, filename: str) -> Path:
+    """Where a Hub file lives in the models folder: ``<owner>/<repo>/<path in repo>``."""
+    owner, name = check_repo_id(repo_id)
+    relative = safe_relative(filename)
+    root = models_dir.resolve()
+    path = root.joinpath(owner, name, *relative.parts)
+    if not path.resolve().is_relative_to(root):  # a symlinked folder pointing elsewhere
+        raise DownloadError(f"file name '{filename}': refused (it resolves outside {root})")
+    return path
+
+
+def partial_paths(models_dir: Path, repo_id: str, filename: str) -> tuple[Path, Path]:
+    """The partial file and its JSON record; flat names, one per repository file."""
+    key = "--".join([*repo_id.split("/"), *safe_relative(filename).parts])
+    folder = models_dir / PARTIAL_DIR
+    return folder / f"{key}.part", folder / f"{key}.json"
+
+
+# --- events and plans ------------------------------------------------------------------------
+
+@dataclass
+class PullEvent:
+    """One step of a pull, for a progress bar or a log line."""
+
+    stage: str  # plan, fit, rehash, download, retry, verify, move, done, note
+    message: str = ""
+    file: str = ""
+    done: int = 0
+    total: int = 0
+    rate: float = 0.0  # bytes per second
+    eta: float | None = None  # seconds
+    verdict: fit.Verdict | None = None
+    model: Model | None = None
+
+
+@dataclass
+class PullPlan:
+    """Everything decided before the first byte: what, where, whether it fits, disk space."""
+
+    repo_id: str
+    revision: str | None
+    commit: str | None
+    license: str | None
+    gated: Any
+    model: HubModelFile
+    targets: list[Path]
+    verdict: fit.Verdict
+    models_dir: Path
+    endpoint: str
+    already_have: int = 0  # bytes of resumable partial files
+    note: str | None = None
+    header_bytes: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.model.size - self.already_have)
+
+    @property
+    def disk_needed(self) -> int:
+        return self.remaining + disk_margin(self.model.size)
+
+
+def plan_pull(
+    client: HubClient,
+    models_dir: Path,
+    repo_id: str,
+    filename: str,
+    *,
+    revision: str | None = None,
+    n_ctx: int = 4096,
+    machine: hardware.Hardware | None = None,
+) -> PullPlan:
+    """Resolve the file, judge the fit from its header, and find what is already here."""
+    check_repo_id(repo_id)
+    safe_relative(filename)
+    repo = list_files(client, repo_id, revision)
+    model = repo.find(filename)
+    if model is None:
+        raise HubError(f"{repo_id}: no GGUF file '{filename}' at "
+                       f"{revision or 'main'} (list them with: llm-workbench files {repo_id})")
+    if model.projector:
+        raise DownloadError(f"{model.name}: a vision projector (mmproj), not a chat model")
+    if model.missing_parts:
+        raise DownloadError(f"{model.name}: {model.missing_parts} part(s) of this split model "
+                            "are missing from the repository")
+    targets = [target_path(models_dir, repo_id, p.path) for p in model.parts]
+    note = None
+    header = None
+    header_bytes = 0
+    try:
+        remote = read_remote_header(client, repo_id, model.parts[0].path, repo.commit)
+        header, header_bytes = remote.header, remote.bytes_fetched
+    except (HubError, ModelFileError) as error:
+        if isinstance(error, HubError) and "token" in str(error):
+            raise
+        note = f"could not read the header before download ({error}); the fit is estimated"
+    estimate = fit.estimate_for_header(
+        header, model.size, n_ctx, parameters=repo.parameters,
+        header_file_size=model.parts[0].size if header is not None else None,
+    )
+    verdict = fit.judge(estimate, machine or hardware.detect())
+    have = 0
+    for part in model.parts:
+        partial, record = partial_paths(models_dir, repo_id, part.path)
+        if partial.exists() and _record_matches(record, repo_id, part):
+            have += min(partial.stat().st_size, part.size or 0)
+    return PullPlan(repo_id, revision, repo.commit, repo.license, repo.gated, model, targets,
+                    verdict, models_dir, client.endpoint, have, note, header_bytes)
+
+
+def _record_matches(record_path: Path, repo_id: str, part: RemotePart) -> bool:
+    try:
+        record = json.loads(record_path.read_text())
+    except (OSError, ValueError):
+        return False
+    return (record.get("repo") == repo_id and record.get("path") == part.path
+            and record.get("size") == part.size and record.get("sha256") == part.sha256)
+
+
+# --- the transfer ----------------------------------------------------------------------------
+
+def run_pull(
+    client: HubClient,
+    db: Database,
+    plan: PullPlan,
+    *,
+    force: bool = False,
+    disk_free: DiskFree = _disk_free,
+) -> Iterator[PullEvent]:
+    """Download, verify, move and add; stop at any yield by closing the iterator."""
+    name = f"{plan.repo_id}/{plan.model.name}"
+    if not plan.verdict.fits and not force:
+        raise DownloadError(f"{name}: {plan.verdict.summary()}; use --force to download anyway")
+    existing = _already_in_library(db, plan)
+    if existing is not None:
+        yield PullEvent("done", f"{name} is already in the library as model {existing.id}",
+                        file=plan.model.name, model=existing)
+        return
+    plan.models_dir.mkdir(parents=True, exist_ok=True)
+    free = disk_free(plan.models_dir)
+    if free < plan.disk_needed:
+        raise DownloadError(
+            f"{name}: not enough disk space in {plan.models_dir} (needs "
+            f"{human_size(plan.disk_needed)} with margin, {human_size(free)} free)"
+        )
+    client.require_online()
+    digests: list[str] = []
+    for index, part in enumerate(plan.model.parts):
+        digest = yield from _download_part(client, plan, part, index)
+        digests.append(digest)
+    for part, target in zip(plan.model.parts, plan.targets, strict=True):
+        partial, record = partial_paths(plan.models_dir, plan.repo_id, part.path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(partial, target)
+        record.unlink(missing_ok=True)
+    yield PullEvent("move", f"saved to {plan.targets[0]}", file=plan.model.name)
+    provenance = {
+        "source": "huggingface",
+        "endpoint": plan.endpoint,
+        "repo": plan.repo_id,
+        "revision": plan.revision or "main",
+        "commit": plan.commit,
+        "files": [{"path": p.path, "size": p.size, "sha256": d}
+                  for p, d in zip(plan.model.parts, digests, strict=True)],
+        "size": plan.model.size,
+        "sha256": digests[0],
+        "license": plan.license,
+        "gated": bool(plan.gated),
+        "downloaded_at": now(),
+    }
+    model = add_model(db, plan.targets[0], source="hub", provenance=provenance,
+                      sha256=digests[0])
+    yield PullEvent("done", f"added as model {model.id}: {model.name}", file=plan.model.name,
+                    total=plan.model.size, done=plan.model.size, model=model)
+
+
+def pull(
+    client: HubClient,
+    db: Database,
+    models_dir: Path,
+    repo_id: str,
+    filename: str,
+    *,
+    revision: str | None = None,
+    force: bool = False,
+    n_ctx: int = 4096,
+    disk_free: DiskFree = _disk_free,
+    machine: hardware.Hardware | None = None,
+) -> Iterator[PullEvent]:
+    """Plan and run a pull in one iterator (the CLI's way; the window plans first, asks, runs)."""
+    plan = plan_pull(client, models_dir, repo_id, filename, revision=revision, n_ctx=n_ctx,
+                     machine=machine)
+    if plan.note:
+        yield PullEvent("note", plan.note, file=plan.model.name)
+    yield PullEvent("fit", plan.verdict.summary(), file=plan.model.name, verdict=plan.verdict)
+    yield from run_pull(client, db, plan, force=force, disk_free=disk_free)
+
+
+def _already_in_library(db: Database, plan: PullPlan) -> Model | None:
+    first = plan.model.parts[0]
+    target = str(plan.targets[0].resolve())
+    for model in list_models(db):
+        same = model.path == target and first.sha256 and model.sha256 == first.sha256
+        if same and all(t.exists() for t in plan.targets):
+            return model
+    return None
+
+
+class _ShortRead(Exception):
+    """The server closed the body before the last byte."""
+
+
+def _download_part(
+    client: HubClient, plan: PullPlan, part: RemotePart, index: int
+) -> Generator[PullEvent, None, str]:
+    """One file into its partial; returns its verified sha256 hex (via ``yield from``)."""
+    count = len(plan.model.parts)
+    label = part.path if count == 1 else f"{part.path} ({index + 1}/{count})"
+    partial, record_path = partial_paths(plan.models_dir, plan.repo_id, part.path)
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        lock = FileLock(str(partial) + ".lock", timeout=0)
+        lock.acquire()
+    except Timeout:
+        raise DownloadError(f"{label}: already being downloaded by another Workbench") from None
+    try:
+        digest = hashlib.sha256()
+        done = 0
+        if partial.exists() and _record_matches(record_path, plan.repo_id, part) and (
+            part.size is None or partial.stat().st_size <= part.size
+        ):
+            done = yield from _rehash(partial, digest, label, part.size or 0)
+        else:
+            partial.unlink(missing_ok=True)
+        record = {"repo": plan.repo_id, "path": part.path, "size": part.size,
+                  "sha256": part.sha256, "commit": plan.commit, "started_at": now()}
+        record_path.write_text(json.dumps(record))
+        with partial.open("ab") as out, client.errors(label):
+            done, digest = yield from _transfer(client, plan, part, label, out, done, digest)
+        got = digest.hexdigest()
+        yield PullEvent("verify", f"{label}: sha256 {got[:16]}…", file=part.path, done=done,
+                        total=part.size or done)
+        if part.sha256 and got != part.sha256:
+            partial.unlink(missing_ok=True)
+            record_path.unlink(missing_ok=True)
+            raise DownloadError(
+                f"{label}: sha256 mismatch (the Hub says {part.sha256[:16]}…, the download is "
+                f"{got[:16]}…); the downloaded file was deleted"
+            )
+        return got
+    finally:
+        lock.release()
+        Path(str(partial) + ".lock").unlink(missing_ok=True)
+
+
+def _rehash(
+    partial: Path, digest: Any, label: str, total: int
+) -> Generator[PullEvent, None, int]:
+    """Hash the bytes a previous attempt left, so the final hash covers the whole file."""
+    done = 0
+    since = 0
+    with partial.open("rb") as stream:
+        while block := stream.read(CHUNK * 4):
+            digest.update(block)
+            done += len(block)
+            since += len(block)
+            if since >= REHASH_EVERY:
+                since = 0
+                yield PullEvent("rehash", f"{label}: checking the partial download", file=label,
+                                done=done, total=total)
+    yield PullEvent("rehash", f"{label}: resuming at {done:,} bytes", file=label, done=done,
+                    total=total)
+    return done
+
+
+def _transfer(
+    client: HubClient, plan: PullPlan, part: RemotePart, label: str, out: Any, done: int,
+    digest: Any,
+) -> Generator[PullEvent, None, tuple[int, Any]]:
+    """Stream the rest of the file, resuming with Range after broken connections."""
+    total = part.size or 0
+    failures = 0
+    started, start_done, last = time.monotonic(), done, 0.0
+    while part.size is None or done < part.size:
+        try:
+            url = hf_hub_url(plan.repo_id, part.path, revision=plan.commit or plan.revision,
+                             endpoint=client.endpoint)
+            meta = get_hf_file_metadata(url, token=client.token or False,
+                                        timeout=client.timeout, endpoint=client.endpoint)
+            headers = client.headers(meta.location)
+            if done:
+                headers["Range"] = f"bytes={done}-"
+            with http_stream_backoff(
+                "GET", meta.location, headers=headers, timeout=client.timeout,
+                max_retries=client.retries, base_wait_time=client.backoff,
+                max_wait_time=8 * client.backoff, retry_on_exceptions=(),
+            ) as response:
+                hf_raise_for_status(response)
+                if done and response.status_code != 206:
+                    out.seek(0)
+                    out.truncate()  # the server ignored Range: start over
+                    digest, done, start_done = hashlib.sha256(), 0, 0
+                for chunk in response.iter_bytes(CHUNK):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    done += len(chunk)
+                    failures = 0
+                    moment = time.monotonic()
+                    if moment - last >= PROGRESS_EVERY:
+                        last = moment
+                        out.flush()
+                        rate = (done - start_done) / max(moment - started, 1e-6)
+                        eta = (total - done) / rate if rate and total else None
+                        yield PullEvent("download", label, file=part.path, done=done,
+                                        total=total, rate=rate, eta=eta)
+            out.flush()
+            if part.size is None:
+                break
+            if done < part.size:
+                raise _ShortRead(f"the body ended at {done:,} of {part.size:,} bytes")
+            if done > part.size:
+                raise DownloadError(f"{label}: the server sent more bytes than the Hub lists")
+        except (httpx.TransportError, _ShortRead) as error:
+            out.flush()
+            failures += 1
+            if failures > client.retries:
+                raise DownloadError(
+                    f"{label}: the connection broke at {done:,} of {total:,} bytes "
+                    f"({type(error).__name__}); run the same pull again to resume"
+                ) from None
+            yield PullEvent("retry", f"{label}: connection broke at {done:,} bytes "
+                            f"({type(error).__name__}); resuming (try {failures})",
+                            file=part.path, done=done, total=total)
+            time.sleep(min(client.backoff * 2 ** (failures - 1), 8 * client.backoff))
+    return done, digest

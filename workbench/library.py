@@ -1,0 +1,193 @@
+"""The local model library: GGUF files the user has, described from their headers.
+
+Adding a model never copies it: the library records where the file is and what its header
+says, so listing is a database read, not a walk over gigabytes. Removing a model forgets it
+and deletes the file only when asked.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from workbench.errors import ModelFileError, ModelNotFound
+from workbench.gguf_header import read_header
+from workbench.store.db import insert_row
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class Model:
+    id: int
+    name: str
+    path: str
+    file_name: str
+    architecture: str
+    parameters: int
+    quantization: str
+    context_length: int | None
+    has_chat_template: bool
+    license: str | None
+    file_size: int
+    sha256: str
+    source: str
+    added_at: str
+    provenance: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Model:
+        return cls(
+            id=row["id"],
+            name=row["name"],
+            path=row["path"],
+            file_name=row["file_name"],
+            architecture=row["architecture"] or "unknown",
+            parameters=row["parameters"] or 0,
+            quantization=row["quantization"] or "unknown",
+            context_length=row["context_length"],
+            has_chat_template=bool(row["has_chat_template"]),
+            license=row["license"],
+            file_size=row["file_size"] or 0,
+            sha256=row["sha256"] or "",
+            source=row["source"] or "local",
+            added_at=row["added_at"],
+            provenance=json.loads(row["provenance"] or "{}"),
+            settings=json.loads(row["settings"] or "{}"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def sha256_file(
+    path: Path, progress: Callable[[int, int], None] | None = None, chunk: int = 1 << 22
+) -> str:
+    """Hash a file in chunks, reporting (bytes done, total) so a long hash can show progress."""
+    digest = hashlib.sha256()
+    total = path.stat().st_size
+    done = 0
+    with path.open("rb") as stream:
+        while block := stream.read(chunk):
+            digest.update(block)
+            done += len(block)
+            if progress:
+                progress(done, total)
+    return digest.hexdigest()
+
+
+def describe_file(path: Path) -> dict[str, Any]:
+    """The library's columns for a GGUF file, from its header; raises ModelFileError."""
+    header = read_header(path)
+    license_ = header.get("general.license")
+    return {
+        # The file name, as LM Studio and GPT4All show it: users recognise it, the quantization
+        # is in it, and ``general.name`` is often a training-run label.
+        "name": path.stem,
+        "path": str(path),
+        "file_name": path.name,
+        "architecture": header.architecture,
+        "parameters": header.parameter_count,
+        "quantization": header.quantization,
+        "context_length": header.context_length,
+        "has_chat_template": int(header.chat_template is not None),
+        "license": str(license_) if license_ else None,
+        "file_size": path.stat().st_size,
+    }
+
+
+def add_model(
+    db: Database,
+    path: str | Path,
+    *,
+    source: str = "local",
+    provenance: dict[str, Any] | None = None,
+    sha256: str | None = None,
+    name: str | None = None,
+) -> Model:
+    """Add a GGUF file by path; adding the same file again updates its record.
+
+    The header is checked before anything is written, so a bad file leaves no trace.
+    """
+    # absolute(), not resolve(): a Hugging Face cache snapshot is a link to a blob named by
+    # its hash, and llama.cpp finds a split model's other shards beside the link's name.
+    path = Path(path).expanduser().absolute()
+    row = describe_file(path)
+    if name:
+        row["name"] = name
+    row["sha256"] = sha256 or sha256_file(path)
+    row["source"] = source
+    row["provenance"] = json.dumps(provenance or {})
+    existing = list(db.table("models").rows_where("path = ?", [str(path)]))
+    if existing:
+        db.table("models").update(existing[0]["id"], row)
+        model_id = existing[0]["id"]
+    else:
+        row["added_at"] = now()
+        row["settings"] = "{}"
+        model_id = insert_row(db, "models", row)
+    return get_model(db, model_id)
+
+
+def list_models(db: Database) -> list[Model]:
+    return [Model.from_row(r) for r in db.table("models").rows_where(order_by="name, id")]
+
+
+def get_model(db: Database, ref: str | int) -> Model:
+    """Find a model by id, or by an unambiguous prefix of its name or file name."""
+    text = str(ref).strip()
+    if text.isdigit():
+        rows = list(db.table("models").rows_where("id = ?", [int(text)]))
+        if rows:
+            return Model.from_row(rows[0])
+    lowered = text.lower()
+    models = list_models(db)
+    exact = [m for m in models if lowered in (m.name.lower(), m.file_name.lower())]
+    if len(exact) == 1:
+        return exact[0]
+    matches = [
+        m
+        for m in models
+        if m.name.lower().startswith(lowered) or m.file_name.lower().startswith(lowered)
+    ]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise ModelNotFound(f"model '{text}': no model in the library has that id or name")
+    names = ", ".join(f"{m.id}:{m.name}" for m in matches[:5])
+    raise ModelNotFound(f"model '{text}': matches several models ({names}); be more specific")
+
+
+def update_settings(db: Database, model_id: int, settings: dict[str, Any]) -> Model:
+    """Replace a model's per-model defaults (context, GPU layers, template, sampling)."""
+    db.table("models").update(model_id, {"settings": json.dumps(settings)})
+    return get_model(db, model_id)
+
+
+def remove_model(db: Database, ref: str | int, *, delete_file: bool = False) -> Model:
+    """Forget a model; the file stays on disk unless ``delete_file`` is given.
+
+    Conversations keep their messages: each reply's settings record the model's name and
+    sha256, so the foreign keys are cleared rather than deleting anyone's chats.
+    """
+    model = get_model(db, ref)
+    with db.atomic():
+        db.execute("UPDATE messages SET model_id = NULL WHERE model_id = ?", [model.id])
+        db.execute("UPDATE conversations SET model_id = NULL WHERE model_id = ?", [model.id])
+        db.table("models").delete(model.id)
+    if delete_file:
+        try:
+            Path(model.path).unlink(missing_ok=True)
+        except OSError as error:
+            raise ModelFileError(f"{model.path}: cannot delete ({error.strerror})") from None
+    return model

@@ -1,0 +1,245 @@
+"""Forward-only schema migrations, applied in order on every open.
+
+Each migration is a plain function registered with sqlite-utils' ``Migrations`` and recorded
+by name in ``_sqlite_migrations``, in one transaction with its changes. Never edit a migration
+that has shipped: add a new one at the end. The list of names is also how a database written by
+a newer Workbench is recognised (it has names this version does not know).
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("workbench")
+
+
+@migrations(name="m001_core")
+def m001_core(db: Database) -> None:
+    db.table("models").create(
+        {
+            "id": int,
+            "name": str,
+            "path": str,
+            "file_name": str,
+            "architecture": str,
+            "parameters": int,
+            "quantization": str,
+            "context_length": int,
+            "has_chat_template": int,
+            "license": str,
+            "file_size": int,
+            "sha256": str,
+            "source": str,
+            "provenance": str,  # JSON: where the file came from (Hub repo, revision...)
+            "settings": str,  # JSON: per-model defaults (context, GPU layers, template...)
+            "added_at": str,
+        },
+        pk="id",
+        not_null={"name", "path", "file_name", "added_at"},
+    )
+    db.table("models").create_index(["path"], unique=True)
+
+    db.table("conversations").create(
+        {
+            "id": int,
+            "title": str,
+            "model_id": int,
+            "system_prompt": str,
+            "settings": str,  # JSON: the sampling and load settings last used
+            "leaf_id": int,  # the last message of the branch on show
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="id",
+        foreign_keys=[("model_id", "models", "id")],
+    )
+
+    db.table("messages").create(
+        {
+            "id": int,
+            "conversation_id": int,
+            "parent_id": int,  # the message this one answers or follows: chats are trees
+            "role": str,
+            "content": str,
+            "status": str,  # done, streaming, stopped, error, interrupted
+            "model_id": int,
+            "finish_reason": str,
+            "prompt_tokens": int,
+            "completion_tokens": int,
+            "ttft_ms": float,
+            "prompt_tps": float,
+            "gen_tps": float,
+            "load_ms": float,
+            "peak_rss": int,
+            "dropped_turns": int,
+            "settings": str,  # JSON: exactly what produced this reply
+            "error": str,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="id",
+        not_null={"conversation_id", "role", "created_at"},
+        foreign_keys=[
+            ("conversation_id", "conversations", "id"),
+            ("parent_id", "messages", "id"),
+            ("model_id", "models", "id"),
+        ],
+    )
+    db.table("messages").create_index(["conversation_id", "id"])
+    db.table("messages").enable_fts(["content"], create_triggers=True, tokenize="porter")
+
+    db.table("settings").create({"key": str, "value": str}, pk="key")
+
+
+@migrations(name="m003_trials")
+def m003_trials(db: Database) -> None:
+    """Side-by-side comparisons, prompt suites, trials and votes (issue 5).
+
+    A contender row is a model plus its fully resolved settings, shared by every comparison
+    and trial that used exactly that pair (``fingerprint``), so votes and results add up per
+    contender. Model identity is copied in (sha256, source, size) so a result stays
+    reproducible after the model leaves the library.
+    """
+    db.table("suites").create(
+        {"id": int, "name": str, "description": str, "created_at": str, "updated_at": str},
+        pk="id",
+        not_null={"name", "created_at"},
+    )
+    db.table("suites").create_index(["name"], unique=True)
+    db.table("suite_prompts").create(
+        {
+            "id": int,
+            "suite_id": int,
+            "position": int,
+            "prompt": str,
+            "system": str,
+            "reference": str,
+            "checks": str,  # JSON list of checks
+        },
+        pk="id",
+        not_null={"suite_id", "prompt"},
+        foreign_keys=[("suite_id", "suites", "id")],
+    )
+    db.table("suite_prompts").create_index(["suite_id", "position"])
+    db.table("contenders").create(
+        {
+            "id": int,
+            "fingerprint": str,  # sha256 of model sha256 + settings: same pair, same row
+            "label": str,
+            "model_id": int,
+            "model_name": str,
+            "model_path": str,
+            "model_sha256": str,
+            "model_source": str,
+            "file_size": int,
+            "settings": str,  # JSON: resolved load + sampling settings and system prompt
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"fingerprint", "label", "created_at"},
+    )
+    db.table("contenders").create_index(["fingerprint"], unique=True)
+    db.table("comparisons").create(
+        {
+            "id": int,
+            "prompt": str,
+            "system": str,
+            "blind": int,
+            "display_order": str,  # JSON list of contender ids, as the columns show them
+            "status": str,  # running, done, stopped, error
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"prompt", "created_at"},
+    )
+    db.table("comparison_replies").create(
+        {
+            "id": int,
+            "comparison_id": int,
+            "contender_id": int,
+            "slot": int,  # column index in display order
+            "content": str,
+            "status": str,
+            "error": str,
+            "finish_reason": str,
+            "prompt_tokens": int,
+            "completion_tokens": int,
+            "ttft_ms": float,
+            "prompt_tps": float,
+            "gen_tps": float,
+            "load_ms": float,
+            "peak_rss": int,
+            "total_ms": float,
+            "settings": str,  # JSON: the engine's record (seed, template, versions...)
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"comparison_id", "contender_id", "created_at"},
+        foreign_keys=[("comparison_id", "comparisons", "id"),
+                      ("contender_id", "contenders", "id")],
+    )
+    db.table("comparison_replies").create_index(["comparison_id", "slot"], unique=True)
+    db.table("trials").create(
+        {
+            "id": int,
+            "suite_id": int,
+            "name": str,
+            "contender_ids": str,  # JSON list, in run order
+            "seed": int,
+            "repeats": int,
+            "status": str,  # pending, running, cancelled, done, error
+            "rerun_of": int,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="id",
+        not_null={"suite_id", "contender_ids", "created_at"},
+        foreign_keys=[("suite_id", "suites", "id"), ("rerun_of", "trials", "id")],
+    )
+    db.table("trial_cells").create(
+        {
+            "id": int,
+            "trial_id": int,
+            "prompt_id": int,
+            "contender_id": int,
+            "repeat": int,
+            "content": str,
+            "status": str,  # done, error
+            "error": str,
+            "passed": int,  # 1, 0, or NULL when the prompt has no checks
+            "check_results": str,  # JSON list of {check, passed, detail}
+            "cold": int,  # 1 when the model was loaded for this reply
+            "finish_reason": str,
+            "prompt_tokens": int,
+            "completion_tokens": int,
+            "ttft_ms": float,
+            "prompt_tps": float,
+            "gen_tps": float,
+            "load_ms": float,
+            "peak_rss": int,
+            "total_ms": float,
+            "settings": str,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"trial_id", "prompt_id", "contender_id", "repeat", "created_at"},
+        foreign_keys=[("trial_id", "trials", "id"), ("prompt_id", "suite_prompts", "id"),
+                      ("contender_id", "contenders", "id")],
+    )
+    db.table("trial_cells").create_index(["trial_id", "prompt_id", "contender_id", "repeat"],
+                                   unique=True)
+    db.table("votes").create(
+        {
+            "id": int,
+            "comparison_id": int,
+            "outcome": str,  # win, tie, bad
+            "winner_id": int,  # contender id when outcome is win
+            "ranking": str,  # JSON list of contender ids, best first (optional, full order)
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"comparison_id", "outcome", "created_at"},
+        foreign_keys=[("comparison_id", "comparisons", "id"),
+                      ("winner_id", "contenders", "id")],
+    )
+    db.table("votes").create_index(["comparison_id"])

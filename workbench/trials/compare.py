@@ -1,0 +1,189 @@
+"""Compare 2 to 4 contenders on one prompt, stored as it runs, with blind votes.
+
+By default contenders run one after another on the shared :class:`Engine`, ordered so a
+model already in memory goes first and contenders sharing a model and load settings run
+back to back: no model is loaded twice in a row. Running together (each contender on its
+own Engine, in its own thread) is allowed only when :func:`can_run_together` says they fit.
+
+The column order shown to the user (``display_order``) is separate from the run order; in
+blind mode it is shuffled and names stay hidden until a vote is cast.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlite_utils import Database
+
+from workbench.engine import Engine, Message, Reply, ReplyStats
+from workbench.errors import InvalidInputError, WorkbenchError
+from workbench.trials import store
+from workbench.trials.contenders import Contender
+from workbench.trials.memory import can_run_together
+
+LETTERS = "ABCD"
+OUTCOMES = ("tie", "bad")
+
+
+@dataclass
+class CompareEvent:
+    """One step of a comparison: ``start``, ``chunk``, ``done`` or ``error`` for a column."""
+
+    kind: str
+    slot: int
+    text: str = ""
+    stats: ReplyStats | None = None
+    error: str | None = None
+
+
+def build_messages(prompt: str, system: str | None) -> list[Message]:
+    messages: list[Message] = []
+    if system:
+        messages.append({"role": "system", "content": system})
+    messages.append({"role": "user", "content": prompt})
+    return messages
+
+
+def run_order(contenders: list[Contender], engine: Engine) -> list[Contender]:
+    """The loaded model first, then contenders grouped by (file, load settings)."""
+    loaded = engine.loaded
+
+    def key(c: Contender) -> tuple[str, str]:
+        return c.model_path, repr(c.load)
+
+    groups: dict[tuple[str, str], list[Contender]] = {}
+    for contender in contenders:
+        groups.setdefault(key(contender), []).append(contender)
+    ordered = list(groups.values())
+    if loaded is not None:
+        ordered.sort(key=lambda g: not (str(loaded.path) == str(g[0].model_path)
+                                        and loaded.settings == g[0].load))
+    return [c for group in ordered for c in group]
+
+
+class CompareRun:
+    """Iterate for :class:`CompareEvent`; ``stop()`` ends the current reply and the rest."""
+
+    def __init__(self, db: Database, engine: Engine, contenders: list[Contender], prompt: str,
+                 *, system: str | None = None, blind: bool = True, together: bool = False,
+                 seed_rng: Any = None) -> None:
+        if not 2 <= len(contenders) <= 4:
+            raise InvalidInputError("compare: choose 2 to 4 contenders")
+        if len({c.id for c in contenders}) < len(contenders):
+            raise InvalidInputError("compare: the same model with the same settings twice; "
+                                    "change a setting (--set) to make a second contender")
+        if not prompt.strip():
+            raise InvalidInputError("compare: the prompt is empty")
+        if together:
+            fits, reason = can_run_together(contenders)
+            if not fits:
+                raise InvalidInputError(f"compare: cannot run together, {reason}")
+        self.db = db
+        self.engine = engine
+        self.prompt = prompt
+        self.system = system
+        self.together = together
+        self.comparison_id = store.create_comparison(
+            db, prompt, system, blind, [c.id for c in contenders], seed_rng)
+        order = store.get_comparison_row(db, self.comparison_id)["display_order"]
+        by_id = {c.id: c for c in contenders}
+        #: contenders in column order (what the user sees)
+        self.columns: list[Contender] = [by_id[i] for i in order]
+        self._stop = threading.Event()
+        self._replies: list[Reply] = []
+        self._db_lock = threading.Lock()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for reply in list(self._replies):
+            reply.stop()
+
+    def __iter__(self) -> Iterator[CompareEvent]:
+        status = "done"
+        try:
+            events = self._together() if self.together else self._one_by_one()
+            for event in events:
+                if event.kind == "error":
+                    status = "error"
+                yield event
+        except GeneratorExit:
+            self.stop()
+            status = "stopped"
+            raise
+        finally:
+            if self._stop.is_set() and status == "done":
+                status = "stopped"
+            store.set_comparison_status(self.db, self.comparison_id, status)
+
+    def _reply(self, engine: Engine, contender: Contender) -> Reply:
+        system = self.system or contender.system_prompt
+        return engine.reply(contender.model_path, build_messages(self.prompt, system),
+                            load=contender.load, sampling=contender.sampling)
+
+    def _save(self, slot: int, reply: Reply | None, status: str, error: str | None = None,
+              ) -> None:
+        with self._db_lock:  # columns running together share one connection
+            store.save_comparison_reply(
+                self.db, self.comparison_id, self.columns[slot].id, slot,
+                reply.text if reply else "", reply.stats if reply else ReplyStats(), status,
+                error)
+
+    def _column(self, engine: Engine, slot: int) -> Iterator[CompareEvent]:
+        """Stream one column and save its reply, whatever the outcome."""
+        if self._stop.is_set():
+            return
+        yield CompareEvent("start", slot)
+        reply: Reply | None = None
+        try:
+            reply = self._reply(engine, self.columns[slot])
+            self._replies.append(reply)
+            if self._stop.is_set():
+                reply.stop()
+            for piece in reply:
+                yield CompareEvent("chunk", slot, piece)
+        except WorkbenchError as error:
+            self._save(slot, reply, "error", str(error))
+            yield CompareEvent("error", slot, error=str(error))
+            return
+        self._save(slot, reply, "stopped" if reply.stopped else "done")
+        yield CompareEvent("done", slot, reply.text, reply.stats)
+
+    def _one_by_one(self) -> Iterator[CompareEvent]:
+        slot_of = {c.id: i for i, c in enumerate(self.columns)}
+        for contender in run_order(self.columns, self.engine):
+            yield from self._column(self.engine, slot_of[contender.id])
+            if self._stop.is_set():
+                break
+
+    def _together(self) -> Iterator[CompareEvent]:
+        """Each column on its own Engine and thread; events merged through a queue."""
+        events: queue.SimpleQueue[CompareEvent | None] = queue.SimpleQueue()
+
+        def worker(slot: int) -> None:
+            engine = Engine()
+            try:
+                for event in self._column(engine, slot):
+                    events.put(event)
+            except Exception as error:  # a thread must report, never die silently
+                events.put(CompareEvent("error", slot, error=f"Unexpected error: {error}"))
+            finally:
+                engine.unload()
+                events.put(None)
+
+        threads = [threading.Thread(target=worker, args=(slot,), daemon=True)
+                   for slot in range(len(self.columns))]
+        for thread in threads:
+            thread.start()
+        running = len(threads)
+        while running:
+            event = events.get()
+            if event is None:
+                running -= 1
+            else:
+                yield event
+        for thread in threads:
+            thread.join()

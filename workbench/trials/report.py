@@ -1,0 +1,226 @@
+"""Reports: a trial or a comparison as one self-contained HTML file, or as Markdown.
+
+The HTML carries its style inline and its charts as inline SVG; it has no script, no link,
+no image source and no URL, so it opens offline and leaks nothing when shared. Each cell's
+reproducibility record (model sha256 and source, every setting, seed, template, versions) is
+in the file.
+"""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from typing import Any
+
+from sqlite_utils import Database
+
+from workbench.trials.recommend import Bar, recommend
+from workbench.trials.results import trial_summary
+from workbench.trials.svg import bars, scatter
+from workbench.trials.votes import comparison_view
+from workbench.units import human_size
+
+STYLE = """body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;
+vertical-align:top;text-align:left}th{background:#f3f4f6}pre{white-space:pre-wrap;margin:0;
+font:12px/1.35 ui-monospace,monospace}.pass{color:#15803d}.fail{color:#b91c1c}
+.charts{display:flex;flex-wrap:wrap;gap:1em}details{margin:.3em 0}.muted{color:#666}"""
+
+
+def _fmt(value: Any, unit: str = "", digits: int = 1) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}{unit}"
+    return f"{value}{unit}"
+
+
+def _median(spread: dict[str, Any]) -> str:
+    if not spread or spread.get("median") is None:
+        return "–"
+    if spread["n"] > 1:
+        return f"{spread['median']:.1f} ({spread['min']:.1f}–{spread['max']:.1f}, n={spread['n']})"
+    return f"{spread['median']:.1f}"
+
+
+def _pass(passed: Any) -> str:
+    return "–" if passed is None else ("pass" if passed else "fail")
+
+
+def contender_rows(summary: dict[str, Any]) -> list[list[str]]:
+    """One row per contender, shared by the HTML and Markdown reports."""
+    rows = []
+    for c in summary["contenders"]:
+        rate = (f"{c['pass_rate']:.0%} ({c['passed']}/{c['checked']}, 95% "
+                f"{c['pass_low']:.0%}–{c['pass_high']:.0%})" if c["checked"] else "–")
+        votes = (f"{c['vote_share']:.0%} of {c['votes']}" if c["votes"] else "no votes")
+        rows.append([c["label"], human_size(c["file_size"]), rate, votes, _median(c["gen_tps"]),
+                     _median(c["ttft_ms"]), _median(c["cold"]["load_ms"]),
+                     _median(c["cold"]["ttft_ms"]), human_size(c["peak_rss"])])
+    return rows
+
+
+HEADERS = ["Contender", "File", "Pass rate", "Votes won/tied", "Gen tok/s (warm)",
+           "TTFT ms (warm)", "Load ms (cold)", "TTFT ms (cold)", "Peak memory"]
+
+
+def _html_table(headers: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in row) + "</tr>"
+                   for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _md_table(headers: list[str], rows: list[list[str]]) -> str:
+    def clean(value: Any) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(clean(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _charts(summary: dict[str, Any]) -> str:
+    people = summary["contenders"]
+    speed = [(c["label"], c["file_size"] / 1e6, c["gen_tps"]["median"]) for c in people
+             if c["gen_tps"]["median"] is not None]
+    passing = [(c["label"], c["file_size"] / 1e6, c["pass_rate"] * 100) for c in people
+               if c["pass_rate"] is not None]
+    votes = [(c["label"], c["vote_share"], f"{c['vote_share']:.0%} of {c['votes']}")
+             for c in people if c["votes"]]
+    return ('<div class="charts">'
+            + scatter("Speed against size", speed, "file size (MB)", "tokens/s")
+            + scatter("Pass rate against size", passing, "file size (MB)", "pass rate (%)",
+                      y_max=100)
+            + bars("Votes won or tied", votes) + "</div>")
+
+
+def _reproduce(contender: dict[str, Any], settings: dict[str, Any] | None) -> dict[str, Any]:
+    record = settings or {}
+    return {"model": contender["model_name"], "sha256": contender["model_sha256"],
+            "source": contender["model_source"], "settings": contender["settings"],
+            "seed": record.get("seed"), "template": record.get("template"),
+            "workbench": record.get("workbench"),
+            "llama_cpp_python": record.get("llama_cpp_python")}
+
+
+def trial_html(db: Database, trial_id: int | str, bar: Bar | None = None) -> str:
+    summary = trial_summary(db, trial_id)
+    trial = summary["trial"]
+    verdict = recommend(summary["contenders"], bar or Bar())
+    labels = [c["label"] for c in summary["contenders"]]
+    matrix_head = "".join(f"<th>{escape(label)}</th>" for label in labels)
+    matrix_rows = []
+    for row in summary["matrix"]:
+        cells = []
+        for c, cell in zip(summary["contenders"], row["cells"], strict=True):
+            if cell is None:
+                cells.append("<td class=muted>not run</td>")
+                continue
+            checks = "".join(
+                f"<div class={'pass' if r['passed'] else 'fail'}>"
+                f"{escape(r['check']['type'])}: {escape(r['detail'])}</div>"
+                for r in cell["check_results"])
+            record = json.dumps(_reproduce(c["contender"], cell["settings"]), indent=1,
+                                default=str)
+            cells.append(
+                f"<td><pre>{escape(cell['content'])}</pre>{checks}"
+                f"<div class=muted>{_pass(cell['passed'])} · TTFT {_fmt(cell['ttft_ms'])} ms ·"
+                f" {_fmt(cell['gen_tps'])} tok/s · {human_size(cell['peak_rss'])}</div>"
+                f"<details><summary>reproduce</summary><pre>{escape(record)}</pre></details>"
+                "</td>")
+        reference = (f"<div class=muted>reference: {escape(row['reference'])}</div>"
+                     if row["reference"] else "")
+        matrix_rows.append(f"<tr><td><pre>{escape(row['prompt'])}</pre>{reference}</td>"
+                           + "".join(cells) + "</tr>")
+    title = f"Trial {trial['id']}: {summary['suite']['name']}"
+    return (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
+            f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>"
+            f"<h1>{escape(title)}</h1><p class=muted>{summary['done']}/{summary['total']} cells"
+            f" · status {escape(trial['status'])} · seed {trial['seed']} · repeats "
+            f"{trial['repeats']} · created {escape(trial['created_at'])}</p>"
+            f"<h2>Recommendation</h2><p>{escape(verdict.reason)}</p>"
+            f"<h2>Contenders</h2>{_html_table(HEADERS, contender_rows(summary))}"
+            f"{_charts(summary)}"
+            f"<h2>Results</h2><table><tr><th>Prompt</th>{matrix_head}</tr>"
+            + "".join(matrix_rows) + "</table></body></html>")
+
+
+def trial_markdown(db: Database, trial_id: int | str, bar: Bar | None = None) -> str:
+    summary = trial_summary(db, trial_id)
+    trial = summary["trial"]
+    verdict = recommend(summary["contenders"], bar or Bar())
+    lines = [f"# Trial {trial['id']}: {summary['suite']['name']}", "",
+             f"{summary['done']}/{summary['total']} cells · status {trial['status']} · "
+             f"seed {trial['seed']} · repeats {trial['repeats']}", "",
+             "## Recommendation", "", verdict.reason, "", "## Contenders", "",
+             _md_table(HEADERS, contender_rows(summary)), "", "## Results", ""]
+    for number, row in enumerate(summary["matrix"], 1):
+        lines += [f"### {number}. {row['prompt']}", ""]
+        if row["reference"]:
+            lines += [f"Reference: {row['reference']}", ""]
+        for c, cell in zip(summary["contenders"], row["cells"], strict=True):
+            if cell is None:
+                lines += [f"**{c['label']}**: not run", ""]
+                continue
+            checks = "; ".join(f"{r['check']['type']} {'✓' if r['passed'] else '✗'}"
+                               for r in cell["check_results"])
+            lines += [f"**{c['label']}** ({_pass(cell['passed'])}{'; ' + checks if checks else ''};"
+                      f" TTFT {_fmt(cell['ttft_ms'])} ms, {_fmt(cell['gen_tps'])} tok/s)", "",
+                      "```", cell["content"].replace("```", "'''"), "```", ""]
+    lines += ["## Reproducibility", ""]
+    for c in summary["contenders"]:
+        record = _reproduce(c["contender"], _first_settings(summary, c))
+        lines += [f"- **{c['label']}**: `{json.dumps(record, default=str)}`"]
+    return "\n".join(lines) + "\n"
+
+
+def _first_settings(summary: dict[str, Any], contender: dict[str, Any]) -> dict[str, Any]:
+    index = summary["contenders"].index(contender)
+    for row in summary["matrix"]:
+        cell = row["cells"][index]
+        if cell:
+            return dict(cell["settings"] or {})
+    return {}
+
+
+def comparison_html(db: Database, comparison_id: int) -> str:
+    view = comparison_view(db, comparison_id)
+    head = "".join(f"<th>{escape(c['letter'])}: {escape(c['label'])}</th>"
+                   for c in view["columns"])
+    cells = "".join(f"<td><pre>{escape(c['content'])}</pre><div class=muted>"
+                    f"{escape(_metrics_line(c['metrics']))}</div></td>" for c in view["columns"])
+    vote = _vote_line(view)
+    title = f"Comparison {view['id']}"
+    return (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{title}</title>"
+            f"<style>{STYLE}</style></head><body><h1>{title}</h1>"
+            f"<p><strong>Prompt</strong></p><pre>{escape(view['prompt'])}</pre>"
+            f"<p>{escape(vote)}</p><table><tr>{head}</tr><tr>{cells}</tr></table>"
+            "</body></html>")
+
+
+def comparison_markdown(db: Database, comparison_id: int) -> str:
+    view = comparison_view(db, comparison_id)
+    lines = [f"# Comparison {view['id']}", "", "**Prompt:**", "", view["prompt"], "",
+             _vote_line(view), ""]
+    for column in view["columns"]:
+        lines += [f"## {column['letter']}: {column['label']}", "",
+                  _metrics_line(column["metrics"]), "", "```",
+                  column["content"].replace("```", "'''"), "```", ""]
+    return "\n".join(lines)
+
+
+def _metrics_line(m: dict[str, Any]) -> str:
+    return (f"TTFT {_fmt(m.get('ttft_ms'))} ms · {_fmt(m.get('gen_tps'))} tok/s · "
+            f"{m.get('completion_tokens') or 0} tokens · peak {human_size(m.get('peak_rss'))} · "
+            f"load {_fmt(m.get('load_ms'))} ms")
+
+
+def _vote_line(view: dict[str, Any]) -> str:
+    vote = view["vote"]
+    if not vote:
+        return "Not voted yet" + (" (blind: names hidden until a vote)." if view["hidden"]
+                                  else ".")
+    if vote["outcome"] == "win":
+        return f"Vote: {vote.get('winner_letter')} better."
+    return "Vote: tie." if vote["outcome"] == "tie" else "Vote: both bad."

@@ -1,0 +1,163 @@
+"""Running a trial: every prompt of a suite over every contender, resumable and stoppable.
+
+Cells run contender by contender, so each model is loaded once per trial (the one already in
+memory goes first) and never twice in a row. Each finished cell is written at once; a resume
+skips the cells already stored, so a cancelled or crashed trial loses at most the cell that
+was running. :class:`TrialRun` is an iterator of :class:`TrialProgress` events with a
+``stop()`` that ends the running reply within a token, which is the shape the window's task
+manager and the CLI both drive.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sqlite_utils import Database
+
+from workbench.engine import Engine, Reply
+from workbench.errors import InvalidInputError, WorkbenchError
+from workbench.trials import store
+from workbench.trials.checks import run_checks
+from workbench.trials.compare import build_messages, run_order
+from workbench.trials.contenders import Contender, get_contender
+from workbench.trials.suites import Suite, get_suite
+
+
+@dataclass
+class TrialProgress:
+    """Where a trial stands: cells done of total, an ETA, and the cell just finished."""
+
+    trial_id: int
+    done: int
+    total: int
+    eta_s: float | None
+    cell: dict[str, Any] | None = None
+    message: str = ""
+    contender: str = field(default="")
+
+
+def create_trial(db: Database, suite_ref: int | str, contenders: list[Contender],
+                 *, seed: int | None = None, repeats: int = 1, name: str = "",
+                 rerun_of: int | None = None) -> int:
+    """Store a trial. Its seed is fixed now (random when not given) and given, at run time,
+    to every contender without one, so the trial can be repeated exactly. The contender rows
+    stay as they are, so a trial's results and a comparison's votes add up per contender."""
+    if not contenders:
+        raise InvalidInputError("trial: choose at least one contender")
+    if len({c.id for c in contenders}) < len(contenders):
+        raise InvalidInputError("trial: the same contender twice (same model and settings)")
+    if repeats < 1:
+        raise InvalidInputError("trial: repeats must be 1 or more")
+    suite = get_suite(db, suite_ref)
+    if not suite.prompts:
+        raise InvalidInputError(f"suite '{suite.name}': has no prompts")
+    seed = seed if seed is not None else random.randrange(2**31)
+    return store.insert_trial(db, suite.id, [c.id for c in contenders], seed, repeats, name,
+                              rerun_of)
+
+
+class TrialRun:
+    """Iterate to run (or resume) a trial; ``stop()`` cancels it, keeping finished cells."""
+
+    def __init__(self, db: Database, engine: Engine, trial_id: int) -> None:
+        self.db = db
+        self.engine = engine
+        self.trial = store.get_trial_row(db, trial_id)
+        self.trial_id = int(self.trial["id"])
+        self.suite: Suite = get_suite(db, self.trial["suite_id"])
+        self.contenders = [get_contender(db, i) for i in self.trial["contender_ids"]]
+        self.total = len(self.suite.prompts) * len(self.contenders) * self.trial["repeats"]
+        self._stop = threading.Event()
+        self._reply: Reply | None = None
+
+    def stop(self) -> None:
+        """Cancel from any thread: the running reply ends within a token and is not saved."""
+        self._stop.set()
+        reply = self._reply
+        if reply is not None:
+            reply.stop()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def plan(self) -> list[tuple[Contender, int, int]]:
+        """(contender, prompt index, repeat) in run order, finished cells left out."""
+        done = store.done_cells(self.db, self.trial_id)
+        cells = []
+        for contender in run_order(self.contenders, self.engine):
+            for index, prompt in enumerate(self.suite.prompts):
+                for repeat in range(self.trial["repeats"]):
+                    if (prompt.id, contender.id, repeat) not in done:
+                        cells.append((contender, index, repeat))
+        return cells
+
+    def __iter__(self) -> Iterator[TrialProgress]:
+        plan = self.plan()
+        done = self.total - len(plan)
+        store.set_trial_status(self.db, self.trial_id, "running")
+        status = "cancelled"
+        yield TrialProgress(self.trial_id, done, self.total, None,
+                            message="resuming" if done else "starting")
+        started = time.perf_counter()
+        ran = 0
+        try:
+            for contender, index, repeat in plan:
+                if self._stop.is_set():
+                    break
+                cell = self._run_cell(contender, index, repeat)
+                if cell is None:  # stopped in the middle: not a result, not saved
+                    break
+                done += 1
+                ran += 1
+                elapsed = time.perf_counter() - started
+                eta = elapsed / ran * (self.total - done)
+                yield TrialProgress(self.trial_id, done, self.total, eta, cell,
+                                    contender=contender.label)
+            else:
+                status = "done"
+        except WorkbenchError:
+            status = "error"
+            raise
+        finally:
+            store.set_trial_status(self.db, self.trial_id, status)
+
+    def _run_cell(self, contender: Contender, index: int, repeat: int) -> dict[str, Any] | None:
+        prompt = self.suite.prompts[index]
+        assert prompt.id is not None
+        messages = build_messages(prompt.prompt, prompt.system or contender.system_prompt)
+        error: str | None = None
+        sampling = contender.sampling
+        if sampling.seed is None:
+            sampling = replace(sampling, seed=int(self.trial["seed"]))
+        reply = self.engine.reply(contender.model_path, messages, load=contender.load,
+                                  sampling=sampling)
+        self._reply = reply
+        try:
+            if self._stop.is_set():
+                return None
+            for _piece in reply:
+                pass
+        except WorkbenchError as failure:  # one bad cell (context overflow) is a result
+            error = str(failure)
+        finally:
+            self._reply = None
+        if reply.stopped:
+            return None
+        stats = reply.stats
+        passed, results = run_checks(prompt.checks, reply.text, stats.completion_tokens,
+                                     stats.total_ms)
+        if error:
+            passed = False if prompt.checks else None
+        check_dicts = [r.to_dict() for r in results]
+        store.save_cell(self.db, self.trial_id, prompt.id, contender.id, repeat, reply.text,
+                        stats, passed, check_dicts, "error" if error else "done", error)
+        return {"prompt_id": prompt.id, "prompt_index": index, "contender_id": contender.id,
+                "repeat": repeat, "content": reply.text, "passed": passed, "error": error,
+                "gen_tps": stats.gen_tps, "ttft_ms": stats.ttft_ms, "cold": stats.load_ms
+                is not None}

@@ -1,0 +1,159 @@
+"""Database access for comparisons, replies, votes, trials and trial cells.
+
+Kept apart from the logic so the runner, the CLI and the window read and write the same
+rows the same way; everything else in ``workbench.trials`` calls these functions, never SQL.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+from sqlite_utils import Database
+
+from workbench.engine import ReplyStats
+from workbench.errors import NotFoundError
+from workbench.library import now
+
+METRICS = (*ReplyStats.MEASURED, "total_ms", "finish_reason")
+
+
+def stats_row(stats: ReplyStats) -> dict[str, Any]:
+    """The metric columns of a reply, plus its full settings record as JSON."""
+    row = {name: getattr(stats, name) for name in METRICS}
+    row["settings"] = json.dumps(stats.settings, default=str)
+    return row
+
+
+def _decode(row: dict[str, Any], *keys: str) -> dict[str, Any]:
+    for key in keys:
+        if key in row and isinstance(row[key], str):
+            row[key] = json.loads(row[key])
+    return row
+
+
+# Comparisons -------------------------------------------------------------------------------
+
+def create_comparison(db: Database, prompt: str, system: str | None, blind: bool,
+                      contender_ids: list[int], rng: random.Random | None = None) -> int:
+    """Store a comparison; blind ones get a shuffled column order, kept for the reveal."""
+    order = list(contender_ids)
+    if blind:
+        (rng or random.SystemRandom()).shuffle(order)
+    return int(db.table("comparisons").insert({
+        "prompt": prompt, "system": system, "blind": int(blind),
+        "display_order": json.dumps(order), "status": "running", "created_at": now(),
+    }).last_pk or 0)
+
+
+def save_comparison_reply(db: Database, comparison_id: int, contender_id: int, slot: int,
+                          text: str, stats: ReplyStats, status: str,
+                          error: str | None = None) -> None:
+    db.table("comparison_replies").insert({
+        "comparison_id": comparison_id, "contender_id": contender_id, "slot": slot,
+        "content": text, "status": status, "error": error, **stats_row(stats),
+        "created_at": now(),
+    }, replace=True)
+
+
+def set_comparison_status(db: Database, comparison_id: int, status: str) -> None:
+    db.table("comparisons").update(comparison_id, {"status": status})
+
+
+def get_comparison_row(db: Database, comparison_id: int) -> dict[str, Any]:
+    rows = list(db.table("comparisons").rows_where("id = ?", [comparison_id]))
+    if not rows:
+        raise NotFoundError(f"comparison {comparison_id}: not found")
+    return _decode(dict(rows[0]), "display_order")
+
+
+def comparison_replies(db: Database, comparison_id: int) -> list[dict[str, Any]]:
+    return [_decode(dict(r), "settings") for r in db.table("comparison_replies").rows_where(
+        "comparison_id = ?", [comparison_id], order_by="slot")]
+
+
+def list_comparisons(db: Database, limit: int = 100) -> list[dict[str, Any]]:
+    return [_decode(dict(r), "display_order") for r in db.query(
+        "SELECT c.*, (SELECT COUNT(*) FROM votes v WHERE v.comparison_id = c.id) AS votes "
+        "FROM comparisons c ORDER BY c.id DESC LIMIT ?", [limit])]
+
+
+# Votes -------------------------------------------------------------------------------------
+
+def insert_vote(db: Database, comparison_id: int, outcome: str, winner_id: int | None,
+                ranking: list[int] | None) -> int:
+    return int(db.table("votes").insert({
+        "comparison_id": comparison_id, "outcome": outcome, "winner_id": winner_id,
+        "ranking": json.dumps(ranking) if ranking else None, "created_at": now(),
+    }).last_pk or 0)
+
+
+def votes_for(db: Database, comparison_id: int) -> list[dict[str, Any]]:
+    return [_decode(dict(r), "ranking") for r in db.table("votes").rows_where(
+        "comparison_id = ?", [comparison_id], order_by="id")]
+
+
+def list_votes(db: Database) -> list[dict[str, Any]]:
+    """Every vote with the contenders it was between (display order) and its prompt."""
+    return [_decode(dict(r), "ranking", "display_order") for r in db.query(
+        "SELECT v.*, c.display_order, c.prompt, c.blind FROM votes v "
+        "JOIN comparisons c ON c.id = v.comparison_id ORDER BY v.id")]
+
+
+# Trials ------------------------------------------------------------------------------------
+
+def insert_trial(db: Database, suite_id: int, contender_ids: list[int], seed: int,
+                 repeats: int, name: str = "", rerun_of: int | None = None) -> int:
+    stamp = now()
+    return int(db.table("trials").insert({
+        "suite_id": suite_id, "name": name, "contender_ids": json.dumps(contender_ids),
+        "seed": seed, "repeats": repeats, "status": "pending", "rerun_of": rerun_of,
+        "created_at": stamp, "updated_at": stamp,
+    }).last_pk or 0)
+
+
+def get_trial_row(db: Database, trial_id: int | str) -> dict[str, Any]:
+    rows = list(db.table("trials").rows_where("id = ?", [int(trial_id)])) if str(
+        trial_id).isdigit() else []
+    if not rows:
+        raise NotFoundError(f"trial {trial_id}: not found")
+    return _decode(dict(rows[0]), "contender_ids")
+
+
+def set_trial_status(db: Database, trial_id: int, status: str) -> None:
+    db.table("trials").update(trial_id, {"status": status, "updated_at": now()})
+
+
+def list_trials(db: Database) -> list[dict[str, Any]]:
+    return [_decode(dict(r), "contender_ids") for r in db.query(
+        "SELECT t.*, s.name AS suite_name, "
+        "(SELECT COUNT(*) FROM trial_cells c WHERE c.trial_id = t.id) AS cells_done, "
+        "(SELECT COUNT(*) FROM suite_prompts p WHERE p.suite_id = t.suite_id) AS prompts "
+        "FROM trials t JOIN suites s ON s.id = t.suite_id ORDER BY t.id DESC")]
+
+
+def done_cells(db: Database, trial_id: int) -> set[tuple[int, int, int]]:
+    """(prompt, contender, repeat) of every finished cell: what a resume skips."""
+    return {(r["prompt_id"], r["contender_id"], r["repeat"]) for r in db.query(
+        "SELECT prompt_id, contender_id, repeat FROM trial_cells WHERE trial_id = ?",
+        [trial_id])}
+
+
+def save_cell(db: Database, trial_id: int, prompt_id: int, contender_id: int, repeat: int,
+              text: str, stats: ReplyStats, passed: bool | None,
+              check_results: list[dict[str, Any]], status: str = "done",
+              error: str | None = None) -> None:
+    db.table("trial_cells").insert({
+        "trial_id": trial_id, "prompt_id": prompt_id, "contender_id": contender_id,
+        "repeat": repeat, "content": text, "status": status, "error": error,
+        "passed": None if passed is None else int(passed),
+        "check_results": json.dumps(check_results), "cold": int(stats.load_ms is not None),
+        **stats_row(stats), "created_at": now(),
+    }, replace=True)
+
+
+def trial_cells(db: Database, trial_id: int) -> list[dict[str, Any]]:
+    rows = db.table("trial_cells").rows_where(
+        "trial_id = ?", [trial_id], order_by="prompt_id, contender_id, repeat")
+    return [_decode(dict(r), "check_results", "settings") for r in rows]

@@ -1,0 +1,231 @@
+"""Prompt suites: create, edit, import (JSONL, CSV, plain text) and export (JSONL).
+
+A suite prompt may carry a system prompt, a reference answer and checks. Import reads the
+whole file and validates every line before writing anything, so a bad line 40 leaves no
+half-imported suite; the error names the file and the line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from workbench.errors import InvalidInputError, NotFoundError
+from workbench.library import now
+from workbench.trials.checks import normalize_checks
+
+
+@dataclass
+class SuitePrompt:
+    prompt: str
+    system: str | None = None
+    reference: str | None = None
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"prompt": self.prompt}
+        for key in ("system", "reference"):
+            if getattr(self, key):
+                data[key] = getattr(self, key)
+        if self.checks:
+            data["checks"] = self.checks
+        return data
+
+
+@dataclass
+class Suite:
+    id: int
+    name: str
+    description: str
+    prompts: list[SuitePrompt]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "description": self.description,
+                "prompts": [{"id": p.id, **p.to_dict()} for p in self.prompts]}
+
+
+def make_prompt(raw: dict[str, Any], where: str) -> SuitePrompt:
+    """A validated prompt from an import row; ``where`` names the file and line for errors."""
+    text = raw.get("prompt")
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidInputError(f"{where}: needs a non-empty 'prompt'")
+    reference = raw.get("reference") or None
+    try:
+        checks = normalize_checks(raw.get("checks"), reference)
+    except InvalidInputError as error:
+        raise InvalidInputError(f"{where}: {error}") from None
+    return SuitePrompt(text, raw.get("system") or None, reference, checks)
+
+
+def parse_suite_text(text: str, fmt: str, source: str = "suite") -> list[SuitePrompt]:
+    """Parse JSONL, CSV or plain text (one prompt a line) into validated prompts."""
+    prompts: list[SuitePrompt] = []
+    if fmt == "jsonl":
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                raw = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise InvalidInputError(f"{source} line {number}: not JSON ({error.msg})") from None
+            if not isinstance(raw, dict):
+                raise InvalidInputError(f"{source} line {number}: expected a JSON object")
+            prompts.append(make_prompt(raw, f"{source} line {number}"))
+    elif fmt == "csv":
+        reader = csv.DictReader(io.StringIO(text))
+        if not reader.fieldnames or "prompt" not in reader.fieldnames:
+            raise InvalidInputError(f"{source}: a CSV suite needs a 'prompt' column")
+        for number, row in enumerate(reader, 2):
+            if not (row.get("prompt") or "").strip():
+                continue
+            prompts.append(make_prompt(dict(row), f"{source} line {number}"))
+    elif fmt == "txt":
+        prompts = [SuitePrompt(line.strip()) for line in text.splitlines() if line.strip()]
+    else:
+        raise InvalidInputError(f"{source}: unknown suite format '{fmt}' (jsonl, csv, txt)")
+    if not prompts:
+        raise InvalidInputError(f"{source}: no prompts found")
+    return prompts
+
+
+def guess_format(path: Path) -> str:
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix in ("jsonl", "ndjson", "json"):
+        return "jsonl"
+    if suffix in ("csv", "tsv"):
+        return "csv"
+    return "txt"
+
+
+def import_suite(db: Database, path: str | Path, name: str | None = None,
+                 fmt: str | None = None) -> Suite:
+    """Create a suite from a file; the name defaults to the file's stem (made unique)."""
+    path = Path(path).expanduser()
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as error:
+        raise InvalidInputError(f"{path}: cannot read ({error.strerror})") from None
+    except UnicodeDecodeError:
+        raise InvalidInputError(f"{path}: not UTF-8 text") from None
+    prompts = parse_suite_text(text, fmt or guess_format(path), str(path))
+    return create_suite(db, name or _unique_name(db, path.stem), prompts,
+                        description=f"imported from {path.name}")
+
+
+def _unique_name(db: Database, base: str) -> str:
+    names = {r["name"] for r in db.table("suites").rows}
+    if base not in names:
+        return base
+    n = 2
+    while f"{base} ({n})" in names:
+        n += 1
+    return f"{base} ({n})"
+
+
+def create_suite(db: Database, name: str, prompts: list[SuitePrompt] | None = None,
+                 description: str = "") -> Suite:
+    name = name.strip()
+    if not name:
+        raise InvalidInputError("suite name: must not be empty")
+    if list(db.table("suites").rows_where("name = ?", [name])):
+        raise InvalidInputError(f"suite '{name}': a suite with that name exists")
+    with db.atomic():
+        stamp = now()
+        suite_id = int(db.table("suites").insert({
+            "name": name, "description": description, "created_at": stamp, "updated_at": stamp,
+        }).last_pk or 0)
+        for prompt in prompts or []:
+            add_prompt(db, suite_id, prompt)
+    return get_suite(db, suite_id)
+
+
+def _prompt_row(prompt: SuitePrompt) -> dict[str, Any]:
+    return {"prompt": prompt.prompt, "system": prompt.system, "reference": prompt.reference,
+            "checks": json.dumps(prompt.checks)}
+
+
+def add_prompt(db: Database, suite_id: int, prompt: SuitePrompt) -> int:
+    """Append a prompt; its checks are validated (and shorthand expanded) first."""
+    if not prompt.prompt.strip():
+        raise InvalidInputError("prompt: must not be empty")
+    prompt.checks = normalize_checks(prompt.checks, prompt.reference)
+    position = db.execute("SELECT COALESCE(MAX(position), -1) + 1 FROM suite_prompts "
+                          "WHERE suite_id = ?", [suite_id]).fetchone()[0]
+    row = {"suite_id": suite_id, "position": position, **_prompt_row(prompt)}
+    _touch(db, suite_id)
+    return int(db.table("suite_prompts").insert(row).last_pk or 0)
+
+
+def update_prompt(db: Database, prompt_id: int, prompt: SuitePrompt) -> None:
+    """Edit a prompt in place. Trial cells keep pointing at it; the text they ran is in the
+    report of that trial, which is why a finished trial should be rerun after edits."""
+    rows = list(db.table("suite_prompts").rows_where("id = ?", [prompt_id]))
+    if not rows:
+        raise NotFoundError(f"prompt {prompt_id}: not found")
+    prompt.checks = normalize_checks(prompt.checks, prompt.reference)
+    db.table("suite_prompts").update(prompt_id, _prompt_row(prompt))
+    _touch(db, rows[0]["suite_id"])
+
+
+def delete_prompt(db: Database, prompt_id: int) -> None:
+    used = db.execute("SELECT COUNT(*) FROM trial_cells WHERE prompt_id = ?",
+                      [prompt_id]).fetchone()[0]
+    if used:
+        raise InvalidInputError(f"prompt {prompt_id}: used by {used} trial results; "
+                                "copy the suite to change it")
+    db.table("suite_prompts").delete(prompt_id)
+
+
+def rename_suite(db: Database, suite_id: int, name: str) -> None:
+    if list(db.table("suites").rows_where("name = ? AND id != ?", [name, suite_id])):
+        raise InvalidInputError(f"suite '{name}': a suite with that name exists")
+    db.table("suites").update(suite_id, {"name": name.strip(), "updated_at": now()})
+
+
+def delete_suite(db: Database, suite_id: int) -> None:
+    if db.execute("SELECT COUNT(*) FROM trials WHERE suite_id = ?", [suite_id]).fetchone()[0]:
+        raise InvalidInputError(f"suite {suite_id}: trials use it; it is kept")
+    with db.atomic():
+        db.execute("DELETE FROM suite_prompts WHERE suite_id = ?", [suite_id])
+        db.table("suites").delete(suite_id)
+
+
+def _touch(db: Database, suite_id: int) -> None:
+    db.table("suites").update(suite_id, {"updated_at": now()})
+
+
+def get_suite(db: Database, ref: int | str) -> Suite:
+    """A suite by id or exact name."""
+    text = str(ref).strip()
+    rows = list(db.table("suites").rows_where("id = ?", [int(text)])) if text.isdigit() else []
+    rows = rows or list(db.table("suites").rows_where("name = ?", [text]))
+    if not rows:
+        raise NotFoundError(f"suite '{text}': no suite has that id or name")
+    row = rows[0]
+    prompts = [
+        SuitePrompt(p["prompt"], p["system"], p["reference"], json.loads(p["checks"] or "[]"),
+                    p["id"])
+        for p in db.table("suite_prompts").rows_where("suite_id = ?", [row["id"]],
+                                                order_by="position, id")
+    ]
+    return Suite(row["id"], row["name"], row["description"] or "", prompts)
+
+
+def list_suites(db: Database) -> list[dict[str, Any]]:
+    return list(db.query(
+        "SELECT s.id, s.name, s.description, s.updated_at, COUNT(p.id) AS prompts "
+        "FROM suites s LEFT JOIN suite_prompts p ON p.suite_id = s.id "
+        "GROUP BY s.id ORDER BY s.name"))
+
+
+def export_suite(db: Database, ref: int | str) -> str:
+    """The suite as JSONL, the richest of the import formats (imports back unchanged)."""
+    suite = get_suite(db, ref)
+    return "".join(json.dumps(p.to_dict(), ensure_ascii=False) + "\n" for p in suite.prompts)

@@ -1,0 +1,48 @@
+"""A workspace: the data folder and its open database, as one object every service takes.
+
+The CLI makes one per command and the window one per session; tests make one per temporary
+folder. Nothing here is global, so two workspaces never share state.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from workbench import paths
+from workbench.settings import get_setting
+from workbench.store import open_database
+
+
+class Workspace:
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        self.root = paths.data_dir(root)
+
+    @property
+    def db_path(self) -> Path:
+        return paths.db_path(self.root)
+
+    @cached_property
+    def db(self) -> Database:
+        return open_database(self.db_path)
+
+    def connect(self) -> Database:
+        """A second connection to the same database, for another worker thread."""
+        return open_database(self.db_path)
+
+    @property
+    def models_dir(self) -> Path:
+        chosen = get_setting(self.db, "models_dir")
+        if chosen:
+            path = Path(chosen).expanduser()
+            path.mkdir(parents=True, exist_ok=True)
+            return path
+        return paths.models_dir(self.root)
+
+    def close(self) -> None:
+        if "db" in self.__dict__:
+            self.db.close()
+            del self.__dict__["db"]
