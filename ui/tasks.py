@@ -13,6 +13,7 @@ A :class:`~workbench.errors.WorkbenchError` arrives as its one-line message; any
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,13 @@ from workbench.errors import WorkbenchError
 log = logging.getLogger(__name__)
 
 RESOURCES = ("engine", "db", "hub", "download")
+
+#: How long a thread may keep the GIL while another waits for it (Python's default is 5 ms).
+#: Each time Qt calls back into Python on the GUI thread (a table's ``data()`` per cell, a
+#: slot) that thread must take the GIL again; with a worker busy in Python code (a GGUF header
+#: being parsed, a download's bookkeeping) every such call could wait the full interval, and a
+#: repaint with twenty callbacks stalled the window for 90 ms. 1 ms keeps those waits short.
+GIL_SWITCH_INTERVAL_S = 0.001
 
 
 class Job(QObject):
@@ -98,6 +106,7 @@ class TaskManager(QObject):
 
     def __init__(self) -> None:
         super().__init__()
+        sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
         self._executors = {
             name: ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"wb-{name}")
             for name in RESOURCES

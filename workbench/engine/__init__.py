@@ -61,10 +61,15 @@ class Engine:
         *,
         load: LoadSettings | None = None,
         sampling: SamplingSettings | None = None,
+        fresh: bool = False,
     ) -> Reply:
-        """Load (or reuse) the model, and return a reply ready to be iterated."""
+        """Load (or reuse) the model, and return a reply ready to be iterated.
+
+        ``fresh`` evaluates the whole prompt again instead of reusing the cached prefix of the
+        previous reply: slower for long chats, but the same settings then give the same reply
+        bit for bit (a reused prefix ends in a one-token batch, whose rounding differs)."""
         loaded = self.load(path, load or LoadSettings())
-        return Reply(loaded, messages, sampling or SamplingSettings())
+        return Reply(loaded, messages, sampling or SamplingSettings(), fresh=fresh)
 
     def unload(self) -> None:
         with self._lock:

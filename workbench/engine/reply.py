@@ -64,10 +64,13 @@ class Reply:
         loaded: LoadedModel,
         messages: list[Message],
         sampling: SamplingSettings,
+        *,
+        fresh: bool = False,
     ) -> None:
         self.loaded = loaded
         self.messages = messages
         self.sampling = sampling
+        self.fresh = fresh
         self.text = ""
         self.stats = ReplyStats()
         self._stop = threading.Event()
@@ -103,6 +106,7 @@ class Reply:
             "gpu_layers_requested": load.gpu_layers,
             "use_mmap": load.use_mmap,
             "n_batch": load.n_batch,
+            "prompt_cache": "off" if self.fresh else "reused prefix",
             "model_path": str(self.loaded.path),
             "llama_cpp_python": llama_cpp.__version__,
             "workbench": __version__,
@@ -141,6 +145,8 @@ class Reply:
         abort = _abort_type(lambda _data: self._stop.is_set())
         llama_cpp.llama_set_abort_callback(llama.ctx, abort, None)
         llama_cpp.llama_perf_context_reset(llama.ctx)
+        if self.fresh:
+            llama.reset()  # no cached prefix: the prompt is evaluated as one batch
         finish = "stop"
         aborted = False
         try:

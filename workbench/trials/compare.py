@@ -122,7 +122,7 @@ class CompareRun:
     def _reply(self, engine: Engine, contender: Contender) -> Reply:
         system = self.system or contender.system_prompt
         return engine.reply(contender.model_path, build_messages(self.prompt, system),
-                            load=contender.load, sampling=contender.sampling)
+                            load=contender.load, sampling=contender.sampling, fresh=True)
 
     def _save(self, slot: int, reply: Reply | None, status: str, error: str | None = None,
               ) -> None:

@@ -135,8 +135,9 @@ class TrialRun:
         sampling = contender.sampling
         if sampling.seed is None:
             sampling = replace(sampling, seed=int(self.trial["seed"]))
+        # fresh: a rerun of the trial must give the same replies (see Engine.reply)
         reply = self.engine.reply(contender.model_path, messages, load=contender.load,
-                                  sampling=sampling)
+                                  sampling=sampling, fresh=True)
         self._reply = reply
         try:
             if self._stop.is_set():
