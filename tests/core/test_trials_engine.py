@@ -76,6 +76,25 @@ def test_compare_is_stored_with_metrics_and_blind_until_voted(db, engine, two) -
     assert plain.label in html
 
 
+def test_compare_together_runs_both_at_once_on_shared_cores(db, engine, library_model) -> None:
+    """--together: each column on its own engine and thread, the cores split between them."""
+    from workbench.engine import default_threads
+
+    settings = {key: value for key, value in BASE.items() if key != "n_threads"}
+    plain = make_contender(db, library_model, settings)
+    brief = make_contender(db, library_model, {**settings, "system_prompt": "Be brief."})
+    together = CompareRun(db, engine, [plain, brief], "Name a fruit.", together=True)
+    events = list(together)
+    starts = [i for i, e in enumerate(events) if e.kind == "start"]
+    firsts = [min(i for i, e in enumerate(events) if e.kind == "chunk" and e.slot == slot)
+              for slot in (0, 1)]
+    assert len(starts) == 2 and max(starts) < max(firsts)  # both started before either ran far
+    replies = store.comparison_replies(db, together.comparison_id)
+    share = max(1, default_threads() // 2)
+    assert [r["settings"]["n_threads"] for r in replies] == [share, share]
+    assert all(r["status"] == "done" and r["content"].strip() for r in replies)
+
+
 def test_trial_cancel_and_resume_without_repeating_cells(db, engine, two) -> None:
     suite = create_suite(db, "short", [
         SuitePrompt("What is the capital of France?", checks=[{"contains": "Paris"}]),

@@ -9,7 +9,12 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from workbench.engine.loaded import LoadedModel, gpu_offload_supported, load_model
+from workbench.engine.loaded import (
+    LoadedModel,
+    default_threads,
+    gpu_offload_supported,
+    load_model,
+)
 from workbench.engine.reply import Message, Reply
 from workbench.engine.settings import (
     PRESETS,
@@ -28,13 +33,19 @@ __all__ = [
     "Reply",
     "ReplyStats",
     "SamplingSettings",
+    "default_threads",
     "gpu_offload_supported",
     "parse_gpu_layers",
 ]
 
 
 class Engine:
-    """Keeps one model in memory and reuses it while the path and load settings match."""
+    """Keeps one model in memory and reuses it while the path and load settings match.
+
+    Call one engine from one thread. llama.cpp's CPU backend (OpenMP in pip's build) keeps a
+    pool of threads per calling thread; once two threads have called it, the pools compete
+    for the cores: SmolLM2 on 2 cores fell from 78 to 28 tokens/s, for both threads, for the
+    rest of the process. The window calls it only from its "engine" worker."""
 
     def __init__(self) -> None:
         self._loaded: LoadedModel | None = None

@@ -14,12 +14,12 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlite_utils import Database
 
-from workbench.engine import Engine, Message, Reply, ReplyStats
+from workbench.engine import Engine, Message, Reply, ReplyStats, default_threads
 from workbench.errors import InvalidInputError, WorkbenchError
 from workbench.trials import store
 from workbench.trials.contenders import Contender
@@ -121,8 +121,13 @@ class CompareRun:
 
     def _reply(self, engine: Engine, contender: Contender) -> Reply:
         system = self.system or contender.system_prompt
+        load = contender.load
+        if self.together and load.n_threads is None:
+            # Columns running at once share the cores: each taking all of them would make
+            # llama.cpp's thread pools fight (see Engine) and every column crawl.
+            load = replace(load, n_threads=max(1, default_threads() // len(self.columns)))
         return engine.reply(contender.model_path, build_messages(self.prompt, system),
-                            load=contender.load, sampling=contender.sampling, fresh=True)
+                            load=load, sampling=contender.sampling, fresh=True)
 
     def _save(self, slot: int, reply: Reply | None, status: str, error: str | None = None,
               ) -> None:
