@@ -2,7 +2,8 @@
 
 A suite of 20 prompts over two contenders (the test model at two context lengths, so each is
 a separate load) is run as a trial, and the same 40 generations are run bare in the same
-process: one Engine, load, reply, nothing stored. Rounds alternate (bare, trial, bare,
+process: one Engine, load, reply (each prompt evaluated from scratch, as a trial does so that
+a rerun gives the same replies), nothing stored. Rounds alternate (bare, trial, bare,
 trial...) so machine noise falls on both; the figure is the median trial / bare ratio.
 Target: at most 1.05. Loads are counted: a trial must not load a model twice in a row.
 
@@ -67,7 +68,7 @@ def bare(contenders, seed: int) -> float:  # type: ignore[no-untyped-def]
             sampling = replace(sampling, seed=seed)
         for prompt in PROMPTS:
             for _ in engine.reply(contender.model_path, build_messages(prompt, None),
-                                  load=contender.load, sampling=sampling):
+                                  load=contender.load, sampling=sampling, fresh=True):
                 pass
     elapsed = time.perf_counter() - started
     engine.unload()
