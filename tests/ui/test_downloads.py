@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
 from hub_standin import MODEL_FILE, REPO
 from models_page_fixtures import WAIT_MS, hub_services, models_page  # noqa: F401
 
@@ -137,3 +138,67 @@ def test_engine_worker_stays_free_during_a_download(qtbot, page, hub, services):
     assert item.state == "downloading" and threads[0].startswith("wb-engine")
     page.queue.cancel(item)
     qtbot.waitUntil(lambda: item.state == "cancelled", timeout=WAIT_MS)
+
+
+def _open_page(qtbot, services) -> ModelsPage:  # type: ignore[no-untyped-def]
+    widget = ModelsPage(services)
+    qtbot.addWidget(widget)
+    widget.resize(1280, 800)
+    widget.show()
+    return widget
+
+
+def test_an_interrupted_download_comes_back_after_a_restart(qtbot, hub, services,
+                                                            test_model_file, screenshot_dir):
+    first = _open_page(qtbot, services)
+    hub.faults.throttle = 8_000_000
+    first.download(REPO, MODEL_FILE)
+    item = first.queue.items[0]
+    qtbot.waitUntil(lambda: item.state == "downloading" and item.done > 5_000_000,
+                    timeout=WAIT_MS)
+    first.shutdown()  # the window closes: the transfer stops between two chunks
+    qtbot.waitUntil(lambda: not services.tasks.running, timeout=WAIT_MS)
+    first.close()
+    hub.faults.throttle = 60_000_000
+
+    second = _open_page(qtbot, services)  # the next start
+    qtbot.waitUntil(lambda: len(second.queue.items) == 1, timeout=WAIT_MS)
+    again = second.queue.items[0]
+    assert (again.repo_id, again.file, again.state) == (REPO, MODEL_FILE, "interrupted")
+    assert again.done >= 5_000_000 and again.total == test_model_file.stat().st_size
+    tabs = second.tabs
+    assert tabs.tabText(tabs.indexOf(second.downloads)) == "Downloads (1 interrupted)"
+    assert second.downloads.selected_item() is again
+    assert second.downloads.resume_button.isEnabled()
+    second.tabs.setCurrentWidget(second.downloads)
+    qtbot.wait(100)
+    second.grab().save(str(screenshot_dir / "downloads-interrupted.png"))
+    second.downloads.resume_button.click()
+    qtbot.waitUntil(lambda: again.state == "done", timeout=WAIT_MS)
+    assert [m.file_name for m in library.list_models(services.workspace.db)] == [MODEL_FILE]
+
+
+def test_removing_an_interrupted_download_asks_about_its_bytes(qtbot, hub, services,
+                                                               monkeypatch):
+    from workbench.errors import DownloadError
+    from workbench.hub.client import HubClient
+    from workbench.hub.download import pull
+
+    hub.faults.cut_after, hub.faults.cut_times = 3 << 20, 10
+    client = HubClient(endpoint=hub.endpoint, timeout=2.0, retries=0, backoff=0.01)
+    models_dir = models_downloads.models_dir_for(services)
+    with pytest.raises(DownloadError):  # the cut connection leaves an unfinished download
+        list(pull(client, services.workspace.db, models_dir, REPO, MODEL_FILE, force=True))
+    partial, record = partial_paths(models_dir, REPO, MODEL_FILE)
+    assert partial.stat().st_size == 3 << 20
+    page = _open_page(qtbot, services)
+    qtbot.waitUntil(lambda: len(page.queue.items) == 1, timeout=WAIT_MS)
+    answers = iter([None, True])
+    monkeypatch.setattr(models_downloads, "ask_delete_partial",
+                        lambda parent, item: next(answers))
+    page.downloads.remove_button.click()  # Cancel: nothing happens
+    assert len(page.queue.items) == 1 and partial.exists()
+    page.downloads.remove_button.click()  # Delete
+    qtbot.waitUntil(lambda: not partial.exists() and not record.exists(), timeout=WAIT_MS)
+    assert page.queue.items == []
+    qtbot.waitUntil(lambda: "Deleted 3.1 MB" in page.downloads.message.text(), timeout=WAIT_MS)

@@ -23,7 +23,7 @@ PROGRESS_ROLE = Qt.ItemDataRole.UserRole + 3
 #: States in which the item's job is still alive (cancel makes sense).
 ACTIVE = ("checking", "queued", "resuming", "downloading", "verifying")
 #: States from which "Resume" continues (the partial file is kept).
-RESUMABLE = ("cancelled", "failed")
+RESUMABLE = ("cancelled", "failed", "interrupted")
 
 STATE_LABELS = {
     "checking": "Checking fit…",
@@ -34,6 +34,7 @@ STATE_LABELS = {
     "done": "In library",
     "failed": "Failed",
     "cancelled": "Cancelled",
+    "interrupted": "Interrupted",
     "skipped": "Not started",
 }
 
@@ -77,7 +78,7 @@ class DownloadItem:
 
 def status_text(item: DownloadItem) -> str:
     label = STATE_LABELS.get(item.state, item.state)
-    if item.state in ("failed", "skipped", "cancelled") and item.message:
+    if item.state in ("failed", "skipped", "cancelled", "interrupted") and item.message:
         return f"{label}: {item.message}"
     return label
 

@@ -4,7 +4,9 @@ Planning runs on the "hub" worker so the verdict comes back at once even while a
 downloading; transfers run one after another on the "download" worker, which nothing else uses,
 so a download carries on while the user chats or searches. Cancelling closes the transfer's
 iterator: the core keeps the partial file, and "Resume" plans again, finds those bytes, re-hashes
-them and asks the Hub only for the rest.
+them and asks the Hub only for the rest. When the window opens, downloads that an earlier run
+left unfinished are listed again ("Interrupted"), so closing the app loses nothing; removing one
+from the list asks whether to delete its bytes.
 """
 
 from __future__ import annotations
@@ -39,8 +41,10 @@ from ui.views.models_widgets import (
 from workbench import paths
 from workbench.hub.client import HubClient
 from workbench.hub.download import PullEvent, PullPlan, plan_pull, run_pull
+from workbench.hub.unfinished import Unfinished, discard_download, list_unfinished
 from workbench.library import Model
 from workbench.settings import get_setting
+from workbench.units import human_size
 
 
 def models_dir_for(services: Services) -> Path:
@@ -69,6 +73,29 @@ def transfer_job(services: Services, item: DownloadItem, plan: PullPlan,
     yield from run_pull(client, services.db(), plan, force=force)
 
 
+def unfinished_job(services: Services) -> list[Unfinished]:
+    return list_unfinished(models_dir_for(services))
+
+
+def discard_job(services: Services, repo_id: str, file: str) -> int:
+    return discard_download(models_dir_for(services), repo_id, file)
+
+
+def ask_delete_partial(parent: QWidget, item: DownloadItem) -> bool | None:
+    """Removing a download that has bytes on disk: delete them (True), keep them for later
+    (False), or do nothing (None). A function so tests can answer it."""
+    box = QMessageBox(QMessageBox.Icon.Question, "Remove download",
+                      f"{item.name}\n\nDelete the {human_size(item.done)} downloaded so far?\n"
+                      "If you keep them, the download is offered again next time.",
+                      QMessageBox.StandardButton.NoButton, parent)
+    delete = box.addButton("Delete", QMessageBox.ButtonRole.DestructiveRole)
+    keep = box.addButton("Keep for later", QMessageBox.ButtonRole.AcceptRole)
+    box.addButton(QMessageBox.StandardButton.Cancel)
+    box.exec()
+    clicked = box.clickedButton()
+    return True if clicked is delete else False if clicked is keep else None
+
+
 def ask_download_anyway(parent: QWidget, plan: PullPlan) -> bool:
     """The core refuses a file that will not fit; the user may still want it (another machine,
     a smaller context). A function so tests can answer it."""
@@ -85,6 +112,7 @@ class DownloadQueue(QObject):
 
     changed = Signal()  # an item was added, removed or changed state
     model_added = Signal(object)  # a finished download's library Model
+    discarded = Signal(int)  # bytes of a removed download's partial files, deleted
 
     def __init__(self, services: Services, parent_widget: QWidget | None = None) -> None:
         super().__init__(parent_widget)
@@ -95,6 +123,23 @@ class DownloadQueue(QObject):
     @property
     def items(self) -> list[DownloadItem]:
         return self.table_model.rows()
+
+    def restore(self) -> None:
+        """List the downloads an earlier run left unfinished (read on the db worker)."""
+        self.services.tasks.run("db", unfinished_job, self.services, name="unfinished downloads",
+                                on_done=self._restored)
+
+    def _restored(self, found: list[Unfinished]) -> None:
+        for unfinished in found:
+            if any(i.repo_id == unfinished.repo_id and i.file == unfinished.file
+                   for i in self.items):
+                continue
+            self.table_model.add(DownloadItem(
+                unfinished.repo_id, unfinished.file, unfinished.commit, state="interrupted",
+                done=unfinished.have, total=unfinished.size,
+                message="Resume continues from here"))
+        if found:
+            self.changed.emit()
 
     def enqueue(self, repo_id: str, file: str, commit: str | None = None,
                 n_ctx: int = 4096) -> DownloadItem:
@@ -188,6 +233,15 @@ class DownloadQueue(QObject):
             self._plan(item)
 
     def remove(self, item: DownloadItem) -> None:
+        """Take an item off the list; one with bytes on disk asks whether to delete them."""
+        if item.resumable and item.done > 0:
+            choice = ask_delete_partial(self.parent_widget or QWidget(), item)
+            if choice is None:
+                return
+            if choice:
+                self.services.tasks.run("db", discard_job, self.services, item.repo_id,
+                                        item.file, name=f"discard {item.file}",
+                                        on_done=lambda freed: self.discarded.emit(freed))
         self.cancel(item)
         self.table_model.remove(item)
         self.changed.emit()
@@ -280,6 +334,8 @@ class DownloadsTab(QWidget):
         self.table.selectionModel().selectionChanged.connect(self._update_buttons)
         queue.changed.connect(self._update_buttons)
         queue.model_added.connect(self._added)
+        queue.discarded.connect(
+            lambda freed: self.message.show_ok(f"Deleted {human_size(freed)} downloaded so far."))
         queue.table_model.rowsInserted.connect(
             lambda _parent, _first, last: select_source_row(self.table, last))
         self._update_buttons()

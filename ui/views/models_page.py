@@ -77,6 +77,7 @@ class ModelsPage(QWidget):
         self.library.changed.connect(self.recommended.set_library)
         self.library.scan_requested.connect(self.open_scan)
         self.library.refresh()
+        self.queue.restore()
 
     def download(self, repo_id: str, file: str, commit: str | None = None) -> None:
         """Queue a file and show the queue, so the user sees it start."""
@@ -98,8 +99,10 @@ class ModelsPage(QWidget):
 
     def _update_downloads_title(self) -> None:
         active = self.queue.table_model.active_count()
-        self.tabs.setTabText(self.tabs.indexOf(self.downloads),
-                             f"Downloads ({active})" if active else "Downloads")
+        interrupted = sum(item.state == "interrupted" for item in self.queue.items)
+        title = (f"Downloads ({active})" if active else
+                 f"Downloads ({interrupted} interrupted)" if interrupted else "Downloads")
+        self.tabs.setTabText(self.tabs.indexOf(self.downloads), title)
 
     def open_scan(self) -> None:
         """Show what other apps downloaded; the user picks, the library adds."""

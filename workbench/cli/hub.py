@@ -1,4 +1,5 @@
-"""``search``, ``files``, ``pull`` and ``scan``: models from the Hub and from other apps."""
+"""``search``, ``files``, ``pull``, ``unfinished`` and ``scan``: models from the Hub and from
+other apps."""
 
 from __future__ import annotations
 
@@ -168,6 +169,41 @@ def pull_cmd(workspace: Workspace, repo: str, file: str, revision: str | None,
         click.echo("Stopped; the partial download is kept: run the same pull again to "
                    "resume.", err=True)
         sys.exit(130)
+
+
+@cli.command("unfinished")
+@click.option("--discard", "discards", multiple=True, type=int,
+              help="Delete this number's downloaded bytes (repeatable).")
+@click.option("--discard-all", is_flag=True, help="Delete every interrupted download.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_workspace
+def unfinished_cmd(workspace: Workspace, discards: tuple[int, ...], discard_all: bool,
+                   as_json: bool) -> None:
+    """Downloads that stopped before the end (cancelled, failed, or the app was closed):
+    `pull` the same file again to resume, or discard the bytes."""
+    from workbench.hub.unfinished import discard_unfinished, list_unfinished
+
+    found = list_unfinished(workspace.models_dir)
+    bad = [n for n in discards if not 1 <= n <= len(found)]
+    if bad:
+        raise InvalidInputError(f"--discard {bad[0]}: no such number "
+                                f"({f'1-{len(found)}' if found else 'nothing is unfinished'})")
+    chosen = found if discard_all else [found[n - 1] for n in discards]
+    if chosen:
+        freed = sum(discard_unfinished(item) for item in chosen)
+        click.echo(f"Discarded {len(chosen)} download{'s' if len(chosen) > 1 else ''}, "
+                   f"{human_size(freed)} freed.")
+        return
+    if as_json:
+        echo_json([item.to_dict() for item in found])
+        return
+    if not found:
+        click.echo("No unfinished downloads.")
+        return
+    for number, item in enumerate(found, 1):
+        click.echo(f"{number:>3}. {item.repo_id}  {item.file}  "
+                   f"{human_size(item.have)} of {human_size(item.size)}")
+    click.echo("Resume with: llm-workbench pull REPO FILE   Discard with: --discard N")
 
 
 @cli.command("scan")
