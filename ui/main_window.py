@@ -108,6 +108,8 @@ class MainWindow(QMainWindow):
         self._build_shortcuts()
         self.chat.open_models_requested.connect(self.show_models)
         self.history.open_requested.connect(self.open_conversation)
+        self.chat.rename_requested.connect(self.history.rename_conversation)
+        self.chat.delete_requested.connect(self.history.delete_conversation)
         events = services.events
         events.model_loading.connect(self._model_loading)
         events.model_loaded.connect(self._model_loaded)

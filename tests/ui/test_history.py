@@ -84,3 +84,35 @@ def test_export_markdown_and_json(qtbot, main_window, tmp_path):
     assert [m["role"] for m in data["messages"]] == ["user", "assistant"]
     history.export_selected("md", str(tmp_path / "missing-folder" / "x.md"))
     qtbot.waitUntil(lambda: "cannot write" in history.summary.text())
+
+
+def test_chat_list_menu_renames_and_deletes_with_undo(qtbot, main_window, monkeypatch):
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QInputDialog
+
+    window = main_window
+    db = window.services.workspace.db
+    first, second = seed_chats(db)
+    chat = window.chat
+    chat.refresh_conversations()
+    qtbot.waitUntil(lambda: chat.chat_list.count() == 2)
+    item = next(chat.chat_list.item(i) for i in range(2)
+                if chat.chat_list.item(i).data(Qt.ItemDataRole.UserRole) == first)
+    menu = chat.chat_menu_for(item)
+    actions = {a.text(): a for a in menu.actions() if a.text()}
+    assert list(actions) == ["Open", "Rename…", "Delete"]
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("Bread notes", True))
+    actions["Rename…"].trigger()
+    qtbot.waitUntil(lambda: convs.get_conversation(db, first)["title"] == "Bread notes")
+    qtbot.waitUntil(lambda: any(chat.chat_list.item(i).text() == "Bread notes"
+                                for i in range(chat.chat_list.count())))
+    item = next(chat.chat_list.item(i) for i in range(chat.chat_list.count())
+                if chat.chat_list.item(i).data(Qt.ItemDataRole.UserRole) == second)
+    chat.chat_list.setCurrentItem(item)
+    chat.chat_list.setFocus()
+    qtbot.keyClick(chat.chat_list, Qt.Key.Key_Delete)  # the Delete key does what the menu does
+    qtbot.waitUntil(lambda: chat.chat_list.count() == 1)
+    assert [r["id"] for r in convs.list_conversations(db)] == [first]
+    assert "Undo is in History" in window.statusBar().currentMessage()
+    window.history.undo_button.click()
+    qtbot.waitUntil(lambda: chat.chat_list.count() == 2)

@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QResizeEvent
+from PySide6.QtCore import QPoint, Qt, QTimer, Signal, SignalInstance
+from PySide6.QtGui import QKeySequence, QResizeEvent, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QMenu,
     QPlainTextEdit,
     QPushButton,
     QSizePolicy,
@@ -130,6 +131,10 @@ class Banner(QFrame):
 class ChatPage(QWidget):
     streaming_changed = Signal(bool)
     open_models_requested = Signal(str)
+    #: (conversation id, its title): the chat list's menu, F2 and Delete; the window passes
+    #: them to History, which owns renaming and deleting (with Undo)
+    rename_requested = Signal(int, str)
+    delete_requested = Signal(int, str)
 
     def __init__(self, services: Services, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -171,6 +176,13 @@ class ChatPage(QWidget):
         self.chat_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.chat_list.itemActivated.connect(self._chat_chosen)
         self.chat_list.itemClicked.connect(self._chat_chosen)
+        self.chat_list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.chat_list.customContextMenuRequested.connect(self._chat_menu)
+        for key, signal in ((QKeySequence.StandardKey.Delete, self.delete_requested),
+                            (QKeySequence(Qt.Key.Key_F2), self.rename_requested)):
+            shortcut = QShortcut(key, self.chat_list, context=Qt.ShortcutContext.WidgetShortcut)
+            shortcut.activated.connect(
+                lambda s=signal: self._request(s, self.chat_list.currentItem()))
         recent = QLabel("Recent chats", side)
         recent.setObjectName("Muted")
         side_layout.addWidget(self.new_button)
@@ -332,6 +344,30 @@ class ChatPage(QWidget):
         if self.conversation_id is not None and self.conversation_id not in {
                 r["id"] for r in rows} and not self.is_streaming:
             self.new_chat()  # the chat on show was deleted (from History)
+
+    def chat_menu_for(self, item: QListWidgetItem) -> QMenu:
+        """The chat list's right-click menu for one chat (built apart so tests can use it)."""
+        menu = QMenu(self.chat_list)
+        menu.addAction("Open", lambda: self._chat_chosen(item))
+        menu.addAction("Rename…", lambda: self._request(self.rename_requested, item))
+        menu.addSeparator()
+        menu.addAction("Delete", lambda: self._request(self.delete_requested, item))
+        return menu
+
+    def _chat_menu(self, position: QPoint) -> None:
+        item = self.chat_list.itemAt(position)
+        if item is not None:
+            self.chat_menu_for(item).exec(self.chat_list.viewport().mapToGlobal(position))
+
+    def _request(self, signal: SignalInstance, item: QListWidgetItem | None) -> None:
+        if item is None:
+            return
+        conversation_id = item.data(Qt.ItemDataRole.UserRole)
+        if signal is self.delete_requested and self.is_streaming and (
+                conversation_id == self.conversation_id):
+            self.show_error("Stop the reply before deleting this chat.")
+            return
+        signal.emit(conversation_id, item.text())
 
     def _chat_chosen(self, item: QListWidgetItem) -> None:
         conversation_id = item.data(Qt.ItemDataRole.UserRole)

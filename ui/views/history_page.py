@@ -239,27 +239,33 @@ class HistoryPage(QWidget):
 
     def rename_selected(self, title: str | None = None) -> Job | None:
         chosen = self.selected()
-        if not chosen:
-            return None
+        return self.rename_conversation(chosen[0], chosen[2], title) if chosen else None
+
+    def rename_conversation(self, conversation_id: int, old_title: str,
+                            title: str | None = None) -> Job | None:
+        """Rename a chat (asking for the name unless given); the chat list renames from here
+        too, so there is one way to do it."""
         if title is None:
-            title, ok = QInputDialog.getText(self, "Rename chat", "New name:",
-                                             QLineEdit.EchoMode.Normal, chosen[2])
+            title, ok = QInputDialog.getText(self.window(), "Rename chat", "New name:",
+                                             QLineEdit.EchoMode.Normal, old_title)
             if not ok:
                 return None
         new_title = title
         return self.services.tasks.run(
-            "db", lambda: convs.rename_conversation(self.services.db(), chosen[0], new_title),
+            "db", lambda: convs.rename_conversation(self.services.db(), conversation_id,
+                                                    new_title),
             name="rename", on_done=lambda _: self.services.events.conversations_changed.emit(),
             on_error=self._error)
 
     def delete_selected(self) -> Job | None:
-        """Delete at once and offer Undo (safer than a confirmation nobody reads)."""
         chosen = self.selected()
-        if not chosen:
-            return None
+        return self.delete_conversation(chosen[0], chosen[2]) if chosen else None
+
+    def delete_conversation(self, conversation_id: int, title: str) -> Job | None:
+        """Delete at once and offer Undo (safer than a confirmation nobody reads)."""
         return self.services.tasks.run(
-            "db", lambda: convs.delete_conversation(self.services.db(), chosen[0]),
-            name="delete", on_done=lambda saved: self._deleted_done(saved, chosen[2]),
+            "db", lambda: convs.delete_conversation(self.services.db(), conversation_id),
+            name="delete", on_done=lambda saved: self._deleted_done(saved, title),
             on_error=self._error)
 
     def _deleted_done(self, saved: dict[str, Any], title: str) -> None:
