@@ -16,6 +16,24 @@ VARIANT=${VARIANT:-cpu}
 DIST=packaging/dist
 ARCH=$(uname -m)
 
+# Qt's xcb and wayland plugins link these; PyInstaller bundles them only if the build machine
+# has them (it warns "Library not found" otherwise and the bundle fails on a bare desktop).
+QT_SYSTEM_LIBS=(libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libwayland-cursor0 libwayland-egl1)
+if command -v dpkg >/dev/null 2>&1; then
+    missing=()
+    for pkg in "${QT_SYSTEM_LIBS[@]}"; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        if [ "$(id -u)" = 0 ]; then
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+        else
+            echo "missing: ${missing[*]} (apt-get install them; the bundle would lack them)" >&2
+            exit 1
+        fi
+    fi
+fi
+
 "$PYTHON" -m pip install --quiet "pyinstaller>=6.10"
 "$PYTHON" -m PyInstaller packaging/workbench.spec --noconfirm --log-level WARN \
     --workpath packaging/build --distpath "$DIST"

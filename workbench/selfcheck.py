@@ -1,7 +1,9 @@
 """``--self-check MODEL.gguf``: prove an install (a frozen bundle above all) can run a model.
 
-Loads the model, generates a few tokens and prints one JSON line, so a release workflow can
-check each built installer with one command and no window.
+Loads the model, generates a few tokens, runs a trial's JSON-schema check on the reply's
+settings (which needs the meta-schemas that the ``jsonschema`` package reads from its data files,
+the part of a bundle most easily left behind) and prints one JSON line, so a release workflow
+can check each built installer with one command and no window.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ def run_self_check(model_path: str) -> None:
     )
     text = "".join(reply)
     engine.unload()
+    checks_work = _trial_checks_work(reply.stats.settings)
     result = {
-        "ok": bool(text.strip()),
+        "ok": bool(text.strip()) and checks_work,
+        "trial_checks": checks_work,
         "version": __version__,
         "llama_cpp_python": llama_cpp.__version__,
         "platform": platform.platform(),
@@ -42,3 +46,11 @@ def run_self_check(model_path: str) -> None:
     print(json.dumps(result))
     if not result["ok"]:
         sys.exit(1)
+
+
+def _trial_checks_work(settings: dict[str, object]) -> bool:
+    from workbench.trials.checks import normalize_check, run_check
+
+    schema = {"type": "object", "required": ["seed"], "properties": {"seed": {"type": "integer"}}}
+    check = normalize_check({"json_schema": schema})
+    return run_check(check, json.dumps(settings)).passed and not run_check(check, "{}").passed

@@ -1,6 +1,7 @@
 """The headless command line, as a user types it."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -76,6 +77,17 @@ def test_module_entry_point_and_version() -> None:
     result = subprocess.run([sys.executable, "-m", "workbench", "--version"],
                             capture_output=True, text=True, stdin=subprocess.DEVNULL)
     assert result.returncode == 0 and "llm-workbench" in result.stdout
+
+
+def test_self_check_runs_the_model_and_the_trial_checks(model_path, tmp_path) -> None:
+    """What the release workflow runs on every installer, here unfrozen."""
+    result = subprocess.run([sys.executable, "-m", "workbench", "--self-check", str(model_path)],
+                            capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                            env={**os.environ, "LLM_WORKBENCH_HOME": str(tmp_path)}, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["ok"] and report["trial_checks"] and report["tokens"] > 0
+    assert report["frozen"] is False
 
 
 def test_settings_get_set_and_the_token_is_masked(run) -> None:

@@ -87,7 +87,15 @@ def test_metric_checks_and_aggregate() -> None:
     passed, results = run_checks([tokens, latency], "x", completion_tokens=3, total_ms=900)
     assert passed is False and [r.passed for r in results] == [True, False]
     schema_fail = run_check(normalize_check({"json_schema": SCHEMA}), '{"name": 5}')
-    assert "expected string" in schema_fail.detail or "missing" in schema_fail.detail
+    assert schema_fail.detail == "$: 'age' is a required property"  # the outermost first
+    nested = run_check(normalize_check({"json_schema": SCHEMA}), '{"name": 5, "age": 1}')
+    assert nested.detail == "$.name: 5 is not of type 'string'"
+    fancy = {"$defs": {"id": {"type": "string", "pattern": "^[a-z]+-[0-9]+$"}},
+             "type": "array", "items": {"$ref": "#/$defs/id"}, "uniqueItems": True}
+    assert run_check(normalize_check({"json_schema": fancy}), '["ab-1", "cd-2"]').passed
+    assert not run_check(normalize_check({"json_schema": fancy}), '["ab-1", "ab-1"]').passed
+    with pytest.raises(InvalidInputError, match="not a valid schema"):
+        normalize_check({"json_schema": {"type": "strnig"}})
     with pytest.raises(InvalidInputError):
         normalize_check({"type": "sounds_good"})
 

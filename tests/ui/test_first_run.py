@@ -38,3 +38,19 @@ def test_demo_model_is_ready_in_one_click(qtbot, main_window):
     assert window.chat.is_streaming
     wait_reply(qtbot, window)
     assert window.chat.view.messages[-1].text
+
+
+def test_never_says_none_fits_before_the_catalog_is_read(qtbot):
+    from ui.views.welcome import WelcomeView
+
+    view = WelcomeView()
+    qtbot.addWidget(view)
+
+    def shown() -> str:
+        return " ".join(label.text() for label in view.findChildren(QLabel)
+                        if label.isVisibleTo(view))
+
+    view.show_first_run(None, 8 << 30)
+    assert "Finding the models that fit" in shown() and "None of" not in shown()
+    view.show_first_run([], 8 << 30)
+    assert "None of the recommended models fits" in shown()

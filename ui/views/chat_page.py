@@ -324,7 +324,7 @@ class ChatPage(QWidget):
             memory = machine_memory_bytes()
             return filter_catalog(load_catalog(), max_memory=memory), memory
 
-        self.welcome.show_first_run([], machine_memory_bytes())
+        self.welcome.show_first_run(None, machine_memory_bytes())
         self.services.tasks.run("db", fitting, name="catalog",
                                 on_done=lambda r: self.welcome.show_first_run(*r),
                                 on_error=self.show_error)

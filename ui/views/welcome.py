@@ -96,8 +96,9 @@ class WelcomeView(QScrollArea):
             grid.addWidget(button, index // 2, index % 2)
         layout.addLayout(grid)
 
-    def show_first_run(self, entries: list[CatalogEntry], memory: int) -> None:
-        """No model at all: one sentence on what to do, and the models that fit."""
+    def show_first_run(self, entries: list[CatalogEntry] | None, memory: int) -> None:
+        """No model at all: one sentence on what to do, and the models that fit (``None``
+        while the catalog is still being read: never "none fits" before we know)."""
         layout = self._reset()
         self.heading.setText("Add a model to start chatting")
         self.sentence.setText(NO_MODEL_TEXT)
@@ -119,11 +120,12 @@ class WelcomeView(QScrollArea):
         layout.addSpacing(8)
         layout.addWidget(caption)
         if not entries:
-            none = QLabel("None of the recommended models fits in this computer's memory.",
+            none = QLabel("Finding the models that fit…" if entries is None else
+                          "None of the recommended models fits in this computer's memory.",
                           self._content)
             none.setObjectName("Muted")
             layout.addWidget(none)
-        for entry in entries[:6]:
+        for entry in (entries or [])[:6]:
             layout.addWidget(self._card(entry))
 
     def _card(self, entry: CatalogEntry) -> QFrame:

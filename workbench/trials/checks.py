@@ -13,8 +13,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from jsonschema import Draft202012Validator, SchemaError
+from jsonschema.protocols import Validator
+from jsonschema.validators import validator_for
+
 from workbench.errors import InvalidInputError
-from workbench.trials.jsonschema_lite import schema_errors
 
 #: type -> the key holding its argument (None: takes none)
 CHECK_TYPES: dict[str, str | None] = {
@@ -79,9 +82,21 @@ def normalize_check(raw: Any, reference: str | None = None) -> dict[str, Any]:
                 check["value"])
         except (TypeError, ValueError):
             raise InvalidInputError(f"check {kind}: value must be a number") from None
-    if kind == "json_schema" and not isinstance(check["value"], dict):
-        raise InvalidInputError("check json_schema: value must be a JSON schema object")
+    if kind == "json_schema":
+        if not isinstance(check["value"], dict):
+            raise InvalidInputError("check json_schema: value must be a JSON schema object")
+        try:
+            schema_validator(check["value"]).check_schema(check["value"])
+        except SchemaError as error:
+            raise InvalidInputError(
+                f"check json_schema: not a valid schema ({error.message})") from None
     return check
+
+
+def schema_validator(schema: dict[str, Any]) -> Validator:
+    """The validator the schema asks for (its ``$schema``), else draft 2020-12."""
+    cls: type[Validator] = validator_for(schema, default=Draft202012Validator)
+    return cls(schema)
 
 
 def normalize_checks(raw: Any, reference: str | None = None) -> list[dict[str, Any]]:
@@ -130,8 +145,10 @@ def run_check(
             return CheckResult(check, False, f"not valid JSON ({error.msg})")
         if kind == "json":
             return CheckResult(check, True, "valid JSON")
-        errors = schema_errors(parsed, dict(value or {}))
-        return CheckResult(check, not errors, errors[0] if errors else "matches the schema")
+        errors = sorted(schema_validator(dict(value or {})).iter_errors(parsed),
+                        key=lambda error: list(error.absolute_path))
+        detail = f"{errors[0].json_path}: {errors[0].message}" if errors else "matches the schema"
+        return CheckResult(check, not errors, detail[:200])
     if kind == "exact":
         a, b = text.strip(), str(value).strip()
         if fold:
