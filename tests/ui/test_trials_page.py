@@ -53,3 +53,30 @@ def test_import_run_results_and_export(qtbot, services, heartbeat, tmp_path,
     page.export(str(out), "html")
     qtbot.waitUntil(out.exists, timeout=10_000)
     assert "Capital of France?" in out.read_text()
+
+
+def test_rename_and_delete_a_suite(qtbot, services, monkeypatch) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    from ui.views.trials_page import TrialsPage
+    from workbench.trials.suites import SuitePrompt, create_suite, list_suites
+
+    db = services.workspace.db
+    create_suite(db, "drafts", [SuitePrompt("Say hi.")])
+    page = TrialsPage(services)
+    qtbot.addWidget(page)
+    qtbot.waitUntil(lambda: page.suites.count() == 1, timeout=10_000)
+    page.suites.setCurrentRow(0)
+    page.rename_suite("greetings")
+    qtbot.waitUntil(lambda: page.suites.count() == 1
+                    and page.suites.item(0).text().startswith("greetings"), timeout=10_000)
+    assert [s["name"] for s in list_suites(db)] == ["greetings"]
+    answers = iter([QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes])
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: next(answers))
+    page.suites.setCurrentRow(0)
+    page.delete_suite()  # No: kept
+    qtbot.wait(100)
+    assert len(list_suites(db)) == 1
+    page.delete_suite()  # Yes
+    qtbot.waitUntil(lambda: page.suites.count() == 0, timeout=10_000)
+    assert list_suites(db) == [] and page.prompts.count() == 0

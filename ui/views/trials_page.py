@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QMessageBox,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -59,9 +60,11 @@ from workbench.trials.suites import (
     add_prompt,
     create_suite,
     delete_prompt,
+    delete_suite,
     get_suite,
     import_suite,
     list_suites,
+    rename_suite,
     update_prompt,
 )
 
@@ -207,7 +210,8 @@ class TrialsPage(QWidget):
         self.suites.currentItemChanged.connect(self._suite_chosen)
         layout.addWidget(self.suites, 1)
         buttons = QHBoxLayout()
-        for text, slot in (("New…", self.new_suite), ("Import…", self.import_dialog)):
+        for text, slot in (("New…", self.new_suite), ("Import…", self.import_dialog),
+                           ("Rename…", self.rename_suite), ("Delete", self.delete_suite)):
             button = QPushButton(text)
             button.clicked.connect(slot)
             buttons.addWidget(button)
@@ -410,6 +414,47 @@ class TrialsPage(QWidget):
             def make() -> None:
                 self.suite_id = create_suite(self.services.db(), name).id
             self._db_job(make, lambda _r: self.refresh(), "new suite")
+
+    def _selected_suite(self) -> tuple[int, str] | None:
+        item = self.suites.currentItem()
+        if item is None:
+            return None
+        return item.data(Qt.ItemDataRole.UserRole), item.text().rsplit("  (", 1)[0]
+
+    def rename_suite(self, name: str | None = None) -> None:
+        chosen = self._selected_suite()
+        if chosen is None:
+            return
+        if name is None:
+            name, ok = QInputDialog.getText(self, "Rename suite", "Name",
+                                            QLineEdit.EchoMode.Normal, chosen[1])
+            if not ok:
+                return
+        if not name.strip():
+            self.show_error("A suite needs a name.")
+            return
+        new_name = name.strip()
+        self._db_job(lambda: rename_suite(self.services.db(), chosen[0], new_name),
+                     lambda _r: self.refresh(), "rename suite")
+
+    def delete_suite(self) -> None:
+        """Ask first (a suite is the user's own work); one that trials use is kept, and the
+        core says so."""
+        chosen = self._selected_suite()
+        if chosen is None:
+            return
+        answer = QMessageBox.question(self, "Delete suite",
+                                      f"Delete the suite “{chosen[1]}” and its prompts?")
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+
+        def removed(_result: object) -> None:
+            if self.suite_id == chosen[0]:
+                self.suite_id = None
+                self.prompts.clear()
+            self.refresh()
+
+        self._db_job(lambda: delete_suite(self.services.db(), chosen[0]), removed, "delete suite")
 
     def import_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Import a suite", "",
