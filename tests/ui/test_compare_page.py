@@ -40,3 +40,47 @@ def test_compare_streams_blind_then_reveals(qtbot, services, heartbeat, screensh
     comparison = store.get_comparison_row(db, page.comparison_id)
     assert comparison["blind"] == 1 and len(store.votes_for(db, page.comparison_id)) == 1
     page.grab().save(str(screenshot_dir / "compare_after_vote.png"))
+
+
+def test_three_answers_ranked_in_one_vote(qtbot, services, monkeypatch, screenshot_dir: Path):
+    from ui.views.compare_page import ComparePage
+    from ui.widgets.rank_dialog import RankDialog
+    from workbench.trials.results import leaderboard
+
+    page = ComparePage(services)
+    qtbot.addWidget(page)
+    page.resize(1280, 800)
+    page.show()
+    qtbot.waitUntil(lambda: bool(page.picker.models), timeout=10_000)
+    page.picker.add_row()
+    quick = SETTINGS.replace("max_tokens=12", "max_tokens=6")
+    for row, system in zip(page.picker.rows, ("", ", system_prompt=Be brief.",
+                                              ", system_prompt=Answer in French."), strict=True):
+        row[1].setText(quick + system)
+    page.prompt.setPlainText("Name a colour.")
+    page.start()
+    qtbot.waitUntil(lambda: not page.is_running, timeout=90_000)
+    qtbot.waitUntil(lambda: not services.tasks.running, timeout=10_000)
+    texts = [b.text() for b in page.vote_buttons]
+    assert texts == ["A best", "B best", "C best", "Tie", "All bad", "Rank…"]
+
+    def exec_moving_c_to_the_top(dialog: RankDialog) -> int:
+        assert dialog.order() == ["A", "B", "C"]
+        dialog.list.setCurrentRow(2)
+        dialog.move(-1)
+        dialog.move(-1)
+        dialog.move(-1)  # already at the top: stays
+        return RankDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(RankDialog, "exec", exec_moving_c_to_the_top)
+    next(b for b in page.vote_buttons if b.text() == "Rank…").click()
+    qtbot.waitUntil(lambda: "C > A > B" in page.vote_label.text(), timeout=10_000)
+    vote = store.votes_for(services.workspace.db, page.comparison_id)[0]
+    order = store.get_comparison_row(services.workspace.db, page.comparison_id)["display_order"]
+    assert vote["ranking"] == [order[2], order[0], order[1]]
+    board = {row["contender_id"]: row for row in leaderboard(services.workspace.db, rounds=20)}
+    # one ranking is three games: C beat A and B, A beat B
+    assert [board[order[i]]["games"] for i in (2, 0, 1)] == [2, 2, 2]
+    ratings = [board[order[i]]["rating"] for i in (2, 0, 1)]
+    assert ratings == sorted(ratings, reverse=True) and ratings[0] > ratings[2]
+    page.grab().save(str(screenshot_dir / "compare_ranked.png"))

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from ui.services import Services
 from ui.tasks import Job
+from ui.widgets.rank_dialog import RankDialog
 from workbench.library import get_model, list_models
 from workbench.trials.compare import LETTERS, CompareEvent, CompareRun
 from workbench.trials.contenders import Contender, make_contender, parse_set_options
@@ -338,6 +339,21 @@ class ComparePage(QWidget):
             button.clicked.connect(lambda _=False, c=choice: self.vote(c))
             self.vote_buttons.append(button)
             self.vote_row.addWidget(button)
+        if count > 2:
+            rank = QPushButton("Rank…")
+            rank.setToolTip("Put all the answers in order, best first")
+            rank.clicked.connect(lambda: self.rank())
+            self.vote_buttons.append(rank)
+            self.vote_row.addWidget(rank)
+
+    def rank(self, letters: list[str] | None = None) -> None:
+        """Vote with a full ranking (best first); asks in a dialog unless given."""
+        if letters is None:
+            dialog = RankDialog([LETTERS[i] for i in range(len(self.columns))], self)
+            if dialog.exec() != RankDialog.DialogCode.Accepted:
+                return
+            letters = dialog.order()
+        self.vote(">".join(letter.lower() for letter in letters))
 
     def vote(self, choice: str) -> None:
         comparison_id = self.comparison_id
@@ -362,16 +378,21 @@ class ComparePage(QWidget):
         """Titles from the stored view: hidden names until the vote, then the reveal."""
         for column, data in zip(self.columns, view["columns"], strict=False):
             title = f"{data['letter']}: {data['label']}"
-            # A long settings label must not widen the window: cut it, keep it in the tooltip.
-            column.setTitle(title if len(title) <= 56 else title[:55] + "…")
+            # A long settings label must not widen the window: cut it to what a column of
+            # 1280 px holds (56 characters for two, 28 for four), keep it in the tooltip.
+            limit = 112 // max(2, len(self.columns))
+            column.setTitle(title if len(title) <= limit else title[:limit - 1] + "…")
             column.setToolTip(title)
         if view["vote"]:
             for button in self.vote_buttons:
                 button.setEnabled(False)
             outcome = view["vote"]["outcome"]
-            said = (f"{view['vote'].get('winner_letter')} better" if outcome == "win"
+            ranked = view["vote"].get("ranking_letters")
+            said = (" > ".join(ranked) if ranked
+                    else f"{view['vote'].get('winner_letter')} better" if outcome == "win"
                     else "tie" if outcome == "tie" else "both bad")
             self.vote_label.setText(f"Your vote: {said}. Names revealed.")
+            self.status.setText(f"Comparison {view['id']} and your vote are saved.")
 
     def show_error(self, message: str) -> None:
         self.status.setText(f"<span style='color:#b91c1c'>{message}</span>")

@@ -27,11 +27,16 @@ def gpu_offload_supported() -> bool:
 
 
 def default_threads() -> int:
-    """One thread per physical core, for prompts and generation alike (llama.cpp's own
-    default). llama-cpp-python's default (half the logical CPUs for generation, all of them
-    for prompts) made prompt evaluation 7-15x slower on a 2-core machine: measured 7-16 vs
-    about 100 prompt tokens/s with SmolLM2."""
-    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+    """One thread per physical core but one, for prompts and generation alike.
+
+    llama.cpp's threads wait for each other at every step, so one core taken by anything else
+    (the window drawing the reply, a browser) stalls them all. Measured with SmolLM2 on 2
+    cores: 2 threads gave 78 tok/s idle but 6-24 tok/s beside one busy process; 1 thread gave
+    49 tok/s either way. llama-cpp-python's own default (half the logical CPUs for generation,
+    all of them for the prompt) made the first token take 2.7-6.4 s instead of 0.3 s. The
+    ``threads`` setting overrides this."""
+    cores = psutil.cpu_count(logical=False) or os.cpu_count() or 1
+    return max(1, cores - 1)
 
 
 def resolve_gpu_layers(settings: LoadSettings, header: GGUFHeader, file_size: int) -> int:

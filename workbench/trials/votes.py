@@ -87,8 +87,11 @@ def comparison_view(db: Database, comparison_id: int) -> dict[str, Any]:
         })
     vote = votes[-1] if votes else None
     if vote and not hidden:
-        vote = {**vote, "winner_letter": LETTERS[row["display_order"].index(vote["winner_id"])]
-                if vote["winner_id"] in row["display_order"] else None}
+        order = row["display_order"]
+        vote = {**vote, "winner_letter": LETTERS[order.index(vote["winner_id"])]
+                if vote["winner_id"] in order else None,
+                "ranking_letters": [LETTERS[order.index(i)] for i in vote.get("ranking") or []
+                                    if i in order]}
     return {"id": row["id"], "prompt": row["prompt"], "system": row["system"],
             "blind": bool(row["blind"]), "hidden": hidden, "status": row["status"],
             "created_at": row["created_at"], "columns": columns, "vote": vote}
