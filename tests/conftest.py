@@ -43,6 +43,24 @@ def no_template_model(model_path: Path, tmp_path_factory: pytest.TempPathFactory
     return target
 
 
+@pytest.fixture(scope="session")
+def split_model(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """The test model split in two parts the way llama.cpp names and reads them (split.count,
+    split.no, NAME-00001-of-00002.gguf), written by the gguf package's own writer."""
+    import gguf
+    from gguf.scripts.gguf_new_metadata import copy_with_new_metadata
+
+    folder = tmp_path_factory.mktemp("split")
+    reader = gguf.GGUFReader(model_path, "r")
+    arch = str(reader.fields["general.architecture"].contents())
+    writer = gguf.GGUFWriter(folder / "SmolLM2-split.gguf", arch=arch, split_max_tensors=150)
+    copy_with_new_metadata(reader, writer, {}, [])
+    parts = sorted(folder.glob("*.gguf"))
+    assert [p.name for p in parts] == ["SmolLM2-split-00001-of-00002.gguf",
+                                       "SmolLM2-split-00002-of-00002.gguf"]
+    return parts
+
+
 @pytest.fixture
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     from workbench.workspace import Workspace

@@ -10,6 +10,7 @@ with llama.cpp.
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -270,3 +271,41 @@ def read_header(path: str | Path, *, keep_arrays: Iterable[str] = ()) -> GGUFHea
             f"{header.expected_file_size:,})"
         )
     return header
+
+
+# --- split models ----------------------------------------------------------------------------
+
+#: llama.cpp's names for the parts of a split model (``llama_split_path``): NAME-00001-of-00003.gguf
+_SPLIT = re.compile(r"^(?P<base>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.gguf$", re.IGNORECASE)
+
+
+def split_info(name: str) -> tuple[str, int, int] | None:
+    """(base name, part number, part count) for ``x-00001-of-00003.gguf``, else None."""
+    match = _SPLIT.match(name.rsplit("/", 1)[-1])
+    if not match:
+        return None
+    return match["base"], int(match["index"]), int(match["count"])
+
+
+def split_parts(path: Path, header: GGUFHeader) -> list[Path]:
+    """Every part of the model ``path`` begins (just ``[path]`` for a single file). llama.cpp
+    is given the first part and opens the others by name, so all must be there, side by side.
+    Raises ModelFileError for a later part or a missing one."""
+    count = int(header.get("split.count") or 1)
+    if count <= 1:
+        return [path]
+    number = int(header.get("split.no") or 0) + 1
+    info = split_info(path.name)
+    if info is None:
+        raise ModelFileError(f"{path}: part {number} of a {count}-part model, but not named "
+                             "NAME-00001-of-0000N.gguf, so its other parts cannot be found")
+    base = info[0]
+    parts = [path.with_name(f"{base}-{i:05d}-of-{count:05d}.gguf") for i in range(1, count + 1)]
+    if number != 1:
+        raise ModelFileError(f"{path}: part {number} of {count} of a split model; add the first "
+                             f"part, {parts[0].name}")
+    missing = [p.name for p in parts if not p.is_file()]
+    if missing:
+        raise ModelFileError(f"{path}: split model with {count} parts; missing "
+                             f"{', '.join(missing[:3])}{' …' if len(missing) > 3 else ''}")
+    return parts

@@ -18,7 +18,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from workbench.errors import ModelFileError, ModelNotFound
-from workbench.gguf_header import read_header
+from workbench.gguf_header import read_header, split_info, split_parts
 from workbench.store.db import insert_row
 
 
@@ -87,22 +87,28 @@ def sha256_file(
 
 
 def describe_file(path: Path) -> dict[str, Any]:
-    """The library's columns for a GGUF file, from its header; raises ModelFileError."""
+    """The library's columns for a GGUF file, from its header; raises ModelFileError.
+
+    A split model is one entry, its first part: size and parameters count every part (each
+    part's header lists its own tensors), and the name drops the ``-00001-of-0000N``."""
     header = read_header(path)
+    parts = split_parts(path, header)
+    others = [read_header(part) for part in parts[1:]]
+    split = split_info(path.name) if len(parts) > 1 else None
     license_ = header.get("general.license")
     return {
         # The file name, as LM Studio and GPT4All show it: users recognise it, the quantization
         # is in it, and ``general.name`` is often a training-run label.
-        "name": path.stem,
+        "name": split[0] if split else path.stem,
         "path": str(path),
         "file_name": path.name,
         "architecture": header.architecture,
-        "parameters": header.parameter_count,
+        "parameters": header.parameter_count + sum(h.parameter_count for h in others),
         "quantization": header.quantization,
         "context_length": header.context_length,
         "has_chat_template": int(header.chat_template is not None),
         "license": str(license_) if license_ else None,
-        "file_size": path.stat().st_size,
+        "file_size": sum(part.stat().st_size for part in parts),
     }
 
 

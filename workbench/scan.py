@@ -33,7 +33,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from workbench.hub.files import is_projector, split_info
+from workbench.gguf_header import split_info
+from workbench.hub.files import is_projector
 from workbench.library import Model, add_model, list_models
 
 SOURCES = ("hf-cache", "lmstudio", "gpt4all", "jan", "ollama")

@@ -172,3 +172,8 @@ def test_weights_never_go_to_the_crash_prone_amx_buffer(engine, model_path, capl
     assert llama_api.llama_model_default_params is original  # restored after the load
     reply = engine.reply(model_path, QUESTION, load=LOAD, sampling=GREEDY)
     assert on_topic("".join(reply))
+
+
+def test_a_split_model_loads_from_its_first_part(engine, split_model) -> None:
+    reply = engine.reply(split_model[0], QUESTION, load=LOAD, sampling=GREEDY)
+    assert on_topic("".join(reply))

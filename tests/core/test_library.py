@@ -58,3 +58,21 @@ def test_bad_files_write_nothing(db, tmp_path: Path, model_path: Path, content) 
     with pytest.raises(ModelFileError, match="bad.gguf"):
         library.add_model(db, bad)
     assert db["models"].count == 0
+
+
+def test_split_model_is_one_entry_from_its_first_part(db, model_path: Path, split_model,
+                                                      tmp_path: Path) -> None:
+    first, second = split_model
+    whole = library.add_model(db, model_path)
+    with pytest.raises(ModelFileError, match=f"part 2 of 2 .*add the first part, {first.name}"):
+        library.add_model(db, second)
+    lonely = tmp_path / first.name
+    shutil.copy(first, lonely)  # the first part without the second beside it
+    with pytest.raises(ModelFileError, match=f"missing {second.name}"):
+        library.add_model(db, lonely)
+    assert [m.id for m in library.list_models(db)] == [whole.id]  # nothing written
+    model = library.add_model(db, first)
+    assert model.name == "SmolLM2-split" and model.file_name == first.name
+    assert model.file_size == first.stat().st_size + second.stat().st_size
+    assert model.parameters == whole.parameters  # both parts' tensors counted
+    assert model.quantization == whole.quantization

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from workbench.gguf_header import split_info
 from workbench.hub.client import HubClient
 
 _QUANT = re.compile(
@@ -23,7 +24,6 @@ _QUANT = re.compile(
     r")(?![A-Za-z0-9])",
     re.IGNORECASE,
 )
-_SPLIT = re.compile(r"^(?P<base>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.gguf$", re.IGNORECASE)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -39,14 +39,6 @@ def quantization_from_name(name: str) -> str | None:
 def is_projector(name: str) -> bool:
     """A vision projector (mmproj): loaded beside a model, never as a chat model itself."""
     return "mmproj" in name.rsplit("/", 1)[-1].lower()
-
-
-def split_info(name: str) -> tuple[str, int, int] | None:
-    """(group key, part number, part count) for ``x-00001-of-00003.gguf``, else None."""
-    match = _SPLIT.match(name)
-    if not match:
-        return None
-    return match["base"], int(match["index"]), int(match["count"])
 
 
 @dataclass

@@ -17,8 +17,8 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from workbench.gguf_header import split_info
 from workbench.hub.download import PARTIAL_DIR
-from workbench.hub.files import split_info
 
 
 @dataclass
