@@ -10,7 +10,7 @@ from workbench.trials import store
 SETTINGS = "temperature=0, max_tokens=12, n_ctx=2048, n_threads=2, gpu_layers=0, seed=7"
 
 
-def test_compare_streams_blind_then_reveals(qtbot, services, heartbeat, screenshot_dir: Path):
+def open_page(qtbot, services):  # type: ignore[no-untyped-def]
     from ui.views.compare_page import ComparePage
 
     page = ComparePage(services)
@@ -18,6 +18,11 @@ def test_compare_streams_blind_then_reveals(qtbot, services, heartbeat, screensh
     page.resize(1280, 800)
     page.show()
     qtbot.waitUntil(lambda: bool(page.picker.models), timeout=10_000)
+    return page
+
+
+def test_compare_streams_blind_then_reveals(qtbot, services, heartbeat, screenshot_dir: Path):
+    page = open_page(qtbot, services)
     first, second = page.picker.rows
     first[1].setText(SETTINGS)
     second[1].setText(SETTINGS + ", system_prompt=Answer in French.")
@@ -43,15 +48,10 @@ def test_compare_streams_blind_then_reveals(qtbot, services, heartbeat, screensh
 
 
 def test_three_answers_ranked_in_one_vote(qtbot, services, monkeypatch, screenshot_dir: Path):
-    from ui.views.compare_page import ComparePage
     from ui.widgets.rank_dialog import RankDialog
     from workbench.trials.results import leaderboard
 
-    page = ComparePage(services)
-    qtbot.addWidget(page)
-    page.resize(1280, 800)
-    page.show()
-    qtbot.waitUntil(lambda: bool(page.picker.models), timeout=10_000)
+    page = open_page(qtbot, services)
     page.picker.add_row()
     quick = SETTINGS.replace("max_tokens=12", "max_tokens=6")
     for row, system in zip(page.picker.rows, ("", ", system_prompt=Be brief.",
