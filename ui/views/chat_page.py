@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from PySide6.QtCore import QPoint, Qt, QTimer, Signal, SignalInstance
+from PySide6.QtCore import QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QResizeEvent, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
@@ -178,11 +178,11 @@ class ChatPage(QWidget):
         self.chat_list.itemClicked.connect(self._chat_chosen)
         self.chat_list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.chat_list.customContextMenuRequested.connect(self._chat_menu)
-        for key, signal in ((QKeySequence.StandardKey.Delete, self.delete_requested),
-                            (QKeySequence(Qt.Key.Key_F2), self.rename_requested)):
+        for key, action in ((QKeySequence.StandardKey.Delete, "delete"),
+                            (QKeySequence(Qt.Key.Key_F2), "rename")):
             shortcut = QShortcut(key, self.chat_list, context=Qt.ShortcutContext.WidgetShortcut)
             shortcut.activated.connect(
-                lambda s=signal: self._request(s, self.chat_list.currentItem()))
+                lambda a=action: self._request(a, self.chat_list.currentItem()))
         recent = QLabel("Recent chats", side)
         recent.setObjectName("Muted")
         side_layout.addWidget(self.new_button)
@@ -349,9 +349,9 @@ class ChatPage(QWidget):
         """The chat list's right-click menu for one chat (built apart so tests can use it)."""
         menu = QMenu(self.chat_list)
         menu.addAction("Open", lambda: self._chat_chosen(item))
-        menu.addAction("Rename…", lambda: self._request(self.rename_requested, item))
+        menu.addAction("Rename…", lambda: self._request("rename", item))
         menu.addSeparator()
-        menu.addAction("Delete", lambda: self._request(self.delete_requested, item))
+        menu.addAction("Delete", lambda: self._request("delete", item))
         return menu
 
     def _chat_menu(self, position: QPoint) -> None:
@@ -359,15 +359,16 @@ class ChatPage(QWidget):
         if item is not None:
             self.chat_menu_for(item).exec(self.chat_list.viewport().mapToGlobal(position))
 
-    def _request(self, signal: SignalInstance, item: QListWidgetItem | None) -> None:
+    def _request(self, action: str, item: QListWidgetItem | None) -> None:
         if item is None:
             return
         conversation_id = item.data(Qt.ItemDataRole.UserRole)
-        if signal is self.delete_requested and self.is_streaming and (
-                conversation_id == self.conversation_id):
+        if action == "rename":
+            self.rename_requested.emit(conversation_id, item.text())
+        elif self.is_streaming and conversation_id == self.conversation_id:
             self.show_error("Stop the reply before deleting this chat.")
-            return
-        signal.emit(conversation_id, item.text())
+        else:
+            self.delete_requested.emit(conversation_id, item.text())
 
     def _chat_chosen(self, item: QListWidgetItem) -> None:
         conversation_id = item.data(Qt.ItemDataRole.UserRole)
