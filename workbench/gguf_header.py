@@ -280,11 +280,17 @@ _SPLIT = re.compile(r"^(?P<base>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.gguf$"
 
 
 def split_info(name: str) -> tuple[str, int, int] | None:
-    """(base name, part number, part count) for ``x-00001-of-00003.gguf``, else None."""
-    match = _SPLIT.match(name.rsplit("/", 1)[-1])
+    """(base, part number, part count) for ``x-00001-of-00003.gguf``, else None. A path in a
+    repository keeps its folder in the base, so same-named splits in two folders stay apart."""
+    match = _SPLIT.match(name)
     if not match:
         return None
     return match["base"], int(match["index"]), int(match["count"])
+
+
+def split_name(base: str, number: int, count: int) -> str:
+    """The name of part ``number`` (from 1) of ``count``, as llama.cpp looks for it."""
+    return f"{base}-{number:05d}-of-{count:05d}.gguf"
 
 
 def split_parts(path: Path, header: GGUFHeader) -> list[Path]:
@@ -300,7 +306,7 @@ def split_parts(path: Path, header: GGUFHeader) -> list[Path]:
         raise ModelFileError(f"{path}: part {number} of a {count}-part model, but not named "
                              "NAME-00001-of-0000N.gguf, so its other parts cannot be found")
     base = info[0]
-    parts = [path.with_name(f"{base}-{i:05d}-of-{count:05d}.gguf") for i in range(1, count + 1)]
+    parts = [path.with_name(split_name(base, i, count)) for i in range(1, count + 1)]
     if number != 1:
         raise ModelFileError(f"{path}: part {number} of {count} of a split model; add the first "
                              f"part, {parts[0].name}")

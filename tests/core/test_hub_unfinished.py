@@ -96,3 +96,13 @@ def test_split_parts_are_one_download_named_by_the_first_part(tmp_path):
     assert list_unfinished(tmp_path) == []
     assert first_part("M-00002-of-00010.gguf") == "M-00001-of-00010.gguf"
     assert first_part("a/b.gguf") == "a/b.gguf"
+
+
+def test_same_named_splits_in_two_folders_stay_two_models() -> None:
+    from workbench.hub.files import RemotePart, group_files
+
+    names = [f"{folder}/M-0000{i}-of-00002.gguf" for folder in ("a", "b") for i in (1, 2)]
+    grouped = group_files([RemotePart(name, 10) for name in names])
+    assert sorted(m.name for m in grouped) == ["a/M-00001-of-00002.gguf",
+                                              "b/M-00001-of-00002.gguf"]
+    assert first_part("a/M-00002-of-00002.gguf") == "a/M-00001-of-00002.gguf"

@@ -69,6 +69,7 @@ from workbench.trials.suites import (
 )
 
 AnyIndex = QModelIndex | QPersistentModelIndex
+SUITE_NAME_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 class MatrixModel(QAbstractTableModel):
@@ -361,6 +362,7 @@ class TrialsPage(QWidget):
         for row in data["suites"]:
             item = QListWidgetItem(f"{row['name']}  ({row['prompts']} prompts)")
             item.setData(Qt.ItemDataRole.UserRole, row["id"])
+            item.setData(SUITE_NAME_ROLE, row["name"])
             self.suites.addItem(item)
             if row["id"] == self.suite_id:
                 self.suites.setCurrentItem(item)
@@ -419,7 +421,7 @@ class TrialsPage(QWidget):
         item = self.suites.currentItem()
         if item is None:
             return None
-        return item.data(Qt.ItemDataRole.UserRole), item.text().rsplit("  (", 1)[0]
+        return item.data(Qt.ItemDataRole.UserRole), item.data(SUITE_NAME_ROLE)
 
     def rename_suite(self, name: str | None = None) -> None:
         chosen = self._selected_suite()

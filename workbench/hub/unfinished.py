@@ -17,7 +17,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from workbench.gguf_header import split_info
+from workbench.gguf_header import split_info, split_name
 from workbench.hub.download import PARTIAL_DIR
 
 
@@ -40,12 +40,8 @@ class Unfinished:
 
 def first_part(path: str) -> str:
     """``x-00002-of-00003.gguf`` -> ``x-00001-of-00003.gguf``; other names unchanged."""
-    split = split_info(path.rsplit("/", 1)[-1])
-    if split is None:
-        return path
-    folder = path.rsplit("/", 1)[0] + "/" if "/" in path else ""
-    base, _index, count = split
-    return f"{folder}{base}-00001-of-{count:05d}.gguf"
+    split = split_info(path)
+    return split_name(split[0], 1, split[2]) if split else path
 
 
 def _in_use(partial: Path) -> bool:
