@@ -24,6 +24,7 @@ DEFAULTS: dict[str, Any] = {
     "hub_token": None,
     "theme": "system",  # system, light, dark
     "sampling_preset": "balanced",
+    "min_pass_rate": 80,  # %, the default bar of trial recommendations (CLI and window); 0: none
 }
 SECRET_KEYS = {"hub_token"}
 
