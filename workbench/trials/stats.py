@@ -190,11 +190,12 @@ def rate_with_intervals(votes: Sequence[Sequence[Game]], rounds: int = 300, seed
     vote are not independent). Every bootstrap round is fitted to the same tolerance as the
     point estimate. Sorted best first.
 
-    The interval is the basic (reflected) bootstrap one, ``[2r - q97.5, 2r - q2.5]``: the
-    prior pulls each resampled fit towards 1000 a little more than the point estimate, and
-    reflecting undoes that pull, where the percentile interval would double it. In the
-    coverage simulation this keeps coverage at or above 93% from 30 votes on (the percentile
-    interval covers 91% at 30 votes)."""
+    Each end is the wider of the percentile interval ``[q2.5, q97.5]`` and the basic
+    (reflected) one ``[2r - q97.5, 2r - q2.5]``. With plenty of votes the two agree; with few,
+    the prior pulls each resampled fit towards 1000 a little more than the point estimate,
+    which the percentile interval doubles and the reflected one undoes. In the coverage
+    simulation (tests/core/test_trials_ratings.py) the percentile interval alone covers the
+    true rating 91% of the time at 30 votes, the reflected one 95%."""
     games = [g for vote in votes for g in vote]
     names = sorted({p for g in games for p in g[:2]})
     if not names:
@@ -227,8 +228,9 @@ def rate_with_intervals(votes: Sequence[Sequence[Game]], rounds: int = 300, seed
         if not values:
             ratings.append(Rating(p, point[p], None, None, count[p]))
             continue
-        low = 2 * point[p] - _quantile(values, 1 - tail)
-        high = 2 * point[p] - _quantile(values, tail)
+        q_low, q_high = _quantile(values, tail), _quantile(values, 1 - tail)
+        low = min(q_low, 2 * point[p] - q_high)
+        high = max(q_high, 2 * point[p] - q_low)
         ratings.append(Rating(p, point[p], min(low, point[p]), max(high, point[p]), count[p]))
     return sorted(ratings, key=lambda r: -r.rating)
 
