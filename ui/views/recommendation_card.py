@@ -63,8 +63,8 @@ class RecommendationCard(QFrame):
         for verdict in rec.verdicts:
             if not verdict.parts:
                 continue
-            add(_label(f"{verdict.label}: {'meets the bar' if verdict.meets else 'not recommended'}",
-                       "Role"))
+            summary = "meets the bar" if verdict.meets else "does not meet the bar (yet)"
+            add(_label(f"{verdict.label}: {summary}", "Role"))
             for part in verdict.parts:
                 text = f"  {part.outcome}: {part.text}"
                 add(_label(text, OBJECT_NAMES.get(part.outcome, "")))
