@@ -73,6 +73,7 @@ def _coverage(n: int, replications: int, rounds: int) -> float:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # 1,000 votes: about 2 minutes on a busy 2-core machine
 @pytest.mark.parametrize("votes", [30, 300, 1000])
 def test_95_percent_intervals_cover_the_truth(votes) -> None:
     """200 replications x 4 players; the production leaderboard uses 300 rounds."""

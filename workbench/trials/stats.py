@@ -11,11 +11,11 @@ from __future__ import annotations
 import math
 import random
 import statistics
-from bisect import bisect
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from itertools import accumulate
 
 Game = tuple[int, int, float]  # (a, b, a's score: 1 win, 0.5 tie, 0 loss)
 
@@ -206,16 +206,13 @@ def rate_with_intervals(votes: Sequence[Sequence[Game]], rounds: int = 300, seed
     # vote and one small fit, however many votes there are.
     kinds = Counter(tuple(vote) for vote in votes)
     keys = list(kinds)
-    cumulative: list[float] = []
-    total = 0.0
-    for key in keys:
-        total += kinds[key]
-        cumulative.append(total)
+    cumulative = list(accumulate(float(kinds[key]) for key in keys))
     rng = random.Random(seed)
     samples: dict[int, list[float]] = {p: [] for p in names}
     n = len(votes)
+    slots = range(len(keys))
     for _ in range(rounds if n > 1 else 0):
-        drawn = Counter(bisect(cumulative, rng.random() * total) for _ in range(n))
+        drawn = Counter(rng.choices(slots, cum_weights=cumulative, k=n))
         tally = _tally([(keys[i], float(c)) for i, c in drawn.items()], names)
         fitted = _to_elo(names, _fit(tally, prior, start=theta))
         for p in names:
