@@ -3,6 +3,7 @@ makes two contenders. Generations are short and greedy so the suite stays quick.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 
@@ -195,3 +196,10 @@ def test_cli_trial_compare_and_vote(workspace, library_model, tmp_path) -> None:
                                                                     "already voted")
     board = runner.invoke(cli, ["leaderboard", "--json"])
     assert board.exit_code == 0 and "\"tied\": 1" in board.output, board.output
+    grouped = json.loads(board.output)
+    assert "Across every trial and comparison" in grouped["scope"]
+    (model,) = grouped["models"]  # one model file; its settings variants are sub-rows
+    assert len(model["variants"]) >= 2 and {"seed=5" in v["variant"]
+                                            for v in model["variants"]} == {True, False}
+    text = runner.invoke(cli, ["leaderboard"]).output
+    assert "└" in text and "Across every trial" in text
