@@ -24,8 +24,10 @@ BASE = 1000.0
 Z95 = 1.959963984540054
 
 #: Virtual wins and losses each player gets against an average player. Chosen by the
-#: coverage simulation in tests/core/test_trials_ratings.py: with it the 95% bootstrap
-#: intervals cover the true rating at least 93% of the time from 30 to 1,000 votes.
+#: coverage simulation in tests/core/test_trials_ratings.py (4 players 0-261 Elo apart, 200
+#: replications): with 1 the intervals cover the true rating 95.3% / 96.6% / 94.1% of the time
+#: at 30 / 300 / 1,000 votes; at 30 votes a prior of 2 over-shrinks (91% with the reflected
+#: interval) and the percentile interval alone covers 90-91% with a prior of 0.5 to 2.
 DEFAULT_PRIOR = 1.0
 #: The fit stops when no log-strength moves by more than this (1e-9 is ~4e-7 Elo points).
 TOLERANCE = 1e-9
