@@ -21,8 +21,8 @@ from workbench.trials.runner import TrialRun, create_trial
 from workbench.trials.suites import SuitePrompt, create_suite
 from workbench.trials.votes import cast_vote, comparison_view
 
-# The settings test_engine.py loads with, so the session engine reuses its model.
-BASE = {"n_ctx": 2048, "n_threads": 2, "gpu_layers": 0, "temperature": 0.0, "seed": 7,
+# One thread: on a busy shared machine two threads wait on each other (10x slower here).
+BASE = {"n_ctx": 2048, "n_threads": 1, "gpu_layers": 0, "temperature": 0.0, "seed": 7,
         "max_tokens": 12}
 
 
@@ -176,7 +176,7 @@ def test_cli_trial_compare_and_vote(workspace, library_model, tmp_path) -> None:
     suite_file = tmp_path / "cli.jsonl"
     suite_file.write_text('{"prompt": "Capital of France?", "checks": [{"contains": "Paris"}]}\n')
     runner = CliRunner()
-    common = ["--set", "n_ctx=2048", "--set", "n_threads=2", "--set", "gpu_layers=0",
+    common = ["--set", "n_ctx=2048", "--set", "n_threads=1", "--set", "gpu_layers=0",
               "--set", "temperature=0", "--set", "max_tokens=8"]
     report_file = tmp_path / "r.html"
     result = runner.invoke(cli, ["trial", "run", str(suite_file), *common, "-m", "1", "-m", "1",

@@ -18,7 +18,7 @@ from workbench.trials.runner import TrialRun, create_trial, repeat_seed
 from workbench.trials.suites import SuitePrompt, create_suite
 from workbench.trials.votes import cast_vote, compare_trial_cells
 
-BASE = {"n_ctx": 2048, "n_threads": 2, "gpu_layers": 0, "temperature": 0.0, "seed": 7,
+BASE = {"n_ctx": 2048, "n_threads": 1, "gpu_layers": 0, "temperature": 0.0, "seed": 7,
         "max_tokens": 3}
 ALWAYS = [{"max_tokens": 1000}]  # a check every short reply passes
 
