@@ -28,6 +28,7 @@ from workbench.trials.contenders import (
     contender_identity,
     get_contender,
     list_contenders,
+    text_settings,
     variant_label,
 )
 from workbench.trials.stats import rate_with_intervals, spread, wilson
@@ -125,8 +126,8 @@ def leaderboard(db: Database, rounds: int = 300) -> list[dict[str, Any]]:
             "contender_id": player, "contender_ids": sorted(k for k, v in who.items()
                                                             if v == player),
             "label": c.label, "model": c.model_name, "model_sha256": c.model_sha256,
-            "variant": variant_label(c.settings), "file_size": c.file_size,
-            **figures.get(player, _empty_votes()),
+            "variant": variant_label(c.settings), "settings": text_settings(c.settings),
+            "file_size": c.file_size, **figures.get(player, _empty_votes()),
             "checked": len(mine), "passed": sum(x["passed"] for x in mine),
             **_pass_figures(prompt_scores(mine, key="trial_prompt")),
         })
@@ -136,7 +137,8 @@ def leaderboard(db: Database, rounds: int = 300) -> list[dict[str, Any]]:
 
 def group_by_model(rows: list[dict[str, Any]], scope: str = BOARD_SCOPE) -> dict[str, Any]:
     """Leaderboard rows grouped by model file (sha256), settings variants as sub-rows, the
-    model with the best variant first."""
+    model with the best variant first. A sub-row is named by the settings in which it differs
+    from the model's other variants (all its text settings are in ``settings``)."""
     groups: dict[str, dict[str, Any]] = {}
     for row in rows:  # already best first
         key = row.get("model_sha256") or row["model"]
@@ -145,7 +147,14 @@ def group_by_model(rows: list[dict[str, Any]], scope: str = BOARD_SCOPE) -> dict
                                         "votes": 0, "prompts_checked": 0, "variants": []})
         group["votes"] += row["votes"]
         group["prompts_checked"] += row["prompts_checked"]
-        group["variants"].append(row)
+        group["variants"].append(dict(row))
+    for group in groups.values():
+        variants = group["variants"]
+        if len(variants) > 1 and all(v.get("settings") is not None for v in variants):
+            keys = set().union(*(v["settings"] for v in variants))
+            differ = {k for k in keys if len({repr(v["settings"].get(k)) for v in variants}) > 1}
+            for v in variants:
+                v["variant"] = variant_label({k: v["settings"].get(k) for k in differ})
     return {"scope": scope, "models": list(groups.values())}
 
 
@@ -168,7 +177,8 @@ def trial_summary(db: Database, trial_id: int | str, rounds: int = 200) -> dict[
         summaries.append({
             "contender": c.to_dict(), "contender_id": c.id, "label": c.label,
             "model_sha256": c.model_sha256, "model": c.model_name,
-            "variant": variant_label(c.settings), "file_size": c.file_size,
+            "variant": variant_label(c.settings), "settings": text_settings(c.settings),
+            "file_size": c.file_size,
             "cells": len(mine), "checked": len(checked),
             "passed": sum(x["passed"] for x in checked),
             **_pass_figures(scores), "prompt_scores": scores,
@@ -215,7 +225,7 @@ def trial_summary(db: Database, trial_id: int | str, rounds: int = 200) -> dict[
 
 
 def _board_row(summary: dict[str, Any]) -> dict[str, Any]:
-    keep = ("contender_id", "label", "model", "model_sha256", "variant", "file_size",
+    keep = ("contender_id", "label", "model", "model_sha256", "variant", "settings", "file_size",
             "rating", "low", "high", "games", "votes", "won", "tied", "bad", "vote_share",
             "vote_low", "vote_high", "checked", "passed", "prompts_checked",
             "prompts_passed", "pass_rate", "pass_low", "pass_high")
