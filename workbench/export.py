@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+from pathlib import Path
 
 from sqlite_utils import Database
 
@@ -31,3 +34,21 @@ def export_conversation(db: Database, conversation_id: int, fmt: str) -> str:
             m = message.metrics
             lines += [f"*{m.get('completion_tokens', 0)} tokens, {m['gen_tps']:.1f} tok/s*", ""]
     return "\n".join(lines)
+
+
+def write_export(path: str | Path, text: str) -> Path:
+    """Write an export; a missing folder, a read-only disk or a full one is one line that names
+    the file, and a half-written file is not left behind."""
+    target = Path(path).expanduser()
+    if not target.parent.is_dir():
+        raise InvalidInputError(f"{target}: cannot write (the folder {target.parent} does not "
+                                "exist)")
+    temporary = target.with_name(f".{target.name}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, target)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        raise InvalidInputError(f"{target}: cannot write ({error.strerror or error})") from None
+    return target

@@ -19,6 +19,7 @@ from sqlite_utils import Database
 
 from workbench.errors import ModelFileError, ModelNotFound
 from workbench.gguf_header import read_header, split_info, split_parts
+from workbench.model_check import check_model
 from workbench.store.db import insert_row
 
 
@@ -93,6 +94,7 @@ def describe_file(path: Path) -> dict[str, Any]:
     part's header lists its own tensors), and the name drops the ``-00001-of-0000N``."""
     header = read_header(path)
     parts = split_parts(path, header)
+    check_model(parts)  # what llama.cpp would crash on later (vocabulary, tensor table)
     others = [read_header(part) for part in parts[1:]]
     split = split_info(path.name) if len(parts) > 1 else None
     license_ = header.get("general.license")

@@ -46,6 +46,9 @@ def cli(ctx: click.Context, data_dir: str | None, self_check: str | None) -> Non
     With no command, opens the window.
     """
     ctx.obj = {"data_dir": data_dir}
+    from workbench.cli.common import install_terminal_guard
+
+    install_terminal_guard()
     if self_check:
         from workbench.selfcheck import run_self_check
 

@@ -1,10 +1,15 @@
-"""``chat``: one turn with a model, streamed to stdout."""
+"""``chat``: one turn with a model, streamed to stdout.
+
+The prompt is an argument, ``-`` for standard input, or ``--prompt-file``: a long prompt (a
+document to summarise) does not fit on a command line, whose length the system limits.
+"""
 
 from __future__ import annotations
 
 import signal
 import sys
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
 import click
 
@@ -13,14 +18,71 @@ from workbench.cli import cli
 from workbench.cli.common import pass_workspace
 from workbench.engine import Engine
 from workbench.engine.templates import family_names
+from workbench.errors import InvalidInputError
 from workbench.library import get_model
 from workbench.model_settings import resolve_settings
 from workbench.workspace import Workspace
 
+#: The largest prompt read from a file or stdin; far more than any model's context holds.
+MAX_PROMPT_BYTES = 64 << 20
+
+
+def _read_limited(stream: BinaryIO, what: str) -> bytes:
+    data = stream.read(MAX_PROMPT_BYTES + 1)
+    if len(data) > MAX_PROMPT_BYTES:
+        raise InvalidInputError(f"{what}: larger than {MAX_PROMPT_BYTES >> 20} MiB")
+    return data
+
+
+def _decode(data: bytes, what: str) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InvalidInputError(
+            f"{what}: not valid UTF-8 text (byte 0x{data[error.start]:02x} at offset "
+            f"{error.start:,})") from None
+
+
+def _checked_argument(text: str, what: str) -> str:
+    """A command-line argument with bytes that are not UTF-8 arrives with surrogates."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        _decode(text.encode("utf-8", "surrogateescape"), what)  # names the first bad byte
+        raise InvalidInputError(f"{what}: not valid UTF-8 text") from None
+    return text
+
+
+def read_prompt(prompt: str | None, prompt_file: str | None) -> str:
+    """The prompt from the argument, from stdin (``-``) or from a file; one line on error."""
+    if prompt is not None and prompt_file is not None:
+        raise InvalidInputError("prompt: give it as an argument, '-' (stdin) or --prompt-file, "
+                                "not two of them")
+    if prompt_file is not None:
+        what = f"prompt file {prompt_file}"
+        try:
+            with Path(prompt_file).expanduser().open("rb") as stream:
+                text = _decode(_read_limited(stream, what), what)
+        except OSError as error:
+            raise InvalidInputError(f"{what}: cannot read ({error.strerror or error})") from None
+    elif prompt == "-":
+        text = _decode(_read_limited(sys.stdin.buffer, "prompt from stdin"),
+                       "prompt from stdin")
+    elif prompt is not None:
+        text = _checked_argument(prompt, "prompt")
+    else:
+        raise InvalidInputError("prompt: missing (an argument, '-' for stdin, or "
+                                "--prompt-file FILE)")
+    if not text.strip():
+        raise InvalidInputError("prompt: empty")
+    return text
+
 
 @cli.command()
 @click.argument("model")
-@click.argument("prompt")
+@click.argument("prompt", required=False)
+@click.option("--prompt-file", type=click.Path(dir_okay=False),
+              help="Read the prompt from this file (UTF-8 text).")
 @click.option("--system", "system_prompt", help="System prompt.")
 @click.option("--temperature", type=float)
 @click.option("--top-p", type=float)
@@ -34,9 +96,14 @@ from workbench.workspace import Workspace
 @click.option("--continue", "conversation", type=int, metavar="CONVERSATION",
               help="Continue this conversation (its id from 'history list').")
 @pass_workspace
-def chat(workspace: Workspace, model: str, prompt: str, system_prompt: str | None,
-         conversation: int | None, **options: Any) -> None:
-    """Ask MODEL (an id or a name prefix) and stream the reply; metrics go to stderr."""
+def chat(workspace: Workspace, model: str, prompt: str | None, prompt_file: str | None,
+         system_prompt: str | None, conversation: int | None, **options: Any) -> None:
+    """Ask MODEL (an id or a name prefix) and stream the reply; metrics go to stderr.
+
+    PROMPT is the text, or - to read it from standard input (or use --prompt-file)."""
+    prompt = read_prompt(prompt, prompt_file)
+    if system_prompt is not None:
+        system_prompt = _checked_argument(system_prompt, "--system")
     db = workspace.db
     found = get_model(db, model)
     load, sampling = resolve_settings(db, found, options)

@@ -1,4 +1,5 @@
-"""What every command module shares: the workspace, JSON output, and opening the window."""
+"""What every command module shares: the workspace, JSON output, the terminal guard, and
+opening the window."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from workbench.demo import ensure_demo_model
+from workbench.safe_text import guard_terminal
 from workbench.units import human_count, human_size  # noqa: F401  (re-exported)
 from workbench.workspace import Workspace
 
@@ -33,6 +35,16 @@ def pass_workspace(func: F) -> F:
             workspace.close()
 
     return wrapper  # type: ignore[return-value]
+
+
+def install_terminal_guard() -> None:
+    """Escape control characters in everything the CLI prints to a terminal.
+
+    Model names, licences, file names and Hub fields come from files and servers; wrapping
+    the two streams once covers every command (and the one-line errors) rather than field by
+    field. Output to a pipe or a file is left exactly as it is."""
+    sys.stdout = guard_terminal(sys.stdout)
+    sys.stderr = guard_terminal(sys.stderr)
 
 
 def echo_json(value: Any) -> None:

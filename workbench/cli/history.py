@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from workbench import conversations as convs
 from workbench.cli import cli
 from workbench.cli.common import echo_json, pass_workspace
-from workbench.export import export_conversation
+from workbench.export import export_conversation, write_export
 from workbench.workspace import Workspace
 
 
@@ -92,7 +90,6 @@ def history_export(workspace: Workspace, conversation_id: int, fmt: str,
     """Export a conversation as Markdown or JSON."""
     text = export_conversation(workspace.db, conversation_id, fmt)
     if output:
-        Path(output).write_text(text, encoding="utf-8")
-        click.echo(f"Wrote {output}")
+        click.echo(f"Wrote {write_export(output, text)}")
     else:
         click.echo(text)

@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from workbench.errors import InvalidInputError
 
 GpuLayers = int | str  # a number, "all" or "auto"
+
+#: llama.cpp's own ceiling (GGML_MAX_N_THREADS); past it, it crashes rather than refuses.
+LLAMA_MAX_THREADS = 512
+
+
+def max_threads() -> int:
+    """The most CPU threads a model may be given: 4 per CPU, at least 64, at most llama.cpp's
+    512. More threads than CPUs only slow generation down; thousands take minutes to start
+    and 100,000 crash llama.cpp, so such a value is refused with the allowed range."""
+    return min(LLAMA_MAX_THREADS, max(64, 4 * (os.cpu_count() or 1)))
+
+
+def check_threads(value: Any) -> int | None:
+    """``value`` if it is a usable thread count (None: llama.cpp's choice), else an error."""
+    if value is None:
+        return None
+    top = max_threads()
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
+        raise InvalidInputError(f"threads {value!r}: must be a whole number from 1 to {top} "
+                                "(or unset for llama.cpp's choice)")
+    return value
 
 
 @dataclass(frozen=True)
@@ -19,6 +41,9 @@ class LoadSettings:
     gpu_layers: GpuLayers = "auto"
     use_mmap: bool = True
     n_batch: int = 512
+
+    def __post_init__(self) -> None:
+        check_threads(self.n_threads)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -45,6 +45,7 @@ except ImportError:  # pragma: no cover
 
 from workbench import __version__  # noqa: E402
 from workbench.errors import HubError, OfflineError  # noqa: E402
+from workbench.safe_text import redact  # noqa: E402
 
 constants.HF_HUB_DISABLE_TELEMETRY = True
 
@@ -222,16 +223,24 @@ class HubClient:
                 f"{what}: {self.host} did not answer within {self.timeout:g} s"
             ) from None
         except (httpx.TransportError, ConnectionError) as error:
-            raise HubError(f"{what}: cannot reach {self.host} ({_short(error)})") from None
+            raise HubError(f"{what}: cannot reach {self.host} "
+                           f"({redact(_short(error), self.token)})") from None
         except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
             raise HubError(
                 f"{what}: {self.host} sent an answer Workbench cannot read (malformed JSON)"
+            ) from None
+        except (ValueError, OverflowError) as error:
+            # huggingface_hub parses some fields itself (``lastModified: "yesterday"``).
+            raise HubError(
+                f"{what}: {self.host} sent an answer Workbench cannot read "
+                f"({redact(_short(error), self.token)[:120]})"
             ) from None
 
     def _http_reason(self, error: HfHubHTTPError) -> str:
         response = getattr(error, "response", None)
         status = getattr(response, "status_code", None)
-        server = (error.server_message or "").strip().splitlines()
+        # A server may echo the request's headers back: the token never reaches the line.
+        server = redact(error.server_message or "", self.token).strip().splitlines()
         detail = f" ({server[0][:160]})" if server else ""
         if status == 401:
             return f"{self.host} refused the token (HTTP 401){detail}; {TOKEN_HINT}"

@@ -82,10 +82,20 @@ def check_repo_id(repo_id: str) -> tuple[str, str]:
     return pieces[0], pieces[1]
 
 
+#: Most file systems refuse a name (one path component) longer than this many bytes.
+NAME_MAX = 255
+#: Partial-file names longer than this are shortened and made unique with a hash.
+PARTIAL_NAME_MAX = 200
+
+
 def target_path(models_dir: Path, repo_id: str, filename: str) -> Path:
     """Where a Hub file lives in the models folder: ``<owner>/<repo>/<path in repo>``."""
     owner, name = check_repo_id(repo_id)
     relative = safe_relative(filename)
+    for part in (owner, name, *relative.parts):
+        if len(os.fsencode(part)) > NAME_MAX:
+            raise DownloadError(f"file name '{part[:60]}…': longer than the {NAME_MAX} bytes a "
+                                "file system allows in one name; it cannot be saved")
     root = models_dir.resolve()
     path = root.joinpath(owner, name, *relative.parts)
     if not path.resolve().is_relative_to(root):  # a symlinked folder pointing elsewhere
@@ -96,6 +106,11 @@ def target_path(models_dir: Path, repo_id: str, filename: str) -> Path:
 def partial_paths(models_dir: Path, repo_id: str, filename: str) -> tuple[Path, Path]:
     """The partial file and its JSON record; flat names, one per repository file."""
     key = "--".join([*repo_id.split("/"), *safe_relative(filename).parts])
+    if len(os.fsencode(key)) > PARTIAL_NAME_MAX:
+        # Long repository paths would exceed the file system's name limit (with .part.lock):
+        # keep a readable start and make the name unique with a hash of the whole key.
+        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+        key = f"{os.fsencode(key)[:120].decode('utf-8', 'ignore')}--{digest}"
     folder = models_dir / PARTIAL_DIR
     return folder / f"{key}.part", folder / f"{key}.json"
 
@@ -302,12 +317,15 @@ def _download_part(
     count = len(plan.model.parts)
     label = part.path if count == 1 else f"{part.path} ({index + 1}/{count})"
     partial, record_path = partial_paths(plan.models_dir, plan.repo_id, part.path)
-    partial.parent.mkdir(parents=True, exist_ok=True)
     try:
+        partial.parent.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(partial) + ".lock", timeout=0)
         lock.acquire()
     except Timeout:
         raise DownloadError(f"{label}: already being downloaded by another Workbench") from None
+    except OSError as error:
+        raise DownloadError(f"{label}: cannot write in {partial.parent} "
+                            f"({error.strerror or error})") from None
     try:
         digest = hashlib.sha256()
         done = 0
@@ -320,8 +338,13 @@ def _download_part(
         record = {"repo": plan.repo_id, "path": part.path, "size": part.size,
                   "sha256": part.sha256, "commit": plan.commit, "started_at": now()}
         record_path.write_text(json.dumps(record))
-        with partial.open("ab") as out, client.errors(label):
-            done, digest = yield from _transfer(client, plan, part, label, out, done, digest)
+        try:
+            with partial.open("ab") as out, client.errors(label):
+                done, digest = yield from _transfer(client, plan, part, label, out, done, digest)
+        except OSError as error:  # a full disk, a read-only folder
+            raise DownloadError(
+                f"{label}: cannot write {partial.name} ({error.strerror or error}); what was "
+                "downloaded is kept, run the same pull again to resume") from None
         got = digest.hexdigest()
         yield PullEvent("verify", f"{label}: sha256 {got[:16]}…", file=part.path, done=done,
                         total=part.size or done)

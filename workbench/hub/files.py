@@ -127,13 +127,38 @@ def group_files(parts: list[RemotePart]) -> list[HubModelFile]:
     return singles
 
 
+# --- the Hub's answers, as Workbench uses them ---------------------------------------------
+# A mirror (or the Hub on a bad day) may send a field of another type (``downloads: "many"``).
+# Each field is taken only when it has the type Workbench uses, else left out, so one odd
+# field never ends a listing in a traceback.
+
+MAX_COUNT = (1 << 63) - 1  # what SQLite and the JSON output keep exactly
+
+
+def count_or_none(value: Any) -> int | None:
+    """A non-negative whole number (a count, a size), else None."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if 0 <= value <= MAX_COUNT else None
+
+
+def text_or_none(value: Any, limit: int = 200) -> str | None:
+    """A short string, else None."""
+    return value[:limit] if isinstance(value, str) and value else None
+
+
+def date_or_none(value: Any) -> datetime | None:
+    return value if isinstance(value, datetime) else None
+
+
 def license_of(info: Any) -> str | None:
-    for tag in getattr(info, "tags", None) or []:
+    tags = getattr(info, "tags", None)
+    for tag in tags if isinstance(tags, list) else []:
         if isinstance(tag, str) and tag.startswith("license:"):
-            return tag.split(":", 1)[1]
+            return text_or_none(tag.split(":", 1)[1])
     card = getattr(info, "card_data", None)
     value = card.get("license") if card is not None and hasattr(card, "get") else None
-    return str(value) if value else None
+    return text_or_none(value)
 
 
 def gguf_facts(info: Any) -> tuple[str | None, int | None, int | None]:
@@ -141,13 +166,12 @@ def gguf_facts(info: Any) -> tuple[str | None, int | None, int | None]:
     gguf = getattr(info, "gguf", None) or {}
     if not isinstance(gguf, dict):
         return None, None, None
-    ctx = gguf.get("context_length")
-    total = gguf.get("total")
-    return (gguf.get("architecture"), int(ctx) if ctx else None, int(total) if total else None)
+    return (text_or_none(gguf.get("architecture")), count_or_none(gguf.get("context_length"))
+            or None, count_or_none(gguf.get("total")) or None)
 
 
-def _sha(value: str | None) -> str | None:
-    return value if value and _SHA256.match(value) else None
+def _sha(value: Any) -> str | None:
+    return value if isinstance(value, str) and _SHA256.match(value) else None
 
 
 def _lfs_sha(lfs: Any) -> str | None:
@@ -165,27 +189,30 @@ def list_files(client: HubClient, repo_id: str, revision: str | None = None) -> 
         api = client.api()
         info = api.model_info(repo_id, revision=revision, files_metadata=True,
                               timeout=client.timeout)
+        siblings = info.siblings if isinstance(info.siblings, list) else []
         parts = [
-            RemotePart(s.rfilename, s.size, _lfs_sha(s.lfs))
-            for s in info.siblings or []
+            RemotePart(s.rfilename, count_or_none(s.size), _lfs_sha(s.lfs))
+            for s in siblings if isinstance(getattr(s, "rfilename", None), str)
         ]
+        commit = text_or_none(info.sha, 64)
         if any(p.size is None for p in parts if p.path.lower().endswith(".gguf")):
             parts = [
-                RemotePart(entry.path, entry.size, _lfs_sha(getattr(entry, "lfs", None)))
-                for entry in api.list_repo_tree(repo_id, revision=info.sha or revision,
+                RemotePart(entry.path, count_or_none(entry.size),
+                           _lfs_sha(getattr(entry, "lfs", None)))
+                for entry in api.list_repo_tree(repo_id, revision=commit or revision,
                                                 recursive=True)
-                if hasattr(entry, "size")
+                if hasattr(entry, "size") and isinstance(getattr(entry, "path", None), str)
             ]
     architecture, context_length, parameters = gguf_facts(info)
     return RepoFiles(
-        repo_id=info.id or repo_id,
-        commit=info.sha,
+        repo_id=text_or_none(info.id) or repo_id,
+        commit=commit,
         license=license_of(info),
-        gated=info.gated or False,
-        private=bool(info.private),
+        gated=info.gated if info.gated in ("auto", "manual", True) else False,
+        private=info.private is True,
         architecture=architecture,
         context_length=context_length,
         parameters=parameters,
-        last_modified=info.last_modified,
+        last_modified=date_or_none(info.last_modified),
         files=group_files(parts),
     )

@@ -18,12 +18,14 @@ from huggingface_hub.utils import hf_raise_for_status, http_stream_backoff
 
 from workbench.errors import HubError, ModelFileError
 from workbench.gguf_header import GGUFHeader, parse_header
-from workbench.hub.client import HubClient
+from workbench.hub.client import HubClient, httpx
 
 FIRST_CHUNK = 256 * 1024
 MAX_CHUNK = 16 * 1024 * 1024
 #: A header larger than this is not a header Workbench will read over the network.
 MAX_HEADER_BYTES = 256 * 1024 * 1024
+#: Broken or short answers tolerated while one chunk of the header is read.
+MAX_CUTS = 4
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
 
@@ -92,11 +94,36 @@ class RangeFile(io.RawIOBase):
             raise ModelFileError(f"{self.name}: the GGUF header is larger than "
                                  f"{MAX_HEADER_BYTES // 2**20} MiB; not read over the network")
         self.chunk = min(self.chunk * 2, MAX_CHUNK)
-        headers = {**self.client.headers(self.url), "Range": f"bytes={start}-{want_end - 1}"}
         data = bytearray()
+        cuts = 0
+        # A CDN that cuts the body: keep what came and ask for the rest, a few times at most.
+        while len(data) < end - start:
+            try:
+                self._get(start + len(data), want_end, data)
+            except httpx.TransportError as error:
+                cuts += 1
+                if cuts > MAX_CUTS:
+                    raise HubError(
+                        f"{self.name}: the connection broke {cuts} times while reading the "
+                        f"header ({type(error).__name__}); try again later") from None
+                continue
+            if len(data) < end - start:  # the body ended early without an error
+                cuts += 1
+                if cuts > MAX_CUTS:
+                    raise HubError(f"{self.name}: the server kept ending the answer early "
+                                   f"while the header was read ({cuts} times)")
+        self.buffer = bytes(data[: want_end - start])
+        self.buffer_start = start
+
+    def _get(self, start: int, want_end: int, data: bytearray) -> None:
+        """Append bytes [start, want_end) (or as many as the server sends) to ``data``."""
+        headers = {**self.client.headers(self.url), "Range": f"bytes={start}-{want_end - 1}"}
+        # retry_on_exceptions=(): http_stream_backoff cannot retry an error raised while the
+        # body is read (it would end in "generator didn't stop after throw()"); the caller
+        # retries and resumes instead.
         with http_stream_backoff(
             "GET", self.url, headers=headers, timeout=self.client.timeout,
-            max_retries=2, base_wait_time=0.5,
+            max_retries=2, base_wait_time=0.5, retry_on_exceptions=(),
         ) as response:
             hf_raise_for_status(response)
             self.requests += 1
@@ -107,16 +134,18 @@ class RangeFile(io.RawIOBase):
                     raise HubError(f"{self.name}: the server answered a different byte range")
             elif start > 0:
                 skip = start  # the server ignored Range: read past what we do not need
+            wanted = want_end - start
+            got = 0
             for piece in response.iter_bytes(1 << 16):
                 if skip:
                     cut = min(skip, len(piece))
                     piece, skip = piece[cut:], skip - cut
+                piece = piece[: wanted - got]
                 data.extend(piece)
-                if len(data) >= want_end - start:
+                got += len(piece)
+                self.bytes_fetched += len(piece)
+                if got >= wanted:
                     break
-        self.bytes_fetched += len(data)
-        self.buffer = bytes(data[: want_end - start])
-        self.buffer_start = start
 
 
 @dataclass
@@ -138,7 +167,8 @@ def read_remote_header(
         url = hf_hub_url(repo_id, filename, revision=revision, endpoint=client.endpoint)
         meta = get_hf_file_metadata(url, token=client.token or False, timeout=client.timeout,
                                     endpoint=client.endpoint)
-        stream = RangeFile(client, meta.location, meta.size, name)
-        header = parse_header(stream, name=name)  # type: ignore[arg-type]
+        size = meta.size if isinstance(meta.size, int) and meta.size > 0 else None
+        stream = RangeFile(client, meta.location, size, name)
+        header = parse_header(stream, name=name, size=size)  # type: ignore[arg-type]
     return RemoteHeader(header, meta.size, meta.commit_hash, meta.location,
                         stream.bytes_fetched, stream.requests)

@@ -7,7 +7,7 @@ from typing import Any
 
 from workbench.errors import InvalidInputError
 from workbench.hub.client import HubClient
-from workbench.hub.files import gguf_facts, license_of
+from workbench.hub.files import count_or_none, date_or_none, gguf_facts, license_of, text_or_none
 
 #: User-facing sort names and the Hub's (through HfApi.list_models).
 SORTS = {
@@ -52,16 +52,21 @@ def search_models(
             search=query or None, filter="gguf", sort=SORTS[sort],  # type: ignore[arg-type]
             limit=limit, expand=_EXPAND,  # type: ignore[arg-type]
         ):
+            repo_id = text_or_none(info.id)
+            if repo_id is None:  # an entry without a name cannot be shown or pulled
+                continue
             architecture, context_length, parameters = gguf_facts(info)
+            modified = date_or_none(info.last_modified)
             results.append(RepoResult(
-                repo_id=info.id,
-                author=info.author or (info.id.split("/")[0] if "/" in info.id else None),
-                downloads=info.downloads,
-                likes=info.likes,
+                repo_id=repo_id,
+                author=text_or_none(info.author) or (
+                    repo_id.split("/")[0] if "/" in repo_id else None),
+                downloads=count_or_none(info.downloads),
+                likes=count_or_none(info.likes),
                 license=license_of(info),
-                last_modified=info.last_modified.isoformat() if info.last_modified else None,
-                gated=info.gated or False,
-                private=bool(info.private),
+                last_modified=modified.isoformat() if modified else None,
+                gated=info.gated if info.gated in ("auto", "manual", True) else False,
+                private=info.private is True,
                 architecture=architecture,
                 context_length=context_length,
                 parameters=parameters,

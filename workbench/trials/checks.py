@@ -4,20 +4,67 @@ max tokens, max latency.
 A check is a small JSON object, ``{"type": "contains", "value": "Paris"}``; the shorthand
 ``{"contains": "Paris"}`` is accepted too, so hand-written JSONL stays short. Checks are
 validated when a suite is imported or edited, not when a trial is half done.
+
+Regular expressions (regex checks and JSON-schema ``pattern``s) run on model output, which a
+user does not control, so a pattern that backtracks catastrophically (``^(\\w+\\s?)*$`` on a
+long prose reply) would spin forever: they run under the ``regex`` package's timeout, at most
+:data:`REGEX_TIME_LIMIT` seconds for all the patterns of one check, and a check that runs out
+of time fails with the reason "regex timed out".
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
+import math
 import re
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from jsonschema import Draft202012Validator, SchemaError
+import regex
+from jsonschema import Draft202012Validator, SchemaError, ValidationError
 from jsonschema.protocols import Validator
-from jsonschema.validators import validator_for
+from jsonschema.validators import extend, validator_for
+from referencing import Registry
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012, specification_with
 
 from workbench.errors import InvalidInputError
+
+#: Seconds all the regular expressions of one check may take together.
+REGEX_TIME_LIMIT = 1.0
+#: Limits on what a check may hold (a schema is walked recursively when imported).
+MAX_SCHEMA_DEPTH = 64
+MAX_TOKENS_LIMIT = 1_000_000_000
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "workbench_regex_deadline", default=None)
+
+
+class RegexTimeout(Exception):
+    """A regular expression ran past the check's time limit."""
+
+
+def timed_search(pattern: str, text: str, flags: int = 0) -> Any:
+    """``regex.search`` under the current check's deadline (or :data:`REGEX_TIME_LIMIT`)."""
+    deadline = _deadline.get()
+    left = REGEX_TIME_LIMIT if deadline is None else deadline - time.monotonic()
+    if left <= 0:
+        raise RegexTimeout
+    try:
+        return regex.search(pattern, text, flags, timeout=left)
+    except TimeoutError:
+        raise RegexTimeout from None
+
+
+def _compile(pattern: Any, what: str) -> None:
+    if not isinstance(pattern, str):
+        raise InvalidInputError(f"{what}: the pattern must be a string")
+    try:
+        regex.compile(pattern)
+    except (regex.error, RecursionError, OverflowError, ValueError) as error:
+        raise InvalidInputError(f"{what} {pattern[:60]!r}: {error}") from None
 
 #: type -> the key holding its argument (None: takes none)
 CHECK_TYPES: dict[str, str | None] = {
@@ -71,17 +118,16 @@ def normalize_check(raw: Any, reference: str | None = None) -> dict[str, Any]:
         check["value"] = reference
     if CHECK_TYPES[kind] and check.get("value") is None:
         raise InvalidInputError(f"check {kind}: needs a value")
+    if "ignore_case" in check and not isinstance(check["ignore_case"], bool):
+        raise InvalidInputError(f"check {kind}: ignore_case must be true or false")
+    if kind in ("contains", "not_contains", "regex", "exact") and not isinstance(
+            check["value"], str):
+        raise InvalidInputError(f"check {kind}: value must be a string, not "
+                                f"{type(check['value']).__name__}")
     if kind == "regex":
-        try:
-            re.compile(str(check["value"]))
-        except re.error as error:
-            raise InvalidInputError(f"check regex {check['value']!r}: {error}") from None
+        _compile(check["value"], "check regex")
     if kind in ("max_tokens", "max_latency_ms"):
-        try:
-            check["value"] = float(check["value"]) if kind == "max_latency_ms" else int(
-                check["value"])
-        except (TypeError, ValueError):
-            raise InvalidInputError(f"check {kind}: value must be a number") from None
+        check["value"] = _number(kind, check["value"])
     if kind == "json_schema":
         if not isinstance(check["value"], dict):
             raise InvalidInputError("check json_schema: value must be a JSON schema object")
@@ -89,26 +135,147 @@ def normalize_check(raw: Any, reference: str | None = None) -> dict[str, Any]:
             schema_validator(check["value"]).check_schema(check["value"])
         except SchemaError as error:
             raise InvalidInputError(
-                f"check json_schema: not a valid schema ({error.message})") from None
+                f"check json_schema: not a valid schema ({error.message[:160]})") from None
+        except RecursionError:
+            raise InvalidInputError("check json_schema: nested too deeply") from None
+        check_schema_usable(check["value"])
     return check
 
 
+def _number(kind: str, value: Any) -> int | float:
+    """A finite, non-negative limit (a number, or text that is one: "500"); NaN, infinity
+    and booleans are refused, since a comparison with them is silently always false."""
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise InvalidInputError(f"check {kind}: value {value[:20]!r} is not a number") from None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInputError(f"check {kind}: value must be a number, not "
+                                f"{type(value).__name__}")
+    if not math.isfinite(value) or value < 0:
+        raise InvalidInputError(f"check {kind}: value must be a finite number of at least 0")
+    if kind == "max_latency_ms":
+        return float(value)
+    if value != int(value) or value > MAX_TOKENS_LIMIT:
+        raise InvalidInputError(f"check {kind}: value must be a whole number up to "
+                                f"{MAX_TOKENS_LIMIT:,}")
+    return int(value)
+
+
+_NOT_SCHEMAS = {"enum", "const", "examples", "default"}
+
+
+def _walk(node: Any, depth: int = 0) -> Iterator[tuple[str, Any]]:
+    """Every (keyword, value) pair in a schema, not looking inside data (enum, const...)."""
+    if depth > MAX_SCHEMA_DEPTH:
+        raise InvalidInputError(f"check json_schema: nested more than {MAX_SCHEMA_DEPTH} deep")
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield key, value
+            if key not in _NOT_SCHEMAS:
+                yield from _walk(value, depth + 1)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _walk(item, depth + 1)
+
+
+def check_schema_usable(schema: dict[str, Any]) -> None:
+    """Refuse, at import, a schema that would fail at trial time: a ``$ref`` that does not
+    resolve inside the schema (nothing is fetched from the network) or a ``pattern`` that is
+    not a regular expression."""
+    spec = specification_with(str(schema.get("$schema", "")), default=DRAFT202012)
+    registry: Registry[Any] = Registry().with_resource("", spec.create_resource(schema))
+    root = registry.resolver()
+    for key, value in _walk(schema):
+        if key in ("$ref", "$dynamicRef") and isinstance(value, str):
+            try:
+                root.lookup(value)
+            except (Unresolvable, LookupError, ValueError) as error:
+                raise InvalidInputError(
+                    f"check json_schema: $ref {value[:80]!r} does not resolve inside the schema "
+                    f"({type(error).__name__})") from None
+        elif key == "pattern" and isinstance(value, str):
+            _compile(value, "check json_schema pattern")
+        elif key == "patternProperties" and isinstance(value, dict):
+            for pattern in value:
+                _compile(pattern, "check json_schema patternProperties")
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
+    if validator.is_type(instance, "string") and not timed_search(pattern, instance):
+        yield ValidationError(f"{instance[:60]!r} does not match {pattern[:60]!r}")
+
+
+def _pattern_properties(validator: Any, patterns: dict[str, Any], instance: Any,
+                        schema: Any) -> Iterator[Any]:
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in patterns.items():
+        for key, value in instance.items():
+            if timed_search(pattern, key):
+                yield from validator.descend(value, subschema, path=key, schema_path=pattern)
+
+
+def _additional_properties(validator: Any, extras: Any, instance: Any,
+                           schema: Any) -> Iterator[Any]:
+    """jsonschema's own, with its pattern matching under the time limit."""
+    if not validator.is_type(instance, "object"):
+        return
+    properties = schema.get("properties", {})
+    patterns = list(schema.get("patternProperties", {}))
+    extra = [key for key in instance if key not in properties
+             and not any(timed_search(p, key) for p in patterns)]
+    if validator.is_type(extras, "object"):
+        for key in extra:
+            yield from validator.descend(instance[key], extras, path=key)
+    elif not extras and extra:
+        named = ", ".join(repr(key[:40]) for key in sorted(extra)[:5])
+        yield ValidationError(f"additional properties are not allowed ({named} unexpected)")
+
+
+_TIMED = {"pattern": _pattern, "patternProperties": _pattern_properties,
+          "additionalProperties": _additional_properties}
+_timed_classes: dict[type[Any], type[Any]] = {}
+
+
 def schema_validator(schema: dict[str, Any]) -> Validator:
-    """The validator the schema asks for (its ``$schema``), else draft 2020-12."""
+    """The validator the schema asks for (its ``$schema``), else draft 2020-12, with its
+    regular expressions run under the time limit."""
     cls: type[Validator] = validator_for(schema, default=Draft202012Validator)
-    return cls(schema)
+    timed = _timed_classes.get(cls)
+    if timed is None:
+        keywords = {k: v for k, v in _TIMED.items() if k in cls.VALIDATORS}
+        timed = _timed_classes[cls] = extend(cls, keywords)
+    return timed(schema)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number a check can use")
+
+
+def loads_strict(text: str) -> Any:
+    """JSON as suites are read: NaN and Infinity (which Python's json accepts) are refused,
+    and nesting deep enough to exhaust the stack is an error, not a crash."""
+    return json.loads(text, parse_constant=_refuse_constant)
 
 
 def normalize_checks(raw: Any, reference: str | None = None) -> list[dict[str, Any]]:
-    if raw in (None, "", []):
+    if raw is None or (isinstance(raw, str | list) and not raw):
         return []
     if isinstance(raw, str):
         try:
-            raw = json.loads(raw)
+            raw = loads_strict(raw)
         except json.JSONDecodeError:
-            raise InvalidInputError(f"checks {raw!r}: not JSON") from None
+            raise InvalidInputError(f"checks {raw[:60]!r}: not JSON") from None
+        except ValueError as error:
+            raise InvalidInputError(f"checks: {error}") from None
+        except RecursionError:
+            raise InvalidInputError("checks: nested too deeply") from None
     if isinstance(raw, dict):
         raw = [raw]
+    if not isinstance(raw, list):
+        raise InvalidInputError(f"checks: expected a list of checks, not {type(raw).__name__}")
     return [normalize_check(item, reference) for item in raw]
 
 
@@ -134,31 +301,50 @@ def run_check(
         found = needle in hay
         passed = found if kind == "contains" else not found
         return CheckResult(check, passed, f"{'found' if found else 'not found'}: {value!r}")
+    if kind in ("regex", "json", "json_schema"):
+        reset = _deadline.set(time.monotonic() + REGEX_TIME_LIMIT)
+        try:
+            return _run_timed(check, kind, value, text, fold)
+        except RegexTimeout:
+            return CheckResult(check, False, "regex timed out "
+                               f"(over {REGEX_TIME_LIMIT:g} s on this reply)")
+        except RecursionError:
+            return CheckResult(check, False, "the reply's JSON is nested too deeply to check")
+        finally:
+            _deadline.reset(reset)
+    return _run_plain(check, kind, value, text, fold, completion_tokens, total_ms)
+
+
+def _run_timed(check: dict[str, Any], kind: str, value: Any, text: str,
+               fold: bool) -> CheckResult:
     if kind == "regex":
-        match = re.search(str(value), text, re.I if fold else 0)
+        match = timed_search(str(value), text, regex.I if fold else 0)
         return CheckResult(check, match is not None,
                            f"matched {match.group(0)[:40]!r}" if match else "no match")
-    if kind in ("json", "json_schema"):
-        try:
-            parsed = extract_json(text)
-        except json.JSONDecodeError as error:
-            return CheckResult(check, False, f"not valid JSON ({error.msg})")
-        if kind == "json":
-            return CheckResult(check, True, "valid JSON")
-        errors = sorted(schema_validator(dict(value or {})).iter_errors(parsed),
-                        key=lambda error: list(error.absolute_path))
-        detail = f"{errors[0].json_path}: {errors[0].message}" if errors else "matches the schema"
-        return CheckResult(check, not errors, detail[:200])
+    try:
+        parsed = extract_json(text)
+    except json.JSONDecodeError as error:
+        return CheckResult(check, False, f"not valid JSON ({error.msg})")
+    if kind == "json":
+        return CheckResult(check, True, "valid JSON")
+    errors = sorted(schema_validator(dict(value or {})).iter_errors(parsed),
+                    key=lambda error: list(error.absolute_path))
+    detail = f"{errors[0].json_path}: {errors[0].message}" if errors else "matches the schema"
+    return CheckResult(check, not errors, detail[:200])
+
+
+def _run_plain(check: dict[str, Any], kind: str, value: Any, text: str, fold: bool,
+               completion_tokens: int, total_ms: float) -> CheckResult:
     if kind == "exact":
         a, b = text.strip(), str(value).strip()
         if fold:
             a, b = a.lower(), b.lower()
         return CheckResult(check, a == b, "exact match" if a == b else "differs")
     if kind == "max_tokens":
-        passed = completion_tokens <= int(value)  # type: ignore[arg-type]
+        passed = completion_tokens <= int(value)
         return CheckResult(check, passed, f"{completion_tokens} tokens (max {value})")
     if kind == "max_latency_ms":
-        passed = total_ms <= float(value)  # type: ignore[arg-type]
+        passed = total_ms <= float(value)
         return CheckResult(check, passed, f"{total_ms:.0f} ms (max {value:.0f})")
     raise InvalidInputError(f"check type '{kind}': unknown")
 

@@ -89,9 +89,15 @@ def _html_table(headers: list[str], rows: list[list[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _md(value: Any) -> str:
+    """Text from a suite, a model or a reply in Markdown outside a code block: raw HTML in it
+    is escaped, so a report cannot carry a script or a tracking image to whoever opens it."""
+    return escape(str(value), quote=False)
+
+
 def _md_table(headers: list[str], rows: list[list[str]]) -> str:
     def clean(value: Any) -> str:
-        return str(value).replace("|", "\\|").replace("\n", " ")
+        return _md(value).replace("|", "\\|").replace("\n", " ")
 
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(clean(v) for v in row) + " |" for row in rows]
@@ -170,29 +176,31 @@ def trial_markdown(db: Database, trial_id: int | str, bar: Bar | None = None) ->
     summary = trial_summary(db, trial_id)
     trial = summary["trial"]
     verdict = recommend(summary["contenders"], bar or Bar())
-    lines = [f"# Trial {trial['id']}: {summary['suite']['name']}", "",
+    lines = [f"# Trial {trial['id']}: {_md(summary['suite']['name'])}", "",
              f"{summary['done']}/{summary['total']} cells · status {trial['status']} · "
              f"seed {trial['seed']} · repeats {trial['repeats']}", "",
-             "## Recommendation", "", *recommendation_lines(verdict), "",
+             "## Recommendation", "", *(_md(x) for x in recommendation_lines(verdict)), "",
              f"_{summary['scope']}_", "", "## Contenders", "",
              _md_table(HEADERS, contender_rows(summary)), "", "## Results", ""]
     for number, row in enumerate(summary["matrix"], 1):
-        lines += [f"### {number}. {row['prompt']}", ""]
+        lines += [f"### {number}. {_md(row['prompt'])}", ""]
         if row["reference"]:
-            lines += [f"Reference: {row['reference']}", ""]
+            lines += [f"Reference: {_md(row['reference'])}", ""]
         for c, cell in zip(summary["contenders"], row["cells"], strict=True):
             if cell is None:
-                lines += [f"**{c['label']}**: not run", ""]
+                lines += [f"**{_md(c['label'])}**: not run", ""]
                 continue
             checks = "; ".join(f"{r['check']['type']} {'✓' if r['passed'] else '✗'}"
                                for r in cell["check_results"])
-            lines += [f"**{c['label']}** ({_pass(cell['passed'])}{'; ' + checks if checks else ''};"
+            label = _md(c["label"])
+            lines += [f"**{label}** ({_pass(cell['passed'])}{'; ' + checks if checks else ''};"
                       f" TTFT {_fmt(cell['ttft_ms'])} ms, {_fmt(cell['gen_tps'])} tok/s)", "",
                       "```", cell["content"].replace("```", "'''"), "```", ""]
     lines += ["## Reproducibility", ""]
     for c in summary["contenders"]:
         record = _reproduce(c["contender"], _first_settings(summary, c))
-        lines += [f"- **{c['label']}**: `{json.dumps(record, default=str)}`"]
+        code = json.dumps(record, default=str).replace("`", "'")  # stays one code span
+        lines += [f"- **{_md(c['label'])}**: `{code}`"]
     return "\n".join(lines) + "\n"
 
 
@@ -222,10 +230,10 @@ def comparison_html(db: Database, comparison_id: int) -> str:
 
 def comparison_markdown(db: Database, comparison_id: int) -> str:
     view = comparison_view(db, comparison_id)
-    lines = [f"# Comparison {view['id']}", "", "**Prompt:**", "", view["prompt"], "",
+    lines = [f"# Comparison {view['id']}", "", "**Prompt:**", "", _md(view["prompt"]), "",
              _vote_line(view), ""]
     for column in view["columns"]:
-        lines += [f"## {column['letter']}: {column['label']}", "",
+        lines += [f"## {column['letter']}: {_md(column['label'])}", "",
                   _metrics_line(column["metrics"]), "", "```",
                   column["content"].replace("```", "'''"), "```", ""]
     return "\n".join(lines)

@@ -2,7 +2,9 @@
 
 A suite prompt may carry a system prompt, a reference answer and checks. Import reads the
 whole file and validates every line before writing anything, so a bad line 40 leaves no
-half-imported suite; the error names the file and the line.
+half-imported suite; the error names the file and the line. A suite that could not work is
+refused here, not when a trial reaches it: values of the wrong type, NaN or Infinity, a JSON
+schema whose ``$ref`` does not resolve or whose pattern is not a regular expression.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from sqlite_utils import Database
 
 from workbench.errors import InvalidInputError, NotFoundError
 from workbench.library import now
-from workbench.trials.checks import normalize_checks
+from workbench.trials.checks import loads_strict, normalize_checks
 
 
 @dataclass
@@ -56,6 +58,10 @@ def make_prompt(raw: dict[str, Any], where: str) -> SuitePrompt:
     text = raw.get("prompt")
     if not isinstance(text, str) or not text.strip():
         raise InvalidInputError(f"{where}: needs a non-empty 'prompt'")
+    for key in ("system", "reference"):
+        if raw.get(key) is not None and not isinstance(raw[key], str):
+            raise InvalidInputError(f"{where}: '{key}' must be text, not "
+                                    f"{type(raw[key]).__name__}")
     reference = raw.get("reference") or None
     try:
         checks = normalize_checks(raw.get("checks"), reference)
@@ -72,26 +78,40 @@ def parse_suite_text(text: str, fmt: str, source: str = "suite") -> list[SuitePr
             if not line.strip():
                 continue
             try:
-                raw = json.loads(line)
+                raw = loads_strict(line)
             except json.JSONDecodeError as error:
                 raise InvalidInputError(f"{source} line {number}: not JSON ({error.msg})") from None
+            except ValueError as error:  # NaN or Infinity
+                raise InvalidInputError(f"{source} line {number}: {error}") from None
+            except RecursionError:
+                raise InvalidInputError(f"{source} line {number}: nested too deeply") from None
             if not isinstance(raw, dict):
                 raise InvalidInputError(f"{source} line {number}: expected a JSON object")
             prompts.append(make_prompt(raw, f"{source} line {number}"))
     elif fmt == "csv":
-        reader = csv.DictReader(io.StringIO(text))
-        if not reader.fieldnames or "prompt" not in reader.fieldnames:
-            raise InvalidInputError(f"{source}: a CSV suite needs a 'prompt' column")
-        for number, row in enumerate(reader, 2):
-            if not (row.get("prompt") or "").strip():
-                continue
-            prompts.append(make_prompt(dict(row), f"{source} line {number}"))
+        try:
+            prompts = _parse_csv(text, source)
+        except csv.Error as error:
+            raise InvalidInputError(f"{source}: not a readable CSV file ({error})") from None
     elif fmt == "txt":
         prompts = [SuitePrompt(line.strip()) for line in text.splitlines() if line.strip()]
     else:
         raise InvalidInputError(f"{source}: unknown suite format '{fmt}' (jsonl, csv, txt)")
     if not prompts:
         raise InvalidInputError(f"{source}: no prompts found")
+    return prompts
+
+
+def _parse_csv(text: str, source: str) -> list[SuitePrompt]:
+    prompts = []
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames or "prompt" not in reader.fieldnames:
+        raise InvalidInputError(f"{source}: a CSV suite needs a 'prompt' column")
+    for number, row in enumerate(reader, 2):
+        if not isinstance(row.get("prompt"), str) or not row["prompt"].strip():
+            continue
+        row.pop(None, None)  # cells beyond the header row  # type: ignore[call-overload]
+        prompts.append(make_prompt(dict(row), f"{source} line {number}"))
     return prompts
 
 

@@ -1,0 +1,172 @@
+"""The command line against hostile input: thread counts, prompts from stdin and files,
+export paths, and escape sequences from files on the way to the terminal."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import gguf_craft as craft
+import pytest
+from click.testing import CliRunner
+
+from workbench import safe_text
+from workbench.cli import cli
+from workbench.conversations import add_message, create_conversation
+from workbench.engine.settings import max_threads
+from workbench.safe_text import TerminalGuard, redact, visible
+from workbench.trials.report import _md, _md_table
+
+#: Sequences that act on a terminal: clear screen, window title, OSC 52 clipboard write,
+#: a C1 CSI, a bidi override that reverses what follows, and a carriage return.
+HOSTILE = "\x1b[2J\x1b]0;pwned\x07\x1b]52;c;ZWNobyBoaQ==\x07\x9b31m\u202egnp.exe"
+
+
+@pytest.fixture
+def run(workspace):
+    runner = CliRunner()
+
+    def invoke(*args: str, input: str | bytes | None = None):
+        return runner.invoke(cli, ["--data-dir", str(workspace.root), *args], input=input)
+
+    return invoke
+
+
+def one_line_error(result) -> str:
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    return lines[0]
+
+
+@pytest.mark.parametrize("threads", ["5000", "100000", "0", "-3", str(max_threads() + 1)])
+def test_thread_counts_past_the_bound_are_refused(run, library_model, threads) -> None:
+    started = time.perf_counter()
+    line = one_line_error(run("chat", "1", "hi", "--threads", threads))
+    assert f"threads {threads}: must be a whole number from 1 to {max_threads()}" in line
+    assert time.perf_counter() - started < 5
+
+
+def test_the_thread_bound_is_sane() -> None:
+    assert 64 <= max_threads() <= 512
+
+
+def test_prompt_from_stdin(run, library_model) -> None:
+    result = run("chat", "1", "-", "--max-tokens", "4", "--seed", "1", "--ctx", "1024",
+                 input="Say hello.\n")
+    assert result.exit_code == 0, result.output
+    shown = run("history", "show", "1")
+    assert "[user] Say hello." in shown.output
+
+
+def test_a_megabyte_prompt_from_a_file(run, library_model, tmp_path: Path) -> None:
+    """A prompt too long for any command line gets through, and is refused by the context
+    length (one line), not by the system's argument limit."""
+    big = tmp_path / "long.txt"
+    big.write_text("All work and no play makes a dull model. " * 25_000)
+    assert big.stat().st_size > 1_000_000
+    line = one_line_error(run("chat", "1", "--prompt-file", str(big), "--ctx", "1024"))
+    assert "do not fit the 1,024-token context" in line
+
+
+@pytest.mark.parametrize(("args", "stdin", "reason"), [
+    (["-"], b"caf\xe9 au lait", "prompt from stdin: not valid UTF-8 text (byte 0xe9 at offset 3)"),
+    (["-"], b"\xff\xfe\x00h\x00i", "prompt from stdin: not valid UTF-8 text (byte 0xff"),
+    (["caf\udce9"], None, "prompt: not valid UTF-8 text (byte 0xe9 at offset 3)"),
+    (["hi", "--system", "s\udcff"], None, "--system: not valid UTF-8 text"),
+    (["-"], b"   \n", "prompt: empty"),
+    ([], None, "prompt: missing"),
+], ids=["stdin-latin1", "stdin-utf16", "argument", "system", "empty", "missing"])
+def test_bad_prompts_are_one_line(run, library_model, args, stdin, reason) -> None:
+    assert reason in one_line_error(run("chat", "1", *args, input=stdin))
+
+
+def test_bad_prompt_files_are_one_line(run, library_model, tmp_path: Path) -> None:
+    latin = tmp_path / "latin1.txt"
+    latin.write_bytes("Grüße".encode("latin-1"))
+    assert f"prompt file {latin}: not valid UTF-8" in one_line_error(
+        run("chat", "1", "--prompt-file", str(latin)))
+    missing = tmp_path / "nope.txt"
+    assert "cannot read (No such file or directory)" in one_line_error(
+        run("chat", "1", "--prompt-file", str(missing)))
+    assert "not two of them" in one_line_error(
+        run("chat", "1", "hi", "--prompt-file", str(latin)))
+
+
+def test_history_export_to_a_missing_folder(run, db, tmp_path: Path) -> None:
+    conversation = create_conversation(db, model_id=None, title="t")
+    add_message(db, conversation, "user", "hello", parent_id=None)
+    target = tmp_path / "missing" / "dir" / "x.md"
+    line = one_line_error(run("history", "export", str(conversation), "-o", str(target)))
+    assert f"{target}: cannot write (the folder" in line
+    a_file = tmp_path / "plain.txt"
+    a_file.write_text("not a folder")
+    assert "cannot write" in one_line_error(
+        run("history", "export", str(conversation), "-o", str(a_file / "x.md")))
+    good = tmp_path / "ok.md"
+    assert run("history", "export", str(conversation), "-o", str(good)).exit_code == 0
+    assert "hello" in good.read_text() and not list(tmp_path.glob(".*.tmp"))
+
+
+# --- the terminal ------------------------------------------------------------------------------
+
+def test_visible_escapes_every_control() -> None:
+    shown = visible(HOSTILE + "\r\n\t\x00\x7f\u200b\u2066")
+    assert all(ord(c) >= 0x20 and not 0x7f <= ord(c) <= 0x9f for c in shown)
+    assert "\\x1b]52;c;" in shown and "\\u202e" in shown and "\\x0d\\x0a" in shown
+
+
+def test_the_guard_keeps_text_and_its_own_bold(capsys) -> None:
+    import io
+
+    out = io.StringIO()
+    guard = TerminalGuard(out)  # type: ignore[arg-type]
+    guard.write("\x1b[1mheading\x1b[0m line\n\ttab\r" + HOSTILE)
+    text = out.getvalue()
+    assert text.startswith("\x1b[1mheading\x1b[0m line\n\ttab\r")
+    assert text.count("\x1b") == 2 and "\x9b" not in text and "\u202e" not in text
+    with pytest.raises(TypeError):
+        guard.write(b"bytes")  # type: ignore[arg-type]
+
+
+def test_file_metadata_reaches_the_terminal_escaped(run, model_path: Path, tmp_path: Path,
+                                                     monkeypatch) -> None:
+    """A licence and a name with escape sequences, shown by models add/list/show on a
+    terminal: every sequence is visible, none reaches the terminal."""
+    hostile = craft.rewrite_model(model_path, tmp_path / f"evil{'x'}.gguf", lambda head:
+                                  craft.with_kv(craft.with_kv(
+                                      head, "general.license", craft.STRING,
+                                      craft.string(HOSTILE)),
+                                      "general.architecture", craft.STRING,
+                                      craft.string("llama")))
+    monkeypatch.setattr(safe_text, "is_terminal", lambda stream: True)
+    outputs = [run("models", "add", str(hostile), "--name", "evil" + HOSTILE).output,
+               run("models", "list").output, run("models", "show", "evil").output,
+               run("models", "show", "nothing" + HOSTILE).output]
+    for output in outputs:
+        assert "\x1b" not in output and "\x9b" not in output and "\u202e" not in output, output
+    assert "\\x1b]52;c;" in outputs[2] and "\\u202e" in outputs[2]
+    assert "Error:" in outputs[3] and "\\x1b]0;pwned" in outputs[3]
+
+
+def test_output_to_a_pipe_is_left_alone(run, library_model) -> None:
+    assert sys.stdout is not None
+    result = run("models", "list", "--json")
+    assert result.exit_code == 0 and "SmolLM2" in result.output
+
+
+def test_redaction() -> None:
+    assert redact("Authorization: Bearer hf_abcdefghijklmnop", None).count("hf_") == 0
+    assert "s3cr3t-t0ken" not in redact("echo: s3cr3t-t0ken!", "s3cr3t-t0ken")
+    assert redact("nothing secret here", None) == "nothing secret here"
+
+
+# --- Markdown reports --------------------------------------------------------------------------
+
+def test_markdown_escapes_raw_html() -> None:
+    hostile = '<img src="https://tracker.example/p.gif"><script>alert(1)</script> & co'
+    shown = _md(hostile)
+    assert "<" not in shown and ">" not in shown and "&amp; co" in shown
+    table = _md_table(["Contender"], [[hostile + " | x"]])
+    assert "<script>" not in table and "\\|" in table
