@@ -15,7 +15,7 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QFrame,
@@ -188,11 +188,8 @@ class ComparePage(QWidget):
         self.vote_row.addWidget(self.status, 1)
         layout.addLayout(self.vote_row)
 
-        self._estimate_timer = QTimer(self)
-        self._estimate_timer.setSingleShot(True)
-        self._estimate_timer.setInterval(300)
-        self._estimate_timer.timeout.connect(self._estimate)
-        self.picker.changed.connect(self._estimate_timer.start)
+        # The picker says "changed" on a model pick or a finished edit, not on every key.
+        self.picker.changed.connect(self._estimate)
         services.events.library_changed.connect(self.refresh_models)
         self.refresh_models()
 
