@@ -186,7 +186,7 @@ def test_four_answers_fit_at_1280_and_screenshots(qtbot, services, screenshot_di
     qtbot.waitUntil(lambda: bool(page.picker.models), timeout=10_000)
     page.picker.add_row()
     page.picker.add_row()
-    markdown = SETTINGS.replace("max_tokens=12", "max_tokens=40")
+    markdown = SETTINGS.replace("max_tokens=12", "max_tokens=30")
     for row, extra in zip(page.picker.rows, ("", ", seed=8, temperature=0.9",
                                              ", system_prompt=Be brief.",
                                              ", system_prompt=Answer in French."), strict=True):
@@ -205,7 +205,8 @@ def test_four_answers_fit_at_1280_and_screenshots(qtbot, services, screenshot_di
 
     def check_layout(voted: bool) -> None:
         qtbot.wait(100)
-        assert not page.column_scroll.horizontalScrollBar().isVisible()
+        assert not page.column_scroll.horizontalScrollBar().isVisible()  # four fit across
+        assert not page.page_scroll.verticalScrollBar().isVisible()  # and the page, down
         for column in page.columns:
             assert column.width() >= COLUMN_MIN_WIDTH
             assert column.metrics.text() and "tok/s" in column.metrics.text()
@@ -234,3 +235,21 @@ def test_four_answers_fit_at_1280_and_screenshots(qtbot, services, screenshot_di
     assert all(c.writer.text().startswith("Contender ") for c in page.columns)
     shots("after-vote")
     window.close()
+
+
+def test_vote_words_name_letters_and_verdicts_follow_the_vote():
+    """Pure functions: button texts and what a stored vote says of each answer."""
+    from ui.views.compare_page import column_verdicts, said_vote, vote_choices
+
+    assert vote_choices(2) == [("A is better", "a"), ("B is better", "b"), ("Tie", "tie"),
+                               ("Both bad", "bad")]
+    assert [t for t, _ in vote_choices(4)] == ["A is best", "B is best", "C is best",
+                                               "D is best", "Tie", "All bad"]
+    win = {"outcome": "win", "winner_letter": "B", "ranking_letters": []}
+    assert said_vote(win, 2) == "B is better" and said_vote(win, 3) == "B is best"
+    assert column_verdicts(win, 3) == ["", "✓ Your choice", ""]
+    ranked = {"outcome": "win", "winner_letter": "C", "ranking_letters": ["C", "A", "B"]}
+    assert said_vote(ranked, 3) == "C > A > B"
+    assert column_verdicts(ranked, 3) == ["Ranked 2nd", "Ranked 3rd", "Ranked 1st"]
+    assert said_vote({"outcome": "bad"}, 2) == "Both bad"
+    assert column_verdicts({"outcome": "tie"}, 2) == ["Tie", "Tie"]

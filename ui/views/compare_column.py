@@ -29,6 +29,9 @@ from ui.widgets.message_widget import MIN_RENDER_INTERVAL_S, RENDER_BUDGET, form
 #: Narrower than this a column stops shrinking and the answers scroll sideways instead:
 #: four of them still fit side by side in the Compare page of a 1280 px window.
 COLUMN_MIN_WIDTH = 236
+#: Lower than this (a short window with four contenders picked) the page scrolls instead,
+#: so an answer keeps room to be read and the metrics under it are never cut off.
+COLUMN_MIN_HEIGHT = 280
 
 #: Metrics that tell a model's size (memory) or whether it was already loaded: kept back
 #: while the names are hidden, since they would say which model wrote which answer.
@@ -53,7 +56,7 @@ class AnswerColumn(QFrame):
         self.text = ""
         self.render_interval = MIN_RENDER_INTERVAL_S
         self._last_render = 0.0
-        self.setMinimumWidth(COLUMN_MIN_WIDTH)
+        self.setMinimumSize(COLUMN_MIN_WIDTH, COLUMN_MIN_HEIGHT)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
         layout = QVBoxLayout(self)

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from ui.services import Services
 from ui.tasks import Job
-from ui.views.compare_column import AnswerColumn, restyle
+from ui.views.compare_column import COLUMN_MIN_HEIGHT, AnswerColumn, restyle
 from ui.views.contender_picker import (
     DEFAULT_SETTINGS,
     ContenderPicker,
@@ -118,8 +118,20 @@ class ComparePage(QWidget):
         self.row_ids: list[int] = []
         self.vote_buttons: list[QPushButton] = []
 
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(16, 12, 16, 8)
+        # Everything but the vote row scrolls as one when the window is too short for the
+        # answers' minimum height; the vote row stays in view below it.
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(0)
+        content = QWidget(self)
+        self.page_scroll = QScrollArea(self)
+        self.page_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.page_scroll.setWidgetResizable(True)
+        self.page_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.page_scroll.setWidget(content)
+        outer.addWidget(self.page_scroll, 1)
+        layout = QVBoxLayout(content)
+        layout.setContentsMargins(16, 12, 16, 4)
         layout.setSpacing(8)
         title = QLabel("Compare", self)
         title.setObjectName("Heading")
@@ -161,7 +173,8 @@ class ComparePage(QWidget):
             controls.addWidget(widget)
         layout.addLayout(controls)
 
-        # The answers, side by side; below a column's minimum width they scroll sideways.
+        # The answers, side by side; below a column's minimum size they scroll (sideways on a
+        # narrow window, down on a short one).
         self.column_strip = QWidget()
         self.column_area = QHBoxLayout(self.column_strip)
         self.column_area.setContentsMargins(0, 0, 0, 0)
@@ -177,6 +190,8 @@ class ComparePage(QWidget):
         self.column_scroll.setWidgetResizable(True)
         self.column_scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.column_scroll.setWidget(self.column_strip)
+        self.column_scroll.setMinimumHeight(
+            COLUMN_MIN_HEIGHT + self.column_scroll.horizontalScrollBar().sizeHint().height())
         layout.addWidget(self.column_scroll, 1)
 
         # The status line and the vote buttons share one row: the question beside its answers.
@@ -186,7 +201,9 @@ class ComparePage(QWidget):
         self.status.setWordWrap(True)
         self.status.setTextFormat(Qt.TextFormat.PlainText)
         self.vote_row.addWidget(self.status, 1)
-        layout.addLayout(self.vote_row)
+        self.vote_row.setContentsMargins(16, 4, 16, 8)
+        self.vote_row.setSpacing(8)
+        outer.addLayout(self.vote_row)
 
         # The picker says "changed" on a model pick or a finished edit, not on every key.
         self.picker.changed.connect(self._estimate)
