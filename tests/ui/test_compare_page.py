@@ -44,6 +44,8 @@ def open_page(qtbot, services):  # type: ignore[no-untyped-def]
     page.resize(1280, 800)
     page.show()
     qtbot.waitUntil(lambda: bool(page.picker.models), timeout=10_000)
+    # The memory estimate that follows the model list is done before a test starts work.
+    qtbot.waitUntil(lambda: not services.tasks.running, timeout=10_000)
     return page
 
 
@@ -134,7 +136,14 @@ def test_three_answers_ranked_in_one_vote(qtbot, services, monkeypatch):
                                               ", system_prompt=Answer in French."), strict=True):
         row[1].setText(quick + system)
     page.prompt.setPlainText("Name a colour.")
+    page.blind.setChecked(False)  # open: writers and all metrics are shown from the start
     run_and_wait(qtbot, page, services)
+    order = store.get_comparison_row(services.workspace.db, page.comparison_id)["display_order"]
+    ids = [contender_id(services, page, row) for row in range(3)]
+    assert order == ids  # not shuffled
+    assert [c.writer.text().split(":")[0] for c in page.columns] == [
+        "Contender 1", "Contender 2", "Contender 3"]
+    assert all("peak" in c.metrics.text() for c in page.columns)
     texts = [b.text() for b in page.vote_buttons]
     assert texts == ["A is best", "B is best", "C is best", "Tie", "All bad", "Rank…"]
 
@@ -151,7 +160,6 @@ def test_three_answers_ranked_in_one_vote(qtbot, services, monkeypatch):
     button(page, "Rank…").click()
     qtbot.waitUntil(lambda: "C > A > B" in page.status.text(), timeout=10_000)
     vote = store.votes_for(services.workspace.db, page.comparison_id)[0]
-    order = store.get_comparison_row(services.workspace.db, page.comparison_id)["display_order"]
     assert vote["ranking"] == [order[2], order[0], order[1]]
     assert [c.verdict.text() for c in page.columns] == ["Ranked 2nd", "Ranked 3rd",
                                                          "Ranked 1st"]
