@@ -1,165 +1,103 @@
 """Compare: 2 to 4 contenders answer one prompt in columns side by side, then a vote.
 
-Blind by default: columns are shuffled and named "Model A", "Model B"... until the vote is
-cast, then the names appear. All engine and database work runs through ``services.tasks``
-(the comparison itself on the "engine" worker, votes and lookups on "db"); the widget only
-draws the events it is sent.
+Contenders are the numbered rows of the picker (1-4); answers are lettered (A-D) in the order
+shown, shuffled when blind, and the vote buttons name those letters ("A is better"). After
+the vote each answer says which numbered contender wrote it, read back from the stored
+comparison, so what the page shows is what was recorded.
+
+All engine and database work runs through ``services.tasks`` (the comparison itself on the
+"engine" worker, votes and lookups on "db"); the widget only draws the events it is sent.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
-    QComboBox,
     QFrame,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
 from ui.services import Services
 from ui.tasks import Job
+from ui.views.compare_column import COLUMN_MIN_HEIGHT, AnswerColumn, restyle
+from ui.views.contender_picker import (
+    DEFAULT_SETTINGS,
+    ContenderPicker,
+    build_contenders,
+    split_settings,
+)
 from ui.widgets.rank_dialog import RankDialog
-from workbench.library import get_model, list_models
+from workbench.library import list_models
 from workbench.trials.compare import LETTERS, CompareEvent, CompareRun
-from workbench.trials.contenders import Contender, make_contender, parse_set_options
+from workbench.trials.contenders import Contender
 from workbench.trials.memory import can_run_together
+from workbench.trials.store import METRICS
 from workbench.trials.votes import cast_vote, comparison_view
 
-DEFAULT_SETTINGS = "temperature=0, max_tokens=256"
+__all__ = ["DEFAULT_SETTINGS", "ComparePage", "ContenderPicker", "build_contenders",
+           "split_settings", "vote_choices"]
+
+ORDINALS = ("1st", "2nd", "3rd", "4th")
 
 
-def split_settings(text: str) -> list[str]:
-    """``"temperature=0, n_ctx=2048"`` to ``["temperature=0", "n_ctx=2048"]``."""
-    return [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]
+def vote_choices(count: int) -> list[tuple[str, str]]:
+    """(button text, choice for :func:`cast_vote`) for ``count`` answers; the texts name
+    the answer letters, never the contenders' numbers."""
+    best = "better" if count == 2 else "best"
+    choices = [(f"{LETTERS[i]} is {best}", LETTERS[i].lower()) for i in range(count)]
+    return [*choices, ("Tie", "tie"), ("Both bad" if count == 2 else "All bad", "bad")]
 
 
-class ContenderPicker(QWidget):
-    """2 to 4 rows of (model, settings as KEY=VALUE list); shared with the Trials page."""
-
-    def __init__(self, parent: QWidget | None = None, minimum: int = 2, maximum: int = 4):
-        super().__init__(parent)
-        self.minimum, self.maximum = minimum, maximum
-        self.models: list[tuple[int, str]] = []
-        self.rows: list[tuple[QComboBox, QLineEdit, QPushButton]] = []
-        self._layout = QVBoxLayout(self)
-        self._layout.setContentsMargins(0, 0, 0, 0)
-        self.add_button = QPushButton("Add contender")
-        self.add_button.clicked.connect(lambda: self.add_row())
-        self._layout.addWidget(self.add_button, alignment=Qt.AlignmentFlag.AlignLeft)
-        for _ in range(minimum):
-            self.add_row()
-
-    def set_models(self, models: list[tuple[int, str]]) -> None:
-        self.models = models
-        for index, (combo, _settings, _remove) in enumerate(self.rows):
-            self._fill(combo, index)
-
-    def _fill(self, combo: QComboBox, index: int) -> None:
-        current = combo.currentData()
-        combo.clear()
-        for model_id, name in self.models:
-            combo.addItem(name, model_id)
-        if current is not None and combo.findData(current) >= 0:
-            combo.setCurrentIndex(combo.findData(current))
-        elif self.models:
-            combo.setCurrentIndex(min(index, len(self.models) - 1))
-
-    def add_row(self, settings: str = DEFAULT_SETTINGS) -> None:
-        if len(self.rows) >= self.maximum:
-            return
-        row = QWidget()
-        line = QHBoxLayout(row)
-        line.setContentsMargins(0, 0, 0, 0)
-        letter = QLabel(LETTERS[len(self.rows)])
-        letter.setFixedWidth(14)
-        combo = QComboBox()
-        combo.setMinimumWidth(260)
-        edit = QLineEdit(settings)
-        edit.setPlaceholderText("settings: temperature=0, n_ctx=2048, seed=1, system_prompt=...")
-        remove = QPushButton("Remove")
-        line.addWidget(letter)
-        line.addWidget(combo, 2)
-        line.addWidget(edit, 3)
-        line.addWidget(remove)
-        self._fill(combo, len(self.rows))
-        self.rows.append((combo, edit, remove))
-        remove.clicked.connect(lambda: self.remove_row(row, combo))
-        self._layout.insertWidget(self._layout.count() - 1, row)
-        self._update_buttons()
-
-    def remove_row(self, row: QWidget, combo: QComboBox) -> None:
-        if len(self.rows) <= self.minimum:
-            return
-        self.rows = [r for r in self.rows if r[0] is not combo]
-        row.deleteLater()
-        self._update_buttons()
-
-    def _update_buttons(self) -> None:
-        self.add_button.setEnabled(len(self.rows) < self.maximum)
-        for _combo, _edit, remove in self.rows:
-            remove.setEnabled(len(self.rows) > self.minimum)
-
-    def chosen(self) -> list[tuple[int, list[str]]]:
-        """(model id, settings items) per row; parsed in the worker, where errors surface."""
-        return [(combo.currentData(), split_settings(edit.text()))
-                for combo, edit, _remove in self.rows if combo.currentData() is not None]
+def said_vote(vote: dict[str, Any], count: int) -> str:
+    """The stored vote in the buttons' words: "A is better", "C > A > B", "Tie"."""
+    if vote.get("ranking_letters"):
+        return " > ".join(vote["ranking_letters"])
+    if vote["outcome"] == "win" and vote.get("winner_letter"):
+        return f"{vote['winner_letter']} is {'better' if count == 2 else 'best'}"
+    if vote["outcome"] == "tie":
+        return "Tie"
+    return "Both bad" if count == 2 else "All bad"
 
 
-def build_contenders(db: Any, chosen: list[tuple[int, list[str]]]) -> list[Contender]:
-    """Runs on a worker: resolve each row's model and settings into stored contenders."""
-    return [make_contender(db, get_model(db, model_id), parse_set_options(items))
-            for model_id, items in chosen]
+def column_verdicts(vote: dict[str, Any], count: int) -> list[str]:
+    """What the vote said of each answer, in column order."""
+    ranking = vote.get("ranking_letters") or []
+    if ranking:
+        return [f"Ranked {ORDINALS[ranking.index(LETTERS[i])]}" if LETTERS[i] in ranking
+                else "" for i in range(count)]
+    if vote["outcome"] == "win":
+        return ["✓ Your choice" if LETTERS[i] == vote.get("winner_letter") else ""
+                for i in range(count)]
+    return ["Tie" if vote["outcome"] == "tie" else "Bad"] * count
 
 
 class StartedCompare:
     """The comparison as a job: first yields the column setup, then every CompareEvent.
     ``stop()`` is what the task manager calls on Cancel."""
 
-    def __init__(self, run: CompareRun) -> None:
+    def __init__(self, run: CompareRun, contenders: list[Contender]) -> None:
         self.run = run
+        #: contender ids in the picker's row order: row number i + 1 is row_ids[i]
+        self.row_ids = [c.id for c in contenders]
 
     def stop(self) -> None:
         self.run.stop()
 
     def __iter__(self) -> Iterator[Any]:
-        yield ("columns", self.run.comparison_id, len(self.run.columns))
+        yield ("columns", self.run.comparison_id, len(self.run.columns), self.row_ids)
         yield from self.run
-
-
-class ReplyColumn(QGroupBox):
-    def __init__(self, letter: str) -> None:
-        super().__init__(f"Model {letter}")
-        layout = QVBoxLayout(self)
-        self.text = QPlainTextEdit()
-        self.text.setReadOnly(True)
-        self.metrics = QLabel("waiting…")
-        self.metrics.setWordWrap(True)
-        self.metrics.setStyleSheet("color: palette(placeholder-text);")
-        layout.addWidget(self.text, 1)
-        layout.addWidget(self.metrics)
-
-    def append(self, piece: str) -> None:
-        cursor = self.text.textCursor()
-        cursor.movePosition(cursor.MoveOperation.End)
-        cursor.insertText(piece)
-
-    def finish(self, stats: Any) -> None:
-        parts = [f"first token {stats.ttft_ms:.0f} ms" if stats.ttft_ms else None,
-                 f"{stats.gen_tps:.1f} tok/s" if stats.gen_tps else None,
-                 f"{stats.completion_tokens} tokens",
-                 f"peak {stats.peak_rss / 1e6:.0f} MB" if stats.peak_rss else None,
-                 f"loaded in {stats.load_ms:.0f} ms (cold)" if stats.load_ms else "warm"]
-        self.metrics.setText(" · ".join(p for p in parts if p))
 
 
 class ComparePage(QWidget):
@@ -168,58 +106,108 @@ class ComparePage(QWidget):
         self.services = services
         self.job: Job | None = None
         self.comparison_id: int | None = None
-        self.columns: list[ReplyColumn] = []
+        self.columns: list[AnswerColumn] = []
         self.fits_together = False
+        self.voted = False
+        self.run_blind = True
+        #: The blind shuffle's source; None is the system's randomness. Tests set a seeded
+        #: ``random.Random`` to force a column order.
+        self.shuffle_rng: random.Random | None = None
+        #: (row number, model name) of the contenders of the comparison shown, and their ids
+        self.run_rows: list[tuple[int, str]] = []
+        self.row_ids: list[int] = []
+        self.vote_buttons: list[QPushButton] = []
 
-        layout = QVBoxLayout(self)
-        title = QLabel("<h2>Compare</h2>Ask 2 to 4 contenders the same prompt. A contender is "
-                       "a model plus its settings: the same model twice with different "
-                       "settings is two contenders.")
-        title.setWordWrap(True)
+        # Everything but the vote row scrolls as one when the window is too short for the
+        # answers' minimum height; the vote row stays in view below it.
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(0)
+        content = QWidget(self)
+        self.page_scroll = QScrollArea(self)
+        self.page_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.page_scroll.setWidgetResizable(True)
+        self.page_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.page_scroll.setWidget(content)
+        outer.addWidget(self.page_scroll, 1)
+        layout = QVBoxLayout(content)
+        layout.setContentsMargins(16, 12, 16, 4)
+        layout.setSpacing(8)
+        title = QLabel("Compare", self)
+        title.setObjectName("Heading")
+        intro = QLabel("Ask 2 to 4 contenders the same prompt. A contender is a model plus its "
+                       "settings: the same model twice with different settings is two "
+                       "contenders. Contenders are numbered; answers are lettered in the "
+                       "order shown.", self)
+        intro.setObjectName("Muted")
+        intro.setWordWrap(True)
         layout.addWidget(title)
+        layout.addWidget(intro)
         self.picker = ContenderPicker(self)
         layout.addWidget(self.picker)
-        self.prompt = QPlainTextEdit()
+        self.prompt = QPlainTextEdit(self)
         self.prompt.setPlaceholderText("The prompt every contender answers…")
-        self.prompt.setMaximumHeight(80)
-        self.system = QLineEdit()
-        self.system.setPlaceholderText("System prompt (optional, for every contender)")
+        self.prompt.setAccessibleName("Prompt")
+        self.prompt.setFixedHeight(64)
         layout.addWidget(self.prompt)
-        layout.addWidget(self.system)
+
         controls = QHBoxLayout()
-        self.blind = QCheckBox("Blind (hide names, shuffle columns until the vote)")
+        self.system = QLineEdit(self)
+        self.system.setPlaceholderText("System prompt (optional, for every contender)")
+        self.system.setAccessibleName("System prompt")
+        self.blind = QCheckBox("Blind", self)
+        self.blind.setToolTip("Shuffle the answers and hide who wrote them until you vote")
         self.blind.setChecked(True)
-        self.together = QCheckBox("Run together")
+        self.together = QCheckBox("Run together", self)
         self.together.setEnabled(False)
         self.together.setToolTip("Offered when the memory estimate says all fit at once.")
-        self.run_button = QPushButton("Compare")
+        self.run_button = QPushButton("Compare", self)
+        self.run_button.setObjectName("Primary")
         self.run_button.setDefault(True)
-        self.stop_button = QPushButton("Stop")
+        self.stop_button = QPushButton("Stop", self)
         self.stop_button.setEnabled(False)
         self.run_button.clicked.connect(self.start)
         self.stop_button.clicked.connect(self.stop)
-        for widget in (self.blind, self.together):
+        controls.addWidget(self.system, 1)
+        for widget in (self.blind, self.together, self.run_button, self.stop_button):
             controls.addWidget(widget)
-        controls.addStretch(1)
-        controls.addWidget(self.run_button)
-        controls.addWidget(self.stop_button)
         layout.addLayout(controls)
 
-        self.column_area = QHBoxLayout()
-        frame = QFrame()
-        frame.setLayout(self.column_area)
-        layout.addWidget(frame, 1)
+        # The answers, side by side; below a column's minimum size they scroll (sideways on a
+        # narrow window, down on a short one).
+        self.column_strip = QWidget()
+        self.column_area = QHBoxLayout(self.column_strip)
+        self.column_area.setContentsMargins(0, 0, 0, 0)
+        self.column_area.setSpacing(8)
+        self.empty = QLabel("Answers appear here side by side. Pick the contenders, type a "
+                            "prompt and press Compare.", self.column_strip)
+        self.empty.setObjectName("Muted")
+        self.empty.setWordWrap(True)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.column_area.addWidget(self.empty)
+        self.column_scroll = QScrollArea(self)
+        self.column_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.column_scroll.setWidgetResizable(True)
+        self.column_scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.column_scroll.setWidget(self.column_strip)
+        self.column_scroll.setMinimumHeight(
+            COLUMN_MIN_HEIGHT + self.column_scroll.horizontalScrollBar().sizeHint().height())
+        layout.addWidget(self.column_scroll, 1)
 
-        votes = QHBoxLayout()
-        self.vote_label = QLabel("")
-        votes.addWidget(self.vote_label)
-        votes.addStretch(1)
-        self.vote_buttons: list[QPushButton] = []
-        self.vote_row = votes
-        layout.addLayout(votes)
-        self.status = QLabel("")
+        # The status line and the vote buttons share one row: the question beside its answers.
+        self.vote_row = QHBoxLayout()
+        self.status = QLabel("", self)
+        self.status.setObjectName("Muted")
         self.status.setWordWrap(True)
-        layout.addWidget(self.status)
+        self.status.setTextFormat(Qt.TextFormat.PlainText)
+        self.vote_row.addWidget(self.status, 1)
+        self.vote_row.setContentsMargins(16, 4, 16, 8)
+        self.vote_row.setSpacing(8)
+        outer.addLayout(self.vote_row)
+
+        # The picker says "changed" on a model pick or a finished edit, not on every key.
+        self.picker.changed.connect(self._estimate)
+        services.events.library_changed.connect(self.refresh_models)
         self.refresh_models()
 
     # models and the memory estimate -----------------------------------------------------
@@ -228,24 +216,26 @@ class ComparePage(QWidget):
         def load() -> list[tuple[int, str]]:
             return [(m.id, m.name) for m in list_models(self.services.db())]
 
-        self.services.tasks.run("db", load, name="compare models",
+        self.services.tasks.run("db", load, name="list models for Compare",
                                 on_done=self._models_loaded, on_error=self.show_error)
 
     def _models_loaded(self, models: list[tuple[int, str]]) -> None:
         self.picker.set_models(models)
-        self.run_button.setEnabled(bool(models))
+        self.run_button.setEnabled(bool(models) and not self.is_running)
         if not models:
-            self.status.setText("No models in the library yet: add one on the Models page.")
+            self.set_status("No models in the library yet: add one on the Models page.")
         self._estimate()
 
     def _estimate(self) -> None:
         chosen = self.picker.chosen()
+        if len(chosen) < 2:
+            return
 
         def estimate() -> tuple[bool, str]:
             return can_run_together(build_contenders(self.services.db(), chosen))
 
-        self.services.tasks.run("db", estimate, name="memory estimate",
-                                on_done=self._estimated, on_error=lambda _m: None)
+        self.services.tasks.run("db", estimate, name="estimate memory for Compare",
+                                on_done=self._estimated, on_error=self._not_estimated)
 
     def _estimated(self, result: tuple[bool, str]) -> None:
         self.fits_together, reason = result
@@ -254,9 +244,19 @@ class ComparePage(QWidget):
             self.together.setChecked(False)
         self.together.setToolTip(f"Running together: {reason}")
 
+    def _not_estimated(self, message: str) -> None:
+        """A row's settings do not parse yet: running together waits for a good estimate,
+        and the reason is where the option is (Compare itself reports it on a run)."""
+        self.fits_together = False
+        self.together.setChecked(False)
+        self.together.setEnabled(False)
+        self.together.setToolTip(f"Cannot estimate the memory: {message}")
+
     # running ------------------------------------------------------------------------------
 
     def start(self) -> None:
+        if self.is_running:
+            return
         prompt = self.prompt.toPlainText().strip()
         if not prompt:
             self.show_error("Type a prompt first.")
@@ -264,26 +264,36 @@ class ComparePage(QWidget):
         chosen = self.picker.chosen()
         system = self.system.text().strip() or None
         blind, together = self.blind.isChecked(), self.together.isChecked()
+        rng = self.shuffle_rng
         services = self.services
 
         def job() -> StartedCompare:
             db = services.db()
-            return StartedCompare(CompareRun(db, services.engine, build_contenders(db, chosen),
-                                             prompt, system=system, blind=blind,
-                                             together=together))
+            contenders = build_contenders(db, chosen)
+            return StartedCompare(CompareRun(db, services.engine, contenders, prompt,
+                                             system=system, blind=blind, together=together,
+                                             seed_rng=rng), contenders)
 
         self._clear_columns()
-        self.status.setText("Running…")
+        self.comparison_id = None
+        self.voted = False
+        self.run_blind = blind
+        self.run_rows = self.picker.numbered()
+        names = sorted({name for _number, name in self.run_rows})
+        # The status bar names the models in use; sorted, so a blind run gives nothing away.
+        services.events.model_loaded.emit(f"{', '.join(names)} (comparing)")
+        self.set_status("Running…")
         self.run_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         # Together, each contender has its own Engine: the shared one is left alone, but the
         # job still runs on the "engine" worker so it never races a chat for the CPU.
-        self.job = services.tasks.run("engine", job, name="compare", on_progress=self._event,
+        self.job = services.tasks.run("engine", job, name="comparison", on_progress=self._event,
                                       on_error=self.show_error, on_finally=self._finished)
 
     def stop(self) -> None:
         if self.job is not None:
             self.job.cancel()
+            self.set_status("Stopping…")
 
     @property
     def is_running(self) -> bool:
@@ -291,65 +301,76 @@ class ComparePage(QWidget):
 
     def _clear_columns(self) -> None:
         for column in self.columns:
+            self.column_area.removeWidget(column)
             column.deleteLater()
         self.columns = []
         for button in self.vote_buttons:
+            self.vote_row.removeWidget(button)
             button.deleteLater()
         self.vote_buttons = []
-        self.vote_label.setText("")
+        self.empty.show()
 
     def _event(self, event: Any) -> None:
         if isinstance(event, tuple) and event[0] == "columns":
-            self.comparison_id, count = event[1], event[2]
+            self.comparison_id, count, self.row_ids = event[1], event[2], event[3]
+            self.empty.hide()
             for slot in range(count):
-                column = ReplyColumn(LETTERS[slot])
+                column = AnswerColumn(LETTERS[slot], self.column_strip)
+                column.hide_writer()
                 self.columns.append(column)
-                self.column_area.addWidget(column)
+                self.column_area.addWidget(column, 1)
+            self._add_vote_buttons(count)
+            self._load_view()  # not blind: the writers can be named at once
             return
         assert isinstance(event, CompareEvent)
         column = self.columns[event.slot]
         if event.kind == "start":
-            column.metrics.setText("generating…")
+            column.start()
         elif event.kind == "chunk":
-            column.append(event.text)
-        elif event.kind == "done" and event.stats is not None:
-            column.finish(event.stats)
+            column.stream(event.text)
+        elif event.kind == "done":
+            column.set_text(event.text)
+            if event.stats is not None:
+                metrics = {name: getattr(event.stats, name, None) for name in METRICS}
+                column.set_metrics(metrics, hidden=self.run_blind)
         elif event.kind == "error":
-            column.metrics.setText(f"Error: {event.error}")
+            column.set_note(f"Error: {event.error}", error=True)
 
     def _finished(self) -> None:
         self.job = None
-        self.run_button.setEnabled(True)
+        self.run_button.setEnabled(bool(self.picker.models))
         self.stop_button.setEnabled(False)
+        loaded = self.services.engine.loaded
+        self.services.events.model_loaded.emit(loaded.path.stem if loaded is not None else "")
         if self.comparison_id is None:
             return
-        self.status.setText(f"Comparison {self.comparison_id} stored. Which is better?")
-        self._show_vote_buttons()
+        for button in self.vote_buttons:
+            button.setEnabled(True)
         self._load_view()
 
     # votes --------------------------------------------------------------------------------
 
-    def _show_vote_buttons(self) -> None:
-        count = len(self.columns)
-        labels = ([("A better", "a"), ("B better", "b")] if count == 2
-                  else [(f"{LETTERS[i]} best", LETTERS[i].lower()) for i in range(count)])
-        labels += [("Tie", "tie"), ("Both bad" if count == 2 else "All bad", "bad")]
-        for text, choice in labels:
-            button = QPushButton(text)
+    def _add_vote_buttons(self, count: int) -> None:
+        for text, choice in vote_choices(count):
+            button = QPushButton(text, self)
             button.clicked.connect(lambda _=False, c=choice: self.vote(c))
             self.vote_buttons.append(button)
-            self.vote_row.addWidget(button)
         if count > 2:
-            rank = QPushButton("Rank…")
+            rank = QPushButton("Rank…", self)
             rank.setToolTip("Put all the answers in order, best first")
             rank.clicked.connect(lambda: self.rank())
             self.vote_buttons.append(rank)
-            self.vote_row.addWidget(rank)
+        for button in self.vote_buttons:
+            button.setEnabled(False)  # until every answer is in
+            self.vote_row.addWidget(button)
 
     def rank(self, letters: list[str] | None = None) -> None:
         """Vote with a full ranking (best first); asks in a dialog unless given."""
         if letters is None:
-            dialog = RankDialog([LETTERS[i] for i in range(len(self.columns))], self)
+            answers = [(f"Answer {LETTERS[i]}: {_gist(column.text)}", LETTERS[i])
+                       for i, column in enumerate(self.columns)]
+            dialog = RankDialog([title for title, _ in answers], self,
+                                keys=[key for _, key in answers])
             if dialog.exec() != RankDialog.DialogCode.Accepted:
                 return
             letters = dialog.order()
@@ -357,13 +378,22 @@ class ComparePage(QWidget):
 
     def vote(self, choice: str) -> None:
         comparison_id = self.comparison_id
-        if comparison_id is None:
+        if comparison_id is None or self.voted or self.is_running:
             return
+        self.voted = True
         for button in self.vote_buttons:
             button.setEnabled(False)
+        self.set_status("Saving your vote…")
+
+        def failed(message: str) -> None:
+            self.voted = False
+            for button in self.vote_buttons:
+                button.setEnabled(True)
+            self.show_error(message)
+
         self.services.tasks.run("db", lambda: cast_vote(self.services.db(), comparison_id,
                                                         choice),
-                                name="vote", on_done=self._show_view, on_error=self.show_error)
+                                name="save vote", on_done=self._show_view, on_error=failed)
 
     def _load_view(self) -> None:
         comparison_id = self.comparison_id
@@ -371,28 +401,61 @@ class ComparePage(QWidget):
             return
         self.services.tasks.run("db", lambda: comparison_view(self.services.db(),
                                                               comparison_id),
-                                name="comparison", on_done=self._show_view,
+                                name="read comparison", on_done=self._show_view,
                                 on_error=self.show_error)
 
+    def _number_of(self, contender_id: int) -> int | None:
+        if contender_id in self.row_ids:
+            index = self.row_ids.index(contender_id)
+            return self.run_rows[index][0] if index < len(self.run_rows) else index + 1
+        return None
+
     def _show_view(self, view: dict[str, Any]) -> None:
-        """Titles from the stored view: hidden names until the vote, then the reveal."""
-        for column, data in zip(self.columns, view["columns"], strict=False):
-            title = f"{data['letter']}: {data['label']}"
-            # A long settings label must not widen the window: cut it to what a column of
-            # 1280 px holds (56 characters for two, 28 for four), keep it in the tooltip.
-            limit = 112 // max(2, len(self.columns))
-            column.setTitle(title if len(title) <= limit else title[:limit - 1] + "…")
-            column.setToolTip(title)
-        if view["vote"]:
+        """Draw the stored comparison: writers hidden until the vote when blind, then named
+        by contender number; the final texts and metrics; the vote in the buttons' words."""
+        if view["id"] != self.comparison_id:
+            return  # an answer about a comparison no longer shown
+        count = len(self.columns)
+        vote = view["vote"]
+        verdicts = column_verdicts(vote, count) if vote else [""] * count
+        running = self.is_running
+        for column, data, verdict in zip(self.columns, view["columns"], verdicts, strict=False):
+            if data["contender"] is None:
+                column.hide_writer()
+            else:
+                contender = data["contender"]
+                column.set_writer(self._number_of(contender["id"]), contender["model_name"],
+                                  contender["label"], verdict=verdict)
+            if running or data["status"] == "pending":
+                continue
+            column.set_text(data["content"])
+            if data["status"] == "error":
+                column.set_note(f"Error: {data['error']}", error=True)
+            else:
+                column.set_metrics(data["metrics"], hidden=view["hidden"])
+        if running:
+            return
+        if vote:
+            self.voted = True
             for button in self.vote_buttons:
                 button.setEnabled(False)
-            outcome = view["vote"]["outcome"]
-            ranked = view["vote"].get("ranking_letters")
-            said = (" > ".join(ranked) if ranked
-                    else f"{view['vote'].get('winner_letter')} better" if outcome == "win"
-                    else "tie" if outcome == "tie" else "both bad")
-            self.vote_label.setText(f"Your vote: {said}. Names revealed.")
-            self.status.setText(f"Comparison {view['id']} and your vote are saved.")
+            self.set_status(f"Your vote: {said_vote(vote, count)}. Saved with comparison "
+                            f"{view['id']}; the contenders are named above each answer.")
+        elif view["hidden"]:
+            self.set_status(f"Comparison {view['id']} saved. Which answer is better? Names, "
+                            "memory and load times appear after your vote.")
+        else:
+            self.set_status(f"Comparison {view['id']} saved. Which answer is better?")
+
+    def set_status(self, text: str, *, error: bool = False) -> None:
+        restyle(self.status, "ErrorText" if error else "Muted")
+        self.status.setText(text)
 
     def show_error(self, message: str) -> None:
-        self.status.setText(f"<span style='color:#b91c1c'>{message}</span>")
+        self.set_status(message, error=True)
+
+
+def _gist(text: str, limit: int = 60) -> str:
+    """The start of an answer on one line, to recognise it in the ranking dialog."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[:limit - 1] + "…"

@@ -4,6 +4,7 @@ every pair in that order."""
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -11,6 +12,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QListWidget,
+    QListWidgetItem,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -18,13 +20,22 @@ from PySide6.QtWidgets import (
 
 
 class RankDialog(QDialog):
-    def __init__(self, titles: list[str], parent: QWidget | None = None) -> None:
+    """``titles`` are what the user reads ("Answer A: The capital…"); ``keys`` (the titles
+    themselves when not given) are what :meth:`order` returns, best first."""
+
+    def __init__(self, titles: list[str], parent: QWidget | None = None,
+                 keys: list[str] | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Rank the answers")
+        self.setMinimumWidth(420)
         self.list = QListWidget(self)
         self.list.setAccessibleName("Answers, best first")
         self.list.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
-        self.list.addItems(titles)
+        self.list.setWordWrap(True)
+        for title, key in zip(titles, keys or titles, strict=True):
+            item = QListWidgetItem(title, self.list)
+            item.setData(Qt.ItemDataRole.UserRole, key)
+            item.setToolTip(title)
         self.list.setCurrentRow(0)
         up, down = QPushButton("Up", self), QPushButton("Down", self)
         up.clicked.connect(lambda: self.move(-1))
@@ -55,5 +66,6 @@ class RankDialog(QDialog):
         self.list.setCurrentRow(target)
 
     def order(self) -> list[str]:
-        """The titles as ranked now, best first."""
-        return [self.list.item(i).text() for i in range(self.list.count())]
+        """The keys as ranked now, best first."""
+        return [self.list.item(i).data(Qt.ItemDataRole.UserRole)
+                for i in range(self.list.count())]

@@ -1,0 +1,157 @@
+"""Rows of (model, settings) that name the contenders of a comparison or a trial.
+
+Rows are numbered 1-4, never lettered: letters belong to the answers of a comparison, which
+are shuffled when blind, and a row "A" beside an answer "A" invites a vote for the wrong
+model. Numbers follow the rows as they are added and removed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.library import get_model
+from workbench.trials.contenders import Contender, make_contender, parse_set_options
+
+DEFAULT_SETTINGS = "temperature=0, max_tokens=256"
+
+
+def split_settings(text: str) -> list[str]:
+    """``"temperature=0, n_ctx=2048"`` to ``["temperature=0", "n_ctx=2048"]``."""
+    return [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]
+
+
+def build_contenders(db: Any, chosen: list[tuple[int, list[str]]]) -> list[Contender]:
+    """Runs on a worker: resolve each row's model and settings into stored contenders."""
+    return [make_contender(db, get_model(db, model_id), parse_set_options(items))
+            for model_id, items in chosen]
+
+
+class ContenderRow(QWidget):
+    """One contender: its number, the model, its settings as ``KEY=VALUE`` items, Remove."""
+
+    def __init__(self, settings: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        line = QHBoxLayout(self)
+        line.setContentsMargins(0, 0, 0, 0)
+        self.number = QLabel(self)
+        self.number.setObjectName("SubHeading")
+        self.number.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.number.setMinimumWidth(self.number.fontMetrics().horizontalAdvance("4") + 12)
+        self.combo = QComboBox(self)
+        self.combo.setMinimumWidth(180)
+        # A long model name must not widen the row: the combo elides, the tooltip tells all.
+        self.combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.combo.setMinimumContentsLength(18)
+        self.combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.edit = QLineEdit(settings, self)
+        self.edit.setPlaceholderText(
+            "settings: temperature=0, n_ctx=2048, seed=1, system_prompt=...")
+        self.remove = QPushButton("Remove", self)
+        line.addWidget(self.number)
+        line.addWidget(self.combo, 2)
+        line.addWidget(self.edit, 3)
+        line.addWidget(self.remove)
+
+    def set_number(self, number: int) -> None:
+        self.number.setText(str(number))
+        self.number.setAccessibleName(f"Contender {number}")
+        self.combo.setAccessibleName(f"Contender {number} model")
+        self.edit.setAccessibleName(f"Contender {number} settings")
+        self.remove.setToolTip(f"Remove contender {number}")
+
+
+class ContenderPicker(QWidget):
+    """``minimum`` to ``maximum`` numbered rows; shared by the Compare and Trials pages."""
+
+    #: A row's model or settings changed (the Compare page then estimates memory again).
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None, minimum: int = 2, maximum: int = 4):
+        super().__init__(parent)
+        self.minimum, self.maximum = minimum, maximum
+        self.models: list[tuple[int, str]] = []
+        self.row_widgets: list[ContenderRow] = []
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.setSpacing(4)
+        self.add_button = QPushButton("Add contender")
+        self.add_button.clicked.connect(lambda: self.add_row())
+        self._layout.addWidget(self.add_button, alignment=Qt.AlignmentFlag.AlignLeft)
+        for _ in range(minimum):
+            self.add_row()
+
+    @property
+    def rows(self) -> list[tuple[QComboBox, QLineEdit, QPushButton]]:
+        """(model picker, settings, Remove) per row, in numbered order."""
+        return [(row.combo, row.edit, row.remove) for row in self.row_widgets]
+
+    def set_models(self, models: list[tuple[int, str]]) -> None:
+        self.models = models
+        for index, row in enumerate(self.row_widgets):
+            self._fill(row.combo, index)
+
+    def _fill(self, combo: QComboBox, index: int) -> None:
+        current = combo.currentData()
+        combo.blockSignals(True)
+        combo.clear()
+        for model_id, name in self.models:
+            combo.addItem(name, model_id)
+            combo.setItemData(combo.count() - 1, name, Qt.ItemDataRole.ToolTipRole)
+        if current is not None and combo.findData(current) >= 0:
+            combo.setCurrentIndex(combo.findData(current))
+        elif self.models:
+            combo.setCurrentIndex(min(index, len(self.models) - 1))
+        combo.blockSignals(False)
+
+    def add_row(self, settings: str = DEFAULT_SETTINGS) -> None:
+        if len(self.row_widgets) >= self.maximum:
+            return
+        row = ContenderRow(settings, self)
+        self._fill(row.combo, len(self.row_widgets))
+        self.row_widgets.append(row)
+        row.remove.clicked.connect(lambda: self.remove_row(row))
+        row.combo.currentIndexChanged.connect(lambda _index: self.changed.emit())
+        row.edit.editingFinished.connect(self.changed.emit)
+        self._layout.insertWidget(self._layout.count() - 1, row)
+        self._update_rows()
+        self.changed.emit()
+
+    def remove_row(self, row: ContenderRow) -> None:
+        if len(self.row_widgets) <= self.minimum or row not in self.row_widgets:
+            return
+        self.row_widgets.remove(row)
+        self._layout.removeWidget(row)
+        row.deleteLater()
+        self._update_rows()
+        self.changed.emit()
+
+    def _update_rows(self) -> None:
+        self.add_button.setEnabled(len(self.row_widgets) < self.maximum)
+        for number, row in enumerate(self.row_widgets, start=1):
+            row.set_number(number)
+            row.remove.setEnabled(len(self.row_widgets) > self.minimum)
+
+    def chosen(self) -> list[tuple[int, list[str]]]:
+        """(model id, settings items) per row; parsed in the worker, where errors surface."""
+        return [(row.combo.currentData(), split_settings(row.edit.text()))
+                for row in self.row_widgets if row.combo.currentData() is not None]
+
+    def numbered(self) -> list[tuple[int, str]]:
+        """(row number, model name) of every row that has a model, as :meth:`chosen` orders
+        them: the numbers the answers are attributed to after a vote."""
+        return [(number, row.combo.currentText())
+                for number, row in enumerate(self.row_widgets, start=1)
+                if row.combo.currentData() is not None]
