@@ -12,7 +12,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from workbench.errors import StoreError
 from workbench.store.failures import translate
@@ -34,16 +34,16 @@ class GuardedCursor(sqlite3.Cursor):
     connection: GuardedConnection
 
     def execute(self, sql: str, parameters: Any = (), /) -> GuardedCursor:
-        return _guarded(self.connection, lambda: super(GuardedCursor, self).execute(
-            sql, parameters))
+        return cast(GuardedCursor, _guarded(
+            self.connection, lambda: super(GuardedCursor, self).execute(sql, parameters)))
 
     def executemany(self, sql: str, seq: Iterable[Any], /) -> GuardedCursor:
-        return _guarded(self.connection, lambda: super(GuardedCursor, self).executemany(
-            sql, seq))
+        return cast(GuardedCursor, _guarded(
+            self.connection, lambda: super(GuardedCursor, self).executemany(sql, seq)))
 
     def executescript(self, script: str, /) -> GuardedCursor:
-        return _guarded(self.connection, lambda: super(GuardedCursor, self).executescript(
-            script))
+        return cast(GuardedCursor, _guarded(
+            self.connection, lambda: super(GuardedCursor, self).executescript(script)))
 
     def fetchone(self) -> Any:
         return _guarded(self.connection, super().fetchone)
@@ -74,7 +74,7 @@ class GuardedConnection(sqlite3.Connection):
     read_only: bool = False
 
     def cursor(self, factory: Any = None) -> GuardedCursor:  # type: ignore[override]
-        return super().cursor(factory or GuardedCursor)  # type: ignore[no-any-return]
+        return cast(GuardedCursor, super().cursor(factory or GuardedCursor))
 
     def execute(self, sql: str, parameters: Any = (), /) -> GuardedCursor:
         return self.cursor().execute(sql, parameters)
@@ -123,9 +123,7 @@ def connect(path: Path | None, busy_timeout: float) -> GuardedConnection:
     else:
         targets = [str(path)]
     for index, target in enumerate(targets):
-        conn = _guarded_open(path, busy_timeout, lambda: sqlite3.connect(
-            target, timeout=busy_timeout, check_same_thread=False, uri=read_only,
-            factory=GuardedConnection))
+        conn = _open(path, busy_timeout, target, read_only)
         assert isinstance(conn, GuardedConnection)
         conn.store_path = path
         conn.busy_timeout = busy_timeout
@@ -140,10 +138,11 @@ def connect(path: Path | None, busy_timeout: float) -> GuardedConnection:
     raise AssertionError("unreachable")
 
 
-def _guarded_open(path: Path | None, busy_timeout: float,
-                  open_: Callable[[], sqlite3.Connection]) -> sqlite3.Connection:
+def _open(path: Path | None, busy_timeout: float, target: str,
+          uri: bool) -> sqlite3.Connection:
     try:
-        return open_()
+        return sqlite3.connect(target, timeout=busy_timeout, check_same_thread=False, uri=uri,
+                               factory=GuardedConnection)
     except sqlite3.Error as error:
         translated = translate(error, path, busy_timeout)
         if translated is None:

@@ -69,13 +69,14 @@ def latest_backup(path: Path) -> Path | None:
 
 def damaged(path: Path | None, detail: str) -> DamagedDatabaseError:
     name = str(path) if path else "the database"
+    file_name = path.name if path else "the file"
     backup = latest_backup(path) if path else None
     if backup is not None:
-        offer = (f"the last backup is {backup}: quit Workbench and copy it over {path.name} "
+        offer = (f"the last backup is {backup}: quit Workbench and copy it over {file_name} "
                  "to go back to it (the damaged file is not changed by Workbench)")
     else:
         offer = ("there is no backup to go back to; keep a copy of the file, then try "
-                 f"'sqlite3 {path.name} .recover'")
+                 f"'sqlite3 {file_name} .recover'")
     return DamagedDatabaseError(f"{name}: the database is damaged ({detail}); {offer}",
                                 backup)
 
