@@ -38,7 +38,16 @@ AUTOMATIC_WORDS = ("", "auto", "automatic", "default", "none", "null")
 
 
 class InvalidSettingError(InvalidInputError):
-    """A value given for a setting is outside what the setting allows."""
+    """A value given for a setting is outside what the setting allows.
+
+    ``key`` names the setting and ``detail`` says what is wrong without naming it, so the
+    window can put the setting's label in front instead of its key.
+    """
+
+    def __init__(self, key: str, detail: str) -> None:
+        super().__init__(f"setting '{key}': {detail}")
+        self.key = key
+        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -80,8 +89,8 @@ class Setting:
         if self.secret:
             shown = "the value given"
         why = f" ({reason})" if reason else ""
-        return InvalidSettingError(f"setting '{self.key}': {shown} is not allowed{why}; "
-                                   f"allowed: {self.allowed_with_automatic()}")
+        return InvalidSettingError(self.key, f"{shown} is not allowed{why}; "
+                                             f"allowed: {self.allowed_with_automatic()}")
 
     def allowed_with_automatic(self) -> str:
         text = self.allowed()
@@ -267,8 +276,9 @@ DEFINITIONS: tuple[Setting, ...] = (
         automatic="chosen for this computer", minimum=1, maximum=max_threads()),
     GpuLayersSetting(
         "gpu_layers", "Graphics card use", "How much of a model runs on the graphics card: "
-        "auto fits what the card's memory allows, all puts the whole model there, 0 uses "
-        "only the processor.", "Performance", "auto"),
+        "automatic (auto) fits what the card's memory allows, whole model (all) puts all of "
+        "it there, processor only (0) leaves the card alone; or type a number of layers.",
+        "Performance", "auto"),
     IntegerSetting(
         "context_length", "Memory per chat", "How much of a conversation a model can keep "
         "in mind, in tokens (about ¾ of a word each). More needs more memory; a model's own "
@@ -299,8 +309,7 @@ def definition(key: str) -> Setting:
     try:
         return SETTINGS[key]
     except KeyError:
-        raise InvalidSettingError(
-            f"setting '{key}': unknown (known: {', '.join(SETTINGS)})") from None
+        raise InvalidSettingError(key, f"unknown (known: {', '.join(SETTINGS)})") from None
 
 
 def check_value(key: str, value: Any) -> Any:
