@@ -150,3 +150,13 @@ def test_a_file_in_the_way_is_not_a_models_folder(run, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
     assert "a file is in the way" in refused(run("settings", "models_dir", str(blocker)))
+
+
+def test_the_readme_table_lists_every_setting_with_what_it_allows() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    for setting in DEFINITIONS:
+        row = next((line for line in readme.splitlines()
+                    if line.startswith(f"| `{setting.key}` |")), "")
+        assert setting.label in row, setting.key
+        if setting.key != "threads":  # its bound depends on the machine: said in words
+            assert setting.allowed() in row, setting.key
