@@ -84,6 +84,11 @@ class Setting:
             raise self.refuse(value)
         return self.convert(value)
 
+    def check_stored(self, value: Any) -> Any:
+        """A stored value, checked for its type and range only: reading a setting must not
+        touch the disk (a folder is checked when it is set, and again where it is used)."""
+        return self.check(value)
+
     def refuse(self, value: Any, reason: str = "") -> InvalidSettingError:
         shown = json.dumps(value) if not isinstance(value, str) else repr(value)
         if self.secret:
@@ -195,6 +200,13 @@ class FolderSetting(Setting):
         if reason:
             raise self.refuse(value, reason)
         return str(folder)
+
+    def check_stored(self, value: Any) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip() or "\x00" in value:
+            raise self.refuse(value)
+        return value
 
 
 @dataclass(frozen=True)
@@ -322,7 +334,7 @@ def _stored(key: str, raw: str) -> Any:
     setting = SETTINGS[key]
     try:
         value = json.loads(raw)
-        return setting.check(value) if value is not None or setting.automatic else \
+        return setting.check_stored(value) if value is not None or setting.automatic else \
             setting.default
     except (ValueError, InvalidSettingError) as error:
         log.warning("setting %s: the stored value is not valid (%s); using the default %r",

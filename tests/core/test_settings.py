@@ -160,3 +160,10 @@ def test_the_readme_table_lists_every_setting_with_what_it_allows() -> None:
         assert setting.label in row, setting.key
         if setting.key != "threads":  # its bound depends on the machine: said in words
             assert setting.allowed() in row, setting.key
+
+
+@pytest.mark.skipif(os.name != "posix", reason="a POSIX path")
+def test_a_models_folder_that_went_away_is_one_line(run, db) -> None:
+    db["settings"].upsert({"key": "models_dir", "value": '"/proc/gone/models"'}, pk="key")
+    line = refused(run("unfinished"))
+    assert "models_dir" in line and "cannot be used" in line

@@ -10,60 +10,69 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from workbench.errors import StoreError
 from workbench.store.failures import translate
 
-T = TypeVar("T")
+
+def _translated(conn: GuardedConnection, error: sqlite3.Error) -> Exception:
+    """The StoreError for ``error``, or ``error`` itself when it is not the machine's doing."""
+    return translate(error, conn.store_path, conn.busy_timeout) or error
 
 
-def _guarded(conn: GuardedConnection, call: Callable[[], T]) -> T:
-    try:
-        return call()
-    except sqlite3.Error as error:
-        translated = translate(error, conn.store_path, conn.busy_timeout)
-        if translated is None:
-            raise
-        raise translated from error
-
+# The methods below are written out (no helper call on the good path): every statement and
+# row of the app passes through them, and a try block costs nothing until it catches.
 
 class GuardedCursor(sqlite3.Cursor):
     connection: GuardedConnection
 
     def execute(self, sql: str, parameters: Any = (), /) -> GuardedCursor:
-        return cast(GuardedCursor, _guarded(
-            self.connection, lambda: super(GuardedCursor, self).execute(sql, parameters)))
+        try:
+            return cast(GuardedCursor, super().execute(sql, parameters))
+        except sqlite3.Error as error:
+            raise _translated(self.connection, error) from error
 
     def executemany(self, sql: str, seq: Iterable[Any], /) -> GuardedCursor:
-        return cast(GuardedCursor, _guarded(
-            self.connection, lambda: super(GuardedCursor, self).executemany(sql, seq)))
+        try:
+            return cast(GuardedCursor, super().executemany(sql, seq))
+        except sqlite3.Error as error:
+            raise _translated(self.connection, error) from error
 
     def executescript(self, script: str, /) -> GuardedCursor:
-        return cast(GuardedCursor, _guarded(
-            self.connection, lambda: super(GuardedCursor, self).executescript(script)))
+        try:
+            return cast(GuardedCursor, super().executescript(script))
+        except sqlite3.Error as error:
+            raise _translated(self.connection, error) from error
 
     def fetchone(self) -> Any:
-        return _guarded(self.connection, super().fetchone)
+        try:
+            return super().fetchone()
+        except sqlite3.Error as error:
+            raise _translated(self.connection, error) from error
 
     def fetchmany(self, size: int | None = None) -> list[Any]:
-        count = self.arraysize if size is None else size
-        return _guarded(self.connection, lambda: super(GuardedCursor, self).fetchmany(count))
+        try:
+            return super().fetchmany(self.arraysize if size is None else size)
+        except sqlite3.Error as error:
+            raise _translated(self.connection, error) from error
 
     def fetchall(self) -> list[Any]:
-        return _guarded(self.connection, super().fetchall)
+        try:
+            return super().fetchall()
+        except sqlite3.Error as error:
+            raise _translated(self.connection, error) from error
 
     def __next__(self) -> Any:
         try:
             return super().__next__()
         except sqlite3.Error as error:
-            translated = translate(error, self.connection.store_path,
-                                   self.connection.busy_timeout)
-            if translated is None:
-                raise
-            raise translated from error
+            raise _translated(self.connection, error) from error
+
+
+_new_cursor = sqlite3.Connection.cursor
 
 
 class GuardedConnection(sqlite3.Connection):
@@ -74,22 +83,28 @@ class GuardedConnection(sqlite3.Connection):
     read_only: bool = False
 
     def cursor(self, factory: Any = None) -> GuardedCursor:  # type: ignore[override]
-        return cast(GuardedCursor, super().cursor(factory or GuardedCursor))
+        return cast(GuardedCursor, _new_cursor(self, factory or GuardedCursor))
 
     def execute(self, sql: str, parameters: Any = (), /) -> GuardedCursor:
-        return self.cursor().execute(sql, parameters)
+        return _new_cursor(self, GuardedCursor).execute(sql, parameters)
 
     def executemany(self, sql: str, parameters: Iterable[Any], /) -> GuardedCursor:
-        return self.cursor().executemany(sql, parameters)
+        return _new_cursor(self, GuardedCursor).executemany(sql, parameters)
 
     def executescript(self, script: str, /) -> GuardedCursor:
-        return self.cursor().executescript(script)
+        return _new_cursor(self, GuardedCursor).executescript(script)
 
     def commit(self) -> None:
-        _guarded(self, super().commit)
+        try:
+            super().commit()
+        except sqlite3.Error as error:
+            raise _translated(self, error) from error
 
     def __exit__(self, *exc: Any) -> Any:
-        return _guarded(self, lambda: super(GuardedConnection, self).__exit__(*exc))
+        try:
+            return super().__exit__(*exc)
+        except sqlite3.Error as error:
+            raise _translated(self, error) from error
 
 
 def folder_is_read_only(path: Path) -> bool:
