@@ -292,7 +292,7 @@ DEFINITIONS: tuple[Setting, ...] = (
         "it there, processor only (0) leaves the card alone; or type a number of layers.",
         "Performance", "auto"),
     IntegerSetting(
-        "context_length", "Memory per chat", "How much of a conversation a model can keep "
+        "context_length", "Chat memory (context)", "How much of a conversation a model can keep "
         "in mind, in tokens (about ¾ of a word each). More needs more memory; a model's own "
         "limit is never exceeded.", "Performance", 4096, minimum=256, maximum=1_048_576,
         unit=" tokens"),
