@@ -83,6 +83,23 @@ def test_full_disk_on_a_real_tmpfs(tmp_path: Path) -> None:
         db.close()
 
 
+def test_a_disk_already_full_when_opened(tmp_path: Path) -> None:
+    """SQLite reports no room for its WAL side file as an I/O error: still "disk is full"."""
+    with tmpfs(tmp_path / "small", "1m") as folder:
+        path = folder / "w.db"
+        db = open_database(path)
+        set_setting(db, "offline", True)
+        db.close()
+        filler = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)
+        with contextlib.suppress(OSError):
+            while os.write(filler, b"\0" * 4096):
+                pass
+        os.close(filler)
+        with pytest.raises(DatabaseFullError) as caught:
+            set_setting(open_database(path), "offline", False)
+        assert "disk is full" in _one_line(caught.value, path)
+
+
 def test_full_database_by_page_limit(tmp_path: Path) -> None:
     path = tmp_path / "w.db"
     db = open_database(path)

@@ -13,6 +13,7 @@ the newest copy in ``backups/`` (made before every upgrade, see :mod:`workbench.
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -24,6 +25,10 @@ BACKUP_DIR = "backups"
 SQLITE_PERM, SQLITE_BUSY, SQLITE_LOCKED, SQLITE_READONLY = 3, 5, 6, 8
 SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_NOTADB = 10, 11, 13, 14, 26
 SQLITE_IOERR_NOMEM = 10 | (12 << 8)
+SQLITE_IOERR_SHMSIZE = 10 | (19 << 8)  # no room to make the WAL's shared-memory file
+#: Below this many free bytes, an input/output error is taken for a full disk: SQLite reports
+#: ENOSPC as SQLITE_FULL for most writes, but as an I/O error when making its side files.
+NEARLY_FULL = 1 << 20
 
 KEPT = "nothing was changed (everything saved before is kept)"
 
@@ -81,12 +86,24 @@ def damaged(path: Path | None, detail: str) -> DamagedDatabaseError:
                                 backup)
 
 
+def _nearly_full(path: Path | None) -> bool:
+    if path is None:
+        return False
+    try:
+        return shutil.disk_usage(path.parent).free < NEARLY_FULL
+    except OSError:
+        return False
+
+
 def translate(error: sqlite3.Error, path: Path | None, busy_timeout: float) -> StoreError | None:
     """The user-facing error for ``error``, or ``None`` when it is not the machine's doing."""
     name = str(path) if path else "the in-memory database"
     code = getattr(error, "sqlite_errorcode", None)
     primary = code & 0xFF if isinstance(code, int) else None
     text = str(error)
+    if primary == SQLITE_IOERR and code != SQLITE_IOERR_NOMEM and (
+            code == SQLITE_IOERR_SHMSIZE or _nearly_full(path)):
+        primary = SQLITE_FULL
     if primary == SQLITE_FULL or "database or disk is full" in text:
         return DatabaseFullError(f"{name}: the disk is full: {KEPT}. Free some space (or "
                                  "choose a data folder on another disk) and try again.")
