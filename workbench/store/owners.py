@@ -44,7 +44,10 @@ def owner_token(db: Database) -> str | None:
         return None
     key = (os.getpid(), folder)  # a forked child is another process: it takes its own
     if key in _held:
-        return _held[key][0]
+        token, held = _held[key]
+        if Path(held.lock_file).exists():
+            return token
+        del _held[key]  # its file was removed (the folder was cleared): take a new one
     token = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
     lock = FileLock(str(folder / f"{token}.lock"), timeout=0)
     try:
