@@ -48,6 +48,7 @@ def owner_token(db: Database) -> str | None:
         if Path(held.lock_file).exists():
             return token
         del _held[key]  # its file was removed (the folder was cleared): take a new one
+        held.release()
     token = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
     lock = FileLock(str(folder / f"{token}.lock"), timeout=0)
     try:
