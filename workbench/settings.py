@@ -280,7 +280,7 @@ DEFINITIONS: tuple[Setting, ...] = (
         "Models", "balanced", choices=PRESET_CHOICES),
     IntegerSetting(
         "min_pass_rate", "Pass bar for recommendations", "A model is recommended by a trial "
-        "only if it passes at least this share of the checks.", "Models", 80,
+        "only if it passes at least this share of the checks (0: no bar).", "Models", 80,
         minimum=0, maximum=100, unit="%"),
     IntegerSetting(
         "threads", "Processor threads", "How many processor threads a model uses. Automatic "

@@ -3,14 +3,13 @@ makes two contenders. Generations are short and greedy so the suite stays quick.
 
 from __future__ import annotations
 
-import os
+import json
 import random
 import re
 
 import pytest
 from click.testing import CliRunner
 
-from workbench.library import add_model
 from workbench.trials import store
 from workbench.trials.compare import CompareRun
 from workbench.trials.contenders import make_contender
@@ -22,8 +21,8 @@ from workbench.trials.runner import TrialRun, create_trial
 from workbench.trials.suites import SuitePrompt, create_suite
 from workbench.trials.votes import cast_vote, comparison_view
 
-# The settings test_engine.py loads with, so the session engine reuses its model.
-BASE = {"n_ctx": 2048, "n_threads": 2, "gpu_layers": 0, "temperature": 0.0, "seed": 7,
+# One thread: on a busy shared machine two threads wait on each other (10x slower here).
+BASE = {"n_ctx": 2048, "n_threads": 1, "gpu_layers": 0, "temperature": 0.0, "seed": 7,
         "max_tokens": 12}
 
 
@@ -128,28 +127,27 @@ def test_trial_cancel_and_resume_without_repeating_cells(db, engine, two) -> Non
     assert summary["done"] == 6 and all(c["checked"] == 2 for c in summary["contenders"])
 
 
-def test_recommendation_picks_the_smaller_and_report_is_offline(db, engine, model_path,
-                                                                tmp_path) -> None:
-    # Honest fake: a hard link of the test model is a second library entry, and its recorded
-    # file size is then lowered in the database, so "smaller" is a fact of the records only.
-    link = tmp_path / "SmolLM2-small.gguf"
-    os.link(model_path, link)
-    big = add_model(db, model_path)
-    small = add_model(db, link)
-    db.table("models").update(small.id, {"file_size": small.file_size // 2})
-    small = type(small).from_row(db.table("models").get(small.id))
-    contenders = [make_contender(db, big, BASE), make_contender(db, small, BASE)]
-    suite = create_suite(db, "bar", [SuitePrompt("Say hi.", checks=[{"max_tokens": 12}])])
+def test_recommendation_picks_the_smaller_and_report_is_offline(db, engine,
+                                                                library_model) -> None:
+    # Honest fake: the second contender's recorded file size is lowered in the database, so
+    # "smaller" is a fact of the records only (one real model file serves both).
+    big = make_contender(db, library_model, BASE)
+    small = make_contender(db, library_model, {**BASE, "system_prompt": "Be brief."})
+    db.table("contenders").update(small.id, {"file_size": small.file_size // 2})
+    contenders = [big, small]
+    suite = create_suite(db, "bar", [SuitePrompt(f"Say {i}.", checks=[{"max_tokens": 12}])
+                                     for i in range(6)])
     trial_id = create_trial(db, suite.id, contenders, seed=7)
     list(TrialRun(db, engine, trial_id))
     summary = trial_summary(db, trial_id)
     assert [c["pass_rate"] for c in summary["contenders"]] == [1.0, 1.0]
-    verdict = recommend(summary["contenders"], Bar(min_pass_rate=1.0))
+    verdict = recommend(summary["contenders"], Bar(min_pass_rate=0.6))
     assert verdict.choice is not None and verdict.choice["label"] == contenders[1].label
     none = recommend(summary["contenders"], Bar(min_tps=1e9))
     assert none.choice is None and "No contender meets" in none.reason
+    big = library_model
 
-    html = trial_html(db, trial_id, Bar(min_pass_rate=1.0))
+    html = trial_html(db, trial_id, Bar(min_pass_rate=0.6))
     assert "<svg" in html and verdict.reason.split(" (")[0] in html
     assert not re.search(r"""(src|href|action)\s*=|url\(|@import|<link|<script|<iframe""",
                          html, re.I)
@@ -178,7 +176,7 @@ def test_cli_trial_compare_and_vote(workspace, library_model, tmp_path) -> None:
     suite_file = tmp_path / "cli.jsonl"
     suite_file.write_text('{"prompt": "Capital of France?", "checks": [{"contains": "Paris"}]}\n')
     runner = CliRunner()
-    common = ["--set", "n_ctx=2048", "--set", "n_threads=2", "--set", "gpu_layers=0",
+    common = ["--set", "n_ctx=2048", "--set", "n_threads=1", "--set", "gpu_layers=0",
               "--set", "temperature=0", "--set", "max_tokens=8"]
     report_file = tmp_path / "r.html"
     result = runner.invoke(cli, ["trial", "run", str(suite_file), *common, "-m", "1", "-m", "1",
@@ -198,3 +196,10 @@ def test_cli_trial_compare_and_vote(workspace, library_model, tmp_path) -> None:
                                                                     "already voted")
     board = runner.invoke(cli, ["leaderboard", "--json"])
     assert board.exit_code == 0 and "\"tied\": 1" in board.output, board.output
+    grouped = json.loads(board.output)
+    assert "Across every trial and comparison" in grouped["scope"]
+    (model,) = grouped["models"]  # one model file; its settings variants are sub-rows
+    assert len(model["variants"]) >= 2 and {"seed=5" in v["variant"]
+                                            for v in model["variants"]} == {True, False}
+    text = runner.invoke(cli, ["leaderboard"]).output
+    assert "└" in text and "Across every trial" in text

@@ -133,27 +133,28 @@ def test_spread_and_wilson() -> None:
     assert 0.69 < low < 0.73 and high == 1.0
 
 
-def _row(label, size, rss, pass_rate=None, checked=0, share=None, votes=0, tps=None):
-    return {"label": label, "file_size": size, "peak_rss": rss, "pass_rate": pass_rate,
-            "checked": checked, "vote_share": share, "votes": votes,
-            "gen_tps": {"median": tps}}
+def _row(label, size, rss, pass_rate=None, checked=0, share=None, votes=0, tps=None, runs=5):
+    return {"label": label, "file_size": size, "peak_rss": rss,
+            "prompts_checked": checked, "prompts_passed": (pass_rate or 0) * checked,
+            "pass_rate": pass_rate, "vote_share": share, "votes": votes,
+            "gen_tps": {"median": tps, "n": runs if tps is not None else 0}}
 
 
 def test_recommendation_picks_smallest_that_meets_the_bar() -> None:
-    rows = [_row("big", 4_000, 900, 0.95, 20, 0.7, 10, 20.0),
-            _row("small", 1_000, 500, 0.85, 20, 0.6, 10, 40.0),
-            _row("tiny", 500, 300, 0.40, 20, 0.2, 10, 90.0)]
+    rows = [_row("big", 4_000, 900, 0.95, 60, 0.9, 60, 20.0),
+            _row("small", 1_000, 500, 0.95, 60, 0.85, 60, 40.0),
+            _row("tiny", 500, 300, 0.40, 60, 0.2, 60, 90.0)]
     choice = recommend(rows, Bar(min_pass_rate=0.8, min_vote_share=0.5, min_tps=10))
     assert choice.choice is not None and choice.choice["label"] == "small"
-    assert "smallest" in choice.reason and "1 larger one also" in choice.reason
+    assert "smallest" in choice.reason and "1 larger one also meets" in choice.reason
     # Same file size: the lower peak memory wins.
-    tie = recommend([_row("a", 1_000, 800, 1.0, 5), _row("b", 1_000, 400, 1.0, 5)],
+    tie = recommend([_row("a", 1_000, 800, 1.0, 40), _row("b", 1_000, 400, 1.0, 40)],
                     Bar(min_pass_rate=0.9))
     assert tie.choice is not None and tie.choice["label"] == "b"
 
 
 def test_recommendation_says_when_none_meets_the_bar() -> None:
-    rows = [_row("big", 4_000, 900, 0.7, 20), _row("small", 1_000, 500, 0.3, 20)]
+    rows = [_row("big", 4_000, 900, 0.6, 40), _row("small", 1_000, 500, 0.3, 40)]
     verdict = recommend(rows, Bar(min_pass_rate=0.9, min_vote_share=0.5))
     assert verdict.choice is None and verdict.closest is not None
     assert verdict.closest["label"] == "big"

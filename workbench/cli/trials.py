@@ -22,11 +22,13 @@ from workbench.cli.common import echo_json, human_size, pass_workspace
 from workbench.engine import Engine
 from workbench.errors import InvalidInputError
 from workbench.library import get_model
+from workbench.settings import get_setting
 from workbench.trials import report, store
 from workbench.trials.compare import LETTERS, CompareRun
 from workbench.trials.contenders import Contender, make_contender, parse_set_options
-from workbench.trials.recommend import Bar, recommend
-from workbench.trials.results import leaderboard, trial_summary
+from workbench.trials.recommend import Bar, Recommendation, recommend
+from workbench.trials.recommend import make_bar as bar_from
+from workbench.trials.results import group_by_model, leaderboard, trial_summary
 from workbench.trials.runner import TrialRun, create_trial
 from workbench.trials.suites import (
     SuitePrompt,
@@ -37,7 +39,7 @@ from workbench.trials.suites import (
     import_suite,
     list_suites,
 )
-from workbench.trials.votes import cast_vote, comparison_view
+from workbench.trials.votes import cast_vote, compare_trial_cells, comparison_view
 from workbench.workspace import Workspace
 
 COLUMN_MIN = 38
@@ -198,22 +200,28 @@ def votes(workspace: Workspace, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @pass_workspace
 def leaderboard_command(workspace: Workspace, as_json: bool) -> None:
-    """Contenders ranked by votes (Bradley-Terry, 95% bootstrap interval) and pass rates."""
-    rows = leaderboard(workspace.db)
+    """Models ranked by votes (Bradley-Terry, 95% bootstrap interval) and pass rates, across
+    every trial and comparison; settings variants of one model as its sub-rows."""
+    board = group_by_model(leaderboard(workspace.db))
     if as_json:
-        echo_json(rows)
+        echo_json(board)
         return
-    if not rows:
+    if not board["models"]:
         click.echo("No votes or checked results yet.")
         return
+    click.echo(board["scope"])
     click.echo(f"{'rating':>7} {'95% interval':>13} {'votes':>5} {'won':>4} {'tied':>4} "
-               f"{'pass':>10}  contender")
-    for r in rows:
-        rating = f"{r['rating']:.0f}" if r["rating"] is not None else "–"
-        interval = f"{r['low']:.0f}–{r['high']:.0f}" if r["low"] is not None else "–"
-        passed = f"{r['pass_rate']:.0%} of {r['checked']}" if r["checked"] else "–"
-        click.echo(f"{rating:>7} {interval:>13} {r['votes']:>5} {r['won']:>4} {r['tied']:>4} "
-                   f"{passed:>10}  {r['label']}")
+               f"{'pass (prompts)':>16}  model / settings")
+    for group in board["models"]:
+        click.echo(f"{'':>7} {'':>13} {group['votes']:>5} {'':>4} {'':>4} {'':>16}  "
+                   f"{group['model']} ({human_size(group['file_size'])})")
+        for r in group["variants"]:
+            rating = f"{r['rating']:.0f}" if r["rating"] is not None else "–"
+            interval = f"{r['low']:.0f}–{r['high']:.0f}" if r["low"] is not None else "–"
+            passed = (f"{r['pass_rate']:.0%} of {r['prompts_checked']}"
+                      if r["prompts_checked"] else "–")
+            click.echo(f"{rating:>7} {interval:>13} {r['votes']:>5} {r['won']:>4} "
+                       f"{r['tied']:>4} {passed:>16}    └ {r['variant']}")
 
 
 @cli.group()
@@ -349,20 +357,40 @@ def suite_export(workspace: Workspace, suite_ref: str, output: str | None) -> No
 
 # trials ------------------------------------------------------------------------------------
 
+class BarValue(click.ParamType):
+    """A number, or ``none``/``off`` for a part of the bar that is not required."""
+
+    name = "NUMBER|none"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:
+        if isinstance(value, (int, float)):
+            return float(value)
+        if str(value).strip().lower() in ("none", "off", "no"):
+            return 0.0
+        try:
+            return float(str(value).rstrip("%"))
+        except ValueError:
+            self.fail(f"{value!r}: expected a number or 'none'", param, ctx)
+
+
 def bar_options(func: Any) -> Any:
-    for name, help_text in (("--min-pass-rate", "Bar: pass rate, 0-1 or a percentage."),
-                            ("--min-vote-share", "Bar: share of votes won or tied, 0-1."),
-                            ("--min-tps", "Bar: generation tokens/s (warm median).")):
-        func = click.option(name, type=float, help=help_text)(func)
+    for name, help_text in (
+            ("--min-pass-rate", "Bar: pass rate, 0-1 or a percentage (default: the "
+             "min_pass_rate setting, 80%); 0 or none: not required."),
+            ("--min-vote-share", "Bar: share of votes won or tied, 0-1 or a percentage."),
+            ("--min-tps", "Bar: generation tokens/s (median of at least 3 warm runs).")):
+        func = click.option(name, type=BarValue(), help=help_text)(func)
     return func
 
 
-def make_bar(min_pass_rate: float | None, min_vote_share: float | None,
+def make_bar(workspace: Workspace, min_pass_rate: float | None, min_vote_share: float | None,
              min_tps: float | None) -> Bar:
-    def share(value: float | None) -> float | None:
-        return value / 100 if value is not None and value > 1 else value
-
-    return Bar(share(min_pass_rate), share(min_vote_share), min_tps)
+    """The bar asked for; without --min-pass-rate, the pass rate of the settings (80%)."""
+    if min_pass_rate is None:
+        default = get_setting(workspace.db, "min_pass_rate")
+        min_pass_rate = float(default) if default else None
+    return bar_from(min_pass_rate, min_vote_share, min_tps)
 
 
 @cli.group()
@@ -415,9 +443,9 @@ def trial_run(workspace: Workspace, suite_ref: str, models: tuple[str, ...],
                             repeats=repeats, name=name)
     click.echo(f"Trial {trial_id} started.", err=True)
     _drive(workspace, trial_id)
-    _print_summary(workspace, trial_id, make_bar(**bar))
+    _print_summary(workspace, trial_id, make_bar(workspace, **bar))
     if report_file:
-        _write_report(workspace, trial_id, report_file, make_bar(**bar))
+        _write_report(workspace, trial_id, report_file, make_bar(workspace, **bar))
 
 
 def _write_report(workspace: Workspace, trial_id: int, path: str, bar: Bar,
@@ -434,7 +462,7 @@ def _write_report(workspace: Workspace, trial_id: int, path: str, bar: Bar,
 def trial_resume(workspace: Workspace, trial_id: int, **bar: float | None) -> None:
     """Continue a cancelled trial, skipping the cells already finished."""
     _drive(workspace, trial_id)
-    _print_summary(workspace, trial_id, make_bar(**bar))
+    _print_summary(workspace, trial_id, make_bar(workspace, **bar))
 
 
 @trial.command(name="list")
@@ -457,7 +485,11 @@ def trial_list(workspace: Workspace, as_json: bool) -> None:
 def _print_summary(workspace: Workspace, trial_id: int, bar: Bar) -> None:
     summary = trial_summary(workspace.db, trial_id)
     click.echo(report._md_table(report.HEADERS, report.contender_rows(summary)))
-    click.echo("\n" + recommend(summary["contenders"], bar).reason)
+    verdict: Recommendation = recommend(summary["contenders"], bar)
+    click.echo("")
+    for line in report.recommendation_lines(verdict):
+        click.echo(line)
+    click.echo(f"\n{summary['scope']}")
 
 
 @trial.command(name="show")
@@ -469,10 +501,29 @@ def trial_show(workspace: Workspace, trial_id: int, as_json: bool, **bar: float 
     """The trial's contenders, figures, recommendation (and with --json, every cell)."""
     if as_json:
         summary = trial_summary(workspace.db, trial_id)
-        summary["recommendation"] = recommend(summary["contenders"], make_bar(**bar)).to_dict()
+        verdict = recommend(summary["contenders"], make_bar(workspace, **bar))
+        summary["recommendation"] = verdict.to_dict()
         echo_json(summary)
         return
-    click.echo(report.trial_markdown(workspace.db, trial_id, make_bar(**bar)))
+    click.echo(report.trial_markdown(workspace.db, trial_id, make_bar(workspace, **bar)))
+
+
+@trial.command(name="compare")
+@click.argument("trial_id", type=int)
+@click.argument("prompt_number", type=int)
+@click.option("--named", is_flag=True, help="Show the names (default: blind, shuffled).")
+@pass_workspace
+def trial_compare(workspace: Workspace, trial_id: int, prompt_number: int,
+                  named: bool) -> None:
+    """Put the trial's replies to prompt PROMPT_NUMBER (from 1) side by side for a vote;
+    the vote counts for this trial's "votes won or tied"."""
+    comparison_id = compare_trial_cells(workspace.db, trial_id, prompt_number,
+                                        blind=not named)
+    view = comparison_view(workspace.db, comparison_id)
+    click.echo(report.comparison_markdown(workspace.db, comparison_id))
+    letters = "|".join([*LETTERS[:len(view["columns"])].lower(), "tie", "bad"])
+    click.echo(f"Comparison {comparison_id} (trial {trial_id}). Vote: llm-workbench vote "
+               f"{comparison_id} {letters}")
 
 
 @trial.command(name="report")
@@ -486,7 +537,7 @@ def trial_report(workspace: Workspace, trial_id: int, fmt: str, output: str | No
                  **bar: float | None) -> None:
     """Export a trial as one self-contained HTML file (no network references) or Markdown."""
     make = report.trial_markdown if fmt == "md" else report.trial_html
-    _write(make(workspace.db, trial_id, make_bar(**bar)), output)
+    _write(make(workspace.db, trial_id, make_bar(workspace, **bar)), output)
 
 
 @trial.command(name="rerun")

@@ -245,6 +245,18 @@ def m003_trials(db: Database) -> None:
     db.table("votes").create_index(["comparison_id"])
 
 
+@migrations(name="m010_stats_cell_seed_trial_votes")
+def m010_stats_cell_seed_trial_votes(db: Database) -> None:
+    """Each trial cell records the seed its reply was sampled with (issue 9: repeats are
+    distinct samples, each with its own seed derived from the trial's). Cells made before
+    take theirs from the settings record the engine already stored. A comparison made from
+    a trial's cells names the trial, so its votes count for that trial (and only there)."""
+    db.table("trial_cells").add_column("seed", int)
+    db.execute("UPDATE trial_cells SET seed = json_extract(settings, '$.seed') "
+               "WHERE settings IS NOT NULL AND json_valid(settings)")
+    db.table("comparisons").add_column("trial_id", int)  # set when made from a trial's cells
+
+
 @migrations(name="m010_robust_state_owners")
 def m010_robust_state_owners(db: Database) -> None:
     """Who is writing a row left ``streaming`` or ``running`` (issue 10): the token of the

@@ -1,8 +1,13 @@
-"""A contender: one model plus every setting that shapes its replies.
+"""A contender: one model file plus the settings that change the text it writes.
 
-The same model under two settings is two contenders. Settings are resolved once, when the
-contender is made (command overrides, then the model's defaults, then the global ones), and
-stored in full, so a trial rerun a month later uses the same values even if the defaults moved.
+Identity is the model's sha256 plus every setting that shapes the reply: sampling (temperature,
+top-p/k, min-p, repeat penalty, max tokens, seed), the chat template, the system prompt, any
+schema, and the context length (the simple honest rule: it truncates long conversations, so
+it may change the text). Threads, batch size, mmap and GPU layers change speed, not text, so
+they do not make a new contender: asking again with other threads reuses the contender and
+records the new values for the next run. Settings are resolved once, when the contender is
+made (command overrides, then the model's defaults, then the global ones), and stored in full,
+so a trial rerun a month later uses the same values even if the defaults moved.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from workbench.model_settings import LOAD_KEYS, SAMPLING_KEYS, resolve_settings
 
 #: Keys a contender accepts besides the load and sampling settings.
 EXTRA_KEYS = {"system_prompt"}
+#: Settings that change speed or memory but not the text: they never make a new contender.
+NON_TEXT_KEYS = {"n_threads", "n_batch", "use_mmap", "gpu_layers"}
 INT_KEYS = {"n_ctx", "n_threads", "n_batch", "top_k", "max_tokens", "seed"}
 FLOAT_KEYS = {"temperature", "top_p", "min_p", "repeat_penalty"}
 
@@ -111,25 +118,53 @@ def parse_set_options(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
     return values
 
 
-def _fingerprint(model_key: str, settings: dict[str, Any]) -> str:
-    blob = json.dumps({"model": model_key, "settings": settings}, sort_keys=True, default=str)
+def text_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings that make a contender what it is (those that can change the text)."""
+    return {k: v for k, v in settings.items() if k not in NON_TEXT_KEYS}
+
+
+def identity_key(model_sha256: str, model_path: str, settings: dict[str, Any]) -> str:
+    """One contender's identity: model file by sha256 (by path only when no hash is known)
+    plus its text-shaping settings."""
+    model = model_sha256 or f"path:{model_path}"
+    blob = json.dumps({"model": model, "settings": text_settings(settings)}, sort_keys=True,
+                      default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def contender_identity(contender: Contender) -> str:
+    return identity_key(contender.model_sha256, contender.model_path, contender.settings)
+
+
+def variant_label(settings: dict[str, Any]) -> str:
+    """The text-shaping settings in a short line, for a leaderboard's sub-rows."""
+    shown = text_settings(settings)
+    system = shown.pop("system_prompt", None)
+    text = ", ".join(f"{k}={v}" for k, v in sorted(shown.items()) if v is not None)
+    return ", ".join(p for p in (text, "system prompt" if system else "") if p) or "defaults"
+
+
 def _store(db: Database, identity: dict[str, Any], settings: dict[str, Any]) -> Contender:
-    """Insert the contender unless this model + settings pair is already stored."""
-    fingerprint = _fingerprint(f"{identity['model_sha256']}:{identity['model_path']}",
-                               settings)
-    existing = list(db.table("contenders").rows_where("fingerprint = ?", [fingerprint]))
-    if existing:
-        return Contender.from_row(existing[0])
-    row = {**identity, "fingerprint": fingerprint, "settings": json.dumps(settings),
+    """Insert the contender unless one with this identity is already stored; then refresh
+    its speed-only settings (threads...) to the ones asked for now."""
+    key = identity_key(identity["model_sha256"], identity["model_path"], settings)
+    where, params = (("model_sha256 = ?", [identity["model_sha256"]]) if identity[
+        "model_sha256"] else ("model_path = ?", [identity["model_path"]]))
+    for row in db.table("contenders").rows_where(where, params, order_by="id"):
+        found = Contender.from_row(row)
+        if contender_identity(found) == key:
+            if found.settings != settings:
+                db.table("contenders").update(found.id, {"settings": json.dumps(settings)})
+                found.settings = settings
+            return found
+    row = {**identity, "fingerprint": key, "settings": json.dumps(settings),
            "created_at": now()}
     return get_contender(db, db.table("contenders").insert(row).last_pk or 0)
 
 
 def _label(model: Model, overrides: dict[str, Any]) -> str:
-    shown = {k: v for k, v in overrides.items() if k != "system_prompt" and v is not None}
+    shown = {k: v for k, v in overrides.items()
+             if k != "system_prompt" and k not in NON_TEXT_KEYS and v is not None}
     extra = ", ".join(f"{k}={v}" for k, v in sorted(shown.items()))
     if overrides.get("system_prompt"):
         extra = ", ".join(p for p in (extra, "system prompt") if p)

@@ -1,16 +1,39 @@
-"""The recommendation: the smallest contender that does the job.
+"""The recommendation: the smallest contender shown, at 95% confidence, to do the job.
 
 "Does the job" is the bar the user sets: a minimum pass rate on the checks, a minimum share
-of votes won or tied, a minimum generation speed. Any part left unset is not required, but
-a part that is set and has no evidence (no checked cells, no votes) is not met: a contender
-is not recommended on faith. Among those that meet the bar the smallest file wins, then the
-smallest peak memory. When none does, the answer says so and names the one that came closest.
+of votes won or tied, a minimum generation speed. Each part that is set is judged on the
+evidence, not on a point estimate:
+
+- pass rate: the 95% Wilson interval over prompts (a prompt scores the share of its repeats
+  that pass). *Meets* when the lower bound is at or above the bar, *fails* when the upper
+  bound is below it, otherwise *not enough evidence*, with how many more prompts, all
+  passing, would lift the lower bound to the bar;
+- votes won or tied: the same, over the votes the contender took part in;
+- speed: the median generation speed of warm runs, once at least 3 were measured.
+
+A contender is recommended only when every part that is set *meets*; among those the
+smallest file wins, then the smallest peak memory. With no bar set nothing is recommended:
+the contenders are ranked and the answer asks for a bar. When a smaller contender is chosen,
+each larger one is compared with it on the same prompts (exact McNemar test), so the user
+sees whether the bigger model is measurably better on these prompts or not.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from workbench.errors import InvalidInputError
+from workbench.trials.stats import (
+    min_discordant_for_significance,
+    more_successes_needed,
+    needed_split,
+    paired_test,
+    wilson,
+)
+
+MEETS, FAILS, UNSURE = "meets", "fails", "not enough evidence"
+MIN_SPEED_RUNS = 3  # warm runs before a median speed is judged
 
 
 @dataclass
@@ -18,6 +41,10 @@ class Bar:
     min_pass_rate: float | None = None  # 0..1
     min_vote_share: float | None = None  # 0..1, won or tied
     min_tps: float | None = None  # generation tokens/s, warm median
+
+    def is_set(self) -> bool:
+        return any(v is not None for v in (self.min_pass_rate, self.min_vote_share,
+                                           self.min_tps))
 
     def describe(self) -> str:
         parts = [f"pass rate ≥ {self.min_pass_rate:.0%}" if self.min_pass_rate is not None
@@ -27,72 +54,266 @@ class Bar:
                  f"≥ {self.min_tps:g} tokens/s" if self.min_tps is not None else None]
         return ", ".join(p for p in parts if p) or "no bar set"
 
+    def to_dict(self) -> dict[str, float | None]:
+        return asdict(self)
+
+
+@dataclass
+class Part:
+    """One part of the bar judged for one contender, with the numbers behind the verdict."""
+
+    name: str  # pass rate, votes won or tied, speed
+    outcome: str  # meets, fails, not enough evidence
+    need: float
+    value: float | None  # the point estimate (a share, or tokens/s)
+    low: float | None  # 95% interval (None for speed)
+    high: float | None
+    count: float  # prompts passed, votes won or tied, warm runs measured
+    total: int  # prompts checked, votes, warm runs
+    more_needed: int | None  # more prompts (all passing) / votes / runs that would settle it
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Verdict:
+    label: str
+    contender_id: int | None
+    meets: bool
+    parts: list[Part]
+    file_size: int
+    peak_rss: int
+
+    @property
+    def missed(self) -> list[str]:
+        return [p.text for p in self.parts if p.outcome != MEETS]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "contender_id": self.contender_id, "meets": self.meets,
+                "outcome": _overall(self.parts), "parts": [p.to_dict() for p in self.parts],
+                "missed": self.missed, "file_size": self.file_size, "peak_rss": self.peak_rss}
+
 
 @dataclass
 class Recommendation:
     choice: dict[str, Any] | None
     reason: str
     closest: dict[str, Any] | None
-    verdicts: list[dict[str, Any]]
+    verdicts: list[Verdict]
+    bar: Bar = field(default_factory=Bar)
+    paired: list[dict[str, Any]] = field(default_factory=list)
+    ranked: list[str] = field(default_factory=list)  # labels, best first
+
+    def lines(self) -> list[str]:
+        """The reason, then the paired-comparison lines: what the CLI and reports print."""
+        return [self.reason, *(p["text"] for p in self.paired)]
 
     def to_dict(self) -> dict[str, Any]:
         return {"choice": self.choice["label"] if self.choice else None, "reason": self.reason,
                 "closest": self.closest["label"] if self.closest else None,
-                "verdicts": self.verdicts}
+                "bar": self.bar.to_dict(), "bar_set": self.bar.is_set(),
+                "verdicts": [v.to_dict() for v in self.verdicts], "paired": self.paired,
+                "ranked": self.ranked}
 
 
-def _tps(row: dict[str, Any]) -> float | None:
-    value = row.get("gen_tps")
-    return value.get("median") if isinstance(value, dict) else value
+def _overall(parts: list[Part]) -> str:
+    outcomes = {p.outcome for p in parts}
+    if not parts:
+        return "no bar"
+    return FAILS if FAILS in outcomes else UNSURE if UNSURE in outcomes else MEETS
 
 
-def _judge(row: dict[str, Any], bar: Bar) -> tuple[list[str], float]:
-    """The parts of the bar missed (as phrases) and a shortfall score (0 = meets all)."""
-    missed: list[str] = []
-    shortfall = 0.0
-    checks = (
-        ("pass rate", row.get("pass_rate"), bar.min_pass_rate, row.get("checked", 0),
-         "no checked results", lambda v: f"{v:.0%}"),
-        ("votes won or tied", row.get("vote_share"), bar.min_vote_share, row.get("votes", 0),
-         "no votes", lambda v: f"{v:.0%}"),
-        ("speed", _tps(row), bar.min_tps, 1, "no speed measured", lambda v: f"{v:.1f} tok/s"),
-    )
-    for name, value, need, evidence, absent, fmt in checks:
-        if need is None:
+def _count(value: float) -> str:
+    return f"{value:.0f}" if abs(value - round(value)) < 1e-9 else f"{value:.1f}"
+
+
+def _share_part(name: str, need: float, successes: float, total: int, unit: str,
+                more_unit: str) -> Part:
+    """A proportion judged by its 95% Wilson interval."""
+    if total <= 0:
+        more = more_successes_needed(0, 0, need)
+        text = f"{name}: no {unit} yet" + (
+            f"; at least {more} {more_unit} would be needed" if more else "")
+        return Part(name, UNSURE, need, None, None, None, 0, 0, more, text)
+    low, high = wilson(successes, total)
+    value = successes / total
+    numbers = (f"{name} {value:.0%} ({_count(successes)} of {total} {unit}, 95% interval "
+               f"{low:.0%}–{high:.0%})")
+    if low >= need:
+        return Part(name, MEETS, need, value, low, high, successes, total, 0,
+                    f"{numbers}: lower bound ≥ {need:.0%}")
+    if high < need:
+        return Part(name, FAILS, need, value, low, high, successes, total, None,
+                    f"{numbers}: even the upper bound is below {need:.0%}")
+    more = more_successes_needed(successes, total, need)
+    settle = (f"{more} more {more_unit} would settle it" if more is not None else
+              f"no number of {unit} can show {need:.0%} with 95% confidence")
+    return Part(name, UNSURE, need, value, low, high, successes, total, more,
+                f"{numbers}: too few {unit} to show ≥ {need:.0%}; {settle}")
+
+
+def _speed_part(need: float, row: dict[str, Any]) -> Part:
+    spread = row.get("gen_tps")
+    median = spread.get("median") if isinstance(spread, dict) else spread
+    runs = int(spread.get("n") or 0) if isinstance(spread, dict) else int(median is not None)
+    if median is None or runs < MIN_SPEED_RUNS:
+        more = MIN_SPEED_RUNS - runs
+        shown = f"median {median:.1f} tok/s of {runs} warm run{'s' * (runs != 1)}" if (
+            median is not None) else "no warm run measured"
+        return Part("speed", UNSURE, need, median, None, None, runs, runs, more,
+                    f"speed: {shown}; {more} more warm run{'s' * (more != 1)} needed "
+                    f"(at least {MIN_SPEED_RUNS})")
+    numbers = f"speed {median:.1f} tok/s (median of {runs} warm runs)"
+    if median >= need:
+        return Part("speed", MEETS, need, median, None, None, runs, runs, 0,
+                    f"{numbers} ≥ {need:g}")
+    return Part("speed", FAILS, need, median, None, None, runs, runs, None,
+                f"{numbers} < {need:g}")
+
+
+def _prompt_counts(row: dict[str, Any]) -> tuple[float, int]:
+    """Passing prompts (fractional with repeats) and prompts checked."""
+    if "prompts_checked" in row:
+        return float(row.get("prompts_passed") or 0), int(row["prompts_checked"] or 0)
+    checked = int(row.get("checked") or 0)
+    return float(row.get("pass_rate") or 0) * checked, checked
+
+
+def _share(option: str, value: float | None) -> float | None:
+    """A share given as 0-1 or as a percentage (above 1); 0 or None: not required."""
+    if value is None or value == 0:
+        return None
+    share = value / 100 if value > 1 else value
+    if not 0 < share < 1:
+        raise InvalidInputError(
+            f"{option} {value:g}: must be above 0 and below 100% (a 100% bar can never be "
+            "shown with 95% confidence; 0 or none means not required)")
+    return share
+
+
+def make_bar(min_pass_rate: float | None, min_vote_share: float | None = None,
+             min_tps: float | None = None) -> Bar:
+    """The bar from user values: shares as 0-1 or percentages, 0 or None for "not required"."""
+    if min_tps is not None and min_tps < 0:
+        raise InvalidInputError(f"--min-tps {min_tps:g}: must be 0 or more")
+    return Bar(_share("--min-pass-rate", min_pass_rate),
+               _share("--min-vote-share", min_vote_share), min_tps or None)
+
+
+def judge(row: dict[str, Any], bar: Bar) -> Verdict:
+    parts = []
+    if bar.min_pass_rate is not None:
+        passed, checked = _prompt_counts(row)
+        parts.append(_share_part("pass rate", bar.min_pass_rate, passed, checked, "prompts",
+                                 "prompts, all passing,"))
+    if bar.min_vote_share is not None:
+        votes = int(row.get("votes") or 0)
+        good = row.get("vote_good")
+        if good is None:
+            good = (row.get("vote_share") or 0) * votes
+        parts.append(_share_part("votes won or tied", bar.min_vote_share, float(good), votes,
+                                 "votes", "votes, all won or tied,"))
+    if bar.min_tps is not None:
+        parts.append(_speed_part(bar.min_tps, row))
+    return Verdict(row["label"], row.get("contender_id"),
+                   bool(parts) and all(p.outcome == MEETS for p in parts), parts,
+                   int(row.get("file_size") or 0), int(row.get("peak_rss") or 0))
+
+
+def _rank_key(row: dict[str, Any]) -> tuple[float, float, float, int]:
+    low = row.get("pass_low")
+    share = row.get("vote_share")
+    spread = row.get("gen_tps")
+    tps = spread.get("median") if isinstance(spread, dict) else spread
+    return (-(low if low is not None else -1.0), -(share if share is not None else -1.0),
+            -(tps or 0.0), int(row.get("file_size") or 0))
+
+
+def _closeness(verdict: Verdict) -> tuple[int, int, float]:
+    """Fewest failing parts, then fewest unsettled ones, then the smallest gap to the bar."""
+    failing = sum(p.outcome == FAILS for p in verdict.parts)
+    unsure = sum(p.outcome == UNSURE for p in verdict.parts)
+    gap = sum(max(0.0, (p.need - (p.value or 0.0)) / p.need) if p.need else 0.0
+              for p in verdict.parts if p.outcome != MEETS)
+    return failing, unsure, gap
+
+
+def paired_lines(rows: list[dict[str, Any]], chosen: int,
+                 larger: list[int]) -> list[dict[str, Any]]:
+    """The chosen contender against each larger one on the prompts both were checked on."""
+    base = rows[chosen]
+    smallest = min_discordant_for_significance()
+    out = []
+    for index in larger:
+        other = rows[index]
+        scores_a = other.get("prompt_scores") or {}
+        scores_b = base.get("prompt_scores") or {}
+        test = paired_test(scores_a, scores_b)
+        if not test.prompts:
             continue
-        if value is None or not evidence:
-            missed.append(absent)
-            shortfall += 1.0
-        elif value < need:
-            missed.append(f"{name} {fmt(value)} < {fmt(need)}")
-            shortfall += (need - value) / need if need else 1.0
-    return missed, shortfall
+        diff = test.difference
+        if abs(diff) < 1e-9:
+            how = f"{other['label']} passed as many of the {test.prompts} prompts"
+        else:
+            how = (f"{other['label']} passed {_count(abs(diff))} "
+                   f"{'more' if diff > 0 else 'fewer'} of {test.prompts} prompts")
+        discordant = test.better + test.worse
+        significant = test.p_value < 0.05
+        verdict = (f"the difference is {'significant' if significant else 'not significant'} "
+                   f"(p = {test.p_value:.2g}, exact McNemar test on the {discordant} "
+                   f"prompt{'s' * (discordant != 1)} where they differ)")
+        if test.prompts < smallest:
+            detect = (f"{test.prompts} prompts cannot show any difference: an exact test "
+                      f"needs at least {smallest} prompts that one passes and the other fails")
+        else:
+            need = needed_split(discordant) if discordant >= smallest else None
+            detect = (f"the smallest difference {test.prompts} prompts can detect is "
+                      f"{smallest} prompts (all going one way)")
+            if need is not None and need > smallest:
+                detect += f"; with {discordant} prompts differing, {need} would be needed"
+        out.append({"label": other["label"], "against": base["label"], **test.to_dict(),
+                    "significant": significant, "min_detectable": smallest,
+                    "text": f"Against {base['label']}: {how}; {verdict}. Note: {detect}."})
+    return out
 
 
 def recommend(rows: list[dict[str, Any]], bar: Bar) -> Recommendation:
     """Rows are per-contender summaries (``trial_summary()['contenders']``)."""
-    verdicts = []
-    for row in rows:
-        missed, shortfall = _judge(row, bar)
-        verdicts.append({"label": row["label"], "meets": not missed, "missed": missed,
-                         "shortfall": shortfall, "file_size": row.get("file_size", 0),
-                         "peak_rss": row.get("peak_rss", 0)})
+    verdicts = [judge(row, bar) for row in rows]
+    ranked = [rows[i]["label"] for i in sorted(range(len(rows)),
+                                               key=lambda i: _rank_key(rows[i]))]
     if not rows:
-        return Recommendation(None, "No contenders to judge.", None, verdicts)
+        return Recommendation(None, "No contenders to judge.", None, verdicts, bar)
+    if not bar.is_set():
+        reason = ("No bar set, so nothing is recommended. Ranked by pass rate (95% lower "
+                  f"bound), votes and speed: {', '.join(ranked)}. Set a bar (a minimum pass "
+                  "rate, share of votes won or tied, or speed) to get a recommendation.")
+        return Recommendation(None, reason, None, verdicts, bar, ranked=ranked)
     by_size = sorted(range(len(rows)), key=lambda i: (rows[i].get("file_size") or 0,
                                                       rows[i].get("peak_rss") or 0))
-    meeting = [i for i in by_size if verdicts[i]["meets"]]
+    meeting = [i for i in by_size if verdicts[i].meets]
     if meeting:
         best = rows[meeting[0]]
         others = len(meeting) - 1
+        evidence = "; ".join(p.text for p in verdicts[meeting[0]].parts)
         reason = (f"{best['label']} is the smallest contender "
-                  f"({best.get('file_size', 0) / 1e6:,.0f} MB, peak "
-                  f"{(best.get('peak_rss') or 0) / 1e6:,.0f} MB) that meets the bar "
-                  f"({bar.describe()})" + (f"; {others} larger one{'s' if others > 1 else ''} "
-                                            "also meet it." if others else "."))
-        return Recommendation(best, reason, None, verdicts)
-    closest_index = min(by_size, key=lambda i: verdicts[i]["shortfall"])
+                  f"({(best.get('file_size') or 0) / 1e6:,.0f} MB, peak "
+                  f"{(best.get('peak_rss') or 0) / 1e6:,.0f} MB) shown at 95% confidence to "
+                  f"meet the bar ({bar.describe()}): {evidence}."
+                  + (f" {others} larger one{'s' if others > 1 else ''} also meet"
+                     f"{'' if others > 1 else 's'} it." if others else ""))
+        larger = by_size[by_size.index(meeting[0]) + 1:]
+        return Recommendation(best, reason, None, verdicts, bar,
+                              paired_lines(rows, meeting[0], larger), ranked)
+    closest_index = min(by_size, key=lambda i: _closeness(verdicts[i]))
     closest = rows[closest_index]
-    reason = (f"No contender meets the bar ({bar.describe()}). Closest: {closest['label']} "
-              f"({'; '.join(verdicts[closest_index]['missed'])}).")
-    return Recommendation(None, reason, closest, verdicts)
+    missing = "; ".join(verdicts[closest_index].missed)
+    if _closeness(verdicts[closest_index])[0] == 0:  # nothing fails, something unsettled
+        reason = (f"No contender is shown to meet the bar ({bar.describe()}) yet: the "
+                  f"evidence is too thin. Closest: {closest['label']} ({missing}).")
+    else:
+        reason = (f"No contender meets the bar ({bar.describe()}). Closest: "
+                  f"{closest['label']} ({missing}).")
+    return Recommendation(None, reason, closest, verdicts, bar, ranked=ranked)

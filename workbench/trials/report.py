@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from workbench.trials.recommend import Bar, recommend
+from workbench.trials.recommend import Bar, Recommendation, recommend
 from workbench.trials.results import trial_summary
 from workbench.trials.svg import bars, scatter
 from workbench.trials.votes import comparison_view
@@ -47,12 +47,18 @@ def _pass(passed: Any) -> str:
     return "–" if passed is None else ("pass" if passed else "fail")
 
 
+def _count(value: float) -> str:
+    return f"{value:.0f}" if abs(value - round(value)) < 1e-9 else f"{value:.1f}"
+
+
 def contender_rows(summary: dict[str, Any]) -> list[list[str]]:
-    """One row per contender, shared by the HTML and Markdown reports."""
+    """One row per contender, shared by the HTML and Markdown reports. Pass rates count
+    prompts (a prompt scores the share of its repeats that pass), with the 95% interval."""
     rows = []
     for c in summary["contenders"]:
-        rate = (f"{c['pass_rate']:.0%} ({c['passed']}/{c['checked']}, 95% "
-                f"{c['pass_low']:.0%}–{c['pass_high']:.0%})" if c["checked"] else "–")
+        n = c.get("prompts_checked", c["checked"])
+        rate = (f"{c['pass_rate']:.0%} ({_count(c.get('prompts_passed', c['passed']))}/{n} "
+                f"prompts, 95% {c['pass_low']:.0%}–{c['pass_high']:.0%})" if n else "–")
         votes = (f"{c['vote_share']:.0%} of {c['votes']}" if c["votes"] else "no votes")
         rows.append([c["label"], human_size(c["file_size"]), rate, votes, _median(c["gen_tps"]),
                      _median(c["ttft_ms"]), _median(c["cold"]["load_ms"]),
@@ -60,8 +66,20 @@ def contender_rows(summary: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-HEADERS = ["Contender", "File", "Pass rate", "Votes won/tied", "Gen tok/s (warm)",
+HEADERS = ["Contender", "File", "Pass rate", "Votes won/tied (this trial)", "Gen tok/s (warm)",
            "TTFT ms (warm)", "Load ms (cold)", "TTFT ms (cold)", "Peak memory"]
+
+
+def recommendation_lines(verdict: Recommendation) -> list[str]:
+    """The recommendation as text lines: the verdict, each contender's parts of the bar
+    (meets / fails / not enough evidence, with the numbers) and the paired comparisons."""
+    lines = [verdict.reason]
+    if verdict.bar.is_set():
+        for v in verdict.verdicts:
+            lines.append(f"- {v.label}:")
+            lines += [f"    {p.outcome}: {p.text}" for p in v.parts]
+    lines += [f"Paired: {p['text']}" for p in verdict.paired]
+    return lines
 
 
 def _html_table(headers: list[str], rows: list[list[str]]) -> str:
@@ -139,7 +157,9 @@ def trial_html(db: Database, trial_id: int | str, bar: Bar | None = None) -> str
             f"<h1>{escape(title)}</h1><p class=muted>{summary['done']}/{summary['total']} cells"
             f" · status {escape(trial['status'])} · seed {trial['seed']} · repeats "
             f"{trial['repeats']} · created {escape(trial['created_at'])}</p>"
-            f"<h2>Recommendation</h2><p>{escape(verdict.reason)}</p>"
+            f"<h2>Recommendation</h2>"
+            + "".join(f"<p>{escape(line)}</p>" for line in recommendation_lines(verdict))
+            + f"<p class=muted>{escape(summary['scope'])}</p>"
             f"<h2>Contenders</h2>{_html_table(HEADERS, contender_rows(summary))}"
             f"{_charts(summary)}"
             f"<h2>Results</h2><table><tr><th>Prompt</th>{matrix_head}</tr>"
@@ -153,7 +173,8 @@ def trial_markdown(db: Database, trial_id: int | str, bar: Bar | None = None) ->
     lines = [f"# Trial {trial['id']}: {summary['suite']['name']}", "",
              f"{summary['done']}/{summary['total']} cells · status {trial['status']} · "
              f"seed {trial['seed']} · repeats {trial['repeats']}", "",
-             "## Recommendation", "", verdict.reason, "", "## Contenders", "",
+             "## Recommendation", "", *recommendation_lines(verdict), "",
+             f"_{summary['scope']}_", "", "## Contenders", "",
              _md_table(HEADERS, contender_rows(summary)), "", "## Results", ""]
     for number, row in enumerate(summary["matrix"], 1):
         lines += [f"### {number}. {row['prompt']}", ""]

@@ -1,87 +1,187 @@
 """What a trial and the votes add up to: the prompt × contender matrix, per-contender
-summaries (pass rate, speed with spread, cold run apart), and the leaderboard.
+summaries (pass rate over prompts, speed with spread, cold run apart), and the leaderboards.
 
-A contender row is one model file with one set of settings, shared by every comparison and
-trial that used exactly those, so votes and pass rates add up per contender row.
+What counts where:
+
+- a trial's table and recommendation use only that trial's evidence: its cells, its checks
+  and the votes cast on comparisons made from its cells (``comparisons.trial_id``);
+- the leaderboard (:func:`leaderboard`) is separate: every trial and every comparison, with
+  contenders of the same identity (model sha256 + text-shaping settings) counted together
+  and grouped by model (:func:`group_by_model`), settings variants as sub-rows.
+
+A pass rate counts prompts, not cells: a prompt scores the share of its repeats that pass,
+and the 95% Wilson interval is over the number of prompts (with fractional successes), since
+repeats of one prompt are not independent evidence about the suite.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 from sqlite_utils import Database
 
 from workbench.trials import store
-from workbench.trials.contenders import get_contender, list_contenders
+from workbench.trials.contenders import (
+    Contender,
+    contender_identity,
+    get_contender,
+    list_contenders,
+    text_settings,
+    variant_label,
+)
 from workbench.trials.stats import rate_with_intervals, spread, wilson
 from workbench.trials.suites import get_suite
-from workbench.trials.votes import vote_games
+from workbench.trials.votes import Game, vote_games
+
+TRIAL_SCOPE = ("Only this trial counts here: its cells, its checks and the votes cast on its "
+               "cells. The leaderboard across all trials and comparisons is separate "
+               "(llm-workbench leaderboard).")
+BOARD_SCOPE = ("Across every trial and comparison: votes from all comparisons, pass rates "
+               "from all trials. A trial's own table counts only that trial.")
 
 
-def leaderboard(db: Database, rounds: int = 300) -> list[dict[str, Any]]:
-    """Every contender with votes or checked results: Bradley-Terry rating with a 95%
-    bootstrap interval, votes won / tied / taken part in, and the pass rate over all trials."""
-    first = {c.id: c for c in list_contenders(db)}
-    votes = store.list_votes(db)
-    ratings = {r.player: r for r in rate_with_intervals(
-        [vote_games(v) for v in votes], rounds=rounds)}
-    rows: dict[int, dict[str, Any]] = {}
+def prompt_scores(cells: Iterable[dict[str, Any]], key: str = "prompt_id"
+                  ) -> dict[Any, float]:
+    """Per prompt, the share of its checked repeats that passed (prompts without a checked
+    cell are left out)."""
+    tally: dict[Any, list[int]] = defaultdict(lambda: [0, 0])
+    for cell in cells:
+        if cell["passed"] is not None:
+            entry = tally[cell[key]]
+            entry[0] += int(cell["passed"])
+            entry[1] += 1
+    return {k: passed / checked for k, (passed, checked) in tally.items()}
 
-    def row(key: int) -> dict[str, Any]:
-        if key not in rows:
-            c = first[key]
-            rows[key] = {"contender_id": key, "label": c.label, "model": c.model_name,
-                         "file_size": c.file_size, "rating": None, "low": None, "high": None,
-                         "games": 0, "votes": 0, "won": 0, "tied": 0, "bad": 0,
-                         "checked": 0, "passed": 0, "pass_rate": None}
-        return rows[key]
 
-    for key, rating in ratings.items():
-        row(key).update(rating=rating.rating, low=rating.low, high=rating.high,
-                        games=rating.games)
+def _pass_figures(scores: dict[Any, float]) -> dict[str, Any]:
+    n = len(scores)
+    passed = sum(scores.values())
+    low, high = wilson(passed, n)
+    return {"prompts_checked": n, "prompts_passed": passed,
+            "pass_rate": passed / n if n else None,
+            "pass_low": low if n else None, "pass_high": high if n else None}
+
+
+def _vote_figures(votes: list[dict[str, Any]], who: dict[int, int], rounds: int
+                  ) -> dict[int, dict[str, Any]]:
+    """Votes taken part in, won, tied, both-bad, the share won or tied with its Wilson
+    interval, and Bradley-Terry ratings, per player (``who`` maps contender id to player)."""
+    games: list[list[Game]] = [[(who.get(a, a), who.get(b, b), s) for a, b, s in vote_games(v)]
+                               for v in votes]
+    ratings = {r.player: r for r in rate_with_intervals(games, rounds=rounds)}
+    figures: dict[int, dict[str, Any]] = {}
     for vote in votes:
-        for player in vote["display_order"]:
-            entry = row(player)
+        for contender_id in vote["display_order"]:
+            player = who.get(contender_id, contender_id)
+            entry = figures.setdefault(player, {"votes": 0, "won": 0, "tied": 0, "bad": 0})
             entry["votes"] += 1
             if vote["outcome"] in ("tie", "bad"):
                 entry["tied" if vote["outcome"] == "tie" else "bad"] += 1
-            elif vote["winner_id"] == player:
+            elif who.get(vote["winner_id"], vote["winner_id"]) == player:
                 entry["won"] += 1
-    for cell in db.query("SELECT contender_id, passed FROM trial_cells WHERE passed IS NOT NULL"):
-        entry = row(cell["contender_id"])
-        entry["checked"] += 1
-        entry["passed"] += cell["passed"]
-    for entry in rows.values():
-        if entry["checked"]:
-            entry["pass_rate"] = entry["passed"] / entry["checked"]
-        entry["vote_share"] = ((entry["won"] + entry["tied"]) / entry["votes"]
-                               if entry["votes"] else None)
-    return sorted(rows.values(), key=lambda r: (r["rating"] is None, -(r["rating"] or 0),
-                                                -(r["pass_rate"] or 0)))
+    for player, entry in figures.items():
+        good = entry["won"] + entry["tied"]
+        low, high = wilson(good, entry["votes"])
+        rating = ratings.get(player)
+        entry.update(vote_good=good, vote_share=good / entry["votes"], vote_low=low,
+                     vote_high=high, rating=rating.rating if rating else None,
+                     low=rating.low if rating else None, high=rating.high if rating else None,
+                     games=rating.games if rating else 0)
+    return figures
 
 
-def trial_summary(db: Database, trial_id: int | str) -> dict[str, Any]:
+def _empty_votes() -> dict[str, Any]:
+    return {"votes": 0, "won": 0, "tied": 0, "bad": 0, "vote_good": 0, "vote_share": None,
+            "vote_low": None, "vote_high": None, "rating": None, "low": None, "high": None,
+            "games": 0}
+
+
+def leaderboard(db: Database, rounds: int = 300) -> list[dict[str, Any]]:
+    """Every contender identity with votes or checked results, across all trials and
+    comparisons: Bradley-Terry rating with a 95% bootstrap interval, votes won / tied /
+    taken part in, and the pass rate over prompts of all trials. Contender rows of the same
+    identity (older databases may hold several) count as one, under the first row's id."""
+    contenders = list_contenders(db)
+    first: dict[str, Contender] = {}
+    who: dict[int, int] = {}
+    for c in contenders:
+        leader = first.setdefault(contender_identity(c), c)
+        who[c.id] = leader.id
+    figures = _vote_figures(store.list_votes(db), who, rounds)
+    cells = [dict(r) for r in db.query(
+        "SELECT trial_id, prompt_id, contender_id, passed FROM trial_cells "
+        "WHERE passed IS NOT NULL")]
+    by_player: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for cell in cells:
+        cell["trial_prompt"] = (cell["trial_id"], cell["prompt_id"])
+        by_player[who.get(cell["contender_id"], int(cell["contender_id"]))].append(cell)
+    leaders = {c.id: c for c in first.values()}
+    rows = []
+    for player in sorted(set(figures) | set(by_player)):
+        c = leaders[player]
+        mine = by_player.get(player, [])
+        rows.append({
+            "contender_id": player, "contender_ids": sorted(k for k, v in who.items()
+                                                            if v == player),
+            "label": c.label, "model": c.model_name, "model_sha256": c.model_sha256,
+            "variant": variant_label(c.settings), "settings": text_settings(c.settings),
+            "file_size": c.file_size, **figures.get(player, _empty_votes()),
+            "checked": len(mine), "passed": sum(x["passed"] for x in mine),
+            **_pass_figures(prompt_scores(mine, key="trial_prompt")),
+        })
+    return sorted(rows, key=lambda r: (r["rating"] is None, -(r["rating"] or 0),
+                                       -(r["pass_rate"] or 0)))
+
+
+def group_by_model(rows: list[dict[str, Any]], scope: str = BOARD_SCOPE) -> dict[str, Any]:
+    """Leaderboard rows grouped by model file (sha256), settings variants as sub-rows, the
+    model with the best variant first. A sub-row is named by the settings in which it differs
+    from the model's other variants (all its text settings are in ``settings``)."""
+    groups: dict[str, dict[str, Any]] = {}
+    for row in rows:  # already best first
+        key = row.get("model_sha256") or row["model"]
+        group = groups.setdefault(key, {"model": row["model"], "model_sha256":
+                                        row.get("model_sha256"), "file_size": row["file_size"],
+                                        "votes": 0, "prompts_checked": 0, "variants": []})
+        group["votes"] += row["votes"]
+        group["prompts_checked"] += row["prompts_checked"]
+        group["variants"].append(dict(row))
+    for group in groups.values():
+        variants = group["variants"]
+        if len(variants) > 1 and all(v.get("settings") is not None for v in variants):
+            keys = set().union(*(v["settings"] for v in variants))
+            differ = {k for k in keys if len({repr(v["settings"].get(k)) for v in variants}) > 1}
+            for v in variants:
+                v["variant"] = variant_label({k: v["settings"].get(k) for k in differ})
+    return {"scope": scope, "models": list(groups.values())}
+
+
+def trial_summary(db: Database, trial_id: int | str, rounds: int = 200) -> dict[str, Any]:
     """Everything ``trial show`` and the reports print: trial, suite, contenders with their
-    figures, and the matrix of cells (repeat 0 text, all repeats' speeds)."""
+    figures from this trial alone, and the matrix of cells (repeat 0 text, all repeats'
+    speeds, verdicts and seeds)."""
     trial = store.get_trial_row(db, trial_id)
     suite = get_suite(db, trial["suite_id"])
     contenders = [get_contender(db, i) for i in trial["contender_ids"]]
     cells = store.trial_cells(db, trial["id"])
-    board = {r["contender_id"]: r for r in leaderboard(db, rounds=100)}
+    votes = _vote_figures(store.list_votes(db, trial_id=int(trial["id"])), {}, rounds)
     summaries = []
     for c in contenders:
         mine = [x for x in cells if x["contender_id"] == c.id]
         warm = [x for x in mine if not x["cold"]]
         cold = [x for x in mine if x["cold"]]
         checked = [x for x in mine if x["passed"] is not None]
-        passed = sum(x["passed"] for x in checked)
-        low, high = wilson(passed, len(checked))
-        votes = board.get(c.id, {})
+        scores = prompt_scores(mine)
         summaries.append({
-            "contender": c.to_dict(), "label": c.label, "file_size": c.file_size,
-            "cells": len(mine), "checked": len(checked), "passed": passed,
-            "pass_rate": passed / len(checked) if checked else None,
-            "pass_low": low if checked else None, "pass_high": high if checked else None,
+            "contender": c.to_dict(), "contender_id": c.id, "label": c.label,
+            "model_sha256": c.model_sha256, "model": c.model_name,
+            "variant": variant_label(c.settings), "settings": text_settings(c.settings),
+            "file_size": c.file_size,
+            "cells": len(mine), "checked": len(checked),
+            "passed": sum(x["passed"] for x in checked),
+            **_pass_figures(scores), "prompt_scores": scores,
             "gen_tps": spread([x["gen_tps"] for x in warm]).to_dict(),
             "ttft_ms": spread([x["ttft_ms"] for x in warm]).to_dict(),
             "prompt_tps": spread([x["prompt_tps"] for x in warm]).to_dict(),
@@ -89,9 +189,7 @@ def trial_summary(db: Database, trial_id: int | str) -> dict[str, Any]:
                      "ttft_ms": spread([x["ttft_ms"] for x in cold]).to_dict(),
                      "gen_tps": spread([x["gen_tps"] for x in cold]).to_dict()},
             "peak_rss": max((x["peak_rss"] or 0 for x in mine), default=0),
-            "votes": votes.get("votes", 0),
-            "vote_share": votes.get("vote_share"),
-            "rating": votes.get("rating"),
+            **votes.get(c.id, _empty_votes()),
         })
     matrix = []
     for prompt in suite.prompts:
@@ -99,14 +197,18 @@ def trial_summary(db: Database, trial_id: int | str) -> dict[str, Any]:
         for c in contenders:
             mine = [x for x in cells if x["prompt_id"] == prompt.id and x["contender_id"] == c.id]
             first = mine[0] if mine else None
+            verdicts = [x["passed"] for x in mine if x["passed"] is not None]
             row_cells.append(None if first is None else {
                 "content": first["content"], "passed": first["passed"],
+                "score": sum(verdicts) / len(verdicts) if verdicts else None,
+                "passes": f"{sum(verdicts)}/{len(verdicts)}" if verdicts else None,
                 "check_results": first["check_results"], "error": first["error"],
                 "ttft_ms": spread([x["ttft_ms"] for x in mine]).median,
                 "gen_tps": spread([x["gen_tps"] for x in mine]).median,
                 "peak_rss": max(x["peak_rss"] or 0 for x in mine),
                 "completion_tokens": first["completion_tokens"],
                 "repeats": len(mine), "cold": any(x["cold"] for x in mine),
+                "seeds": [x.get("seed") for x in mine],
                 "settings": first["settings"],
             })
         matrix.append({"prompt_id": prompt.id, "prompt": prompt.prompt,
@@ -114,5 +216,17 @@ def trial_summary(db: Database, trial_id: int | str) -> dict[str, Any]:
                        "cells": row_cells})
     done = len(cells)
     total = len(suite.prompts) * len(contenders) * trial["repeats"]
+    board = sorted(summaries, key=lambda r: (r["rating"] is None, -(r["rating"] or 0),
+                                             -(r["pass_rate"] or 0)))
     return {"trial": trial, "suite": {"id": suite.id, "name": suite.name},
-            "contenders": summaries, "matrix": matrix, "done": done, "total": total}
+            "scope": TRIAL_SCOPE, "contenders": summaries, "matrix": matrix, "done": done,
+            "total": total,
+            "leaderboard": group_by_model([_board_row(r) for r in board], TRIAL_SCOPE)}
+
+
+def _board_row(summary: dict[str, Any]) -> dict[str, Any]:
+    keep = ("contender_id", "label", "model", "model_sha256", "variant", "settings", "file_size",
+            "rating", "low", "high", "games", "votes", "won", "tied", "bad", "vote_share",
+            "vote_low", "vote_high", "checked", "passed", "prompts_checked",
+            "prompts_passed", "pass_rate", "pass_low", "pass_high")
+    return {k: summary.get(k) for k in keep}

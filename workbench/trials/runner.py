@@ -3,13 +3,15 @@
 Cells run contender by contender, so each model is loaded once per trial (the one already in
 memory goes first) and never twice in a row. Each finished cell is written at once; a resume
 skips the cells already stored, so a cancelled or crashed trial loses at most the cell that
-was running. :class:`TrialRun` is an iterator of :class:`TrialProgress` events with a
-``stop()`` that ends the running reply within a token, which is the shape the window's task
-manager and the CLI both drive.
+was running. Each repeat is a real sample: it gets its own seed, derived from the trial's (or
+the contender's) seed and the repeat number, and recorded on the cell. :class:`TrialRun` is
+an iterator of :class:`TrialProgress` events with a ``stop()`` that ends the running reply
+within a token, which is the shape the window's task manager and the CLI both drive.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 import threading
 import time
@@ -59,6 +61,16 @@ def create_trial(db: Database, suite_ref: int | str, contenders: list[Contender]
     seed = seed if seed is not None else random.randrange(2**31)
     return store.insert_trial(db, suite.id, [c.id for c in contenders], seed, repeats, name,
                               rerun_of)
+
+
+def repeat_seed(base: int, repeat: int) -> int:
+    """The seed of one repeat: the base seed itself for the first, so a one-repeat trial
+    replies as before, and a hash of (base, repeat) for the others, so repeats are distinct
+    samples yet the same on every rerun."""
+    if repeat == 0:
+        return int(base)
+    digest = hashlib.sha256(f"workbench-repeat:{int(base)}:{repeat}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 2**31
 
 
 class TrialRun:
@@ -133,8 +145,8 @@ class TrialRun:
         messages = build_messages(prompt.prompt, prompt.system or contender.system_prompt)
         error: str | None = None
         sampling = contender.sampling
-        if sampling.seed is None:
-            sampling = replace(sampling, seed=int(self.trial["seed"]))
+        base = sampling.seed if sampling.seed is not None else int(self.trial["seed"])
+        sampling = replace(sampling, seed=repeat_seed(base, repeat))
         # fresh: a rerun of the trial must give the same replies (see Engine.reply)
         reply = self.engine.reply(contender.model_path, messages, load=contender.load,
                                   sampling=sampling, fresh=True)
@@ -157,8 +169,10 @@ class TrialRun:
             passed = False if prompt.checks else None
         check_dicts = [r.to_dict() for r in results]
         store.save_cell(self.db, self.trial_id, prompt.id, contender.id, repeat, reply.text,
-                        stats, passed, check_dicts, "error" if error else "done", error)
+                        stats, passed, check_dicts, "error" if error else "done", error,
+                        seed=sampling.seed)
         return {"prompt_id": prompt.id, "prompt_index": index, "contender_id": contender.id,
-                "repeat": repeat, "content": reply.text, "passed": passed, "error": error,
+                "repeat": repeat, "seed": sampling.seed, "content": reply.text, "passed": passed,
+                "error": error,
                 "gen_tps": stats.gen_tps, "ttft_ms": stats.ttft_ms, "cold": stats.load_ms
                 is not None}

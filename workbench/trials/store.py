@@ -37,16 +37,30 @@ def _decode(row: dict[str, Any], *keys: str) -> dict[str, Any]:
 # Comparisons -------------------------------------------------------------------------------
 
 def create_comparison(db: Database, prompt: str, system: str | None, blind: bool,
-                      contender_ids: list[int], rng: random.Random | None = None) -> int:
-    """Store a comparison; blind ones get a shuffled column order, kept for the reveal."""
+                      contender_ids: list[int], rng: random.Random | None = None,
+                      trial_id: int | None = None) -> int:
+    """Store a comparison; blind ones get a shuffled column order, kept for the reveal.
+    ``trial_id`` marks one made from a trial's cells: its vote counts for that trial."""
     order = list(contender_ids)
     if blind:
         (rng or random.SystemRandom()).shuffle(order)
-    return int(db.table("comparisons").insert({
-        "prompt": prompt, "system": system, "blind": int(blind),
-        "display_order": json.dumps(order), "status": "running", "owner": owner_token(db),
-        "created_at": now(),
-    }).last_pk or 0)
+    row = {"prompt": prompt, "system": system, "blind": int(blind),
+           "display_order": json.dumps(order), "status": "running", "owner": owner_token(db),
+           "created_at": now()}
+    if trial_id is not None:
+        row["trial_id"] = trial_id
+    return int(db.table("comparisons").insert(row).last_pk or 0)
+
+
+def copy_cell_to_comparison(db: Database, comparison_id: int, slot: int,
+                            cell: dict[str, Any]) -> None:
+    """A trial cell's reply, with its metrics and settings record, as a comparison column."""
+    db.table("comparison_replies").insert({
+        "comparison_id": comparison_id, "contender_id": cell["contender_id"], "slot": slot,
+        "content": cell["content"], "status": cell["status"], "error": cell["error"],
+        **{name: cell.get(name) for name in METRICS},
+        "settings": json.dumps(cell.get("settings"), default=str), "created_at": now(),
+    }, replace=True)
 
 
 def save_comparison_reply(db: Database, comparison_id: int, contender_id: int, slot: int,
@@ -96,11 +110,13 @@ def votes_for(db: Database, comparison_id: int) -> list[dict[str, Any]]:
         "comparison_id = ?", [comparison_id], order_by="id")]
 
 
-def list_votes(db: Database) -> list[dict[str, Any]]:
-    """Every vote with the contenders it was between (display order) and its prompt."""
+def list_votes(db: Database, trial_id: int | None = None) -> list[dict[str, Any]]:
+    """Every vote (or only those on comparisons made from one trial's cells) with the
+    contenders it was between (display order), its prompt and its trial, if any."""
+    where, params = ("WHERE c.trial_id = ? ", [trial_id]) if trial_id is not None else ("", [])
     return [_decode(dict(r), "ranking", "display_order") for r in db.query(
-        "SELECT v.*, c.display_order, c.prompt, c.blind FROM votes v "
-        "JOIN comparisons c ON c.id = v.comparison_id ORDER BY v.id")]
+        "SELECT v.*, c.display_order, c.prompt, c.blind, c.trial_id FROM votes v "
+        f"JOIN comparisons c ON c.id = v.comparison_id {where}ORDER BY v.id", params)]
 
 
 # Trials ------------------------------------------------------------------------------------
@@ -148,10 +164,10 @@ def done_cells(db: Database, trial_id: int) -> set[tuple[int, int, int]]:
 def save_cell(db: Database, trial_id: int, prompt_id: int, contender_id: int, repeat: int,
               text: str, stats: ReplyStats, passed: bool | None,
               check_results: list[dict[str, Any]], status: str = "done",
-              error: str | None = None) -> None:
+              error: str | None = None, seed: int | None = None) -> None:
     db.table("trial_cells").insert({
         "trial_id": trial_id, "prompt_id": prompt_id, "contender_id": contender_id,
-        "repeat": repeat, "content": text, "status": status, "error": error,
+        "repeat": repeat, "seed": seed, "content": text, "status": status, "error": error,
         "passed": None if passed is None else int(passed),
         "check_results": json.dumps(check_results), "cold": int(stats.load_ms is not None),
         **stats_row(stats), "created_at": now(),

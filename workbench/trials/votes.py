@@ -4,6 +4,9 @@ Choices are given by column letter as the user saw them: ``a``/``b``/... (that c
 best), ``tie``, ``bad`` (both, or all, bad), or a full ranking ``c>a>b``. They are stored by
 contender id, so a shuffled blind order never confuses the tally.
 
+A comparison can also be made from a trial's stored replies to one prompt
+(:func:`compare_trial_cells`): no new generation, and its vote counts for that trial only.
+
 For the ratings every vote becomes pairwise games: the winner beats each other column, a
 ranking gives every pair in order, and tie / both bad make every pair a draw (as Chatbot Arena
 counts "both bad"). For the share of votes won or tied, "both bad" counts as neither.
@@ -11,6 +14,7 @@ counts "both bad"). For the share of votes won or tied, "both bad" counts as nei
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
@@ -21,6 +25,7 @@ from workbench.errors import InvalidInputError
 from workbench.trials import store
 from workbench.trials.compare import LETTERS
 from workbench.trials.contenders import get_contender
+from workbench.trials.suites import get_suite
 
 #: A game between two contenders: (first id, second id, first's score: 1, 0.5 or 0)
 Game = tuple[int, int, float]
@@ -65,6 +70,34 @@ def cast_vote(db: Database, comparison_id: int, choice: str) -> dict[str, Any]:
     return comparison_view(db, comparison_id)
 
 
+def compare_trial_cells(db: Database, trial_id: int, prompt_number: int, blind: bool = True,
+                        rng: random.Random | None = None) -> int:
+    """A comparison of one prompt's replies (first repeat) from a trial's contenders, so a
+    vote on it counts as evidence for that trial. ``prompt_number`` counts from 1."""
+    trial = store.get_trial_row(db, trial_id)
+    suite = get_suite(db, trial["suite_id"])
+    if not 1 <= prompt_number <= len(suite.prompts):
+        raise InvalidInputError(f"trial {trial_id}: prompt {prompt_number} out of range "
+                                f"(1-{len(suite.prompts)})")
+    prompt = suite.prompts[prompt_number - 1]
+    cells = {c["contender_id"]: c for c in store.trial_cells(db, int(trial["id"]))
+             if c["prompt_id"] == prompt.id and c["repeat"] == 0}
+    present = [i for i in trial["contender_ids"] if i in cells]
+    if len(present) < 2:
+        raise InvalidInputError(f"trial {trial_id}: prompt {prompt_number} has fewer than two "
+                                "finished replies to compare")
+    if len(present) > len(LETTERS):
+        raise InvalidInputError(f"trial {trial_id}: more than {len(LETTERS)} contenders; "
+                                "a comparison shows at most that many")
+    comparison_id = store.create_comparison(db, prompt.prompt, prompt.system, blind, present,
+                                            rng, trial_id=int(trial["id"]))
+    order = store.get_comparison_row(db, comparison_id)["display_order"]
+    for slot, contender_id in enumerate(order):
+        store.copy_cell_to_comparison(db, comparison_id, slot, cells[contender_id])
+    store.set_comparison_status(db, comparison_id, "done")
+    return comparison_id
+
+
 def comparison_view(db: Database, comparison_id: int) -> dict[str, Any]:
     """The comparison as shown: columns A, B... with names hidden while blind and unvoted."""
     row = store.get_comparison_row(db, comparison_id)
@@ -92,7 +125,8 @@ def comparison_view(db: Database, comparison_id: int) -> dict[str, Any]:
                 if vote["winner_id"] in order else None,
                 "ranking_letters": [LETTERS[order.index(i)] for i in vote.get("ranking") or []
                                     if i in order]}
-    return {"id": row["id"], "prompt": row["prompt"], "system": row["system"],
+    return {"id": row["id"], "trial_id": row.get("trial_id"), "prompt": row["prompt"],
+            "system": row["system"],
             "blind": bool(row["blind"]), "hidden": hidden, "status": row["status"],
             "created_at": row["created_at"], "columns": columns, "vote": vote}
 

@@ -1,0 +1,76 @@
+"""The recommendation card: the verdict, each contender's parts of the bar and the paired
+comparisons, drawn from one :class:`~workbench.trials.recommend.Recommendation`.
+
+Every line is plain text (a model's label is never read as markup) and says its outcome in
+words: *meets*, *fails*, *not enough evidence*, so nothing depends on colour. Colours come only
+from the theme's object names (``ErrorText`` for fails, ``Muted`` for not enough evidence).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
+
+from workbench.trials.recommend import FAILS, UNSURE, Recommendation
+
+OBJECT_NAMES = {FAILS: "ErrorText", UNSURE: "Muted"}
+
+
+def _label(text: str, name: str = "") -> QLabel:
+    label = QLabel(text)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    if name:
+        label.setObjectName(name)
+    return label
+
+
+class RecommendationCard(QFrame):
+    """Shows one recommendation; call :meth:`show_recommendation` again to replace it."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("Card")
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(12, 10, 12, 10)
+        self.headline = _label("Run a trial to get a recommendation.", "SubHeading")
+        self._layout.addWidget(self.headline)
+        self._body = QWidget()
+        self._body_layout = QVBoxLayout(self._body)
+        self._body_layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.addWidget(self._body)
+        self._layout.addStretch(1)
+        #: (contender label, outcome, text) of every part shown, in order: for tests and a11y
+        self.parts: list[tuple[str, str, str]] = []
+        self.paired: list[str] = []
+
+    def _clear(self) -> None:
+        while self._body_layout.count():
+            item = self._body_layout.takeAt(0)
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.deleteLater()
+        self.parts, self.paired = [], []
+
+    def show_recommendation(self, rec: Recommendation) -> None:
+        self._clear()
+        self.headline.setText(rec.reason)
+        add = self._body_layout.addWidget
+        if not rec.bar.is_set():
+            add(_label("Set a bar (pass rate, votes won or tied, or speed) to get a "
+                       "recommendation.", "Muted"))
+        for verdict in rec.verdicts:
+            if not verdict.parts:
+                continue
+            summary = "meets the bar" if verdict.meets else "does not meet the bar (yet)"
+            add(_label(f"{verdict.label}: {summary}", "Role"))
+            for part in verdict.parts:
+                text = f"  {part.outcome}: {part.text}"
+                add(_label(text, OBJECT_NAMES.get(part.outcome, "")))
+                self.parts.append((verdict.label, part.outcome, part.text))
+        if rec.paired:
+            add(_label("Against the larger contenders, on the same prompts:", "Role"))
+            for line in rec.paired:
+                add(_label(f"  {line['text']}"))
+                self.paired.append(line["text"])
