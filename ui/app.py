@@ -2,7 +2,8 @@
 ``python -m ui`` both call :func:`run_app`.
 
 At start: open the workspace, add the demo model if it is installed (so a new user can chat
-offline in one click), mark replies left streaming by a crash as interrupted, and apply the
+offline in one click), mark what a killed process left streaming or running as interrupted
+(:mod:`workbench.recovery`), and apply the
 theme. At quit: stop the reply in progress (saved as stopped), cancel jobs, free the model.
 An unexpected error anywhere becomes a one-line message in the window; the traceback goes to
 the log file in the data folder.
@@ -22,9 +23,9 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from ui import theme
 from ui.main_window import MainWindow
 from ui.services import Services
-from workbench.conversations import mark_interrupted
 from workbench.demo import ensure_demo_model
 from workbench.errors import WorkbenchError
+from workbench.recovery import repair_after_kill
 from workbench.settings import get_setting
 from workbench.workspace import Workspace
 
@@ -50,7 +51,7 @@ def open_services(data_dir: str | None) -> Services:
     workspace = Workspace(data_dir)
     db = workspace.db
     ensure_demo_model(db)
-    mark_interrupted(db)
+    repair_after_kill(db)
     return Services(workspace)
 
 

@@ -14,6 +14,7 @@ from workbench.engine.settings import ReplyStats
 from workbench.errors import InvalidInputError, NotFoundError
 from workbench.library import now
 from workbench.store.db import insert_row
+from workbench.store.owners import is_alive, owner_token
 
 STREAMING = "streaming"
 
@@ -91,11 +92,16 @@ def add_message(
     db: Database, conversation_id: int, role: str, content: str, *, parent_id: int | None,
     status: str = "done", model_id: int | None = None,
 ) -> int:
-    """Add a message as the new leaf of its conversation's branch on show."""
+    """Add a message as the new leaf of its conversation's branch on show.
+
+    A reply added as ``streaming`` records this process as its owner, so that only a
+    process that died leaves it to be marked interrupted (:func:`mark_interrupted`).
+    """
     stamp = now()
     message_id = insert_row(db, "messages", {
         "conversation_id": conversation_id, "parent_id": parent_id, "role": role,
         "content": content, "status": status, "model_id": model_id,
+        "owner": owner_token(db) if status == STREAMING else None,
         "created_at": stamp, "updated_at": stamp,
     })
     conversation = get_conversation(db, conversation_id)
@@ -232,9 +238,23 @@ def title_from(text: str, limit: int = 60) -> str:
 
 
 def mark_interrupted(db: Database) -> int:
-    """Replies left 'streaming' by a process that died are kept, and marked as interrupted."""
-    cursor = db.execute(
-        "UPDATE messages SET status = 'interrupted', finish_reason = 'interrupted' "
-        "WHERE status = ?", [STREAMING]
-    )
-    return cursor.rowcount
+    """Replies left 'streaming' by a process that died are kept, and marked as interrupted.
+
+    A reply whose owner is still alive (another window or ``chat`` streaming it right now)
+    is left alone; one without an owner was written by an older version and is marked.
+    """
+    marked = 0
+    for owner in dead_owners(db, "messages", STREAMING):
+        cursor = db.execute(
+            "UPDATE messages SET status = 'interrupted', finish_reason = 'interrupted' "
+            "WHERE status = ? AND owner IS ?", [STREAMING, owner])
+        marked += cursor.rowcount
+    return marked
+
+
+def dead_owners(db: Database, table: str, status: str) -> list[str | None]:
+    """The owners of ``table``'s rows in ``status`` whose process has ended (``None``: rows
+    written before owners were recorded)."""
+    owners = [row[0] for row in db.execute(
+        f"SELECT DISTINCT owner FROM {table} WHERE status = ?", [status]).fetchall()]
+    return [owner for owner in owners if owner is None or not is_alive(db, owner)]

@@ -12,9 +12,11 @@ from sqlite_utils import Database
 
 from workbench.engine import PRESETS, LoadSettings, SamplingSettings, parse_gpu_layers
 from workbench.library import Model
-from workbench.settings import all_settings
+from workbench.settings import all_settings, check_value
 
 LOAD_KEYS = {f.name for f in fields(LoadSettings)}
+#: Load settings bounded by the user setting of the same meaning (its definition's range).
+CHECKED_AS = {"n_threads": "threads", "n_ctx": "context_length"}
 SAMPLING_KEYS = {f.name for f in fields(SamplingSettings)}
 
 
@@ -35,7 +37,7 @@ def resolve_settings(
             if value is None:
                 continue
             if key in LOAD_KEYS:
-                load[key] = value
+                load[key] = check_value(CHECKED_AS[key], value) if key in CHECKED_AS else value
             elif key in SAMPLING_KEYS:
                 sampling[key] = value
     if model.context_length:

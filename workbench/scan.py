@@ -33,6 +33,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from workbench.errors import StoreError, WorkbenchError
 from workbench.gguf_header import split_info
 from workbench.hub.files import is_projector
 from workbench.library import Model, add_model, list_models
@@ -301,3 +302,18 @@ def add_found(db: Database, found: Found) -> Model:
     """Add a found model in place; a digest the app recorded saves hashing it again."""
     return add_model(db, found.path, source=found.source, provenance=found.provenance,
                      sha256=found.sha256, name=found.name if found.source == "ollama" else None)
+
+
+def add_each(db: Database, items: list[Found]) -> Iterator[tuple[Found, Model | None, str]]:
+    """Add each found model, going on past a bad file: yields (found, model, "") or (found,
+    None, the one-line reason). A database that cannot be written stops it (StoreError): every
+    later file would fail the same way."""
+    for item in items:
+        try:
+            yield item, add_found(db, item), ""
+        except StoreError:
+            raise
+        except WorkbenchError as error:
+            yield item, None, str(error)
+        except OSError as error:
+            yield item, None, f"{item.path}: {error.strerror or error}"

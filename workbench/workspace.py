@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from workbench import paths
-from workbench.settings import get_setting
+from workbench.settings import InvalidSettingError, get_setting
 from workbench.store import open_database
 
 
@@ -38,7 +38,12 @@ class Workspace:
         chosen = get_setting(self.db, "models_dir")
         if chosen:
             path = Path(chosen).expanduser()
-            path.mkdir(parents=True, exist_ok=True)
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+            except OSError as error:  # checked when set, but a disk can go away since
+                raise InvalidSettingError("models_dir", f"{str(path)!r} cannot be used now "
+                                          f"({error.strerror or error}); reconnect its disk "
+                                          "or choose another folder") from None
             return path
         return paths.models_dir(self.root)
 

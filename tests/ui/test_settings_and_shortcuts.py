@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QLineEdit
 
 from ui import theme
-from workbench.settings import get_setting, public_settings
+from workbench.settings import GROUPS, SETTINGS, get_setting, public_settings
 
 
 def test_settings_persist_and_token_is_masked(qtbot, main_window):
@@ -15,39 +16,91 @@ def test_settings_persist_and_token_is_masked(qtbot, main_window):
     qtbot.waitUntil(lambda: dialog.loaded)
     assert dialog.data_dir.isReadOnly()
     assert dialog.data_dir.text() == str(window.services.workspace.root)
-    assert dialog.token.echoMode() == QLineEdit.EchoMode.Password
-    dialog.threads.setValue(3)
-    dialog.context.setValue(8192)
-    dialog.gpu_layers.setCurrentText("0")
-    dialog.offline.setChecked(True)
-    dialog.endpoint.setText("http://127.0.0.1:9")
-    dialog.token.setText("hf_secret_token_123")
-    dialog.theme.setCurrentIndex(dialog.theme.findData("dark"))
+    token = dialog.editor("hub_token").field
+    assert token.echoMode() == QLineEdit.EchoMode.Password
+    dialog.editor("threads").field.setValue(3)
+    dialog.editor("context_length").field.setValue(8192)
+    dialog.editor("gpu_layers").field.setCurrentText("Processor only")
+    dialog.editor("offline").field.setChecked(True)
+    dialog.editor("hub_endpoint").field.setText("http://127.0.0.1:9")
+    dialog.editor("min_pass_rate").field.setValue(70)
+    token.setText("hf_secret_token_123")
+    theme_box = dialog.editor("theme").field
+    theme_box.setCurrentIndex(theme_box.findData("dark"))
     dialog.save()
     qtbot.waitUntil(lambda: not dialog.isVisible())
     db = window.services.workspace.db
     assert get_setting(db, "threads") == 3 and get_setting(db, "context_length") == 8192
-    assert get_setting(db, "offline") is True and get_setting(db, "gpu_layers") == "0"
+    assert get_setting(db, "offline") is True and get_setting(db, "gpu_layers") == 0
     assert get_setting(db, "hub_token") == "hf_secret_token_123"
-    assert get_setting(db, "theme") == "dark"
+    assert get_setting(db, "theme") == "dark" and get_setting(db, "min_pass_rate") == 70
     assert theme.current() is theme.DARK
     assert "secret" not in str(public_settings(db))
     again = window.open_settings()
     qtbot.waitUntil(lambda: again.loaded)
-    assert again.token.text() == "" and "secret" not in again.token.placeholderText()
-    assert again.threads.value() == 3 and again.offline.isChecked()
+    token = again.editor("hub_token").field
+    assert token.text() == "" and "secret" not in token.placeholderText()
+    assert again.editor("threads").field.value() == 3
+    assert again.editor("offline").field.isChecked()
+    assert again.editor("threads").value() == 3
+    again.editor("threads").field.setValue(0)  # one below the range: "Automatic"
+    assert again.editor("threads").field.text() == "Automatic"
+    assert again.editor("threads").value() is None
     again.reject()
     theme.apply_theme(QApplication.instance(), "light")
 
 
-def test_bad_gpu_layers_is_an_inline_error(qtbot, main_window):
+def test_the_form_is_built_from_the_definitions_in_groups(qtbot, main_window):
     dialog = main_window.open_settings()
     qtbot.waitUntil(lambda: dialog.loaded)
-    dialog.gpu_layers.setCurrentText("lots")
+    assert [dialog.groups.item(i).text() for i in range(dialog.groups.count())] == list(GROUPS)
+    assert set(dialog.editors) == set(SETTINGS)
+    for key, setting in SETTINGS.items():
+        field = dialog.editor(key).field
+        assert field.accessibleName() == setting.label
+        assert field.toolTip().startswith(setting.help)
+        assert dialog.pages.widget(GROUPS.index(setting.group)).isAncestorOf(field)
+    spin = dialog.editor("context_length").field
+    limits = SETTINGS["context_length"]
+    assert (spin.minimum(), spin.maximum()) == (limits.minimum, limits.maximum)
+    dialog.reject()
+
+
+def test_a_refused_value_is_named_by_its_label_and_its_group_shown(qtbot, main_window):
+    dialog = main_window.open_settings()
+    qtbot.waitUntil(lambda: dialog.loaded)
+    dialog.editor("gpu_layers").field.setCurrentText("lots")
+    dialog.editor("hub_endpoint").field.setText("ftp://mirror")
+    dialog.show_group("Appearance")
     dialog.save()
     qtbot.waitUntil(lambda: dialog.error.isVisible())
-    assert "GPU layers" in dialog.error.text() and dialog.isVisible()
+    text = dialog.error.text()
+    assert text.startswith(SETTINGS["gpu_layers"].label + ": ") and "allowed" in text
+    assert dialog.pages.currentIndex() == GROUPS.index("Performance") and dialog.isVisible()
+    db = main_window.services.workspace.db
+    assert get_setting(db, "hub_endpoint") is None  # nothing of the refused form was stored
     dialog.reject()
+
+
+@pytest.mark.parametrize("look", ["light", "dark"])
+def test_settings_screenshots(qtbot, main_window, screenshot_dir, look):
+    """Each group of the dialog, light and dark, as it opens over a 1280x800 and a 1920x1080
+    window; the dialog must fit the smaller screen."""
+    theme.apply_theme(QApplication.instance(), look)
+    for width, height in ((1280, 800), (1920, 1080)):
+        main_window.resize(width, height)
+        dialog = main_window.open_settings()
+        qtbot.waitUntil(lambda dialog=dialog: dialog.loaded)
+        qtbot.wait(100)
+        assert dialog.height() <= 760 and dialog.width() <= width
+        for group in GROUPS:
+            dialog.show_group(group)
+            qtbot.wait(60)
+            name = group.lower().replace(" ", "-")
+            assert dialog.grab().save(str(
+                screenshot_dir / f"settings-{name}-{look}-{width}x{height}.png"))
+        dialog.reject()
+    theme.apply_theme(QApplication.instance(), "light")
 
 
 def test_shortcuts(qtbot, main_window):

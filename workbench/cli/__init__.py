@@ -7,6 +7,7 @@ traceback reaches the user.
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from typing import Any
 
@@ -23,6 +24,11 @@ class WorkbenchGroup(click.Group):
             return super().invoke(ctx)
         except WorkbenchError as error:
             click.echo(f"Error: {error}", err=True)
+            sys.exit(1)
+        except sqlite3.Error as error:
+            # Last resort: the store turns the machine's failures (full, read-only, locked,
+            # damaged) into StoreErrors above; anything else from SQLite is still one line.
+            click.echo(f"Error: database: {error}", err=True)
             sys.exit(1)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from workbench.demo import ensure_demo_model
+from workbench.recovery import repair_after_kill
 from workbench.safe_text import guard_terminal
 from workbench.units import human_count, human_size  # noqa: F401  (re-exported)
 from workbench.workspace import Workspace
@@ -21,7 +22,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def pass_workspace(func: F) -> F:
     """Give the command a :class:`Workspace` for ``--data-dir``, with the bundled demo model
-    in its library (when the demo extra is installed), so every command can name it."""
+    in its library (when the demo extra is installed), so every command can name it, and
+    with what a killed process left streaming or running marked interrupted."""
 
     @click.pass_context
     @functools.wraps(func)
@@ -29,6 +31,7 @@ def pass_workspace(func: F) -> F:
         root = (ctx.find_root().obj or {}).get("data_dir")
         workspace = Workspace(root)
         ensure_demo_model(workspace.db)
+        repair_after_kill(workspace.db)
         try:
             return ctx.invoke(func, workspace, *args, **kwargs)
         finally:

@@ -203,6 +203,9 @@ def unfinished_cmd(workspace: Workspace, discards: tuple[int, ...], discard_all:
     for number, item in enumerate(found, 1):
         click.echo(f"{number:>3}. {item.repo_id}  {item.file}  "
                    f"{human_size(item.have)} of {human_size(item.size)}")
+        if item.refused:
+            click.echo(f"     downloaded and verified, but not added to the library: "
+                       f"{item.refused}")
     click.echo("Resume with: llm-workbench pull REPO FILE   Discard with: --discard N")
 
 
@@ -215,7 +218,7 @@ def unfinished_cmd(workspace: Workspace, discards: tuple[int, ...], discard_all:
 def scan_cmd(workspace: Workspace, add: bool, picks: tuple[int, ...], as_json: bool) -> None:
     """Find GGUF models already on this machine (Hugging Face cache, LM Studio, GPT4All, Jan,
     Ollama) and add them to the library without copying."""
-    from workbench.scan import add_found, scan
+    from workbench.scan import add_each, scan
 
     found = list(scan(workspace.db))
     if as_json and not (add or picks):
@@ -232,12 +235,20 @@ def scan_cmd(workspace: Workspace, add: bool, picks: tuple[int, ...], as_json: b
     if bad:
         raise InvalidInputError(f"--pick {bad[0]}: no such number (1-{len(found)})")
     chosen = [found[p - 1] for p in picks] if picks else (found if add else [])
-    for item in chosen:
-        if item.in_library:
-            continue
-        click.echo(f"Adding {item.name} (hashing {human_size(item.size)})…"
-                   if not item.sha256 else f"Adding {item.name}…")
-        model = add_found(workspace.db, item)
-        click.echo(f"  added as model {model.id}: {model.name}")
     if not chosen:
         click.echo("Add them with: llm-workbench scan --add  (or --pick N)")
+        return
+    todo = [item for item in chosen if not item.in_library]
+    failed = 0
+    for item in todo:
+        click.echo(f"Adding {item.name} (hashing {human_size(item.size)})…"
+                   if not item.sha256 else f"Adding {item.name}…")
+        [(_, model, reason)] = add_each(workspace.db, [item])
+        if model is not None:
+            click.echo(f"  added as model {model.id}: {model.name}")
+        else:
+            failed += 1
+            click.echo(f"  not added: {reason}", err=True)
+    if failed:
+        raise InvalidInputError(f"scan --add: {failed} of {len(todo)} models could not be "
+                                "added (each reason is above); the others were added")

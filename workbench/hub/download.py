@@ -33,7 +33,13 @@ from huggingface_hub.utils import hf_raise_for_status, http_stream_backoff
 from sqlite_utils import Database
 
 from workbench import fit, hardware
-from workbench.errors import DownloadError, HubError, InvalidInputError, ModelFileError
+from workbench.errors import (
+    DownloadError,
+    HubError,
+    InvalidInputError,
+    ModelFileError,
+    WorkbenchError,
+)
 from workbench.hub.client import HubClient, httpx
 from workbench.hub.files import HubModelFile, RemotePart, list_files
 from workbench.hub.remote_header import read_remote_header
@@ -248,11 +254,12 @@ def run_pull(
     for index, part in enumerate(plan.model.parts):
         digest = yield from _download_part(client, plan, part, index)
         digests.append(digest)
+    moved: list[tuple[Path, Path, Path]] = []  # (target, partial, record)
     for part, target in zip(plan.model.parts, plan.targets, strict=True):
         partial, record = partial_paths(plan.models_dir, plan.repo_id, part.path)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(partial, target)
-        record.unlink(missing_ok=True)
+        moved.append((target, partial, record))
     yield PullEvent("move", f"saved to {plan.targets[0]}", file=plan.model.name)
     provenance = {
         "source": "huggingface",
@@ -268,8 +275,20 @@ def run_pull(
         "gated": bool(plan.gated),
         "downloaded_at": now(),
     }
-    model = add_model(db, plan.targets[0], source="hub", provenance=provenance,
-                      sha256=digests[0])
+    try:
+        model = add_model(db, plan.targets[0], source="hub", provenance=provenance,
+                          sha256=digests[0])
+    except WorkbenchError as error:
+        # A verified file the library refuses (or cannot record: a full disk) stays visible
+        # in `unfinished`, with the reason, instead of lying in the models folder unlisted.
+        from workbench.hub.unfinished import keep_refused
+
+        keep_refused(moved, str(error))
+        raise DownloadError(
+            f"{name}: downloaded and verified, but not added to the library ({error}); it is "
+            "kept with the unfinished downloads, where it can be discarded") from None
+    for _target, _partial, record in moved:
+        record.unlink(missing_ok=True)
     yield PullEvent("done", f"added as model {model.id}: {model.name}", file=plan.model.name,
                     total=plan.model.size, done=plan.model.size, model=model)
 

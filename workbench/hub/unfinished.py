@@ -6,11 +6,16 @@ The transfer keeps each file's bytes in ``<models>/.partial/<key>.part`` beside 
 when the app starts: pulling the same file re-hashes the bytes and asks only for the rest. The
 parts of a split model are shown as one download, named by its first part (the name ``pull``
 takes). A part whose lock is held is being downloaded right now and is left alone.
+
+A download that was verified but then refused by the library (not a usable model) is put
+back here with the reason (``refused``), so it is neither orphaned in the models folder nor
+forgotten: it can be discarded, or pulled again once Workbench accepts it.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,10 +37,12 @@ class Unfinished:
     commit: str | None = None
     started_at: str = ""
     files: list[Path] = field(default_factory=list)  # the partials and their records
+    refused: str | None = None  # why the library refused the finished, verified file
 
     def to_dict(self) -> dict[str, Any]:
         return {"repo": self.repo_id, "file": self.file, "have": self.have, "size": self.size,
-                "commit": self.commit, "started_at": self.started_at}
+                "commit": self.commit, "started_at": self.started_at,
+                "refused": self.refused}
 
 
 def first_part(path: str) -> str:
@@ -76,8 +83,28 @@ def list_unfinished(models_dir: Path) -> list[Unfinished]:
         item.have += partial.stat().st_size if partial.exists() else 0
         item.size += int(record.get("size") or 0)
         item.started_at = max(item.started_at, str(record.get("started_at") or ""))
+        item.refused = item.refused or (str(record["refused"]) if record.get("refused")
+                                        else None)
         item.files += [f for f in (partial, record_path) if f.exists()]
     return sorted(found.values(), key=lambda u: u.started_at, reverse=True)
+
+
+def keep_refused(moved: list[tuple[Path, Path, Path]], reason: str) -> None:
+    """Put files the library refused back where unfinished downloads live, with the reason.
+
+    ``moved`` is (file in the models folder, its partial path, its record) for each part.
+    The record keeps what a later pull needs (repo, path, size, sha256) and gains
+    ``refused``; a pull of the same file re-verifies the bytes and asks the library again.
+    """
+    for target, partial, record_path in moved:
+        if target.exists():
+            os.replace(target, partial)
+        try:
+            record = json.loads(record_path.read_text())
+        except (OSError, ValueError):
+            record = {}
+        record["refused"] = reason
+        record_path.write_text(json.dumps(record))
 
 
 def discard_unfinished(item: Unfinished) -> int:

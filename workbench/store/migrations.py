@@ -255,3 +255,18 @@ def m010_stats_cell_seed_trial_votes(db: Database) -> None:
     db.execute("UPDATE trial_cells SET seed = json_extract(settings, '$.seed') "
                "WHERE settings IS NOT NULL AND json_valid(settings)")
     db.table("comparisons").add_column("trial_id", int)  # set when made from a trial's cells
+
+
+@migrations(name="m010_robust_state_owners")
+def m010_robust_state_owners(db: Database) -> None:
+    """Who is writing a row left ``streaming`` or ``running`` (issue 10): the token of the
+    live process (see :mod:`workbench.store.owners`), so a row another Workbench is writing
+    right now is not marked interrupted. Partial indexes keep the check at start instant."""
+    for table in ("messages", "trials", "comparisons"):
+        db.table(table).add_column("owner", str)
+    db.execute("CREATE INDEX IF NOT EXISTS messages_streaming ON messages(status) "
+               "WHERE status = 'streaming'")
+    db.execute("CREATE INDEX IF NOT EXISTS trials_running ON trials(status) "
+               "WHERE status = 'running'")
+    db.execute("CREATE INDEX IF NOT EXISTS comparisons_running ON comparisons(status) "
+               "WHERE status = 'running'")

@@ -15,6 +15,7 @@ from sqlite_utils import Database
 from workbench.engine import ReplyStats
 from workbench.errors import NotFoundError
 from workbench.library import now
+from workbench.store.owners import owner_token
 
 METRICS = (*ReplyStats.MEASURED, "total_ms", "finish_reason")
 
@@ -44,7 +45,8 @@ def create_comparison(db: Database, prompt: str, system: str | None, blind: bool
     if blind:
         (rng or random.SystemRandom()).shuffle(order)
     row = {"prompt": prompt, "system": system, "blind": int(blind),
-           "display_order": json.dumps(order), "status": "running", "created_at": now()}
+           "display_order": json.dumps(order), "status": "running", "owner": owner_token(db),
+           "created_at": now()}
     if trial_id is not None:
         row["trial_id"] = trial_id
     return int(db.table("comparisons").insert(row).last_pk or 0)
@@ -138,7 +140,10 @@ def get_trial_row(db: Database, trial_id: int | str) -> dict[str, Any]:
 
 
 def set_trial_status(db: Database, trial_id: int, status: str) -> None:
-    db.table("trials").update(trial_id, {"status": status, "updated_at": now()})
+    values: dict[str, Any] = {"status": status, "updated_at": now()}
+    if status == "running":  # who runs it: a trial left running by a dead process is repaired
+        values["owner"] = owner_token(db)
+    db.table("trials").update(trial_id, values)
 
 
 def list_trials(db: Database) -> list[dict[str, Any]]:
