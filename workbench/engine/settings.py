@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from workbench.errors import InvalidInputError
+from workbench.settings import max_threads
 
 GpuLayers = int | str  # a number, "all" or "auto"
-
-#: llama.cpp's own ceiling (GGML_MAX_N_THREADS); past it, it crashes rather than refuses.
-LLAMA_MAX_THREADS = 512
-
-
-def max_threads() -> int:
-    """The most CPU threads a model may be given: 4 per CPU, at least 64, at most llama.cpp's
-    512. More threads than CPUs only slow generation down; thousands take minutes to start
-    and 100,000 crash llama.cpp, so such a value is refused with the allowed range."""
-    return min(LLAMA_MAX_THREADS, max(64, 4 * (os.cpu_count() or 1)))
-
 
 def check_threads(value: Any) -> int | None:
     """``value`` if it is a usable thread count (None: llama.cpp's choice), else an error."""
