@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui import theme
 from ui.services import Services
 from ui.tasks import Job
 from ui.widgets.rank_dialog import RankDialog
@@ -395,4 +396,4 @@ class ComparePage(QWidget):
             self.status.setText(f"Comparison {view['id']} and your vote are saved.")
 
     def show_error(self, message: str) -> None:
-        self.status.setText(f"<span style='color:#b91c1c'>{message}</span>")
+        self.status.setText(f"<span style='color:{theme.current().error_text}'>{message}</span>")

@@ -22,23 +22,6 @@ from PySide6.QtWidgets import (
 
 from ui.tablemodels.base import SORT_ROLE, RowTableModel
 
-_STYLES = {
-    "error": ("#fdecea", "#8a1c1c", "#f5c2c0"),
-    "info": ("#e8f1fd", "#174ea6", "#c6dafc"),
-    "ok": ("#e6f4ea", "#1e6b34", "#b7dfc2"),
-}
-_DARK_STYLES = {
-    "error": ("#3b1f1f", "#ffb4ab", "#6b2c2c"),
-    "info": ("#1d2b3f", "#a8c7fa", "#2f4a70"),
-    "ok": ("#1c3324", "#a5d6a7", "#2e5a3a"),
-}
-
-
-def is_dark(widget: QWidget) -> bool:
-    """Whether the widget is drawn on a dark palette (the message colours follow it)."""
-    return widget.palette().color(QPalette.ColorRole.Window).lightness() < 128
-
-
 class MessageBar(QFrame):
     """One line of news for the user: an error, a note, a success. Hidden when empty."""
 
@@ -67,12 +50,12 @@ class MessageBar(QFrame):
         # Only the first line: a message is a sentence, not a report.
         self.kind = kind
         self._label.setText(text.strip().splitlines()[0] if text.strip() else "")
-        styles = _DARK_STYLES if is_dark(self) else _STYLES
-        background, foreground, border = styles.get(kind, styles["info"])
-        self.setStyleSheet(
-            f"#messageBar {{ background: {background}; border: 1px solid {border};"
-            f" border-radius: 6px; }} #messageBar QLabel {{ color: {foreground}; }}"
-        )
+        # The theme's style sheet colours each kind (``#messageBar[kind="error"]``); a
+        # dynamic property needs a re-polish to be seen.
+        self.setProperty("kind", kind if kind in ("error", "ok") else "info")
+        for widget in (self, self._label):
+            widget.style().unpolish(widget)
+            widget.style().polish(widget)
         self.show()
 
     def show_error(self, text: str) -> None:
