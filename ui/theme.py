@@ -9,10 +9,11 @@ restyles every open widget at once.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QIcon, QPainter, QPalette, QPixmap
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QProxyStyle, QStyle, QStyleFactory
 
 from workbench.trials.svg import ChartStyle
 
@@ -243,6 +244,20 @@ QProgressBar::chunk {{ background: {accent}; border-radius: 3px; }}
 """
 
 
+class PlainButtons(QProxyStyle):
+    """Fusion without the desktop theme's icons on dialog buttons (a floppy on Save, a red X
+    on Cancel on some Linux desktops, nothing anywhere else): one look, words only."""
+
+    def __init__(self) -> None:
+        super().__init__(QStyleFactory.create("Fusion"))
+
+    def styleHint(self, hint: QStyle.StyleHint, option: Any = None,  # noqa: N802 (Qt's name)
+                  widget: Any = None, data: Any = None) -> int:
+        if hint == QStyle.StyleHint.SH_DialogButtonBox_ButtonsHaveIcons:
+            return 0
+        return super().styleHint(hint, option, widget, data)
+
+
 def stylesheet(c: Colors) -> str:
     return STYLE.format(**{k: v for k, v in c.__dict__.items() if isinstance(v, str)})
 
@@ -252,7 +267,8 @@ def apply_theme(app: QApplication, theme: str) -> Colors:
     global _current
     colors = resolve(theme)
     _current = colors
-    app.setStyle("Fusion")
+    if not isinstance(app.style(), PlainButtons):
+        app.setStyle(PlainButtons())
     app.setPalette(palette_for(colors))
     app.setStyleSheet(stylesheet(colors))
     return colors

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from ui.views.history_page import highlight_snippet
+from ui.views.history_page import DETAIL_ROLE, highlight_snippet
 from workbench import conversations as convs
 
 
@@ -33,8 +33,8 @@ def test_search_highlights_and_opens_the_hit(qtbot, main_window):
     assert window.history.search.hasFocus()
     qtbot.keyClicks(window.history.search, "bread")
     qtbot.waitUntil(lambda: window.history.results.count() == 2)
-    label = window.history.results.itemWidget(window.history.results.item(0))
-    assert "<b style=" in label.text() and "bread" in label.text().lower()
+    detail = window.history.results.item(0).data(DETAIL_ROLE)
+    assert "<b style=" in detail and "bread" in detail.lower()
     assert "2 matches" in window.history.summary.text()
     window.history.open_selected()
     assert window.pages.currentWidget() is window.chat

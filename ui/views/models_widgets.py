@@ -7,8 +7,10 @@ it.
 
 from __future__ import annotations
 
+from typing import Any
+
 from PySide6.QtCore import QSortFilterProxyModel, Qt
-from PySide6.QtGui import QPalette
+from PySide6.QtGui import QPalette, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -73,6 +75,56 @@ class MessageBar(QFrame):
         self.hide()
 
 
+class FitTable(QTableView):
+    """A table whose columns fit the view: each column as wide as its header and contents
+    but at most :attr:`CAP` px (longer text is elided, with a tooltip), and the ``stretch``
+    column taking what is left, never less than :attr:`STRETCH_MIN` px or its header. Only
+    when even that does not fit does a horizontal scroll bar appear."""
+
+    CAP = 240
+    STRETCH_MIN = 200
+
+    def __init__(self, stretch: int | None = None) -> None:
+        super().__init__()
+        self.stretch = stretch
+        self._fitting = False
+
+    def setModel(self, model: Any) -> None:  # noqa: N802 (Qt's name)
+        super().setModel(model)
+        for signal in (model.modelReset, model.rowsInserted, model.rowsRemoved,
+                       model.layoutChanged):
+            signal.connect(self.fit_columns)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self.fit_columns()
+
+    def fit_columns(self, *_: object) -> None:
+        model = self.model()
+        if model is None or self._fitting:
+            return
+        self._fitting = True
+        try:
+            header = self.horizontalHeader()
+            fixed = QHeaderView.ResizeMode.Fixed
+            widths = {}
+            for column in range(model.columnCount()):
+                if header.sectionResizeMode(column) == fixed:
+                    widths[column] = header.sectionSize(column)
+                    continue
+                want = max(header.sectionSizeHint(column), self.sizeHintForColumn(column)) + 8
+                widths[column] = want if column == self.stretch else min(want, self.CAP)
+            if self.stretch is not None and self.stretch in widths:
+                others = sum(w for c, w in widths.items() if c != self.stretch)
+                floor = max(self.STRETCH_MIN, header.sectionSizeHint(self.stretch) + 8)
+                widths[self.stretch] = max(floor, self.viewport().width() - others)
+            for column, width in widths.items():
+                if header.sectionResizeMode(column) != fixed:
+                    header.resizeSection(column, width)
+        finally:
+            self._fitting = False
+
+
 def make_table(model: RowTableModel, stretch: str | None = None) -> QTableView:
     """A sortable, row-selecting, read-only table over ``model`` (through a sort proxy)."""
     proxy = QSortFilterProxyModel()
@@ -80,7 +132,7 @@ def make_table(model: RowTableModel, stretch: str | None = None) -> QTableView:
     proxy.setSortRole(SORT_ROLE)
     proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
     proxy.setFilterKeyColumn(0)
-    view = QTableView()
+    view = FitTable(model.column_index(stretch) if stretch is not None else None)
     proxy.setParent(view)
     view.setModel(proxy)
     view.setSortingEnabled(True)
@@ -91,14 +143,13 @@ def make_table(model: RowTableModel, stretch: str | None = None) -> QTableView:
     view.setAlternatingRowColors(True)
     view.setShowGrid(False)
     view.setWordWrap(False)
+    view.setTextElideMode(Qt.TextElideMode.ElideRight)
     view.verticalHeader().hide()
     view.verticalHeader().setDefaultSectionSize(30)
     header = view.horizontalHeader()
     header.setHighlightSections(False)
-    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
     header.setStretchLastSection(False)
-    if stretch is not None:
-        header.setSectionResizeMode(model.column_index(stretch), QHeaderView.ResizeMode.Stretch)
     return view
 
 

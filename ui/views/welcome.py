@@ -3,7 +3,7 @@ without one (first run), one sentence on what to do and the recommended models t
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -27,6 +28,36 @@ SUGGESTIONS = (
 
 NO_MODEL_TEXT = ("You have no model yet: download one of the recommended models below that fits "
                  "this computer, or add a .gguf file you already have.")
+
+
+def breakable(name: str) -> str:
+    """A model name that may wrap after its dashes, dots and underscores (a file name is one
+    long word: "SmolLM2-135M-Instruct.Q8_0" would otherwise be cut at the window's edge)."""
+    return "".join(ch + "\u200b" if ch in "-._" else ch for ch in name)
+
+
+class WrapButton(QPushButton):
+    """A push button whose text wraps onto more lines instead of being cut."""
+
+    def __init__(self, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.full_text = text
+        self.label = QLabel(text, self)
+        self.label.setWordWrap(True)
+        self.label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(12, 8, 12, 8)
+        layout.addWidget(self.label)
+        policy = QSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        policy.setHeightForWidth(True)
+        self.setSizePolicy(policy)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
+        layout = self.layout()
+        return layout.sizeHint() if layout is not None else super().sizeHint()
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        return QSize(120, 44)
 
 
 class WelcomeView(QScrollArea):
@@ -82,13 +113,13 @@ class WelcomeView(QScrollArea):
     def show_ready(self, model_name: str) -> None:
         """A model is there: say so and offer prompts that start a chat in one click."""
         layout = self._reset()
-        self.heading.setText(f"Chat with {model_name}")
+        self.heading.setText(f"Chat with {breakable(model_name)}")
         self.sentence.setText("It runs on this computer, offline: nothing you type leaves it. "
                               "Type a message below, or start with one of these.")
         grid = QGridLayout()
         grid.setSpacing(10)
         for index, text in enumerate(SUGGESTIONS):
-            button = QPushButton(text, self._content)
+            button = WrapButton(text, self._content)
             button.setObjectName("Suggestion")
             button.setAccessibleName(f"Suggestion: {text}")
             button.setMinimumHeight(44)
@@ -134,7 +165,7 @@ class WelcomeView(QScrollArea):
         row = QHBoxLayout(card)
         row.setContentsMargins(14, 10, 10, 10)
         text = QVBoxLayout()
-        name = QLabel(f"<b>{entry.name}</b>  <span style='font-weight:normal'>"
+        name = QLabel(f"<b>{breakable(entry.name)}</b>  <span style='font-weight:normal'>"
                       f"{human_size(entry.size_bytes)} · {entry.quantization} · "
                       f"{', '.join(entry.tasks)}</span>", card)
         name.setWordWrap(True)
