@@ -9,13 +9,10 @@ restyles every open widget at once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QIcon, QPainter, QPalette, QPixmap
-from PySide6.QtWidgets import QApplication, QProxyStyle, QStyle, QStyleFactory
-
-from workbench.trials.svg import ChartStyle
+from PySide6.QtWidgets import QApplication
 
 
 @dataclass(frozen=True)
@@ -54,7 +51,7 @@ class Colors:
 
 LIGHT = Colors(
     window="#f5f6f8", base="#ffffff", alt="#f0f2f5", panel="#eceef2", text="#1f2328",
-    muted="#5f6771", border="#d8dce2", accent="#2f6fed", accent_text="#ffffff",
+    muted="#5f6771", border="#d8dce2", accent="#2a64d8", accent_text="#ffffff",
     bubble="#e8effd", code_bg="#f6f8fa", code_border="#d8dee4", highlight_bg="#fff2a8",
     error_bg="#fdecea", error_text="#a4262c", ok="#17743a",
     primary="#2a64d8", primary_text="#ffffff", warn="#955200", info="#1f5fbf",
@@ -103,13 +100,6 @@ def role_color(role: str) -> QColor:
     """A role of the current look as a QColor: table models colour their cells with this
     (``role_color("ok")``), so no model or widget holds a colour of its own."""
     return QColor(getattr(_current, role))
-
-
-def chart_style() -> ChartStyle:
-    """The report charts' colours for the current look (the window shows the same SVG)."""
-    c = _current
-    return ChartStyle(background=c.base, text=c.text, muted=c.muted, grid=c.border,
-                      axis=c.muted, series=c.series)
 
 
 def contrast(foreground: str, background: str) -> float:
@@ -172,6 +162,7 @@ def palette_for(c: Colors) -> QPalette:
 STYLE = """
 QWidget {{ font-size: 10pt; }}
 QMainWindow, QDialog {{ background: {window}; }}
+QDialogButtonBox {{ dialogbuttonbox-buttons-have-icons: 0; }}
 QToolTip {{ color: {text}; background: {base}; border: 1px solid {border}; }}
 #NavBar {{ background: {panel}; border-right: 1px solid {border}; }}
 #NavBar QLabel#AppTitle {{ font-size: 13pt; font-weight: 600; padding: 14px 16px 10px 16px; }}
@@ -244,20 +235,6 @@ QProgressBar::chunk {{ background: {accent}; border-radius: 3px; }}
 """
 
 
-class PlainButtons(QProxyStyle):
-    """Fusion without the desktop theme's icons on dialog buttons (a floppy on Save, a red X
-    on Cancel on some Linux desktops, nothing anywhere else): one look, words only."""
-
-    def __init__(self) -> None:
-        super().__init__(QStyleFactory.create("Fusion"))
-
-    def styleHint(self, hint: QStyle.StyleHint, option: Any = None,  # noqa: N802 (Qt's name)
-                  widget: Any = None, data: Any = None) -> int:
-        if hint == QStyle.StyleHint.SH_DialogButtonBox_ButtonsHaveIcons:
-            return 0
-        return super().styleHint(hint, option, widget, data)
-
-
 def stylesheet(c: Colors) -> str:
     return STYLE.format(**{k: v for k, v in c.__dict__.items() if isinstance(v, str)})
 
@@ -267,8 +244,7 @@ def apply_theme(app: QApplication, theme: str) -> Colors:
     global _current
     colors = resolve(theme)
     _current = colors
-    if not isinstance(app.style(), PlainButtons):
-        app.setStyle(PlainButtons())
+    app.setStyle("Fusion")
     app.setPalette(palette_for(colors))
     app.setStyleSheet(stylesheet(colors))
     return colors

@@ -6,10 +6,11 @@ test_layout_fit.py on every page and tab, and by the screenshot test.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
-from PySide6.QtCore import QRect, Qt
-from PySide6.QtGui import QTextDocument
+from PySide6.QtCore import QRect
+from PySide6.QtGui import Qt, QTextDocument  # QtGui's Qt has mightBeRichText
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractScrollArea,
@@ -74,7 +75,9 @@ def label_problems(label: QLabel) -> Iterator[str]:
             yield (f"{_name(label)}: cut by its container ({shown.height()} of "
                    f"{label.height()} px shown)")
         # one word longer than the line cannot wrap: it is cut at the edge
-        words = label.text().split() if not Qt.mightBeRichText(label.text()) else []
+        # (Qt breaks lines at spaces, zero-width spaces and after "-" and "/", not at ".")
+        words = ([] if Qt.mightBeRichText(label.text())
+                 else re.split(r"[\s\u200b]+|(?<=[-/])", label.text()))
         longest = max((label.fontMetrics().horizontalAdvance(w) for w in words), default=0)
         if longest > space.width() + SLACK:
             yield f"{_name(label)}: a word is {longest} px wide, the line {space.width()}"
@@ -92,7 +95,7 @@ def button_problems(button: QAbstractButton) -> Iterator[str]:
     if not button.icon().isNull():
         need += button.iconSize().width() + 4
     if isinstance(button, (QCheckBox, QRadioButton)):
-        need += 20
+        need = button.sizeHint().width()  # indicator, spacing and text, as the style draws
     elif isinstance(button, QPushButton) and button.menu() is not None:
         need += 14
     elif isinstance(button, (QPushButton, QToolButton)):

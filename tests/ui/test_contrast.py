@@ -15,6 +15,7 @@ from ui import theme
 from ui.tablemodels.catalog import CatalogTableModel
 from ui.tablemodels.downloads import DownloadItem, DownloadsTableModel
 from ui.tablemodels.hub import VERDICT_COLOURS
+from ui.widgets.svg_chart import chart_style
 from workbench.catalog import load_catalog
 
 LOOKS = {"light": theme.LIGHT, "dark": theme.DARK}
@@ -108,7 +109,7 @@ def test_table_model_colours_read_on_their_rows(qapp, look):
 def test_chart_colours(qapp, look):
     theme.apply_theme(QApplication.instance(), look)
     try:
-        style = theme.chart_style()
+        style = chart_style()
         assert style.background == LOOKS[look].base
         for text in (style.text, style.muted):
             assert theme.contrast(text, style.background) >= AA

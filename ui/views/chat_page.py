@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QMenu,
     QPlainTextEdit,
     QPushButton,
-    QSizePolicy,
     QStackedWidget,
     QToolButton,
     QVBoxLayout,
@@ -51,6 +50,7 @@ from ui.views.chat_view import ChatView
 from ui.views.sampling_panel import SamplingPanel
 from ui.views.welcome import WelcomeView
 from ui.widgets.message_widget import MessageWidget
+from ui.widgets.text_fit import ElidedLabel
 from workbench import conversations as convs
 from workbench.catalog import filter_catalog, load_catalog, machine_memory_bytes
 from workbench.library import Model, add_model
@@ -85,33 +85,6 @@ class Stream:
     user_widget: MessageWidget | None = None
     pending: list[str] = field(default_factory=list)
     failed: str = ""
-
-
-class ElidedLabel(QLabel):
-    """A one-line label that shortens its text with … rather than pushing the layout."""
-
-    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._full = text
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.setText(text)
-
-    def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
-        self._full = text
-        self.setToolTip(text)
-        self._elide()
-
-    def full_text(self) -> str:
-        return self._full
-
-    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
-        super().resizeEvent(event)
-        self._elide()
-
-    def _elide(self) -> None:
-        elided = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight,
-                                               max(self.width(), 40))
-        super().setText(elided)
 
 
 class Banner(QFrame):

@@ -22,6 +22,7 @@ from ui.views.models_scan import ScanDialog
 from workbench.catalog import machine_memory_bytes
 from workbench.library import Model
 
+
 def gguf_paths(event: QDragEnterEvent | QDropEvent) -> list[str]:
     """The local .gguf files being dragged (anything else is ignored)."""
     mime = event.mimeData()

@@ -46,8 +46,8 @@ class RecommendedTab(QWidget):
         self.task.addItem("All tasks", None)
         for task in TASKS:
             self.task.addItem(task.replace("-", " ").capitalize(), task)
-        self.fits_only = QCheckBox(f"Only what fits this machine ({human_size(memory_bytes)} "
-                                   "memory)")
+        self.fits_only = QCheckBox(f"Fits in {human_size(memory_bytes)}")
+        self.fits_only.setToolTip("Show only the models that fit this machine's memory")
         self.fits_only.setChecked(True)
         self.count = muted()
         self.count.setWordWrap(False)

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from ui.tablemodels.base import SORT_ROLE, RowTableModel
 
+
 class MessageBar(QFrame):
     """One line of news for the user: an error, a note, a success. Hidden when empty."""
 

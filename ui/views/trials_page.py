@@ -41,13 +41,12 @@ from ui import theme
 from ui.services import Services
 from ui.tasks import Job
 from ui.views.compare_page import ContenderPicker, build_contenders
-from ui.widgets.svg_chart import SvgChart
+from ui.widgets.svg_chart import SvgChart, chart_style
 from workbench.library import list_models
 from workbench.trials import report, store
 from workbench.trials.recommend import Bar, recommend
 from workbench.trials.results import leaderboard, trial_summary
 from workbench.trials.runner import TrialProgress, TrialRun, create_trial
-from workbench.trials.svg import trial_charts
 from workbench.trials.suites import (
     SuitePrompt,
     add_prompt,
@@ -60,6 +59,7 @@ from workbench.trials.suites import (
     rename_suite,
     update_prompt,
 )
+from workbench.trials.svg import trial_charts
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 SUITE_NAME_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -528,7 +528,7 @@ class TrialsPage(QWidget):
                 self.board_table.setItem(row, column, QTableWidgetItem(str(value)))
         self.board_table.resizeColumnsToContents()
         for view, svg in zip(self.chart_views, trial_charts(summary["contenders"],
-                                                            theme.chart_style()), strict=True):
+                                                            chart_style()), strict=True):
             view.set_svg(svg)
         self._show_recommendation()
 

@@ -3,7 +3,7 @@ without one (first run), one sentence on what to do and the recommended models t
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -11,11 +11,11 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QScrollArea,
-    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
 
+from ui.widgets.text_fit import WrapButton, breakable
 from workbench.catalog import CatalogEntry
 from workbench.units import human_size
 
@@ -28,36 +28,6 @@ SUGGESTIONS = (
 
 NO_MODEL_TEXT = ("You have no model yet: download one of the recommended models below that fits "
                  "this computer, or add a .gguf file you already have.")
-
-
-def breakable(name: str) -> str:
-    """A model name that may wrap after its dashes, dots and underscores (a file name is one
-    long word: "SmolLM2-135M-Instruct.Q8_0" would otherwise be cut at the window's edge)."""
-    return "".join(ch + "\u200b" if ch in "-._" else ch for ch in name)
-
-
-class WrapButton(QPushButton):
-    """A push button whose text wraps onto more lines instead of being cut."""
-
-    def __init__(self, text: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.full_text = text
-        self.label = QLabel(text, self)
-        self.label.setWordWrap(True)
-        self.label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(12, 8, 12, 8)
-        layout.addWidget(self.label)
-        policy = QSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        policy.setHeightForWidth(True)
-        self.setSizePolicy(policy)
-
-    def sizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
-        layout = self.layout()
-        return layout.sizeHint() if layout is not None else super().sizeHint()
-
-    def minimumSizeHint(self) -> QSize:  # noqa: N802
-        return QSize(120, 44)
 
 
 class WelcomeView(QScrollArea):

@@ -12,7 +12,16 @@ from PySide6.QtGui import QPainter, QPaintEvent
 from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from workbench.trials.svg import standalone
+from ui import theme
+from workbench.trials.svg import ChartStyle, standalone
+
+
+def chart_style() -> ChartStyle:
+    """The charts' colours for the current look, from the theme (reports use the light
+    default of :mod:`workbench.trials.svg`)."""
+    c = theme.current()
+    return ChartStyle(background=c.base, text=c.text, muted=c.muted, grid=c.border,
+                      axis=c.muted, series=c.series)
 
 
 class SvgChart(QWidget):

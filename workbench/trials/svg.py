@@ -149,7 +149,7 @@ def scatter(title: str, points: list[tuple[str, float, float]], x_label: str,
     """Points are (label, x, y); each gets a number, its colour and a legend line."""
     if not points:
         return empty(title, style)
-    left, right, top, plot_h = 56, 16, 34, 170
+    left, right, top, plot_h = 56, 26, 34, 170
     xs = [p[1] for p in points]
     ys = [p[2] for p in points]
     pad = (max(xs) - min(xs)) * 0.1 or max(abs(max(xs)) * 0.1, 1)
@@ -220,7 +220,9 @@ def bars(title: str, items: list[tuple[str, float, str]], style: ChartStyle = LI
 def stacked(title: str, rows: list[tuple[str, Sequence[int]]], parts_names: Sequence[str],
             style: ChartStyle = LIGHT) -> str:
     """Horizontal stacked bars of whole counts (votes): integer ticks, a legend of the
-    parts, each row's full label above its bar."""
+    parts, each row's full label above its bar. The parts are green, then grey: not the
+    contenders' colours, which mean a contender in the other charts."""
+    colours = (style.series[2 % len(style.series)], style.axis, style.muted)
     if not rows or not any(sum(values) for _, values in rows):
         return empty(title, style)
     ticks = nice_ticks(0, max(sum(values) for _, values in rows), 5, integer=True)
@@ -233,7 +235,7 @@ def stacked(title: str, rows: list[tuple[str, Sequence[int]]], parts_names: Sequ
     body: list[str] = []
     x = float(left)
     for index, name in enumerate(parts_names):
-        colour = style.series[index % len(style.series)]
+        colour = colours[index % len(colours)]
         body.append(f'<rect x="{x:.1f}" y="30" width="10" height="10" fill="{colour}"/>')
         body.append(_text(x + 14, 39, name, style.text))
         x += 24 + len(name) * CHAR_PX
@@ -248,7 +250,7 @@ def stacked(title: str, rows: list[tuple[str, Sequence[int]]], parts_names: Sequ
             if value:
                 body.append(f'<rect x="{sx(start):.1f}" y="{y - 9:.1f}" '
                             f'width="{sx(start + value) - sx(start):.1f}" height="14" '
-                            f'fill="{style.series[index % len(style.series)]}">'
+                            f'fill="{colours[index % len(colours)]}">'
                             f"<title>{escape(parts_names[index])}: {value}</title></rect>")
             start += value
         y += 22
