@@ -116,3 +116,17 @@ def test_chat_list_menu_renames_and_deletes_with_undo(qtbot, main_window, monkey
     assert "Undo is in History" in window.statusBar().currentMessage()
     window.history.undo_button.click()
     qtbot.waitUntil(lambda: chat.chat_list.count() == 2)
+
+
+def test_history_rows_are_compact(qapp):
+    """Two lines in about 48 px (they were about 110): a screen shows 12+ chats, not 5."""
+    from PySide6.QtCore import QModelIndex
+    from PySide6.QtWidgets import QListWidget, QStyleOptionViewItem
+
+    from ui.views.history_page import TwoLineDelegate
+
+    view = QListWidget()
+    option = QStyleOptionViewItem()
+    option.initFrom(view)
+    height = TwoLineDelegate(view).sizeHint(option, QModelIndex()).height()
+    assert 2 * view.fontMetrics().height() <= height <= 56

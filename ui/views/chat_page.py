@@ -185,9 +185,7 @@ class ChatPage(QWidget):
         self.model_picker.setToolTip("The model that writes the next reply")
         self.model_picker.setMinimumWidth(180)
         self.model_picker.setMaximumWidth(360)
-        self.model_picker.setSizeAdjustPolicy(
-            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.model_picker.setMinimumContentsLength(18)
+        self.model_picker.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.model_picker.setPlaceholderText("No model yet")
         self.model_picker.currentIndexChanged.connect(self._model_chosen)
         self.title = ElidedLabel("New chat", center)

@@ -250,8 +250,8 @@ class HistoryPage(QWidget):
             snippet = highlight_snippet(row["snippet"] or "", colors.highlight_bg)
             when = row["created_at"][:16].replace("T", " ")
             self._add_row(
-                f"{row['title'] or 'Untitled chat'} · {who} · {when}",
-                f"<span style='color:{colors.text}'>{snippet}</span>",
+                row["title"] or "Untitled chat",
+                f"{who} · {when} · <span style='color:{colors.text}'>{snippet}</span>",
                 row["conversation_id"], row["id"], row["title"] or "")
         count = len(rows)
         self.summary.setText(f"{count} match{'es' if count != 1 else ''} for “{query}”"

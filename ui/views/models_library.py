@@ -206,7 +206,8 @@ class LibraryTab(QWidget):
         top.addWidget(self.add_button)
         top.addWidget(self.scan_button)
 
-        self.table = make_table(self.table_model, stretch="Name")
+        self.table = make_table(self.table_model, stretch="Name",
+                                optional=("License", "Architecture", "Source", "Context"))
         self.empty = QLabel("No models yet.\n\nDrop .gguf files here, use “Add file…”, find the "
                             "ones other apps downloaded with “Scan disk…”,\nor download one "
                             "from Discover or Recommended.")

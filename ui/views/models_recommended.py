@@ -59,7 +59,8 @@ class RecommendedTab(QWidget):
         top.addWidget(self.task)
         top.addWidget(self.fits_only)
 
-        self.table = make_table(self.table_model, stretch="Name")
+        self.table = make_table(self.table_model, stretch="Name",
+                                optional=("License", "Tasks", "Quantization"))
         self.description = QLabel()
         self.description.setWordWrap(True)
         self.facts = muted()

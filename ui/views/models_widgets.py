@@ -85,9 +85,12 @@ class FitTable(QTableView):
     CAP = 240
     STRETCH_MIN = 200
 
-    def __init__(self, stretch: int | None = None) -> None:
+    def __init__(self, stretch: int | None = None, optional: tuple[int, ...] = ()) -> None:
         super().__init__()
         self.stretch = stretch
+        #: columns that may go, first ones first, when even their headers do not fit (what
+        #: they say is in the details panel beside the table)
+        self.optional = optional
         self._fitting = False
 
     def setModel(self, model: Any) -> None:  # noqa: N802 (Qt's name)
@@ -106,34 +109,65 @@ class FitTable(QTableView):
             return
         self._fitting = True
         try:
-            header = self.horizontalHeader()
-            fixed = QHeaderView.ResizeMode.Fixed
-            widths = {}
-            for column in range(model.columnCount()):
-                if header.sectionResizeMode(column) == fixed:
-                    widths[column] = header.sectionSize(column)
-                    continue
-                want = max(header.sectionSizeHint(column), self.sizeHintForColumn(column)) + 8
-                widths[column] = want if column == self.stretch else min(want, self.CAP)
-            if self.stretch is not None and self.stretch in widths:
-                others = sum(w for c, w in widths.items() if c != self.stretch)
-                floor = max(self.STRETCH_MIN, header.sectionSizeHint(self.stretch) + 8)
-                widths[self.stretch] = max(floor, self.viewport().width() - others)
-            for column, width in widths.items():
-                if header.sectionResizeMode(column) != fixed:
-                    header.resizeSection(column, width)
+            self._fit(model)
         finally:
             self._fitting = False
 
+    def _fit(self, model: Any) -> None:
+        header = self.horizontalHeader()
+        fixed = QHeaderView.ResizeMode.Fixed
+        metrics = header.fontMetrics()
+        widths: dict[int, int] = {}
+        floors: dict[int, int] = {}
+        for column in range(model.columnCount()):
+            if header.sectionResizeMode(column) == fixed:
+                widths[column] = floors[column] = header.sectionSize(column)
+                continue
+            title = str(model.headerData(column, Qt.Orientation.Horizontal) or "")
+            floors[column] = metrics.horizontalAdvance(title) + 24  # the header text, whole
+            want = max(header.sectionSizeHint(column), self.sizeHintForColumn(column)) + 8
+            widths[column] = want if column == self.stretch else min(want, self.CAP)
+        room = self.viewport().width()
+        hidden = set()
+        for column in self.optional:
+            if sum(f for c, f in floors.items() if c not in hidden) + self.STRETCH_MIN <= room:
+                break
+            hidden.add(column)
+        for column in range(model.columnCount()):
+            header.setSectionHidden(column, column in hidden)
+        for column in hidden:
+            del widths[column], floors[column]
+        if self.stretch is not None and self.stretch in widths:
+            floors[self.stretch] = max(self.STRETCH_MIN, floors[self.stretch])
+            widths[self.stretch] = floors[self.stretch]
+        # Too wide: give back what the other columns have above their header's width, in
+        # proportion, before any scroll bar.
+        excess = sum(widths.values()) - room
+        slack = {c: widths[c] - floors[c] for c in widths if c != self.stretch}
+        total_slack = sum(slack.values())
+        if excess > 0 and total_slack > 0:
+            share = min(1.0, excess / total_slack)
+            for column, spare in slack.items():
+                widths[column] -= int(spare * share + 0.999)
+        if self.stretch is not None and self.stretch in widths:
+            others = sum(w for c, w in widths.items() if c != self.stretch)
+            widths[self.stretch] = max(floors[self.stretch], room - others)
+        for column, width in widths.items():
+            if header.sectionResizeMode(column) != fixed:
+                header.resizeSection(column, width)
 
-def make_table(model: RowTableModel, stretch: str | None = None) -> QTableView:
-    """A sortable, row-selecting, read-only table over ``model`` (through a sort proxy)."""
+
+def make_table(model: RowTableModel, stretch: str | None = None,
+               optional: tuple[str, ...] = ()) -> QTableView:
+    """A sortable, row-selecting, read-only table over ``model`` (through a sort proxy);
+    ``stretch`` takes the spare width, ``optional`` columns go first when space is short."""
     proxy = QSortFilterProxyModel()
     proxy.setSourceModel(model)
     proxy.setSortRole(SORT_ROLE)
     proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
     proxy.setFilterKeyColumn(0)
-    view = FitTable(model.column_index(stretch) if stretch is not None else None)
+    view = FitTable(model.column_index(stretch) if stretch is not None else None,
+                    tuple(model.column_index(title) for title in optional))
     proxy.setParent(view)
     view.setModel(proxy)
     view.setSortingEnabled(True)
