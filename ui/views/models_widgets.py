@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt
-from PySide6.QtGui import QPalette, QResizeEvent
+from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer
+from PySide6.QtGui import QPalette, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -84,6 +84,7 @@ class FitTable(QTableView):
 
     CAP = 240
     STRETCH_MIN = 200
+    SAMPLE_ROWS = 60  # content widths are measured on the first rows only: bounded work
 
     def __init__(self, stretch: int | None = None, optional: tuple[int, ...] = ()) -> None:
         super().__init__()
@@ -92,26 +93,45 @@ class FitTable(QTableView):
         #: they say is in the details panel beside the table)
         self.optional = optional
         self._fitting = False
+        # Changes come in bursts (a reset, then rows): fit once, after them, when shown.
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(0)
+        self._timer.timeout.connect(self.fit_columns)
 
     def setModel(self, model: Any) -> None:  # noqa: N802 (Qt's name)
         super().setModel(model)
         for signal in (model.modelReset, model.rowsInserted, model.rowsRemoved,
                        model.layoutChanged):
-            signal.connect(self.fit_columns)
+            signal.connect(self._timer.start)
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
         super().resizeEvent(event)
         self.fit_columns()
 
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
+        super().showEvent(event)
+        self._timer.start()
+
     def fit_columns(self, *_: object) -> None:
         model = self.model()
-        if model is None or self._fitting:
+        if model is None or self._fitting or not self.isVisible():
             return
         self._fitting = True
         try:
             self._fit(model)
         finally:
             self._fitting = False
+
+    def _content_width(self, model: Any, column: int) -> int:
+        """The widest of the first rows' texts (font metrics only: no delegate, no style)."""
+        metrics = self.fontMetrics()
+        widest = 0
+        for row in range(min(model.rowCount(), self.SAMPLE_ROWS)):
+            text = model.index(row, column).data()
+            if text:
+                widest = max(widest, metrics.horizontalAdvance(str(text)))
+        return widest + 16
 
     def _fit(self, model: Any) -> None:
         header = self.horizontalHeader()
@@ -125,7 +145,7 @@ class FitTable(QTableView):
                 continue
             title = str(model.headerData(column, Qt.Orientation.Horizontal) or "")
             floors[column] = metrics.horizontalAdvance(title) + 24  # the header text, whole
-            want = max(header.sectionSizeHint(column), self.sizeHintForColumn(column)) + 8
+            want = max(header.sectionSizeHint(column), self._content_width(model, column)) + 8
             widths[column] = want if column == self.stretch else min(want, self.CAP)
         room = self.viewport().width()
         hidden = set()
