@@ -457,6 +457,7 @@ class ChatPage(QWidget):
             self.view.clear()
             for message in data.messages:
                 self.view.add_stored(message, data.siblings.get(message.id, []))
+        self.view.only_last_continues()
         self.stack.setCurrentWidget(self.view if data.messages else self.welcome)
         self._reattach_stream()
         for row in range(self.chat_list.count()):

@@ -93,6 +93,11 @@ class ChatView(QScrollArea):
                 del self.messages[index:]
                 return
 
+    def only_last_continues(self) -> None:
+        """Continue carries on the conversation, so only its last reply offers it."""
+        for widget in self.messages[:-1]:
+            widget.continue_button.hide()
+
     def set_busy(self, busy: bool) -> None:
         for widget in self.messages:
             widget.set_busy(busy)
