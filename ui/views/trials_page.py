@@ -41,7 +41,7 @@ from ui import theme
 from ui.services import Services
 from ui.tasks import Job
 from ui.views.compare_page import ContenderPicker, build_contenders
-from ui.widgets.svg_chart import SvgChart, chart_style
+from ui.widgets.svg_chart import ChartGrid, chart_style
 from workbench.library import list_models
 from workbench.trials import report, store
 from workbench.trials.recommend import Bar, recommend
@@ -243,11 +243,9 @@ class TrialsPage(QWidget):
         self.board_table.horizontalHeader().setStretchLastSection(True)
         self.tabs.addTab(self.board_table, "Leaderboard")
         self.tabs.addTab(self._build_recommendation(), "Recommendation")
-        charts = QWidget()
-        chart_layout = QHBoxLayout(charts)
-        self.chart_views = [SvgChart() for _ in range(3)]
-        for view in self.chart_views:
-            chart_layout.addWidget(view, 0, Qt.AlignmentFlag.AlignTop)
+        charts = ChartGrid(3)
+        self.chart_views = charts.charts
+        self.chart_grid = charts
         self.tabs.addTab(charts, "Charts")
         layout.addWidget(self.tabs, 1)
         self.status = QLabel("")
@@ -527,9 +525,7 @@ class TrialsPage(QWidget):
             for column, value in enumerate(values):
                 self.board_table.setItem(row, column, QTableWidgetItem(str(value)))
         self.board_table.resizeColumnsToContents()
-        for view, svg in zip(self.chart_views, trial_charts(summary["contenders"],
-                                                            chart_style()), strict=True):
-            view.set_svg(svg)
+        self.chart_grid.set_svgs(trial_charts(summary["contenders"], chart_style()))
         self._show_recommendation()
 
     def bar(self) -> Bar:

@@ -67,7 +67,7 @@ def nice_ticks(low: float, high: float, count: int = 5,
     step = nice_step(high - low, count, integer)
     start = math.floor(low / step + 1e-9) * step
     end = math.ceil(high / step - 1e-9) * step
-    ticks = []
+    ticks: list[float] = []
     value = start
     while value <= end + step / 2 and len(ticks) < 50:
         ticks.append(round(value, 10))
@@ -217,7 +217,7 @@ def bars(title: str, items: list[tuple[str, float, str]], style: ChartStyle = LI
     return "".join(_open(title, y, style) + parts + ["</svg>"])
 
 
-def stacked(title: str, rows: list[tuple[str, Sequence[int]]], parts_names: Sequence[str],
+def stacked(title: str, rows: Sequence[tuple[str, Sequence[int]]], parts_names: Sequence[str],
             style: ChartStyle = LIGHT) -> str:
     """Horizontal stacked bars of whole counts (votes): integer ticks, a legend of the
     parts, each row's full label above its bar. The parts are green, then grey: not the
@@ -270,7 +270,7 @@ def trial_charts(contenders: list[dict[str, Any]], style: ChartStyle = LIGHT) ->
              if c["gen_tps"]["median"] is not None]
     passing = [(c["label"], c["file_size"] / 1e6, c["pass_rate"] * 100) for c in contenders
                if c["pass_rate"] is not None]
-    votes = []
+    votes: list[tuple[str, Sequence[int]]] = []
     for c in contenders:
         if c.get("votes"):
             good = round((c.get("vote_share") or 0) * c["votes"])
