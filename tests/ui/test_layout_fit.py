@@ -1,5 +1,5 @@
 """Nothing the user should read is cut: every page and tab, at the smallest supported
-window (1024x640), a laptop (1280x800) and a desktop (1920x1080), light look. The checker
+window (1024x640), a laptop (1280x800), a desktop (1920x1080) and 4K, light look. The checker
 itself is tested first on widgets that are cut on purpose, so it cannot pass by seeing
 nothing."""
 
@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QLabel, QPushButton, QTableView, QVBoxLayout, QWid
 from tests.ui.conftest import make_window
 from tests.ui.layout_fit import problems, screens
 
-SIZES = ((1024, 640), (1280, 800), (1920, 1080))
+SIZES = ((1024, 640), (1280, 800), (1920, 1080), (3840, 2160))
 
 
 def test_the_checker_sees_a_cut_button_label_and_column(qtbot):
