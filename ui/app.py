@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from ui import theme
 from ui.main_window import MainWindow
+from ui.platform_libs import check_platform_libraries
 from ui.services import Services
 from workbench.demo import ensure_demo_model
 from workbench.errors import WorkbenchError
@@ -89,6 +90,13 @@ def setup_logging(services: Services) -> None:
 
 def run_app(data_dir: str | None = None) -> int:
     """Open the window on the workspace in ``data_dir`` (default: the usual data folder)."""
+    if QApplication.instance() is None:
+        # Qt aborts (SIGABRT, no hint) when its X11 plugin's libraries are missing: say
+        # which packages to install, and stop, before it gets the chance.
+        problem = check_platform_libraries()
+        if problem:
+            print(problem, file=sys.stderr)
+            return 1
     app = make_application()
     try:
         services = open_services(data_dir)

@@ -33,19 +33,59 @@ class Colors:
     error_bg: str
     error_text: str
     ok: str
+    # Filled accent (selected page, Primary buttons, selection) and the text drawn on it: in
+    # dark mode the link-blue ``accent`` is too light for white text (3.2:1), so it is apart.
+    primary: str
+    primary_text: str
+    warn: str          # text: "partial fit", "paused"
+    info: str          # text: "In library", notes
+    ok_bg: str         # a passed check's cell (``text`` on it)
+    fail_bg: str       # a failed check's cell (``text`` on it)
+    info_bg: str
+    ok_border: str
+    error_border: str
+    info_border: str
+    # Chart series (non-text graphics: WCAG asks 3:1 against the chart's background).
+    series: tuple[str, ...]
 
 
 LIGHT = Colors(
     window="#f5f6f8", base="#ffffff", alt="#f0f2f5", panel="#eceef2", text="#1f2328",
-    muted="#656d76", border="#d8dce2", accent="#2f6fed", accent_text="#ffffff",
+    muted="#5f6771", border="#d8dce2", accent="#2a64d8", accent_text="#ffffff",
     bubble="#e8effd", code_bg="#f6f8fa", code_border="#d8dee4", highlight_bg="#fff2a8",
-    error_bg="#fdecea", error_text="#a4262c", ok="#1a7f37",
+    error_bg="#fdecea", error_text="#a4262c", ok="#17743a",
+    primary="#2a64d8", primary_text="#ffffff", warn="#955200", info="#1f5fbf",
+    ok_bg="#dcf2e3", fail_bg="#fbe0e0", info_bg="#e8f1fd", ok_border="#b7dfc2",
+    error_border="#f5c2c0", info_border="#c6dafc",
+    series=("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2"),
 )
 DARK = Colors(
     window="#1e1f22", base="#26282c", alt="#2b2d31", panel="#191a1c", text="#e6e7e9",
-    muted="#9a9ea6", border="#3a3d42", accent="#5b8cff", accent_text="#ffffff",
+    muted="#a3a7ae", border="#3a3d42", accent="#6b97ff", accent_text="#0d1117",
     bubble="#2f3a52", code_bg="#17181a", code_border="#3a3d42", highlight_bg="#6b5a12",
-    error_bg="#4a2225", error_text="#ffb3b0", ok="#57c26b",
+    error_bg="#4a2225", error_text="#ffb3b0", ok="#5cc870",
+    primary="#3a6ae6", primary_text="#ffffff", warn="#e3a93b", info="#8ab4ff",
+    ok_bg="#1f3b2a", fail_bg="#4a2225", info_bg="#1d2b3f", ok_border="#2e5a3a",
+    error_border="#6b2c2c", info_border="#2f4a70",
+    series=("#60a5fa", "#f87171", "#4ade80", "#c084fc", "#fb923c", "#22d3ee"),
+)
+
+TEXT_PAIRS: tuple[tuple[str, str], ...] = (
+    # (foreground role, background role) for every text the window draws; the contrast
+    # test holds each to WCAG AA (4.5:1) in both looks. Keep it in step with STYLE and with
+    # the table models' foreground colours (:func:`role_color`).
+    ("text", "window"), ("text", "base"), ("text", "alt"), ("text", "panel"),
+    ("text", "bubble"), ("text", "code_bg"), ("text", "highlight_bg"),
+    ("text", "ok_bg"), ("text", "fail_bg"), ("text", "info_bg"), ("text", "error_bg"),
+    ("muted", "window"), ("muted", "base"), ("muted", "alt"), ("muted", "panel"),
+    ("muted", "code_bg"), ("muted", "bubble"),
+    ("accent", "base"), ("accent", "window"), ("accent", "alt"),
+    ("primary_text", "primary"),
+    ("ok", "base"), ("ok", "alt"), ("ok", "window"), ("ok", "ok_bg"),
+    ("warn", "base"), ("warn", "alt"), ("warn", "window"),
+    ("info", "base"), ("info", "alt"), ("info", "window"), ("info", "info_bg"),
+    ("error_text", "base"), ("error_text", "alt"), ("error_text", "window"),
+    ("error_text", "error_bg"),
 )
 
 _current = LIGHT
@@ -54,6 +94,26 @@ _current = LIGHT
 def current() -> Colors:
     """The colours in use (for the few places that paint: highlights in search hits)."""
     return _current
+
+
+def role_color(role: str) -> QColor:
+    """A role of the current look as a QColor: table models colour their cells with this
+    (``role_color("ok")``), so no model or widget holds a colour of its own."""
+    return QColor(getattr(_current, role))
+
+
+def contrast(foreground: str, background: str) -> float:
+    """WCAG 2.1 contrast ratio of two ``#rrggbb`` colours (1 to 21)."""
+
+    def luminance(colour: str) -> float:
+        value = colour.lstrip("#")
+        channels = [int(value[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+                  for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    high, low = sorted((luminance(foreground), luminance(background)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
 
 
 def system_is_dark() -> bool:
@@ -82,9 +142,9 @@ def palette_for(c: Colors) -> QPalette:
         QPalette.ColorRole.Text: c.text,
         QPalette.ColorRole.Button: c.alt,
         QPalette.ColorRole.ButtonText: c.text,
-        QPalette.ColorRole.BrightText: "#ffffff",
-        QPalette.ColorRole.Highlight: c.accent,
-        QPalette.ColorRole.HighlightedText: c.accent_text,
+        QPalette.ColorRole.BrightText: c.primary_text,
+        QPalette.ColorRole.Highlight: c.primary,
+        QPalette.ColorRole.HighlightedText: c.primary_text,
         QPalette.ColorRole.Link: c.accent,
         QPalette.ColorRole.Mid: c.border,
         QPalette.ColorRole.Midlight: c.alt,
@@ -102,23 +162,24 @@ def palette_for(c: Colors) -> QPalette:
 STYLE = """
 QWidget {{ font-size: 10pt; }}
 QMainWindow, QDialog {{ background: {window}; }}
+QDialogButtonBox {{ dialogbuttonbox-buttons-have-icons: 0; }}
 QToolTip {{ color: {text}; background: {base}; border: 1px solid {border}; }}
 #NavBar {{ background: {panel}; border-right: 1px solid {border}; }}
 #NavBar QLabel#AppTitle {{ font-size: 13pt; font-weight: 600; padding: 14px 16px 10px 16px; }}
 #NavList {{ background: transparent; border: none; outline: none; }}
 #NavList::item {{ padding: 8px 14px; margin: 1px 8px; border-radius: 6px; color: {text}; }}
 #NavList::item:hover {{ background: {alt}; }}
-#NavList::item:selected {{ background: {accent}; color: {accent_text}; }}
+#NavList::item:selected {{ background: {primary}; color: {primary_text}; }}
 QPushButton {{ padding: 5px 12px; border: 1px solid {border}; border-radius: 6px;
     background: {base}; }}
 QPushButton:hover {{ border-color: {accent}; }}
 QPushButton:disabled {{ color: {muted}; }}
-QPushButton#Primary {{ background: {accent}; color: {accent_text}; border-color: {accent}; }}
-QPushButton#Primary:disabled {{ background: {border}; border-color: {border}; }}
+QPushButton#Primary {{ background: {primary}; color: {primary_text}; border-color: {primary}; }}
+QPushButton#Primary:disabled {{ background: {alt}; color: {muted}; border-color: {border}; }}
 QPushButton#Danger {{ color: {error_text}; }}
 QToolButton#Flat {{ border: none; padding: 2px 6px; color: {muted}; border-radius: 4px; }}
 QToolButton#Flat:hover {{ background: {alt}; color: {text}; }}
-QToolButton#Flat:disabled {{ color: {border}; }}
+QToolButton#Flat:disabled {{ color: {muted}; }}
 QLineEdit, QPlainTextEdit {{
     border: 1px solid {border}; border-radius: 6px; padding: 4px 6px; background: {base}; }}
 QLineEdit:focus, QPlainTextEdit:focus {{ border-color: {accent}; }}
@@ -140,6 +201,13 @@ QLabel#Role {{ font-weight: 600; }}
 QLabel#Muted, QLabel#Metrics {{ color: {muted}; }}
 QLabel#Metrics {{ font-size: 9pt; }}
 QLabel#ErrorText {{ color: {error_text}; }}
+QLabel#OkText {{ color: {ok}; }}
+QFrame#messageBar {{ border-radius: 6px; background: {info_bg}; border: 1px solid {info_border}; }}
+QFrame#messageBar QLabel {{ color: {info}; }}
+QFrame#messageBar[kind="error"] {{ background: {error_bg}; border-color: {error_border}; }}
+QFrame#messageBar[kind="error"] QLabel {{ color: {error_text}; }}
+QFrame#messageBar[kind="ok"] {{ background: {ok_bg}; border-color: {ok_border}; }}
+QFrame#messageBar[kind="ok"] QLabel {{ color: {ok}; }}
 QLabel#Heading {{ font-size: 16pt; font-weight: 600; }}
 QLabel#SubHeading {{ font-size: 11pt; font-weight: 600; }}
 QFrame#CodeBlock {{ background: {code_bg}; border: 1px solid {code_border};
@@ -149,6 +217,13 @@ QFrame#CodeHeader {{ border-bottom: 1px solid {code_border}; }}
 QFrame#Banner {{ background: {error_bg}; border-radius: 6px; }}
 QFrame#Banner QLabel {{ color: {error_text}; }}
 QFrame#InfoBanner {{ background: {bubble}; border-radius: 6px; }}
+#ModelsTabs QTabBar::tab, #PageTabs QTabBar::tab {{ padding: 9px 18px; margin: 0 2px;
+    border: none; border-bottom: 2px solid transparent; background: transparent; }}
+#ModelsTabs QTabBar::tab:selected, #PageTabs QTabBar::tab:selected {{
+    border-bottom: 2px solid {accent}; font-weight: 600; }}
+#ModelsTabs QTabBar::tab:hover:!selected, #PageTabs QTabBar::tab:hover:!selected {{
+    border-bottom: 2px solid {border}; }}
+#ModelsTabs::pane, #PageTabs::pane {{ border: none; border-top: 1px solid {border}; }}
 QFrame#Card {{ background: {base}; border: 1px solid {border}; border-radius: 8px; }}
 QFrame#Panel {{ background: {window}; border-left: 1px solid {border}; }}
 QTextBrowser {{ background: transparent; border: none; }}
@@ -161,7 +236,7 @@ QProgressBar::chunk {{ background: {accent}; border-radius: 3px; }}
 
 
 def stylesheet(c: Colors) -> str:
-    return STYLE.format(**c.__dict__)
+    return STYLE.format(**{k: v for k, v in c.__dict__.items() if isinstance(v, str)})
 
 
 def apply_theme(app: QApplication, theme: str) -> Colors:
@@ -183,7 +258,7 @@ def app_icon() -> QIcon:
         pixmap.fill(Qt.GlobalColor.transparent)
         painter = QPainter(pixmap)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.setBrush(QColor("#2f6fed"))
+        painter.setBrush(QColor(LIGHT.primary))
         painter.setPen(Qt.PenStyle.NoPen)
         radius = size * 0.22
         painter.drawRoundedRect(0, 0, size, size, radius, radius)
@@ -191,7 +266,7 @@ def app_icon() -> QIcon:
         font.setBold(True)
         font.setPixelSize(int(size * 0.62))
         painter.setFont(font)
-        painter.setPen(QColor("#ffffff"))
+        painter.setPen(QColor(LIGHT.primary_text))
         painter.drawText(pixmap.rect(), Qt.AlignmentFlag.AlignCenter, "W")
         painter.end()
         icon.addPixmap(pixmap)

@@ -168,3 +168,37 @@ def test_sampling_presets_fill_visible_values(main_window):
     panel.temperature.setValue(0.3)
     assert panel.preset.currentData() == "custom"
     assert panel.overrides()["temperature"] == 0.3
+
+
+def test_the_title_shows_while_the_first_reply_streams(qtbot, main_window):
+    window = main_window
+    quick_sampling(window, 200)
+    prompt = "Write a long story about a lighthouse keeper and a storm."
+    window.chat.input.setPlainText(prompt)
+    window.chat.send()
+    qtbot.waitUntil(lambda: window.chat.conversation_id is not None, timeout=60_000)
+    assert window.chat.is_streaming
+    assert window.chat.title.full_text() == convs.title_from(prompt)
+    window.chat.stop()
+    wait_reply(qtbot, window)
+    assert window.chat.title.full_text() == convs.get_conversation(
+        window.services.workspace.db, window.chat.conversation_id)["title"]
+
+
+def test_continue_after_the_token_limit(qtbot, main_window):
+    from ui.views.chat_page import CONTINUE_PROMPT
+
+    window = main_window
+    messages = send_and_wait(qtbot, window, "Write a long story about a dragon.", max_tokens=8)
+    reply = saved_branch(window)[-1]
+    assert reply.finish_reason == "length"
+    assert messages[-1].continue_button.isVisibleTo(messages[-1])
+    messages[-1].continue_button.click()
+    assert window.chat.is_streaming
+    wait_reply(qtbot, window)
+    branch = saved_branch(window)
+    assert [m.role for m in branch] == ["user", "assistant", "user", "assistant"]
+    assert branch[2].content == CONTINUE_PROMPT
+    qtbot.waitUntil(lambda: len(window.chat.view.messages) == 4)
+    earlier = window.chat.view.messages[1]
+    assert not earlier.continue_button.isVisibleTo(earlier)  # only the last reply offers it

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from ui.views.history_page import highlight_snippet
+from ui.views.history_page import DETAIL_ROLE, highlight_snippet
 from workbench import conversations as convs
 
 
@@ -33,8 +33,8 @@ def test_search_highlights_and_opens_the_hit(qtbot, main_window):
     assert window.history.search.hasFocus()
     qtbot.keyClicks(window.history.search, "bread")
     qtbot.waitUntil(lambda: window.history.results.count() == 2)
-    label = window.history.results.itemWidget(window.history.results.item(0))
-    assert "<b style=" in label.text() and "bread" in label.text().lower()
+    detail = window.history.results.item(0).data(DETAIL_ROLE)
+    assert "<b style=" in detail and "bread" in detail.lower()
     assert "2 matches" in window.history.summary.text()
     window.history.open_selected()
     assert window.pages.currentWidget() is window.chat
@@ -116,3 +116,17 @@ def test_chat_list_menu_renames_and_deletes_with_undo(qtbot, main_window, monkey
     assert "Undo is in History" in window.statusBar().currentMessage()
     window.history.undo_button.click()
     qtbot.waitUntil(lambda: chat.chat_list.count() == 2)
+
+
+def test_history_rows_are_compact(qapp):
+    """Two lines in about 48 px (they were about 110): a screen shows 12+ chats, not 5."""
+    from PySide6.QtCore import QModelIndex
+    from PySide6.QtWidgets import QListWidget, QStyleOptionViewItem
+
+    from ui.views.history_page import TwoLineDelegate
+
+    view = QListWidget()
+    option = QStyleOptionViewItem()
+    option.initFrom(view)
+    height = TwoLineDelegate(view).sizeHint(option, QModelIndex()).height()
+    assert 2 * view.fontMetrics().height() <= height <= 56

@@ -1,5 +1,7 @@
-"""Screenshots of the main views, light and dark, at 1280x800 and 1920x1080, written with
-QWidget.grab() to the screenshot folder (see the ``screenshot_dir`` fixture)."""
+"""Screenshots of every page and tab, light and dark, at 1280x800 and 1920x1080, written with
+QWidget.grab() to the screenshot folder (see the ``screenshot_dir`` fixture): the chat while a
+reply streams, History searching, Settings, the first run, and every page and tab of the
+window (``screens``). Each screen is also checked for cut text (tests/ui/layout_fit.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import pytest
 from PySide6.QtWidgets import QApplication
 
 from tests.ui.conftest import make_window, quick_sampling, wait_reply
+from tests.ui.layout_fit import problems, screens
 from ui import theme
 from workbench import conversations as convs
 
@@ -55,8 +58,15 @@ def test_screenshots(qtbot, services, screenshot_dir, look):
     qtbot.waitUntil(lambda: dialog.loaded)
     grab(qtbot, dialog, screenshot_dir / f"settings-{look}.png")
     dialog.reject()
+    cut: list[str] = []
+    for width, height in SIZES:
+        window.resize(width, height)
+        for screen in screens(qtbot, window):
+            grab(qtbot, window, screenshot_dir / f"page-{screen}-{look}-{width}x{height}.png")
+            cut += [f"{screen} {width}x{height}: {p}" for p in problems(window)]
     window.close()
     theme.apply_theme(QApplication.instance(), "light")
+    assert not cut, "\n".join(cut)
 
 
 @pytest.mark.parametrize("look", ["light", "dark"])

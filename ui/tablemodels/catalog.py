@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor
 
+from ui import theme
 from workbench.catalog import CatalogEntry, fits
 
 from .base import Column, RowTableModel
@@ -44,6 +44,6 @@ class CatalogTableModel(RowTableModel[CatalogEntry]):
     def extra(self, row: CatalogEntry, column: Column[Any], role: int) -> Any:
         if column.title == "Fits" and role == Qt.ItemDataRole.ForegroundRole:
             text = self.fit_text(row)
-            return QColor("#2e7d32" if text == "Fits" else
-                          "#1565c0" if text == "In library" else "#c62828")
+            return theme.role_color("ok" if text == "Fits" else
+                                    "info" if text == "In library" else "error_text")
         return None

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, Qt
-from PySide6.QtGui import QColor
+
+from ui import theme
 
 from .base import Column, RowTableModel
 from .format import human_eta, human_rate, human_size
@@ -131,7 +132,7 @@ class DownloadsTableModel(RowTableModel[DownloadItem]):
             return -1 if fraction is None and row.active else int((fraction or 0) * 1000)
         if role == Qt.ItemDataRole.ForegroundRole and column.title == "Status":
             if row.state == "failed":
-                return QColor("#c62828")
+                return theme.role_color("error_text")
             if row.state == "done":
-                return QColor("#2e7d32")
+                return theme.role_color("ok")
         return None

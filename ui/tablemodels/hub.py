@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor
 
+from ui import theme
 from workbench.fit import Verdict
 from workbench.hub.files import HubModelFile
 from workbench.hub.search import RepoResult
@@ -19,9 +19,9 @@ from workbench.hub.search import RepoResult
 from .base import Column, RowTableModel
 from .format import human_count, human_date, human_size
 
-#: Verdict kind (:mod:`workbench.fit`) -> colour of its text; the order is the sort order.
-VERDICT_COLOURS = {"gpu": "#2e7d32", "cpu": "#2e7d32", "partial": "#b26a00", "no": "#c62828",
-                   "unknown": "#757575"}
+#: Verdict kind (:mod:`workbench.fit`) -> theme role of its text; the order is the sort order.
+VERDICT_COLOURS = {"gpu": "ok", "cpu": "ok", "partial": "warn", "no": "error_text",
+                   "unknown": "muted"}
 
 
 def verdict_label(verdict: Verdict | None) -> str:
@@ -117,5 +117,5 @@ class RepoFilesTableModel(RowTableModel[HubModelFile]):
         if column.title == "Fit on this machine" and role == Qt.ItemDataRole.ForegroundRole:
             verdict = self.verdict_of(row)
             kind = verdict.kind if verdict is not None and not row.projector else "unknown"
-            return QColor(VERDICT_COLOURS.get(kind, VERDICT_COLOURS["unknown"]))
+            return theme.role_color(VERDICT_COLOURS.get(kind, VERDICT_COLOURS["unknown"]))
         return None

@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QMenu,
     QPlainTextEdit,
     QPushButton,
-    QSizePolicy,
     QStackedWidget,
     QToolButton,
     QVBoxLayout,
@@ -51,6 +50,7 @@ from ui.views.chat_view import ChatView
 from ui.views.sampling_panel import SamplingPanel
 from ui.views.welcome import WelcomeView
 from ui.widgets.message_widget import MessageWidget
+from ui.widgets.text_fit import ElidedLabel
 from workbench import conversations as convs
 from workbench.catalog import filter_catalog, load_catalog, machine_memory_bytes
 from workbench.library import Model, add_model
@@ -58,6 +58,17 @@ from workbench.library import Model, add_model
 log = logging.getLogger(__name__)
 
 FLUSH_MS = 25  # streamed tokens are drawn in batches, at most this often
+#: Below this page width the Parameters panel folds away (the Parameters button brings it
+#: back); the chat list and the panel take a share of the width between their bounds.
+PANEL_FOLD_PX = 1000
+CONTINUE_PROMPT = "Continue exactly where you stopped."
+SIDE_PX = (170, 260)
+PANEL_PX = (230, 300)
+
+
+def share(width: int, fraction: float, bounds: tuple[int, int]) -> int:
+    """``fraction`` of ``width``, kept within ``bounds`` (the side columns' widths)."""
+    return max(bounds[0], min(bounds[1], int(width * fraction)))
 
 
 @dataclass
@@ -74,33 +85,6 @@ class Stream:
     user_widget: MessageWidget | None = None
     pending: list[str] = field(default_factory=list)
     failed: str = ""
-
-
-class ElidedLabel(QLabel):
-    """A one-line label that shortens its text with … rather than pushing the layout."""
-
-    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._full = text
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.setText(text)
-
-    def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
-        self._full = text
-        self.setToolTip(text)
-        self._elide()
-
-    def full_text(self) -> str:
-        return self._full
-
-    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
-        super().resizeEvent(event)
-        self._elide()
-
-    def _elide(self) -> None:
-        elided = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight,
-                                               max(self.width(), 40))
-        super().setText(elided)
 
 
 class Banner(QFrame):
@@ -162,7 +146,8 @@ class ChatPage(QWidget):
         root.setSpacing(0)
 
         side = QWidget(self)
-        side.setFixedWidth(230)
+        self.side = side
+        side.setFixedWidth(SIDE_PX[0])
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(12, 12, 8, 12)
         self.new_button = QPushButton("New chat", side)
@@ -198,7 +183,9 @@ class ChatPage(QWidget):
         self.model_picker = QComboBox(center)
         self.model_picker.setAccessibleName("Model")
         self.model_picker.setToolTip("The model that writes the next reply")
-        self.model_picker.setMinimumWidth(260)
+        self.model_picker.setMinimumWidth(180)
+        self.model_picker.setMaximumWidth(360)
+        self.model_picker.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.model_picker.setPlaceholderText("No model yet")
         self.model_picker.currentIndexChanged.connect(self._model_chosen)
         self.title = ElidedLabel("New chat", center)
@@ -209,6 +196,8 @@ class ChatPage(QWidget):
         self.panel_button.setCheckable(True)
         self.panel_button.setChecked(True)
         self.panel_button.setAccessibleName("Show parameters")
+        self.panel_button.clicked.connect(self._panel_chosen)
+        self._panel_wanted = True  # what the user last chose with the button
         header.addWidget(self.model_picker)
         header.addSpacing(12)
         header.addWidget(self.title, 1)
@@ -228,6 +217,7 @@ class ChatPage(QWidget):
         self.view.regenerate_requested.connect(self.regenerate)
         self.view.edit_submitted.connect(self.edit)
         self.view.branch_requested.connect(self.switch_branch)
+        self.view.continue_requested.connect(self.continue_reply)
         self.stack.addWidget(self.welcome)
         self.stack.addWidget(self.view)
         pane_layout.addWidget(self.stack)
@@ -278,6 +268,18 @@ class ChatPage(QWidget):
         QWidget.setTabOrder(self.panel.system_prompt, self.panel.preset)
         QWidget.setTabOrder(self.new_button, self.chat_list)
 
+    def _panel_chosen(self, checked: bool) -> None:
+        self._panel_wanted = checked
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
+        """Side columns take a share of the width; Parameters folds away when narrow."""
+        super().resizeEvent(event)
+        width = self.width()
+        self.side.setFixedWidth(share(width, 0.15, SIDE_PX))
+        self.panel.setFixedWidth(share(width, 0.18, PANEL_PX))
+        if self.models and self._panel_wanted:
+            self.panel_button.setChecked(width >= PANEL_FOLD_PX)
+
     # --- loading -----------------------------------------------------------------------------
 
     def refresh(self) -> None:
@@ -309,7 +311,8 @@ class ChatPage(QWidget):
             self._startup_done = True
         self._model_chosen()
         self.model_picker.setEnabled(bool(self.models))
-        self.panel_button.setChecked(bool(self.models))
+        self.panel_button.setChecked(bool(self.models) and self._panel_wanted
+                                     and self.width() >= PANEL_FOLD_PX)
         if not self.models:
             self._show_first_run()
         elif self.conversation_id is None and not self.view.messages:
@@ -454,6 +457,7 @@ class ChatPage(QWidget):
             self.view.clear()
             for message in data.messages:
                 self.view.add_stored(message, data.siblings.get(message.id, []))
+        self.view.only_last_continues()
         self.stack.setCurrentWidget(self.view if data.messages else self.welcome)
         self._reattach_stream()
         for row in range(self.chat_list.count()):
@@ -502,6 +506,14 @@ class ChatPage(QWidget):
         self.stack.setCurrentWidget(self.view)
         user = self.view.add(MessageWidget("user", text, parent=self.view.column))
         self._start(request, model, user)
+
+    def continue_reply(self, reply_id: int) -> None:
+        """A reply cut at the token limit: ask the model to carry on, as the next turn of
+        the same branch (the cut reply stays as it is)."""
+        if self.is_streaming or self.view.leaf_id != reply_id:
+            return
+        self.input.setPlainText(CONTINUE_PROMPT)
+        self.send()
 
     def regenerate(self, reply_id: int) -> None:
         model = self.current_model
@@ -574,6 +586,9 @@ class ChatPage(QWidget):
                 if new_chat and self.conversation_id is None:
                     self.conversation_id = event.conversation_id
             if new_chat:
+                if stream.widget is not None and stream.runner.request.prompt:
+                    # the title the database gives it, shown now rather than after the reply
+                    self.title.setText(convs.title_from(stream.runner.request.prompt))
                 self.services.events.conversations_changed.emit()
         elif isinstance(event, Finished):
             self._flush()

@@ -16,6 +16,7 @@ class ChatView(QScrollArea):
     regenerate_requested = Signal(int)
     edit_submitted = Signal(int, str)
     branch_requested = Signal(int)
+    continue_requested = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -61,6 +62,7 @@ class ChatView(QScrollArea):
         widget.regenerate_requested.connect(self.regenerate_requested)
         widget.edit_submitted.connect(self.edit_submitted)
         widget.branch_requested.connect(self.branch_requested)
+        widget.continue_requested.connect(self.continue_requested)
         self.messages.append(widget)
         self._follow = True
         return widget
@@ -90,6 +92,11 @@ class ChatView(QScrollArea):
                     stale.deleteLater()
                 del self.messages[index:]
                 return
+
+    def only_last_continues(self) -> None:
+        """Continue carries on the conversation, so only its last reply offers it."""
+        for widget in self.messages[:-1]:
+            widget.continue_button.hide()
 
     def set_busy(self, busy: bool) -> None:
         for widget in self.messages:

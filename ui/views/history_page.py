@@ -8,8 +8,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QTextDocument
 from PySide6.QtWidgets import (
+    QApplication,
     QFileDialog,
     QFrame,
     QHBoxLayout,
@@ -20,6 +22,9 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMenu,
     QPushButton,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QVBoxLayout,
     QWidget,
 )
@@ -32,6 +37,52 @@ from workbench.errors import WorkbenchError
 from workbench.export import export_conversation
 
 SEARCH_DELAY_MS = 200
+#: Each row's two lines: the title (plain text) and the detail line (HTML: highlighted hits).
+TITLE_ROLE = Qt.ItemDataRole.UserRole + 1
+DETAIL_ROLE = Qt.ItemDataRole.UserRole + 2
+ROW_PADDING = 6
+
+
+class TwoLineDelegate(QStyledItemDelegate):
+    """Paints a row as a bold title and one detail line, about 48 px high. Rows are drawn
+    only when seen (no widget per row), so a long history opens at once."""
+
+    def sizeHint(self, option: QStyleOptionViewItem,  # noqa: N802 (Qt's name)
+                 index: QModelIndex | QPersistentModelIndex) -> QSize:
+        line = option.fontMetrics.height()
+        return QSize(200, 2 * line + 2 * ROW_PADDING + 4)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
+              index: QModelIndex | QPersistentModelIndex) -> None:
+        item = QStyleOptionViewItem(option)
+        self.initStyleOption(item, index)
+        item.text = ""
+        widget = option.widget
+        style = widget.style() if widget is not None else QApplication.style()
+        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, item, painter, widget)
+        colors = theme.current()
+        rect = option.rect.adjusted(10, ROW_PADDING, -10, -ROW_PADDING)
+        painter.save()
+        painter.setClipRect(option.rect)
+        bold = QFont(option.font)
+        bold.setBold(True)
+        painter.setFont(bold)
+        painter.setPen(QColor(colors.text))
+        title = QFontMetrics(bold).elidedText(str(index.data(TITLE_ROLE) or ""),
+                                              Qt.TextElideMode.ElideRight, rect.width())
+        line = QFontMetrics(bold).height()
+        painter.drawText(QRect(rect.x(), rect.y(), rect.width(), line),
+                         int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), title)
+        document = QTextDocument()
+        document.setDefaultFont(option.font)
+        document.setDocumentMargin(0)
+        document.setDefaultStyleSheet(f"body {{ color: {colors.muted}; }}")
+        document.setHtml(f"<body style='white-space:pre'>{index.data(DETAIL_ROLE) or ''}"
+                         "</body>")
+        painter.translate(rect.x(), rect.y() + line + 2)
+        painter.setClipRect(QRect(0, 0, rect.width(), rect.height() - line))
+        document.drawContents(painter)
+        painter.restore()
 
 
 def highlight_snippet(snippet: str, background: str) -> str:
@@ -103,7 +154,8 @@ class HistoryPage(QWidget):
         self.results = QListWidget(self)
         self.results.setObjectName("SideList")
         self.results.setAccessibleName("Chats and search results")
-        self.results.setSpacing(2)
+        self.results.setItemDelegate(TwoLineDelegate(self.results))
+        self.results.setUniformItemSizes(True)
         self.results.itemActivated.connect(lambda _item: self.open_selected())
         self.results.itemDoubleClicked.connect(lambda _item: self.open_selected())
         self.results.currentItemChanged.connect(lambda *_: self._update_buttons())
@@ -164,30 +216,25 @@ class HistoryPage(QWidget):
                 on_error=self._error)
         self.last_job: Job = job
 
-    def _add_row(self, html_text: str, conversation_id: int, message_id: int | None,
-                 title: str) -> None:
+    def _add_row(self, heading: str, detail_html: str, conversation_id: int,
+                 message_id: int | None, title: str) -> None:
         item = QListWidgetItem(self.results)
         item.setData(Qt.ItemDataRole.UserRole, (conversation_id, message_id, title))
-        label = QLabel(html_text)
-        label.setTextFormat(Qt.TextFormat.RichText)
-        label.setWordWrap(True)
-        label.setContentsMargins(8, 6, 8, 6)
-        label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-        item.setSizeHint(label.sizeHint())
-        self.results.setItemWidget(item, label)
+        item.setData(TITLE_ROLE, heading)
+        item.setData(DETAIL_ROLE, detail_html)
+        item.setData(Qt.ItemDataRole.AccessibleTextRole, heading)
+        item.setToolTip(heading)
 
     def _show_conversations(self, serial: int, rows: list[dict[str, Any]]) -> None:
         if serial != self._query_serial:
             return
         self.results.clear()
-        muted = theme.current().muted
         for row in rows:
-            title = html.escape(row["title"] or "Untitled chat")
             when = row["updated_at"][:16].replace("T", " ")
             detail = (f"{html.escape(row['model_name'] or 'no model')} · "
                       f"{row['message_count']} messages · {when}")
-            self._add_row(f"<b>{title}</b><br><span style='color:{muted}'>{detail}</span>",
-                          row["id"], None, row["title"] or "")
+            self._add_row(row["title"] or "Untitled chat", detail, row["id"], None,
+                          row["title"] or "")
         count = len(rows)
         self.summary.setText(f"{count} chat{'s' if count != 1 else ''}" if count else
                              "No chats yet: start one on the Chat page.")
@@ -201,10 +248,10 @@ class HistoryPage(QWidget):
         for row in rows:
             who = "You" if row["role"] == "user" else "Reply"
             snippet = highlight_snippet(row["snippet"] or "", colors.highlight_bg)
+            when = row["created_at"][:16].replace("T", " ")
             self._add_row(
-                f"<b>{html.escape(row['title'] or 'Untitled chat')}</b>"
-                f"<span style='color:{colors.muted}'> · {who} · "
-                f"{row['created_at'][:16].replace('T', ' ')}</span><br>{snippet}",
+                row["title"] or "Untitled chat",
+                f"{who} · {when} · <span style='color:{colors.text}'>{snippet}</span>",
                 row["conversation_id"], row["id"], row["title"] or "")
         count = len(rows)
         self.summary.setText(f"{count} match{'es' if count != 1 else ''} for “{query}”"

@@ -128,8 +128,8 @@ class ModelSettingsDialog(QDialog):
         self.sampling_box.setChecked(any(key in own for key in SAMPLING_FIELDS))
         sampling_form = QFormLayout(self.sampling_box)
         sampling_form.addRow("Temperature", self.temperature)
-        sampling_form.addRow("Top P", self.top_p)
-        sampling_form.addRow("Top K", self.top_k)
+        sampling_form.addRow("Top p", self.top_p)
+        sampling_form.addRow("Top k", self.top_k)
         sampling_form.addRow("Max tokens", self.max_tokens)
         sampling_form.addRow("Seed", self.seed)
 
@@ -138,8 +138,9 @@ class ModelSettingsDialog(QDialog):
                                    | QDialogButtonBox.StandardButton.RestoreDefaults)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
-        buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(
-            self.restore_defaults)
+        restore = buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults)
+        restore.setText("Restore defaults")  # sentence case, like every other button
+        restore.clicked.connect(self.restore_defaults)
 
         layout = QVBoxLayout(self)
         layout.addWidget(muted("Used whenever this model is loaded. “Default” follows the "

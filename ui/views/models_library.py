@@ -42,6 +42,7 @@ from ui.views.models_widgets import (
     select_source_row,
     selected_row,
 )
+from ui.widgets.text_fit import ElidedLabel, breakable
 from workbench import library
 from workbench.errors import WorkbenchError
 from workbench.library import Model
@@ -139,7 +140,7 @@ class ModelDetails(QFrame):
             self.title.setText("No model selected")
             self.subtitle.setText("Pick a model to see where it came from and what it needs.")
             return
-        self.title.setText(model.name)
+        self.title.setText(breakable(model.name))
         self.subtitle.setText(f"{model.architecture} · {human_count(model.parameters)} "
                               f"parameters · {model.quantization}")
         facts: list[tuple[str, str]] = [
@@ -158,7 +159,11 @@ class ModelDetails(QFrame):
             facts.append(("Own settings", ", ".join(f"{k}={v}" for k, v in
                                                     model.settings.items())))
         for key, value in facts:
-            label = QLabel(value)
+            if key == "File":  # a path: the middle goes (the file name stays), all in the tip
+                label = ElidedLabel(value, mode=Qt.TextElideMode.ElideMiddle)
+                self.form.addRow(muted(key), label)
+                continue
+            label = QLabel(breakable(value))
             label.setWordWrap(True)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -201,7 +206,8 @@ class LibraryTab(QWidget):
         top.addWidget(self.add_button)
         top.addWidget(self.scan_button)
 
-        self.table = make_table(self.table_model, stretch="Name")
+        self.table = make_table(self.table_model, stretch="Name",
+                                optional=("License", "Architecture", "Source", "Context"))
         self.empty = QLabel("No models yet.\n\nDrop .gguf files here, use “Add file…”, find the "
                             "ones other apps downloaded with “Scan disk…”,\nor download one "
                             "from Discover or Recommended.")

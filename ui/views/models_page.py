@@ -22,16 +22,6 @@ from ui.views.models_scan import ScanDialog
 from workbench.catalog import machine_memory_bytes
 from workbench.library import Model
 
-TAB_STYLE = """
-#ModelsTabs QTabBar::tab { padding: 9px 18px; margin: 0 2px; border: none;
-    border-bottom: 2px solid transparent; background: transparent; }
-#ModelsTabs QTabBar::tab:selected { border-bottom: 2px solid palette(highlight);
-    font-weight: 600; }
-#ModelsTabs QTabBar::tab:hover:!selected { border-bottom: 2px solid palette(mid); }
-#ModelsTabs::pane { border: none; border-top: 1px solid palette(mid); }
-"""
-"""Flat tabs underlined in the accent colour (palette roles, so light and dark both work)."""
-
 
 def gguf_paths(event: QDragEnterEvent | QDropEvent) -> list[str]:
     """The local .gguf files being dragged (anything else is ignored)."""
@@ -61,7 +51,6 @@ class ModelsPage(QWidget):
         self.tabs = QTabWidget()
         self.tabs.setObjectName("ModelsTabs")
         self.tabs.setDocumentMode(True)
-        self.tabs.setStyleSheet(TAB_STYLE)
         self.tabs.addTab(self.library, "Library")
         self.tabs.addTab(self.hub, "Discover")
         self.tabs.addTab(self.recommended, "Recommended")

@@ -46,8 +46,8 @@ class RecommendedTab(QWidget):
         self.task.addItem("All tasks", None)
         for task in TASKS:
             self.task.addItem(task.replace("-", " ").capitalize(), task)
-        self.fits_only = QCheckBox(f"Only what fits this machine ({human_size(memory_bytes)} "
-                                   "memory)")
+        self.fits_only = QCheckBox(f"Fits in {human_size(memory_bytes)}")
+        self.fits_only.setToolTip("Show only the models that fit this machine's memory")
         self.fits_only.setChecked(True)
         self.count = muted()
         self.count.setWordWrap(False)
@@ -59,7 +59,8 @@ class RecommendedTab(QWidget):
         top.addWidget(self.task)
         top.addWidget(self.fits_only)
 
-        self.table = make_table(self.table_model, stretch="Name")
+        self.table = make_table(self.table_model, stretch="Name",
+                                optional=("License", "Tasks", "Quantization"))
         self.description = QLabel()
         self.description.setWordWrap(True)
         self.facts = muted()

@@ -7,8 +7,10 @@ it.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt
-from PySide6.QtGui import QPalette
+from typing import Any
+
+from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer
+from PySide6.QtGui import QPalette, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -21,22 +23,6 @@ from PySide6.QtWidgets import (
 )
 
 from ui.tablemodels.base import SORT_ROLE, RowTableModel
-
-_STYLES = {
-    "error": ("#fdecea", "#8a1c1c", "#f5c2c0"),
-    "info": ("#e8f1fd", "#174ea6", "#c6dafc"),
-    "ok": ("#e6f4ea", "#1e6b34", "#b7dfc2"),
-}
-_DARK_STYLES = {
-    "error": ("#3b1f1f", "#ffb4ab", "#6b2c2c"),
-    "info": ("#1d2b3f", "#a8c7fa", "#2f4a70"),
-    "ok": ("#1c3324", "#a5d6a7", "#2e5a3a"),
-}
-
-
-def is_dark(widget: QWidget) -> bool:
-    """Whether the widget is drawn on a dark palette (the message colours follow it)."""
-    return widget.palette().color(QPalette.ColorRole.Window).lightness() < 128
 
 
 class MessageBar(QFrame):
@@ -67,12 +53,12 @@ class MessageBar(QFrame):
         # Only the first line: a message is a sentence, not a report.
         self.kind = kind
         self._label.setText(text.strip().splitlines()[0] if text.strip() else "")
-        styles = _DARK_STYLES if is_dark(self) else _STYLES
-        background, foreground, border = styles.get(kind, styles["info"])
-        self.setStyleSheet(
-            f"#messageBar {{ background: {background}; border: 1px solid {border};"
-            f" border-radius: 6px; }} #messageBar QLabel {{ color: {foreground}; }}"
-        )
+        # The theme's style sheet colours each kind (``#messageBar[kind="error"]``); a
+        # dynamic property needs a re-polish to be seen.
+        self.setProperty("kind", kind if kind in ("error", "ok") else "info")
+        for widget in (self, self._label):
+            widget.style().unpolish(widget)
+            widget.style().polish(widget)
         self.show()
 
     def show_error(self, text: str) -> None:
@@ -90,14 +76,118 @@ class MessageBar(QFrame):
         self.hide()
 
 
-def make_table(model: RowTableModel, stretch: str | None = None) -> QTableView:
-    """A sortable, row-selecting, read-only table over ``model`` (through a sort proxy)."""
+class FitTable(QTableView):
+    """A table whose columns fit the view: each column as wide as its header and contents
+    but at most :attr:`CAP` px (longer text is elided, with a tooltip), and the ``stretch``
+    column taking what is left, never less than :attr:`STRETCH_MIN` px or its header. Only
+    when even that does not fit does a horizontal scroll bar appear."""
+
+    CAP = 240
+    STRETCH_MIN = 200
+    SAMPLE_ROWS = 60  # content widths are measured on the first rows only: bounded work
+
+    def __init__(self, stretch: int | None = None, optional: tuple[int, ...] = ()) -> None:
+        super().__init__()
+        self.stretch = stretch
+        #: columns that may go, first ones first, when even their headers do not fit (what
+        #: they say is in the details panel beside the table)
+        self.optional = optional
+        self._fitting = False
+        # Changes come in bursts (a reset, then rows): fit once, after them, when shown.
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(0)
+        self._timer.timeout.connect(self.fit_columns)
+
+    def setModel(self, model: Any) -> None:  # noqa: N802 (Qt's name)
+        super().setModel(model)
+        for signal in (model.modelReset, model.rowsInserted, model.rowsRemoved,
+                       model.layoutChanged):
+            signal.connect(self._timer.start)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self.fit_columns()
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
+        super().showEvent(event)
+        self._timer.start()
+
+    def fit_columns(self, *_: object) -> None:
+        model = self.model()
+        if model is None or self._fitting or not self.isVisible():
+            return
+        self._fitting = True
+        try:
+            self._fit(model)
+        finally:
+            self._fitting = False
+
+    def _content_width(self, model: Any, column: int) -> int:
+        """The widest of the first rows' texts (font metrics only: no delegate, no style)."""
+        metrics = self.fontMetrics()
+        widest = 0
+        for row in range(min(model.rowCount(), self.SAMPLE_ROWS)):
+            text = model.index(row, column).data()
+            if text:
+                widest = max(widest, metrics.horizontalAdvance(str(text)))
+        return widest + 16
+
+    def _fit(self, model: Any) -> None:
+        header = self.horizontalHeader()
+        fixed = QHeaderView.ResizeMode.Fixed
+        metrics = header.fontMetrics()
+        widths: dict[int, int] = {}
+        floors: dict[int, int] = {}
+        for column in range(model.columnCount()):
+            if header.sectionResizeMode(column) == fixed:
+                widths[column] = floors[column] = header.sectionSize(column)
+                continue
+            title = str(model.headerData(column, Qt.Orientation.Horizontal) or "")
+            floors[column] = metrics.horizontalAdvance(title) + 24  # the header text, whole
+            want = max(header.sectionSizeHint(column), self._content_width(model, column)) + 8
+            widths[column] = want if column == self.stretch else min(want, self.CAP)
+        room = self.viewport().width()
+        hidden = set()
+        for column in self.optional:
+            if sum(f for c, f in floors.items() if c not in hidden) + self.STRETCH_MIN <= room:
+                break
+            hidden.add(column)
+        for column in range(model.columnCount()):
+            header.setSectionHidden(column, column in hidden)
+        for column in hidden:
+            del widths[column], floors[column]
+        if self.stretch is not None and self.stretch in widths:
+            floors[self.stretch] = max(self.STRETCH_MIN, floors[self.stretch])
+            widths[self.stretch] = floors[self.stretch]
+        # Too wide: give back what the other columns have above their header's width, in
+        # proportion, before any scroll bar.
+        excess = sum(widths.values()) - room
+        slack = {c: widths[c] - floors[c] for c in widths if c != self.stretch}
+        total_slack = sum(slack.values())
+        if excess > 0 and total_slack > 0:
+            share = min(1.0, excess / total_slack)
+            for column, spare in slack.items():
+                widths[column] -= int(spare * share + 0.999)
+        if self.stretch is not None and self.stretch in widths:
+            others = sum(w for c, w in widths.items() if c != self.stretch)
+            widths[self.stretch] = max(floors[self.stretch], room - others)
+        for column, width in widths.items():
+            if header.sectionResizeMode(column) != fixed:
+                header.resizeSection(column, width)
+
+
+def make_table(model: RowTableModel, stretch: str | None = None,
+               optional: tuple[str, ...] = ()) -> QTableView:
+    """A sortable, row-selecting, read-only table over ``model`` (through a sort proxy);
+    ``stretch`` takes the spare width, ``optional`` columns go first when space is short."""
     proxy = QSortFilterProxyModel()
     proxy.setSourceModel(model)
     proxy.setSortRole(SORT_ROLE)
     proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
     proxy.setFilterKeyColumn(0)
-    view = QTableView()
+    view = FitTable(model.column_index(stretch) if stretch is not None else None,
+                    tuple(model.column_index(title) for title in optional))
     proxy.setParent(view)
     view.setModel(proxy)
     view.setSortingEnabled(True)
@@ -108,14 +198,13 @@ def make_table(model: RowTableModel, stretch: str | None = None) -> QTableView:
     view.setAlternatingRowColors(True)
     view.setShowGrid(False)
     view.setWordWrap(False)
+    view.setTextElideMode(Qt.TextElideMode.ElideRight)
     view.verticalHeader().hide()
     view.verticalHeader().setDefaultSectionSize(30)
     header = view.horizontalHeader()
     header.setHighlightSections(False)
-    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
     header.setStretchLastSection(False)
-    if stretch is not None:
-        header.setSectionResizeMode(model.column_index(stretch), QHeaderView.ResizeMode.Stretch)
     return view
 
 

@@ -11,17 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCharts import (
-    QBarCategoryAxis,
-    QBarSeries,
-    QBarSet,
-    QChart,
-    QChartView,
-    QScatterSeries,
-    QValueAxis,
-)
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
-from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -47,9 +37,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui import theme
 from ui.services import Services
 from ui.tasks import Job
 from ui.views.compare_page import ContenderPicker, build_contenders
+from ui.widgets.svg_chart import ChartGrid, chart_style
 from workbench.library import list_models
 from workbench.trials import report, store
 from workbench.trials.recommend import Bar, recommend
@@ -67,6 +59,7 @@ from workbench.trials.suites import (
     rename_suite,
     update_prompt,
 )
+from workbench.trials.svg import trial_charts
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 SUITE_NAME_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -111,9 +104,9 @@ class MatrixModel(QAbstractTableModel):
             return f"{cell['content']}\n\n{checks}".strip()
         if role == Qt.ItemDataRole.BackgroundRole and cell is not None:
             if cell["passed"] == 1:
-                return QColor("#e7f6ec")
+                return theme.role_color("ok_bg")
             if cell["passed"] == 0:
-                return QColor("#fdecec")
+                return theme.role_color("fail_bg")
         return None
 
     def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
@@ -126,60 +119,6 @@ class MatrixModel(QAbstractTableModel):
         if role != Qt.ItemDataRole.DisplayRole:
             return None
         return " ".join(self.summary["matrix"][section]["prompt"].split())[:50]
-
-
-def make_chart(title: str, points: list[tuple[str, float, float]], x_title: str,
-               y_title: str, y_max: float | None = None) -> QChart:
-    """Scatter plot, one series per contender so the legend names them."""
-    chart = QChart()
-    chart.setTitle(title)
-    x_axis, y_axis = QValueAxis(), QValueAxis()
-    x_axis.setTitleText(x_title)
-    x_axis.setLabelFormat("%.0f")
-    y_axis.setLabelFormat("%.0f")
-    y_axis.setTitleText(y_title)
-    chart.addAxis(x_axis, Qt.AlignmentFlag.AlignBottom)
-    chart.addAxis(y_axis, Qt.AlignmentFlag.AlignLeft)
-    for label, x, y in points:
-        series = QScatterSeries()
-        series.setName(label[:40])
-        series.append(x, y)
-        chart.addSeries(series)
-        series.attachAxis(x_axis)
-        series.attachAxis(y_axis)
-    if points:
-        xs, ys = [p[1] for p in points], [p[2] for p in points]
-        x_axis.setRange(min(xs) * 0.8, max(xs) * 1.2 or 1)
-        y_axis.setRange(0, y_max if y_max is not None else (max(ys) * 1.2 or 1))
-    chart.legend().setAlignment(Qt.AlignmentFlag.AlignBottom)
-    return chart
-
-
-def votes_chart(rows: list[dict[str, Any]]) -> QChart:
-    chart = QChart()
-    chart.setTitle("Votes won, tied and lost")
-    won, tied, lost = QBarSet("won"), QBarSet("tied"), QBarSet("lost or bad")
-    names = []
-    for row in rows[:8]:
-        if not row["votes"]:
-            continue
-        names.append(row["label"][:24])
-        won.append(row["won"])
-        tied.append(row["tied"])
-        lost.append(row["votes"] - row["won"] - row["tied"])
-    series = QBarSeries()
-    for bar_set in (won, tied, lost):
-        series.append(bar_set)
-    chart.addSeries(series)
-    axis = QBarCategoryAxis()
-    axis.append(names)
-    chart.addAxis(axis, Qt.AlignmentFlag.AlignBottom)
-    series.attachAxis(axis)
-    values = QValueAxis()
-    values.setLabelFormat("%d")
-    chart.addAxis(values, Qt.AlignmentFlag.AlignLeft)
-    series.attachAxis(values)
-    return chart
 
 
 class TrialsPage(QWidget):
@@ -304,12 +243,9 @@ class TrialsPage(QWidget):
         self.board_table.horizontalHeader().setStretchLastSection(True)
         self.tabs.addTab(self.board_table, "Leaderboard")
         self.tabs.addTab(self._build_recommendation(), "Recommendation")
-        charts = QWidget()
-        chart_layout = QHBoxLayout(charts)
-        self.chart_views = [QChartView() for _ in range(3)]
-        for view in self.chart_views:
-            view.setRenderHint(QPainter.RenderHint.Antialiasing)
-            chart_layout.addWidget(view)
+        charts = ChartGrid(3)
+        self.chart_views = charts.charts
+        self.chart_grid = charts
         self.tabs.addTab(charts, "Charts")
         layout.addWidget(self.tabs, 1)
         self.status = QLabel("")
@@ -589,16 +525,7 @@ class TrialsPage(QWidget):
             for column, value in enumerate(values):
                 self.board_table.setItem(row, column, QTableWidgetItem(str(value)))
         self.board_table.resizeColumnsToContents()
-        people = summary["contenders"]
-        self.chart_views[0].setChart(make_chart(
-            "Speed against size", [(c["label"], c["file_size"] / 1e6, c["gen_tps"]["median"])
-                                   for c in people if c["gen_tps"]["median"]],
-            "file size (MB)", "tokens/s"))
-        self.chart_views[1].setChart(make_chart(
-            "Pass rate against size", [(c["label"], c["file_size"] / 1e6, c["pass_rate"] * 100)
-                                       for c in people if c["pass_rate"] is not None],
-            "file size (MB)", "pass rate (%)", y_max=100))
-        self.chart_views[2].setChart(votes_chart(self.board))
+        self.chart_grid.set_svgs(trial_charts(summary["contenders"], chart_style()))
         self._show_recommendation()
 
     def bar(self) -> Bar:
@@ -634,7 +561,7 @@ class TrialsPage(QWidget):
         self._db_job(write, lambda p: self.status.setText(f"Wrote {p}"), "export report")
 
     def show_error(self, message: str) -> None:
-        self.status.setText(f"<span style='color:#b91c1c'>{message}</span>")
+        self.status.setText(f"<span style='color:{theme.current().error_text}'>{message}</span>")
 
 
 def _parsed(prompt: SuitePrompt, checks: str) -> SuitePrompt:

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.widgets.text_fit import WrapButton, breakable
 from workbench.catalog import CatalogEntry
 from workbench.units import human_size
 
@@ -82,13 +83,13 @@ class WelcomeView(QScrollArea):
     def show_ready(self, model_name: str) -> None:
         """A model is there: say so and offer prompts that start a chat in one click."""
         layout = self._reset()
-        self.heading.setText(f"Chat with {model_name}")
+        self.heading.setText(f"Chat with {breakable(model_name)}")
         self.sentence.setText("It runs on this computer, offline: nothing you type leaves it. "
                               "Type a message below, or start with one of these.")
         grid = QGridLayout()
         grid.setSpacing(10)
         for index, text in enumerate(SUGGESTIONS):
-            button = QPushButton(text, self._content)
+            button = WrapButton(text, self._content)
             button.setObjectName("Suggestion")
             button.setAccessibleName(f"Suggestion: {text}")
             button.setMinimumHeight(44)
@@ -134,7 +135,7 @@ class WelcomeView(QScrollArea):
         row = QHBoxLayout(card)
         row.setContentsMargins(14, 10, 10, 10)
         text = QVBoxLayout()
-        name = QLabel(f"<b>{entry.name}</b>  <span style='font-weight:normal'>"
+        name = QLabel(f"<b>{breakable(entry.name)}</b>  <span style='font-weight:normal'>"
                       f"{human_size(entry.size_bytes)} · {entry.quantization} · "
                       f"{', '.join(entry.tasks)}</span>", card)
         name.setWordWrap(True)

@@ -14,6 +14,10 @@ import math
 import re
 from dataclasses import dataclass
 
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import get_lexer_by_name
+from pygments.util import ClassNotFound
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QFontDatabase, QGuiApplication, QTextCursor
 from PySide6.QtWidgets import (
@@ -27,6 +31,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui import theme
+
+MAX_HIGHLIGHT_CHARS = 20_000  # longer blocks stay plain: colouring must stay cheap
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*([\w+#.-]*)")
 
 
@@ -98,6 +105,21 @@ class AutoHeightBrowser(QTextBrowser):
         cursor.insertText(text)
 
 
+def highlighted_html(code: str, language: str, dark: bool, family: str) -> str | None:
+    """The code as HTML coloured by Pygments for ``language`` (None: no such lexer, or too
+    long to colour quickly; it is then shown plain)."""
+    if not language or len(code) > MAX_HIGHLIGHT_CHARS:
+        return None
+    try:
+        lexer = get_lexer_by_name(language, stripnl=False)
+    except ClassNotFound:
+        return None
+    formatter = HtmlFormatter(nowrap=True, noclasses=True,
+                              style="github-dark" if dark else "default")
+    body = highlight(code, lexer, formatter).rstrip("\n")
+    return f"<pre style=\"margin:0; font-family:'{family}'\">{body}</pre>"
+
+
 class CodeBlock(QFrame):
     """A fenced code block: language, a Copy button, and the code in a fixed-width font."""
 
@@ -125,14 +147,22 @@ class CodeBlock(QFrame):
         self.body = AutoHeightBrowser(self)
         self.body.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.body.document().setDocumentMargin(8)
-        self.body.setPlainText(code)
+        self._show(code, language)
         layout.addWidget(header)
         layout.addWidget(self.body)
 
     def set_code(self, code: str, language: str) -> None:
         self.code = code
         self.language.setText(language or "code")
-        self.body.setPlainText(code)
+        self._show(code, language)
+
+    def _show(self, code: str, language: str) -> None:
+        coloured = highlighted_html(code, language, theme.current() is theme.DARK,
+                                    self.body.font().family())
+        if coloured is None:
+            self.body.setPlainText(code)
+        else:
+            self.body.setHtml(coloured)
 
     def append_plain(self, text: str) -> None:
         self.code += text

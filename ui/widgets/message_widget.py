@@ -103,6 +103,7 @@ class MessageWidget(QFrame):
     regenerate_requested = Signal(int)
     edit_submitted = Signal(int, str)
     branch_requested = Signal(int)
+    continue_requested = Signal(int)  # a reply cut at the token limit: carry on from it
 
     def __init__(
         self, role: str, text: str = "", *, message_id: int | None = None,
@@ -137,6 +138,11 @@ class MessageWidget(QFrame):
         self.regenerate_button = _flat_button("Regenerate", "Regenerate reply", self.actions)
         self.regenerate_button.clicked.connect(
             lambda: self.message_id and self.regenerate_requested.emit(self.message_id))
+        self.continue_button = _flat_button("Continue", "Continue the reply", self.actions)
+        self.continue_button.setToolTip("The reply stopped at the token limit: continue it")
+        self.continue_button.clicked.connect(
+            lambda: self.message_id and self.continue_requested.emit(self.message_id))
+        self.continue_button.hide()
 
         self.title = QLabel(title, self)
         self.title.setObjectName("Role")
@@ -175,6 +181,7 @@ class MessageWidget(QFrame):
             actions.addWidget(self.branches)
             actions.addWidget(self.copy_button)
             actions.addWidget(self.regenerate_button)
+            actions.addWidget(self.continue_button)
             actions.addStretch(1)
             self.edit_button.hide()
         outer.addWidget(self.actions)
@@ -213,6 +220,7 @@ class MessageWidget(QFrame):
         line = format_metrics(metrics, finish_reason)
         self.metrics.setText(line)
         self.metrics.setVisible(bool(line))
+        self.continue_button.setVisible(self.role == "assistant" and finish_reason == "length")
 
     def set_siblings(self, ids: list[int]) -> None:
         if self.message_id is not None:
@@ -220,8 +228,8 @@ class MessageWidget(QFrame):
 
     def set_busy(self, busy: bool) -> None:
         """While a reply streams, nothing may start another one or change the branch."""
-        for button in (self.edit_button, self.regenerate_button, self.branches.previous,
-                       self.branches.next):
+        for button in (self.edit_button, self.regenerate_button, self.continue_button,
+                       self.branches.previous, self.branches.next):
             button.setEnabled(not busy)
         if not busy and self.branches.isVisible():
             self.branches.set_siblings(self.branches._ids, self.message_id or 0)

@@ -16,7 +16,7 @@ from sqlite_utils import Database
 
 from workbench.trials.recommend import Bar, Recommendation, recommend
 from workbench.trials.results import trial_summary
-from workbench.trials.svg import bars, scatter
+from workbench.trials.svg import trial_charts
 from workbench.trials.votes import comparison_view
 from workbench.units import human_size
 
@@ -105,18 +105,7 @@ def _md_table(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def _charts(summary: dict[str, Any]) -> str:
-    people = summary["contenders"]
-    speed = [(c["label"], c["file_size"] / 1e6, c["gen_tps"]["median"]) for c in people
-             if c["gen_tps"]["median"] is not None]
-    passing = [(c["label"], c["file_size"] / 1e6, c["pass_rate"] * 100) for c in people
-               if c["pass_rate"] is not None]
-    votes = [(c["label"], c["vote_share"], f"{c['vote_share']:.0%} of {c['votes']}")
-             for c in people if c["votes"]]
-    return ('<div class="charts">'
-            + scatter("Speed against size", speed, "file size (MB)", "tokens/s")
-            + scatter("Pass rate against size", passing, "file size (MB)", "pass rate (%)",
-                      y_max=100)
-            + bars("Votes won or tied", votes) + "</div>")
+    return '<div class="charts">' + "".join(trial_charts(summary["contenders"])) + "</div>"
 
 
 def _reproduce(contender: dict[str, Any], settings: dict[str, Any] | None) -> dict[str, Any]:
