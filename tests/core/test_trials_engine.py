@@ -3,9 +3,9 @@ makes two contenders. Generations are short and greedy so the suite stays quick.
 
 from __future__ import annotations
 
-import os
 import random
 import re
+import shutil
 
 import pytest
 from click.testing import CliRunner
@@ -130,10 +130,13 @@ def test_trial_cancel_and_resume_without_repeating_cells(db, engine, two) -> Non
 
 def test_recommendation_picks_the_smaller_and_report_is_offline(db, engine, model_path,
                                                                 tmp_path) -> None:
-    # Honest fake: a hard link of the test model is a second library entry, and its recorded
-    # file size is then lowered in the database, so "smaller" is a fact of the records only.
+    # Honest fake: a copy of the test model (16 bytes longer, so its sha256 differs and the
+    # library takes it as a second model) whose recorded file size is then lowered in the
+    # database, so "smaller" is a fact of the records only.
     link = tmp_path / "SmolLM2-small.gguf"
-    os.link(model_path, link)
+    shutil.copyfile(model_path, link)
+    with link.open("ab") as stream:
+        stream.write(b"\0" * 16)
     big = add_model(db, model_path)
     small = add_model(db, link)
     db.table("models").update(small.id, {"file_size": small.file_size // 2})

@@ -243,3 +243,17 @@ def m003_trials(db: Database) -> None:
                       ("winner_id", "contenders", "id")],
     )
     db.table("votes").create_index(["comparison_id"])
+
+
+@migrations(name="m010_engine_trust_base_model")
+def m010_engine_trust_base_model(db: Database) -> None:
+    """``models.base_model``: no chat template and nothing marking it as tuned for chat.
+
+    New entries read the header's names and tags; rows added before this know only their
+    names, so those are judged by name (adding the file again re-reads its header)."""
+    from workbench.library import marks_chat_tuning
+
+    db.table("models").add_column("base_model", int, not_null_default=0)
+    for row in db.table("models").rows_where("has_chat_template = 0"):
+        if not marks_chat_tuning([row["name"] or "", row["file_name"] or ""]):
+            db.table("models").update(row["id"], {"base_model": 1})
