@@ -315,7 +315,8 @@ def file_templates_deferred() -> Iterator[None]:
     with _defer_lock:
         if _defer_depth == 0:
             _original_formatter = llama_chat_format.Jinja2ChatFormatter
-            llama_chat_format.Jinja2ChatFormatter = _deferred_class(_original_formatter)
+            llama_chat_format.Jinja2ChatFormatter = _deferred_class(  # type: ignore[misc]
+                _original_formatter)
         _defer_depth += 1
     try:
         yield
@@ -323,11 +324,12 @@ def file_templates_deferred() -> Iterator[None]:
         with _defer_lock:
             _defer_depth -= 1
             if _defer_depth == 0:
-                llama_chat_format.Jinja2ChatFormatter = _original_formatter
+                llama_chat_format.Jinja2ChatFormatter = (  # type: ignore[misc]
+                    _original_formatter)
 
 
 def _deferred_class(original: Any) -> Any:
-    class DeferredFormatter(original):  # type: ignore[misc, valid-type]
+    class DeferredFormatter(original):
         """llama-cpp-python's formatter, compiled at its first use instead of at load."""
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
