@@ -116,9 +116,17 @@ def test_add_by_path_and_by_drop_then_remove(qtbot, page, model_path, tmp_path, 
     tab.add_paths([str(model_path)])
     qtbot.waitUntil(lambda: tab.busy == 0 and tab.table_model.rowCount() == 1, timeout=WAIT_MS)
     assert tab.message.kind == "ok"
-    # A drop of a .gguf (and a file that is not one, which is ignored).
+    # The same contents under another name are refused: one entry per file.
+    twin = tmp_path / "twin.gguf"
+    twin.write_bytes(model_path.read_bytes())
+    tab.add_paths([str(twin)])
+    qtbot.waitUntil(lambda: tab.busy == 0 and tab.message.kind == "error", timeout=WAIT_MS)
+    assert "twin.gguf: already in the library as" in tab.message.text()
+    assert tab.table_model.rowCount() == 1
+    # A drop of a .gguf (and a file that is not one, which is ignored); 16 bytes more make
+    # it another file.
     copy = tmp_path / "dropped-copy.gguf"
-    copy.write_bytes(model_path.read_bytes())
+    copy.write_bytes(model_path.read_bytes() + b"\0" * 16)
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(copy)), QUrl.fromLocalFile(str(tmp_path / "x.txt"))])
     drop = QDropEvent(
