@@ -192,3 +192,17 @@ def test_a_broken_template_is_one_cells_error_and_the_trial_goes_on(db, engine, 
     assert "\n" not in failed["error"] and failed["passed"] == 0
     for good in contenders[1:]:
         assert cells[good.id]["status"] == "done" and cells[good.id]["content"].strip()
+
+
+@pytest.mark.parametrize("text", [GEMMA_2, MISTRAL, PHI_3, "smollm2"])
+def test_the_budget_changes_no_prompt(text: str, model_path: Path) -> None:
+    """The guarded environment renders what llama-cpp-python's own formatter renders."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    from workbench.gguf_header import read_header
+
+    source = read_header(model_path).chat_template if text == "smollm2" else text
+    chat = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."},
+            {"role": "user", "content": "  Spaces kept?  "}]
+    theirs = Jinja2ChatFormatter(template=source, eos_token="<eos>", bos_token="<bos>")
+    assert template(source).render(chat).prompt == theirs(messages=chat).prompt

@@ -35,6 +35,13 @@ def test_library_table_model_without_widgets(db, model_path):
     assert table.cell(0, "Quantization") == model.quantization
     assert table.cell(0, "Context") == "8,192"
     assert table.cell(0, "Source") == "Added by hand"
+    assert table.cell(0, "Kind") == "chat"
+
+
+def test_a_base_model_says_so_in_the_table(db, no_template_model):
+    table = LibraryTableModel()
+    table.set_rows([library.add_model(db, no_template_model)])
+    assert table.cell(0, "Kind") == "base model (not tuned for chat)"
 
 
 def test_search_shows_results_and_files_show_fit_verdicts(qtbot, page, hub):  # noqa: F811
