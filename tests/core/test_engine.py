@@ -177,3 +177,19 @@ def test_weights_never_go_to_the_crash_prone_amx_buffer(engine, model_path, capl
 def test_a_split_model_loads_from_its_first_part(engine, split_model) -> None:
     reply = engine.reply(split_model[0], QUESTION, load=LOAD, sampling=GREEDY)
     assert on_topic("".join(reply))
+
+
+def test_cli_chat_notes_a_base_model(workspace, no_template_model) -> None:
+    from click.testing import CliRunner
+
+    from workbench.cli import cli
+    from workbench.library import add_model
+
+    model = add_model(workspace.db, no_template_model)
+    result = CliRunner().invoke(cli, ["--data-dir", str(workspace.root), "chat", str(model.id),
+                                      "Hello", "--max-tokens", "4", "--seed", "1", "--ctx",
+                                      "2048", "--threads", "2", "--gpu-layers", "0"])
+    assert result.exit_code == 0, result.output
+    note = (f"note: {model.name} is a base model (not tuned for chat): it continues text "
+            "rather than answering, and may repeat the prompt")
+    assert note in result.stderr and note not in result.stdout

@@ -145,6 +145,8 @@ def test_missing_model_file_is_a_readable_message(qtbot, main_window, model_path
     window = main_window
     copy = tmp_path / "Vanishing.gguf"
     shutil.copy(model_path, copy)
+    with copy.open("ab") as stream:  # other contents: not the demo model the library has
+        stream.write(b"\0" * 16)
     model = add_model(window.services.workspace.db, copy)
     copy.unlink()
     window.services.events.library_changed.emit()

@@ -35,6 +35,13 @@ def test_library_table_model_without_widgets(db, model_path):
     assert table.cell(0, "Quantization") == model.quantization
     assert table.cell(0, "Context") == "8,192"
     assert table.cell(0, "Source") == "Added by hand"
+    assert table.cell(0, "Kind") == "chat"
+
+
+def test_a_base_model_says_so_in_the_table(db, no_template_model):
+    table = LibraryTableModel()
+    table.set_rows([library.add_model(db, no_template_model)])
+    assert table.cell(0, "Kind") == "base model (not tuned for chat)"
 
 
 def test_search_shows_results_and_files_show_fit_verdicts(qtbot, page, hub):  # noqa: F811
@@ -116,9 +123,17 @@ def test_add_by_path_and_by_drop_then_remove(qtbot, page, model_path, tmp_path, 
     tab.add_paths([str(model_path)])
     qtbot.waitUntil(lambda: tab.busy == 0 and tab.table_model.rowCount() == 1, timeout=WAIT_MS)
     assert tab.message.kind == "ok"
-    # A drop of a .gguf (and a file that is not one, which is ignored).
+    # The same contents under another name are refused: one entry per file.
+    twin = tmp_path / "twin.gguf"
+    twin.write_bytes(model_path.read_bytes())
+    tab.add_paths([str(twin)])
+    qtbot.waitUntil(lambda: tab.busy == 0 and tab.message.kind == "error", timeout=WAIT_MS)
+    assert "twin.gguf: already in the library as" in tab.message.text()
+    assert tab.table_model.rowCount() == 1
+    # A drop of a .gguf (and a file that is not one, which is ignored); 16 bytes more make
+    # it another file.
     copy = tmp_path / "dropped-copy.gguf"
-    copy.write_bytes(model_path.read_bytes())
+    copy.write_bytes(model_path.read_bytes() + b"\0" * 16)
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(copy)), QUrl.fromLocalFile(str(tmp_path / "x.txt"))])
     drop = QDropEvent(

@@ -32,6 +32,7 @@ class LibraryTableModel(RowTableModel[Model]):
 
     columns = (
         Column("Name", lambda m: m.name, tooltip=lambda m: m.path),
+        Column("Kind", lambda m: m.kind_label or "chat"),
         Column("Architecture", lambda m: m.architecture),
         Column("Parameters", lambda m: human_count(m.parameters), lambda m: m.parameters,
                numeric=True),

@@ -302,7 +302,11 @@ class ChatPage(QWidget):
         self.model_picker.blockSignals(True)
         self.model_picker.clear()
         for model in self.models:
-            self.model_picker.addItem(model.name, model.id)
+            label = f"{model.name} · base model" if model.kind_label else model.name
+            self.model_picker.addItem(label, model.id)
+            if model.kind_label:  # it continues text and echoes prompts: say so where chosen
+                self.model_picker.setItemData(self.model_picker.count() - 1,
+                                              model.kind_label, Qt.ItemDataRole.ToolTipRole)
         index = self.model_picker.findData(current)
         self.model_picker.setCurrentIndex(index if index >= 0 else 0)
         self.model_picker.blockSignals(False)

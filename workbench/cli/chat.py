@@ -106,6 +106,9 @@ def chat(workspace: Workspace, model: str, prompt: str | None, prompt_file: str 
         system_prompt = _checked_argument(system_prompt, "--system")
     db = workspace.db
     found = get_model(db, model)
+    if found.kind_label:
+        click.echo(f"note: {found.name} is a {found.kind_label}: it continues text rather "
+                   "than answering, and may repeat the prompt", err=True)
     load, sampling = resolve_settings(db, found, options)
     turn = chat_service.send(db, Engine(), found, prompt, conversation_id=conversation,
                              system_prompt=system_prompt, load=load, sampling=sampling)

@@ -39,11 +39,12 @@ def models_list(workspace: Workspace, as_json: bool) -> None:
         click.echo("No models yet. Add one with: llm-workbench models add FILE.gguf")
         return
     click.echo(f"{'ID':>3}  {'NAME':32} {'ARCH':10} {'PARAMS':>7} {'QUANT':8} {'SIZE':>9} "
-               f"{'CTX':>7}")
+               f"{'CTX':>7}  NOTE")
     for m in rows:
         click.echo(f"{m.id:>3}  {m.name[:32]:32} {m.architecture[:10]:10} "
                    f"{human_count(m.parameters):>7} {m.quantization[:8]:8} "
-                   f"{human_size(m.file_size):>9} {m.context_length or '-':>7}")
+                   f"{human_size(m.file_size):>9} {m.context_length or '-':>7}  "
+                   f"{m.kind_label or ''}".rstrip())
 
 
 @models.command("show")
@@ -62,6 +63,7 @@ def models_show(workspace: Workspace, model: str, as_json: bool) -> None:
         ("Quantization", found.quantization), ("Size", human_size(found.file_size)),
         ("Context length", found.context_length or "-"),
         ("Chat template", "in the file" if found.has_chat_template else "none (guessed)"),
+        ("Kind", found.kind_label or "tuned for chat"),
         ("License", found.license or "-"), ("SHA-256", found.sha256),
         ("Source", found.source), ("Added", found.added_at),
     ]

@@ -15,7 +15,7 @@ import psutil
 from workbench.engine import llama_log
 from workbench.engine.cpu_quirks import safe_model_params
 from workbench.engine.settings import LoadSettings
-from workbench.engine.templates import ChatTemplate, choose_template
+from workbench.engine.templates import ChatTemplate, choose_template, file_templates_deferred
 from workbench.errors import ModelFileError
 from workbench.gguf_header import GGUFHeader, read_header
 
@@ -97,7 +97,7 @@ def load_model(path: str | Path, settings: LoadSettings) -> LoadedModel:
     # its Python-level prints during the load go nowhere, and llama.cpp's log goes to ours.
     try:
         with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(
-                io.StringIO()), safe_model_params():
+                io.StringIO()), safe_model_params(), file_templates_deferred():
             llama = llama_cpp.Llama(
                 model_path=str(path),
                 n_ctx=settings.n_ctx,

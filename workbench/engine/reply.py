@@ -14,6 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import llama_cpp
@@ -22,30 +23,46 @@ import psutil
 from workbench import __version__
 from workbench.engine.loaded import LoadedModel
 from workbench.engine.settings import ReplyStats, SamplingSettings
-from workbench.errors import ContextOverflowError, WorkbenchError
+from workbench.engine.templates import FOLDED_NOTE
+from workbench.errors import ContextOverflowError, TemplateError, WorkbenchError
 
 Message = dict[str, str]
 
 _abort_type = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p)
 
 
+@dataclass
+class FittedPrompt:
+    """The conversation as tokens that fit the context, and how it was made to fit."""
+
+    tokens: list[int]
+    stops: list[str]
+    dropped: int  # oldest turns left out
+    template: str  # how the template was chosen, in words
+    folded: bool  # the system prompt went into the first user message
+
+
 def fit_messages(
     loaded: LoadedModel, messages: list[Message], reserve: int, template_override: str | None
-) -> tuple[list[int], list[str], int, str]:
+) -> FittedPrompt:
     """Tokenize the conversation, dropping the oldest turns (never the system prompt) until
-    it leaves ``reserve`` tokens for the reply. Returns tokens, stops, turns dropped, template.
-    """
+    it leaves ``reserve`` tokens for the reply. A template failure is a TemplateError."""
     template = loaded.template(template_override)
+    template.model = loaded.path.name
     n_ctx = loaded.llama.n_ctx()
     system = [m for m in messages if m["role"] == "system"][:1]
     turns = [m for m in messages if m["role"] != "system"]
     dropped = 0
     while True:
-        prompt, stops, added_bos = template.render(system + turns)
-        tokens = loaded.llama.tokenize(prompt.encode("utf-8"), add_bos=not added_bos,
-                                       special=True)
+        rendered = template.render(system + turns)
+        tokens = loaded.llama.tokenize(rendered.prompt.encode("utf-8"),
+                                       add_bos=not rendered.added_bos, special=True)
+        if not tokens:  # llama.cpp asserts on an empty prompt, taking the process with it
+            raise TemplateError(f"{template.model}: {template.describe()} rendered an "
+                                "empty prompt")
         if len(tokens) + reserve <= n_ctx:
-            return tokens, stops, dropped, template.describe()
+            return FittedPrompt(tokens, rendered.stops, dropped, template.describe(),
+                                rendered.folded)
         if len(turns) <= 1:
             raise ContextOverflowError(
                 f"prompt: {len(tokens):,} tokens do not fit the {n_ctx:,}-token context "
@@ -94,12 +111,14 @@ class Reply:
         self._started = True
         return self._run()
 
-    def _settings_record(self, seed: int, template: str) -> dict[str, Any]:
+    def _settings_record(self, seed: int, fitted: FittedPrompt) -> dict[str, Any]:
         load = self.loaded.settings
+        notes = {"template_note": FOLDED_NOTE} if fitted.folded else {}
         return {
             **self.sampling.to_dict(),
             "seed": seed,
-            "template": template,
+            "template": fitted.template,
+            **notes,
             "n_ctx": load.n_ctx,
             "n_threads": load.n_threads or self.loaded.llama.n_threads,
             "gpu_layers": self.loaded.gpu_layers,
@@ -121,13 +140,12 @@ class Reply:
         n_ctx = llama.n_ctx()
         reserve = min(sampling.max_tokens or n_ctx // 4, n_ctx // 2)
         started = time.perf_counter()
-        tokens, stops, dropped, template = fit_messages(
-            self.loaded, self.messages, reserve, sampling.template
-        )
+        fitted = fit_messages(self.loaded, self.messages, reserve, sampling.template)
+        tokens, stops = fitted.tokens, fitted.stops
         seed = sampling.seed if sampling.seed is not None else random.randrange(2**31)
         stats.prompt_tokens = len(tokens)
-        stats.dropped_turns = dropped
-        stats.settings = self._settings_record(seed, template)
+        stats.dropped_turns = fitted.dropped
+        stats.settings = self._settings_record(seed, fitted)
         if self.loaded.fresh:
             stats.load_ms = self.loaded.load_ms
             self.loaded.fresh = False

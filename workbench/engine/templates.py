@@ -1,20 +1,36 @@
 """Chat templates: the model's own, or the right family's when the file has none.
 
 A GGUF usually carries ``tokenizer.chat_template`` (Jinja, as on the Hub) and we render it in
-llama-cpp-python's sandboxed Jinja environment. When the file has none, llama-cpp-python falls
+a sandboxed Jinja environment with a time and size budget (:mod:`.template_guard`), set up as
+llama-cpp-python and Transformers set theirs up. When the file has none, llama-cpp-python falls
 back to the Llama 2 format, which makes a ChatML model such as SmolLM2 talk nonsense, so we pick
 the family from the special tokens in the vocabulary, then the architecture and name, and say
 which we chose. The user can always override it by name.
+
+A template is code from the file: every way it can fail (a syntax error, the sandbox's
+refusal, its own ``raise_exception``, an empty prompt, the budget) is one :class:`TemplateError`
+line naming the model, and a template that refuses or drops the system role gets the system
+prompt folded into the first user message instead.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+import jinja2
+from jinja2.sandbox import SecurityError
 
-from workbench.errors import InvalidInputError
+from workbench.engine.template_guard import (
+    TemplateBudgetExceeded,
+    TemplateRaised,
+    compile_template,
+    render_template,
+)
+from workbench.errors import InvalidInputError, TemplateError
 from workbench.gguf_header import GGUFHeader
 
 
@@ -109,6 +125,20 @@ _BY_NAME: tuple[tuple[str, str], ...] = (
 DEFAULT_FAMILY = "chatml"
 
 
+#: Recorded in a reply's settings when the system prompt had to be folded.
+FOLDED_NOTE = "system prompt folded into the first user message"
+
+
+@dataclass
+class Rendered:
+    """A conversation as the model will read it."""
+
+    prompt: str
+    stops: list[str]
+    added_bos: bool  # the text already starts with the BOS token
+    folded: bool  # the system prompt was folded into the first user message
+
+
 @dataclass
 class ChatTemplate:
     """The template a model will be prompted with, and why it was chosen."""
@@ -119,30 +149,104 @@ class ChatTemplate:
     stop: tuple[str, ...] = ()
     bos_token: str = ""
     eos_token: str = ""
-    _formatter: Any = field(default=None, repr=False, compare=False)
+    #: Named in error messages (the caller sets it: the template does not know its model).
+    model: str = "model"
+    _compiled: Any = field(default=None, repr=False, compare=False)
+    #: Whether this template needs the system prompt folded; decided at the first render.
+    _fold: bool | None = field(default=None, repr=False, compare=False)
 
     def describe(self) -> str:
         if self.source == "file":
             return "the model's own chat template"
         return f"{self.name} (chosen by {self.source})"
 
-    def render(self, messages: list[dict[str, str]]) -> tuple[str, list[str], bool]:
-        """Prompt text, stop strings, and whether the text already holds the BOS token."""
-        if self._formatter is None:
-            self._formatter = Jinja2ChatFormatter(
-                template=self.template,
-                eos_token=self.eos_token,
-                bos_token=self.bos_token,
-                add_generation_prompt=True,
-            )
-        result = self._formatter(messages=messages)
-        stops = list(self.stop)
-        if isinstance(result.stop, str):
-            stops.append(result.stop)
-        elif result.stop:
-            stops.extend(result.stop)
-        added_bos = bool(self.bos_token) and result.prompt.startswith(self.bos_token)
-        return result.prompt, [s for s in dict.fromkeys(stops) if s], added_bos
+    def render(self, messages: list[dict[str, str]]) -> Rendered:
+        """Render the conversation; raises TemplateError with one line naming the model.
+
+        When the template refuses a system message (Gemma 2 raises "System role not
+        supported", Mistral's role check trips) or drops it (Phi-3 and Orion render nothing
+        for it), the system prompt is folded into the first user message, as llama.cpp does,
+        so a system prompt always reaches the model."""
+        system = messages[0] if messages and messages[0]["role"] == "system" else None
+        if system is None or not system["content"].strip():
+            return self._rendered([m for m in messages if m is not system], folded=False)
+        if self._fold is None:
+            self._fold = self._needs_folding(messages)
+        if self._fold:
+            return self._rendered(fold_system_prompt(messages), folded=True)
+        return self._rendered(messages, folded=False)
+
+    def _needs_folding(self, messages: list[dict[str, str]]) -> bool:
+        try:
+            with_system = self._render_text(messages)
+        except _TemplateFailed as failure:
+            if failure.budget:
+                raise self._error(failure) from None
+            try:
+                self._render_text(fold_system_prompt(messages))
+            except _TemplateFailed:
+                raise self._error(failure) from None  # the first reason is the clearer one
+            return True
+        try:
+            without = self._render_text(messages[1:])
+        except _TemplateFailed:
+            return False  # it renders only with a system message: it uses it
+        return with_system == without
+
+    def _rendered(self, messages: list[dict[str, str]], *, folded: bool) -> Rendered:
+        try:
+            prompt = self._render_text(messages)
+        except _TemplateFailed as failure:
+            raise self._error(failure) from None
+        if not prompt.strip():
+            raise TemplateError(f"{self.model}: {self.describe()} rendered an empty prompt")
+        stops = [*self.stop, self.eos_token]
+        added_bos = bool(self.bos_token) and prompt.startswith(self.bos_token)
+        return Rendered(prompt, [s for s in dict.fromkeys(stops) if s], added_bos, folded)
+
+    def _render_text(self, messages: list[dict[str, str]]) -> str:
+        """The template's text for these messages; every failure is a _TemplateFailed."""
+        try:
+            if self._compiled is None:
+                self._compiled = compile_template(self.template)
+            return render_template(self._compiled, messages=messages,
+                                   eos_token=self.eos_token, bos_token=self.bos_token,
+                                   add_generation_prompt=True)
+        except TemplateBudgetExceeded as error:
+            raise _TemplateFailed(str(error), budget=True) from None
+        except TemplateRaised as error:
+            raise _TemplateFailed(f"refused the conversation: {error}") from None
+        except jinja2.TemplateSyntaxError as error:
+            raise _TemplateFailed(f"is not valid Jinja (line {error.lineno}: "
+                                  f"{error.message})") from None
+        except SecurityError as error:
+            raise _TemplateFailed(f"did something the sandbox forbids ({error})") from None
+        except Exception as error:  # any failure: the template is code from the file
+            reason = str(error) or type(error).__name__
+            raise _TemplateFailed(f"failed ({type(error).__name__}: {reason})") from None
+
+    def _error(self, failure: _TemplateFailed) -> TemplateError:
+        text = " ".join(str(failure).split())  # one line, whatever the template raised
+        if len(text) > 300:
+            text = text[:297] + "..."
+        return TemplateError(f"{self.model}: {self.describe()} {text}")
+
+
+class _TemplateFailed(Exception):
+    def __init__(self, reason: str, *, budget: bool = False) -> None:
+        super().__init__(reason)
+        self.budget = budget
+
+
+def fold_system_prompt(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The system prompt moved to the start of the first user message (llama.cpp's way
+    for templates without a system role); with no user message it becomes one."""
+    system, rest = messages[0]["content"], [dict(m) for m in messages[1:]]
+    for message in rest:
+        if message["role"] == "user":
+            message["content"] = f"{system}\n\n{message['content']}"
+            return rest
+    return [{"role": "user", "content": system}, *rest]
 
 
 def family_names() -> list[str]:
@@ -188,3 +292,54 @@ def choose_template(
         name, source = guess_family(header)
         family = FAMILIES[name]
     return ChatTemplate(family.name, source, family.template, family.stop, bos_token, eos_token)
+
+
+_defer_lock = threading.Lock()
+_defer_depth = 0
+_original_formatter: Any = None
+
+
+@contextmanager
+def file_templates_deferred() -> Iterator[None]:
+    """Keep llama-cpp-python from compiling the file's chat templates while a model loads.
+
+    ``Llama()`` compiles every ``tokenizer.chat_template*`` in the file for its own chat
+    handlers, which Workbench never uses (it renders with :class:`ChatTemplate`). That compile
+    is unguarded: a syntax error fails the load even with ``--template chatml``, and Jinja
+    folds constants while compiling, so ``{{ 'ab ' * 100000000 }}`` took minutes and 11 GB
+    before the model was even loaded. While this is active, those handlers compile only if
+    they are ever called."""
+    global _defer_depth, _original_formatter
+    from llama_cpp import llama_chat_format
+
+    with _defer_lock:
+        if _defer_depth == 0:
+            _original_formatter = llama_chat_format.Jinja2ChatFormatter
+            llama_chat_format.Jinja2ChatFormatter = _deferred_class(  # type: ignore[misc]
+                _original_formatter)
+        _defer_depth += 1
+    try:
+        yield
+    finally:
+        with _defer_lock:
+            _defer_depth -= 1
+            if _defer_depth == 0:
+                llama_chat_format.Jinja2ChatFormatter = (  # type: ignore[misc]
+                    _original_formatter)
+
+
+def _deferred_class(original: Any) -> Any:
+    class DeferredFormatter(original):
+        """llama-cpp-python's formatter, compiled at its first use instead of at load."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self._deferred: tuple[Any, Any] | None = (args, kwargs)
+
+        def __call__(self, **kwargs: Any) -> Any:
+            if self._deferred is not None:
+                args, init_kwargs = self._deferred
+                self._deferred = None
+                original.__init__(self, *args, **init_kwargs)
+            return original.__call__(self, **kwargs)
+
+    return DeferredFormatter

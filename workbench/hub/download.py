@@ -316,11 +316,16 @@ def pull(
 
 
 def _already_in_library(db: Database, plan: PullPlan) -> Model | None:
+    """The entry that already has this file: at the target, or (the library keeps one entry
+    per contents) the same sha256 anywhere, so nothing is downloaded only to be refused."""
     first = plan.model.parts[0]
     target = str(plan.targets[0].resolve())
     for model in list_models(db):
-        same = model.path == target and first.sha256 and model.sha256 == first.sha256
-        if same and all(t.exists() for t in plan.targets):
+        if not first.sha256 or model.sha256 != first.sha256:
+            continue
+        if model.path == target and all(t.exists() for t in plan.targets):
+            return model
+        if model.path != target and Path(model.path).exists():
             return model
     return None
 

@@ -270,3 +270,17 @@ def m010_robust_state_owners(db: Database) -> None:
                "WHERE status = 'running'")
     db.execute("CREATE INDEX IF NOT EXISTS comparisons_running ON comparisons(status) "
                "WHERE status = 'running'")
+
+
+@migrations(name="m010_engine_trust_base_model")
+def m010_engine_trust_base_model(db: Database) -> None:
+    """``models.base_model``: no chat template and nothing marking it as tuned for chat.
+
+    New entries read the header's names and tags; rows added before this know only their
+    names, so those are judged by name (adding the file again re-reads its header)."""
+    from workbench.library import marks_chat_tuning
+
+    db.table("models").add_column("base_model", int, not_null_default=0)
+    for row in db.table("models").rows_where("has_chat_template = 0"):
+        if not marks_chat_tuning([row["name"] or "", row["file_name"] or ""]):
+            db.table("models").update(row["id"], {"base_model": 1})

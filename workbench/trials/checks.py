@@ -1,5 +1,5 @@
 """Checks on a reply: contains, not contains, regex, valid JSON, JSON schema, exact match,
-max tokens, max latency.
+max tokens, max latency, no echo of the prompt.
 
 A check is a small JSON object, ``{"type": "contains", "value": "Paris"}``; the shorthand
 ``{"contains": "Paris"}`` is accepted too, so hand-written JSONL stays short. Checks are
@@ -21,6 +21,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 import regex
@@ -76,10 +77,36 @@ CHECK_TYPES: dict[str, str | None] = {
     "exact": "value",
     "max_tokens": "value",
     "max_latency_ms": "value",
+    "no_echo": None,
 }
 ALIASES = {"not contains": "not_contains", "notcontains": "not_contains", "valid_json": "json",
            "schema": "json_schema", "exact_match": "exact", "equals": "exact",
-           "max_latency": "max_latency_ms", "latency_ms": "max_latency_ms"}
+           "max_latency": "max_latency_ms", "latency_ms": "max_latency_ms",
+           "no echo": "no_echo", "noecho": "no_echo"}
+
+#: A reply is an echo when its first words are the prompt's first words: 80% of the prompt's
+#: words (rounded up), at least 3 and at most 20. Words are compared case-folded, without
+#: punctuation or spacing. Prompts under 3 words are never judged ("Hi" answered "Hi!").
+ECHO_SHARE = 0.8
+ECHO_MIN_WORDS = 3
+ECHO_MAX_WORDS = 20
+_WORD = re.compile(r"\w+")
+
+
+def _first_words(text: str, count: int) -> list[str]:
+    return [m.group(0).casefold() for m in islice(_WORD.finditer(text), count)]
+
+
+def is_echo(prompt: str, reply: str) -> bool:
+    """Whether the reply starts by repeating the prompt, as base models do (gemma-3-270m
+    answers "Reply with the word yes" with "Reply with the word yes...", which a
+    ``contains: yes`` check would pass). Thresholds: :data:`ECHO_SHARE` and its bounds."""
+    words = _first_words(prompt, ECHO_MAX_WORDS + 1)
+    total = len(_WORD.findall(prompt)) if len(words) > ECHO_MAX_WORDS else len(words)
+    if total < ECHO_MIN_WORDS:
+        return False
+    needed = min(max(ECHO_MIN_WORDS, math.ceil(ECHO_SHARE * total)), ECHO_MAX_WORDS, total)
+    return _first_words(reply, needed) == words[:needed]
 
 
 @dataclass
@@ -110,7 +137,10 @@ def normalize_check(raw: Any, reference: str | None = None) -> dict[str, Any]:
     check["type"] = kind
     if kind not in CHECK_TYPES:
         raise InvalidInputError(f"check type '{kind}': unknown ({', '.join(CHECK_TYPES)})")
-    if kind == "json" and check.get("value") in (True, None):
+    if kind in ("json", "no_echo"):
+        if check.get("value") not in (True, None):
+            raise InvalidInputError(f"check {kind}: takes no value (write "
+                                    f'{{"{kind}": true}}; to turn it off, leave it out)')
         check.pop("value", None)
     if kind == "exact" and check.get("value") in (None, True):
         if reference is None:
@@ -289,9 +319,10 @@ def extract_json(text: str) -> Any:
 
 
 def run_check(
-    check: dict[str, Any], text: str, completion_tokens: int = 0, total_ms: float = 0.0
+    check: dict[str, Any], text: str, completion_tokens: int = 0, total_ms: float = 0.0,
+    *, prompt: str = "",
 ) -> CheckResult:
-    """Evaluate one normalized check against a reply and its metrics."""
+    """Evaluate one normalized check against a reply, its metrics and its prompt."""
     kind = check["type"]
     value = check.get("value")
     fold = bool(check.get("ignore_case"))
@@ -346,14 +377,20 @@ def _run_plain(check: dict[str, Any], kind: str, value: Any, text: str, fold: bo
     if kind == "max_latency_ms":
         passed = total_ms <= float(value)
         return CheckResult(check, passed, f"{total_ms:.0f} ms (max {value:.0f})")
+    if kind == "no_echo":
+        echo = is_echo(prompt, text)
+        return CheckResult(check, not echo,
+                           "echo: the reply starts by repeating the prompt" if echo
+                           else "not an echo of the prompt")
     raise InvalidInputError(f"check type '{kind}': unknown")
 
 
 def run_checks(
-    checks: list[dict[str, Any]], text: str, completion_tokens: int = 0, total_ms: float = 0.0
+    checks: list[dict[str, Any]], text: str, completion_tokens: int = 0, total_ms: float = 0.0,
+    *, prompt: str = "",
 ) -> tuple[bool | None, list[CheckResult]]:
     """All checks; passed is None when there are none (the cell is not scored)."""
-    results = [run_check(c, text, completion_tokens, total_ms) for c in checks]
+    results = [run_check(c, text, completion_tokens, total_ms, prompt=prompt) for c in checks]
     if not results:
         return None, []
     return all(r.passed for r in results), results
