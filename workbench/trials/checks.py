@@ -343,6 +343,11 @@ def run_check(
             return CheckResult(check, False, "the reply's JSON is nested too deeply to check")
         finally:
             _deadline.reset(reset)
+    if kind == "no_echo":
+        echo = is_echo(prompt, text)
+        return CheckResult(check, not echo,
+                           "echo: the reply starts by repeating the prompt" if echo
+                           else "not an echo of the prompt")
     return _run_plain(check, kind, value, text, fold, completion_tokens, total_ms)
 
 
@@ -377,11 +382,6 @@ def _run_plain(check: dict[str, Any], kind: str, value: Any, text: str, fold: bo
     if kind == "max_latency_ms":
         passed = total_ms <= float(value)
         return CheckResult(check, passed, f"{total_ms:.0f} ms (max {value:.0f})")
-    if kind == "no_echo":
-        echo = is_echo(prompt, text)
-        return CheckResult(check, not echo,
-                           "echo: the reply starts by repeating the prompt" if echo
-                           else "not an echo of the prompt")
     raise InvalidInputError(f"check type '{kind}': unknown")
 
 
