@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Check a built Linux bundle the way a user's machine would run it (no Python needed):
-#   1. contents: llama.cpp libraries, the catalog, Qt xcb/wayland/offscreen plugins, QtCharts;
+#   1. contents: llama.cpp libraries, the catalog, Qt xcb/wayland/offscreen plugins, QtSvg;
 #      no QtWebEngine, Qt3D, QtMultimedia, QML;
 #   2. every ELF file in the bundle resolves all its shared libraries (ldd: no "not found"),
 #      with the library path the PyInstaller bootloader sets;
@@ -42,7 +42,7 @@ echo "== 1. contents of $BUNDLE"
 for path in llama_cpp/lib/libllama.so llama_cpp/lib/libggml.so llama_cpp/lib/libggml-cpu.so \
         workbench/_catalog/catalog.json PySide6/Qt/plugins/platforms/libqxcb.so \
         PySide6/Qt/plugins/platforms/libqwayland.so PySide6/Qt/plugins/platforms/libqoffscreen.so \
-        PySide6/Qt/lib/libQt6Charts.so.6; do
+        PySide6/Qt/lib/libQt6Svg.so.6; do
     [ -e "$INTERNAL/$path" ] && pass "$path" || fail "missing $path"
 done
 # Wayland ships as several plugin folders; at least the xdg shell must be there.

@@ -103,11 +103,11 @@ def test_spec_bundles_the_catalog_where_catalog_py_looks(spec_text):
 
 
 def test_spec_keeps_charts_and_drops_heavy_qt(spec_text):
-    assert '"PySide6.QtCharts"' in spec_text
+    assert '"PySide6.QtSvg"' in spec_text
     for heavy in ("QtWebEngineCore", "Qt3DCore", "QtMultimedia", "QtQuick", "QtPdf"):
         assert f'"{heavy}"' in spec_text
     excludes = spec_text[spec_text.index("QT_EXCLUDES"):spec_text.index("EXCLUDES = ")]
-    assert "QtCharts" not in excludes
+    assert "QtSvg" not in excludes
 
 
 def test_spec_has_windowed_app_and_console_twin_on_windows(spec_text):
