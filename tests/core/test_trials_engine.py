@@ -203,3 +203,27 @@ def test_cli_trial_compare_and_vote(workspace, library_model, tmp_path) -> None:
                                             for v in model["variants"]} == {True, False}
     text = runner.invoke(cli, ["leaderboard"]).output
     assert "└" in text and "Across every trial" in text
+
+
+def test_results_and_reports_mark_base_models_and_echoes(db, engine, no_template_model) -> None:
+    from workbench.library import add_model
+
+    base = add_model(db, no_template_model)
+    assert base.base_model
+    contender = make_contender(db, base, {**BASE, "max_tokens": 8})
+    prompt = "Please repeat these exact words back to me now."
+    suite = create_suite(db, "echo", [SuitePrompt(prompt, checks=[{"max_tokens": 64}])])
+    trial_id = create_trial(db, suite.id, [contender], seed=7)
+    list(TrialRun(db, engine, trial_id))
+    # What the model wrote is its own; the stored reply is then set to an echo, so the flag is
+    # judged on a known text (the real reply of a 135M base model is unpredictable).
+    cell = store.trial_cells(db, trial_id)[0]
+    db.table("trial_cells").update(cell["id"], {"content": prompt + " Sure."})
+    summary = trial_summary(db, trial_id)
+    row = summary["contenders"][0]
+    assert row["kind"] == "base model (not tuned for chat)" and row["echoes"] == 1
+    assert summary["matrix"][0]["cells"][0]["echo"] is True
+    markdown = trial_markdown(db, trial_id)
+    assert "[base model (not tuned for chat)]" in markdown
+    assert "echo: the reply starts by repeating the prompt" in markdown
+    assert "echo: the reply starts by repeating the prompt" in trial_html(db, trial_id)

@@ -60,11 +60,17 @@ def contender_rows(summary: dict[str, Any]) -> list[list[str]]:
         rate = (f"{c['pass_rate']:.0%} ({_count(c.get('prompts_passed', c['passed']))}/{n} "
                 f"prompts, 95% {c['pass_low']:.0%}–{c['pass_high']:.0%})" if n else "–")
         votes = (f"{c['vote_share']:.0%} of {c['votes']}" if c["votes"] else "no votes")
-        rows.append([c["label"], human_size(c["file_size"]), rate, votes, _median(c["gen_tps"]),
+        label = c["label"] + (f" [{c['kind']}]" if c.get("kind") else "")
+        if c.get("echoes"):
+            rate += f"; {c['echoes']} echo{'es' if c['echoes'] != 1 else ''} of the prompt"
+        rows.append([label, human_size(c["file_size"]), rate, votes, _median(c["gen_tps"]),
                      _median(c["ttft_ms"]), _median(c["cold"]["load_ms"]),
                      _median(c["cold"]["ttft_ms"]), human_size(c["peak_rss"])])
     return rows
 
+
+#: How a reply that starts by repeating its prompt is flagged (``checks.is_echo``).
+ECHO_NOTE = "echo: the reply starts by repeating the prompt"
 
 HEADERS = ["Contender", "File", "Pass rate", "Votes won/tied (this trial)", "Gen tok/s (warm)",
            "TTFT ms (warm)", "Load ms (cold)", "TTFT ms (cold)", "Peak memory"]
@@ -134,6 +140,8 @@ def trial_html(db: Database, trial_id: int | str, bar: Bar | None = None) -> str
                 f"<div class={'pass' if r['passed'] else 'fail'}>"
                 f"{escape(r['check']['type'])}: {escape(r['detail'])}</div>"
                 for r in cell["check_results"])
+            if cell.get("echo"):
+                checks += f"<div class=fail>{ECHO_NOTE}</div>"
             record = json.dumps(_reproduce(c["contender"], cell["settings"]), indent=1,
                                 default=str)
             cells.append(
@@ -182,6 +190,8 @@ def trial_markdown(db: Database, trial_id: int | str, bar: Bar | None = None) ->
             checks = "; ".join(f"{r['check']['type']} {'✓' if r['passed'] else '✗'}"
                                for r in cell["check_results"])
             label = _md(c["label"])
+            if cell.get("echo"):
+                checks += ("; " if checks else "") + ECHO_NOTE
             lines += [f"**{label}** ({_pass(cell['passed'])}{'; ' + checks if checks else ''};"
                       f" TTFT {_fmt(cell['ttft_ms'])} ms, {_fmt(cell['gen_tps'])} tok/s)", "",
                       "```", cell["content"].replace("```", "'''"), "```", ""]

@@ -22,7 +22,9 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from workbench.library import base_model_label
 from workbench.trials import store
+from workbench.trials.checks import is_echo
 from workbench.trials.contenders import (
     Contender,
     contender_identity,
@@ -167,6 +169,7 @@ def trial_summary(db: Database, trial_id: int | str, rounds: int = 200) -> dict[
     contenders = [get_contender(db, i) for i in trial["contender_ids"]]
     cells = store.trial_cells(db, trial["id"])
     votes = _vote_figures(store.list_votes(db, trial_id=int(trial["id"])), {}, rounds)
+    prompts = {p.id: p.prompt for p in suite.prompts}
     summaries = []
     for c in contenders:
         mine = [x for x in cells if x["contender_id"] == c.id]
@@ -179,6 +182,9 @@ def trial_summary(db: Database, trial_id: int | str, rounds: int = 200) -> dict[
             "model_sha256": c.model_sha256, "model": c.model_name,
             "variant": variant_label(c.settings), "settings": text_settings(c.settings),
             "file_size": c.file_size,
+            "kind": base_model_label(db, model_id=c.model_id, sha256=c.model_sha256),
+            "echoes": sum(is_echo(prompts.get(x["prompt_id"], ""), x["content"] or "")
+                          for x in mine),
             "cells": len(mine), "checked": len(checked),
             "passed": sum(x["passed"] for x in checked),
             **_pass_figures(scores), "prompt_scores": scores,
@@ -200,6 +206,7 @@ def trial_summary(db: Database, trial_id: int | str, rounds: int = 200) -> dict[
             verdicts = [x["passed"] for x in mine if x["passed"] is not None]
             row_cells.append(None if first is None else {
                 "content": first["content"], "passed": first["passed"],
+                "echo": is_echo(prompt.prompt, first["content"] or ""),
                 "score": sum(verdicts) / len(verdicts) if verdicts else None,
                 "passes": f"{sum(verdicts)}/{len(verdicts)}" if verdicts else None,
                 "check_results": first["check_results"], "error": first["error"],
