@@ -57,4 +57,11 @@ class TemplateError(WorkbenchError):
 
 
 class AlreadyInLibraryError(WorkbenchError):
-    """The file being added has the same contents (sha256) as a model already in the library."""
+    """The file being added has the same contents (sha256) as a model already in the library.
+
+    ``model_id`` names that entry, so a caller adding many files (``scan --add``) can count
+    the copy as present rather than failed."""
+
+    def __init__(self, message: str, model_id: int | None = None) -> None:
+        super().__init__(message)
+        self.model_id = model_id

@@ -198,7 +198,8 @@ def add_model(
     elif twin is not None:
         if Path(twin.path).exists():
             raise AlreadyInLibraryError(
-                f"{path.name}: already in the library as {twin.id}: {twin.name} ({twin.path})")
+                f"{path.name}: already in the library as {twin.id}: {twin.name} ({twin.path})",
+                model_id=twin.id)
         moved = {"path": row["path"], "file_name": row["file_name"]}
         db.table("models").update(twin.id, {**moved, "name": name} if name else moved)
         model_id = twin.id

@@ -33,10 +33,10 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from workbench.errors import StoreError, WorkbenchError
+from workbench.errors import AlreadyInLibraryError, StoreError, WorkbenchError
 from workbench.gguf_header import split_info
 from workbench.hub.files import is_projector
-from workbench.library import Model, add_model, list_models
+from workbench.library import Model, add_model, get_model, list_models
 
 SOURCES = ("hf-cache", "lmstudio", "gpt4all", "jan", "ollama")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -306,13 +306,17 @@ def add_found(db: Database, found: Found) -> Model:
 
 def add_each(db: Database, items: list[Found]) -> Iterator[tuple[Found, Model | None, str]]:
     """Add each found model, going on past a bad file: yields (found, model, "") or (found,
-    None, the one-line reason). A database that cannot be written stops it (StoreError): every
-    later file would fail the same way."""
+    None, the one-line reason). A file whose contents are already in the library (another copy
+    or a hard link of a model there) is no failure: its entry is yielded with the reason. A
+    database that cannot be written stops it (StoreError): every later file would fail the
+    same way."""
     for item in items:
         try:
             yield item, add_found(db, item), ""
         except StoreError:
             raise
+        except AlreadyInLibraryError as error:
+            yield item, (get_model(db, error.model_id) if error.model_id else None), str(error)
         except WorkbenchError as error:
             yield item, None, str(error)
         except OSError as error:

@@ -244,7 +244,9 @@ def scan_cmd(workspace: Workspace, add: bool, picks: tuple[int, ...], as_json: b
         click.echo(f"Adding {item.name} (hashing {human_size(item.size)})…"
                    if not item.sha256 else f"Adding {item.name}…")
         [(_, model, reason)] = add_each(workspace.db, [item])
-        if model is not None:
+        if model is not None and reason:
+            click.echo(f"  {reason}")
+        elif model is not None:
             click.echo(f"  added as model {model.id}: {model.name}")
         else:
             failed += 1
