@@ -1,13 +1,18 @@
 """The one place where work leaves the GUI thread and results come back.
 
-Every long job runs on a worker of its resource ("engine": the one loaded model, "db", "hub":
-searches, "download"), one job at a time per resource, so one model belongs to one worker and
-downloads carry on while the user chats. A job is a function; when it returns an iterator (a
-reply streaming, a download's progress events), each yielded value is sent back as
-``progress`` and the job checks for cancellation between yields (superqt's GeneratorWorker
-shape). Results and errors come back through Qt signals, which Qt queues onto the GUI thread.
-A :class:`~workbench.errors.WorkbenchError` arrives as its one-line message; anything else as
-"Unexpected error: ..." and the traceback goes to the log, never to the user.
+Every long job runs on a worker of its resource ("engine": the one loaded model, "db": quick
+database work, "disk": slow file work such as hashing, scanning and writing reports, "hub":
+searches, "download"), one job at a time per resource, so one model belongs to one worker,
+downloads carry on while the user chats, and opening a chat never waits behind a 20 GB hash.
+Pages do not call this directly: they go through :mod:`ui.operations`, which adds the
+default failure display, stale-result dropping, busy counts and change announcements.
+
+A job is a function; when it returns an iterator (a reply streaming, a download's progress
+events), each yielded value is sent back as ``progress`` and the job checks for cancellation
+between yields (superqt's GeneratorWorker shape). Results and errors come back through Qt
+signals, which Qt queues onto the GUI thread. A :class:`~workbench.errors.WorkbenchError`
+arrives as its one-line message; anything else as "Unexpected error: ..." and the traceback
+goes to the log, never to the user.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from workbench.errors import WorkbenchError
 
 log = logging.getLogger(__name__)
 
-RESOURCES = ("engine", "db", "hub", "download")
+RESOURCES = ("engine", "db", "disk", "hub", "download")
 
 #: How long a thread may keep the GIL while another waits for it (Python's default is 5 ms).
 #: Each time Qt calls back into Python on the GUI thread (a table's ``data()`` per cell, a

@@ -50,3 +50,7 @@ class DownloadError(WorkbenchError):
 
 class InvalidInputError(WorkbenchError):
     """A value the user gave (an option, a file to import) is not usable."""
+
+
+class NoConnectionError(HubError):
+    """The Hub's host cannot be reached at all (no network, no DNS): local work still goes on."""

@@ -220,6 +220,7 @@ class ComparePage(QWidget):
         self.status = QLabel("")
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
+        services.events.changed.connect(self._data_changed)
         self.refresh_models()
 
     # models and the memory estimate -----------------------------------------------------
@@ -228,8 +229,13 @@ class ComparePage(QWidget):
         def load() -> list[tuple[int, str]]:
             return [(m.id, m.name) for m in list_models(self.services.db())]
 
-        self.services.tasks.run("db", load, name="compare models",
-                                on_done=self._models_loaded, on_error=self.show_error)
+        self.services.ops.run("db", load, name="compare models",
+                              success=self._models_loaded, failure=self.show_error)
+
+    def _data_changed(self, changes: frozenset[str], _initiator: object) -> None:
+        """The picker follows the library (a model added or removed on another page)."""
+        if "library" in changes:
+            self.refresh_models()
 
     def _models_loaded(self, models: list[tuple[int, str]]) -> None:
         self.picker.set_models(models)
@@ -244,8 +250,8 @@ class ComparePage(QWidget):
         def estimate() -> tuple[bool, str]:
             return can_run_together(build_contenders(self.services.db(), chosen))
 
-        self.services.tasks.run("db", estimate, name="memory estimate",
-                                on_done=self._estimated, on_error=lambda _m: None)
+        self.services.ops.run("db", estimate, name="memory estimate",
+                              success=self._estimated)
 
     def _estimated(self, result: tuple[bool, str]) -> None:
         self.fits_together, reason = result
@@ -278,8 +284,8 @@ class ComparePage(QWidget):
         self.stop_button.setEnabled(True)
         # Together, each contender has its own Engine: the shared one is left alone, but the
         # job still runs on the "engine" worker so it never races a chat for the CPU.
-        self.job = services.tasks.run("engine", job, name="compare", on_progress=self._event,
-                                      on_error=self.show_error, on_finally=self._finished)
+        self.job = services.ops.run("engine", job, name="comparing models", progress=self._event,
+                                    failure=self.show_error, finished=self._finished)
 
     def stop(self) -> None:
         if self.job is not None:
@@ -361,18 +367,19 @@ class ComparePage(QWidget):
             return
         for button in self.vote_buttons:
             button.setEnabled(False)
-        self.services.tasks.run("db", lambda: cast_vote(self.services.db(), comparison_id,
-                                                        choice),
-                                name="vote", on_done=self._show_view, on_error=self.show_error)
+        self.services.ops.run("db", lambda: cast_vote(self.services.db(), comparison_id,
+                                                      choice),
+                              name="vote", changes={"votes"}, success=self._show_view,
+                              failure=self.show_error)
 
     def _load_view(self) -> None:
         comparison_id = self.comparison_id
         if comparison_id is None:
             return
-        self.services.tasks.run("db", lambda: comparison_view(self.services.db(),
-                                                              comparison_id),
-                                name="comparison", on_done=self._show_view,
-                                on_error=self.show_error)
+        self.services.ops.run("db", lambda: comparison_view(self.services.db(),
+                                                            comparison_id),
+                              name="comparison", success=self._show_view,
+                              failure=self.show_error)
 
     def _show_view(self, view: dict[str, Any]) -> None:
         """Titles from the stored view: hidden names until the vote, then the reveal."""
