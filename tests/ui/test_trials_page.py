@@ -237,3 +237,51 @@ def test_rename_and_delete_a_suite(qtbot, services, monkeypatch) -> None:
     page.delete_suite()  # Yes
     qtbot.waitUntil(lambda: page.suites.count() == 0, timeout=10_000)
     assert list_suites(db) == [] and page.prompts.count() == 0
+
+
+@pytest.mark.parametrize("look", ["light", "dark"])
+def test_trials_screenshots(qtbot, services, screenshot_dir, tmp_path, look) -> None:
+    """The page as a user meets it: the guide, a suite being edited, results, leaderboard;
+    at 1280x800 and 1920x1080, light and dark."""
+    from PySide6.QtWidgets import QApplication
+
+    from tests.ui.conftest import make_window
+    from ui import theme
+
+    theme.apply_theme(QApplication.instance(), look)
+    window = make_window(qtbot, services)
+    window.show_page("Trials")
+    page = window.page_widgets["Trials"]
+
+    def shoot(state: str) -> None:
+        for width, height in ((1280, 800), (1920, 1080)):
+            window.resize(width, height)
+            qtbot.wait(120)
+            assert window.grab().save(
+                str(screenshot_dir / f"trials-{state}-{look}-{width}x{height}.png"))
+
+    qtbot.waitUntil(lambda: page.busy == 0 and bool(page.picker.models), timeout=10_000)
+    shoot("empty")
+    suite = tmp_path / "support.jsonl"
+    suite.write_text(
+        '{"prompt": "What is the capital of France? Answer in one word.", "reference": "Paris", '
+        '"checks": [{"contains": "Paris", "ignore_case": true}, {"max_tokens": 16}]}\n'
+        '{"prompt": "Reply with a JSON object with the key \\"city\\" for the capital of '
+        'Italy.", "checks": [{"type": "json"}, {"not_contains": "sorry"}]}\n'
+        '{"prompt": "Name a year in the 1990s.", "checks": [{"regex": "199\\\\d"}]}\n')
+    page.import_file(str(suite))
+    qtbot.waitUntil(lambda: page.prompts.count() == 3 and page.busy == 0, timeout=10_000)
+    page.prompts.setCurrentRow(0)
+    page.check_editor.choose("max_latency_ms")
+    shoot("suite")
+    page.picker.add_row()
+    page.picker.rows[0][1].setText(SETTINGS)
+    page.picker.rows[1][1].setText(SETTINGS + ", system_prompt=Be brief.")
+    page.start()
+    qtbot.waitUntil(lambda: not page.is_running, timeout=120_000)
+    qtbot.waitUntil(lambda: page.matrix.rowCount() == 3 and page.busy == 0, timeout=10_000)
+    shoot("results")
+    page.tabs.setCurrentIndex(1)
+    shoot("leaderboard")
+    window.close()
+    theme.apply_theme(QApplication.instance(), "light")

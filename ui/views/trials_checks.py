@@ -48,6 +48,7 @@ class CheckKind:
     label: str
     field: str  # "text", "number", "schema" or "none"
     hint: str
+    example: str = ""  # the text field's placeholder
     unit: str = ""
     case: bool = False  # offers "ignore case"
     default: int = 0  # the number field's first value
@@ -55,17 +56,18 @@ class CheckKind:
 
 KINDS = (
     CheckKind("contains", "Contains the text", "text", "Passes when the reply contains this "
-              "text, e.g. Paris", case=True),
+              "text", example="e.g. Paris", case=True),
     CheckKind("not_contains", "Does not contain", "text", "Passes when the reply does not "
-              "contain this text, e.g. As an AI", case=True),
+              "contain this text", example="e.g. As an AI", case=True),
     CheckKind("regex", "Matches a pattern (regex)", "text", "A regular expression found "
-              "anywhere in the reply, e.g. \\b\\d{4}\\b", case=True),
+              "anywhere in the reply", example="e.g. \\b\\d{4}\\b", case=True),
     CheckKind("json", "Is valid JSON", "none", "The reply (or a ```json block in it) parses "
               "as JSON"),
     CheckKind("json_schema", "Matches a JSON schema file", "schema", "The reply's JSON "
               "matches the schema in a .json file"),
     CheckKind("exact", "Equals exactly", "text", "The whole reply, trimmed; leave empty to "
-              "use the prompt's reference answer", case=True),
+              "use the prompt's reference answer", example="empty: the reference answer",
+              case=True),
     CheckKind("max_tokens", "At most N tokens", "number", "The reply is at most this many "
               "tokens long", unit=" tokens", default=64),
     CheckKind("max_latency_ms", "Answers within", "number", "The whole reply took at most this "
@@ -166,6 +168,9 @@ class CheckEditor(QWidget):
                              "it.")
         self.kind = QComboBox()
         self.kind.setAccessibleName("Check type")
+        self.kind.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.kind.setMinimumContentsLength(14)
         model = self.kind.model()
         for index, kind in enumerate(KINDS):
             self.kind.addItem(kind.label, kind.type)
@@ -186,6 +191,7 @@ class CheckEditor(QWidget):
         self.ignore_case = QCheckBox("Ignore case")
         self.add_button = QPushButton("Add check")
         self.remove_button = QPushButton("Remove")
+        self.remove_button.setToolTip("Remove the selected check")
         self.add_button.clicked.connect(self.add_current)
         self.remove_button.clicked.connect(self.remove_selected)
         self.text.returnPressed.connect(self.add_current)
@@ -195,25 +201,24 @@ class CheckEditor(QWidget):
         self.error.setWordWrap(True)
         self.error.hide()
 
-        row = QHBoxLayout()
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.kind)
-        row.addWidget(self.text, 1)
-        row.addWidget(self.number, 1)
-        row.addWidget(self.schema_button)
-        row.addWidget(self.schema_name, 1)
-        options = QHBoxLayout()
-        options.setContentsMargins(0, 0, 0, 0)
-        options.addWidget(self.ignore_case)
-        options.addStretch(1)
-        options.addWidget(self.add_button)
-        options.addWidget(self.remove_button)
+        kind_row = QHBoxLayout()
+        kind_row.setContentsMargins(0, 0, 0, 0)
+        kind_row.addWidget(self.kind, 1)
+        kind_row.addWidget(self.ignore_case)
+        kind_row.addWidget(self.remove_button)
+        value_row = QHBoxLayout()
+        value_row.setContentsMargins(0, 0, 0, 0)
+        value_row.addWidget(self.text, 1)
+        value_row.addWidget(self.number, 1)
+        value_row.addWidget(self.schema_button)
+        value_row.addWidget(self.schema_name, 1)
+        value_row.addWidget(self.add_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
         layout.addWidget(self.list)
-        layout.addLayout(row)
-        layout.addLayout(options)
+        layout.addLayout(kind_row)
+        layout.addLayout(value_row)
         layout.addWidget(self.error)
         self.kind.currentIndexChanged.connect(lambda _i: self._kind_chosen())
         self.list.currentItemChanged.connect(lambda *_a: self._update_buttons())
@@ -247,7 +252,8 @@ class CheckEditor(QWidget):
         self.schema_button.setVisible(kind.field == "schema")
         self.schema_name.setVisible(kind.field == "schema")
         self.ignore_case.setVisible(kind.case)
-        self.text.setPlaceholderText(kind.hint if kind.field == "text" else "")
+        self.text.setPlaceholderText(kind.example)
+        self.text.setToolTip(kind.hint)
         self.number.setSuffix(kind.unit)
         if kind.field == "number":
             self.number.setValue(kind.default)

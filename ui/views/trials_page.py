@@ -73,9 +73,9 @@ from workbench.trials.suites import (
 AnyIndex = QModelIndex | QPersistentModelIndex
 SUITE_NAME_ROLE = Qt.ItemDataRole.UserRole + 1
 #: The prompt column never takes more than this; its text wraps (the whole prompt: tooltip).
-PROMPT_COLUMN_PX = 240
+PROMPT_COLUMN_PX = 220
 #: Each contender's column gets at least this much; beyond the window, the table scrolls.
-CONTENDER_COLUMN_MIN_PX = 200
+CONTENDER_COLUMN_MIN_PX = 150
 #: The changes this page follows (see the module docstring).
 FOLLOWS = frozenset({"library", "suites", "trials", "votes"})
 
@@ -159,8 +159,16 @@ class MatrixModel(QAbstractTableModel):
         if section == 0:
             return "Prompt"
         label = self.summary["contenders"][section - 1]["label"]
-        short = label if len(label) <= 34 else label[:33] + "…"
-        return label if role == Qt.ItemDataRole.ToolTipRole else short
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return label
+        return header_label(section - 1, label)
+
+
+def header_label(number: int, label: str) -> str:
+    """A contender's column title: its letter (as in the picker's rows) and its model; the
+    settings, which make the label long, are in the tooltip."""
+    letter = chr(ord("A") + number) if number < 26 else str(number + 1)
+    return f"{letter} · {label.partition(' [')[0]}"
 
 
 BOARD_COLUMNS = (
@@ -211,7 +219,7 @@ class TrialsPage(QWidget):
         splitter.addWidget(self._build_run())
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([400, 880])
+        splitter.setSizes([360, 920])
         services.events.changed.connect(self._data_changed)
         self.refresh()
 
@@ -225,6 +233,8 @@ class TrialsPage(QWidget):
         self.suites = QListWidget()
         self.suites.setAccessibleName("Prompt suites")
         self.suites.setMinimumHeight(72)
+        self.suites.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.suites.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.suites.currentItemChanged.connect(self._suite_chosen)
         layout.addWidget(self.suites, 1)
         buttons = QHBoxLayout()
@@ -238,10 +248,13 @@ class TrialsPage(QWidget):
         self.prompts = QListWidget()
         self.prompts.setAccessibleName("Prompts")
         self.prompts.setMinimumHeight(72)
+        self.prompts.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.prompts.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.prompts.currentItemChanged.connect(self._prompt_chosen)
         layout.addWidget(self.prompts, 1)
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)  # labels above: narrow
         self.prompt_text = QPlainTextEdit()
         self.prompt_text.setPlaceholderText("What the models are asked")
         self.prompt_text.setMaximumHeight(70)
@@ -257,8 +270,8 @@ class TrialsPage(QWidget):
         form.addRow("Checks", self.check_editor)
         layout.addLayout(form)
         edit = QHBoxLayout()
-        for text, slot in (("Add", self.add_prompt), ("Save", self.save_prompt),
-                           ("Delete", self.delete_prompt)):
+        for text, slot in (("Add prompt", self.add_prompt), ("Save prompt", self.save_prompt),
+                           ("Delete prompt", self.delete_prompt)):
             button = QPushButton(text)
             button.clicked.connect(slot)
             edit.addWidget(button)
@@ -269,7 +282,9 @@ class TrialsPage(QWidget):
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(box)
-        scroll.setMinimumWidth(340)
+        # as wide as its fields need (the splitter never squeezes them behind the edge)
+        scroll.setMinimumWidth(box.minimumSizeHint().width()
+                               + scroll.verticalScrollBar().sizeHint().width())
         return scroll
 
     def _build_run(self) -> QWidget:
@@ -308,14 +323,15 @@ class TrialsPage(QWidget):
         progress = QHBoxLayout()
         self.progress = QProgressBar()
         self.progress.setAccessibleName("Trial progress")
-        self.progress.setFormat("%v / %m cells")
-        self.progress.setTextVisible(True)
-        self.progress.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        # The theme draws a slim bar: the count is a label beside it, never text cut inside it.
+        self.progress.setTextVisible(False)
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
+        self.cells = QLabel("No trial yet")
         self.eta = QLabel("")
         self.eta.setObjectName("Muted")
         progress.addWidget(self.progress, 1)
+        progress.addWidget(self.cells)
         progress.addWidget(self.eta)
         layout.addLayout(progress)
         trials_row = QHBoxLayout()
@@ -364,6 +380,8 @@ class TrialsPage(QWidget):
         header = table.horizontalHeader()
         header.setMinimumSectionSize(80)
         header.setStretchLastSection(False)
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        header.setTextElideMode(Qt.TextElideMode.ElideRight)
         line = table.fontMetrics().lineSpacing()
         table.verticalHeader().setDefaultSectionSize(line * 3 + 12)
         table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
@@ -681,7 +699,7 @@ class TrialsPage(QWidget):
         self.cancel_button.setEnabled(True)
         # A new run starts from nothing: not the previous trial's "12/12" until its first cell.
         self.progress.setRange(0, 0)  # busy until the run says how many cells
-        self.progress.setFormat("Starting…")
+        self.cells.setText("Starting…")
         self.eta.setText("")
         self.show_status("Running…")
         self.job = self.services.ops.run(
@@ -701,12 +719,15 @@ class TrialsPage(QWidget):
 
     def _progress(self, progress: TrialProgress) -> None:
         self.trial_id = progress.trial_id
-        self.progress.setFormat("%v / %m cells")
-        self.progress.setRange(0, max(progress.total, 1))
-        self.progress.setValue(progress.done)
+        self._show_cells(progress.done, progress.total)
         done = progress.done >= progress.total
         self.eta.setText(human_eta(progress.eta_s) if progress.eta_s is not None and not done
                          else "")
+
+    def _show_cells(self, done: int, total: int) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        self.cells.setText(f"{done} / {total} cells")
 
     def _finished(self) -> None:
         self.job = None
@@ -715,7 +736,7 @@ class TrialsPage(QWidget):
         if self.progress.maximum() == 0:  # ended before its first cell (an error, a cancel)
             self.progress.setRange(0, 1)
             self.progress.setValue(0)
-        self.progress.setFormat("%v / %m cells")
+            self.cells.setText("")
         if self.status.text() == "Running…":
             self.show_status("")
         self.refresh()
@@ -739,9 +760,7 @@ class TrialsPage(QWidget):
         summary = self.summary
         self.matrix.set_summary(summary)
         if self.job is None:
-            self.progress.setFormat("%v / %m cells")
-            self.progress.setRange(0, max(summary["total"], 1))
-            self.progress.setValue(summary["done"])
+            self._show_cells(summary["done"], summary["total"])
         self.resume_button.setEnabled(self.job is None and summary["done"] < summary["total"])
         self._show_board()
         self.charts.show_trial(summary, self.board)
