@@ -126,3 +126,18 @@ def test_pages_run_work_only_through_the_operations_layer() -> None:
                  if path.name not in ("tasks.py", "operations.py")
                  and direct.search(path.read_text(encoding="utf-8"))]
     assert offenders == []
+
+
+def test_the_compare_picker_follows_the_library(qtbot, services, model_path, tmp_path) -> None:
+    from ui.views.compare_page import ComparePage
+    from workbench.library import add_model
+
+    page = ComparePage(services)
+    qtbot.addWidget(page)
+    qtbot.waitUntil(lambda: bool(page.picker.models), timeout=10_000)
+    before = len(page.picker.models)
+    copy = tmp_path / "another.gguf"
+    copy.write_bytes(model_path.read_bytes())
+    add_model(services.workspace.db, copy)
+    services.events.announce({"library"}, initiator=object())  # the Models page, after an add
+    qtbot.waitUntil(lambda: len(page.picker.models) == before + 1, timeout=10_000)
