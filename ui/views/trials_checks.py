@@ -224,6 +224,7 @@ class CheckEditor(QWidget):
         self.list.currentItemChanged.connect(lambda *_a: self._update_buttons())
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         self._kind_chosen()
+        self._update_buttons()
 
     # -- reading and writing ----------------------------------------------------------------
     def checks(self) -> list[dict[str, Any]]:
