@@ -224,7 +224,7 @@ def _no_network(monkeypatch, host: str = "huggingface.co") -> None:
 
 
 def test_offline_discover_says_so_at_once_and_a_failed_download_says_why(
-        qtbot, page, services, monkeypatch):
+        qtbot, page, services, monkeypatch, screenshot_dir):
     """No network: Discover answers within 2 s (not 25 s of huggingface_hub's retries) that
     local models still work; a download that fails shows its whole reason, not "Failed: bart…"."""
     import time
@@ -242,6 +242,9 @@ def test_offline_discover_says_so_at_once_and_a_failed_download_says_why(
         "No internet connection: your local models still work"), page.hub.message.text()
     assert took < 2.0, took
     assert page.hub.busy == 0 and page.hub.results_note.text() == ""
+    page.tabs.setCurrentWidget(page.hub)
+    qtbot.wait(50)
+    page.grab().save(str(screenshot_dir / "discover-offline.png"))
 
     page.download(REPO, MODEL_FILE)
     item = page.queue.items[-1]
@@ -252,3 +255,4 @@ def test_offline_discover_says_so_at_once_and_a_failed_download_says_why(
     status = page.queue.table_model.column_index("Status")
     tip = page.queue.table_model.index(0, status).data(Qt.ItemDataRole.ToolTipRole)
     assert tip == item.message
+    page.grab().save(str(screenshot_dir / "download-failed.png"))
