@@ -17,6 +17,7 @@ goes to the log, never to the user.
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 import threading
@@ -24,7 +25,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
 from workbench.errors import WorkbenchError
 
@@ -38,6 +39,53 @@ RESOURCES = ("engine", "db", "disk", "hub", "download")
 #: being parsed, a download's bookkeeping) every such call could wait the full interval, and a
 #: repaint with twenty callbacks stalled the window for 90 ms. 1 ms keeps those waits short.
 GIL_SWITCH_INTERVAL_S = 0.001
+
+
+#: How often the GUI thread runs Python's garbage collector (see :class:`GuiThreadCollector`).
+GC_INTERVAL_MS = 100
+
+
+class GuiThreadCollector(QObject):
+    """Python's cyclic garbage collector, run only on the GUI thread.
+
+    Left automatic, the collector runs in whichever thread happens to allocate: a worker (a
+    reply streaming, a download) can then destroy a QObject that belongs to the GUI thread
+    (a finished job, a timer). Its C++ destructor takes Qt's signal lock and then waits for
+    the GIL, while the GUI thread holds the GIL and waits for that lock in a ``connect()``:
+    the window freezes for good. Seen here with a trial run under load (py-spy: the GUI thread
+    in ``connect``, a worker in ``Sbk_GetPyOverride`` waiting for the GIL). pyqtgraph's
+    ``GarbageCollector`` does the same for the same reason: automatic collection off,
+    collection by a timer on the GUI thread, generation by generation as Python would.
+    """
+
+    _installed: GuiThreadCollector | None = None
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.thresholds = gc.get_threshold()
+        self.timer = QTimer(self)
+        self.timer.setInterval(GC_INTERVAL_MS)
+        self.timer.timeout.connect(self.collect)
+
+    @classmethod
+    def install(cls) -> None:
+        """Once per application (the timer lives as long as the QCoreApplication)."""
+        app = QCoreApplication.instance()
+        if cls._installed is not None or app is None:
+            return
+        collector = cls(app)
+        gc.disable()
+        collector.timer.start()
+        cls._installed = collector
+
+    def collect(self) -> None:
+        first, second, third = gc.get_count()
+        if first > self.thresholds[0]:
+            gc.collect(0)
+            if second > self.thresholds[1]:
+                gc.collect(1)
+                if third > self.thresholds[2]:
+                    gc.collect(2)
 
 
 class Job(QObject):
@@ -112,6 +160,7 @@ class TaskManager(QObject):
     def __init__(self) -> None:
         super().__init__()
         sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
+        GuiThreadCollector.install()
         self._executors = {
             name: ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"wb-{name}")
             for name in RESOURCES

@@ -141,3 +141,30 @@ def test_the_compare_picker_follows_the_library(qtbot, services, model_path, tmp
     add_model(services.workspace.db, copy)
     services.events.announce({"library"}, initiator=object())  # the Models page, after an add
     qtbot.waitUntil(lambda: len(page.picker.models) == before + 1, timeout=10_000)
+
+
+def test_garbage_is_collected_on_the_gui_thread_only(qtbot, bare_services) -> None:
+    """A cycle dropped by a worker is freed on the GUI thread (a QObject destroyed by a worker's
+    collection deadlocked the window: see ui.tasks.GuiThreadCollector)."""
+    import gc
+
+    freed: list[int] = []
+
+    class Cycle:
+        def __init__(self) -> None:
+            self.me = self
+
+        def __del__(self) -> None:
+            freed.append(threading.get_ident())
+
+    def drop_and_allocate() -> list[dict]:
+        Cycle()
+        # more live containers than the first generation's threshold: an automatic
+        # collection would run right here, in this worker
+        return [{} for _ in range(3 * gc.get_threshold()[0])]
+
+    kept: list[list[dict]] = []
+    assert not gc.isenabled()
+    bare_services.ops.run("db", drop_and_allocate, name="garbage", success=kept.append)
+    qtbot.waitUntil(lambda: bool(freed), timeout=5000)
+    assert freed == [threading.get_ident()]

@@ -239,26 +239,28 @@ def test_rename_and_delete_a_suite(qtbot, services, monkeypatch) -> None:
     assert list_suites(db) == [] and page.prompts.count() == 0
 
 
-@pytest.mark.parametrize("look", ["light", "dark"])
-def test_trials_screenshots(qtbot, services, screenshot_dir, tmp_path, look) -> None:
+def test_trials_screenshots(qtbot, services, screenshot_dir, tmp_path) -> None:
     """The page as a user meets it: the guide, a suite being edited, results, leaderboard;
-    at 1280x800 and 1920x1080, light and dark."""
+    at 1280x800 and 1920x1080, light and dark (one trial run, the theme switched live)."""
     from PySide6.QtWidgets import QApplication
 
     from tests.ui.conftest import make_window
     from ui import theme
 
-    theme.apply_theme(QApplication.instance(), look)
+    app = QApplication.instance()
     window = make_window(qtbot, services)
     window.show_page("Trials")
     page = window.page_widgets["Trials"]
 
     def shoot(state: str) -> None:
-        for width, height in ((1280, 800), (1920, 1080)):
-            window.resize(width, height)
-            qtbot.wait(120)
-            assert window.grab().save(
-                str(screenshot_dir / f"trials-{state}-{look}-{width}x{height}.png"))
+        for look in ("light", "dark"):
+            theme.apply_theme(app, look)
+            for width, height in ((1280, 800), (1920, 1080)):
+                window.resize(width, height)
+                qtbot.wait(120)
+                assert window.grab().save(
+                    str(screenshot_dir / f"trials-{state}-{look}-{width}x{height}.png"))
+        theme.apply_theme(app, "light")
 
     qtbot.waitUntil(lambda: page.busy == 0 and bool(page.picker.models), timeout=10_000)
     shoot("empty")
@@ -284,4 +286,3 @@ def test_trials_screenshots(qtbot, services, screenshot_dir, tmp_path, look) -> 
     page.tabs.setCurrentIndex(1)
     shoot("leaderboard")
     window.close()
-    theme.apply_theme(QApplication.instance(), "light")
