@@ -159,7 +159,7 @@ class MainWindow(QMainWindow):
 
     def _jobs_changed(self) -> None:
         background = [job for job in self.services.tasks.running
-                      if job.resource in ("download", "hub")
+                      if job.resource in ("download", "hub", "disk")
                       or job.resource == "engine" and not self.chat.is_streaming]
         generating = self.chat.is_streaming
         parts = []

@@ -1,17 +1,23 @@
 """The one place where work leaves the GUI thread and results come back.
 
-Every long job runs on a worker of its resource ("engine": the one loaded model, "db", "hub":
-searches, "download"), one job at a time per resource, so one model belongs to one worker and
-downloads carry on while the user chats. A job is a function; when it returns an iterator (a
-reply streaming, a download's progress events), each yielded value is sent back as
-``progress`` and the job checks for cancellation between yields (superqt's GeneratorWorker
-shape). Results and errors come back through Qt signals, which Qt queues onto the GUI thread.
-A :class:`~workbench.errors.WorkbenchError` arrives as its one-line message; anything else as
-"Unexpected error: ..." and the traceback goes to the log, never to the user.
+Every long job runs on a worker of its resource ("engine": the one loaded model, "db": quick
+database work, "disk": slow file work such as hashing, scanning and writing reports, "hub":
+searches, "download"), one job at a time per resource, so one model belongs to one worker,
+downloads carry on while the user chats, and opening a chat never waits behind a 20 GB hash.
+Pages do not call this directly: they go through :mod:`ui.operations`, which adds the
+default failure display, stale-result dropping, busy counts and change announcements.
+
+A job is a function; when it returns an iterator (a reply streaming, a download's progress
+events), each yielded value is sent back as ``progress`` and the job checks for cancellation
+between yields (superqt's GeneratorWorker shape). Results and errors come back through Qt
+signals, which Qt queues onto the GUI thread. A :class:`~workbench.errors.WorkbenchError`
+arrives as its one-line message; anything else as "Unexpected error: ..." and the traceback
+goes to the log, never to the user.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 import threading
@@ -19,13 +25,13 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
 from workbench.errors import WorkbenchError
 
 log = logging.getLogger(__name__)
 
-RESOURCES = ("engine", "db", "hub", "download")
+RESOURCES = ("engine", "db", "disk", "hub", "download")
 
 #: How long a thread may keep the GIL while another waits for it (Python's default is 5 ms).
 #: Each time Qt calls back into Python on the GUI thread (a table's ``data()`` per cell, a
@@ -33,6 +39,53 @@ RESOURCES = ("engine", "db", "hub", "download")
 #: being parsed, a download's bookkeeping) every such call could wait the full interval, and a
 #: repaint with twenty callbacks stalled the window for 90 ms. 1 ms keeps those waits short.
 GIL_SWITCH_INTERVAL_S = 0.001
+
+
+#: How often the GUI thread runs Python's garbage collector (see :class:`GuiThreadCollector`).
+GC_INTERVAL_MS = 100
+
+
+class GuiThreadCollector(QObject):
+    """Python's cyclic garbage collector, run only on the GUI thread.
+
+    Left automatic, the collector runs in whichever thread happens to allocate: a worker (a
+    reply streaming, a download) can then destroy a QObject that belongs to the GUI thread
+    (a finished job, a timer). Its C++ destructor takes Qt's signal lock and then waits for
+    the GIL, while the GUI thread holds the GIL and waits for that lock in a ``connect()``:
+    the window freezes for good. Seen here with a trial run under load (py-spy: the GUI thread
+    in ``connect``, a worker in ``Sbk_GetPyOverride`` waiting for the GIL). pyqtgraph's
+    ``GarbageCollector`` does the same for the same reason: automatic collection off,
+    collection by a timer on the GUI thread, generation by generation as Python would.
+    """
+
+    _installed: GuiThreadCollector | None = None
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.thresholds = gc.get_threshold()
+        self.timer = QTimer(self)
+        self.timer.setInterval(GC_INTERVAL_MS)
+        self.timer.timeout.connect(self.collect)
+
+    @classmethod
+    def install(cls) -> None:
+        """Once per application (the timer lives as long as the QCoreApplication)."""
+        app = QCoreApplication.instance()
+        if cls._installed is not None or app is None:
+            return
+        collector = cls(app)
+        gc.disable()
+        collector.timer.start()
+        cls._installed = collector
+
+    def collect(self) -> None:
+        first, second, third = gc.get_count()
+        if first > self.thresholds[0]:
+            gc.collect(0)
+            if second > self.thresholds[1]:
+                gc.collect(1)
+                if third > self.thresholds[2]:
+                    gc.collect(2)
 
 
 class Job(QObject):
@@ -107,6 +160,7 @@ class TaskManager(QObject):
     def __init__(self) -> None:
         super().__init__()
         sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
+        GuiThreadCollector.install()
         self._executors = {
             name: ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"wb-{name}")
             for name in RESOURCES

@@ -65,3 +65,7 @@ class AlreadyInLibraryError(WorkbenchError):
     def __init__(self, message: str, model_id: int | None = None) -> None:
         super().__init__(message)
         self.model_id = model_id
+
+
+class NoConnectionError(HubError):
+    """The Hub's host cannot be reached at all (no network, no DNS): local work still goes on."""

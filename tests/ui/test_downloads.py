@@ -13,6 +13,8 @@ from models_page_fixtures import WAIT_MS, hub_services, models_page  # noqa: F40
 
 pytest_plugins = ["hub_fixtures"]
 
+from PySide6.QtCore import Qt  # noqa: E402
+
 from ui.tablemodels.downloads import PROGRESS_ROLE, DownloadItem, DownloadsTableModel  # noqa: E402
 from ui.views import models_downloads  # noqa: E402
 from ui.views.models_page import ModelsPage  # noqa: E402
@@ -202,3 +204,55 @@ def test_removing_an_interrupted_download_asks_about_its_bytes(qtbot, hub, servi
     qtbot.waitUntil(lambda: not partial.exists() and not record.exists(), timeout=WAIT_MS)
     assert page.queue.items == []
     qtbot.waitUntil(lambda: "Deleted 3.1 MB" in page.downloads.message.text(), timeout=WAIT_MS)
+
+
+def _no_network(monkeypatch, host: str = "huggingface.co") -> None:
+    """What a machine without a network answers: the name does not resolve (``[Errno -2]``)."""
+    import socket
+
+    from workbench.hub import reachability
+
+    real = socket.getaddrinfo
+
+    def lookup(name, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if name == host:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", lookup)
+    reachability.forget()
+
+
+def test_offline_discover_says_so_at_once_and_a_failed_download_says_why(
+        qtbot, page, services, monkeypatch, screenshot_dir):
+    """No network: Discover answers within 2 s (not 25 s of huggingface_hub's retries) that
+    local models still work; a download that fails shows its whole reason, not "Failed: bart…"."""
+    import time
+
+    from workbench.settings import set_setting
+
+    _no_network(monkeypatch)
+    set_setting(services.workspace.db, "hub_endpoint", "https://huggingface.co")
+    started = time.perf_counter()
+    page.hub.query.setText("qwen")
+    page.hub.search()
+    qtbot.waitUntil(lambda: bool(page.hub.message.text()), timeout=WAIT_MS)
+    took = time.perf_counter() - started
+    assert page.hub.message.text().startswith(
+        "No internet connection: your local models still work"), page.hub.message.text()
+    assert took < 2.0, took
+    assert page.hub.busy == 0 and page.hub.results_note.text() == ""
+    page.tabs.setCurrentWidget(page.hub)
+    qtbot.wait(50)
+    page.grab().save(str(screenshot_dir / "discover-offline.png"))
+
+    page.download(REPO, MODEL_FILE)
+    item = page.queue.items[-1]
+    qtbot.waitUntil(lambda: item.state == "failed", timeout=WAIT_MS)
+    whole = f"{MODEL_FILE} failed: {item.message}"
+    assert item.message.startswith("No internet connection")
+    assert page.downloads.message.text() == whole  # wrapped in the bar, not cut in a cell
+    status = page.queue.table_model.column_index("Status")
+    tip = page.queue.table_model.index(0, status).data(Qt.ItemDataRole.ToolTipRole)
+    assert tip == item.message
+    page.grab().save(str(screenshot_dir / "download-failed.png"))

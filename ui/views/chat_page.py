@@ -284,15 +284,15 @@ class ChatPage(QWidget):
 
     def refresh(self) -> None:
         """Reload the library and the chat list (at start, and when the library changes)."""
-        self.services.tasks.run("db", lambda: load_startup(self.services.db()),
-                                name="load chat", on_done=self._startup_loaded,
-                                on_error=self.show_error)
+        self.services.ops.run("db", lambda: load_startup(self.services.db()),
+                              name="load chat", success=self._startup_loaded,
+                              failure=self.show_error)
         self.refresh_conversations()
 
     def refresh_conversations(self) -> None:
-        self.services.tasks.run("db", lambda: convs.list_conversations(self.services.db(), 200),
-                                name="list chats", on_done=self._conversations_loaded,
-                                on_error=self.show_error)
+        self.services.ops.run("db", lambda: convs.list_conversations(self.services.db(), 200),
+                              name="list chats", success=self._conversations_loaded,
+                              failure=self.show_error)
 
     def _startup_loaded(self, startup: ChatStartup) -> None:
         current = self.model_picker.currentData()
@@ -332,9 +332,9 @@ class ChatPage(QWidget):
             return filter_catalog(load_catalog(), max_memory=memory), memory
 
         self.welcome.show_first_run(None, machine_memory_bytes())
-        self.services.tasks.run("db", fitting, name="catalog",
-                                on_done=lambda r: self.welcome.show_first_run(*r),
-                                on_error=self.show_error)
+        self.services.ops.run("db", fitting, name="catalog",
+                              success=lambda r: self.welcome.show_first_run(*r),
+                              failure=self.show_error)
 
     def _conversations_loaded(self, rows: list[dict]) -> None:
         self.chat_list.blockSignals(True)
@@ -432,17 +432,17 @@ class ChatPage(QWidget):
         self._detach_stream()
         self.conversation_id = conversation_id
         self.banner.hide()
-        self.services.tasks.run(
+        self.services.ops.run(
             "db", lambda: load_conversation(self.services.db(), conversation_id, message_id),
-            name="open chat", on_done=self._conversation_loaded, on_error=self.show_error)
+            name="open chat", success=self._conversation_loaded, failure=self.show_error)
 
     def switch_branch(self, message_id: int) -> None:
         if self.conversation_id is None or self.is_streaming:
             return
         conversation_id = self.conversation_id
-        self.services.tasks.run(
+        self.services.ops.run(
             "db", lambda: switch_branch(self.services.db(), conversation_id, message_id),
-            name="switch branch", on_done=self._conversation_loaded, on_error=self.show_error)
+            name="switch branch", success=self._conversation_loaded, failure=self.show_error)
 
     def _conversation_loaded(self, data: ConversationData) -> None:
         if data.conversation["id"] != self.conversation_id:
@@ -547,11 +547,11 @@ class ChatPage(QWidget):
         stream = Stream(sid, runner, model.name, conversation_id=self.conversation_id,
                         widget=reply, user_widget=user)
         self.stream = stream
-        stream.job = self.services.tasks.run(
+        stream.job = self.services.ops.run(
             "engine", lambda: runner, name=f"reply from {model.name}",
-            on_progress=lambda event: self._on_event(sid, event),
-            on_error=lambda message: self._on_failed(sid, message),
-            on_finally=lambda: self._on_done(sid),
+            progress=lambda event: self._on_event(sid, event),
+            failure=lambda message: self._on_failed(sid, message),
+            finished=lambda: self._on_done(sid),
         )
         self.view.set_busy(True)
         self._update_buttons()
@@ -684,8 +684,7 @@ class ChatPage(QWidget):
             if not path:
                 return
         self.services.events.status_message.emit("Adding the model (checking the file)…", 0)
-        self.services.tasks.run(
-            "db", lambda: add_model(self.services.db(), path), name="add model",
-            on_done=lambda model: (self.services.events.status_message.emit(
-                f"Added {model.name}.", 5000), self.services.events.library_changed.emit()),
-            on_error=self.show_error)
+        self.services.ops.run(
+            "disk", lambda: add_model(self.services.db(), path), name="adding a model",
+            changes={"library"}, success=lambda model: self.services.events.status_message.emit(
+                f"Added {model.name}.", 5000), failure=self.show_error)

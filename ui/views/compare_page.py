@@ -207,7 +207,7 @@ class ComparePage(QWidget):
 
         # The picker says "changed" on a model pick or a finished edit, not on every key.
         self.picker.changed.connect(self._estimate)
-        services.events.library_changed.connect(self.refresh_models)
+        services.events.changed.connect(self._data_changed)
         self.refresh_models()
 
     # models and the memory estimate -----------------------------------------------------
@@ -216,8 +216,13 @@ class ComparePage(QWidget):
         def load() -> list[tuple[int, str]]:
             return [(m.id, m.name) for m in list_models(self.services.db())]
 
-        self.services.tasks.run("db", load, name="list models for Compare",
-                                on_done=self._models_loaded, on_error=self.show_error)
+        self.services.ops.run("db", load, name="list models for Compare",
+                              success=self._models_loaded, failure=self.show_error)
+
+    def _data_changed(self, changes: frozenset[str], _initiator: object) -> None:
+        """The picker follows the library (a model added or removed on another page)."""
+        if "library" in changes:
+            self.refresh_models()
 
     def _models_loaded(self, models: list[tuple[int, str]]) -> None:
         self.picker.set_models(models)
@@ -234,8 +239,8 @@ class ComparePage(QWidget):
         def estimate() -> tuple[bool, str]:
             return can_run_together(build_contenders(self.services.db(), chosen))
 
-        self.services.tasks.run("db", estimate, name="estimate memory for Compare",
-                                on_done=self._estimated, on_error=self._not_estimated)
+        self.services.ops.run("db", estimate, name="estimate memory for Compare",
+                              success=self._estimated, failure=self._not_estimated)
 
     def _estimated(self, result: tuple[bool, str]) -> None:
         self.fits_together, reason = result
@@ -287,8 +292,8 @@ class ComparePage(QWidget):
         self.stop_button.setEnabled(True)
         # Together, each contender has its own Engine: the shared one is left alone, but the
         # job still runs on the "engine" worker so it never races a chat for the CPU.
-        self.job = services.tasks.run("engine", job, name="comparison", on_progress=self._event,
-                                      on_error=self.show_error, on_finally=self._finished)
+        self.job = services.ops.run("engine", job, name="comparing models", progress=self._event,
+                                    failure=self.show_error, finished=self._finished)
 
     def stop(self) -> None:
         if self.job is not None:
@@ -391,18 +396,19 @@ class ComparePage(QWidget):
                 button.setEnabled(True)
             self.show_error(message)
 
-        self.services.tasks.run("db", lambda: cast_vote(self.services.db(), comparison_id,
-                                                        choice),
-                                name="save vote", on_done=self._show_view, on_error=failed)
+        self.services.ops.run("db", lambda: cast_vote(self.services.db(), comparison_id,
+                                                      choice),
+                              name="save vote", changes={"votes"}, success=self._show_view,
+                              failure=failed)
 
     def _load_view(self) -> None:
         comparison_id = self.comparison_id
         if comparison_id is None:
             return
-        self.services.tasks.run("db", lambda: comparison_view(self.services.db(),
-                                                              comparison_id),
-                                name="read comparison", on_done=self._show_view,
-                                on_error=self.show_error)
+        self.services.ops.run("db", lambda: comparison_view(self.services.db(),
+                                                            comparison_id),
+                              name="read comparison", success=self._show_view,
+                              failure=self.show_error)
 
     def _number_of(self, contender_id: int) -> int | None:
         if contender_id in self.row_ids:

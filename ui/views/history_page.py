@@ -115,7 +115,6 @@ class HistoryPage(QWidget):
         super().__init__(parent)
         self.services = services
         self._deleted: dict[str, Any] | None = None
-        self._query_serial = 0
         layout = QVBoxLayout(self)
         layout.setContentsMargins(24, 20, 24, 16)
         layout.setSpacing(10)
@@ -202,18 +201,17 @@ class HistoryPage(QWidget):
     def run_search(self) -> None:
         self._timer.stop()
         query = self.search.text().strip()
-        self._query_serial += 1
-        serial = self._query_serial
+        # One key for both: a newer listing or search supersedes an older one's late answer.
         if query:
-            job = self.services.tasks.run(
+            job = self.services.ops.run(
                 "db", lambda: convs.search_messages(self.services.db(), query), name="search",
-                on_done=lambda rows: self._show_hits(serial, query, rows),
-                on_error=self._error)
+                initiator=self, key="results",
+                success=lambda rows: self._show_hits(query, rows), failure=self._error)
         else:
-            job = self.services.tasks.run(
+            job = self.services.ops.run(
                 "db", lambda: convs.list_conversations(self.services.db()), name="history",
-                on_done=lambda rows: self._show_conversations(serial, rows),
-                on_error=self._error)
+                initiator=self, key="results",
+                success=self._show_conversations, failure=self._error)
         self.last_job: Job = job
 
     def _add_row(self, heading: str, detail_html: str, conversation_id: int,
@@ -225,9 +223,7 @@ class HistoryPage(QWidget):
         item.setData(Qt.ItemDataRole.AccessibleTextRole, heading)
         item.setToolTip(heading)
 
-    def _show_conversations(self, serial: int, rows: list[dict[str, Any]]) -> None:
-        if serial != self._query_serial:
-            return
+    def _show_conversations(self, rows: list[dict[str, Any]]) -> None:
         self.results.clear()
         for row in rows:
             when = row["updated_at"][:16].replace("T", " ")
@@ -240,9 +236,7 @@ class HistoryPage(QWidget):
                              "No chats yet: start one on the Chat page.")
         self._select_first()
 
-    def _show_hits(self, serial: int, query: str, rows: list[dict[str, Any]]) -> None:
-        if serial != self._query_serial:
-            return
+    def _show_hits(self, query: str, rows: list[dict[str, Any]]) -> None:
         self.results.clear()
         colors = theme.current()
         for row in rows:
@@ -298,11 +292,10 @@ class HistoryPage(QWidget):
             if not ok:
                 return None
         new_title = title
-        return self.services.tasks.run(
+        return self.services.ops.run(
             "db", lambda: convs.rename_conversation(self.services.db(), conversation_id,
                                                     new_title),
-            name="rename", on_done=lambda _: self.services.events.conversations_changed.emit(),
-            on_error=self._error)
+            name="rename", changes={"chats"}, failure=self._error)
 
     def delete_selected(self) -> Job | None:
         chosen = self.selected()
@@ -310,10 +303,10 @@ class HistoryPage(QWidget):
 
     def delete_conversation(self, conversation_id: int, title: str) -> Job | None:
         """Delete at once and offer Undo (safer than a confirmation nobody reads)."""
-        return self.services.tasks.run(
+        return self.services.ops.run(
             "db", lambda: convs.delete_conversation(self.services.db(), conversation_id),
-            name="delete", on_done=lambda saved: self._deleted_done(saved, title),
-            on_error=self._error)
+            name="delete", changes={"chats"},
+            success=lambda saved: self._deleted_done(saved, title), failure=self._error)
 
     def _deleted_done(self, saved: dict[str, Any], title: str) -> None:
         self._deleted = saved
@@ -322,7 +315,6 @@ class HistoryPage(QWidget):
         self._undo_timer.start()
         self.services.events.status_message.emit(f"Deleted “{title}”. Undo is in History.",
                                                  8000)
-        self.services.events.conversations_changed.emit()
 
     def undo_delete(self) -> Job | None:
         saved = self._deleted
@@ -330,10 +322,9 @@ class HistoryPage(QWidget):
             return None
         self._deleted = None
         self.undo_bar.hide()
-        return self.services.tasks.run(
+        return self.services.ops.run(
             "db", lambda: convs.restore_conversation(self.services.db(), saved),
-            name="restore", on_done=lambda _: self.services.events.conversations_changed.emit(),
-            on_error=self._error)
+            name="restore", changes={"chats"}, failure=self._error)
 
     def export_selected(self, fmt: str, path: str | None = None) -> Job | None:
         chosen = self.selected()
@@ -348,7 +339,7 @@ class HistoryPage(QWidget):
             if not path:
                 return None
         target = path
-        return self.services.tasks.run(
+        return self.services.ops.run(
             "db", lambda: export_to_file(self.services.db(), chosen[0], fmt, target),
-            name="export", on_done=lambda p: self.services.events.status_message.emit(
-                f"Exported to {p}", 6000), on_error=self._error)
+            name="export", success=lambda p: self.services.events.status_message.emit(
+                f"Exported to {p}", 6000), failure=self._error)

@@ -113,6 +113,7 @@ class DownloadQueue(QObject):
     changed = Signal()  # an item was added, removed or changed state
     model_added = Signal(object)  # a finished download's library Model
     discarded = Signal(int)  # bytes of a removed download's partial files, deleted
+    failed = Signal(object)  # the DownloadItem that failed (its message says why)
 
     def __init__(self, services: Services, parent_widget: QWidget | None = None) -> None:
         super().__init__(parent_widget)
@@ -126,8 +127,8 @@ class DownloadQueue(QObject):
 
     def restore(self) -> None:
         """List the downloads an earlier run left unfinished (read on the db worker)."""
-        self.services.tasks.run("db", unfinished_job, self.services, name="unfinished downloads",
-                                on_done=self._restored)
+        self.services.ops.run("disk", unfinished_job, self.services,
+                              name="looking for unfinished downloads", success=self._restored)
 
     def _restored(self, found: list[Unfinished]) -> None:
         for unfinished in found:
@@ -162,10 +163,10 @@ class DownloadQueue(QObject):
     def _plan(self, item: DownloadItem) -> None:
         item.cancel_event.clear()
         self._update(item, state="checking", message="", rate=0.0, eta=None)
-        item.job = self.services.tasks.run(
-            "hub", plan_job, self.services, item, name=f"plan {item.file}",
-            on_done=lambda plan: self._planned(item, plan),
-            on_error=lambda message: self._failed(item, message))
+        item.job = self.services.ops.run(
+            "hub", plan_job, self.services, item, name=f"checking {item.name}",
+            success=lambda plan: self._planned(item, plan),
+            failure=lambda message: self._failed(item, message))
         item.job.cancelled.connect(lambda: self._update(item, state="cancelled"))
 
     def _planned(self, item: DownloadItem, plan: PullPlan) -> None:
@@ -180,12 +181,12 @@ class DownloadQueue(QObject):
             force = True
         self._update(item, state="resuming" if plan.already_have else "queued",
                      total=plan.model.size, done=plan.already_have)
-        job = self.services.tasks.run(
+        job = self.services.ops.run(
             "download", transfer_job, self.services, item, plan, force,
-            name=f"download {item.file}",
-            on_progress=lambda event: self._progress(item, event),
-            on_done=lambda _result: self._finished(item),
-            on_error=lambda message: self._failed(item, message))
+            name=f"downloading {item.name}",
+            progress=lambda event: self._progress(item, event),
+            success=lambda _result: self._finished(item),
+            failure=lambda message: self._failed(item, message))
         # Connected after run() on purpose: only cancel() (on this thread, later) leads to it.
         job.cancelled.connect(lambda: self._update(item, state="cancelled", rate=0.0, eta=None,
                                                    message="the partial file is kept"))
@@ -216,6 +217,7 @@ class DownloadQueue(QObject):
 
     def _failed(self, item: DownloadItem, message: str) -> None:
         self._update(item, state="failed", message=message, rate=0.0, eta=None)
+        self.failed.emit(item)
 
     def cancel(self, item: DownloadItem) -> None:
         """Stop between two chunks (the partial file stays for a later resume)."""
@@ -239,9 +241,9 @@ class DownloadQueue(QObject):
             if choice is None:
                 return
             if choice:
-                self.services.tasks.run("db", discard_job, self.services, item.repo_id,
-                                        item.file, name=f"discard {item.file}",
-                                        on_done=lambda freed: self.discarded.emit(freed))
+                self.services.ops.run("disk", discard_job, self.services, item.repo_id,
+                                      item.file, name=f"deleting the partial {item.name}",
+                                      success=lambda freed: self.discarded.emit(freed))
         self.cancel(item)
         self.table_model.remove(item)
         self.changed.emit()
@@ -332,8 +334,10 @@ class DownloadsTab(QWidget):
         self.remove_button.clicked.connect(lambda: self._act(self.queue.remove))
         self.chat_button.clicked.connect(self._chat)
         self.table.selectionModel().selectionChanged.connect(self._update_buttons)
+        self.table.selectionModel().selectionChanged.connect(self._selected_reason)
         queue.changed.connect(self._update_buttons)
         queue.model_added.connect(self._added)
+        queue.failed.connect(self._failed)
         queue.discarded.connect(
             lambda freed: self.message.show_ok(f"Deleted {human_size(freed)} downloaded so far."))
         queue.table_model.rowsInserted.connect(
@@ -351,6 +355,17 @@ class DownloadsTab(QWidget):
 
     def _added(self, model: Model) -> None:
         self.message.show_ok(f"{model.name} is in your library.")
+
+    def _failed(self, item: DownloadItem) -> None:
+        """The whole reason, wrapped in the message bar: the Status cell only has room for its
+        start (and shows all of it in its tooltip)."""
+        self.message.show_error(f"{item.name} failed: {item.message}")
+
+    def _selected_reason(self, *_args: object) -> None:
+        """Selecting a failed or stopped row shows its whole reason again."""
+        item = self.selected_item()
+        if item is not None and item.state == "failed" and item.message:
+            self._failed(item)
 
     def _chat(self) -> None:
         item = self.selected_item()

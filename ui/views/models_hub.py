@@ -2,8 +2,10 @@
 
 Searches and file listings run on the "hub" worker; a download goes to the download queue
 (its own worker), so browsing never waits for a download and a download never waits for a
-search. Every answer carries the request number it answers, and a late answer to an old
-request (the user clicked on) is dropped rather than shown over the new one.
+search. Each request supersedes the one before it (one operation key), so a late answer to an
+old request (the user clicked on) is dropped rather than shown over the new one. With no
+network a search ends within two seconds with "No internet connection: your local models
+still work" (the core looks at the host once before asking huggingface_hub).
 """
 
 from __future__ import annotations
@@ -105,8 +107,6 @@ class HubTab(QWidget):
         self.files_model = RepoFilesTableModel(self)
         self.repo: RepoFiles | None = None
         self.fit_inputs: FitInputs | None = None
-        self._request = 0
-        self.busy = 0
 
         self.message = MessageBar()
         self.query = QLineEdit()
@@ -185,25 +185,20 @@ class HubTab(QWidget):
         self.download_button.clicked.connect(self.download_selected)
 
     # -- jobs -------------------------------------------------------------------------------
-    def _run(self, func: Any, *args: Any, on_done: Any) -> None:
-        """Run on the hub worker; answers to an older request than the latest are dropped."""
-        self._request += 1
-        request = self._request
+    @property
+    def busy(self) -> int:
+        """This tab's Hub operations in flight (tests wait for 0)."""
+        return self.services.ops.busy(self)
 
-        def done(result: Any) -> None:
-            self.busy -= 1
-            if request == self._request:
-                on_done(result)
+    def _run(self, func: Any, *args: Any, name: str, on_done: Any) -> None:
+        """Run on the hub worker; a newer request supersedes an older one, whose late answer
+        (the user clicked on) is dropped rather than shown over the new one."""
+        self.services.ops.run("hub", func, *args, name=name, initiator=self, key="request",
+                              success=on_done, failure=self._failed)
 
-        def failed(message: str) -> None:
-            self.busy -= 1
-            if request == self._request:
-                self.message.show_error(message)
-                self.results_note.setText("")
-
-        # Counted down in the callbacks, which are connected before the job starts.
-        self.busy += 1
-        self.services.tasks.run("hub", func, *args, on_done=done, on_error=failed)
+    def _failed(self, message: str) -> None:
+        self.message.show_error(message)
+        self.results_note.setText("")
 
     # -- search -----------------------------------------------------------------------------
     def search(self) -> None:
@@ -212,7 +207,7 @@ class HubTab(QWidget):
         self.results_note.setText(f"Searching for “{query}”…" if query else "Listing the most "
                                   "popular GGUF repositories…")
         self._run(search_job, self.services, query, self.sort.currentData(),
-                  on_done=self._show_results)
+                  name="searching the Hub", on_done=self._show_results)
 
     def _show_results(self, results: list[RepoResult]) -> None:
         self.results_model.set_rows(results)
@@ -235,7 +230,8 @@ class HubTab(QWidget):
         self.download_button.setEnabled(False)
         self.repo_title.setText(repo_id)
         self.repo_facts.setText("Listing files…")
-        self._run(files_job, self.services, repo_id, on_done=self._show_files)
+        self._run(files_job, self.services, repo_id, name=f"listing {repo_id}",
+                  on_done=self._show_files)
 
     def _show_files(self, repo: RepoFiles) -> None:
         self.repo = repo
@@ -253,7 +249,8 @@ class HubTab(QWidget):
         first = next((i for i, f in enumerate(repo.files) if not f.projector), 0)
         self.files.selectRow(self.files.model().mapFromSource(
             self.files_model.index(first, 0)).row())
-        self._run(fit_inputs_job, self.services, repo, on_done=self._got_fit_inputs)
+        self._run(fit_inputs_job, self.services, repo, name="checking what fits",
+                  on_done=self._got_fit_inputs)
 
     def _got_fit_inputs(self, inputs: FitInputs) -> None:
         self.fit_inputs = inputs

@@ -184,8 +184,6 @@ class LibraryTab(QWidget):
         self.table_model = LibraryTableModel(self)
         self.app_settings: dict[str, Any] = {}
         self.settings_dialog: ModelSettingsDialog | None = None
-        self.busy = 0
-        self._announcing = False
 
         self.message = MessageBar()
         self.count = muted()
@@ -238,9 +236,8 @@ class LibraryTab(QWidget):
         self.details.settings_button.clicked.connect(self.open_settings)
         self.details.folder_button.clicked.connect(self.show_in_folder)
         self.details.remove_button.clicked.connect(self.remove_selected)
-        events = getattr(services, "events", None)
-        if events is not None:  # another page (chat, first run) added or removed a model
-            events.library_changed.connect(self._library_changed_elsewhere)
+        # another page (chat, first run, a download) added or removed a model
+        services.events.changed.connect(self._library_changed_elsewhere)
 
     # -- loading ----------------------------------------------------------------------------
     def refresh(self, select_id: int | None = None) -> None:
@@ -264,20 +261,18 @@ class LibraryTab(QWidget):
         self._selection_changed()
         self.changed.emit(models)
 
+    @property
+    def busy(self) -> int:
+        """This tab's operations in flight (tests wait for 0)."""
+        return self.services.ops.busy(self)
+
     def announce(self) -> None:
         """Tell the other pages (the chat's model list) that the library changed; this tab
         already refreshed itself, so its own listener skips this one."""
-        events = getattr(self.services, "events", None)
-        if events is None:
-            return
-        self._announcing = True
-        try:
-            events.library_changed.emit()
-        finally:
-            self._announcing = False
+        self.services.events.announce({"library"}, self)
 
-    def _library_changed_elsewhere(self) -> None:
-        if not self._announcing:
+    def _library_changed_elsewhere(self, changes: frozenset[str], initiator: object) -> None:
+        if "library" in changes and initiator is not self:
             self.refresh()
 
     def selected_model(self) -> Model | None:
@@ -287,26 +282,12 @@ class LibraryTab(QWidget):
     def _selection_changed(self, *_args: object) -> None:
         self.details.show_model(self.selected_model())
 
-    def _run(self, func: Any, *args: Any, name: str, on_done: Any,
+    def _run(self, func: Any, *args: Any, name: str, on_done: Any, resource: str = "db",
              on_progress: Any = None) -> None:
-        """Run on the db worker, counting jobs in flight (tests wait for ``busy == 0``).
-
-        The count goes down in the result and error callbacks, which are connected before the
-        job starts; a ``done`` connection made after :meth:`TaskManager.run` returns could miss
-        a job that already finished.
-        """
-        self.busy += 1
-
-        def finished(result: Any) -> None:
-            self.busy -= 1
-            on_done(result)
-
-        def failed(message: str) -> None:
-            self.busy -= 1
-            self.message.show_error(message)
-
-        self.services.tasks.run("db", func, *args, name=name, on_progress=on_progress,
-                                on_done=finished, on_error=failed)
+        """One operation of this tab: counted in :attr:`busy`, failures in its message bar."""
+        self.services.ops.run(resource, func, *args, name=name, initiator=self,
+                              progress=on_progress, success=on_done,
+                              failure=self.message.show_error)
 
     # -- actions ----------------------------------------------------------------------------
     def add_paths(self, paths: Iterable[str | Found]) -> None:
@@ -333,8 +314,8 @@ class LibraryTab(QWidget):
             if added:
                 self.announce()
 
-        self._run(add_files, self.services, paths, name="add-models", on_progress=progress,
-                  on_done=finished)
+        self._run(add_files, self.services, paths, name="adding models", resource="disk",
+                  on_progress=progress, on_done=finished)
 
     def remove_selected(self) -> None:
         model = self.selected_model()
@@ -352,7 +333,7 @@ class LibraryTab(QWidget):
 
         self._run(lambda: library.remove_model(self.services.db(), model.id,
                                                delete_file=bool(delete_file)),
-                  name="remove-model", on_done=removed)
+                  name="removing a model", resource="disk", on_done=removed)
 
     def show_in_folder(self) -> None:
         model = self.selected_model()
@@ -385,7 +366,7 @@ class LibraryTab(QWidget):
 
         def save() -> None:
             values = dialog.values()
-            self._run(save_settings, self.services, model, values, name="model-settings",
+            self._run(save_settings, self.services, model, values, name="saving model settings",
                       on_done=lambda m: (self.message.show_ok(f"Saved settings for {m.name}."),
                                          self.refresh(m.id), self.announce()))
 

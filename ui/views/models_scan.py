@@ -62,10 +62,10 @@ class ScanDialog(QDialog):
 
     def start(self) -> None:
         self.scanning = True
-        self.job = self.services.tasks.run(
-            "db", scan_job, self.services, self.roots, name="scan",
-            on_progress=self.table_model.append, on_done=self._scan_done,
-            on_error=self._scan_failed)
+        self.job = self.services.ops.run(
+            "disk", scan_job, self.services, self.roots, name="scanning for models",
+            progress=self.table_model.append, success=self._scan_done,
+            failure=self._scan_failed)
         # Safe after run(): a cancel can only come from this (GUI) thread, later.
         self.job.cancelled.connect(self._scan_done)
 

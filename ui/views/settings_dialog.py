@@ -214,8 +214,8 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.error)
         layout.addWidget(buttons)
         self.loaded = False
-        services.tasks.run("db", lambda: load_values(services), name="load settings",
-                           on_done=self._fill, on_error=self._show_error)
+        services.ops.run("db", lambda: load_values(services), name="load settings",
+                         success=self._fill, failure=self._show_error)
 
     # building ---------------------------------------------------------------------------
 
@@ -362,10 +362,10 @@ class SettingsDialog(QDialog):
         changes = self.changes()
         self.save_button.setEnabled(False)
         self.error.hide()
-        self.services.tasks.run("db", lambda: save_values(self.services, changes),
-                                name="save settings",
-                                on_done=lambda _: self._saved(changes),
-                                on_error=self._show_error)
+        self.services.ops.run("db", lambda: save_values(self.services, changes),
+                              name="save settings",
+                              success=lambda _: self._saved(changes),
+                              failure=self._show_error)
 
     def _saved(self, changes: dict[str, Any]) -> None:
         self.saved.emit(changes)

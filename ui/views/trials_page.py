@@ -1,23 +1,29 @@
 """Trials: prompt suites (list, edit, import), runs with progress, ETA, cancel and resume,
 the results matrix, the leaderboard, the recommendation and charts, and report export.
 
-Every read and write goes through ``services.tasks`` ("db" for the database, "engine" for the
-run itself); the matrix is a QAbstractTableModel over the summary the worker computed.
+Every read and write is an operation (:mod:`ui.operations`): "db" for the database, "disk" for
+writing a report, "engine" for the run itself. The functions sent to a worker only compute and
+return; the page's own state (the chosen suite, the trial shown) is set in the success
+callbacks, on the GUI thread. Edits announce ``{"suites"}``, a finished run ``{"trials"}``;
+the page follows those and ``{"library"}`` (the contender picker) and ``{"votes"}`` (the
+leaderboard) from whichever page made them.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
+    QHeaderView,
     QInputDialog,
     QLabel,
     QLineEdit,
@@ -27,8 +33,10 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QSplitter,
+    QStackedWidget,
     QTableView,
     QTableWidget,
     QTableWidgetItem,
@@ -41,11 +49,14 @@ from ui import theme
 from ui.services import Services
 from ui.tasks import Job
 from ui.views.compare_page import ContenderPicker, build_contenders
+from ui.views.recommendation_card import RecommendationCard
+from ui.views.trials_checks import CheckEditor
 from ui.widgets.svg_chart import ChartGrid, chart_style
 from workbench.library import list_models
+from workbench.settings import DEFAULTS, get_setting
 from workbench.trials import report, store
 from workbench.trials.recommend import Bar, recommend
-from workbench.trials.results import leaderboard, trial_summary
+from workbench.trials.results import BOARD_SCOPE, leaderboard, trial_summary
 from workbench.trials.runner import TrialProgress, TrialRun, create_trial
 from workbench.trials.suites import (
     SuitePrompt,
@@ -63,10 +74,26 @@ from workbench.trials.svg import trial_charts
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 SUITE_NAME_ROLE = Qt.ItemDataRole.UserRole + 1
+#: The prompt column never takes more than this; its text wraps (the whole prompt: tooltip).
+PROMPT_COLUMN_PX = 220
+#: Each contender's column gets at least this much; beyond the window, the table scrolls.
+CONTENDER_COLUMN_MIN_PX = 150
+#: The changes this page follows (see the module docstring).
+FOLLOWS = frozenset({"library", "suites", "trials", "votes"})
+
+
+def human_eta(seconds: float) -> str:
+    if seconds < 60:
+        return f"about {max(1, round(seconds))} s left"
+    minutes = seconds / 60
+    if minutes < 90:
+        return f"about {round(minutes)} min left"
+    return f"about {minutes / 60:.1f} h left"
 
 
 class MatrixModel(QAbstractTableModel):
-    """Prompts down, contenders across; a cell shows the reply's start, verdict and speed."""
+    """Prompts down; the prompt first, then one column per contender, whose cell shows the
+    reply's start, its verdict and speed."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -81,13 +108,24 @@ class MatrixModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self.summary["matrix"])
 
     def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: N802, B008
-        return 0 if parent.isValid() else len(self.summary["contenders"])
+        if parent.isValid() or not self.summary["contenders"]:
+            return 0
+        return 1 + len(self.summary["contenders"])
 
     def cell(self, index: AnyIndex) -> dict[str, Any] | None:
-        return self.summary["matrix"][index.row()]["cells"][index.column()]
+        if index.column() == 0:
+            return None
+        return self.summary["matrix"][index.row()]["cells"][index.column() - 1]
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
+            return None
+        prompt = self.summary["matrix"][index.row()]["prompt"]
+        if index.column() == 0:
+            if role == Qt.ItemDataRole.DisplayRole:
+                return " ".join(prompt.split())[:200]
+            if role == Qt.ItemDataRole.ToolTipRole:
+                return prompt
             return None
         cell = self.cell(index)
         if role == Qt.ItemDataRole.DisplayRole:
@@ -95,9 +133,10 @@ class MatrixModel(QAbstractTableModel):
                 return "not run"
             verdict = {None: "", 1: "✓ ", 0: "✗ "}.get(cell["passed"], "")
             text = " ".join(cell["content"].split())[:90]
-            speed = f"{cell['gen_tps']:.0f} tok/s" if cell["gen_tps"] else ""
-            ttft = f"TTFT {cell['ttft_ms']:.0f} ms" if cell["ttft_ms"] else ""
-            return f"{verdict}{text}\n{ttft} · {speed} · {(cell['peak_rss'] or 0) / 1e6:.0f} MB"
+            metrics = [f"TTFT {cell['ttft_ms']:.0f} ms" if cell["ttft_ms"] else "",
+                       f"{cell['gen_tps']:.0f} tok/s" if cell["gen_tps"] else "",
+                       f"{(cell['peak_rss'] or 0) / 1e6:.0f} MB" if cell["peak_rss"] else ""]
+            return f"{verdict}{text}\n{' · '.join(m for m in metrics if m)}"
         if role == Qt.ItemDataRole.ToolTipRole and cell is not None:
             checks = "\n".join(f"{'✓' if r['passed'] else '✗'} {r['check']['type']}: "
                                f"{r['detail']}" for r in cell["check_results"])
@@ -111,14 +150,52 @@ class MatrixModel(QAbstractTableModel):
 
     def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role in (
-                Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
-            label = self.summary["contenders"][section]["label"]
-            short = label if len(label) <= 34 else label[:33] + "…"
-            return label if role == Qt.ItemDataRole.ToolTipRole else short
-        if role != Qt.ItemDataRole.DisplayRole:
+        if orientation == Qt.Orientation.Vertical:
+            return str(section + 1) if role == Qt.ItemDataRole.DisplayRole else None
+        if role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
             return None
-        return " ".join(self.summary["matrix"][section]["prompt"].split())[:50]
+        if section == 0:
+            return "Prompt"
+        label = self.summary["contenders"][section - 1]["label"]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return label
+        return header_label(section - 1, label)
+
+
+def header_label(number: int, label: str) -> str:
+    """A contender's column title: its letter (as in the picker's rows) and its model; the
+    settings, which make the label long, are in the tooltip."""
+    letter = chr(ord("A") + number) if number < 26 else str(number + 1)
+    return f"{letter} · {label.partition(' [')[0]}"
+
+
+BOARD_COLUMNS = (
+    ("Contender", "The model and the settings it ran with"),
+    ("Rating", "Bradley-Terry rating from your votes on the Elo scale (1000 = average)"),
+    ("95% interval", "The rating's 95% bootstrap interval: wide means few votes"),
+    ("Votes", "Votes this contender took part in"),
+    ("Won", "Votes it won"),
+    ("Tied", "Votes that were a tie"),
+    ("Pass rate", "Share of checked replies that passed every check, over all trials"),
+)
+
+GUIDES = {
+    "no models": "<h3>Add a model first</h3><p>A trial runs your prompts through one or more "
+                 "models. Add one on the <b>Models</b> page, then come back.</p>",
+    "no suites": "<h3>Test models on your own prompts</h3><ol>"
+                 "<li><b>New…</b> makes a prompt suite; <b>Import…</b> reads one from a "
+                 ".jsonl, .csv or .txt file (one prompt a line).</li>"
+                 "<li>Add prompts and, for each, checks: what a good answer contains, a "
+                 "pattern, valid JSON, a length or time limit.</li>"
+                 "<li>Pick one to four contenders (a model and its settings) and press "
+                 "<b>Run</b>. Every prompt is answered by every contender, checked and timed."
+                 "</li></ol>",
+    "no prompts": "<h3>This suite has no prompts yet</h3><p>Type a prompt on the left, add "
+                  "its checks, and press <b>Add</b>.</p>",
+    "no trial": "<h3>Ready to run</h3><p>Pick the contenders above and press <b>Run</b>. "
+                "Results appear here cell by cell as they finish; Cancel keeps what is done "
+                "and Resume continues.</p>",
+}
 
 
 class TrialsPage(QWidget):
@@ -130,14 +207,18 @@ class TrialsPage(QWidget):
         self.trial_id: int | None = None
         self.summary: dict[str, Any] | None = None
         self.board: list[dict[str, Any]] = []
-        self._checks_text = ""
+        self.counts = {"models": 0, "suites": 0, "prompts": 0, "trials": 0}
 
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        splitter.setChildrenCollapsible(False)
         outer = QVBoxLayout(self)
         outer.addWidget(splitter)
         splitter.addWidget(self._build_suites())
         splitter.addWidget(self._build_run())
-        splitter.setSizes([380, 900])
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([360, 920])
+        services.events.changed.connect(self._data_changed)
         self.refresh()
 
     # layout -------------------------------------------------------------------------------
@@ -145,8 +226,13 @@ class TrialsPage(QWidget):
     def _build_suites(self) -> QWidget:
         box = QWidget()
         layout = QVBoxLayout(box)
+        layout.setContentsMargins(4, 4, 8, 4)
         layout.addWidget(QLabel("<h3>Prompt suites</h3>"))
         self.suites = QListWidget()
+        self.suites.setAccessibleName("Prompt suites")
+        self.suites.setMinimumHeight(72)
+        self.suites.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.suites.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.suites.currentItemChanged.connect(self._suite_chosen)
         layout.addWidget(self.suites, 1)
         buttons = QHBoxLayout()
@@ -158,32 +244,51 @@ class TrialsPage(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(QLabel("Prompts"))
         self.prompts = QListWidget()
+        self.prompts.setAccessibleName("Prompts")
+        self.prompts.setMinimumHeight(72)
+        self.prompts.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.prompts.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.prompts.currentItemChanged.connect(self._prompt_chosen)
         layout.addWidget(self.prompts, 1)
         form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)  # labels above: narrow
         self.prompt_text = QPlainTextEdit()
+        self.prompt_text.setPlaceholderText("What the models are asked")
         self.prompt_text.setMaximumHeight(70)
         self.prompt_system = QLineEdit()
+        self.prompt_system.setPlaceholderText("Optional system prompt")
         self.prompt_reference = QLineEdit()
-        self.prompt_checks = QLineEdit()
-        self.prompt_checks.setPlaceholderText('[{"contains": "Paris"}, {"max_tokens": 64}]')
+        self.prompt_reference.setPlaceholderText("Optional: the answer you expect")
+        self.prompt_reference.textChanged.connect(self._reference_changed)
+        self.check_editor = CheckEditor()
         form.addRow("Prompt", self.prompt_text)
         form.addRow("System", self.prompt_system)
         form.addRow("Reference", self.prompt_reference)
-        form.addRow("Checks", self.prompt_checks)
+        form.addRow("Checks", self.check_editor)
         layout.addLayout(form)
         edit = QHBoxLayout()
-        for text, slot in (("Add", self.add_prompt), ("Save", self.save_prompt),
-                           ("Delete", self.delete_prompt)):
+        for text, slot in (("Add prompt", self.add_prompt), ("Save prompt", self.save_prompt),
+                           ("Delete prompt", self.delete_prompt)):
             button = QPushButton(text)
             button.clicked.connect(slot)
             edit.addWidget(button)
         layout.addLayout(edit)
-        return box
+        # The editor scrolls rather than squeezing its fields on a short screen.
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(box)
+        # as wide as its fields need (the splitter never squeezes them behind the edge)
+        scroll.setMinimumWidth(box.minimumSizeHint().width()
+                               + scroll.verticalScrollBar().sizeHint().width())
+        return scroll
 
     def _build_run(self) -> QWidget:
         box = QWidget()
         layout = QVBoxLayout(box)
+        layout.setContentsMargins(8, 4, 4, 4)
         layout.addWidget(QLabel("<h3>Run a trial</h3>"))
         self.picker = ContenderPicker(self, minimum=1)
         layout.addWidget(self.picker)
@@ -191,11 +296,15 @@ class TrialsPage(QWidget):
         self.repeats = QSpinBox()
         self.repeats.setRange(1, 20)
         self.repeats.setPrefix("repeats ")
+        self.repeats.setToolTip("Run each cell this many times: speed is then a median with "
+                                "its spread")
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
         self.seed.setValue(1)
         self.seed.setPrefix("seed ")
+        self.seed.setToolTip("The same seed and settings give the same replies")
         self.run_button = QPushButton("Run")
+        self.run_button.setObjectName("Primary")
         self.cancel_button = QPushButton("Cancel")
         self.resume_button = QPushButton("Resume")
         self.cancel_button.setEnabled(False)
@@ -211,17 +320,24 @@ class TrialsPage(QWidget):
         layout.addLayout(controls)
         progress = QHBoxLayout()
         self.progress = QProgressBar()
-        self.progress.setFormat("%v / %m cells")
-        self.progress.setTextVisible(True)
-        self.progress.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.progress.setAccessibleName("Trial progress")
+        # The theme draws a slim bar: the count is a label beside it, never text cut inside it.
+        self.progress.setTextVisible(False)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.cells = QLabel("No trial yet")
         self.eta = QLabel("")
+        self.eta.setObjectName("Muted")
         progress.addWidget(self.progress, 1)
+        progress.addWidget(self.cells)
         progress.addWidget(self.eta)
         layout.addLayout(progress)
         trials_row = QHBoxLayout()
         self.trials = QComboBox()
+        self.trials.setAccessibleName("Trial")
         self.trials.activated.connect(self._trial_chosen)
         self.export_button = QPushButton("Export report…")
+        self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self.export_dialog)
         trials_row.addWidget(QLabel("Trial"))
         trials_row.addWidget(self.trials, 1)
@@ -230,18 +346,25 @@ class TrialsPage(QWidget):
 
         self.tabs = QTabWidget()
         self.matrix = MatrixModel(self)
-        table = QTableView()
-        table.setModel(self.matrix)
-        table.setWordWrap(True)
-        table.horizontalHeader().setDefaultSectionSize(260)
-        table.verticalHeader().setDefaultSectionSize(54)
-        self.table = table
-        self.tabs.addTab(table, "Results")
-        self.board_table = QTableWidget(0, 7)
-        self.board_table.setHorizontalHeaderLabels(
-            ["Contender", "Rating", "95% interval", "Votes", "Won", "Tied", "Pass rate"])
-        self.board_table.horizontalHeader().setStretchLastSection(True)
-        self.tabs.addTab(self.board_table, "Leaderboard")
+        self.table = self._build_matrix_view()
+        self.guide = QLabel(GUIDES["no suites"])
+        self.guide.setObjectName("Muted")
+        self.guide.setWordWrap(True)
+        self.guide.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.guide.setContentsMargins(16, 12, 16, 12)
+        self.results_stack = QStackedWidget()
+        self.results_stack.addWidget(self.guide)
+        self.results_stack.addWidget(self.table)
+        self.tabs.addTab(self.results_stack, "Results")
+        self.board_table = self._build_board()
+        board_tab = QWidget()
+        board_column = QVBoxLayout(board_tab)
+        scope = QLabel(BOARD_SCOPE)
+        scope.setObjectName("Muted")
+        scope.setWordWrap(True)
+        board_column.addWidget(scope)
+        board_column.addWidget(self.board_table, 1)
+        self.tabs.addTab(board_tab, "Leaderboard")
         self.tabs.addTab(self._build_recommendation(), "Recommendation")
         charts = ChartGrid(3)
         self.chart_views = charts.charts
@@ -249,19 +372,90 @@ class TrialsPage(QWidget):
         self.tabs.addTab(charts, "Charts")
         layout.addWidget(self.tabs, 1)
         self.status = QLabel("")
+        self.status.setTextFormat(Qt.TextFormat.PlainText)
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
         return box
 
+    def _build_matrix_view(self) -> QTableView:
+        table = QTableView()
+        table.setModel(self.matrix)
+        table.setWordWrap(True)
+        table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectItems)
+        table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        header = table.horizontalHeader()
+        header.setMinimumSectionSize(80)
+        header.setStretchLastSection(False)
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        header.setTextElideMode(Qt.TextElideMode.ElideRight)
+        line = table.fontMetrics().lineSpacing()
+        table.verticalHeader().setDefaultSectionSize(line * 3 + 12)
+        table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.matrix.modelReset.connect(self._size_matrix_columns)
+        return table
+
+    def _size_matrix_columns(self) -> None:
+        """The prompt column capped, the contenders sharing the rest (each at least
+        :data:`CONTENDER_COLUMN_MIN_PX`; more than fit scroll sideways)."""
+        header = self.table.horizontalHeader()
+        columns = self.matrix.columnCount()
+        if not columns:
+            return
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        self.table.setColumnWidth(0, PROMPT_COLUMN_PX)
+        room = self.table.viewport().width() - PROMPT_COLUMN_PX
+        contenders = columns - 1
+        fits = contenders * CONTENDER_COLUMN_MIN_PX <= room
+        for column in range(1, columns):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch if fits
+                                        else QHeaderView.ResizeMode.Interactive)
+            if not fits:
+                self.table.setColumnWidth(column, CONTENDER_COLUMN_MIN_PX)
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._size_matrix_columns()
+
+    def _build_board(self) -> QTableWidget:
+        board = QTableWidget(0, len(BOARD_COLUMNS))
+        board.setAccessibleName("Leaderboard")
+        for column, (title, tip) in enumerate(BOARD_COLUMNS):
+            item = QTableWidgetItem(title)
+            item.setToolTip(tip)
+            board.setHorizontalHeaderItem(column, item)
+        board.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        board.setWordWrap(True)
+        board.verticalHeader().hide()
+        header = board.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self._fit_board_columns(board)
+        return board
+
+    @staticmethod
+    def _fit_board_columns(board: QTableWidget) -> None:
+        """Number columns as wide as their contents, and never narrower than their title
+        (ResizeToContents alone measured the titles without the theme's header padding)."""
+        header = board.horizontalHeader()
+        metrics = header.fontMetrics()
+        board.resizeColumnsToContents()
+        for column, (title, _tip) in enumerate(BOARD_COLUMNS[1:], 1):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
+            board.setColumnWidth(column, max(board.columnWidth(column),
+                                             metrics.horizontalAdvance(title) + 20))
+
     def _build_recommendation(self) -> QWidget:
+        """The bar (its pass-rate part starts at the shared default, the ``min_pass_rate``
+        setting) and the card that shows each part's verdict with its numbers."""
         box = QWidget()
-        form = QFormLayout(box)
+        column = QVBoxLayout(box)
+        form = QFormLayout()
         self.min_pass = QDoubleSpinBox()
-        self.min_pass.setRange(0, 100)
-        self.min_pass.setValue(80)
+        self.min_pass.setRange(0, 99)
+        self.min_pass.setValue(float(DEFAULTS["min_pass_rate"]))
         self.min_pass.setSuffix(" % pass rate (0: not required)")
         self.min_share = QDoubleSpinBox()
-        self.min_share.setRange(0, 100)
+        self.min_share.setRange(0, 99)
         self.min_share.setSuffix(" % votes won or tied (0: not required)")
         self.min_tps = QDoubleSpinBox()
         self.min_tps.setRange(0, 10_000)
@@ -271,17 +465,36 @@ class TrialsPage(QWidget):
         form.addRow("Bar", self.min_pass)
         form.addRow("", self.min_share)
         form.addRow("", self.min_tps)
-        self.recommendation = QLabel("Run a trial to get a recommendation.")
-        self.recommendation.setWordWrap(True)
-        self.recommendation.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        form.addRow("Recommendation", self.recommendation)
+        column.addLayout(form)
+        self.recommendation = RecommendationCard(box)
+        scroll = QScrollArea(box)  # four contenders' parts and the paired lines can be long
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(self.recommendation)
+        column.addWidget(scroll, 1)
+        self._op(lambda: get_setting(self.services.db(), "min_pass_rate"),
+                 lambda value: self.min_pass.setValue(float(value or 0)), "reading the default bar")
         return box
 
-    # data ---------------------------------------------------------------------------------
+    # operations ---------------------------------------------------------------------------
 
-    def _db_job(self, func: Any, on_done: Any, name: str) -> Job:
-        return self.services.tasks.run("db", func, name=name, on_done=on_done,
-                                       on_error=self.show_error)
+    def _op(self, func: Any, success: Any, name: str, *, key: str | None = None,
+            changes: tuple[str, ...] = (), resource: str = "db") -> Job:
+        """One of this page's operations: failures in the page's status line."""
+        return self.services.ops.run(resource, func, name=name, initiator=self, key=key,
+                                     changes=changes, success=success,
+                                     failure=self.show_error)
+
+    @property
+    def busy(self) -> int:
+        """This page's operations in flight, the trial run included (tests wait for 0)."""
+        return self.services.ops.busy(self)
+
+    def _data_changed(self, changes: frozenset[str], _initiator: object) -> None:
+        if changes & FOLLOWS:
+            self.refresh()
+
+    # data ---------------------------------------------------------------------------------
 
     def refresh(self) -> None:
         def load() -> dict[str, Any]:
@@ -289,16 +502,19 @@ class TrialsPage(QWidget):
             return {"models": [(m.id, m.name) for m in list_models(db)],
                     "suites": list_suites(db), "trials": store.list_trials(db)}
 
-        self._db_job(load, self._loaded, "trials page")
+        self._op(load, self._loaded, "loading trials", key="page")
 
     def _loaded(self, data: dict[str, Any]) -> None:
         self.picker.set_models(data["models"])
+        self.counts.update(models=len(data["models"]), suites=len(data["suites"]),
+                           trials=len(data["trials"]))
         self.suites.blockSignals(True)
         self.suites.clear()
         for row in data["suites"]:
             item = QListWidgetItem(f"{row['name']}  ({row['prompts']} prompts)")
             item.setData(Qt.ItemDataRole.UserRole, row["id"])
             item.setData(SUITE_NAME_ROLE, row["name"])
+            item.setToolTip(row["name"])
             self.suites.addItem(item)
             if row["id"] == self.suite_id:
                 self.suites.setCurrentItem(item)
@@ -307,51 +523,94 @@ class TrialsPage(QWidget):
             self._suite_chosen(self.suites.currentItem())
         elif self.suites.count():
             self.suites.setCurrentRow(0)
+        else:
+            self.suite_id = None
+            self.prompts.clear()
+            self.counts["prompts"] = 0
         self.trials.clear()
         for row in data["trials"]:
             total = row["prompts"] * len(row["contender_ids"]) * row["repeats"]
             self.trials.addItem(f"{row['id']}: {row['suite_name']} — {row['status']} "
                                 f"({row['cells_done']}/{total})", row["id"])
+        self.export_button.setEnabled(bool(data["trials"]))
         if data["trials"]:
             index = max(0, self.trials.findData(self.trial_id))
             self.trials.setCurrentIndex(index)
             self._trial_chosen(index)
+        self._update_guide()
+
+    def _update_guide(self) -> None:
+        """What to do next, while there is nothing to show (no models, suites, prompts or
+        trials); the results once there are."""
+        counts = self.counts
+        state = ("no models" if not counts["models"] else "no suites" if not counts["suites"]
+                 else "no prompts" if not counts["prompts"] and not self.summary
+                 else "no trial" if not self.summary else "")
+        if state:
+            self.guide.setText(GUIDES[state])
+            self.results_stack.setCurrentWidget(self.guide)
+        else:
+            self.results_stack.setCurrentWidget(self.table)
+        self.run_button.setEnabled(self.job is None and bool(counts["models"])
+                                   and self.suite_id is not None)
 
     def _suite_chosen(self, item: QListWidgetItem | None) -> None:
         if item is None:
             return
         self.suite_id = item.data(Qt.ItemDataRole.UserRole)
         suite_id = self.suite_id
-        self._db_job(lambda: get_suite(self.services.db(), suite_id), self._show_suite, "suite")
+        self._op(lambda: get_suite(self.services.db(), suite_id), self._show_suite,
+                 "loading a suite", key="suite")
 
     def _show_suite(self, suite: Any) -> None:
+        current = self.prompts.currentItem()
+        keep = current.data(Qt.ItemDataRole.UserRole).id if current is not None else None
+        self.prompts.blockSignals(True)
         self.prompts.clear()
         for prompt in suite.prompts:
             item = QListWidgetItem(" ".join(prompt.prompt.split())[:70])
+            item.setToolTip(prompt.prompt[:1000])
             item.setData(Qt.ItemDataRole.UserRole, prompt)
             self.prompts.addItem(item)
+            if prompt.id == keep:
+                self.prompts.setCurrentItem(item)
+        self.prompts.blockSignals(False)
+        self.counts["prompts"] = len(suite.prompts)
+        self._update_guide()
 
     def _prompt_chosen(self, item: QListWidgetItem | None) -> None:
         prompt: SuitePrompt | None = item.data(Qt.ItemDataRole.UserRole) if item else None
         self.prompt_text.setPlainText(prompt.prompt if prompt else "")
         self.prompt_system.setText(prompt.system or "" if prompt else "")
         self.prompt_reference.setText(prompt.reference or "" if prompt else "")
-        self.prompt_checks.setText(json.dumps(prompt.checks) if prompt and prompt.checks
-                                   else "")
+        self.check_editor.set_checks(prompt.checks if prompt else [])
+
+    def _reference_changed(self, text: str) -> None:
+        self.check_editor.reference = text.strip()
 
     def _edited_prompt(self) -> SuitePrompt:
-        prompt = SuitePrompt(self.prompt_text.toPlainText().strip(),
-                             self.prompt_system.text().strip() or None,
-                             self.prompt_reference.text().strip() or None)
-        self._checks_text = self.prompt_checks.text().strip()  # parsed in the worker
-        return prompt
+        """The editor's prompt with its checks as JSON objects (validated by the core in the
+        worker, against the reference answer as it is now)."""
+        return SuitePrompt(self.prompt_text.toPlainText().strip(),
+                           self.prompt_system.text().strip() or None,
+                           self.prompt_reference.text().strip() or None,
+                           self.check_editor.checks())
 
-    def new_suite(self) -> None:
-        name, ok = QInputDialog.getText(self, "New suite", "Name")
-        if ok and name.strip():
-            def make() -> None:
-                self.suite_id = create_suite(self.services.db(), name).id
-            self._db_job(make, lambda _r: self.refresh(), "new suite")
+    def new_suite(self, name: str | None = None) -> None:
+        if name is None:
+            name, ok = QInputDialog.getText(self, "New suite", "Name")
+            if not ok:
+                return
+        if not name.strip():
+            self.show_error("A suite needs a name.")
+            return
+        chosen = name.strip()
+        self._op(lambda: create_suite(self.services.db(), chosen).id, self._suite_made,
+                 "creating a suite", changes=("suites",))
+
+    def _suite_made(self, suite_id: int) -> None:
+        """Select the new suite when the list reloads (set here, on the GUI thread)."""
+        self.suite_id = suite_id
 
     def _selected_suite(self) -> tuple[int, str] | None:
         item = self.suites.currentItem()
@@ -372,8 +631,8 @@ class TrialsPage(QWidget):
             self.show_error("A suite needs a name.")
             return
         new_name = name.strip()
-        self._db_job(lambda: rename_suite(self.services.db(), chosen[0], new_name),
-                     lambda _r: self.refresh(), "rename suite")
+        self._op(lambda: rename_suite(self.services.db(), chosen[0], new_name), None,
+                 "renaming a suite", changes=("suites",))
 
     def delete_suite(self) -> None:
         """Ask first (a suite is the user's own work); one that trials use is kept, and the
@@ -390,9 +649,9 @@ class TrialsPage(QWidget):
             if self.suite_id == chosen[0]:
                 self.suite_id = None
                 self.prompts.clear()
-            self.refresh()
 
-        self._db_job(lambda: delete_suite(self.services.db(), chosen[0]), removed, "delete suite")
+        self._op(lambda: delete_suite(self.services.db(), chosen[0]), removed,
+                 "deleting a suite", changes=("suites",))
 
     def import_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Import a suite", "",
@@ -401,18 +660,19 @@ class TrialsPage(QWidget):
             self.import_file(path)
 
     def import_file(self, path: str) -> None:
-        def load() -> None:
-            self.suite_id = import_suite(self.services.db(), path).id
-        self._db_job(load, lambda _r: self.refresh(), "import suite")
+        self._op(lambda: import_suite(self.services.db(), path).id, self._suite_made,
+                 "importing a suite", changes=("suites",), resource="disk")
 
     def add_prompt(self) -> None:
         suite_id, prompt = self.suite_id, self._edited_prompt()
-        checks = self._checks_text
         if suite_id is None:
             self.show_error("Choose or create a suite first.")
             return
-        self._db_job(lambda: add_prompt(self.services.db(), suite_id, _parsed(prompt, checks)),
-                     lambda _r: self.refresh(), "add prompt")
+        if not prompt.prompt:
+            self.show_error("Type the prompt first.")
+            return
+        self._op(lambda: add_prompt(self.services.db(), suite_id, _normalized(prompt)),
+                 None, "adding a prompt", changes=("suites",))
 
     def save_prompt(self) -> None:
         item = self.prompts.currentItem()
@@ -420,18 +680,16 @@ class TrialsPage(QWidget):
             return
         prompt_id = item.data(Qt.ItemDataRole.UserRole).id
         prompt = self._edited_prompt()
-        checks = self._checks_text
-        self._db_job(lambda: update_prompt(self.services.db(), prompt_id,
-                                           _parsed(prompt, checks)),
-                     lambda _r: self.refresh(), "save prompt")
+        self._op(lambda: update_prompt(self.services.db(), prompt_id, _normalized(prompt)),
+                 None, "saving a prompt", changes=("suites",))
 
     def delete_prompt(self) -> None:
         item = self.prompts.currentItem()
         if item is None:
             return
         prompt_id = item.data(Qt.ItemDataRole.UserRole).id
-        self._db_job(lambda: delete_prompt(self.services.db(), prompt_id),
-                     lambda _r: self.refresh(), "delete prompt")
+        self._op(lambda: delete_prompt(self.services.db(), prompt_id), None,
+                 "deleting a prompt", changes=("suites",))
 
     # running ------------------------------------------------------------------------------
 
@@ -462,13 +720,17 @@ class TrialsPage(QWidget):
         self.run_button.setEnabled(False)
         self.resume_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        self.status.setText("Running…")
-        self.job = self.services.tasks.run("engine", job, name="trial",
-                                           on_progress=self._progress,
-                                           on_error=self.show_error,
-                                           on_cancelled=lambda: self.status.setText(
-            "Cancelled. Finished cells are kept: Resume continues from here."),
-                                           on_finally=self._finished)
+        # A new run starts from nothing: not the previous trial's "12/12" until its first cell.
+        self.progress.setRange(0, 0)  # busy until the run says how many cells
+        self.cells.setText("Starting…")
+        self.eta.setText("")
+        self.show_status("Running…")
+        self.job = self.services.ops.run(
+            "engine", job, name="running a trial", initiator=self, changes=("trials",),
+            progress=self._progress, failure=self.show_error,
+            cancelled=lambda: self.show_status(
+                "Cancelled. Finished cells are kept: Resume continues from here."),
+            finished=self._finished)
 
     def cancel(self) -> None:
         if self.job is not None:
@@ -480,17 +742,26 @@ class TrialsPage(QWidget):
 
     def _progress(self, progress: TrialProgress) -> None:
         self.trial_id = progress.trial_id
-        self.progress.setMaximum(progress.total)
-        self.progress.setValue(progress.done)
-        if progress.eta_s is not None:
-            self.eta.setText(f"ETA {progress.eta_s:.0f} s")
+        self._show_cells(progress.done, progress.total)
+        done = progress.done >= progress.total
+        self.eta.setText(human_eta(progress.eta_s) if progress.eta_s is not None and not done
+                         else "")
+
+    def _show_cells(self, done: int, total: int) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        self.cells.setText(f"{done} / {total} cells")
 
     def _finished(self) -> None:
         self.job = None
-        self.run_button.setEnabled(True)
+        self.eta.setText("")
         self.cancel_button.setEnabled(False)
-        if not self.status.text().startswith("Cancelled"):
-            self.status.setText("")
+        if self.progress.maximum() == 0:  # ended before its first cell (an error, a cancel)
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
+            self.cells.setText("")
+        if self.status.text() == "Running…":
+            self.show_status("")
         self.refresh()
 
     # results ------------------------------------------------------------------------------
@@ -505,15 +776,21 @@ class TrialsPage(QWidget):
             db = self.services.db()
             return trial_summary(db, trial_id), leaderboard(db, rounds=200)
 
-        self._db_job(load, self._show_results, "trial results")
+        self._op(load, self._show_results, "loading trial results", key="results")
 
     def _show_results(self, result: tuple[dict[str, Any], list[dict[str, Any]]]) -> None:
         self.summary, self.board = result
         summary = self.summary
         self.matrix.set_summary(summary)
-        self.progress.setMaximum(summary["total"])
-        self.progress.setValue(summary["done"])
+        if self.job is None:
+            self._show_cells(summary["done"], summary["total"])
         self.resume_button.setEnabled(self.job is None and summary["done"] < summary["total"])
+        self._show_board()
+        self.chart_grid.set_svgs(trial_charts(summary["contenders"], chart_style()))
+        self._show_recommendation()
+        self._update_guide()
+
+    def _show_board(self) -> None:
         self.board_table.setRowCount(len(self.board))
         for row, entry in enumerate(self.board):
             interval = (f"{entry['low']:.0f}–{entry['high']:.0f}" if entry["low"] is not None
@@ -523,10 +800,15 @@ class TrialsPage(QWidget):
             values = [entry["label"], f"{entry['rating']:.0f}" if entry["rating"] else "–",
                       interval, entry["votes"], entry["won"], entry["tied"], passed]
             for column, value in enumerate(values):
-                self.board_table.setItem(row, column, QTableWidgetItem(str(value)))
-        self.board_table.resizeColumnsToContents()
-        self.chart_grid.set_svgs(trial_charts(summary["contenders"], chart_style()))
-        self._show_recommendation()
+                item = QTableWidgetItem(str(value))
+                if column == 0:
+                    item.setToolTip(entry["label"])
+                else:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight
+                                          | Qt.AlignmentFlag.AlignVCenter)
+                self.board_table.setItem(row, column, item)
+        self._fit_board_columns(self.board_table)
+        self.board_table.resizeRowsToContents()
 
     def bar(self) -> Bar:
         def part(spin: QDoubleSpinBox, scale: float) -> float | None:
@@ -536,8 +818,8 @@ class TrialsPage(QWidget):
 
     def _show_recommendation(self) -> None:
         if self.summary is not None:
-            self.recommendation.setText(recommend(self.summary["contenders"],
-                                                  self.bar()).reason)
+            self.recommendation.show_recommendation(recommend(self.summary["contenders"],
+                                                              self.bar()))
 
     def export_dialog(self) -> None:
         if self.trial_id is None:
@@ -558,15 +840,25 @@ class TrialsPage(QWidget):
             Path(path).write_text(make(self.services.db(), trial_id, bar), encoding="utf-8")
             return path
 
-        self._db_job(write, lambda p: self.status.setText(f"Wrote {p}"), "export report")
+        self._op(write, lambda p: self.show_status(f"Wrote {p}"), "writing a report",
+                 resource="disk")
 
     def show_error(self, message: str) -> None:
-        self.status.setText(f"<span style='color:{theme.current().error_text}'>{message}</span>")
+        """The page's one error line (plain text: a message is never read as markup)."""
+        self.show_status(message, error=True)
+
+    def show_status(self, message: str, error: bool = False) -> None:
+        name = "ErrorText" if error else ""
+        if self.status.objectName() != name:
+            self.status.setObjectName(name)
+            self.status.style().unpolish(self.status)  # the theme colours it by its name
+            self.status.style().polish(self.status)
+        self.status.setText(message)
 
 
-def _parsed(prompt: SuitePrompt, checks: str) -> SuitePrompt:
-    """Checks typed as JSON text become a list (validated by the core, in the worker)."""
+def _normalized(prompt: SuitePrompt) -> SuitePrompt:
+    """The editor's checks in the core's stored form (raises the core's one-line error)."""
     from workbench.trials.checks import normalize_checks
 
-    prompt.checks = normalize_checks(checks or None, prompt.reference)
+    prompt.checks = normalize_checks(prompt.checks or None, prompt.reference)
     return prompt

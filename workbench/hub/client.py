@@ -44,7 +44,8 @@ except ImportError:  # pragma: no cover
     import httpx  # type: ignore[no-redef]
 
 from workbench import __version__  # noqa: E402
-from workbench.errors import HubError, OfflineError  # noqa: E402
+from workbench.errors import HubError, NoConnectionError, OfflineError  # noqa: E402
+from workbench.hub.reachability import DEFAULT_DEADLINE_S, check_reachable  # noqa: E402
 from workbench.safe_text import redact  # noqa: E402
 
 constants.HF_HUB_DISABLE_TELEMETRY = True
@@ -183,8 +184,19 @@ class HubClient:
 
     @contextmanager
     def call(self, what: str) -> Iterator[None]:
-        """A short, synchronous Hub call: a time limit, and failures as one-line errors."""
+        """A short, synchronous Hub call: a time limit, and failures as one-line errors.
+
+        The host is looked at first (:mod:`workbench.hub.reachability`): with no network the
+        call ends within two seconds with "No internet connection", instead of running through
+        huggingface_hub's retries.
+        """
         self.require_online()
+        try:
+            check_reachable(self.endpoint, min(self.timeout, DEFAULT_DEADLINE_S))
+        except NoConnectionError:
+            raise
+        except HubError as error:
+            raise HubError(f"{what}: {error}") from None
         reset = _call_timeout.set(self.timeout)
         try:
             with self.errors(what):

@@ -1,0 +1,131 @@
+"""Operations: the one way a page runs background work (anki's ``CollectionOp``/``QueryOp``).
+
+A page says *what* runs and on *which resource*; this layer does the rest the same way for
+every page, so no page keeps its own busy counter, request number or serial:
+
+- **resource**: "db" (quick database reads and writes), "disk" (slow file work: hashing,
+  scanning, writing reports), "hub" (network calls that answer), "download" (long transfers),
+  "engine" (the one loaded model). A 20 GB hash on "disk" never delays opening a chat on "db".
+- **success** gets the function's return value on the GUI thread; **failure** its one-line
+  message. Without a failure callback the message goes to the window's one error display
+  (``events.error``): no failure is silent.
+- **key**: a newer operation with the same key and initiator supersedes an older one; the
+  older one's progress, success and failure are dropped (a late search result never lands
+  over the new one).
+- **busy**: operations in flight are counted per initiator (:meth:`Operations.busy`), so a
+  page's ``busy`` is a read of this count.
+- **changes**: after success, ``events.announce(changes, initiator)`` tells every page what
+  changed ({"library"}, {"suites"}, {"chats"}…); the page that caused it can skip its reload.
+
+The function runs on a worker: it must not touch a widget or the page's attributes. Compute
+there, return the result, and assign it in ``success`` (on the GUI thread).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from ui.tasks import Job, TaskManager
+
+#: What a change announcement may name; pages follow the ones they show.
+CHANGE_KINDS = frozenset({"library", "suites", "trials", "chats", "votes", "settings",
+                          "downloads"})
+
+
+class Operations(QObject):
+    """Runs operations on the task manager's workers; see the module docstring."""
+
+    #: An initiator's count of operations in flight changed (the initiator, its new count).
+    busy_changed = Signal(object, int)
+
+    def __init__(self, tasks: TaskManager, events: Any) -> None:
+        super().__init__()
+        self.tasks = tasks
+        self.events = events
+        self._busy: Counter[int] = Counter()
+        self._latest: dict[tuple[int, str], int] = {}
+        self._serial = 0
+
+    def busy(self, initiator: object) -> int:
+        """How many operations this initiator started that have not ended yet."""
+        return self._busy[id(initiator)]
+
+    def run(
+        self,
+        resource: str,
+        func: Callable[..., Any],
+        *args: Any,
+        name: str,
+        success: Callable[[Any], None] | None = None,
+        failure: Callable[[str], None] | None = None,
+        progress: Callable[[Any], None] | None = None,
+        cancelled: Callable[[], None] | None = None,
+        finished: Callable[[], None] | None = None,
+        initiator: object = None,
+        key: str | None = None,
+        changes: Iterable[str] = (),
+        **kwargs: Any,
+    ) -> Job:
+        """Start ``func(*args, **kwargs)`` on ``resource``'s worker; every callback runs on the
+        GUI thread. ``name`` is what the user reads in the status bar ("searching the Hub").
+
+        ``finished`` runs last whatever the outcome (also when the result was stale).
+        """
+        announced = frozenset(changes)
+        unknown = announced - CHANGE_KINDS
+        if unknown:
+            raise ValueError(f"changes {sorted(unknown)}: unknown ({sorted(CHANGE_KINDS)})")
+        owner = id(initiator)
+        self._serial += 1
+        serial = self._serial
+        slot = (owner, key) if key is not None else None
+        if slot is not None:
+            self._latest[slot] = serial
+
+        def current() -> bool:
+            return slot is None or self._latest.get(slot) == serial
+
+        def on_progress(value: Any) -> None:
+            if progress is not None and current():
+                progress(value)
+
+        def on_done(result: Any) -> None:
+            # success first, so the initiator has its result before every page hears of it
+            try:
+                if success is not None and current():
+                    success(result)
+            finally:
+                if announced:
+                    self.events.announce(announced, initiator)
+
+        def on_error(message: str) -> None:
+            if not current():
+                return
+            if failure is not None:
+                failure(message)
+            else:
+                self.events.error.emit(message)
+
+        def on_cancelled() -> None:
+            if cancelled is not None and current():
+                cancelled()
+
+        def on_finally() -> None:
+            self._busy[owner] -= 1
+            if self._busy[owner] <= 0:
+                del self._busy[owner]
+            if slot is not None and self._latest.get(slot) == serial:
+                del self._latest[slot]
+            self.busy_changed.emit(initiator, self._busy[owner])
+            if finished is not None:
+                finished()
+
+        self._busy[owner] += 1
+        self.busy_changed.emit(initiator, self._busy[owner])
+        return self.tasks.run(resource, func, *args, name=name, on_progress=on_progress,
+                              on_done=on_done, on_error=on_error, on_cancelled=on_cancelled,
+                              on_finally=on_finally, **kwargs)
