@@ -646,7 +646,9 @@ class ChatPage(QWidget):
         self._update_buttons()
         self.streaming_changed.emit(False)
         if self.conversation_id is not None and self.conversation_id == stream.conversation_id:
+            said = self.banner.isVisible()  # what went wrong while it streamed stays said
             self.open_conversation(self.conversation_id)  # metrics, branches, saved text
+            self.banner.setVisible(said)
         self.services.events.conversations_changed.emit()
 
     def _detach_stream(self) -> None:

@@ -188,6 +188,7 @@ class WorkerProcess:
         self.active: RemoteReply | None = None
         self.crash_reason: str | None = None
         self.model_name = ""
+        self.loading = False
         self._finalizer = weakref.finalize(self, _shutdown, self.process, self._commands,
                                            self._events, self.output_path)
 
@@ -276,7 +277,9 @@ class WorkerProcess:
             log.info("engine process %s ended: %s; its last output:\n%s", self.pid,
                      self.crash_reason, output[-4000:])
             self._finalizer()
-        where = f" ({self.model_name})" if self.model_name else ""
+        where = ""
+        if self.model_name:
+            where = f", {'while loading' if self.loading else 'running'} {self.model_name}"
         error = EngineCrashed(f"The model stopped working: {self.crash_reason}{where}")
         error.reason = self.crash_reason
         return error
@@ -525,5 +528,7 @@ def load_in(worker: WorkerProcess, path: Path, settings: LoadSettings,
             started: float) -> RemoteModel:
     """Load ``path`` in the engine process; ``started`` is when the user asked for it."""
     worker.model_name = path.name
+    worker.loading = True
     info = worker.request(("load", str(path), settings))
+    worker.loading = False
     return RemoteModel(worker, path, settings, info, (time.perf_counter() - started) * 1000)
