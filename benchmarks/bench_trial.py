@@ -36,15 +36,15 @@ PROMPTS = [f"In one short sentence, what is {topic}?" for topic in (
     "a magnet", "tea", "an island", "a clock")]
 
 loads: list[tuple[str, object]] = []
-_real_load = engine_module.load_model
+_real_load = engine_module.load_in  # the Engine's load, in its engine process
 
 
-def _counting_load(path, settings):  # type: ignore[no-untyped-def]
+def _counting_load(worker, path, settings, started):  # type: ignore[no-untyped-def]
     loads.append((str(path), settings))
-    return _real_load(path, settings)
+    return _real_load(worker, path, settings, started)
 
 
-engine_module.load_model = _counting_load  # type: ignore[assignment]
+engine_module.load_in = _counting_load  # type: ignore[assignment]
 
 
 def find_model() -> Path:

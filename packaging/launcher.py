@@ -109,6 +109,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # The engine process (workbench/engine/process.py) is started with multiprocessing's
+    # 'spawn': in a frozen bundle it re-runs this executable, which must hand over here.
+    import multiprocessing
+
+    multiprocessing.freeze_support()
     # A windowed Windows exe has no stdout/stderr (None): keep print() and logging harmless.
     for name in ("stdout", "stderr"):
         if getattr(sys, name) is None:

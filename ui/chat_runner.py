@@ -3,7 +3,8 @@
 Nothing here imports Qt, so it can be tested and benchmarked without a window. The page runs
 :func:`load_conversation` and friends on the "db" worker and a :class:`ChatRunner` on the
 "engine" worker; the runner yields small events first (:class:`Loading`, :class:`Started`),
-then the reply's text pieces, then :class:`Finished`.
+then the reply's text pieces, then :class:`Finished`, or :class:`Crashed` when llama.cpp took
+its engine process down (the window offers to reload; :func:`reload_model` does it).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sqlite_utils import Database
 from workbench import chat
 from workbench import conversations as convs
 from workbench.engine import Engine, ReplyStats
-from workbench.errors import ModelFileError
+from workbench.errors import EngineCrashed, ModelFileError
 from workbench.library import Model, get_model, list_models
 from workbench.model_settings import resolve_settings
 from workbench.settings import get_setting
@@ -83,6 +84,14 @@ class Finished:
     status: str  # done or stopped
 
 
+@dataclass(frozen=True)
+class Crashed:
+    """llama.cpp ended the engine process; the reply's text so far is saved as interrupted."""
+
+    message: str  # "The model stopped working: REASON"
+    model_id: int
+
+
 @dataclass
 class TurnRequest:
     """One send, edit or regenerate, as the user asked for it."""
@@ -114,6 +123,12 @@ class ChatRunner:
             self.turn.stop()
 
     def __iter__(self):  # type: ignore[no-untyped-def]
+        try:
+            yield from self._turn()
+        except EngineCrashed as error:  # the app goes on: say so, and offer to reload
+            yield Crashed(str(error), self.request.model_id)
+
+    def _turn(self):  # type: ignore[no-untyped-def]
         db: Database = self._db_factory()
         request = self.request
         model = get_model(db, request.model_id)
@@ -150,3 +165,14 @@ class ChatRunner:
             stream.close()  # type: ignore[attr-defined]
         status = "stopped" if turn.reply.stopped else "done"
         yield Finished(turn.reply.stats, turn.reply.text, status)
+
+
+def reload_model(db_factory: Any, engine: Engine, model_id: int,
+                 overrides: dict[str, Any]) -> str:
+    """Load the model again after its engine process died (on the engine worker); returns
+    its name for the status bar."""
+    db: Database = db_factory()
+    model = get_model(db, model_id)
+    load, _sampling = resolve_settings(db, model, overrides)
+    engine.load(model.path, load)
+    return model.name

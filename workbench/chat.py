@@ -15,7 +15,7 @@ from sqlite_utils import Database
 
 from workbench import conversations as convs
 from workbench.engine import Engine, LoadSettings, Reply, ReplyStats, SamplingSettings
-from workbench.errors import InvalidInputError, WorkbenchError
+from workbench.errors import EngineCrashed, InvalidInputError, WorkbenchError
 from workbench.library import Model
 
 SAVE_EVERY_S = 0.5
@@ -51,6 +51,9 @@ class ChatTurn:
                     convs.update_message(self.db, self.reply_message_id,
                                          content=self.reply.text)
                     last_save = time.monotonic()
+        except EngineCrashed as failure:  # llama.cpp died mid-reply: the text so far stays
+            status, error = "interrupted", str(failure)
+            raise
         except WorkbenchError as failure:
             status, error = "error", str(failure)
             raise

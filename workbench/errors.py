@@ -20,6 +20,13 @@ class ModelNotFound(WorkbenchError):
     """No model (or more than one) in the library matches what the user typed."""
 
 
+class EngineCrashed(WorkbenchError):
+    """llama.cpp ended the engine process (an abort, a memory fault, a model file truncated
+    while in use); the app goes on, the reply keeps its text, the next request reloads."""
+
+    reason: str = ""
+
+
 class ContextOverflowError(WorkbenchError):
     """A single prompt is too long for the model's context window."""
 

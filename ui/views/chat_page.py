@@ -11,6 +11,7 @@ one widget update per token.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from PySide6.QtCore import QPoint, Qt, QTimer, Signal
@@ -36,12 +37,14 @@ from ui.chat_runner import (
     ChatRunner,
     ChatStartup,
     ConversationData,
+    Crashed,
     Finished,
     Loading,
     Started,
     TurnRequest,
     load_conversation,
     load_startup,
+    reload_model,
     switch_branch,
 )
 from ui.services import Services
@@ -103,13 +106,28 @@ class Banner(QFrame):
         close.setText("✕")
         close.setAccessibleName("Dismiss message")
         close.clicked.connect(self.hide)
+        #: One optional action beside the message ("Reload" after the model stopped working).
+        self.action = QPushButton(self)
+        self.action.clicked.connect(self._act)
+        self._on_action: Callable[[], None] | None = None
         row.addWidget(self.label, 1)
+        row.addWidget(self.action)
         row.addWidget(close)
+        self.action.hide()
         self.hide()
 
-    def show_message(self, text: str) -> None:
+    def show_message(self, text: str, action: str = "",
+                     on_action: Callable[[], None] | None = None) -> None:
         self.label.setText(text)
+        self._on_action = on_action
+        self.action.setText(action)
+        self.action.setVisible(bool(action and on_action))
         self.show()
+
+    def _act(self) -> None:
+        self.hide()
+        if self._on_action is not None:
+            self._on_action()
 
 
 class ChatPage(QWidget):
@@ -477,7 +495,7 @@ class ChatPage(QWidget):
             widget.set_content(message.content)
         if message.role == "assistant":
             widget.set_metrics(message.metrics, message.finish_reason)
-            if message.status == "error":
+            if message.status == "error" or message.status == "interrupted" and message.error:
                 widget.set_status(message.error or "The reply failed.", error=True)
             elif not (message.status == "stopped" and not message.content):
                 widget.set_status("")
@@ -594,6 +612,14 @@ class ChatPage(QWidget):
                     # the title the database gives it, shown now rather than after the reply
                     self.title.setText(convs.title_from(stream.runner.request.prompt))
                 self.services.events.conversations_changed.emit()
+        elif isinstance(event, Crashed):
+            self._flush()
+            stream.failed = event.message
+            self.show_error(event.message, action="Reload",
+                            on_action=lambda: self.reload_model(event.model_id))
+            if stream.widget is not None:
+                stream.widget.set_status(event.message, error=True)
+            self.services.events.model_loaded.emit("")
         elif isinstance(event, Finished):
             self._flush()
             if stream.widget is not None:
@@ -639,7 +665,9 @@ class ChatPage(QWidget):
         self._update_buttons()
         self.streaming_changed.emit(False)
         if self.conversation_id is not None and self.conversation_id == stream.conversation_id:
+            said = self.banner.isVisible()  # what went wrong while it streamed stays said
             self.open_conversation(self.conversation_id)  # metrics, branches, saved text
+            self.banner.setVisible(said)
         self.services.events.conversations_changed.emit()
 
     def _detach_stream(self) -> None:
@@ -673,9 +701,20 @@ class ChatPage(QWidget):
 
     # --- errors and files ------------------------------------------------------------------
 
-    def show_error(self, message: str) -> None:
-        self.banner.show_message(message)
+    def show_error(self, message: str, action: str = "",
+                   on_action: Callable[[], None] | None = None) -> None:
+        self.banner.show_message(message, action, on_action)
         self.services.events.error.emit(message)
+
+    def reload_model(self, model_id: int) -> None:
+        """Load the model again in a fresh engine process (after it stopped working)."""
+        model = next((m for m in self.models if m.id == model_id), None)
+        name = model.name if model is not None else ""
+        self.services.events.model_loading.emit(name)
+        self.services.tasks.run(
+            "engine", reload_model, self.services.db, self.services.engine, model_id,
+            self.panel.overrides(), name="reload model",
+            on_done=self.services.events.model_loaded.emit, on_error=self.show_error)
 
     def add_model_file(self, path: str | None = None) -> None:
         if path is None:

@@ -76,6 +76,8 @@ class ChatView(QScrollArea):
             widget.set_metrics(message.metrics, message.finish_reason)
             if message.status == "error":
                 widget.set_status(message.error or "The reply failed.", error=True)
+            elif message.status == "interrupted" and message.error:  # the model stopped working
+                widget.set_status(message.error, error=True)
             elif message.status == "interrupted":
                 widget.set_status("Interrupted: Workbench closed while this reply was written.")
             elif message.status == "stopped" and not message.content:

@@ -18,7 +18,7 @@ from workbench.cli import cli
 from workbench.cli.common import pass_workspace
 from workbench.engine import Engine
 from workbench.engine.templates import family_names
-from workbench.errors import InvalidInputError
+from workbench.errors import InvalidInputError, WorkbenchError
 from workbench.library import get_model
 from workbench.model_settings import resolve_settings
 from workbench.workspace import Workspace
@@ -118,6 +118,9 @@ def chat(workspace: Workspace, model: str, prompt: str | None, prompt_file: str 
         for piece in turn:
             sys.stdout.write(piece)
             sys.stdout.flush()
+    except WorkbenchError:  # the model stopped working: end the text's line before the error
+        sys.stdout.write("\n")
+        raise
     finally:
         signal.signal(signal.SIGINT, previous)
     sys.stdout.write("\n")

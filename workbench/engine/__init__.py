@@ -2,20 +2,33 @@
 
 One :class:`Engine` holds at most one loaded model and hands it out to one worker at a time;
 asking for the model that is already loaded, with the same load settings, reuses it.
+
+llama.cpp itself runs in an engine process of its own (:mod:`workbench.engine.process`), so
+an abort, a segfault or a SIGBUS inside it ends that process, never the app: the reply raises
+:class:`~workbench.errors.EngineCrashed` and keeps its text, and the next request starts a
+fresh process. :class:`Reply` is the reply streamed from that process; the process runs the
+in-process :class:`workbench.engine.reply.Reply` for it, with the same interface.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 from workbench.engine.loaded import (
     LoadedModel,
     default_threads,
     gpu_offload_supported,
-    load_model,
 )
-from workbench.engine.reply import Message, Reply
+from workbench.engine.process import (
+    RemoteModel,
+    RemoteReply,
+    WorkerProcess,
+    load_in,
+    start_worker,
+)
+from workbench.engine.reply import Message
 from workbench.engine.settings import (
     PRESETS,
     LoadSettings,
@@ -24,12 +37,16 @@ from workbench.engine.settings import (
     parse_gpu_layers,
 )
 
+#: What :meth:`Engine.reply` returns (callers annotate with this name).
+Reply = RemoteReply
+
 __all__ = [
     "PRESETS",
     "Engine",
     "LoadSettings",
     "LoadedModel",
     "Message",
+    "RemoteModel",
     "Reply",
     "ReplyStats",
     "SamplingSettings",
@@ -40,29 +57,47 @@ __all__ = [
 
 
 class Engine:
-    """Keeps one model in memory and reuses it while the path and load settings match.
+    """Keeps one model loaded, in its own engine process, and reuses it while the path and
+    load settings match.
 
-    Call one engine from one thread. llama.cpp's CPU backend (OpenMP in pip's build) keeps a
-    pool of threads per calling thread; once two threads have called it, the pools compete
-    for the cores: SmolLM2 on 2 cores fell from 78 to 28 tokens/s, for both threads, for the
-    rest of the process. The window calls it only from its "engine" worker."""
+    Call one engine from one thread (the window calls it only from its "engine" worker): a
+    reply reads its pipe on the calling thread. Each Engine has its own engine process, so two
+    Engines (``compare --together``) no longer share llama.cpp's thread pools in one process;
+    their threads still share the machine's cores."""
 
     def __init__(self) -> None:
-        self._loaded: LoadedModel | None = None
+        self._loaded: RemoteModel | None = None
+        self._worker: WorkerProcess | None = None
         self._lock = threading.Lock()
 
     @property
-    def loaded(self) -> LoadedModel | None:
-        return self._loaded
+    def loaded(self) -> RemoteModel | None:
+        """The loaded model; None when none is, or when its engine process has died."""
+        current = self._loaded
+        if current is not None and not current.alive:
+            return None
+        return current
 
-    def load(self, path: str | Path, settings: LoadSettings) -> LoadedModel:
+    @property
+    def worker_pid(self) -> int | None:
+        """The engine process's id while one runs (tests end it to prove the app survives)."""
+        worker = self._worker
+        return worker.pid if worker is not None and worker.alive else None
+
+    def load(self, path: str | Path, settings: LoadSettings) -> RemoteModel:
         path = Path(path).resolve()
         with self._lock:
-            current = self._loaded
+            current = self.loaded
             if current is not None and current.path == path and current.settings == settings:
                 return current
-            self._unload_locked()
-            self._loaded = load_model(path, settings)
+            self._loaded = None
+            started = time.perf_counter()
+            worker = self._worker
+            if worker is None or not worker.alive:
+                if worker is not None:
+                    worker.close()
+                worker = self._worker = start_worker()
+            self._loaded = load_in(worker, path, settings, started)
             return self._loaded
 
     def reply(
@@ -80,13 +115,12 @@ class Engine:
         previous reply: slower for long chats, but the same settings then give the same reply
         bit for bit (a reused prefix ends in a one-token batch, whose rounding differs)."""
         loaded = self.load(path, load or LoadSettings())
-        return Reply(loaded, messages, sampling or SamplingSettings(), fresh=fresh)
+        return RemoteReply(loaded, messages, sampling or SamplingSettings(), fresh=fresh)
 
     def unload(self) -> None:
+        """Free the model and end its engine process."""
         with self._lock:
-            self._unload_locked()
-
-    def _unload_locked(self) -> None:
-        if self._loaded is not None:
-            self._loaded.close()
             self._loaded = None
+            if self._worker is not None:
+                self._worker.close()
+                self._worker = None

@@ -59,6 +59,14 @@ def install() -> None:
         _installed = True
 
 
+def remember(line: str) -> None:
+    """Keep a line that llama.cpp logged in the engine process (forwarded to the app), so
+    ``recent_lines`` and ``lines_since`` read the same in the app as in that process."""
+    with _lock:
+        _recent.append((_counter[0], line))
+        _counter[0] += 1
+
+
 def recent_lines() -> list[str]:
     with _lock:
         return [line for _, line in _recent]

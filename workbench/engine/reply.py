@@ -83,6 +83,7 @@ class Reply:
         sampling: SamplingSettings,
         *,
         fresh: bool = False,
+        stop_flag: threading.Event | None = None,
     ) -> None:
         self.loaded = loaded
         self.messages = messages
@@ -90,7 +91,8 @@ class Reply:
         self.fresh = fresh
         self.text = ""
         self.stats = ReplyStats()
-        self._stop = threading.Event()
+        #: The engine process passes the flag its command listener sets on a stop request.
+        self._stop = stop_flag or threading.Event()
         self._started = False
 
     def stop(self) -> None:
