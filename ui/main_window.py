@@ -15,7 +15,6 @@ from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
     QHBoxLayout,
-    QLabel,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
@@ -31,6 +30,7 @@ from ui.services import Services
 from ui.views.chat_page import ChatPage
 from ui.views.history_page import HistoryPage
 from ui.views.settings_dialog import SettingsDialog
+from ui.widgets.plain_label import Label
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ NAV = ("Chat", "Models", "Compare", "Trials", "History")
 def placeholder(text: str, parent: QWidget) -> QWidget:
     page = QWidget(parent)
     layout = QVBoxLayout(page)
-    label = QLabel(text, page)
+    label = Label(text, page)
     label.setObjectName("Muted")
     label.setAlignment(Qt.AlignmentFlag.AlignCenter)
     label.setWordWrap(True)
@@ -71,7 +71,7 @@ class MainWindow(QMainWindow):
         nav.setFixedWidth(176)
         nav_layout = QVBoxLayout(nav)
         nav_layout.setContentsMargins(0, 0, 0, 12)
-        title = QLabel("Workbench", nav)
+        title = Label("Workbench", nav)
         title.setObjectName("AppTitle")
         self.nav = QListWidget(nav)
         self.nav.setObjectName("NavList")
@@ -142,8 +142,8 @@ class MainWindow(QMainWindow):
         self.loading_bar.setTextVisible(False)
         self.loading_bar.setAccessibleName("Loading model")
         self.loading_bar.hide()
-        self.jobs_label = QLabel(bar)
-        self.model_label = QLabel("No model loaded", bar)
+        self.jobs_label = Label(bar)
+        self.model_label = Label("No model loaded", bar)
         self.model_label.setAccessibleName("Loaded model")
         bar.addPermanentWidget(self.jobs_label)
         bar.addPermanentWidget(self.loading_bar)

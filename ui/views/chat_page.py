@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
     QHBoxLayout,
-    QLabel,
     QListWidget,
     QListWidgetItem,
     QMenu,
@@ -53,6 +52,7 @@ from ui.views.chat_view import ChatView
 from ui.views.sampling_panel import SamplingPanel
 from ui.views.welcome import WelcomeView
 from ui.widgets.message_widget import MessageWidget
+from ui.widgets.plain_label import Label
 from ui.widgets.text_fit import ElidedLabel
 from workbench import conversations as convs
 from workbench.catalog import filter_catalog, load_catalog, machine_memory_bytes
@@ -98,7 +98,7 @@ class Banner(QFrame):
         self.setObjectName("Banner")
         row = QHBoxLayout(self)
         row.setContentsMargins(12, 8, 6, 8)
-        self.label = QLabel(self)
+        self.label = Label(self)
         self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         close = QToolButton(self)
@@ -186,7 +186,7 @@ class ChatPage(QWidget):
             shortcut = QShortcut(key, self.chat_list, context=Qt.ShortcutContext.WidgetShortcut)
             shortcut.activated.connect(
                 lambda a=action: self._request(a, self.chat_list.currentItem()))
-        recent = QLabel("Recent chats", side)
+        recent = Label("Recent chats", side)
         recent.setObjectName("Muted")
         side_layout.addWidget(self.new_button)
         side_layout.addSpacing(6)
@@ -250,7 +250,7 @@ class ChatPage(QWidget):
         self.input.setPlaceholderText("Message the model…")
         self.input.setFixedHeight(64)
         buttons = QHBoxLayout()
-        hint = QLabel("Ctrl+Enter to send · Esc to stop", composer)
+        hint = Label("Ctrl+Enter to send · Esc to stop", composer)
         hint.setObjectName("Muted")
         self.stop_button = QPushButton("Stop", composer)
         self.stop_button.setAccessibleName("Stop generating")

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from ui.widgets.markdown_view import MarkdownView
 from ui.widgets.message_widget import MIN_RENDER_INTERVAL_S, RENDER_BUDGET, format_metrics
+from ui.widgets.plain_label import Label
 
 #: Narrower than this a column stops shrinking and the answers scroll sideways instead:
 #: four of them still fit side by side in the Compare page of a 1280 px window.
@@ -62,10 +63,10 @@ class AnswerColumn(QFrame):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 10, 12, 10)
         layout.setSpacing(6)
-        self.title = QLabel(f"Answer {letter}", self)
+        self.title = Label(f"Answer {letter}", self)
         self.title.setObjectName("SubHeading")
         self.title.setAccessibleName(f"Answer {letter}")
-        self.verdict = QLabel("", self)
+        self.verdict = Label("", self)
         self.verdict.setObjectName("Role")
         self.verdict.setAccessibleName(f"Your vote on answer {letter}")
         heading = QHBoxLayout()
@@ -73,7 +74,7 @@ class AnswerColumn(QFrame):
         heading.addWidget(self.title)
         heading.addStretch(1)
         heading.addWidget(self.verdict)
-        self.writer = QLabel("", self)
+        self.writer = Label("", self)
         self.writer.setObjectName("Muted")
         self.writer.setWordWrap(True)
         self.writer.setTextFormat(Qt.TextFormat.PlainText)
@@ -99,7 +100,7 @@ class AnswerColumn(QFrame):
             self, "_follow", value >= bar.maximum() - 4))
         bar.rangeChanged.connect(lambda _low, high: bar.setValue(high) if self._follow else None)
 
-        self.metrics = QLabel("Waiting…", self)
+        self.metrics = Label("Waiting…", self)
         self.metrics.setObjectName("Metrics")
         self.metrics.setWordWrap(True)
         self.metrics.setTextFormat(Qt.TextFormat.PlainText)

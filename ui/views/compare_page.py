@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QFrame,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
@@ -38,6 +37,7 @@ from ui.views.contender_picker import (
     build_contenders,
     split_settings,
 )
+from ui.widgets.plain_label import Label
 from ui.widgets.rank_dialog import RankDialog
 from workbench.library import list_models
 from workbench.trials.compare import LETTERS, CompareEvent, CompareRun
@@ -133,9 +133,9 @@ class ComparePage(QWidget):
         layout = QVBoxLayout(content)
         layout.setContentsMargins(16, 12, 16, 4)
         layout.setSpacing(8)
-        title = QLabel("Compare", self)
+        title = Label("Compare", self)
         title.setObjectName("Heading")
-        intro = QLabel("Ask 2 to 4 contenders the same prompt. A contender is a model plus its "
+        intro = Label("Ask 2 to 4 contenders the same prompt. A contender is a model plus its "
                        "settings: the same model twice with different settings is two "
                        "contenders. Contenders are numbered; answers are lettered in the "
                        "order shown.", self)
@@ -179,7 +179,7 @@ class ComparePage(QWidget):
         self.column_area = QHBoxLayout(self.column_strip)
         self.column_area.setContentsMargins(0, 0, 0, 0)
         self.column_area.setSpacing(8)
-        self.empty = QLabel("Answers appear here side by side. Pick the contenders, type a "
+        self.empty = Label("Answers appear here side by side. Pick the contenders, type a "
                             "prompt and press Compare.", self.column_strip)
         self.empty.setObjectName("Muted")
         self.empty.setWordWrap(True)
@@ -196,7 +196,7 @@ class ComparePage(QWidget):
 
         # The status line and the vote buttons share one row: the question beside its answers.
         self.vote_row = QHBoxLayout()
-        self.status = QLabel("", self)
+        self.status = Label("", self)
         self.status.setObjectName("Muted")
         self.status.setWordWrap(True)
         self.status.setTextFormat(Qt.TextFormat.PlainText)

@@ -13,7 +13,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QPushButton,
     QSizePolicy,
@@ -21,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.widgets.plain_label import Label
 from workbench.library import get_model
 from workbench.trials.contenders import Contender, make_contender, parse_set_options
 
@@ -45,7 +45,7 @@ class ContenderRow(QWidget):
         super().__init__(parent)
         line = QHBoxLayout(self)
         line.setContentsMargins(0, 0, 0, 0)
-        self.number = QLabel(self)
+        self.number = Label(self)
         self.number.setObjectName("SubHeading")
         self.number.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.number.setMinimumWidth(self.number.fontMetrics().horizontalAdvance("4") + 12)

@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QInputDialog,
-    QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
@@ -32,6 +31,7 @@ from PySide6.QtWidgets import (
 from ui import theme
 from ui.services import Services
 from ui.tasks import Job
+from ui.widgets.plain_label import Label
 from workbench import conversations as convs
 from workbench.errors import WorkbenchError
 from workbench.export import export_conversation
@@ -118,7 +118,7 @@ class HistoryPage(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(24, 20, 24, 16)
         layout.setSpacing(10)
-        heading = QLabel("History", self)
+        heading = Label("History", self)
         heading.setObjectName("Heading")
         self.search = QLineEdit(self)
         self.search.setAccessibleName("Search all chats")
@@ -131,14 +131,14 @@ class HistoryPage(QWidget):
         self._timer.timeout.connect(self.run_search)
         self.search.textChanged.connect(lambda: self._timer.start())
         self.search.returnPressed.connect(self.run_search)
-        self.summary = QLabel(self)
+        self.summary = Label(self)
         self.summary.setObjectName("Muted")
 
         self.undo_bar = QFrame(self)
         self.undo_bar.setObjectName("InfoBanner")
         undo_row = QHBoxLayout(self.undo_bar)
         undo_row.setContentsMargins(12, 6, 6, 6)
-        self.undo_label = QLabel(self.undo_bar)
+        self.undo_label = Label(self.undo_bar)
         self.undo_button = QPushButton("Undo", self.undo_bar)
         self.undo_button.setAccessibleName("Undo delete")
         self.undo_button.clicked.connect(self.undo_delete)

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QPushButton,
     QSplitter,
@@ -30,6 +29,7 @@ from ui.services import Services
 from ui.tablemodels.format import human_count, human_date, human_size
 from ui.tablemodels.hub import HubResultsTableModel, RepoFilesTableModel
 from ui.views.models_widgets import MessageBar, heading, make_table, muted, selected_row
+from ui.widgets.plain_label import Label
 from workbench import fit, hardware
 from workbench.errors import WorkbenchError
 from workbench.gguf_header import GGUFHeader
@@ -147,7 +147,7 @@ class HubTab(QWidget):
         self.download_button.setObjectName("Primary")
         self.download_button.setEnabled(False)
         context_row = QHBoxLayout()
-        context_row.addWidget(QLabel("Fit at context"))
+        context_row.addWidget(Label("Fit at context"))
         context_row.addWidget(self.context)
         context_row.addStretch(1)
         context_row.addWidget(self.download_button)

@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QMessageBox,
     QPushButton,
@@ -42,6 +41,7 @@ from ui.views.models_widgets import (
     select_source_row,
     selected_row,
 )
+from ui.widgets.plain_label import Label
 from ui.widgets.text_fit import ElidedLabel, breakable
 from workbench import library
 from workbench.errors import WorkbenchError
@@ -163,7 +163,7 @@ class ModelDetails(QFrame):
                 label = ElidedLabel(value, mode=Qt.TextElideMode.ElideMiddle)
                 self.form.addRow(muted(key), label)
                 continue
-            label = QLabel(breakable(value))
+            label = Label(breakable(value))
             label.setWordWrap(True)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -206,7 +206,7 @@ class LibraryTab(QWidget):
 
         self.table = make_table(self.table_model, stretch="Name",
                                 optional=("License", "Architecture", "Source", "Context"))
-        self.empty = QLabel("No models yet.\n\nDrop .gguf files here, use “Add file…”, find the "
+        self.empty = Label("No models yet.\n\nDrop .gguf files here, use “Add file…”, find the "
                             "ones other apps downloaded with “Scan disk…”,\nor download one "
                             "from Discover or Recommended.")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)

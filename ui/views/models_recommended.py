@@ -7,13 +7,14 @@ same queue as Discover.
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFrame,
     QHBoxLayout,
-    QLabel,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -29,6 +30,7 @@ from ui.views.models_widgets import (
     select_source_row,
     selected_row,
 )
+from ui.widgets.plain_label import Label
 from workbench.catalog import TASKS, CatalogEntry, filter_catalog, load_catalog
 from workbench.errors import WorkbenchError
 from workbench.library import Model
@@ -55,13 +57,13 @@ class RecommendedTab(QWidget):
         top.addWidget(heading("Recommended models"))
         top.addWidget(self.count)
         top.addStretch(1)
-        top.addWidget(QLabel("Task"))
+        top.addWidget(Label("Task"))
         top.addWidget(self.task)
         top.addWidget(self.fits_only)
 
         self.table = make_table(self.table_model, stretch="Name",
                                 optional=("License", "Tasks", "Quantization"))
-        self.description = QLabel()
+        self.description = Label(rich=True)  # bold name: the catalog text is escaped
         self.description.setWordWrap(True)
         self.facts = muted()
         self.download_button = QPushButton("Download")
@@ -144,7 +146,8 @@ class RecommendedTab(QWidget):
             self.description.setText("")
             self.facts.setText("")
             return
-        self.description.setText(f"<b>{entry.name}</b> — {entry.description}")
+        self.description.setText(f"<b>{html.escape(entry.name)}</b> — "
+                                 f"{html.escape(entry.description)}")
         self.facts.setText(f"{entry.repo} · {entry.file} · {entry.openness} · "
                            f"{entry.context_length:,} tokens of context")
         owned = entry.file in self.table_model.in_library

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.tablemodels.base import SORT_ROLE, RowTableModel
+from ui.widgets.plain_label import Label
 
 
 class MessageBar(QFrame):
@@ -32,7 +33,7 @@ class MessageBar(QFrame):
         super().__init__(parent)
         self.setObjectName("messageBar")
         self.kind = ""
-        self._label = QLabel()
+        self._label = Label()
         self._label.setWordWrap(True)
         self._label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         close = QToolButton()
@@ -233,7 +234,7 @@ def select_source_row(view: QTableView, row: int) -> None:
 
 def heading(text: str, size: int = 15) -> QLabel:
     """A title; the theme's ``Heading``/``SubHeading`` style wins when a theme is applied."""
-    label = QLabel(text)
+    label = Label(text)
     label.setObjectName("Heading" if size >= 15 else "SubHeading")
     font = label.font()
     font.setPointSize(size)
@@ -245,7 +246,7 @@ def heading(text: str, size: int = 15) -> QLabel:
 def muted(text: str = "") -> QLabel:
     """A secondary line (counts, hints), in the theme's muted colour (else the palette's
     placeholder colour)."""
-    label = QLabel(text)
+    label = Label(text)
     label.setObjectName("Muted")
     label.setWordWrap(True)
     palette = label.palette()

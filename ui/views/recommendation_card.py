@@ -11,13 +11,14 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 
+from ui.widgets.plain_label import Label
 from workbench.trials.recommend import FAILS, UNSURE, Recommendation
 
 OBJECT_NAMES = {FAILS: "ErrorText", UNSURE: "Muted"}
 
 
 def _label(text: str, name: str = "") -> QLabel:
-    label = QLabel(text)
+    label = Label(text)
     label.setTextFormat(Qt.TextFormat.PlainText)
     label.setWordWrap(True)
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

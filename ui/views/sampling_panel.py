@@ -14,13 +14,13 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
     QFrame,
-    QLabel,
     QPlainTextEdit,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
+from ui.widgets.plain_label import Label
 from workbench.engine import PRESETS, SamplingSettings
 
 CUSTOM = "custom"
@@ -36,7 +36,7 @@ class SamplingPanel(QFrame):
         layout.setContentsMargins(14, 12, 14, 12)
         layout.setSpacing(8)
 
-        heading = QLabel("System prompt", self)
+        heading = Label("System prompt", self)
         heading.setObjectName("SubHeading")
         self.system_prompt = QPlainTextEdit(self)
         self.system_prompt.setAccessibleName("System prompt")
@@ -45,7 +45,7 @@ class SamplingPanel(QFrame):
         layout.addWidget(heading)
         layout.addWidget(self.system_prompt)
 
-        sampling = QLabel("Sampling", self)
+        sampling = Label("Sampling", self)
         sampling.setObjectName("SubHeading")
         layout.addSpacing(6)
         layout.addWidget(sampling)
@@ -71,7 +71,7 @@ class SamplingPanel(QFrame):
         form.addRow("Max tokens", self.max_tokens)
         form.addRow("Seed", self.seed)
         layout.addLayout(form)
-        hint = QLabel("Lower temperature: more focused answers. A fixed seed repeats a reply.",
+        hint = Label("Lower temperature: more focused answers. A fixed seed repeats a reply.",
                       self)
         hint.setObjectName("Muted")
         hint.setWordWrap(True)

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.services import Services
+from ui.widgets.plain_label import Label
 from workbench.engine import gpu_offload_supported
 from workbench.settings import (
     DEFINITIONS,
@@ -199,7 +200,7 @@ class SettingsDialog(QDialog):
         body.addWidget(self.groups)
         body.addWidget(self.pages, 1)
 
-        self.error = QLabel(self)
+        self.error = Label(self)
         self.error.setObjectName("ErrorText")
         self.error.setWordWrap(True)
         self.error.hide()
@@ -225,7 +226,7 @@ class SettingsDialog(QDialog):
         column = QVBoxLayout(page)
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(4)
-        heading = QLabel(group, page)
+        heading = Label(group, page)
         heading.setObjectName("SubHeading")
         column.addWidget(heading)
         column.addSpacing(6)
@@ -253,7 +254,7 @@ class SettingsDialog(QDialog):
         shown = widget if widget is not None else editor.widget if editor else None
         assert shown is not None
         if not isinstance(editor, FlagEditor):  # a check box carries its own label
-            title = QLabel(label, page)
+            title = Label(label, page)
             title.setObjectName("Role")
             title.setBuddy(editor.field if editor else shown)
             column.addWidget(title)
@@ -264,7 +265,7 @@ class SettingsDialog(QDialog):
         column.addSpacing(8)
 
     def _description(self, text: str, parent: QWidget) -> QLabel:
-        label = QLabel(text, parent)
+        label = Label(text, parent)
         label.setObjectName("Muted")
         label.setWordWrap(True)
         return label

@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
@@ -33,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.widgets.plain_label import Label
 from workbench.errors import WorkbenchError
 from workbench.trials.checks import ALIASES, CHECK_TYPES, normalize_check
 
@@ -186,7 +186,7 @@ class CheckEditor(QWidget):
         self.number.setRange(1, 10_000_000)
         self.schema_button = QPushButton("Choose file…")
         self.schema_button.clicked.connect(self.choose_schema)
-        self.schema_name = QLabel("")
+        self.schema_name = Label("")
         self.schema_name.setTextFormat(Qt.TextFormat.PlainText)
         self.ignore_case = QCheckBox("Ignore case")
         self.add_button = QPushButton("Add check")
@@ -195,7 +195,7 @@ class CheckEditor(QWidget):
         self.add_button.clicked.connect(self.add_current)
         self.remove_button.clicked.connect(self.remove_selected)
         self.text.returnPressed.connect(self.add_current)
-        self.error = QLabel("")
+        self.error = Label("")
         self.error.setObjectName("ErrorText")
         self.error.setTextFormat(Qt.TextFormat.PlainText)
         self.error.setWordWrap(True)

@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
-    QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
@@ -51,6 +50,7 @@ from ui.tasks import Job
 from ui.views.compare_page import ContenderPicker, build_contenders
 from ui.views.recommendation_card import RecommendationCard
 from ui.views.trials_checks import CheckEditor
+from ui.widgets.plain_label import Label
 from ui.widgets.svg_chart import ChartGrid, chart_style
 from workbench.library import list_models
 from workbench.settings import DEFAULTS, get_setting
@@ -227,7 +227,7 @@ class TrialsPage(QWidget):
         box = QWidget()
         layout = QVBoxLayout(box)
         layout.setContentsMargins(4, 4, 8, 4)
-        layout.addWidget(QLabel("<h3>Prompt suites</h3>"))
+        layout.addWidget(Label("<h3>Prompt suites</h3>", rich=True))
         self.suites = QListWidget()
         self.suites.setAccessibleName("Prompt suites")
         self.suites.setMinimumHeight(72)
@@ -242,7 +242,7 @@ class TrialsPage(QWidget):
             button.clicked.connect(slot)
             buttons.addWidget(button)
         layout.addLayout(buttons)
-        layout.addWidget(QLabel("Prompts"))
+        layout.addWidget(Label("Prompts"))
         self.prompts = QListWidget()
         self.prompts.setAccessibleName("Prompts")
         self.prompts.setMinimumHeight(72)
@@ -289,7 +289,7 @@ class TrialsPage(QWidget):
         box = QWidget()
         layout = QVBoxLayout(box)
         layout.setContentsMargins(8, 4, 4, 4)
-        layout.addWidget(QLabel("<h3>Run a trial</h3>"))
+        layout.addWidget(Label("<h3>Run a trial</h3>", rich=True))
         self.picker = ContenderPicker(self, minimum=1)
         layout.addWidget(self.picker)
         controls = QHBoxLayout()
@@ -325,8 +325,8 @@ class TrialsPage(QWidget):
         self.progress.setTextVisible(False)
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
-        self.cells = QLabel("No trial yet")
-        self.eta = QLabel("")
+        self.cells = Label("No trial yet")
+        self.eta = Label("")
         self.eta.setObjectName("Muted")
         progress.addWidget(self.progress, 1)
         progress.addWidget(self.cells)
@@ -339,7 +339,7 @@ class TrialsPage(QWidget):
         self.export_button = QPushButton("Export report…")
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self.export_dialog)
-        trials_row.addWidget(QLabel("Trial"))
+        trials_row.addWidget(Label("Trial"))
         trials_row.addWidget(self.trials, 1)
         trials_row.addWidget(self.export_button)
         layout.addLayout(trials_row)
@@ -347,7 +347,7 @@ class TrialsPage(QWidget):
         self.tabs = QTabWidget()
         self.matrix = MatrixModel(self)
         self.table = self._build_matrix_view()
-        self.guide = QLabel(GUIDES["no suites"])
+        self.guide = Label(GUIDES["no suites"], rich=True)  # the window's own text
         self.guide.setObjectName("Muted")
         self.guide.setWordWrap(True)
         self.guide.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
@@ -359,7 +359,7 @@ class TrialsPage(QWidget):
         self.board_table = self._build_board()
         board_tab = QWidget()
         board_column = QVBoxLayout(board_tab)
-        scope = QLabel(BOARD_SCOPE)
+        scope = Label(BOARD_SCOPE)
         scope.setObjectName("Muted")
         scope.setWordWrap(True)
         board_column.addWidget(scope)
@@ -371,7 +371,7 @@ class TrialsPage(QWidget):
         self.chart_grid = charts
         self.tabs.addTab(charts, "Charts")
         layout.addWidget(self.tabs, 1)
-        self.status = QLabel("")
+        self.status = Label("")
         self.status.setTextFormat(Qt.TextFormat.PlainText)
         self.status.setWordWrap(True)
         layout.addWidget(self.status)

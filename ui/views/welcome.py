@@ -3,18 +3,20 @@ without one (first run), one sentence on what to do and the recommended models t
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
     QHBoxLayout,
-    QLabel,
     QPushButton,
     QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
+from ui.widgets.plain_label import Label
 from ui.widgets.text_fit import WrapButton, breakable
 from workbench.catalog import CatalogEntry
 from workbench.units import human_size
@@ -46,8 +48,8 @@ class WelcomeView(QScrollArea):
         self._outer = QVBoxLayout(self._holder)
         self._outer.setContentsMargins(32, 32, 32, 32)
         self._content: QWidget | None = None
-        self.heading = QLabel()
-        self.sentence = QLabel()
+        self.heading = Label()
+        self.sentence = Label()
 
     def _reset(self) -> QVBoxLayout:
         if self._content is not None:
@@ -66,11 +68,11 @@ class WelcomeView(QScrollArea):
         self._outer.addStretch(1)
         self._outer.addLayout(row)
         self._outer.addStretch(2)
-        self.heading = QLabel(self._content)
+        self.heading = Label(self._content)
         self.heading.setObjectName("Heading")
         self.heading.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.heading.setWordWrap(True)
-        self.sentence = QLabel(self._content)
+        self.sentence = Label(self._content)
         self.sentence.setObjectName("Muted")
         self.sentence.setWordWrap(True)
         self.sentence.setMinimumWidth(200)
@@ -115,13 +117,13 @@ class WelcomeView(QScrollArea):
         buttons.addWidget(browse)
         buttons.addStretch(1)
         layout.addLayout(buttons)
-        caption = QLabel(f"Recommended for this computer ({human_size(memory)} of memory)",
+        caption = Label(f"Recommended for this computer ({human_size(memory)} of memory)",
                          self._content)
         caption.setObjectName("SubHeading")
         layout.addSpacing(8)
         layout.addWidget(caption)
         if not entries:
-            none = QLabel("Finding the models that fit…" if entries is None else
+            none = Label("Finding the models that fit…" if entries is None else
                           "None of the recommended models fits in this computer's memory.",
                           self._content)
             none.setObjectName("Muted")
@@ -135,11 +137,12 @@ class WelcomeView(QScrollArea):
         row = QHBoxLayout(card)
         row.setContentsMargins(14, 10, 10, 10)
         text = QVBoxLayout()
-        name = QLabel(f"<b>{breakable(entry.name)}</b>  <span style='font-weight:normal'>"
-                      f"{human_size(entry.size_bytes)} · {entry.quantization} · "
-                      f"{', '.join(entry.tasks)}</span>", card)
+        name = Label(f"<b>{html.escape(breakable(entry.name))}</b>  "
+                     f"<span style='font-weight:normal'>{human_size(entry.size_bytes)} · "
+                     f"{html.escape(entry.quantization)} · "
+                     f"{html.escape(', '.join(entry.tasks))}</span>", card, rich=True)
         name.setWordWrap(True)
-        description = QLabel(entry.description, card)
+        description = Label(entry.description, card)
         description.setObjectName("Muted")
         description.setWordWrap(True)
         text.addWidget(name)

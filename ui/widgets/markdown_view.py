@@ -23,7 +23,6 @@ from PySide6.QtGui import QFontDatabase, QGuiApplication, QTextCursor
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
-    QLabel,
     QSizePolicy,
     QTextBrowser,
     QToolButton,
@@ -32,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui import theme
+from ui.widgets.plain_label import Label
 
 MAX_HIGHLIGHT_CHARS = 20_000  # longer blocks stay plain: colouring must stay cheap
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*([\w+#.-]*)")
@@ -134,7 +134,7 @@ class CodeBlock(QFrame):
         header.setObjectName("CodeHeader")
         row = QHBoxLayout(header)
         row.setContentsMargins(10, 2, 4, 2)
-        self.language = QLabel(language or "code", header)
+        self.language = Label(language or "code", header)
         self.copy_button = QToolButton(header)
         self.copy_button.setObjectName("Flat")
         self.copy_button.setText("Copy")

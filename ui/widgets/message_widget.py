@@ -17,7 +17,6 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
-    QLabel,
     QPlainTextEdit,
     QPushButton,
     QSizePolicy,
@@ -27,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.widgets.markdown_view import MarkdownView
+from ui.widgets.plain_label import Label
 from workbench.units import human_size
 
 MIN_RENDER_INTERVAL_S = 0.25
@@ -72,7 +72,7 @@ class BranchSwitcher(QWidget):
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(0)
         self.previous = _flat_button("‹", "Previous version", self)
-        self.label = QLabel(self)
+        self.label = Label(self)
         self.label.setObjectName("Muted")
         self.next = _flat_button("›", "Next version", self)
         for widget in (self.previous, self.label, self.next):
@@ -144,13 +144,13 @@ class MessageWidget(QFrame):
             lambda: self.message_id and self.continue_requested.emit(self.message_id))
         self.continue_button.hide()
 
-        self.title = QLabel(title, self)
+        self.title = Label(title, self)
         self.title.setObjectName("Role")
-        self.status = QLabel(self)
+        self.status = Label(self)
         self.status.setObjectName("Muted")
         self.status.setWordWrap(True)
         self.status.hide()
-        self.metrics = QLabel(self)
+        self.metrics = Label(self)
         self.metrics.setObjectName("Metrics")
         self.metrics.setWordWrap(True)
         self.metrics.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

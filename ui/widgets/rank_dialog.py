@@ -10,13 +10,14 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QHBoxLayout,
-    QLabel,
     QListWidget,
     QListWidgetItem,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
+
+from ui.widgets.plain_label import Label
 
 
 class RankDialog(QDialog):
@@ -52,7 +53,7 @@ class RankDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("Best first: drag the answers into order.", self))
+        layout.addWidget(Label("Best first: drag the answers into order.", self))
         layout.addLayout(row)
         layout.addWidget(buttons)
 
