@@ -112,17 +112,17 @@ def duplicate_vocabulary_model(model_path: Path, tmp_path_factory) -> Path:  # t
     return target
 
 
-def test_a_llama_cpp_assertion_is_one_line_not_a_dead_app(own_engine, db, model_path,
+def test_a_llama_cpp_assertion_is_one_line_not_a_dead_app(own_engine, model_path,
                                                            duplicate_vocabulary_model) -> None:
-    from workbench.library import add_model
-
-    model = add_model(db, duplicate_vocabulary_model)
-    with pytest.raises(EngineCrashed) as caught:
-        chat.send(db, own_engine, model, "Hello", load=LOAD, sampling=GREEDY)
+    # `models add` refuses this file (workbench.model_check); a file reached another way (a
+    # model added by an older version, a path given to the engine) still meets llama.cpp's
+    # assertion, and that must end only the engine process.
+    with pytest.raises(EngineCrashed) as caught:  # at load, or at the first token
+        list(own_engine.reply(duplicate_vocabulary_model, QUESTION, load=LOAD,
+                              sampling=GREEDY))
     message = str(caught.value)
     assert message.startswith("The model stopped working: killed by SIGABRT (GGML_ASSERT(")
     assert "\n" not in message
-    assert integrity(db) == "ok"
     after = own_engine.reply(model_path, QUESTION, load=LOAD, sampling=GREEDY)
     assert "".join(after).strip()
 

@@ -9,7 +9,6 @@ reply is drawn by the chat's own :class:`MarkdownView`, rendered again at most e
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -24,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.widgets.markdown_view import MarkdownView
-from ui.widgets.message_widget import MIN_RENDER_INTERVAL_S, RENDER_BUDGET, format_metrics
+from ui.widgets.message_widget import format_metrics
 from ui.widgets.plain_label import Label
 
 #: Narrower than this a column stops shrinking and the answers scroll sideways instead:
@@ -55,8 +54,6 @@ class AnswerColumn(QFrame):
         self.setObjectName("Card")
         self.letter = letter
         self.text = ""
-        self.render_interval = MIN_RENDER_INTERVAL_S
-        self._last_render = 0.0
         self.setMinimumSize(COLUMN_MIN_WIDTH, COLUMN_MIN_HEIGHT)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
@@ -117,14 +114,7 @@ class AnswerColumn(QFrame):
     def stream(self, piece: str) -> None:
         """Append streamed text; rendered as Markdown now and then (see the module)."""
         self.text += piece
-        now = time.perf_counter()
-        if now - self._last_render >= self.render_interval:
-            self.view.set_markdown(self.text)
-            done = time.perf_counter()
-            self.render_interval = max(MIN_RENDER_INTERVAL_S, (done - now) / RENDER_BUDGET)
-            self._last_render = done
-        else:
-            self.view.append_plain(piece)
+        self.view.stream(self.text, piece)
 
     def set_text(self, text: str) -> None:
         """The whole answer at once (its final, stored text): rendered as Markdown."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from dataclasses import dataclass
 
 from pygments import highlight
@@ -174,6 +175,13 @@ class CodeBlock(QFrame):
         QTimer.singleShot(1500, self.copy_button, lambda: self.copy_button.setText("Copy"))
 
 
+#: While a reply streams, the whole text is re-rendered as Markdown at most every this many
+#: seconds (new text is appended plainly in between) ...
+MIN_RENDER_INTERVAL_S = 0.25
+#: ... and the spacing adapts so re-rendering never takes over 3% of the time.
+RENDER_BUDGET = 0.03
+
+
 class MarkdownView(QWidget):
     """Markdown text as a column of prose and code segments; see the module's docstring."""
 
@@ -185,6 +193,21 @@ class MarkdownView(QWidget):
         self._layout.setSpacing(8)
         self._segments: list[Segment] = []
         self._widgets: list[QWidget] = []
+        self.render_interval = MIN_RENDER_INTERVAL_S
+        self._last_render = 0.0
+
+    def stream(self, text: str, piece: str) -> None:
+        """``piece`` arrived and ``text`` is everything so far: append it plainly, and now
+        and then (see :data:`RENDER_BUDGET`) render the whole text as Markdown. The chat and
+        the Compare columns stream through this one throttle."""
+        now = time.perf_counter()
+        if now - self._last_render >= self.render_interval:
+            self.set_markdown(text)
+            done = time.perf_counter()
+            self.render_interval = max(MIN_RENDER_INTERVAL_S, (done - now) / RENDER_BUDGET)
+            self._last_render = done
+        else:
+            self.append_plain(piece)
 
     @property
     def code_blocks(self) -> list[CodeBlock]:

@@ -9,7 +9,6 @@ than a few percent of the time), then once more at the end.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -28,9 +27,6 @@ from PySide6.QtWidgets import (
 from ui.widgets.markdown_view import MarkdownView
 from ui.widgets.plain_label import Label
 from workbench.units import human_size
-
-MIN_RENDER_INTERVAL_S = 0.25
-RENDER_BUDGET = 0.03  # at most 3% of the time goes to re-rendering Markdown while streaming
 
 
 def format_metrics(metrics: dict[str, Any], finish_reason: str | None) -> str:
@@ -113,8 +109,6 @@ class MessageWidget(QFrame):
         self.role = role
         self.message_id = message_id
         self.text = text
-        self.render_interval = MIN_RENDER_INTERVAL_S
-        self._last_render = 0.0
         self.setObjectName("UserRow" if role == "user" else "AssistantMessage")
 
         outer = QVBoxLayout(self)
@@ -197,14 +191,7 @@ class MessageWidget(QFrame):
     def stream(self, piece: str) -> None:
         """Add streamed text: appended as is, rendered as Markdown now and then (see module)."""
         self.text += piece
-        now = time.perf_counter()
-        if now - self._last_render >= self.render_interval:
-            self.view.set_markdown(self.text)
-            done = time.perf_counter()
-            self.render_interval = max(MIN_RENDER_INTERVAL_S, (done - now) / RENDER_BUDGET)
-            self._last_render = done
-        else:
-            self.view.append_plain(piece)
+        self.view.stream(self.text, piece)
 
     def finish_stream(self) -> None:
         self.view.set_markdown(self.text)

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.engine import llama_log
-from workbench.engine.reply import Message
+from workbench.engine.reply import Message, StreamedReply
 from workbench.engine.settings import LoadSettings, ReplyStats, SamplingSettings
 from workbench.engine.templates import ChatTemplate, choose_template
 from workbench.engine.worker import main as worker_main
@@ -411,7 +411,7 @@ class RemoteModel:
         self.worker.close()
 
 
-class RemoteReply:
+class RemoteReply(StreamedReply):
     """A reply generated in the engine process: iterate to stream text; ``stats``, ``text``
     and ``finish_reason`` are set as it runs, as for the in-process
     :class:`~workbench.engine.reply.Reply` that the engine process runs for it.
@@ -421,17 +421,11 @@ class RemoteReply:
 
     def __init__(self, loaded: RemoteModel, messages: list[Message],
                  sampling: SamplingSettings, *, fresh: bool = False) -> None:
+        super().__init__(messages, sampling, fresh=fresh)
         self.loaded = loaded
-        self.messages = messages
-        self.sampling = sampling
-        self.fresh = fresh
-        self.text = ""
-        self.stats = ReplyStats()
         self.reply_id: int | None = None
         self.finished = False
         self.stop_requested_at: float | None = None
-        self._stop = threading.Event()
-        self._started = False
         self._began = 0.0
 
     def stop(self) -> None:
@@ -441,20 +435,6 @@ class RemoteReply:
         self._stop.set()
         if self.reply_id is not None and not self.finished:
             self.loaded.worker.send_stop(self.reply_id)
-
-    @property
-    def stopped(self) -> bool:
-        return self._stop.is_set()
-
-    @property
-    def finish_reason(self) -> str:
-        return self.stats.finish_reason
-
-    def __iter__(self) -> Iterator[str]:
-        if self._started:
-            raise RuntimeError("a Reply can be iterated once")
-        self._started = True
-        return self._run()
 
     def _run(self) -> Iterator[str]:
         worker = self.loaded.worker

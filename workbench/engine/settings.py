@@ -64,22 +64,17 @@ PRESETS: dict[str, SamplingSettings] = {
 
 
 def parse_gpu_layers(value: str | int | None) -> GpuLayers:
+    """A GPU-layers value from a command line, a contender or a model's settings: the
+    ``gpu_layers`` setting's own definition checks it (one parser for the CLI, the window and
+    the engine); unset means ``auto`` and a negative number ``all``, as llama.cpp reads -1."""
+    from workbench.settings import definition
+
     if value is None or value == "":
         return "auto"
-    if isinstance(value, int):
-        return value
-    text = str(value).strip().lower()
-    if text in ("auto", "all"):
-        return text
-    try:
-        number = int(text)
-    except ValueError:
-        raise InvalidInputError(
-            f"GPU layers '{value}': expected a number, 'all' or 'auto'"
-        ) from None
-    if number < 0:
+    if not isinstance(value, bool) and str(value).strip().lstrip("-").isdigit() \
+            and int(str(value).strip()) < 0:
         return "all"
-    return number
+    return definition("gpu_layers").convert(value)
 
 
 def with_overrides(settings: Any, values: dict[str, Any]) -> Any:
