@@ -184,7 +184,10 @@ def test_import_run_results_and_export(qtbot, services, heartbeat, tmp_path,
     assert page.table.columnWidth(0) == PROMPT_COLUMN_PX
     assert all(page.table.columnWidth(c) >= CONTENDER_COLUMN_MIN_PX for c in (1, 2))
     assert not page.table.horizontalScrollBar().isVisible()
-    assert page.board_table.rowCount() >= 2
+    # one model, two settings variants: the model's row, then one indented row per variant
+    titles = [page.board_table.item(r, 0).text() for r in range(page.board_table.rowCount())]
+    assert len(titles) == 3 and sum(t.strip().startswith("↳") for t in titles) == 2, titles
+    assert "system prompt" in titles[1] + titles[2]
     page.grab().save(str(screenshot_dir / "trials_results.png"))
 
     # Run again: the bar starts from nothing, not from the last trial's 4/4.

@@ -56,7 +56,7 @@ from workbench.library import list_models
 from workbench.settings import DEFAULTS, get_setting
 from workbench.trials import report, store
 from workbench.trials.recommend import Bar, recommend
-from workbench.trials.results import BOARD_SCOPE, leaderboard, trial_summary
+from workbench.trials.results import BOARD_SCOPE, group_by_model, leaderboard, trial_summary
 from workbench.trials.runner import TrialProgress, TrialRun, create_trial
 from workbench.trials.suites import (
     SuitePrompt,
@@ -176,7 +176,8 @@ BOARD_COLUMNS = (
     ("Votes", "Votes this contender took part in"),
     ("Won", "Votes it won"),
     ("Tied", "Votes that were a tie"),
-    ("Pass rate", "Share of checked replies that passed every check, over all trials"),
+    ("Pass rate", "Share of checked prompts that passed every check, over all trials (a "
+                  "prompt with repeats scores the share of its repeats that pass)"),
 )
 
 GUIDES = {
@@ -791,18 +792,36 @@ class TrialsPage(QWidget):
         self._update_guide()
 
     def _show_board(self) -> None:
-        self.board_table.setRowCount(len(self.board))
-        for row, entry in enumerate(self.board):
-            interval = (f"{entry['low']:.0f}–{entry['high']:.0f}" if entry["low"] is not None
-                        else "–")
-            passed = (f"{entry['pass_rate']:.0%} of {entry['checked']}" if entry["checked"]
-                      else "–")
-            values = [entry["label"], f"{entry['rating']:.0f}" if entry["rating"] else "–",
-                      interval, entry["votes"], entry["won"], entry["tied"], passed]
+        """The leaderboard grouped by model file: a model with one settings variant is one
+        row; a model with several gets a bold row and one indented row per variant, named by
+        the settings in which it differs."""
+        rows: list[tuple[str, str, dict[str, Any] | None]] = []
+        for group in group_by_model(self.board)["models"]:
+            variants = group["variants"]
+            if len(variants) == 1:
+                rows.append((group["model"], variants[0]["label"], variants[0]))
+                continue
+            rows.append((group["model"], group["model"], None))
+            rows += [(f"    ↳ {v['variant'] or 'default settings'}", v["label"], v)
+                     for v in variants]
+        self.board_table.setRowCount(len(rows))
+        bold = self.board_table.font()
+        bold.setBold(True)
+        for row, (title, tip, entry) in enumerate(rows):
+            values: list[Any] = [title] + ([""] * (len(BOARD_COLUMNS) - 1))
+            if entry is not None:
+                interval = (f"{entry['low']:.0f}–{entry['high']:.0f}"
+                            if entry["low"] is not None else "–")
+                checked = entry.get("prompts_checked") or 0
+                passed = f"{entry['pass_rate']:.0%} of {checked}" if checked else "–"
+                values[1:] = [f"{entry['rating']:.0f}" if entry["rating"] else "–", interval,
+                              entry["votes"], entry["won"], entry["tied"], passed]
             for column, value in enumerate(values):
                 item = QTableWidgetItem(str(value))
                 if column == 0:
-                    item.setToolTip(entry["label"])
+                    item.setToolTip(tip)
+                    if entry is None:
+                        item.setFont(bold)
                 else:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight
                                           | Qt.AlignmentFlag.AlignVCenter)
