@@ -711,10 +711,10 @@ class ChatPage(QWidget):
         model = next((m for m in self.models if m.id == model_id), None)
         name = model.name if model is not None else ""
         self.services.events.model_loading.emit(name)
-        self.services.tasks.run(
+        self.services.ops.run(
             "engine", reload_model, self.services.db, self.services.engine, model_id,
-            self.panel.overrides(), name="reload model",
-            on_done=self.services.events.model_loaded.emit, on_error=self.show_error)
+            self.panel.overrides(), name="reloading the model",
+            success=self.services.events.model_loaded.emit, failure=self.show_error)
 
     def add_model_file(self, path: str | None = None) -> None:
         if path is None:

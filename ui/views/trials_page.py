@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -80,6 +81,34 @@ PROMPT_COLUMN_PX = 220
 CONTENDER_COLUMN_MIN_PX = 150
 #: The changes this page follows (see the module docstring).
 FOLLOWS = frozenset({"library", "suites", "trials", "votes"})
+
+
+class BoardTable(QTableWidget):
+    """The leaderboard: number columns as wide as their contents and never narrower than
+    their titles (ResizeToContents measured titles without the theme's header padding); the
+    Contender column takes the rest, or its title's width and the table scrolls sideways
+    when the window is too narrow for all of them."""
+
+    def fit_columns(self) -> None:
+        header = self.horizontalHeader()
+        metrics = header.fontMetrics()
+        self.resizeColumnsToContents()
+        used = 0
+        for column, (title, _tip) in enumerate(BOARD_COLUMNS[1:], 1):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
+            width = max(self.columnWidth(column), metrics.horizontalAdvance(title) + 14)
+            self.setColumnWidth(column, width)
+            used += width
+        need = metrics.horizontalAdvance(BOARD_COLUMNS[0][0]) + 14
+        if self.viewport().width() - used >= need:
+            header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        else:
+            header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+            self.setColumnWidth(0, max(need, min(self.columnWidth(0), 240)))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self.fit_columns()
 
 
 def human_eta(seconds: float) -> str:
@@ -418,8 +447,8 @@ class TrialsPage(QWidget):
         super().resizeEvent(event)
         self._size_matrix_columns()
 
-    def _build_board(self) -> QTableWidget:
-        board = QTableWidget(0, len(BOARD_COLUMNS))
+    def _build_board(self) -> BoardTable:
+        board = BoardTable(0, len(BOARD_COLUMNS))
         board.setAccessibleName("Leaderboard")
         for column, (title, tip) in enumerate(BOARD_COLUMNS):
             item = QTableWidgetItem(title)
@@ -428,22 +457,8 @@ class TrialsPage(QWidget):
         board.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         board.setWordWrap(True)
         board.verticalHeader().hide()
-        header = board.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self._fit_board_columns(board)
+        board.fit_columns()
         return board
-
-    @staticmethod
-    def _fit_board_columns(board: QTableWidget) -> None:
-        """Number columns as wide as their contents, and never narrower than their title
-        (ResizeToContents alone measured the titles without the theme's header padding)."""
-        header = board.horizontalHeader()
-        metrics = header.fontMetrics()
-        board.resizeColumnsToContents()
-        for column, (title, _tip) in enumerate(BOARD_COLUMNS[1:], 1):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
-            board.setColumnWidth(column, max(board.columnWidth(column),
-                                             metrics.horizontalAdvance(title) + 20))
 
     def _build_recommendation(self) -> QWidget:
         """The bar (its pass-rate part starts at the shared default, the ``min_pass_rate``
@@ -826,7 +841,7 @@ class TrialsPage(QWidget):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight
                                           | Qt.AlignmentFlag.AlignVCenter)
                 self.board_table.setItem(row, column, item)
-        self._fit_board_columns(self.board_table)
+        self.board_table.fit_columns()
         self.board_table.resizeRowsToContents()
 
     def bar(self) -> Bar:
