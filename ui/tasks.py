@@ -21,6 +21,7 @@ import gc
 import logging
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -43,6 +44,11 @@ GIL_SWITCH_INTERVAL_S = 0.001
 
 #: How often the GUI thread runs Python's garbage collector (see :class:`GuiThreadCollector`).
 GC_INTERVAL_MS = 100
+#: The oldest generation at most this often: a full collection walks every object of the
+#: process (150 ms here with the window, llama-cpp-python and Qt loaded) and CPython itself
+#: runs one only when the long-lived objects have grown by a quarter, a rule Python code
+#: cannot read. What is alive at start (modules, the window) is frozen out of it anyway.
+GC_FULL_EVERY_S = 120.0
 
 
 class GuiThreadCollector(QObject):
@@ -63,6 +69,7 @@ class GuiThreadCollector(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.thresholds = gc.get_threshold()
+        self.last_full = time.monotonic()
         self.timer = QTimer(self)
         self.timer.setInterval(GC_INTERVAL_MS)
         self.timer.timeout.connect(self.collect)
@@ -75,6 +82,8 @@ class GuiThreadCollector(QObject):
             return
         collector = cls(app)
         gc.disable()
+        gc.collect()
+        gc.freeze()  # start-up objects live as long as the app: no collection walks them again
         collector.timer.start()
         cls._installed = collector
 
@@ -84,8 +93,10 @@ class GuiThreadCollector(QObject):
             gc.collect(0)
             if second > self.thresholds[1]:
                 gc.collect(1)
-                if third > self.thresholds[2]:
+                now = time.monotonic()
+                if third > self.thresholds[2] and now - self.last_full >= GC_FULL_EVERY_S:
                     gc.collect(2)
+                    self.last_full = now
 
 
 class Job(QObject):

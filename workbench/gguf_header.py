@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import struct
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,14 @@ SMALL_ARRAY = 64
 MAX_TENSORS = 1_000_000
 MAX_KEYS = 1_000_000
 MAX_STRING = 256 << 20  # an embedded tokenizer.json can be tens of MB, never this
+#: How much of a string array is read at once (see ``_Reader.strings``).
+STRING_BLOCK = 256 << 10
+#: The string loop is pure Python: run in a worker thread (a model added after a download,
+#: a memory estimate) it would hold the GIL for 100 ms and more while the window's thread
+#: needs it for every Qt callback. It steps aside for a moment every 512 strings (0.4 ms of
+#: work), which costs a 50k-token vocabulary about 50 ms and keeps the window's ticks on time.
+YIELD_EVERY = 511
+YIELD_S = 0.0005
 MAX_DEPTH = 4  # arrays of arrays; llama.cpp itself writes none
 MAX_DIMS = 4  # GGML_MAX_DIMS: llama.cpp refuses more
 #: llama.cpp names parts NAME-%05d-of-%05d; no real model has more than a few dozen.
@@ -301,28 +310,46 @@ class _Reader:
                 else:
                     visit(index, self.raw_string())
             return
-        read, seek, unpack = self.stream.read, self.stream.seek, _U64.unpack
+        # Walk the strings in blocks read at once: a read and a seek per string (250k of
+        # them in a large vocabulary) kept a worker thread on the GIL for 100 ms and more,
+        # which the window felt. At most one block is read past the array, then given back.
+        read, seek, unpack_from = self.stream.read, self.stream.seek, _U64.unpack_from
         left = self.remaining()
-        walked = 0
+        buffer, offset, walked = b"", 0, 0
         for index in range(length):
-            raw = read(8)
-            if len(raw) != 8:
-                self.position += walked
-                raise _Truncated
-            size = unpack(raw)[0]
-            if size > MAX_STRING or (left is not None and walked + 8 + size > left):
-                self.position += walked
-                seek(-8, 1)
-                self.string_length()  # raises, with the message for this length
-            if visit is None:
-                seek(size, 1)
-            else:
-                data = read(size)
-                if len(data) != size:
-                    self.position += walked
+            if not index & YIELD_EVERY:
+                time.sleep(YIELD_S)
+            if len(buffer) - offset < 8:
+                buffer, offset = buffer[offset:] + read(STRING_BLOCK), 0
+                if len(buffer) < 8:
+                    self._give_back(len(buffer), walked)
                     raise _Truncated
-                visit(index, data)
+            size = unpack_from(buffer, offset)[0]
+            if size > MAX_STRING or (left is not None and walked + 8 + size > left):
+                self._give_back(len(buffer) - offset, walked)
+                self.string_length()  # raises, with the message for this length
+            end = offset + 8 + size
+            if end > len(buffer):
+                if visit is None:  # skip the rest of this string without reading it
+                    seek(end - len(buffer), 1)
+                    buffer, offset = b"", 0
+                    walked += 8 + size
+                    continue
+                buffer, offset = buffer[offset:] + read(max(STRING_BLOCK, end - offset)), 0
+                end = 8 + size
+                if end > len(buffer):
+                    self._give_back(len(buffer), walked)
+                    raise _Truncated
+            if visit is not None:
+                visit(index, buffer[offset + 8:end])
+            offset = end
             walked += 8 + size
+        self._give_back(len(buffer) - offset, walked)
+
+    def _give_back(self, unread: int, walked: int) -> None:
+        """After a block walk: the stream back to just after what was walked."""
+        if unread:
+            self.stream.seek(-unread, 1)
         self.position += walked
 
 

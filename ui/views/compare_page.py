@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QFrame,
@@ -232,6 +233,10 @@ class ComparePage(QWidget):
         self._estimate()
 
     def _estimate(self) -> None:
+        if not self.isVisible():  # reading the headers costs a worker ~100 ms of GIL: on show
+            self._estimate_pending = True
+            return
+        self._estimate_pending = False
         chosen = self.picker.chosen()
         if len(chosen) < 2:
             return
@@ -241,6 +246,11 @@ class ComparePage(QWidget):
 
         self.services.ops.run("db", estimate, name="estimate memory for Compare",
                               success=self._estimated, failure=self._not_estimated)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        if getattr(self, "_estimate_pending", False):
+            self._estimate()
 
     def _estimated(self, result: tuple[bool, str]) -> None:
         self.fits_together, reason = result

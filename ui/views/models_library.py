@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QDesktopServices, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
@@ -280,7 +280,16 @@ class LibraryTab(QWidget):
         return row if isinstance(row, Model) else None
 
     def _selection_changed(self, *_args: object) -> None:
+        if not self.isVisible():  # filled when the tab is shown: no GUI work for a hidden tab
+            self._details_pending = True
+            return
+        self._details_pending = False
         self.details.show_model(self.selected_model())
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        if getattr(self, "_details_pending", False):
+            self._selection_changed()
 
     def _run(self, func: Any, *args: Any, name: str, on_done: Any, resource: str = "db",
              on_progress: Any = None) -> None:

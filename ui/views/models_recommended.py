@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -116,7 +117,12 @@ class RecommendedTab(QWidget):
         self._selection_changed()
 
     def set_library(self, models: list[Model]) -> None:
-        """Mark entries whose file is already in the library (by file name)."""
+        """Mark entries whose file is already in the library (by file name); a hidden tab
+        does it when it is next shown (a library change must not cost the window a stall)."""
+        if not self.isVisible():
+            self._pending_library = models
+            return
+        self._pending_library = None
         keep = self.selected_entry()
         self.table_model.in_library = {m.file_name for m in models}
         self.table_model.set_rows(self.table_model.rows())
@@ -137,6 +143,12 @@ class RecommendedTab(QWidget):
     def selected_entry(self) -> CatalogEntry | None:
         row = selected_row(self.table)
         return row if isinstance(row, CatalogEntry) else None
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        pending = getattr(self, "_pending_library", None)
+        if pending is not None:
+            self.set_library(pending)
 
     def _selection_changed(self, *_args: object) -> None:
         entry = self.selected_entry()
