@@ -26,7 +26,7 @@ def test_matrix_model_without_widgets() -> None:
          "check_results": []}]}]})
     assert (model.rowCount(), model.columnCount()) == (1, 2)  # the prompt, then "a"
     assert model.headerData(0, Qt.Orientation.Horizontal) == "Prompt"
-    assert model.headerData(1, Qt.Orientation.Horizontal) == "A · a"
+    assert model.headerData(1, Qt.Orientation.Horizontal) == "1 · a"
     assert model.data(model.index(0, 0)) == "Hi there"
     assert model.data(model.index(0, 1)).startswith("✓ Hello")
     assert "50 tok/s" in model.data(model.index(0, 1))

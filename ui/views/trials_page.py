@@ -191,11 +191,11 @@ class MatrixModel(QAbstractTableModel):
         return header_label(section - 1, label)
 
 
-def header_label(number: int, label: str) -> str:
-    """A contender's column title: its letter (as in the picker's rows) and its model; the
-    settings, which make the label long, are in the tooltip."""
-    letter = chr(ord("A") + number) if number < 26 else str(number + 1)
-    return f"{letter} · {label.partition(' [')[0]}"
+def header_label(index: int, label: str) -> str:
+    """A contender's column title: its number (as in the picker's rows: contenders are
+    numbered everywhere, letters name blind answers) and its model; the settings, which make
+    the label long, are in the tooltip."""
+    return f"{index + 1} · {label.partition(' [')[0]}"
 
 
 BOARD_COLUMNS = (
