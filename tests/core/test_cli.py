@@ -49,7 +49,8 @@ def test_bad_input_is_one_line(run, tmp_path) -> None:
     assert "not a GGUF file" in one_line_error(run("models", "add", str(tmp_path / "t.gguf")))
     assert "no model" in one_line_error(run("chat", "nope", "hi"))
     assert "no such conversation" in one_line_error(run("history", "show", "42"))
-    assert "GPU layers" in one_line_error(run("chat", "1", "hi", "--gpu-layers", "many"))
+    line = one_line_error(run("chat", "1", "hi", "--gpu-layers", "many"))
+    assert "gpu_layers" in line and "auto, all, or a number of layers" in line
 
 
 def test_chat_history_search_export(run, model_path, tmp_path) -> None:
