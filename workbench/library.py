@@ -144,8 +144,9 @@ def describe_file(path: Path) -> dict[str, Any]:
     part's header lists its own tensors), and the name drops the ``-00001-of-0000N``."""
     header = read_header(path)
     parts = split_parts(path, header)
-    check_model(parts)  # what llama.cpp would crash on later (vocabulary, tensor table)
     others = [read_header(part) for part in parts[1:]]
+    # what llama.cpp would crash on later (vocabulary, tensor table), on the headers just read
+    check_model(parts, [header, *others])
     split = split_info(path.name) if len(parts) > 1 else None
     license_ = header.get("general.license")
     return {

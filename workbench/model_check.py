@@ -31,10 +31,13 @@ TOKENS_KEY = "tokenizer.ggml.tokens"
 PER_TOKEN_KEYS = ("tokenizer.ggml.scores", "tokenizer.ggml.token_type")
 
 
-def check_model(parts: list[Path]) -> None:
-    """Check every part's tensor table and the first part's vocabulary; raise ModelFileError."""
-    for part in parts:
-        check_tensors(part, read_header(part))
+def check_model(parts: list[Path], headers: list[GGUFHeader] | None = None) -> None:
+    """Check every part's tensor table and the first part's vocabulary; raise ModelFileError.
+
+    ``headers``: the parts' headers when the caller has read them already (the library has),
+    so no header is parsed twice; the vocabulary is streamed apart in any case."""
+    for index, part in enumerate(parts):
+        check_tensors(part, headers[index] if headers else read_header(part))
     check_vocabulary(parts[0])
 
 
