@@ -476,6 +476,8 @@ class TrialsPage(QWidget):
         self.min_tps = QDoubleSpinBox()
         self.min_tps.setRange(0, 10_000)
         self.min_tps.setSuffix(" tokens/s (0: not required)")
+        self.min_pass.setDecimals(0)  # whole percentages, as the setting and the CLI take them
+        self.min_share.setDecimals(0)
         for spin in (self.min_pass, self.min_share, self.min_tps):
             spin.valueChanged.connect(self._show_recommendation)
         form.addRow("Bar", self.min_pass)
