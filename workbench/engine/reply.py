@@ -73,6 +73,16 @@ def fit_messages(
         dropped += 1
 
 
+def _grammar(schema: str | None) -> llama_cpp.LlamaGrammar | None:
+    """llama.cpp's grammar for a JSON schema (structured output); None for free text."""
+    if not schema:
+        return None
+    from workbench.engine.settings import check_json_schema
+
+    text = check_json_schema(schema)
+    return llama_cpp.LlamaGrammar.from_json_schema(text or "{}", verbose=False)
+
+
 class StreamedReply:
     """What every reply shares, in this process or the engine process: iterate once to stream
     text; ``stats``, ``text`` and ``finish_reason`` are set as it runs; :meth:`stop` from any
@@ -180,6 +190,7 @@ class Reply(StreamedReply):
         llama_cpp.llama_perf_context_reset(llama.ctx)
         if self.fresh:
             llama.reset()  # no cached prefix: the prompt is evaluated as one batch
+        grammar = _grammar(sampling.json_schema)
         finish = "stop"
         aborted = False
         try:
@@ -195,6 +206,7 @@ class Reply(StreamedReply):
                 stop=stops,
                 stream=True,
                 stopping_criteria=llama_cpp.StoppingCriteriaList([on_token]),
+                grammar=grammar,
             )
             try:
                 for chunk in stream:

@@ -50,6 +50,9 @@ class SamplingSettings:
     max_tokens: int | None = 512
     seed: int | None = None
     template: str | None = None  # None or "auto": the file's own, else a family name
+    #: A JSON schema (as JSON text) the reply must follow, enforced by llama.cpp's grammar;
+    #: ``"{}"`` (the empty schema) allows any JSON value. None: free text.
+    json_schema: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -61,6 +64,40 @@ PRESETS: dict[str, SamplingSettings] = {
     "balanced": SamplingSettings(),
     "creative": SamplingSettings(temperature=1.0, top_p=0.98, top_k=100, min_p=0.02),
 }
+
+
+#: The schema that allows any JSON value (``--json``).
+ANY_JSON = "{}"
+
+
+def check_json_schema(value: Any, where: str = "json_schema") -> str | None:
+    """``value`` as canonical JSON text if llama.cpp can turn it into a grammar, else a
+    one-line error naming ``where``. Stored canonical, so the same schema is one contender."""
+    import json
+
+    from llama_cpp import LlamaGrammar
+
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise InvalidInputError(f"{where}: not JSON ({error.msg} at line {error.lineno}, "
+                                    f"column {error.colno})") from None
+    if not isinstance(value, dict):
+        raise InvalidInputError(f"{where}: a JSON schema must be an object, not "
+                                f"{type(value).__name__}")
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    if len(text) > 256_000:
+        raise InvalidInputError(f"{where}: the schema is {len(text):,} characters; at most "
+                                "256,000")
+    try:
+        LlamaGrammar.from_json_schema(text, verbose=False)
+    except Exception as error:  # the converter raises AssertionError/ValueError/KeyError...
+        raise InvalidInputError(f"{where}: llama.cpp cannot make a grammar of it "
+                                f"({str(error)[:160] or type(error).__name__})") from None
+    return text
 
 
 def parse_gpu_layers(value: str | int | None) -> GpuLayers:
