@@ -284,3 +284,41 @@ def m010_engine_trust_base_model(db: Database) -> None:
     for row in db.table("models").rows_where("has_chat_template = 0"):
         if not marks_chat_tuning([row["name"] or "", row["file_name"] or ""]):
             db.table("models").update(row["id"], {"base_model": 1})
+
+
+@migrations(name="m011_judge_scores")
+def m011_judge_scores(db: Database) -> None:
+    """A judge model's grade of one trial cell against one judge check (issue 14): the score,
+    whether it reaches the check's min_score, the judge's one-sentence reason, which model
+    judged (name, sha256, its settings record), the hash of the fixed judging prompt, and
+    whether the judge is the model that wrote the reply (self-judged). A judge that could
+    not grade (missing model, crash) leaves its error instead of a score."""
+    db.table("trial_judgements").create(
+        {
+            "id": int,
+            "trial_id": int,
+            "prompt_id": int,
+            "contender_id": int,
+            "repeat": int,
+            "check_index": int,  # which check of the prompt's list
+            "score": int,  # 1..scale, NULL when the judge failed
+            "scale": int,
+            "min_score": int,
+            "passed": int,  # score >= min_score; NULL when the judge failed
+            "reason": str,
+            "judge_model": str,  # the judge's name in the library
+            "judge_sha256": str,
+            "judge_settings": str,  # JSON: the judge reply's settings record
+            "prompt_sha256": str,  # the fixed judging prompt's sha256
+            "self_judged": int,  # 1 when the judge is the reply's own model file
+            "error": str,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"trial_id", "prompt_id", "contender_id", "repeat", "check_index",
+                  "created_at"},
+        foreign_keys=[("trial_id", "trials", "id"), ("prompt_id", "suite_prompts", "id"),
+                      ("contender_id", "contenders", "id")],
+    )
+    db.table("trial_judgements").create_index(
+        ["trial_id", "prompt_id", "contender_id", "repeat", "check_index"], unique=True)

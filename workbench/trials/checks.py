@@ -1,5 +1,5 @@
 """Checks on a reply: contains, not contains, regex, valid JSON, JSON schema, exact match,
-max tokens, max latency, no echo of the prompt.
+max tokens, max latency, no echo of the prompt, and a judge model's grade.
 
 A check is a small JSON object, ``{"type": "contains", "value": "Paris"}``; the shorthand
 ``{"contains": "Paris"}`` is accepted too, so hand-written JSONL stays short. Checks are
@@ -78,11 +78,12 @@ CHECK_TYPES: dict[str, str | None] = {
     "max_tokens": "value",
     "max_latency_ms": "value",
     "no_echo": None,
+    "judge": "value",
 }
 ALIASES = {"not contains": "not_contains", "notcontains": "not_contains", "valid_json": "json",
            "schema": "json_schema", "exact_match": "exact", "equals": "exact",
            "max_latency": "max_latency_ms", "latency_ms": "max_latency_ms",
-           "no echo": "no_echo", "noecho": "no_echo"}
+           "no echo": "no_echo", "noecho": "no_echo", "llm_rubric": "judge"}
 
 #: A reply is an echo when its first words are the prompt's first words: 80% of the prompt's
 #: words (rounded up), at least 3 and at most 20. Words are compared case-folded, without
@@ -111,8 +112,11 @@ def is_echo(prompt: str, reply: str) -> bool:
 
 @dataclass
 class CheckResult:
+    """One check's verdict; ``passed`` is None while a judge check waits for its judge (or
+    when the judge failed): such a check does not count either way."""
+
     check: dict[str, Any]
-    passed: bool
+    passed: bool | None
     detail: str
 
     def to_dict(self) -> dict[str, Any]:
@@ -158,6 +162,8 @@ def normalize_check(raw: Any, reference: str | None = None) -> dict[str, Any]:
         _compile(check["value"], "check regex")
     if kind in ("max_tokens", "max_latency_ms"):
         check["value"] = _number(kind, check["value"])
+    if kind == "judge":
+        check["value"] = normalize_judge(check["value"])
     if kind == "json_schema":
         if not isinstance(check["value"], dict):
             raise InvalidInputError("check json_schema: value must be a JSON schema object")
@@ -170,6 +176,49 @@ def normalize_check(raw: Any, reference: str | None = None) -> dict[str, Any]:
             raise InvalidInputError("check json_schema: nested too deeply") from None
         check_schema_usable(check["value"])
     return check
+
+
+#: Judge scales a check may use (a score is 1..scale) and the longest rubric it may carry.
+JUDGE_SCALES = range(2, 11)
+MAX_RUBRIC_CHARS = 4000
+JUDGE_KEYS = {"rubric", "model", "min_score", "scale"}
+
+
+def normalize_judge(value: Any) -> dict[str, Any]:
+    """A judge spec ``{"rubric", "model", "min_score", "scale"}`` with its defaults (scale
+    5, min_score 4) filled in. Whether the model is in the library is checked where the
+    library is at hand (:func:`workbench.trials.judge.check_judge_models`)."""
+    if not isinstance(value, dict):
+        raise InvalidInputError('check judge: expected {"rubric": "...", "model": "ID or '
+                                'name", "min_score": 4, "scale": 5}')
+    unknown = sorted(set(value) - JUDGE_KEYS)
+    if unknown:
+        raise InvalidInputError(f"check judge: unknown key '{unknown[0]}' "
+                                f"(known: {', '.join(sorted(JUDGE_KEYS))})")
+    rubric = value.get("rubric")
+    if not isinstance(rubric, str) or not rubric.strip():
+        raise InvalidInputError("check judge: needs a rubric (what a good reply does)")
+    if len(rubric) > MAX_RUBRIC_CHARS:
+        raise InvalidInputError(f"check judge: the rubric is {len(rubric):,} characters; "
+                                f"at most {MAX_RUBRIC_CHARS:,}")
+    model = value.get("model")
+    if isinstance(model, bool) or not isinstance(model, str | int) or not str(model).strip():
+        raise InvalidInputError("check judge: needs a model (a library id or name)")
+    spec: dict[str, Any] = {"rubric": rubric.strip(), "model": str(model).strip()}
+    for key, default in (("scale", 5), ("min_score", 4)):
+        number = value.get(key, default)
+        if isinstance(number, bool) or not isinstance(number, int | float) or \
+                number != int(number):
+            raise InvalidInputError(f"check judge: {key} must be a whole number, not "
+                                    f"{number!r}"[:120])
+        spec[key] = int(number)
+    if spec["scale"] not in JUDGE_SCALES:
+        raise InvalidInputError(f"check judge: scale {spec['scale']} is not between "
+                                f"{JUDGE_SCALES.start} and {JUDGE_SCALES.stop - 1}")
+    if not 1 <= spec["min_score"] <= spec["scale"]:
+        raise InvalidInputError(f"check judge: min_score {spec['min_score']} must be between "
+                                f"1 and the scale ({spec['scale']})")
+    return spec
 
 
 def _number(kind: str, value: Any) -> int | float:
@@ -343,6 +392,8 @@ def run_check(
             return CheckResult(check, False, "the reply's JSON is nested too deeply to check")
         finally:
             _deadline.reset(reset)
+    if kind == "judge":  # graded after the contender's cells (workbench.trials.judge)
+        return CheckResult(check, None, "waiting for the judge")
     if kind == "no_echo":
         echo = is_echo(prompt, text)
         return CheckResult(check, not echo,
@@ -391,6 +442,11 @@ def run_checks(
 ) -> tuple[bool | None, list[CheckResult]]:
     """All checks; passed is None when there are none (the cell is not scored)."""
     results = [run_check(c, text, completion_tokens, total_ms, prompt=prompt) for c in checks]
-    if not results:
-        return None, []
-    return all(r.passed for r in results), results
+    return overall([r.passed for r in results]), results
+
+
+def overall(verdicts: list[bool | None]) -> bool | None:
+    """A cell's verdict from its checks': passed when every decided check passed; None when
+    no check decided (none at all, or only judge checks not graded yet or that failed)."""
+    decided = [v for v in verdicts if v is not None]
+    return all(decided) if decided else None

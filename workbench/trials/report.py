@@ -43,6 +43,10 @@ def _median(spread: dict[str, Any]) -> str:
     return f"{spread['median']:.1f}"
 
 
+def _css(passed: Any) -> str:
+    return "muted" if passed is None else ("pass" if passed else "fail")
+
+
 def _pass(passed: Any) -> str:
     return "–" if passed is None else ("pass" if passed else "fail")
 
@@ -61,12 +65,45 @@ def contender_rows(summary: dict[str, Any]) -> list[list[str]]:
                 f"prompts, 95% {c['pass_low']:.0%}–{c['pass_high']:.0%})" if n else "–")
         votes = (f"{c['vote_share']:.0%} of {c['votes']}" if c["votes"] else "no votes")
         label = c["label"] + (f" [{c['kind']}]" if c.get("kind") else "")
+        if c.get("self_judged"):
+            label += " [self-judged]"
+        if c.get("judged"):
+            rate += f"; judge {judge_mean(c)} over {c['judged']}"
+        if c.get("judge_errors"):
+            rate += f"; {c['judge_errors']} not graded (judge error)"
         if c.get("echoes"):
             rate += f"; {c['echoes']} echo{'es' if c['echoes'] != 1 else ''} of the prompt"
         rows.append([label, human_size(c["file_size"]), rate, votes, _median(c["gen_tps"]),
                      _median(c["ttft_ms"]), _median(c["cold"]["load_ms"]),
                      _median(c["cold"]["ttft_ms"]), human_size(c["peak_rss"])])
     return rows
+
+
+def judge_mean(c: dict[str, Any]) -> str:
+    """A contender's mean judge grade: "3.4/5" on one scale, else a share of the scale."""
+    if c.get("judge_mean") is not None:
+        return f"{c['judge_mean']:.1f}/{c['judge_scale']}"
+    return f"{c['judge_share']:.0%} of the scale" if c.get("judge_share") is not None else "–"
+
+
+def check_mark(result: dict[str, Any]) -> str:
+    """✓, ✗, or … for a check that decided nothing (a judge not run yet, or failed)."""
+    return "…" if result["passed"] is None else ("✓" if result["passed"] else "✗")
+
+
+def judge_lines(summary: dict[str, Any]) -> list[str]:
+    """The judge agreement lines, and a note on grades still to come or self-judged."""
+    lines = [j["text"] for j in summary.get("judges", [])]
+    if summary.get("judge_pending"):
+        lines.append(f"{summary['judge_pending']} judge grades still to do "
+                     "(resume the trial to grade them).")
+    selfs = [c["label"] for c in summary["contenders"] if c.get("self_judged")]
+    if selfs:
+        lines.append("Self-judged (the judge is this contender's own model): "
+                     + ", ".join(selfs) + ".")
+    if lines:
+        lines.append(f"Judging prompt sha256 {summary['judge_prompt_sha256']}.")
+    return lines
 
 
 #: How a reply that starts by repeating its prompt is flagged (``checks.is_echo``).
@@ -137,7 +174,7 @@ def trial_html(db: Database, trial_id: int | str, bar: Bar | None = None) -> str
                 cells.append("<td class=muted>not run</td>")
                 continue
             checks = "".join(
-                f"<div class={'pass' if r['passed'] else 'fail'}>"
+                f"<div class={_css(r['passed'])}>"
                 f"{escape(r['check']['type'])}: {escape(r['detail'])}</div>"
                 for r in cell["check_results"])
             if cell.get("echo"):
@@ -163,7 +200,10 @@ def trial_html(db: Database, trial_id: int | str, bar: Bar | None = None) -> str
             f"<h2>Recommendation</h2>"
             + "".join(f"<p>{escape(line)}</p>" for line in recommendation_lines(verdict))
             + f"<p class=muted>{escape(summary['scope'])}</p>"
-            f"<h2>Contenders</h2>{_html_table(HEADERS, contender_rows(summary))}"
+            + ("<h2>Judge agreement</h2>" + "".join(f"<p>{escape(line)}</p>"
+                                                    for line in judge_lines(summary))
+               if judge_lines(summary) else "")
+            + f"<h2>Contenders</h2>{_html_table(HEADERS, contender_rows(summary))}"
             f"{_charts(summary)}"
             f"<h2>Results</h2><table><tr><th>Prompt</th>{matrix_head}</tr>"
             + "".join(matrix_rows) + "</table></body></html>")
@@ -177,7 +217,10 @@ def trial_markdown(db: Database, trial_id: int | str, bar: Bar | None = None) ->
              f"{summary['done']}/{summary['total']} cells · status {trial['status']} · "
              f"seed {trial['seed']} · repeats {trial['repeats']}", "",
              "## Recommendation", "", *(_md(x) for x in recommendation_lines(verdict)), "",
-             f"_{summary['scope']}_", "", "## Contenders", "",
+             f"_{summary['scope']}_", "",
+             *(["## Judge agreement", "", *(_md(x) for x in judge_lines(summary)), ""]
+               if judge_lines(summary) else []),
+             "## Contenders", "",
              _md_table(HEADERS, contender_rows(summary)), "", "## Results", ""]
     for number, row in enumerate(summary["matrix"], 1):
         lines += [f"### {number}. {_md(row['prompt'])}", ""]
@@ -187,8 +230,7 @@ def trial_markdown(db: Database, trial_id: int | str, bar: Bar | None = None) ->
             if cell is None:
                 lines += [f"**{_md(c['label'])}**: not run", ""]
                 continue
-            checks = "; ".join(f"{r['check']['type']} {'✓' if r['passed'] else '✗'}"
-                               for r in cell["check_results"])
+            checks = "; ".join(_md_check(r) for r in cell["check_results"])
             label = _md(c["label"])
             if cell.get("echo"):
                 checks += ("; " if checks else "") + ECHO_NOTE
@@ -201,6 +243,12 @@ def trial_markdown(db: Database, trial_id: int | str, bar: Bar | None = None) ->
         code = json.dumps(record, default=str).replace("`", "'")  # stays one code span
         lines += [f"- **{_md(c['label'])}**: `{code}`"]
     return "\n".join(lines) + "\n"
+
+
+def _md_check(result: dict[str, Any]) -> str:
+    if result["check"]["type"] == "judge":
+        return _md(f"judge {check_mark(result)} {' '.join(result['detail'].split())}")
+    return f"{result['check']['type']} {check_mark(result)}"
 
 
 def _first_settings(summary: dict[str, Any], contender: dict[str, Any]) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from workbench.trials.contenders import (
     text_settings,
     variant_label,
 )
+from workbench.trials.judge import JUDGE_PROMPT_SHA256, cell_grades, judge_agreement, pending
 from workbench.trials.stats import rate_with_intervals, spread, wilson
 from workbench.trials.suites import get_suite
 from workbench.trials.votes import Game, vote_games
@@ -168,6 +169,7 @@ def trial_summary(db: Database, trial_id: int | str, rounds: int = 200) -> dict[
     suite = get_suite(db, trial["suite_id"])
     contenders = [get_contender(db, i) for i in trial["contender_ids"]]
     cells = store.trial_cells(db, trial["id"])
+    grades = cell_grades(store.trial_judgements(db, int(trial["id"])))
     votes = _vote_figures(store.list_votes(db, trial_id=int(trial["id"])), {}, rounds)
     prompts = {p.id: p.prompt for p in suite.prompts}
     summaries = []
@@ -195,6 +197,8 @@ def trial_summary(db: Database, trial_id: int | str, rounds: int = 200) -> dict[
                      "ttft_ms": spread([x["ttft_ms"] for x in cold]).to_dict(),
                      "gen_tps": spread([x["gen_tps"] for x in cold]).to_dict()},
             "peak_rss": max((x["peak_rss"] or 0 for x in mine), default=0),
+            **_judge_figures([g for x in mine for g in grades.get(
+                (x["prompt_id"], x["contender_id"], x["repeat"]), [])]),
             **votes.get(c.id, _empty_votes()),
         })
     matrix = []
@@ -217,6 +221,7 @@ def trial_summary(db: Database, trial_id: int | str, rounds: int = 200) -> dict[
                 "repeats": len(mine), "cold": any(x["cold"] for x in mine),
                 "seeds": [x.get("seed") for x in mine],
                 "settings": first["settings"],
+                "judgements": grades.get((prompt.id, c.id, 0), []),
             })
         matrix.append({"prompt_id": prompt.id, "prompt": prompt.prompt,
                        "reference": prompt.reference, "checks": prompt.checks,
@@ -227,8 +232,26 @@ def trial_summary(db: Database, trial_id: int | str, rounds: int = 200) -> dict[
                                              -(r["pass_rate"] or 0)))
     return {"trial": trial, "suite": {"id": suite.id, "name": suite.name},
             "scope": TRIAL_SCOPE, "contenders": summaries, "matrix": matrix, "done": done,
-            "total": total,
+            "total": total, "judge_pending": len(pending(db, int(trial["id"]))),
+            "judges": judge_agreement(db, int(trial["id"])),
+            "judge_prompt_sha256": JUDGE_PROMPT_SHA256,
             "leaderboard": group_by_model([_board_row(r) for r in board], TRIAL_SCOPE)}
+
+
+def _judge_figures(grades: list[dict[str, Any]]) -> dict[str, Any]:
+    """A contender's judge grades in this trial: how many, their mean (as a share of the
+    scale, and as a score when every grade used one scale), how many failed, and whether any
+    was given by its own model (self-judged)."""
+    scored = [g for g in grades if g["score"] is not None]
+    scales = {g["scale"] for g in scored}
+    return {"judged": len(scored), "judge_errors": len(grades) - len(scored),
+            "judge_share": sum(g["score"] / g["scale"] for g in scored) / len(scored)
+            if scored else None,
+            "judge_mean": sum(g["score"] for g in scored) / len(scored)
+            if scored and len(scales) == 1 else None,
+            "judge_scale": scales.pop() if len(scales) == 1 else None,
+            "judge_models": sorted({g["judge_model"] for g in scored}),
+            "self_judged": any(g["self_judged"] for g in scored)}
 
 
 def _board_row(summary: dict[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from sqlite_utils import Database
 
 from workbench.engine import Engine, Reply
 from workbench.errors import InvalidInputError, WorkbenchError
-from workbench.trials import store
+from workbench.trials import judge, store
 from workbench.trials.checks import run_checks
 from workbench.trials.compare import build_messages, run_order
 from workbench.trials.contenders import Contender, get_contender
@@ -132,12 +132,24 @@ class TrialRun:
                 yield TrialProgress(self.trial_id, done, self.total, eta, cell,
                                     contender=contender.label)
             else:
-                status = "done"
+                yield from self._judge()
+                status = "cancelled" if self._stop.is_set() else "done"
         except WorkbenchError:
             status = "error"
             raise
         finally:
             store.set_trial_status(self.db, self.trial_id, status)
+
+    def _judge(self) -> Iterator[TrialProgress]:
+        """After every contender's cells: the judge checks, graded in one pass (see
+        :mod:`workbench.trials.judge`), so each judge model loads once per trial."""
+        def hold(reply: Reply | None) -> None:
+            self._reply = reply
+
+        for graded, total in judge.judge_trial(self.db, self.engine, self.trial_id,
+                                               self._stop, hold):
+            yield TrialProgress(self.trial_id, self.total, self.total, None,
+                                message=f"judging {graded}/{total}")
 
     def _run_cell(self, contender: Contender, index: int, repeat: int) -> dict[str, Any] | None:
         prompt = self.suite.prompts[index]

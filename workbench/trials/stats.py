@@ -335,3 +335,22 @@ def paired_test(first: dict[int, float], second: dict[int, float]) -> Paired:
     difference = sum(first[p] - second[p] for p in shared)
     return Paired(len(shared), better, worse, difference,
                   binomial_two_sided(better, better + worse))
+
+
+def cohen_kappa(pairs: Sequence[tuple[str, str]]) -> float | None:
+    """Cohen's kappa of two raters over the same items, ``(first rater's category, second
+    rater's)`` per item: (p_o - p_e) / (1 - p_e), where p_o is the share of items on which
+    they agree and p_e the share expected by chance, the sum over categories of the product
+    of the two raters' own shares of that category. 1 is perfect agreement, 0 what chance
+    gives, below 0 worse than chance. None when there are no items or chance agreement is
+    certain (both raters used one and the same category throughout: nothing to measure)."""
+    n = len(pairs)
+    if not n:
+        return None
+    observed = sum(a == b for a, b in pairs) / n
+    first = Counter(a for a, _ in pairs)
+    second = Counter(b for _, b in pairs)
+    expected = sum(first[c] * second[c] for c in first) / (n * n)
+    if expected >= 1:
+        return None
+    return (observed - expected) / (1 - expected)

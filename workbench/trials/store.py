@@ -178,3 +178,28 @@ def trial_cells(db: Database, trial_id: int) -> list[dict[str, Any]]:
     rows = db.table("trial_cells").rows_where(
         "trial_id = ?", [trial_id], order_by="prompt_id, contender_id, repeat")
     return [_decode(dict(r), "check_results", "settings") for r in rows]
+
+
+# Judge grades --------------------------------------------------------------------------------
+
+def save_judgement(db: Database, cell: dict[str, Any], check_index: int,
+                   values: dict[str, Any], check_results: list[dict[str, Any]],
+                   passed: bool | None) -> None:
+    """A judge's grade of one cell (or its error), and the cell's check results and verdict
+    brought up to date with it, in one transaction."""
+    key = {k: cell[k] for k in ("trial_id", "prompt_id", "contender_id", "repeat")}
+    with db.atomic():
+        db.table("trial_judgements").insert({
+            **key, "check_index": check_index, **values,
+            "judge_settings": json.dumps(values.get("judge_settings"), default=str),
+            "created_at": now(),
+        }, replace=True)
+        db.execute("UPDATE trial_cells SET check_results = ?, passed = ? WHERE trial_id = ? "
+                   "AND prompt_id = ? AND contender_id = ? AND repeat = ?",
+                   [json.dumps(check_results), None if passed is None else int(passed),
+                    *key.values()])
+
+
+def trial_judgements(db: Database, trial_id: int) -> list[dict[str, Any]]:
+    return [_decode(dict(r), "judge_settings") for r in db.table("trial_judgements").rows_where(
+        "trial_id = ?", [trial_id], order_by="prompt_id, contender_id, repeat, check_index")]

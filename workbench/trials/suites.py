@@ -18,8 +18,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from workbench.errors import InvalidInputError, NotFoundError
-from workbench.library import now
+from workbench.errors import InvalidInputError, NotFoundError, WorkbenchError
+from workbench.library import get_model, now
 from workbench.trials.checks import loads_strict, normalize_checks
 
 
@@ -115,6 +115,17 @@ def _parse_csv(text: str, source: str) -> list[SuitePrompt]:
     return prompts
 
 
+def check_judge_models(db: Database, checks: list[dict[str, Any]]) -> None:
+    """Refuse a judge check whose model is not in the library (or whose name matches
+    several) when the suite is imported or edited, not when a trial reaches it."""
+    for check in checks:
+        if check.get("type") == "judge":
+            try:
+                get_model(db, check["value"]["model"])
+            except WorkbenchError as error:
+                raise InvalidInputError(f"check judge: {error}") from None
+
+
 def guess_format(path: Path) -> str:
     suffix = path.suffix.lower().lstrip(".")
     if suffix in ("jsonl", "ndjson", "json"):
@@ -135,6 +146,11 @@ def import_suite(db: Database, path: str | Path, name: str | None = None,
     except UnicodeDecodeError:
         raise InvalidInputError(f"{path}: not UTF-8 text") from None
     prompts = parse_suite_text(text, fmt or guess_format(path), str(path))
+    for number, prompt in enumerate(prompts, 1):
+        try:
+            check_judge_models(db, prompt.checks)
+        except InvalidInputError as error:
+            raise InvalidInputError(f"{path} prompt {number}: {error}") from None
     return create_suite(db, name or _unique_name(db, path.stem), prompts,
                         description=f"imported from {path.name}")
 
@@ -176,6 +192,7 @@ def add_prompt(db: Database, suite_id: int, prompt: SuitePrompt) -> int:
     if not prompt.prompt.strip():
         raise InvalidInputError("prompt: must not be empty")
     prompt.checks = normalize_checks(prompt.checks, prompt.reference)
+    check_judge_models(db, prompt.checks)
     position = db.execute("SELECT COALESCE(MAX(position), -1) + 1 FROM suite_prompts "
                           "WHERE suite_id = ?", [suite_id]).fetchone()[0]
     row = {"suite_id": suite_id, "position": position, **_prompt_row(prompt)}
@@ -190,6 +207,7 @@ def update_prompt(db: Database, prompt_id: int, prompt: SuitePrompt) -> None:
     if not rows:
         raise NotFoundError(f"prompt {prompt_id}: not found")
     prompt.checks = normalize_checks(prompt.checks, prompt.reference)
+    check_judge_models(db, prompt.checks)
     db.table("suite_prompts").update(prompt_id, _prompt_row(prompt))
     _touch(db, rows[0]["suite_id"])
 
