@@ -53,4 +53,4 @@ def _trial_checks_work(settings: dict[str, object]) -> bool:
 
     schema = {"type": "object", "required": ["seed"], "properties": {"seed": {"type": "integer"}}}
     check = normalize_check({"json_schema": schema})
-    return run_check(check, json.dumps(settings)).passed and not run_check(check, "{}").passed
+    return bool(run_check(check, json.dumps(settings)).passed) and not run_check(check, "{}").passed
