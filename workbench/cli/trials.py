@@ -405,8 +405,9 @@ def _drive(workspace: Workspace, trial_id: int) -> None:
     try:
         for progress in run:
             eta = f", ETA {progress.eta_s:.0f} s" if progress.eta_s is not None else ""
-            click.echo(f"\r[trial {trial_id}] {progress.done}/{progress.total} cells{eta}   ",
-                       nl=False, err=True)
+            where = (progress.message if progress.message.startswith("judging")
+                     else f"{progress.done}/{progress.total} cells{eta}")
+            click.echo(f"\r[trial {trial_id}] {where}   ", nl=False, err=True)
     finally:
         signal.signal(signal.SIGINT, previous)
         click.echo("", err=True)
@@ -488,6 +489,8 @@ def _print_summary(workspace: Workspace, trial_id: int, bar: Bar) -> None:
     verdict: Recommendation = recommend(summary["contenders"], bar)
     click.echo("")
     for line in report.recommendation_lines(verdict):
+        click.echo(line)
+    for line in report.judge_lines(summary):
         click.echo(line)
     click.echo(f"\n{summary['scope']}")
 
