@@ -1,11 +1,13 @@
 """The Trials page's check editor: what a good answer must do, picked from a list, no JSON.
 
 A type picker (contains, does not contain, matches a pattern, valid JSON, matches a schema
-file, exact, at most N tokens, within N ms, does not repeat the prompt) with the one field each
-type needs. The editor produces the very JSON objects the README's checks table documents
-(``{"contains": "Paris"}``, ``{"type": "json"}``, ``{"max_latency_ms": 2000}``...), and the core
-(:func:`workbench.trials.checks.normalize_check`) validates each when it is added, so a bad
-pattern or schema is refused at once with the core's own one-line reason.
+file, exact, at most N tokens, within N ms, does not repeat the prompt, graded by a judge model)
+with the fields each type needs (a judge: its rubric, the model picked from the library, the
+pass score and the scale). The editor produces the very JSON objects the README's checks
+table documents (``{"contains": "Paris"}``, ``{"type": "json"}``, ``{"max_latency_ms":
+2000}``...), and the core (:func:`workbench.trials.checks.normalize_check`) validates each
+when it is added, so a bad pattern or schema is refused at once with the core's own one-line
+reason.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from PySide6.QtWidgets import (
 
 from ui.widgets.plain_label import Label
 from workbench.errors import WorkbenchError
-from workbench.trials.checks import ALIASES, CHECK_TYPES, normalize_check
+from workbench.trials.checks import ALIASES, CHECK_TYPES, JUDGE_SCALES, normalize_check
 
 #: A schema file bigger than this is refused (it is read on the GUI thread when chosen).
 MAX_SCHEMA_BYTES = 1_000_000
@@ -46,7 +48,7 @@ class CheckKind:
 
     type: str
     label: str
-    field: str  # "text", "number", "schema" or "none"
+    field: str  # "text", "number", "schema", "judge" or "none"
     hint: str
     example: str = ""  # the text field's placeholder
     unit: str = ""
@@ -74,6 +76,9 @@ KINDS = (
               "long", unit=" ms", default=2000),
     CheckKind("no_echo", "Does not repeat the prompt", "none", "Fails a reply that only "
               "echoes the prompt back"),
+    CheckKind("judge", "Graded by a judge model", "judge", "A model from your library grades "
+              "the reply against this rubric, after the run; it passes at the score you set",
+              example="Rubric, e.g. polite, and names Paris"),
 )
 BY_TYPE = {kind.type: kind for kind in KINDS}
 
@@ -88,6 +93,8 @@ def check_json(kind: CheckKind, value: Any = None, ignore_case: bool = False) ->
     if kind.field == "none":
         check: dict[str, Any] = ({"no_echo": True} if kind.type == "no_echo"
                                  else {"type": kind.type})
+    elif kind.type == "judge":
+        check = {"judge": value}
     elif kind.type == "exact" and not value:
         check = {"type": "exact"}  # the reference answer
     else:
@@ -132,6 +139,9 @@ def describe(check: dict[str, Any]) -> str:
         return f"Answers within {float(value):.0f} ms"
     if kind == "no_echo":
         return "Does not repeat the prompt"
+    if kind == "judge" and isinstance(value, dict):
+        return (f"Judged by {value.get('model')}: “{value.get('rubric')}” (passes at "
+                f"{value.get('min_score', 4)}/{value.get('scale', 5)})")
     return json.dumps(check)
 
 
@@ -188,6 +198,25 @@ class CheckEditor(QWidget):
         self.schema_button.clicked.connect(self.choose_schema)
         self.schema_name = Label("")
         self.schema_name.setTextFormat(Qt.TextFormat.PlainText)
+        self.judge_model = QComboBox()
+        self.judge_model.setAccessibleName("Judge model")
+        self.judge_model.setToolTip("The model that grades the replies (from your library)")
+        self.judge_model.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.judge_model.setMinimumContentsLength(10)
+        self.min_score = QSpinBox()
+        self.min_score.setAccessibleName("Pass score")
+        self.min_score.setPrefix("pass at ")
+        self.min_score.setRange(1, 5)
+        self.min_score.setValue(4)
+        self.min_score.setToolTip("The lowest grade that passes")
+        self.scale = QSpinBox()
+        self.scale.setAccessibleName("Scale")
+        self.scale.setPrefix("of ")
+        self.scale.setRange(JUDGE_SCALES.start, JUDGE_SCALES.stop - 1)
+        self.scale.setValue(5)
+        self.scale.setToolTip("Grades run from 1 to this")
+        self.scale.valueChanged.connect(self.min_score.setMaximum)
         self.ignore_case = QCheckBox("Ignore case")
         self.add_button = QPushButton("Add check")
         self.remove_button = QPushButton("Remove")
@@ -213,12 +242,19 @@ class CheckEditor(QWidget):
         value_row.addWidget(self.schema_button)
         value_row.addWidget(self.schema_name, 1)
         value_row.addWidget(self.add_button)
+        self.judge_row = QWidget()
+        judge_row = QHBoxLayout(self.judge_row)
+        judge_row.setContentsMargins(0, 0, 0, 0)
+        judge_row.addWidget(self.judge_model, 1)
+        judge_row.addWidget(self.min_score)
+        judge_row.addWidget(self.scale)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
         layout.addWidget(self.list)
         layout.addLayout(kind_row)
         layout.addLayout(value_row)
+        layout.addWidget(self.judge_row)
         layout.addWidget(self.error)
         self.kind.currentIndexChanged.connect(lambda _i: self._kind_chosen())
         self.list.currentItemChanged.connect(lambda *_a: self._update_buttons())
@@ -238,6 +274,22 @@ class CheckEditor(QWidget):
         self._show_error("")
         self._update_buttons()
 
+    def set_models(self, models: list[tuple[int, str]]) -> None:
+        """The judge picker's models, (id, name) from the library. A check names its judge by
+        name when that name is unique (readable, and survives an export), else by id."""
+        chosen = self.judge_model.currentData()
+        counts: dict[str, int] = {}
+        for _id, name in models:
+            counts[name] = counts.get(name, 0) + 1
+        self.judge_model.clear()
+        for model_id, name in models:
+            ref = name if counts[name] == 1 else str(model_id)
+            self.judge_model.addItem(name if counts[name] == 1 else f"{name} (id {model_id})",
+                                     ref)
+        index = self.judge_model.findData(chosen)
+        if index >= 0:
+            self.judge_model.setCurrentIndex(index)
+
     def current_kind(self) -> CheckKind:
         return BY_TYPE[self.kind.currentData()]
 
@@ -248,7 +300,8 @@ class CheckEditor(QWidget):
     # -- editing ----------------------------------------------------------------------------
     def _kind_chosen(self) -> None:
         kind = self.current_kind()
-        self.text.setVisible(kind.field == "text")
+        self.text.setVisible(kind.field in ("text", "judge"))
+        self.judge_row.setVisible(kind.field == "judge")
         self.number.setVisible(kind.field == "number")
         self.schema_button.setVisible(kind.field == "schema")
         self.schema_name.setVisible(kind.field == "schema")
@@ -291,6 +344,16 @@ class CheckEditor(QWidget):
                 return None
         elif kind.field == "number":
             value = self.number.value()
+        elif kind.field == "judge":
+            rubric = self.text.text().strip()
+            if not rubric:
+                self._show_error("A judge needs a rubric: what a good reply does.")
+                return None
+            if self.judge_model.currentData() is None:
+                self._show_error("Add a model to the library to judge with.")
+                return None
+            value = {"rubric": rubric, "model": self.judge_model.currentData(),
+                     "min_score": self.min_score.value(), "scale": self.scale.value()}
         elif kind.field == "schema":
             if self._schema is None:
                 self._show_error("Choose a schema file first.")

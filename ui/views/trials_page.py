@@ -162,12 +162,13 @@ class MatrixModel(QAbstractTableModel):
                 return "not run"
             verdict = {None: "", 1: "✓ ", 0: "✗ "}.get(cell["passed"], "")
             text = " ".join(cell["content"].split())[:90]
-            metrics = [f"TTFT {cell['ttft_ms']:.0f} ms" if cell["ttft_ms"] else "",
+            metrics = [*judge_grades(cell),
+                       f"TTFT {cell['ttft_ms']:.0f} ms" if cell["ttft_ms"] else "",
                        f"{cell['gen_tps']:.0f} tok/s" if cell["gen_tps"] else "",
                        f"{(cell['peak_rss'] or 0) / 1e6:.0f} MB" if cell["peak_rss"] else ""]
             return f"{verdict}{text}\n{' · '.join(m for m in metrics if m)}"
         if role == Qt.ItemDataRole.ToolTipRole and cell is not None:
-            checks = "\n".join(f"{'✓' if r['passed'] else '✗'} {r['check']['type']}: "
+            checks = "\n".join(f"{report.check_mark(r)} {r['check']['type']}: "
                                f"{r['detail']}" for r in cell["check_results"])
             return f"{cell['content']}\n\n{checks}".strip()
         if role == Qt.ItemDataRole.BackgroundRole and cell is not None:
@@ -189,6 +190,13 @@ class MatrixModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             return label
         return header_label(section - 1, label)
+
+
+def judge_grades(cell: dict[str, Any]) -> list[str]:
+    """A cell's judge grades in short ("judge 4/5", "judge 2/5 (self-judged)", "judge
+    failed"); the reasons are in the tooltip with each check's verdict."""
+    return [(f"judge {g['score']}/{g['scale']}" + (" (self-judged)" if g["self_judged"] else ""))
+            if g["score"] is not None else "judge failed" for g in cell.get("judgements") or []]
 
 
 def header_label(index: int, label: str) -> str:
@@ -524,6 +532,7 @@ class TrialsPage(QWidget):
 
     def _loaded(self, data: dict[str, Any]) -> None:
         self.picker.set_models(data["models"])
+        self.check_editor.set_models(data["models"])
         self.counts.update(models=len(data["models"]), suites=len(data["suites"]),
                            trials=len(data["trials"]))
         self.suites.blockSignals(True)
@@ -761,6 +770,8 @@ class TrialsPage(QWidget):
     def _progress(self, progress: TrialProgress) -> None:
         self.trial_id = progress.trial_id
         self._show_cells(progress.done, progress.total)
+        if progress.message.startswith("judging"):
+            self.cells.setText(progress.message.capitalize())
         done = progress.done >= progress.total
         self.eta.setText(human_eta(progress.eta_s) if progress.eta_s is not None and not done
                          else "")
@@ -802,7 +813,8 @@ class TrialsPage(QWidget):
         self.matrix.set_summary(summary)
         if self.job is None:
             self._show_cells(summary["done"], summary["total"])
-        self.resume_button.setEnabled(self.job is None and summary["done"] < summary["total"])
+        self.resume_button.setEnabled(self.job is None and (
+            summary["done"] < summary["total"] or bool(summary.get("judge_pending"))))
         self._show_board()
         self.chart_grid.set_svgs(trial_charts(summary["contenders"], chart_style()))
         self._show_recommendation()
