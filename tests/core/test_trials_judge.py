@@ -98,6 +98,10 @@ def test_a_real_trial_with_the_test_model_as_judge_stores_scores_and_reasons(
     cast_vote(db, comparison, "a")
     agreement = judge_agreement(db, trial_id)
     assert len(agreement) == 1 and agreement[0]["pairs"] == 1
+    first = suite.prompts[0].id
+    score = {g["contender_id"]: g["score"] for g in scored if g["prompt_id"] == first}
+    assert agreement[0]["agree"] == int(score[mine.id] > score[theirs.id])  # "a" is mine
+    assert agreement[0]["judge_tied"] == int(score[mine.id] == score[theirs.id])
     assert "not enough evidence" in agreement[0]["text"]
 
 
@@ -157,3 +161,39 @@ def test_agreement_counts_ties_apart_and_needs_ten_pairs() -> None:
     assert "3 pairs you decided it scored equally (counted as disagreement)" in figures["text"]
     few = agreement_figures("judge", "abc", pairs[:9])
     assert not few["enough"] and "not enough evidence" in few["text"]
+
+
+def test_agreement_sets_grades_beside_votes_on_the_same_replies(db, library_model) -> None:
+    """Stored grades and real votes on the trial's replies (no generation): the judge agrees
+    on a winner it scored higher and on a tie it scored equally; a winner it scored lower is a
+    disagreement, a winner it scored equally a disagreement counted apart; kappa by hand."""
+    from workbench.engine import ReplyStats
+    from workbench.trials.judge import _save
+
+    a = make_contender(db, library_model, BASE)
+    b = make_contender(db, library_model, {**BASE, "system_prompt": "Be brief."})
+    spec = {"rubric": "r", "model": str(library_model.id), "min_score": 3, "scale": 5}
+    texts = ["One?", "Two?", "Three?", "Four?"]
+    suite = create_suite(db, "agree", [SuitePrompt(t, checks=[{"judge": spec}]) for t in texts])
+    trial_id = create_trial(db, suite.id, [a, b], seed=1)
+    scores = {"One?": (5, 2), "Two?": (3, 3), "Three?": (1, 4), "Four?": (4, 4)}
+    for prompt in suite.prompts:
+        for contender, score in zip((a, b), scores[prompt.prompt], strict=True):
+            store.save_cell(db, trial_id, prompt.id, contender.id, 0, "reply", ReplyStats(),
+                            None, [{"check": normalize_check({"judge": spec}), "passed": None,
+                                    "detail": "waiting for the judge"}])
+            cell = next(c for c in store.trial_cells(db, trial_id)
+                        if (c["prompt_id"], c["contender_id"]) == (prompt.id, contender.id))
+            _save(db, cell, 0, spec, {"score": score, "passed": int(score >= 3),
+                                      "reason": "because", "judge_model": "J",
+                                      "judge_sha256": "abc", "self_judged": 1})
+    for number, choice in ((1, "a"), (2, "tie"), (3, "a"), (4, "a")):
+        cast_vote(db, compare_trial_cells(db, trial_id, number, blind=False), choice)
+    [row] = judge_agreement(db, trial_id)
+    assert (row["pairs"], row["agree"], row["disagree"], row["judge_tied"]) == (4, 2, 2, 1)
+    # you: first, equal, first, first; judge: first, equal, second, equal
+    # p_o = 2/4; p_e = (3*1 + 1*2) / 16 = 5/16; kappa = (1/2 - 5/16) / (11/16) = 3/11
+    assert row["kappa"] == pytest.approx(3 / 11)
+    assert not row["enough"] and "not enough evidence" in row["text"]
+    cell = store.trial_cells(db, trial_id)[0]
+    assert cell["passed"] == 1 and cell["check_results"][0]["score"] == 5
