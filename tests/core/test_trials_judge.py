@@ -197,3 +197,17 @@ def test_agreement_sets_grades_beside_votes_on_the_same_replies(db, library_mode
     assert not row["enough"] and "not enough evidence" in row["text"]
     cell = store.trial_cells(db, trial_id)[0]
     assert cell["passed"] == 1 and cell["check_results"][0]["score"] == 5
+
+
+def test_a_failed_reply_is_not_graded_and_stays_failed(db, engine, library_model) -> None:
+    small = make_contender(db, library_model, {**BASE, "n_ctx": 256})
+    long_prompt = "Tell me about this. " * 200  # far more than 256 tokens: the cell errors
+    suite = create_suite(db, "overflow", [SuitePrompt(long_prompt,
+                                                      checks=[_judge(library_model.id)])])
+    trial_id = create_trial(db, suite.id, [small], seed=1)
+    list(TrialRun(db, engine, trial_id))
+    [cell] = store.trial_cells(db, trial_id)
+    assert cell["status"] == "error" and cell["passed"] == 0
+    [grade] = store.trial_judgements(db, trial_id)
+    assert grade["score"] is None and "the reply failed" in grade["error"]
+    assert trial_summary(db, trial_id)["judge_pending"] == 0

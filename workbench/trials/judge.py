@@ -121,14 +121,12 @@ def judge_settings(db: Database, model: Model) -> tuple[LoadSettings, SamplingSe
 
 
 def pending(db: Database, trial_id: int) -> list[tuple[dict[str, Any], int, dict[str, Any]]]:
-    """(cell, check index, judge spec) of every finished reply's judge check not yet graded
-    (nor failed): what the judging pass does, and what a resume picks up."""
+    """(cell, check index, judge spec) of every cell's judge check not yet graded (nor
+    failed): what the judging pass does, and what a resume picks up."""
     graded = {(j["prompt_id"], j["contender_id"], j["repeat"], j["check_index"])
               for j in store.trial_judgements(db, trial_id)}
     work = []
     for cell in store.trial_cells(db, trial_id):
-        if cell["status"] != "done":
-            continue  # the reply failed: nothing to grade
         for index, result in enumerate(cell["check_results"] or []):
             check = result.get("check") or {}
             key = (cell["prompt_id"], cell["contender_id"], cell["repeat"], index)
@@ -158,7 +156,9 @@ def judge_trial(db: Database, engine: Engine, trial_id: int, stop: threading.Eve
         for cell, index, spec in items:
             if stop.is_set():
                 return
-            if model is None:
+            if cell["status"] != "done":  # the reply itself failed: nothing to grade
+                _save(db, cell, index, spec, {"error": "the reply failed; nothing to grade"})
+            elif model is None:
                 _save(db, cell, index, spec, {"error": failure})
             else:
                 values = _grade(db, engine, model, cell, spec, prompts, stop, on_reply)
@@ -240,7 +240,8 @@ def _save(db: Database, cell: dict[str, Any], index: int, spec: dict[str, Any],
             "score": values["score"], "scale": values["scale"], "reason": values["reason"],
             "judge_model": values["judge_model"], "self_judged": bool(values["self_judged"]),
         }
-    passed = overall([r["passed"] for r in results])
+    # a failed reply stays failed (see TrialRun._run_cell); else the checks decide
+    passed = False if cell["status"] != "done" else overall([r["passed"] for r in results])
     store.save_judgement(db, cell, index, values, results, passed)
     cell["check_results"] = results
 
