@@ -215,3 +215,13 @@ def test_the_agreement_part_of_the_bar() -> None:
     assert "positions, all agreeing," in thin.verdicts[0].parts[0].text
     with pytest.raises(InvalidInputError, match="--min-agreement"):
         make_bar(None, min_agreement=100)
+
+
+def test_the_sample_text_ships_with_the_package() -> None:
+    """Read through importlib.resources (a wheel includes the package's files; the installer
+    spec names this one)."""
+    root = Path(__file__).resolve().parents[2]
+    text = sample_text()
+    assert 4_000 < len(text.encode()) < 16_000 and "def summarise" in text
+    spec = (root / "packaging" / "workbench.spec").read_text(encoding="utf-8")
+    assert '"workbench" / "data" / "quant_sample.txt"' in spec

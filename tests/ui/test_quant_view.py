@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QApplication
 from quant_made import requantize
 
 from tests.ui.conftest import make_window
+from tests.ui.layout_fit import problems
 from ui import theme
 from ui.views.models_quant import QuantTab
 from workbench.library import add_model
@@ -76,6 +77,8 @@ def test_lists_runs_and_charts(qtbot, quant_services, tmp_path: Path) -> None:
     assert "Mean KL divergence by size" in kl_chart and kl_chart.count("<title>") == 2
     assert "Top-1 agreement by size" in agree_chart and agree_chart.count("<title>") == 2
     assert "Compared 1 file" in tab.status.text()
+    tab.min_agreement.setValue(99)  # Q2_K of a 135M model agrees far less often
+    assert "No contender meets the bar (top-1 agreement ≥ 99%)" in tab.advice.text()
     assert tab.run_button.isEnabled() and not tab.cancel_button.isEnabled()
 
 
@@ -109,4 +112,9 @@ def test_screenshots(qtbot, quant_services, screenshot_dir, tmp_path: Path) -> N
         qtbot.wait(150)
         assert window.grab().save(str(screenshot_dir / f"models-quantizations-{look}-1280x800.png"))
     theme.apply_theme(QApplication.instance(), "light")
+    tab._show_result(tab.result)
+    for size in ((1280, 800), (1024, 640)):  # nothing cut with a result shown
+        window.resize(*size)
+        qtbot.wait(120)
+        assert not problems(window), problems(window)
     window.close()

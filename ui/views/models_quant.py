@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QGridLayout,
     QHBoxLayout,
-    QHeaderView,
     QProgressBar,
     QPushButton,
     QSpinBox,
@@ -42,6 +41,7 @@ from workbench.quant.compare import (
     read_text,
 )
 from workbench.quant.family import QuantGroup, quant_groups
+from workbench.trials.recommend import make_bar, recommend
 from workbench.trials.svg import scatter
 
 
@@ -100,10 +100,15 @@ class QuantTab(QWidget):
         self.table = QTableView()
         self.table.setModel(self.table_model)
         self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(
-            QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setMinimumHeight(90)
+        self.min_agreement = QSpinBox()
+        self.min_agreement.setRange(50, 99)
+        self.min_agreement.setValue(95)
+        self.min_agreement.setSuffix(" %")
+        self.min_agreement.setAccessibleName("Minimum top-1 agreement")
+        self.advice = Label("")
+        self.advice.setWordWrap(True)
         self.charts = ChartGrid(2)
         self.notes = Label("")
         self.notes.setWordWrap(True)
@@ -133,6 +138,11 @@ class QuantTab(QWidget):
         layout.addWidget(self.status)
         layout.addWidget(self.table)
         layout.addWidget(self.notes)
+        bar_row = QHBoxLayout()
+        bar_row.addWidget(Label("Smallest file with top-1 agreement at least"))
+        bar_row.addWidget(self.min_agreement)
+        bar_row.addWidget(self.advice, 1)
+        layout.addLayout(bar_row)
         layout.addWidget(self.charts, 1)
 
         self.group.currentIndexChanged.connect(self._group_chosen)
@@ -140,6 +150,7 @@ class QuantTab(QWidget):
         self.sample_button.clicked.connect(lambda: self.set_text(None))
         self.run_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
+        self.min_agreement.valueChanged.connect(self._show_advice)
         services.events.changed.connect(self._data_changed)
         self._show_result(None)
         self._update_buttons()  # nothing to compare until the library is read
@@ -278,10 +289,14 @@ class QuantTab(QWidget):
 
     def _fit_table(self) -> None:
         """As tall as its rows (up to six), so the charts get the rest of the page."""
+        header = self.table.horizontalHeader()
+        for column in range(self.table_model.columnCount()):  # cells and titles both whole
+            header.resizeSection(column, max(self.table.sizeHintForColumn(column),
+                                             header.sectionSizeHint(column)) + 12)
         rows = min(max(self.table_model.rowCount(), 2), 6)
         height = (self.table.horizontalHeader().sizeHint().height()
                   + rows * self.table.verticalHeader().defaultSectionSize()
-                  + 2 * self.table.frameWidth() + 2)
+                  + 2 * self.table.frameWidth() + 6)
         self.table.setFixedHeight(height)
 
     def _show_result(self, result: QuantResult | None) -> None:
@@ -291,3 +306,12 @@ class QuantTab(QWidget):
         self.notes.setText(" ".join(f"{n[0].upper()}{n[1:]}." for n in result.notes)
                            if result else "")
         self.charts.set_svgs(quant_charts(result, chart_style()))
+        self._show_advice()
+
+    def _show_advice(self, *_args: object) -> None:
+        """The recommendation's agreement part, on the numbers shown (no model runs)."""
+        if self.result is None:
+            self.advice.setText("")
+            return
+        bar = make_bar(None, min_agreement=self.min_agreement.value())
+        self.advice.setText(recommend(self.result.bar_rows(), bar).reason)

@@ -84,6 +84,7 @@ def quant_compare(workspace: Workspace, reference: str, models: tuple[str, ...],
 
 def result_lines(result: QuantResult) -> list[str]:
     ref = result.reference
+    width = min(48, max(5, *(len(r.label) for r in result.rows)))
     speed = f", {ref.tokens_per_s:,.0f} tok/s" if ref.tokens_per_s else ""
     lines = [
         f"Reference: {ref.label} ({ref.quantization}, {human_size(ref.file_size)}), "
@@ -93,14 +94,14 @@ def result_lines(result: QuantResult) -> list[str]:
         f"positions scored in {result.windows} window{'s' * (result.windows != 1)} of "
         f"{result.ctx} tokens",
         "",
-        f"{'model':<28} {'size':>9} {'mean KL':>9} {'KL p99':>8} {'top-1 agreement':>26} "
+        f"{'model':<{width}} {'size':>9} {'mean KL':>9} {'KL p99':>8} {'top-1 agreement':>26} "
         f"{'perplexity':>18} {'speed':>12}",
     ]
     for row in result.rows:
         agree = (f"{row.agreement:.1%} ({row.agree_low:.1%}-{row.agree_high:.1%})")
         ppl = f"{row.perplexity:.3f} ({row.perplexity_ratio:.3f}x)"
         tps = f"{row.tokens_per_s:,.0f} tok/s" if row.tokens_per_s else "-"
-        lines.append(f"{row.label[:28]:<28} {human_size(row.file_size):>9} "
+        lines.append(f"{row.label[:width]:<{width}} {human_size(row.file_size):>9} "
                      f"{row.kl_mean:>9.5f} {row.kl_p99:>8.4f} {agree:>26} {ppl:>18} {tps:>12}")
     lines.append("")
     lines += [f"Note: {note}." for note in result.notes]
