@@ -5,7 +5,9 @@ reference's record cached so a second comparison does not run it again."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 from pathlib import Path
 
 import gguf_craft
@@ -15,7 +17,7 @@ from click.testing import CliRunner
 from quant_made import requantize
 
 from workbench.cli import cli
-from workbench.errors import InvalidInputError
+from workbench.errors import EngineCrashed, InvalidInputError
 from workbench.quant import logits
 from workbench.quant.compare import (
     MAX_TEXT_BYTES,
@@ -139,6 +141,22 @@ def test_a_stop_between_windows_leaves_no_result_and_no_cache(
         job.stop()
     assert job.result is None
     assert list((tmp_path / "data" / "quant-cache").iterdir()) == []
+
+
+def test_a_crash_in_llama_cpp_is_one_line_and_the_caller_goes_on(
+        tmp_path: Path, model_path: Path) -> None:
+    """The engine process killed mid-run (as an abort or a SIGBUS would end it)."""
+    job = _job(tmp_path, model_path, model_path)
+    iterator = iter(job)
+    next(iterator)
+    pid = job.worker_pid
+    assert pid is not None and pid != os.getpid()
+    os.kill(pid, signal.SIGKILL)
+    with pytest.raises(EngineCrashed) as crashed:
+        list(iterator)
+    assert "\n" not in str(crashed.value) and "SIGKILL" in str(crashed.value)
+    assert job.result is None and job.worker_pid is None
+    assert list((tmp_path / "data" / "quant-cache").iterdir()) == []  # no half record kept
 
 
 def test_bad_texts_and_windows_are_one_line_errors(tmp_path: Path, model_path: Path) -> None:

@@ -241,14 +241,19 @@ class QuantTab(QWidget):
         text_path, ctx = self.text_path, self.ctx.value()
         root = self.services.workspace.root
         threads = self.n_threads
+        engine = self.services.engine
 
         def job() -> QuantComparison:
+            # On the engine worker, which owns the chat's model: freed, so two files of a
+            # large model are not in memory beside it (the next chat loads it again).
+            engine.unload()
             text, name = read_text(text_path)
             return QuantComparison(root, file_from_model(reference),
                                    [file_from_model(m) for m in models], text, name, ctx=ctx,
                                    n_threads=threads)
 
         self.progress.setRange(0, 0)
+        self.services.events.model_loaded.emit(f"{reference.name} (comparing quantizations)")
         self.status.setText(f"Comparing with {reference.quantization} as the reference…")
         self.job = self.services.ops.run(
             "engine", job, name="comparing quantizations", initiator=self,
@@ -282,6 +287,7 @@ class QuantTab(QWidget):
 
     def _finished(self) -> None:
         self.job = None
+        self.services.events.model_loaded.emit("")  # the chat's model was freed for the run
         if self.progress.maximum() == 0:
             self.progress.setRange(0, 1)
             self.progress.setValue(0)

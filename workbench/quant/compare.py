@@ -23,215 +23,43 @@ import shutil
 import threading
 import time
 from collections.abc import Generator, Iterator
-from dataclasses import asdict, dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from workbench.errors import InvalidInputError, WorkbenchError
-from workbench.gguf_header import read_header
+from workbench.quant.inputs import (
+    DEFAULT_CTX,
+    MAX_CTX,
+    MAX_TEXT_BYTES,
+    MIN_CTX,
+    SAMPLE_NAME,
+    QuantFile,
+    VocabularyMismatch,
+    check_ctx,
+    check_vocabularies,
+    file_from_model,
+    file_from_path,
+    read_text,
+    sample_text,
+    sha256_of,
+)
 from workbench.quant.logits import FULL_LIMIT, choose_mode, describe_mode, summarize
+from workbench.quant.results import QuantProgress, QuantResult, QuantRow
 from workbench.trials.stats import wilson
 
-TOKENS_KEY = "tokenizer.ggml.tokens"
-#: The largest text accepted; far more than the windows below can score.
-MAX_TEXT_BYTES = 2 << 20
+__all__ = ["DEFAULT_CTX", "MAX_CTX", "MAX_TEXT_BYTES", "MIN_CTX", "SAMPLE_NAME",
+           "QuantComparison", "QuantFile", "QuantProgress", "QuantResult", "QuantRow",
+           "VocabularyMismatch", "file_from_model", "file_from_path", "read_text", "run",
+           "sample_text"]
+
 #: At most this many windows are scored (about 16k positions at the default ``ctx``).
 MAX_WINDOWS = 64
 MAX_MODELS = 16
-DEFAULT_CTX, MIN_CTX, MAX_CTX = 512, 32, 8192
 CACHE_DIR = "quant-cache"
 CACHE_KEEP = 8
 CACHE_VERSION = 1
-SAMPLE_NAME = "the shipped sample text"
-
-
-class VocabularyMismatch(InvalidInputError):
-    """Two files do not share a vocabulary, so their token distributions cannot be compared."""
-
-
-@dataclass(frozen=True)
-class QuantFile:
-    """One file to evaluate: from the library (its stored sha256) or a path."""
-
-    label: str
-    path: Path
-    file_size: int
-    quantization: str
-    sha256: str = ""
-    model_id: int | None = None
-
-
-@dataclass
-class QuantProgress:
-    stage: str  # "reference" or "model"
-    label: str
-    done: int  # windows scored so far, all files together
-    total: int
-
-    @property
-    def fraction(self) -> float:
-        return self.done / self.total if self.total else 0.0
-
-    def text(self) -> str:
-        what = "reference" if self.stage == "reference" else "comparing"
-        return f"{what} {self.label}: window {self.done} of {self.total}"
-
-
-@dataclass
-class QuantRow:
-    """One file's numbers against the reference."""
-
-    label: str
-    path: str
-    file_size: int
-    quantization: str
-    reference: bool
-    kl_mean: float
-    kl_p99: float
-    kl_max: float
-    agree: int
-    positions: int
-    perplexity: float
-    perplexity_ratio: float
-    tokens_per_s: float | None
-    agree_low: float = 0.0
-    agree_high: float = 1.0
-
-    @property
-    def agreement(self) -> float:
-        return self.agree / self.positions if self.positions else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "agreement": self.agreement}
-
-
-@dataclass
-class QuantResult:
-    reference: QuantRow
-    rows: list[QuantRow]
-    mode: str
-    ctx: int
-    windows: int
-    positions: int
-    text_name: str
-    text_tokens: int
-    reference_cached: bool
-    seconds: float
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def mode_text(self) -> str:
-        return describe_mode(self.mode)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"reference": self.reference.to_dict(), "models": [r.to_dict() for r in self.rows],
-                "kept": self.mode, "kept_text": self.mode_text, "ctx": self.ctx,
-                "windows": self.windows, "positions": self.positions, "text": self.text_name,
-                "text_tokens": self.text_tokens, "reference_cached": self.reference_cached,
-                "seconds": round(self.seconds, 2), "notes": self.notes}
-
-    def bar_rows(self) -> list[dict[str, Any]]:
-        """Rows for :func:`workbench.trials.recommend.recommend` (the agreement part)."""
-        return [{"label": r.label, "file_size": r.file_size, "agree": r.agree,
-                 "positions": r.positions} for r in self.rows]
-
-
-# --- inputs ----------------------------------------------------------------------------------
-
-
-def file_from_path(path: str | Path) -> QuantFile:
-    found = Path(path).expanduser().resolve()
-    header = read_header(found)
-    return QuantFile(found.name, found, found.stat().st_size, header.quantization)
-
-
-def file_from_model(model: Any) -> QuantFile:
-    """A library :class:`~workbench.library.Model`."""
-    return QuantFile(model.name, Path(model.path), int(model.file_size or 0),
-                     model.quantization, model.sha256, model.id)
-
-
-def check_ctx(ctx: int) -> int:
-    if isinstance(ctx, bool) or not isinstance(ctx, int) or not MIN_CTX <= ctx <= MAX_CTX:
-        raise InvalidInputError(f"--ctx {ctx!r}: must be a whole number of tokens from "
-                                f"{MIN_CTX} to {MAX_CTX}")
-    return ctx
-
-
-def sample_text() -> str:
-    """Prose, code, a list, dialogue and numbers: what a user's texts mix."""
-    return resources.files("workbench").joinpath("data", "quant_sample.txt").read_text(
-        encoding="utf-8")
-
-
-def read_text(path: str | Path | None) -> tuple[str, str]:
-    """The text and its name; one line for a missing, huge, binary or empty file."""
-    if path is None:
-        return sample_text(), SAMPLE_NAME
-    name = str(path)
-    try:
-        with Path(path).expanduser().open("rb") as stream:
-            data = stream.read(MAX_TEXT_BYTES + 1)
-    except OSError as error:
-        raise InvalidInputError(f"text {name}: cannot read ({error.strerror or error})") \
-            from None
-    if len(data) > MAX_TEXT_BYTES:
-        raise InvalidInputError(f"text {name}: larger than {MAX_TEXT_BYTES >> 20} MiB; "
-                                "give a shorter text (a few hundred KB is plenty)")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise InvalidInputError(f"text {name}: not valid UTF-8 text (byte "
-                                f"0x{data[error.start]:02x} at offset {error.start:,})") \
-            from None
-    if not text.strip():
-        raise InvalidInputError(f"text {name}: empty")
-    return text, Path(name).name
-
-
-def check_vocabularies(files: list[QuantFile]) -> int:
-    """The vocabulary size all files share; else one line naming the two files that differ."""
-    first = files[0]
-    base = _vocabulary(first)
-    for other in files[1:]:
-        if other.path == first.path:
-            continue
-        tokens = _vocabulary(other)
-        if tokens != base:
-            raise VocabularyMismatch(
-                f"{first.path.name} and {other.path.name} have different vocabularies "
-                f"({_difference(base, tokens)}): their token distributions cannot be compared")
-    return len(base)
-
-
-def _vocabulary(item: QuantFile) -> list[str]:
-    header = read_header(item.path, keep_arrays=[TOKENS_KEY])
-    tokens = header.get(TOKENS_KEY)
-    if not tokens:
-        raise InvalidInputError(f"{item.path.name}: its header has no vocabulary "
-                                f"({TOKENS_KEY})")
-    return [str(t) for t in tokens]
-
-
-def _difference(a: list[str], b: list[str]) -> str:
-    if len(a) != len(b):
-        return f"{len(a):,} tokens against {len(b):,}"
-    index = next(i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y)
-    return f"token {index:,} is {a[index]!r} in one, {b[index]!r} in the other"
-
-
-def sha256_of(item: QuantFile) -> str:
-    if item.sha256:
-        return item.sha256
-    from workbench.library import sha256_file
-
-    return sha256_file(item.path)
-
-
-# --- the job ---------------------------------------------------------------------------------
 
 
 class QuantComparison:
@@ -259,9 +87,15 @@ class QuantComparison:
         self._stop = threading.Event()
         self._cache = self.cache_root
         self._bos = -1
+        self._engine: Any = None
 
     def stop(self) -> None:
         self._stop.set()
+
+    @property
+    def worker_pid(self) -> int | None:
+        """The engine process evaluating now (tests end it to show the caller survives)."""
+        return self._engine.worker_pid if self._engine is not None else None
 
     @property
     def stopped(self) -> bool:
@@ -274,7 +108,7 @@ class QuantComparison:
         n_vocab = check_vocabularies([self.reference, *self.models])
         load = LoadSettings(n_ctx=self.ctx, n_batch=self.ctx, n_threads=self.n_threads,
                             gpu_layers=self.gpu_layers)
-        engine = Engine()
+        engine = self._engine = Engine()
         try:
             key = self._cache_key(sha256_of(self.reference))
             cache = self._cache = self.cache_root / key
