@@ -60,6 +60,8 @@ MAX_MODELS = 16
 CACHE_DIR = "quant-cache"
 CACHE_KEEP = 8
 CACHE_VERSION = 1
+#: A partial record this old belongs to a run that was killed (a live one writes often).
+PARTIAL_STALE_S = 6 * 3600
 
 
 class QuantComparison:
@@ -215,9 +217,12 @@ class QuantComparison:
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
     def _prune(self) -> None:
+        """Keep the most recently used records; drop partial ones a killed run left."""
         entries = [p for p in self.cache_root.iterdir() if p.is_dir() and "." not in p.name]
         entries.sort(key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in entries[CACHE_KEEP:]:
+        stale = [p for p in self.cache_root.glob("*.partial-*")
+                 if time.time() - p.stat().st_mtime > PARTIAL_STALE_S]
+        for old in entries[CACHE_KEEP:] + stale:
             shutil.rmtree(old, ignore_errors=True)
 
     # --- the numbers -----------------------------------------------------------------------
