@@ -247,3 +247,24 @@ def test_the_sample_text_ships_with_the_package() -> None:
     assert 4_000 < len(text.encode()) < 16_000 and "def summarise" in text
     spec = (root / "packaging" / "workbench.spec").read_text(encoding="utf-8")
     assert '"workbench" / "data" / "quant_sample.txt"' in spec
+
+
+def test_quantizations_of_one_model_are_grouped_by_name_without_the_label() -> None:
+    from workbench.library import Model
+    from workbench.quant.family import quant_groups, stem
+
+    def model(number: int, file_name: str, parameters: int = 1_000, size: int = 1) -> Model:
+        return Model(number, file_name, f"/m/{file_name}", file_name, "llama", parameters,
+                     "x", None, True, None, size, "", "local", "")
+
+    files = [model(1, "Llama-3.2-1B-Instruct-Q4_K_M.gguf", size=800),
+             model(2, "Llama-3.2-1B-Instruct.Q8_0.gguf", size=1300),
+             model(3, "llama-3.2-1b-instruct-IQ3_XXS-imatrix.gguf", size=500),
+             model(4, "Llama-3.2-1B-Instruct-Q4_K_M.gguf", parameters=2_000),  # not the same
+             model(5, "Mistral-7B-v0.3.f16.gguf")]
+    assert stem(files[0], lower=False) == "Llama-3.2-1B-Instruct"
+    assert stem(files[4]) == "mistral-7b-v0-3"
+    groups = quant_groups(files)
+    assert [g.label() for g in groups][0] == "Llama-3.2-1B-Instruct (3 files)"
+    assert [m.id for m in groups[0].models] == [2, 1, 3]  # largest first: the reference
+    assert sorted(len(g.models) for g in groups) == [1, 1, 3]

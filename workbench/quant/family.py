@@ -20,14 +20,16 @@ _QUANT = re.compile(
 
 
 def stem(model: Model, *, lower: bool = True) -> str:
-    """The model's name without its quantization label and extension (lowered: the key)."""
+    """The file's name without its quantization label and extension; lowered and with one
+    kind of separator, it is the key ("Llama-3.2-1B" and "llama_3.2_1b" are one model)."""
     name = model.file_name or model.name
     name = re.sub(r"(-\d{5}-of-\d{5})?\.gguf$", "", name, flags=re.IGNORECASE)
     previous = None
     while previous != name:  # "x.Q4_K_M-imatrix" and stacked labels
         previous, name = name, _QUANT.sub("", name)
-    name = re.sub(r"[-_. ]+", "-", name).strip("-")
-    return name.lower() if lower else name
+    if not lower:  # for display: as the file spells it
+        return name.strip("-_. ")
+    return re.sub(r"[-_. ]+", "-", name).strip("-").lower()
 
 
 @dataclass
