@@ -17,6 +17,7 @@ from ui.services import Services
 from ui.views.models_downloads import DownloadQueue, DownloadsTab
 from ui.views.models_hub import HubTab
 from ui.views.models_library import LibraryTab
+from ui.views.models_quant import QuantTab
 from ui.views.models_recommended import RecommendedTab
 from ui.views.models_scan import ScanDialog
 from workbench.catalog import machine_memory_bytes
@@ -44,6 +45,7 @@ class ModelsPage(QWidget):
         self.hub = HubTab(services)
         self.recommended = RecommendedTab(machine_memory_bytes())
         self.downloads = DownloadsTab(self.queue)
+        self.quantizations = QuantTab(services)
         self.scan_dialog: ScanDialog | None = None
         #: Folders to scan by app (None: each app's usual folders); tests plant files here.
         self.scan_roots: dict[str, list[Path]] | None = None
@@ -55,6 +57,7 @@ class ModelsPage(QWidget):
         self.tabs.addTab(self.hub, "Discover")
         self.tabs.addTab(self.recommended, "Recommended")
         self.tabs.addTab(self.downloads, "Downloads")
+        self.tabs.addTab(self.quantizations, "Quantizations")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.tabs)

@@ -143,6 +143,10 @@ class Worker:
             return llama.tokenize(*args)
         if name == "detokenize":
             return llama.detokenize(*args)
+        if name == "score_window":  # quant-compare: one window of text, scored here
+            from workbench.quant.window import score_window
+
+            return score_window(llama, *args)
         raise RuntimeError(f"engine process: unknown call {name!r}")
 
     def _unload(self) -> None:

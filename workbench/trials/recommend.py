@@ -41,17 +41,21 @@ class Bar:
     min_pass_rate: float | None = None  # 0..1
     min_vote_share: float | None = None  # 0..1, won or tied
     min_tps: float | None = None  # generation tokens/s, warm median
+    #: top-1 agreement with a reference file (quant-compare), 0..1
+    min_agreement: float | None = None
 
     def is_set(self) -> bool:
         return any(v is not None for v in (self.min_pass_rate, self.min_vote_share,
-                                           self.min_tps))
+                                           self.min_tps, self.min_agreement))
 
     def describe(self) -> str:
         parts = [f"pass rate ≥ {self.min_pass_rate:.0%}" if self.min_pass_rate is not None
                  else None,
                  f"votes won or tied ≥ {self.min_vote_share:.0%}"
                  if self.min_vote_share is not None else None,
-                 f"≥ {self.min_tps:g} tokens/s" if self.min_tps is not None else None]
+                 f"≥ {self.min_tps:g} tokens/s" if self.min_tps is not None else None,
+                 f"top-1 agreement ≥ {self.min_agreement:.0%}"
+                 if self.min_agreement is not None else None]
         return ", ".join(p for p in parts if p) or "no bar set"
 
     def to_dict(self) -> dict[str, float | None]:
@@ -194,12 +198,13 @@ def _share(option: str, value: float | None) -> float | None:
 
 
 def make_bar(min_pass_rate: float | None, min_vote_share: float | None = None,
-             min_tps: float | None = None) -> Bar:
+             min_tps: float | None = None, min_agreement: float | None = None) -> Bar:
     """The bar from user values: shares as 0-1 or percentages, 0 or None for "not required"."""
     if min_tps is not None and min_tps < 0:
         raise InvalidInputError(f"--min-tps {min_tps:g}: must be 0 or more")
     return Bar(_share("--min-pass-rate", min_pass_rate),
-               _share("--min-vote-share", min_vote_share), min_tps or None)
+               _share("--min-vote-share", min_vote_share), min_tps or None,
+               _share("--min-agreement", min_agreement))
 
 
 def judge(row: dict[str, Any], bar: Bar) -> Verdict:
@@ -217,6 +222,11 @@ def judge(row: dict[str, Any], bar: Bar) -> Verdict:
                                  "votes", "votes, all won or tied,"))
     if bar.min_tps is not None:
         parts.append(_speed_part(bar.min_tps, row))
+    if bar.min_agreement is not None:
+        # positions scored by quant-compare, each agreeing with the reference's top token
+        parts.append(_share_part("top-1 agreement", bar.min_agreement,
+                                 float(row.get("agree") or 0), int(row.get("positions") or 0),
+                                 "positions", "positions, all agreeing,"))
     return Verdict(row["label"], row.get("contender_id"),
                    bool(parts) and all(p.outcome == MEETS for p in parts), parts,
                    int(row.get("file_size") or 0), int(row.get("peak_rss") or 0))
@@ -298,9 +308,11 @@ def recommend(rows: list[dict[str, Any]], bar: Bar) -> Recommendation:
         best = rows[meeting[0]]
         others = len(meeting) - 1
         evidence = "; ".join(p.text for p in verdicts[meeting[0]].parts)
+        peak = ("" if "agree" in best and not best.get("peak_rss")  # a quant-compare row
+                else f", peak {(best.get('peak_rss') or 0) / 1e6:,.0f} MB")
         reason = (f"{best['label']} is the smallest contender "
-                  f"({(best.get('file_size') or 0) / 1e6:,.0f} MB, peak "
-                  f"{(best.get('peak_rss') or 0) / 1e6:,.0f} MB) shown at 95% confidence to "
+                  f"({(best.get('file_size') or 0) / 1e6:,.0f} MB{peak}) shown at 95% "
+                  "confidence to "
                   f"meet the bar ({bar.describe()}): {evidence}."
                   + (f" {others} larger one{'s' if others > 1 else ''} also meet"
                      f"{'' if others > 1 else 's'} it." if others else ""))
