@@ -147,6 +147,37 @@ def test_a_stop_between_windows_leaves_no_result_and_no_cache(
     assert list((tmp_path / "data" / "quant-cache").iterdir()) == []
 
 
+def test_a_stop_during_a_long_window_ends_its_engine_process(
+        tmp_path: Path, model_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A window that outlasts the grace (a big model on a CPU) does not hold the stop: its
+    engine process is ended, and the job ends stopped, not crashed."""
+    import threading
+    import time
+
+    from workbench.quant import compare
+
+    monkeypatch.setattr(compare, "STOP_GRACE_S", 0.0)
+    job = _job(tmp_path, model_path, model_path)
+    job.ctx = 512  # about a second a window on one thread: long enough to stop inside one
+    text = sample_text()
+    job.text = text
+
+    def stop_inside_a_window() -> None:
+        while not job._scoring.wait(0.01):
+            pass
+        job.stop()
+
+    threading.Thread(target=stop_inside_a_window, daemon=True).start()
+    started = time.perf_counter()
+    with caplog.at_level("INFO", logger="workbench.engine.process"):
+        list(job)
+    assert "quant-compare stopped during a window; ending it" in caplog.text
+    assert time.perf_counter() - started < 30
+    assert job.result is None and job.worker_pid is None
+    assert list((tmp_path / "data" / "quant-cache").iterdir()) == []
+
+
 def test_a_crash_in_llama_cpp_is_one_line_and_the_caller_goes_on(
         tmp_path: Path, model_path: Path) -> None:
     """The engine process killed mid-run (as an abort or a SIGBUS would end it)."""

@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from workbench.errors import InvalidInputError, WorkbenchError
+from workbench.engine.process import STOP_GRACE_S
+from workbench.errors import EngineCrashed, InvalidInputError, WorkbenchError
 from workbench.quant.inputs import (
     DEFAULT_CTX,
     MAX_CTX,
@@ -87,12 +88,37 @@ class QuantComparison:
         self.full_limit = full_limit
         self.result: QuantResult | None = None
         self._stop = threading.Event()
+        self._scoring = threading.Event()
         self._cache = self.cache_root
         self._bos = -1
         self._engine: Any = None
 
     def stop(self) -> None:
+        """Stop between windows; a window still running after :data:`STOP_GRACE_S` (a large
+        model on a CPU can take a minute over one) ends its engine process instead."""
+        if self._stop.is_set():
+            return
         self._stop.set()
+        timer = threading.Timer(STOP_GRACE_S, self._end_engine)
+        timer.daemon = True
+        timer.start()
+
+    def _end_engine(self) -> None:
+        worker = getattr(self._engine, "_worker", None) if self._engine is not None else None
+        if worker is not None and self._scoring.is_set() and worker.alive:
+            worker.end("quant-compare stopped during a window")
+
+    def _score(self, loaded: Any, args: tuple[Any, ...]) -> Any:
+        """One window in the engine process; None when a stop ended that process."""
+        self._scoring.set()
+        try:
+            return loaded.worker.request(("call", "score_window", args))
+        except EngineCrashed:
+            if self._stop.is_set():
+                return None
+            raise
+        finally:
+            self._scoring.clear()
 
     @property
     def worker_pid(self) -> int | None:
@@ -142,9 +168,11 @@ class QuantComparison:
                 for index, window in enumerate(windows):
                     if self._stop.is_set():
                         return
-                    per_window.append(loaded.worker.request(("call", "score_window", (
-                        window, self.ctx // 2, meta["mode"],
-                        str(cache / f"w{index:04d}.npz"), None))))
+                    answer = self._score(loaded, (window, self.ctx // 2, meta["mode"],
+                                                  str(cache / f"w{index:04d}.npz"), None))
+                    if answer is None:
+                        return
+                    per_window.append(answer)
                     done += 1
                     yield QuantProgress("model", item.label, done, total)
                 rows.append(self._row(item, per_window, ref_row))
@@ -190,8 +218,10 @@ class QuantComparison:
             for index, window in enumerate(windows):
                 if self._stop.is_set():
                     return None
-                answer = loaded.worker.request(("call", "score_window", (
-                    window, self.ctx // 2, mode, None, str(partial / f"w{index:04d}.npz"))))
+                answer = self._score(loaded, (window, self.ctx // 2, mode, None,
+                                              str(partial / f"w{index:04d}.npz")))
+                if answer is None:
+                    return None
                 nll.append(answer["nll"])
                 seconds += answer["seconds"]
                 yield QuantProgress("reference", self.reference.label, index + 1, total)
