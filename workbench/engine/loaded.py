@@ -17,6 +17,7 @@ from workbench.engine.cpu_quirks import safe_model_params
 from workbench.engine.settings import LoadSettings
 from workbench.engine.templates import ChatTemplate, choose_template, file_templates_deferred
 from workbench.errors import ModelFileError
+from workbench.fit import SWA_FULL
 from workbench.gguf_header import GGUFHeader, read_header
 
 TOKENS_KEY = "tokenizer.ggml.tokens"
@@ -106,6 +107,11 @@ def load_model(path: str | Path, settings: LoadSettings) -> LoadedModel:
                 n_gpu_layers=gpu_layers,
                 use_mmap=settings.use_mmap,
                 n_batch=settings.n_batch,
+                # Sliding-window layers (Gemma 2/3, Cohere 2, gpt-oss) keep only their window
+                # plus a micro-batch of cells, as llama.cpp's own tools do; the C default
+                # (full size) gave gemma-3-270m 576 MiB of KV cache at 32k instead of 111.
+                # The cost, per llama.cpp: a reused prefix beyond the window is recomputed.
+                swa_full=SWA_FULL,
                 verbose=True,
             )
     except (ValueError, RuntimeError, OSError) as error:
