@@ -13,7 +13,7 @@ blind mode it is shuffled and names stay hidden until a vote is cast.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -176,14 +176,14 @@ class CompareRun:
         self._save(slot, reply, "stopped" if reply.stopped else "done")
         yield CompareEvent("done", slot, reply.text, reply.stats)
 
-    def _one_by_one(self) -> Iterator[CompareEvent]:
+    def _one_by_one(self) -> Generator[CompareEvent, None, None]:
         slot_of = {c.id: i for i, c in enumerate(self.columns)}
         for contender in run_order(self.columns, self.engine):
             yield from self._column(self.engine, slot_of[contender.id])
             if self._stop.is_set():
                 break
 
-    def _together(self) -> Iterator[CompareEvent]:
+    def _together(self) -> Generator[CompareEvent, None, None]:
         """Each column on its own engine worker (its own engine process), the cores split
         between them; the workers are joined and their processes ended however this ends."""
 
