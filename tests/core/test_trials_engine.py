@@ -298,3 +298,20 @@ def test_compare_together_ends_with_every_worker_joined(db, library_model, tmp_p
 def library_model_bytes(model) -> bytes:
     with open(model.path, "rb") as file:
         return file.read()
+
+
+def test_compare_together_cli_prints_each_answer_whole(workspace, library_model) -> None:
+    """Columns running at once stream together; the command line prints each answer in one
+    piece under its heading when it ends, never the two interleaved."""
+    from workbench.cli import cli
+
+    result = CliRunner().invoke(cli, [
+        "--data-dir", str(workspace.root), "compare", "Name a fruit.", "--together",
+        "--set", "temperature=0", "--set", "max_tokens=12", "--set", "n_ctx=2048",
+        "-m", library_model.name, "-m", library_model.name, "--set", "system_prompt=Be brief."])
+    assert result.exit_code == 0, result.output
+    replies = store.comparison_replies(workspace.db, 1)
+    out = result.stdout
+    for letter, reply in zip("AB", sorted(replies, key=lambda r: r["slot"]), strict=True):
+        heading = out.index(f"── {letter}: ")
+        assert out.index(reply["content"].strip(), heading) > heading

@@ -125,6 +125,16 @@ def compare(workspace: Workspace, prompt: str, models: tuple[str, ...],
                 if event.kind in ("done", "error"):
                     click.echo(f"{names[event.slot]} finished.", err=True)
                 continue
+            if together:  # columns stream at once: each is printed whole when it ends
+                if event.kind in ("done", "error"):
+                    click.secho(f"\n── {LETTERS[event.slot]}: {names[event.slot]} ──", bold=True)
+                    if event.kind == "done":
+                        click.echo(event.text)
+                        if event.stats:
+                            click.echo(f"[{event.stats.summary()}]", err=True)
+                    else:
+                        click.echo(f"Error: {event.error}", err=True)
+                continue
             if event.kind == "start":
                 click.secho(f"\n── {LETTERS[event.slot]}: {names[event.slot]} ──", bold=True)
             elif event.kind == "chunk":
