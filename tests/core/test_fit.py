@@ -159,3 +159,14 @@ def test_running_together_is_judged_by_the_same_model(db, library_model, model_p
 
     assert fits == judge(both, hardware.detect()).fits
     assert reason.startswith("together: fits") and "2,048 tokens" in reason
+
+
+def test_estimate_for_a_file_that_is_not_there_is_one_line(tmp_path):
+    from workbench.errors import ModelFileError
+
+    with pytest.raises(ModelFileError) as error:
+        estimate_for_file(tmp_path / "gone.gguf", 2048)
+    assert str(error.value).startswith(f"{tmp_path / 'gone.gguf'}: cannot read it")
+    junk = tmp_path / "junk.gguf"
+    junk.write_bytes(b"not a model" * 100)
+    assert estimate_for_file(junk, 2048).source == "estimate"  # no header: guessed, and says so
