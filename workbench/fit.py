@@ -2,17 +2,22 @@
 
 needed = weights + KV cache + compute buffer, computed the way llama.cpp allocates them:
 the KV cache holds, for every layer, ``n_ctx`` cells of K and V (f16) per KV head, with ``n_ctx``
-padded to 256 and sliding-window layers capped near their window when the cache is not kept
-full size; the compute buffer is the larger of the logits (vocabulary x micro-batch, f32) and,
-without flash attention, the attention scores (context x micro-batch x heads, f32). The inputs
+padded to 256 and sliding-window layers capped at their window plus one micro-batch (the
+loader passes ``swa_full=False``, as llama.cpp's own tools do: :data:`SWA_FULL`); the
+compute buffer is the larger of the logits (vocabulary x micro-batch, f32) and, without flash
+attention, the attention scores (context x micro-batch x heads, f32). The inputs
 come from the file's own GGUF header (read before download over HTTP Range, or from disk),
 else from an estimate made of the file size and the Hub's parameter count.
+
+This is the one memory model: a download's verdict, ``models``' fit column, GPU layers on
+``auto`` and whether contenders may run together (:func:`estimate_together`) all use it.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from workbench.gguf_header import GGUFHeader
@@ -27,7 +32,12 @@ KV_BYTES = 2  # f16 cache, llama.cpp's default type_k/type_v
 RAM_HEADROOM = 512 * MiB
 #: VRAM kept free for the driver's context and fragmentation.
 VRAM_HEADROOM = 512 * MiB
-#: Sliding-window patterns (every Nth layer is global) of architectures whose headers omit them.
+#: ``swa_full`` as every load passes it (workbench.engine.loaded): sliding-window layers keep
+#: ``window + n_ubatch`` cells, not the whole context (llama.cpp, llama-kv-cache-iswa.cpp).
+SWA_FULL = False
+#: Sliding-window patterns (every Nth layer is global) of architectures whose headers omit
+#: them: llama.cpp's ``hparams.set_swa_pattern(N)`` in llama-model.cpp, where layer ``il`` is
+#: sliding-window when ``il % N < N - 1`` (gemma3: 5 of every 6 layers).
 _SWA_PATTERNS = {"gemma2": 2, "gemma3": 6, "gemma3n": 5, "cohere2": 4, "gpt-oss": 2}
 
 
@@ -148,7 +158,7 @@ class MemoryEstimate:
         return {**self.__dict__, "total": self.total}
 
 
-def kv_cache_bytes(shape: ModelShape, n_ctx: int, *, swa_full: bool = True) -> int:
+def kv_cache_bytes(shape: ModelShape, n_ctx: int, *, swa_full: bool = SWA_FULL) -> int:
     """llama.cpp's KV cache for ``n_ctx`` (one sequence, f16 K and V)."""
     cells = pad_ctx(n_ctx)
     swa_cells = cells
@@ -170,7 +180,7 @@ def compute_bytes(shape: ModelShape, n_ctx: int, *, flash_attn: bool = False) ->
 
 
 def estimate(shape: ModelShape, n_ctx: int, *, flash_attn: bool = False,
-             swa_full: bool = True) -> MemoryEstimate:
+             swa_full: bool = SWA_FULL) -> MemoryEstimate:
     kv = kv_cache_bytes(shape, n_ctx, swa_full=swa_full)
     return MemoryEstimate(
         n_ctx=n_ctx,
@@ -186,7 +196,8 @@ def estimate(shape: ModelShape, n_ctx: int, *, flash_attn: bool = False,
 
 def estimate_for_header(header: GGUFHeader | None, file_size: int, n_ctx: int, *,
                         parameters: int | None = None, header_file_size: int | None = None,
-                        flash_attn: bool = False) -> MemoryEstimate:
+                        flash_attn: bool = False, swa_full: bool = SWA_FULL,
+                        ) -> MemoryEstimate:
     """The estimate for a file: from its header (or a sibling's, scaled), else guessed."""
     shape: ModelShape | None = None
     if header is not None:
@@ -198,7 +209,46 @@ def estimate_for_header(header: GGUFHeader | None, file_size: int, n_ctx: int, *
         shape = shape.scaled(file_size, header_file_size)
     if shape is None:
         shape = ModelShape.guess(file_size, parameters)
-    return estimate(shape, n_ctx, flash_attn=flash_attn)
+    return estimate(shape, n_ctx, flash_attn=flash_attn, swa_full=swa_full)
+
+
+def estimate_for_file(path: str | Path, n_ctx: int, *, file_size: int | None = None,
+                      ) -> MemoryEstimate:
+    """The estimate for a model file on disk, from its own header; guessed from its size
+    when the header cannot be read (the estimate's ``source`` says which)."""
+    from workbench.errors import ModelFileError
+    from workbench.gguf_header import read_header
+
+    try:
+        size = file_size if file_size is not None else Path(path).stat().st_size
+    except OSError as error:
+        raise ModelFileError(f"{path}: cannot read it ({error.strerror or error})") from None
+    try:
+        header: GGUFHeader | None = read_header(path)
+    except (ModelFileError, OSError, ValueError):
+        header = None
+    return estimate_for_header(header, size, n_ctx)
+
+
+def estimate_together(parts: list[tuple[str, MemoryEstimate]]) -> MemoryEstimate:
+    """What several models loaded at once need, each in its own engine process: every KV
+    cache and compute buffer, and the weights of each distinct file once (llama.cpp maps a
+    file's weights, and processes mapping the same file share its pages)."""
+    weights: dict[str, int] = {}
+    for key, part in parts:
+        weights[key] = max(weights.get(key, 0), part.weights)
+    n_layer = sum(p.n_layer for _, p in parts)
+    kv = sum(p.kv_cache for _, p in parts)
+    return MemoryEstimate(
+        n_ctx=max((p.n_ctx for _, p in parts), default=0),
+        weights=sum(weights.values()),
+        kv_cache=kv,
+        compute=sum(p.compute for _, p in parts),
+        n_layer=n_layer,
+        layer_weights=sum(p.layer_weights * p.n_layer for _, p in parts) // max(n_layer, 1),
+        layer_kv=kv // max(n_layer, 1),
+        source="estimate" if any(p.source == "estimate" for _, p in parts) else "header",
+    )
 
 
 GPU, PARTIAL, CPU, NO = "gpu", "partial", "cpu", "no"

@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 import random
 import re
+import threading
 
+import psutil
 import pytest
 from click.testing import CliRunner
 
+from workbench.engine import Engine
 from workbench.trials import store
 from workbench.trials.compare import CompareRun
 from workbench.trials.contenders import make_contender
@@ -77,7 +80,7 @@ def test_compare_is_stored_with_metrics_and_blind_until_voted(db, engine, two) -
 
 def test_compare_together_runs_both_at_once_on_shared_cores(db, engine, library_model) -> None:
     """--together: each column on its own engine and thread, the cores split between them."""
-    from workbench.engine import default_threads
+    from workbench.trials.together import threads_each
 
     settings = {key: value for key, value in BASE.items() if key != "n_threads"}
     plain = make_contender(db, library_model, settings)
@@ -89,7 +92,7 @@ def test_compare_together_runs_both_at_once_on_shared_cores(db, engine, library_
               for slot in (0, 1)]
     assert len(starts) == 2 and max(starts) < max(firsts)  # both started before either ran far
     replies = store.comparison_replies(db, together.comparison_id)
-    share = max(1, default_threads() // 2)
+    share = threads_each(2)
     assert [r["settings"]["n_threads"] for r in replies] == [share, share]
     assert all(r["status"] == "done" and r["content"].strip() for r in replies)
 
@@ -227,3 +230,88 @@ def test_results_and_reports_mark_base_models_and_echoes(db, engine, no_template
     assert "[base model (not tuned for chat)]" in markdown
     assert "echo: the reply starts by repeating the prompt" in markdown
     assert "echo: the reply starts by repeating the prompt" in trial_html(db, trial_id)
+
+
+def _engine_processes() -> set[int]:
+    """This test process's engine processes (multiprocessing's spawned children; its
+    resource tracker, which lives as long as the process, is not one)."""
+    found = set()
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "spawn_main" in " ".join(child.cmdline()):
+                found.add(child.pid)
+        except psutil.Error:
+            continue
+    return found
+
+
+@pytest.mark.parametrize("how", ["stop", "leave", "interrupt", "error"])
+def test_compare_together_ends_with_every_worker_joined(db, library_model, tmp_path,
+                                                        how) -> None:
+    """However a run together ends (stop() as Ctrl+C in the CLI calls it, the consumer
+    leaving as the window does, KeyboardInterrupt, a column failing), every worker thread is
+    joined and every engine process it started has ended when the iteration returns."""
+    from workbench.library import add_model
+
+    settings = {"n_ctx": 2048, "gpu_layers": 0, "temperature": 0.8, "seed": 7,
+                "max_tokens": 400}
+    first = make_contender(db, library_model, settings)
+    if how == "error":  # a copy of the model that breaks after it was added to the library
+        broken = tmp_path / "broken.gguf"
+        broken.write_bytes(library_model_bytes(library_model) + b"\0" * 32)  # its own hash
+        other = make_contender(db, add_model(db, broken), settings)
+        broken.write_bytes(b"GGUF" + b"\0" * 64)
+    else:
+        other = make_contender(db, library_model, {**settings, "system_prompt": "Be long."})
+    before = _engine_processes()
+    run = CompareRun(db, Engine(), [first, other], "Tell me a long story about a fox.",
+                     together=True)
+    events = iter(run)
+    seen = []
+    for event in events:
+        seen.append(event)
+        if event.kind == "chunk":
+            break
+    assert run._workers is not None and run._workers.alive_threads == 2 or how == "error"
+    if how == "stop":
+        run.stop()
+        seen += list(events)
+    elif how == "leave":
+        events.close()  # type: ignore[attr-defined]
+    elif how == "interrupt":
+        with pytest.raises(KeyboardInterrupt):
+            events.throw(KeyboardInterrupt)  # type: ignore[attr-defined]
+    else:
+        seen += list(events)
+    assert run._workers is not None and run._workers.alive_threads == 0
+    assert not [t for t in threading.enumerate() if t.name.startswith("compare-together")]
+    assert not _engine_processes() - before
+    status = store.get_comparison_row(db, run.comparison_id)["status"]
+    if how == "error":
+        assert status == "error"
+        assert any(e.kind == "error" and "broken.gguf" in (e.error or "") for e in seen)
+        assert any(e.kind == "done" for e in seen)  # the other column finished its reply
+    else:
+        assert status == "stopped"
+
+
+def library_model_bytes(model) -> bytes:
+    with open(model.path, "rb") as file:
+        return file.read()
+
+
+def test_compare_together_cli_prints_each_answer_whole(workspace, library_model) -> None:
+    """Columns running at once stream together; the command line prints each answer in one
+    piece under its heading when it ends, never the two interleaved."""
+    from workbench.cli import cli
+
+    result = CliRunner().invoke(cli, [
+        "--data-dir", str(workspace.root), "compare", "Name a fruit.", "--together",
+        "--set", "temperature=0", "--set", "max_tokens=12", "--set", "n_ctx=2048",
+        "-m", library_model.name, "-m", library_model.name, "--set", "system_prompt=Be brief."])
+    assert result.exit_code == 0, result.output
+    replies = store.comparison_replies(workspace.db, 1)
+    out = result.stdout
+    for letter, reply in zip("AB", sorted(replies, key=lambda r: r["slot"]), strict=True):
+        heading = out.index(f"── {letter}: ")
+        assert out.index(reply["content"].strip(), heading) > heading

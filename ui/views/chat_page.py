@@ -56,6 +56,7 @@ from ui.widgets.plain_label import Label
 from ui.widgets.text_fit import ElidedLabel
 from workbench import conversations as convs
 from workbench.catalog import filter_catalog, load_catalog, machine_memory_bytes
+from workbench.engine.settings import read_json_schema
 from workbench.library import Model, add_model
 
 log = logging.getLogger(__name__)
@@ -275,6 +276,7 @@ class ChatPage(QWidget):
 
         self.panel = SamplingPanel(self)
         self.panel_button.toggled.connect(self.panel.setVisible)
+        self.panel.structured.file_chosen.connect(self._load_schema)
 
         root.addWidget(side)
         root.addWidget(center, 1)
@@ -285,6 +287,17 @@ class ChatPage(QWidget):
         QWidget.setTabOrder(self.panel_button, self.panel.system_prompt)
         QWidget.setTabOrder(self.panel.system_prompt, self.panel.preset)
         QWidget.setTabOrder(self.new_button, self.chat_list)
+
+    def _load_schema(self, path: str) -> None:
+        """Read and check a chosen schema file on a worker; a bad one is one line, and the
+        panel goes back to free text."""
+        def failed(message: str) -> None:
+            self.panel.schema_failed()
+            self.show_error(message)
+
+        self.services.ops.run("disk", read_json_schema, path, name="reading the schema file",
+                              success=lambda text: self.panel.set_schema(path, text),
+                              failure=failed)
 
     def _panel_chosen(self, checked: bool) -> None:
         self._panel_wanted = checked

@@ -41,9 +41,8 @@ from ui.views.contender_picker import (
 from ui.widgets.plain_label import Label
 from ui.widgets.rank_dialog import RankDialog
 from workbench.library import list_models
-from workbench.trials.compare import LETTERS, CompareEvent, CompareRun
+from workbench.trials.compare import LETTERS, CompareEvent, CompareRun, can_run_together
 from workbench.trials.contenders import Contender
-from workbench.trials.memory import can_run_together
 from workbench.trials.store import METRICS
 from workbench.trials.votes import cast_vote, comparison_view
 

@@ -3,6 +3,10 @@
 Rows are numbered 1-4, never lettered: letters belong to the answers of a comparison, which
 are shuffled when blind, and a row "A" beside an answer "A" invites a vote for the wrong
 model. Numbers follow the rows as they are added and removed.
+
+Each row's "Structured output" (free text, any JSON, a schema file) becomes its
+``json_schema`` setting; the file is read on the worker that makes the contenders, and the
+contender keeps the schema itself, so a trial reruns without the file.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.widgets.plain_label import Label
+from ui.widgets.structured_output import StructuredOutputCombo
 from workbench.library import get_model
 from workbench.trials.contenders import Contender, make_contender, parse_set_options
 
@@ -59,17 +64,31 @@ class ContenderRow(QWidget):
         self.edit = QLineEdit(settings, self)
         self.edit.setPlaceholderText(
             "settings: temperature=0, n_ctx=2048, seed=1, system_prompt=...")
+        self.structured = StructuredOutputCombo(self, off_text="Free text")
+        self.structured.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.structured.setMinimumContentsLength(9)
         self.remove = QPushButton("Remove", self)
         line.addWidget(self.number)
         line.addWidget(self.combo, 2)
         line.addWidget(self.edit, 3)
+        line.addWidget(self.structured)
         line.addWidget(self.remove)
+
+    def items(self) -> list[str]:
+        """The row's settings as ``KEY=VALUE`` items, its structured output last (it wins)."""
+        items = split_settings(self.edit.text())
+        schema = self.structured.setting()
+        if schema is not None:
+            items.append(f"json_schema={schema}")
+        return items
 
     def set_number(self, number: int) -> None:
         self.number.setText(str(number))
         self.number.setAccessibleName(f"Contender {number}")
         self.combo.setAccessibleName(f"Contender {number} model")
         self.edit.setAccessibleName(f"Contender {number} settings")
+        self.structured.setAccessibleName(f"Contender {number} structured output")
         self.remove.setToolTip(f"Remove contender {number}")
 
 
@@ -125,6 +144,7 @@ class ContenderPicker(QWidget):
         row.remove.clicked.connect(lambda: self.remove_row(row))
         row.combo.currentIndexChanged.connect(lambda _index: self.changed.emit())
         row.edit.editingFinished.connect(self.changed.emit)
+        row.structured.choice_changed.connect(lambda: self.changed.emit())
         self._layout.insertWidget(self._layout.count() - 1, row)
         self._update_rows()
         self.changed.emit()
@@ -146,7 +166,7 @@ class ContenderPicker(QWidget):
 
     def chosen(self) -> list[tuple[int, list[str]]]:
         """(model id, settings items) per row; parsed in the worker, where errors surface."""
-        return [(row.combo.currentData(), split_settings(row.edit.text()))
+        return [(row.combo.currentData(), row.items())
                 for row in self.row_widgets if row.combo.currentData() is not None]
 
     def numbered(self) -> list[tuple[int, str]]:

@@ -1,11 +1,14 @@
 """The chat's side panel: system prompt and sampling, with every value visible and editable.
 
 A preset (precise, balanced, creative) fills the fields; changing a field makes the preset
-"custom". What the fields show is exactly what the next reply uses.
+"custom". What the fields show is exactly what the next reply uses. "Structured output" is
+apart from the preset: Off, any JSON, or a JSON schema file (read and checked by the page on
+a worker, then held here as the schema's text).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Signal
@@ -21,7 +24,9 @@ from PySide6.QtWidgets import (
 )
 
 from ui.widgets.plain_label import Label
+from ui.widgets.structured_output import ANY, FILE, OFF, StructuredOutputCombo
 from workbench.engine import PRESETS, SamplingSettings
+from workbench.engine.settings import ANY_JSON
 
 CUSTOM = "custom"
 
@@ -76,7 +81,23 @@ class SamplingPanel(QFrame):
         hint.setObjectName("Muted")
         hint.setWordWrap(True)
         layout.addWidget(hint)
+
+        structured = Label("Structured output", self)
+        structured.setObjectName("SubHeading")
+        layout.addSpacing(6)
+        layout.addWidget(structured)
+        self.structured = StructuredOutputCombo(self)
+        layout.addWidget(self.structured)
+        self.structured_hint = Label(self)
+        self.structured_hint.setObjectName("Muted")
+        self.structured_hint.setWordWrap(True)
+        layout.addWidget(self.structured_hint)
         layout.addStretch(1)
+        #: The chosen schema file's canonical text, once the page has read and checked it.
+        self.schema_text: str | None = None
+        self.structured.choice_changed.connect(self._structured_changed)
+        self.structured.file_chosen.connect(self._file_chosen)
+        self._structured_changed()
 
         self._filling = False
         self.preset.currentIndexChanged.connect(self._preset_chosen)
@@ -155,8 +176,44 @@ class SamplingPanel(QFrame):
             top_k=self.top_k.value(),
             max_tokens=self.max_tokens.value(),
             seed=None if self.seed.value() < 0 else self.seed.value(),
+            json_schema=self.json_schema(),
         )
         return values
+
+    def _file_chosen(self, _path: str) -> None:
+        self.schema_text = None  # until the page has read this one
+        self._structured_changed()
+
+    def set_schema(self, path: str, text: str) -> None:
+        """The page read ``path`` and llama.cpp accepts it: replies follow ``text`` now."""
+        if self.structured.path == path:
+            self.schema_text = text
+        self._structured_changed()
+
+    def schema_failed(self) -> None:
+        """The chosen file could not be used (the page shows why): back to Off."""
+        self.schema_text = None
+        self.structured.set_mode(OFF)
+
+    def _structured_changed(self) -> None:
+        mode = self.structured.mode()
+        if mode == ANY:
+            text = "Replies are valid JSON."
+        elif mode == FILE and self.schema_text is None:
+            text = "Reading the schema…"
+        elif mode == FILE:
+            text = f"Replies follow {Path(self.structured.path or '').name}."
+        else:
+            text = "Replies are free text."
+        self.structured_hint.setText(text)
+        self.changed.emit()
+
+    def json_schema(self) -> str | None:
+        """What the next reply is constrained to: None (free text), any JSON, or the schema."""
+        mode = self.structured.mode()
+        if mode == ANY:
+            return ANY_JSON
+        return self.schema_text if mode == FILE else None
 
     def system_text(self) -> str:
         return self.system_prompt.toPlainText().strip()

@@ -17,6 +17,7 @@ from workbench import chat as chat_service
 from workbench.cli import cli
 from workbench.cli.common import pass_workspace
 from workbench.engine import Engine
+from workbench.engine.settings import ANY_JSON, read_json_schema
 from workbench.engine.templates import family_names
 from workbench.errors import InvalidInputError, WorkbenchError
 from workbench.library import get_model
@@ -93,11 +94,15 @@ def read_prompt(prompt: str | None, prompt_file: str | None) -> str:
 @click.option("--threads", "n_threads", type=int)
 @click.option("--template", type=click.Choice(["auto", "gguf", *family_names()]),
               help="Chat template: the file's own (auto) or a family's.")
+@click.option("--json-schema", "schema_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Constrain the reply to this JSON schema (llama.cpp's grammar).")
+@click.option("--json", "any_json", is_flag=True, help="Constrain the reply to JSON (any).")
 @click.option("--continue", "conversation", type=int, metavar="CONVERSATION",
               help="Continue this conversation (its id from 'history list').")
 @pass_workspace
 def chat(workspace: Workspace, model: str, prompt: str | None, prompt_file: str | None,
-         system_prompt: str | None, conversation: int | None, **options: Any) -> None:
+         system_prompt: str | None, conversation: int | None, schema_file: str | None,
+         any_json: bool, **options: Any) -> None:
     """Ask MODEL (an id or a name prefix) and stream the reply; metrics go to stderr.
 
     PROMPT is the text, or - to read it from standard input (or use --prompt-file)."""
@@ -109,6 +114,13 @@ def chat(workspace: Workspace, model: str, prompt: str | None, prompt_file: str 
     if found.kind_label:
         click.echo(f"note: {found.name} is a {found.kind_label}: it continues text rather "
                    "than answering, and may repeat the prompt", err=True)
+    if schema_file is not None and any_json:
+        raise InvalidInputError("--json-schema and --json: give one of them (a schema file, "
+                                "or any JSON)")
+    if schema_file is not None:
+        options["json_schema"] = read_json_schema(schema_file, f"--json-schema {schema_file}")
+    elif any_json:
+        options["json_schema"] = ANY_JSON
     load, sampling = resolve_settings(db, found, options)
     turn = chat_service.send(db, Engine(), found, prompt, conversation_id=conversation,
                              system_prompt=system_prompt, load=load, sampling=sampling)

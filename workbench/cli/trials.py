@@ -70,7 +70,7 @@ def contender_options(func: Any) -> Any:
     func = click.option("--set", "set_items", multiple=True, metavar="KEY=VALUE",
                         help="A setting for the --model before it (or all, if first): "
                              "temperature, n_ctx, seed, template, gpu_layers, max_tokens, "
-                             "system_prompt...")(func)
+                             "system_prompt, json_schema=FILE|any...")(func)
     return click.option("--model", "-m", "models", multiple=True, required=True,
                         help="A contender's model (id or name prefix); repeat it.")(func)
 
@@ -124,6 +124,16 @@ def compare(workspace: Workspace, prompt: str, models: tuple[str, ...],
             if columns:
                 if event.kind in ("done", "error"):
                     click.echo(f"{names[event.slot]} finished.", err=True)
+                continue
+            if together:  # columns stream at once: each is printed whole when it ends
+                if event.kind in ("done", "error"):
+                    click.secho(f"\n── {LETTERS[event.slot]}: {names[event.slot]} ──", bold=True)
+                    if event.kind == "done":
+                        click.echo(event.text)
+                        if event.stats:
+                            click.echo(f"[{event.stats.summary()}]", err=True)
+                    else:
+                        click.echo(f"Error: {event.error}", err=True)
                 continue
             if event.kind == "start":
                 click.secho(f"\n── {LETTERS[event.slot]}: {names[event.slot]} ──", bold=True)

@@ -21,7 +21,7 @@ import llama_cpp
 import psutil
 
 from workbench import __version__
-from workbench.engine.loaded import LoadedModel
+from workbench.engine.loaded import LoadedModel, forget_unusable_prefix
 from workbench.engine.settings import ReplyStats, SamplingSettings
 from workbench.engine.templates import FOLDED_NOTE
 from workbench.errors import ContextOverflowError, TemplateError, WorkbenchError
@@ -190,6 +190,8 @@ class Reply(StreamedReply):
         llama_cpp.llama_perf_context_reset(llama.ctx)
         if self.fresh:
             llama.reset()  # no cached prefix: the prompt is evaluated as one batch
+        else:
+            forget_unusable_prefix(llama, tokens)  # a sliding window may have dropped it
         grammar = _grammar(sampling.json_schema)
         finish = "stop"
         aborted = False

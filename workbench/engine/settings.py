@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
 
 from workbench.errors import InvalidInputError
@@ -98,6 +99,68 @@ def check_json_schema(value: Any, where: str = "json_schema") -> str | None:
         raise InvalidInputError(f"{where}: llama.cpp cannot make a grammar of it "
                                 f"({str(error)[:160] or type(error).__name__})") from None
     return text
+
+
+#: The largest schema file read; a real schema is a few kilobytes.
+MAX_SCHEMA_FILE = 1 << 20
+
+
+def read_json_schema(path: str | Path, where: str | None = None) -> str:
+    """A schema file's canonical text (what is stored, so a trial reproduces without the
+    file); a missing, unreadable or unusable file is one line naming it."""
+    where = where or f"schema file {path}"
+    try:
+        with Path(path).expanduser().open("rb") as stream:
+            data = stream.read(MAX_SCHEMA_FILE + 1)
+    except OSError as error:
+        raise InvalidInputError(f"{where}: cannot read it ({error.strerror or error})") from None
+    if len(data) > MAX_SCHEMA_FILE:
+        raise InvalidInputError(f"{where}: larger than {MAX_SCHEMA_FILE >> 20} MiB")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidInputError(f"{where}: not UTF-8 text") from None
+    if not text.strip():
+        raise InvalidInputError(f"{where}: empty")
+    checked = check_json_schema(text, where)
+    assert checked is not None
+    return checked
+
+
+def schema_value(value: Any, where: str = "json_schema") -> str | None:
+    """A ``json_schema`` setting as given on a command line or in a contender: ``any`` (or
+    ``json``) for any JSON, the schema itself as JSON text, or a schema file's path; the
+    result is always the canonical schema text (or None for free text)."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return check_json_schema(value, where)
+    text = str(value).strip()
+    if text.lower() in ("", "none", "null", "off"):
+        return None
+    if text.lower() in ("any", "json", "any json"):
+        return ANY_JSON
+    if text.startswith("{"):
+        return check_json_schema(text, where)
+    return read_json_schema(text, f"{where} {text}")
+
+
+def describe_schema(text: str | None) -> str:
+    """A schema in a few words, for labels: its title, else a short fingerprint."""
+    import hashlib
+    import json
+
+    if not text:
+        return "off"
+    if text == ANY_JSON:
+        return "any JSON"
+    try:
+        title = json.loads(text).get("title")
+    except (ValueError, AttributeError):
+        title = None
+    if isinstance(title, str) and title.strip():
+        return f"schema {title.strip()[:40]}"
+    return f"schema {hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
 def parse_gpu_layers(value: str | int | None) -> GpuLayers:

@@ -3,7 +3,8 @@
 By default contenders run one after another on the shared :class:`Engine`, ordered so a
 model already in memory goes first and contenders sharing a model and load settings run
 back to back: no model is loaded twice in a row. Running together (each contender on its
-own Engine, in its own thread) is allowed only when :func:`can_run_together` says they fit.
+own engine worker and engine process, the cores split between them: :mod:`.together`) is
+allowed only when :func:`can_run_together` says they fit, by the one memory model (fit.py).
 
 The column order shown to the user (``display_order``) is separate from the run order; in
 blind mode it is shuffled and names stay hidden until a vote is cast.
@@ -11,21 +12,34 @@ blind mode it is shuffled and names stay hidden until a vote is cast.
 
 from __future__ import annotations
 
-import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlite_utils import Database
 
-from workbench.engine import Engine, Message, Reply, ReplyStats, default_threads
+from workbench.engine import Engine, Message, Reply, ReplyStats
 from workbench.errors import InvalidInputError, WorkbenchError
 from workbench.trials import store
 from workbench.trials.contenders import Contender
-from workbench.trials.memory import can_run_together
+from workbench.trials.together import EngineWorkers, threads_each
 
 LETTERS = "ABCD"
+
+
+def can_run_together(contenders: list[Contender]) -> tuple[bool, str]:
+    """Whether all contenders fit in memory at once, and the figures behind the answer.
+
+    The same memory model (:mod:`workbench.fit`) that judges a download: each contender's
+    weights, KV cache and compute buffer from its file's header at its context length,
+    judged against this machine now."""
+    from workbench import fit, hardware
+
+    parts = [(c.model_path, fit.estimate_for_file(
+        c.model_path, c.load.n_ctx, file_size=c.file_size or None)) for c in contenders]
+    verdict = fit.judge(fit.estimate_together(parts), hardware.detect())
+    return verdict.fits, f"together: {verdict.summary()}"
 OUTCOMES = ("tie", "bad")
 
 
@@ -96,6 +110,8 @@ class CompareRun:
         self._stop = threading.Event()
         self._replies: list[Reply] = []
         self._db_lock = threading.Lock()
+        #: The engine workers of a run together, while it runs (tests check they are closed).
+        self._workers: EngineWorkers[CompareEvent] | None = None
 
     def stop(self) -> None:
         self._stop.set()
@@ -104,17 +120,20 @@ class CompareRun:
 
     def __iter__(self) -> Iterator[CompareEvent]:
         status = "done"
+        events = self._together() if self.together else self._one_by_one()
         try:
-            events = self._together() if self.together else self._one_by_one()
             for event in events:
                 if event.kind == "error":
                     status = "error"
                 yield event
-        except GeneratorExit:
+        except (GeneratorExit, KeyboardInterrupt):
             self.stop()
             status = "stopped"
             raise
         finally:
+            # Closed now, not when collected: a run together joins its workers and ends
+            # their engine processes here, whatever ended the iteration.
+            events.close()
             if self._stop.is_set() and status == "done":
                 status = "stopped"
             store.set_comparison_status(self.db, self.comparison_id, status)
@@ -125,7 +144,7 @@ class CompareRun:
         if self.together and load.n_threads is None:
             # Columns running at once share the cores: each taking all of them would make
             # llama.cpp's thread pools fight (see Engine) and every column crawl.
-            load = replace(load, n_threads=max(1, default_threads() // len(self.columns)))
+            load = replace(load, n_threads=threads_each(len(self.columns)))
         return engine.reply(contender.model_path, build_messages(self.prompt, system),
                             load=load, sampling=contender.sampling, fresh=True)
 
@@ -157,38 +176,26 @@ class CompareRun:
         self._save(slot, reply, "stopped" if reply.stopped else "done")
         yield CompareEvent("done", slot, reply.text, reply.stats)
 
-    def _one_by_one(self) -> Iterator[CompareEvent]:
+    def _one_by_one(self) -> Generator[CompareEvent, None, None]:
         slot_of = {c.id: i for i, c in enumerate(self.columns)}
         for contender in run_order(self.columns, self.engine):
             yield from self._column(self.engine, slot_of[contender.id])
             if self._stop.is_set():
                 break
 
-    def _together(self) -> Iterator[CompareEvent]:
-        """Each column on its own Engine and thread; events merged through a queue."""
-        events: queue.SimpleQueue[CompareEvent | None] = queue.SimpleQueue()
+    def _together(self) -> Generator[CompareEvent, None, None]:
+        """Each column on its own engine worker (its own engine process), the cores split
+        between them; the workers are joined and their processes ended however this ends."""
 
-        def worker(slot: int) -> None:
-            engine = Engine()
-            try:
-                for event in self._column(engine, slot):
-                    events.put(event)
-            except Exception as error:  # a thread must report, never die silently
-                events.put(CompareEvent("error", slot, error=f"Unexpected error: {error}"))
-            finally:
-                engine.unload()
-                events.put(None)
+        def job(slot: int) -> Callable[[Engine], Iterator[CompareEvent]]:
+            def column(engine: Engine) -> Iterator[CompareEvent]:
+                try:
+                    yield from self._column(engine, slot)
+                except Exception as error:  # one column failing is that column's error
+                    yield CompareEvent("error", slot, error=f"Unexpected error: {error}")
+            return column
 
-        threads = [threading.Thread(target=worker, args=(slot,), daemon=True)
-                   for slot in range(len(self.columns))]
-        for thread in threads:
-            thread.start()
-        running = len(threads)
-        while running:
-            event = events.get()
-            if event is None:
-                running -= 1
-            else:
-                yield event
-        for thread in threads:
-            thread.join()
+        workers: EngineWorkers[CompareEvent] = EngineWorkers(
+            len(self.columns), on_stop=self.stop, name="compare-together")
+        self._workers = workers
+        yield from workers.run([job(slot) for slot in range(len(self.columns))])

@@ -20,6 +20,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from workbench.engine import LoadSettings, SamplingSettings, parse_gpu_layers
+from workbench.engine.settings import describe_schema, schema_value
 from workbench.errors import InvalidInputError, NotFoundError
 from workbench.library import Model, now
 from workbench.model_settings import LOAD_KEYS, SAMPLING_KEYS, resolve_settings
@@ -85,6 +86,8 @@ def coerce_value(key: str, text: Any) -> Any:
         return text
     if text.lower() in ("none", "null", ""):
         return None
+    if key == "json_schema":
+        return schema_value(text, f"setting {key}")
     try:
         if key in INT_KEYS:
             return int(text)
@@ -138,7 +141,7 @@ def contender_identity(contender: Contender) -> str:
 
 def variant_label(settings: dict[str, Any]) -> str:
     """The text-shaping settings in a short line, for a leaderboard's sub-rows."""
-    shown = text_settings(settings)
+    shown = _shown(text_settings(settings))
     system = shown.pop("system_prompt", None)
     text = ", ".join(f"{k}={v}" for k, v in sorted(shown.items()) if v is not None)
     return ", ".join(p for p in (text, "system prompt" if system else "") if p) or "defaults"
@@ -162,8 +165,15 @@ def _store(db: Database, identity: dict[str, Any], settings: dict[str, Any]) -> 
     return get_contender(db, db.table("contenders").insert(row).last_pk or 0)
 
 
+def _shown(settings: dict[str, Any]) -> dict[str, Any]:
+    """Settings as a label shows them: a schema by its title or fingerprint, not its text."""
+    if settings.get("json_schema"):
+        return {**settings, "json_schema": describe_schema(settings["json_schema"])}
+    return settings
+
+
 def _label(model: Model, overrides: dict[str, Any]) -> str:
-    shown = {k: v for k, v in overrides.items()
+    shown = {k: v for k, v in _shown(overrides).items()
              if k != "system_prompt" and k not in NON_TEXT_KEYS and v is not None}
     extra = ", ".join(f"{k}={v}" for k, v in sorted(shown.items()))
     if overrides.get("system_prompt"):
@@ -178,6 +188,8 @@ def make_contender(
     """Resolve the settings and store (or reuse) the contender for this model + settings."""
     overrides = dict(overrides or {})
     system_prompt = overrides.pop("system_prompt", None)
+    if overrides.get("json_schema") is not None:  # the window passes text, the CLI a file
+        overrides["json_schema"] = schema_value(overrides["json_schema"])
     load, sampling = resolve_settings(db, model, overrides)
     settings: dict[str, Any] = {**load.to_dict(), **sampling.to_dict(),
                                 "system_prompt": system_prompt}
