@@ -132,3 +132,22 @@ def alias_model(db: Database, alias: Alias) -> Model:
                             "is no longer in the library; point it at another with "
                             "'alias set'")
     return Model.from_row(rows[0])
+
+
+def alias_for_contender(db: Database, name: str, contender_id: int) -> Alias:
+    """Create or repoint ``name`` at a trial's contender: its model, and the settings that
+    shaped the text it was judged on (speed settings stay this machine's own)."""
+    from workbench.trials.contenders import get_contender, text_settings
+
+    contender = get_contender(db, contender_id)
+    model_id = contender.model_id
+    if contender.model_sha256:
+        rows = list(db.query("select id from models where sha256 = ? order by id limit 1",
+                             [contender.model_sha256]))
+        if rows:
+            model_id = rows[0]["id"]
+    if model_id is None or not list(db.table("models").rows_where("id = ?", [model_id])):
+        raise NotFoundError(f"contender {contender.label}: its model "
+                            f"({contender.model_name}) is no longer in the library")
+    settings = {k: v for k, v in text_settings(contender.settings).items() if v is not None}
+    return set_alias(db, name, model_id, settings)
