@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QApplication, QHBoxLayout, QMenu, QPushButton, QToolButton, QWidget
+from PySide6.QtWidgets import QApplication, QHBoxLayout, QMenu, QPushButton, QWidget
 
 from ui.services import Services
 from ui.widgets.plain_label import Label
@@ -59,11 +59,9 @@ class ServerSwitch(QWidget):
         self.button.clicked.connect(self._clicked)
         self.label = Label("", self)
         self.label.setAccessibleName("Server status")
-        self.copy_button = QToolButton(self)
-        self.copy_button.setText("Copy")
+        self.copy_button = QPushButton("Copy example", self)
         self.copy_button.setAccessibleName("Copy a snippet for other apps")
         self.copy_button.setToolTip("Copy a Python or curl example that uses this server")
-        self.copy_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(self.copy_button)
         self.copy_python = QAction("Python (openai)", menu)
         self.copy_curl = QAction("curl", menu)
@@ -151,7 +149,8 @@ class ServerSwitch(QWidget):
             self.button.setText("Server: on" if on else "Server: off")
         if running is None:
             return
-        model = running.model_host.model_name or "no model in memory"
+        model = running.model_host.model_name
+        model = f"in memory: {model}" if model else "no model in memory"
         count = running.model_host.requests
         self.label.setText(f"{running.url}  ·  {model}  ·  {count} request"
                            f"{'' if count == 1 else 's'}")
