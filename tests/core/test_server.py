@@ -284,3 +284,43 @@ def test_alias_commands(tmp_path: Path) -> None:
     assert run(cli, ["--data-dir", home, "alias", "rm", "code"]).exit_code == 0
     gone = run(cli, ["--data-dir", home, "alias", "rm", "code"])
     assert gone.exit_code == 1 and "no such alias" in gone.output
+
+
+def test_an_engine_crash_is_one_error_and_the_next_request_is_answered(
+        client: openai.OpenAI, server: RunningServer) -> None:
+    import os
+    import signal
+
+    stream = client.chat.completions.create(
+        model="smollm2", max_tokens=400, stream=True, temperature=1,
+        messages=[{"role": "user", "content": "Count from 1 to 300, one number a line."}])
+    with pytest.raises(openai.APIError) as caught:
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                pid = server.model_host.engine.worker_pid
+                assert pid is not None
+                os.kill(pid, signal.SIGKILL)
+    assert "engine stopped" in str(caught.value) and "SIGKILL" in str(caught.value)
+    answer = client.chat.completions.create(model="smollm2", messages=HI, max_tokens=2)
+    assert answer.choices[0].message.content is not None  # a fresh engine process
+
+
+def test_unknown_endpoints_tools_and_huge_bodies_are_refused_in_openais_shape(
+        server: RunningServer) -> None:
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(server.url + "/nope", timeout=10)
+    assert caught.value.code == 404
+    assert "no such endpoint" in json.loads(caught.value.read())["error"]["message"]
+    status, body = _post(server, "/chat/completions", json.dumps(
+        {"model": "smollm2", "messages": HI, "tools": [{"type": "function"}]}).encode())
+    assert status == 400 and body["error"]["param"] == "tools"
+    import http.client
+
+    connection = http.client.HTTPConnection(server.host, server.port, timeout=10)
+    connection.putrequest("POST", "/v1/chat/completions")
+    connection.putheader("Content-Length", str(17 << 20))  # refused before it is sent
+    connection.endheaders()
+    answer = connection.getresponse()
+    assert answer.status == 413
+    assert "larger than 16 MiB" in json.loads(answer.read())["error"]["message"]
+    connection.close()

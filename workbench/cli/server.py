@@ -10,7 +10,7 @@ from workbench.cli import cli
 from workbench.cli.common import echo_json, pass_workspace
 from workbench.library import get_model
 from workbench.server.aliases import list_aliases, remove_alias, set_alias
-from workbench.server.serve import DEFAULT_HOST, DEFAULT_PORT, check_bind, serve_forever
+from workbench.server.serve import DEFAULT_HOST, DEFAULT_PORT, serve_forever
 from workbench.trials.contenders import parse_set_options
 from workbench.workspace import Workspace
 
@@ -27,11 +27,11 @@ def serve(workspace: Workspace, host: str, port: int, api_key: str | None) -> No
 
     Apps name a model by library id, name prefix or alias (see 'alias set'). One model is
     in memory at a time; it is unloaded after the server_idle_unload_minutes setting."""
-    check_bind(host, api_key)
-    shown = f"[{host}]" if ":" in host else host
-    click.echo(f"Serving on http://{shown}:{port}/v1 (Ctrl+C to stop)"
-               + (": clients must send the API key" if api_key else ""), err=True)
-    serve_forever(workspace.db_path, host=host, port=port, api_key=api_key)
+    def ready(url: str) -> None:
+        click.echo(f"Serving on {url} (Ctrl+C to stop)"
+                   + ("; clients must send the API key" if api_key else ""), err=True)
+
+    serve_forever(workspace.db_path, host=host, port=port, api_key=api_key, ready=ready)
 
 
 @cli.group()

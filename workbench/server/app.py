@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -45,6 +45,7 @@ from workbench.model_settings import resolve_settings
 from workbench.server.aliases import alias_model, find_alias, list_aliases
 from workbench.server.host import Event, Job, ModelHost, stats_usage
 from workbench.server.protocol import (
+    MAX_BODY_BYTES,
     APIError,
     GenerationRequest,
     StopWatcher,
@@ -68,10 +69,7 @@ class ServerState:
     db: Database
     host: ModelHost
     api_key: str | None = None
-    db_lock: threading.Lock = threading.Lock()  # replaced per instance in __post_init__
-
-    def __post_init__(self) -> None:
-        self.db_lock = threading.Lock()
+    db_lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def with_db(self, func: Callable[..., Any], *args: Any) -> Any:
         """Run a (quick) database call on a worker thread, one at a time."""
@@ -181,6 +179,22 @@ def endpoint(func: Handler, state: ServerState) -> Callable[[Request], Awaitable
     return handle
 
 
+async def read_body(request: Request) -> bytes:
+    """The request's body, read no further than :data:`MAX_BODY_BYTES` (a larger one is a
+    413 before it is all in memory)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise APIError(413, f"request body: larger than {MAX_BODY_BYTES >> 20} MiB")
+    parts: list[bytes] = []
+    size = 0
+    async for part in request.stream():
+        size += len(part)
+        if size > MAX_BODY_BYTES:
+            raise APIError(413, f"request body: larger than {MAX_BODY_BYTES >> 20} MiB")
+        parts.append(part)
+    return b"".join(parts)
+
+
 async def models_endpoint(request: Request, state: ServerState) -> Response:
     entries = await state.with_db(model_ids)
     wanted = request.path_params.get("model_id")
@@ -195,19 +209,19 @@ async def models_endpoint(request: Request, state: ServerState) -> Response:
 
 
 async def chat_endpoint(request: Request, state: ServerState) -> Response:
-    body = parse_body(await request.body())
+    body = parse_body(await read_body(request))
     return await generate(request, state, chat_request(body), chat=True)
 
 
 async def completions_endpoint(request: Request, state: ServerState) -> Response:
-    body = parse_body(await request.body())
+    body = parse_body(await read_body(request))
     return await generate(request, state, completion_request(body), chat=False)
 
 
 async def embeddings_endpoint(request: Request, state: ServerState) -> Response:
     """Refused with a clear 400: llama.cpp embeds only with a model loaded for embedding
     (``embedding=True``), a second load the engine does not make; no vector is made up."""
-    body = parse_body(await request.body())
+    body = parse_body(await read_body(request))
     name = body.get("model")
     if not isinstance(name, str) or not name.strip():
         raise APIError(400, "model: required", param="model")

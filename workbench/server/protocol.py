@@ -115,6 +115,12 @@ def _common(body: dict[str, Any], *, chat: bool) -> GenerationRequest:
     options = body.get("stream_options") or {}
     if not isinstance(options, dict):
         raise bad("stream_options: must be an object", "stream_options")
+    for unsupported in ("tools", "functions"):
+        if body.get(unsupported):
+            raise bad(f"{unsupported}: tool calls are not supported by this server",
+                      unsupported)
+    if body.get("logprobs"):
+        raise bad("logprobs: not supported by this server", "logprobs")
     n = body.get("n")
     if n is not None and n != 1:
         raise bad("n: only 1 is supported (one model, one reply)", "n")

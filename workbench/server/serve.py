@@ -12,6 +12,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,9 +145,14 @@ def start_server(db_path: Path | None, *, host: str = DEFAULT_HOST, port: int = 
     return RunningServer(host, bound_port, model_host, thread, server, api_key)
 
 
-def serve_forever(db_path: Path | None, *, host: str, port: int, api_key: str | None) -> None:
-    """The ``serve`` command: uvicorn in the foreground until Ctrl+C."""
+def serve_forever(db_path: Path | None, *, host: str, port: int, api_key: str | None,
+                  ready: Callable[[str], None] | None = None) -> None:
+    """The ``serve`` command: uvicorn in the foreground until Ctrl+C; ``ready`` gets the
+    address once the socket is bound."""
     server, sock, model_host = _build(db_path, host, port, api_key, None, True)
+    if ready is not None:
+        shown = f"[{host}]" if ":" in host else host
+        ready(f"http://{shown}:{sock.getsockname()[1]}/v1")
     try:
         server.run(sockets=[sock])
     finally:
