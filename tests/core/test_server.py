@@ -324,3 +324,18 @@ def test_unknown_endpoints_tools_and_huge_bodies_are_refused_in_openais_shape(
     assert answer.status == 413
     assert "larger than 16 MiB" in json.loads(answer.read())["error"]["message"]
     connection.close()
+
+
+def test_stopping_the_server_mid_reply_stops_the_reply(space: Workspace) -> None:
+    running = start_server(space.db_path, port=0)
+    client = openai.OpenAI(base_url=running.url, api_key="x", max_retries=0, timeout=60)
+    stream = client.chat.completions.create(
+        model="smollm2", max_tokens=400, stream=True, temperature=1,
+        messages=[{"role": "user", "content": "Count from 1 to 300, one number a line."}])
+    next(chunk for chunk in stream if chunk.choices and chunk.choices[0].delta.content)
+    started = time.monotonic()
+    running.stop()
+    assert time.monotonic() - started < 10
+    assert running.model_host.finished[-1].finish_reason == "stopped"
+    assert running.model_host.engine.worker_pid is None and not running.thread.is_alive()
+    stream.close()

@@ -79,6 +79,7 @@ class ModelHost:
         self._count_lock = threading.Lock()
         self._last_used = time.monotonic()
         self._model_name: str | None = None
+        self._current: Job | None = None
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="server-engine", daemon=True)
         self._thread.start()
@@ -109,11 +110,14 @@ class ModelHost:
             self._pending += 1
         self._jobs.put(job)
 
-    def close(self) -> None:
-        """Stop taking jobs, finish the one running, and unload the model."""
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop taking jobs, stop the reply running and those waiting, unload the model."""
         self._closed.set()
+        current = self._current
+        if current is not None:
+            current.cancel()
         self._jobs.put(None)
-        self._thread.join(timeout=30)
+        self._thread.join(timeout=timeout)
 
     def _serve(self) -> None:
         while True:
@@ -127,10 +131,15 @@ class ModelHost:
                 break
             with self._count_lock:
                 self._pending -= 1
+            if self._closed.is_set():
+                job.emit(("error", WorkbenchError("the server is stopping")))
+                continue
             self._busy.set()
+            self._current = job
             try:
                 self._run(job)
             finally:
+                self._current = None
                 self._last_used = time.monotonic()
                 self._busy.clear()
         try:

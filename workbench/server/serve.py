@@ -87,9 +87,9 @@ class RunningServer:
         if self._stopped:
             return
         self._stopped = True
+        self.model_host.close(timeout)  # first: a reply streaming would hold uvicorn's shutdown
         self.uvicorn_server.should_exit = True  # type: ignore[attr-defined]
         self.thread.join(timeout)
-        self.model_host.close()
 
 
 def _build(db_path: Path | None, host: str, port: int, api_key: str | None,
