@@ -119,3 +119,32 @@ def test_use_for_a_task_creates_then_repoints_an_alias(qtbot, services, monkeypa
     assert alias.settings["temperature"] == 0.9
     assert alias.settings["system_prompt"] == "Be brief."
     assert db.table("server_aliases").count == 1
+
+
+def test_chat_and_server_share_one_engine(qtbot, services) -> None:
+    from tests.ui.conftest import send_and_wait
+
+    db = services.workspace.db
+    set_setting(db, "threads", 1)
+    set_setting(db, "context_length", 512)
+    window = make_window(qtbot, services)
+    qtbot.waitUntil(lambda: bool(window.chat.models), timeout=10_000)
+    switch = window.server_switch
+    switch.port = 0
+    switch.start()
+    qtbot.waitUntil(lambda: switch.running is not None and switch.button.isEnabled(),
+                    timeout=20_000)
+    assert switch.running is not None
+    client = openai.OpenAI(base_url=switch.running.url, api_key="x", max_retries=0,
+                           timeout=90)
+    client.chat.completions.create(model="smollm2", max_tokens=2,
+                                   messages=[{"role": "user", "content": "Hi"}])
+    pid = services.engine.worker_pid
+    assert pid is not None and switch.running.model_host.engine is services.engine
+    messages = send_and_wait(qtbot, window, "Say hi.", max_tokens=4)
+    assert messages[-1].text
+    client.chat.completions.create(model="smollm2", max_tokens=2,
+                                   messages=[{"role": "user", "content": "Hi"}])
+    assert services.engine.worker_pid == pid  # one engine process, one model in memory
+    switch.shutdown()
+    window.close()

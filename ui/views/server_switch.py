@@ -1,6 +1,9 @@
 """The status bar's Server switch: the local OpenAI-compatible server on and off, its address,
 the model in memory, a request count, and snippets to copy for other apps.
 
+The server uses the window's own engine, on the window's engine worker: a chat and the
+server's requests take turns with one model in memory, as the CLI's server does.
+
 Starting and stopping run as operations on the "disk" worker (binding a socket, opening the
 database, and on stop waiting for a reply to end and the model to unload), never on the GUI
 thread. The server's own threads never touch a widget: a timer on the GUI thread reads the
@@ -92,8 +95,12 @@ class ServerSwitch(QWidget):
         self._pending = True
         self.button.setEnabled(False)
         self.button.setText("Server: starting…")
-        self.services.ops.run("disk", start_server, self.services.workspace.db_path,
-                              host=self.host, port=self.port, name="starting the server",
+        services = self.services
+        # The window's engine and its worker: chat and server share one model in memory.
+        self.services.ops.run("disk", start_server, services.workspace.db_path,
+                              host=self.host, port=self.port, engine=services.engine,
+                              engine_worker=services.tasks.executor("engine"),
+                              name="starting the server",
                               success=self._started, failure=self._failed,
                               finished=self._done, initiator=self)
 

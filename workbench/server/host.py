@@ -10,12 +10,14 @@ has finished with it. After ``idle_unload_s`` without a request the model is unl
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,8 +70,13 @@ class Finished:
 class ModelHost:
     """Owns the engine and the one thread that calls it; see the module docstring."""
 
-    def __init__(self, *, idle_unload_s: float = 600.0, engine: Engine | None = None) -> None:
+    def __init__(self, *, idle_unload_s: float = 600.0, engine: Engine | None = None,
+                 engine_worker: Executor | None = None) -> None:
+        """``engine`` and ``engine_worker``: the window's own engine and the one thread that
+        calls it, so that the window's chat and the server share one model in memory and
+        take turns; without them the host has an engine and calls it on its own thread."""
         self.engine = engine or Engine()
+        self.engine_worker = engine_worker
         self.idle_unload_s = idle_unload_s
         self.requests = 0  # requests answered or refused, for the status bar
         self.finished: deque[Finished] = deque(maxlen=50)
@@ -80,6 +87,7 @@ class ModelHost:
         self._last_used = time.monotonic()
         self._model_name: str | None = None
         self._current: Job | None = None
+        self._served: object = None  # the loaded model the server last used
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="server-engine", daemon=True)
         self._thread.start()
@@ -88,8 +96,9 @@ class ModelHost:
 
     @property
     def model_name(self) -> str | None:
-        """The model in memory (None when none is)."""
-        return self._model_name if self.engine.loaded is not None else None
+        """The model the server has in memory (None when none is)."""
+        loaded = self.engine.loaded
+        return self._model_name if loaded is not None and loaded is self._served else None
 
     @property
     def busy(self) -> bool:
@@ -137,22 +146,42 @@ class ModelHost:
             self._busy.set()
             self._current = job
             try:
-                self._run(job)
+                self._on_engine(functools.partial(self._run, job))
+            except Exception as error:  # the window's worker is shutting down
+                job.emit(("error", WorkbenchError(f"the engine is not available ({error})")))
             finally:
                 self._current = None
                 self._last_used = time.monotonic()
                 self._busy.clear()
         try:
-            self.engine.unload()
+            self._on_engine(self._unload_ours)
         except Exception:  # the process may already be gone; nothing is lost
             log.debug("engine unload at close failed", exc_info=True)
 
+    def _on_engine(self, func: Callable[[], None]) -> None:
+        """Run ``func`` on the thread that calls the engine, and wait for it."""
+        if self.engine_worker is None:
+            func()
+        else:
+            self.engine_worker.submit(func).result()
+
+    def _unload_ours(self) -> None:
+        """Unload the model if it is the one the server loaded (a shared engine may hold the
+        chat's model now: that one is the chat's to keep)."""
+        loaded = self.engine.loaded
+        if loaded is not None and loaded is self._served:
+            self.engine.unload()
+        self._served = None
+        self._model_name = None
+
     def _maybe_unload(self) -> None:
-        if self.engine.loaded is not None and \
+        if self._served is not None and \
                 time.monotonic() - self._last_used >= self.idle_unload_s:
             log.info("unloading %s after %.0f s idle", self._model_name, self.idle_unload_s)
-            self.engine.unload()
-            self._model_name = None
+            try:
+                self._on_engine(self._unload_ours)
+            except Exception:  # the window's worker is shutting down
+                log.debug("idle unload failed", exc_info=True)
 
     def _run(self, job: Job) -> None:
         if job.cancelled:
@@ -163,6 +192,7 @@ class ModelHost:
             reply = self.engine.reply(job.path, job.messages, load=job.load,
                                       sampling=job.sampling)
             self._model_name = job.model_name
+            self._served = self.engine.loaded
             with job._lock:
                 job.reply = reply
                 if job.cancelled:

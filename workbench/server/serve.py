@@ -13,10 +13,12 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.engine import Engine
 from workbench.errors import InvalidInputError, WorkbenchError
 from workbench.server.host import ModelHost
 from workbench.settings import get_setting
@@ -93,8 +95,8 @@ class RunningServer:
 
 
 def _build(db_path: Path | None, host: str, port: int, api_key: str | None,
-           idle_unload_s: float | None, access_log: bool
-           ) -> tuple[Any, socket.socket, ModelHost]:
+           idle_unload_s: float | None, access_log: bool, engine: Engine | None = None,
+           engine_worker: Executor | None = None) -> tuple[Any, socket.socket, ModelHost]:
     import uvicorn
 
     from workbench.server.app import ServerState, create_app
@@ -108,7 +110,8 @@ def _build(db_path: Path | None, host: str, port: int, api_key: str | None,
     except BaseException:
         sock.close()
         raise
-    model_host = ModelHost(idle_unload_s=idle_unload_s)
+    model_host = ModelHost(idle_unload_s=idle_unload_s, engine=engine,
+                           engine_worker=engine_worker)
     state = ServerState(db, model_host, api_key)
     config = uvicorn.Config(create_app(state), log_level="info" if access_log else "warning",
                             access_log=access_log, lifespan="off", timeout_graceful_shutdown=5)
@@ -116,10 +119,15 @@ def _build(db_path: Path | None, host: str, port: int, api_key: str | None,
 
 
 def start_server(db_path: Path | None, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-                 api_key: str | None = None, idle_unload_s: float | None = None
+                 api_key: str | None = None, idle_unload_s: float | None = None,
+                 engine: Engine | None = None, engine_worker: Executor | None = None
                  ) -> RunningServer:
-    """Start the server on a thread and return once it answers (port 0: a free port)."""
-    server, sock, model_host = _build(db_path, host, port, api_key, idle_unload_s, False)
+    """Start the server on a thread and return once it answers (port 0: a free port).
+
+    The window passes its own engine and the worker that calls it (see
+    :class:`~workbench.server.host.ModelHost`), so chat and server share one model."""
+    server, sock, model_host = _build(db_path, host, port, api_key, idle_unload_s, False,
+                                      engine, engine_worker)
     bound_port = sock.getsockname()[1]
     failure: list[BaseException] = []
 
