@@ -29,6 +29,7 @@ from ui import theme
 from ui.services import Services
 from ui.views.chat_page import ChatPage
 from ui.views.history_page import HistoryPage
+from ui.views.server_switch import ServerSwitch
 from ui.views.settings_dialog import SettingsDialog
 from ui.widgets.plain_label import Label
 
@@ -145,7 +146,9 @@ class MainWindow(QMainWindow):
         self.jobs_label = Label(bar)
         self.model_label = Label("No model loaded", bar)
         self.model_label.setAccessibleName("Loaded model")
+        self.server_switch = ServerSwitch(self.services, bar)
         bar.addPermanentWidget(self.jobs_label)
+        bar.addPermanentWidget(self.server_switch)
         bar.addPermanentWidget(self.loading_bar)
         bar.addPermanentWidget(self.model_label)
 
@@ -252,4 +255,5 @@ class MainWindow(QMainWindow):
         """Stop a reply in progress (it is saved as stopped) before the window goes."""
         if self.chat.is_streaming:
             self.chat.stop()
+        self.server_switch.shutdown()
         super().closeEvent(event)

@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
@@ -214,6 +214,12 @@ class TaskManager(QObject):
         self._executors[resource].submit(job._run, func, args, kwargs)
         self.jobs_changed.emit()
         return job
+
+    def executor(self, resource: str) -> Executor:
+        """The resource's worker itself, for work submitted off the GUI thread that waits
+        for its own result (the local server's requests take turns on the window's engine
+        worker): no job, no signals."""
+        return self._executors[resource]
 
     def _job_done(self, job: Job) -> None:
         self._running.discard(job)

@@ -313,6 +313,14 @@ DEFINITIONS: tuple[Setting, ...] = (
         "hub_token", "Hugging Face token", "Needed only for gated or private models. Stored "
         "only on this computer, in the data folder, and never shown.",
         "Network and privacy", None, automatic="no token", secret=True),
+    IntegerSetting(
+        "server_idle_unload_minutes", "Server: unload after", "The local server frees the "
+        "model's memory when no app has asked it anything for this many minutes; the next "
+        "request loads it again.", "Performance", 10, minimum=1, maximum=1440, unit=" min"),
+    FlagSetting(
+        "server_keep_history", "Server: keep requests in History", "Save what other apps ask "
+        "the local server, and its answers, in History like chats. Off: nothing is kept.",
+        "Network and privacy", False),
     ChoiceSetting(
         "theme", "Theme", "Light, dark, or whatever the system uses.", "Appearance",
         "system", choices=(("system", "Follow the system"), ("light", "Light"),

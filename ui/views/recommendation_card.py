@@ -8,8 +8,19 @@ from the theme's object names (``ErrorText`` for fails, ``Muted`` for not enough
 
 from __future__ import annotations
 
+from typing import Any
+
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ui.widgets.plain_label import Label
 from workbench.trials.recommend import FAILS, UNSURE, Recommendation
@@ -30,13 +41,26 @@ def _label(text: str, name: str = "") -> QLabel:
 class RecommendationCard(QFrame):
     """Shows one recommendation; call :meth:`show_recommendation` again to replace it."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, services: Any = None) -> None:
         super().__init__(parent)
         self.setObjectName("Card")
+        self.services = services  # ui.services.Services; "Use for a task..." needs it
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(12, 10, 12, 10)
         self.headline = _label("Run a trial to get a recommendation.", "SubHeading")
         self._layout.addWidget(self.headline)
+        self.choice: dict[str, Any] | None = None
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        self.use_button = QPushButton("Use for a task…", self)
+        self.use_button.setAccessibleName("Use the recommended contender for a task")
+        self.use_button.setToolTip("Give the recommended model and its settings a task name "
+                                   "(an alias) that other apps ask the local server for")
+        self.use_button.clicked.connect(self.ask_task_name)
+        self.use_button.hide()
+        row.addWidget(self.use_button)
+        row.addStretch(1)
+        self._layout.addLayout(row)
         self._body = QWidget()
         self._body_layout = QVBoxLayout(self._body)
         self._body_layout.setContentsMargins(0, 0, 0, 0)
@@ -45,6 +69,7 @@ class RecommendationCard(QFrame):
         #: (contender label, outcome, text) of every part shown, in order: for tests and a11y
         self.parts: list[tuple[str, str, str]] = []
         self.paired: list[str] = []
+        self.last_alias = ""  # what the last "Use for a task..." did, in words (tests read it)
 
     def _clear(self) -> None:
         while self._body_layout.count():
@@ -57,6 +82,8 @@ class RecommendationCard(QFrame):
     def show_recommendation(self, rec: Recommendation) -> None:
         self._clear()
         self.headline.setText(rec.reason)
+        self.choice = rec.choice
+        self.use_button.setVisible(rec.choice is not None and self.services is not None)
         add = self._body_layout.addWidget
         if not rec.bar.is_set():
             add(_label("Set a bar (pass rate, votes won or tied, or speed) to get a "
@@ -75,3 +102,35 @@ class RecommendationCard(QFrame):
             for line in rec.paired:
                 add(_label(f"  {line['text']}"))
                 self.paired.append(line["text"])
+
+    # --- Use for a task... --------------------------------------------------------------
+
+    def ask_task_name(self) -> None:
+        name, ok = QInputDialog.getText(
+            self, "Use for a task", "Task name (apps ask the server for this model):",
+            QLineEdit.EchoMode.Normal, "")
+        if ok and name.strip():
+            self.use_for_task(name.strip())
+
+    def use_for_task(self, name: str) -> None:
+        """Create or repoint the alias ``name`` at the recommended contender, its settings
+        included, on the "db" worker; the outcome goes to the status bar."""
+        choice, services = self.choice, self.services
+        if choice is None or services is None:
+            return
+        contender_id = int(choice["contender_id"])
+
+        def make() -> str:  # runs on the worker: no widget here
+            from workbench.library import get_model
+            from workbench.server.aliases import alias_for_contender
+
+            made = alias_for_contender(services.db(), name, contender_id)
+            return f"{made.name} now answers with {get_model(services.db(), made.model_id).name}"
+
+        def done(text: str) -> None:
+            self.last_alias = text
+            services.events.status_message.emit(
+                f"{text}: other apps can ask the server for \"{name}\".", 8000)
+
+        services.ops.run("db", make, name="setting the task name", success=done,
+                         initiator=self)

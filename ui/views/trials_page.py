@@ -492,7 +492,7 @@ class TrialsPage(QWidget):
         form.addRow("", self.min_share)
         form.addRow("", self.min_tps)
         column.addLayout(form)
-        self.recommendation = RecommendationCard(box)
+        self.recommendation = RecommendationCard(box, services=self.services)
         scroll = QScrollArea(box)  # four contenders' parts and the paired lines can be long
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)

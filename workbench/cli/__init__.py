@@ -69,7 +69,7 @@ def cli(ctx: click.Context, data_dir: str | None, self_check: str | None) -> Non
 def _register() -> None:
     from workbench.cli import chat, history, models  # noqa: F401
 
-    for optional in ("hub", "trials", "catalog", "settings", "quant"):
+    for optional in ("hub", "trials", "catalog", "settings", "quant", "server"):
         try:
             __import__(f"workbench.cli.{optional}")
         except ModuleNotFoundError as error:

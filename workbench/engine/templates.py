@@ -106,6 +106,8 @@ FAMILIES: dict[str, Family] = {
             "{{ m.content | trim }} {{ eos_token }}{% endif %}{% endfor %}",
             (),
         ),
+        # No chat template: the text as it is (the server's /v1/completions, base models).
+        Family("raw", "{% for m in messages %}{{ m.content }}{% endfor %}", ()),
     )
 }
 

@@ -322,3 +322,21 @@ def m011_judge_scores(db: Database) -> None:
     )
     db.table("trial_judgements").create_index(
         ["trial_id", "prompt_id", "contender_id", "repeat", "check_index"], unique=True)
+
+
+@migrations(name="m011_server_aliases")
+def m011_server_aliases(db: Database) -> None:
+    """Task names for the local server (issue 13): ``summarize`` points at a library model
+    and the settings it is served with, so an app keeps its name while the model changes.
+    No foreign key: removing a model leaves the alias, which then answers 404 saying why."""
+    db.table("server_aliases").create(
+        {
+            "name": str,  # what a client sends as "model"; compared case-insensitively
+            "model_id": int,
+            "settings": str,  # JSON: load and sampling overrides, and a system prompt
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="name",
+        not_null={"model_id", "created_at", "updated_at"},
+    )

@@ -1,0 +1,434 @@
+"""The OpenAI-compatible HTTP API: a Starlette app over Workbench's engine.
+
+Endpoints: ``GET /v1/models``, ``POST /v1/chat/completions`` (streamed as server-sent events
+or not), ``POST /v1/completions`` and ``POST /v1/embeddings`` (refused: see
+:func:`embeddings`). Every generation goes through the :class:`~workbench.server.host.ModelHost`
+queue, so one model is in memory and requests are answered in arrival order. Errors have
+OpenAI's shape and status; usage is in every answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from sqlite_utils import Database
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from workbench import conversations as convs
+from workbench.engine import Reply, ReplyStats
+from workbench.errors import (
+    ContextOverflowError,
+    EngineCrashed,
+    InvalidInputError,
+    ModelNotFound,
+    NotFoundError,
+    TemplateError,
+    WorkbenchError,
+)
+from workbench.library import Model, get_model, list_models
+from workbench.model_settings import resolve_settings
+from workbench.server.aliases import alias_model, find_alias, list_aliases
+from workbench.server.host import Event, Job, ModelHost, stats_usage
+from workbench.server.protocol import (
+    MAX_BODY_BYTES,
+    APIError,
+    GenerationRequest,
+    StopWatcher,
+    chat_request,
+    completion_request,
+    parse_body,
+)
+from workbench.settings import get_setting
+
+log = logging.getLogger(__name__)
+
+#: How often a waiting request looks whether its client is still there.
+DISCONNECT_POLL_S = 0.25
+
+
+@dataclass
+class ServerState:
+    """What every request needs: the database (one connection, used under a lock), the
+    model host and the key, if one is required."""
+
+    db: Database
+    host: ModelHost
+    api_key: str | None = None
+    db_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def with_db(self, func: Callable[..., Any], *args: Any) -> Any:
+        """Run a (quick) database call on a worker thread, one at a time."""
+        def run() -> Any:
+            with self.db_lock:
+                return func(self.db, *args)
+        return await anyio.to_thread.run_sync(run)
+
+
+@dataclass
+class Target:
+    """The model a request names, and the settings it is served with."""
+
+    model: Model
+    overrides: dict[str, Any]
+    system_prompt: str = ""
+
+
+def resolve_target(db: Database, name: str) -> Target:
+    """An alias (case-insensitive), else a library id or unique name prefix; else 404."""
+    alias = find_alias(db, name)
+    if alias is not None:
+        settings = dict(alias.settings)
+        system = settings.pop("system_prompt", "") or ""
+        try:
+            return Target(alias_model(db, alias), settings, system)
+        except NotFoundError as error:
+            raise APIError(404, str(error), code="model_not_found", param="model") from None
+    try:
+        return Target(get_model(db, name), {})
+    except ModelNotFound as error:
+        message = str(error).replace("has that id or name", "has that id or name, and no "
+                                     "alias has that name")
+        raise APIError(404, f"{message} (see GET /v1/models)", code="model_not_found",
+                       param="model") from None
+
+
+def model_ids(db: Database) -> list[dict[str, Any]]:
+    """What ``GET /v1/models`` lists: aliases, then library models by name (by id where two
+    share a name)."""
+    models = list_models(db)
+    names = [m.name for m in models]
+    entries = []
+    for alias in list_aliases(db):
+        entries.append({"id": alias.name, "object": "model", "created": _stamp(alias.updated_at),
+                        "owned_by": "workbench-alias"})
+    for model in models:
+        shown = model.name if names.count(model.name) == 1 else str(model.id)
+        entries.append({"id": shown, "object": "model", "created": _stamp(model.added_at),
+                        "owned_by": "workbench"})
+    return entries
+
+
+def _stamp(iso: str | None) -> int:
+    from datetime import datetime
+
+    try:
+        return int(datetime.fromisoformat(str(iso)).timestamp())
+    except (TypeError, ValueError):
+        return 0
+
+
+def error_response(error: APIError) -> JSONResponse:
+    return JSONResponse(error.body(), status_code=error.status)
+
+
+def api_error(error: WorkbenchError) -> APIError:
+    """The HTTP answer for an error the engine or the library raised."""
+    if isinstance(error, APIError):
+        return error
+    if isinstance(error, ContextOverflowError):
+        return APIError(400, str(error), code="context_length_exceeded", param="messages")
+    if isinstance(error, InvalidInputError | TemplateError):
+        return APIError(400, str(error))
+    if isinstance(error, ModelNotFound | NotFoundError):
+        return APIError(404, str(error), code="model_not_found", param="model")
+    if isinstance(error, EngineCrashed):
+        return APIError(500, f"the engine stopped: {error}", type="server_error",
+                        code="engine_crashed")
+    return APIError(500, str(error), type="server_error")
+
+
+Handler = Callable[[Request, ServerState], Awaitable[Response]]
+
+
+def endpoint(func: Handler, state: ServerState) -> Callable[[Request], Awaitable[Response]]:
+    """The checks every /v1 endpoint shares: the key, the count, errors in OpenAI's shape."""
+
+    async def handle(request: Request) -> Response:
+        state.host.count_request()
+        if state.api_key is not None:
+            given = request.headers.get("authorization", "")
+            scheme, _, token = given.partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                    token.strip().encode(), state.api_key.encode()):
+                what = "missing" if not given else "wrong"
+                return error_response(APIError(
+                    401, f"API key: {what} (send it as 'Authorization: Bearer KEY')",
+                    code="invalid_api_key"))
+        try:
+            return await func(request, state)
+        except APIError as error:
+            return error_response(error)
+        except WorkbenchError as error:
+            return error_response(api_error(error))
+
+    return handle
+
+
+async def read_body(request: Request) -> bytes:
+    """The request's body, read no further than :data:`MAX_BODY_BYTES` (a larger one is a
+    413 before it is all in memory)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise APIError(413, f"request body: larger than {MAX_BODY_BYTES >> 20} MiB")
+    parts: list[bytes] = []
+    size = 0
+    async for part in request.stream():
+        size += len(part)
+        if size > MAX_BODY_BYTES:
+            raise APIError(413, f"request body: larger than {MAX_BODY_BYTES >> 20} MiB")
+        parts.append(part)
+    return b"".join(parts)
+
+
+async def models_endpoint(request: Request, state: ServerState) -> Response:
+    entries = await state.with_db(model_ids)
+    wanted = request.path_params.get("model_id")
+    if wanted is None:
+        return JSONResponse({"object": "list", "data": entries})
+    for entry in entries:
+        if entry["id"] == wanted:
+            return JSONResponse(entry)
+    target = await state.with_db(resolve_target, wanted)  # ids and prefixes work too
+    return JSONResponse({"id": wanted, "object": "model", "created": _stamp(
+        target.model.added_at), "owned_by": "workbench"})
+
+
+async def chat_endpoint(request: Request, state: ServerState) -> Response:
+    body = parse_body(await read_body(request))
+    return await generate(request, state, chat_request(body), chat=True)
+
+
+async def completions_endpoint(request: Request, state: ServerState) -> Response:
+    body = parse_body(await read_body(request))
+    return await generate(request, state, completion_request(body), chat=False)
+
+
+async def embeddings_endpoint(request: Request, state: ServerState) -> Response:
+    """Refused with a clear 400: llama.cpp embeds only with a model loaded for embedding
+    (``embedding=True``), a second load the engine does not make; no vector is made up."""
+    body = parse_body(await read_body(request))
+    name = body.get("model")
+    if not isinstance(name, str) or not name.strip():
+        raise APIError(400, "model: required", param="model")
+    await state.with_db(resolve_target, name.strip())
+    raise APIError(400, f"model {name.strip()} does not support embeddings here: Workbench "
+                   "loads models for generation only", param="model",
+                   code="embeddings_not_supported")
+
+
+def _prepare(db: Database, wanted: GenerationRequest) -> tuple[Job, bool]:
+    """The job for a request (resolved on a worker thread, under the database lock)."""
+    target = resolve_target(db, wanted.model)
+    overrides = {**target.overrides, **wanted.sampling}
+    load, sampling = resolve_settings(db, target.model, overrides)
+    messages = list(wanted.messages)
+    if target.system_prompt and not wanted.raw_prompt and \
+            not any(m["role"] == "system" for m in messages):
+        messages.insert(0, {"role": "system", "content": target.system_prompt})
+    keep = bool(get_setting(db, "server_keep_history"))
+    job = Job(target.model.name, target.model.path, messages, load, sampling,
+              emit=lambda _event: None, model_id=target.model.id)
+    return job, keep
+
+
+def _saver(state: ServerState, job: Job, model: str, finish: Callable[[], str]
+           ) -> Callable[[Reply], None]:
+    """Saves the request and its answer in History (only when the user turned that on)."""
+
+    def save(reply: Reply) -> None:
+        with state.db_lock:
+            db = state.db
+            asked = [m for m in job.messages if m["role"] == "user"]
+            title = "API: " + convs.title_from(asked[-1]["content"] if asked else model)
+            system = next((m["content"] for m in job.messages if m["role"] == "system"), "")
+            model_id = job.model_id
+            conversation = convs.create_conversation(db, model_id=model_id, title=title,
+                                                     system_prompt=system)
+            parent = None
+            for message in job.messages:
+                if message["role"] != "system":
+                    parent = convs.add_message(db, conversation, message["role"],
+                                               message["content"], parent_id=parent)
+            answer = convs.add_message(db, conversation, "assistant", reply.text,
+                                       parent_id=parent, model_id=model_id)
+            stats = reply.stats
+            convs.update_message(db, answer, finish_reason=finish(),
+                                 dropped_turns=stats.dropped_turns, **stats.measurements(),
+                                 settings={**stats.settings, "model_name": job.model_name,
+                                           "via": "server", "requested_model": model})
+
+    return save
+
+
+async def generate(request: Request, state: ServerState, wanted: GenerationRequest, *,
+                   chat: bool) -> Response:
+    job, keep = await state.with_db(_prepare, wanted)
+    loop = asyncio.get_running_loop()
+    events: asyncio.Queue[Event] = asyncio.Queue()
+
+    def emit(event: Event) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed: the server is stopping
+            loop.call_soon_threadsafe(events.put_nowait, event)
+
+    job.emit = emit
+    watcher = StopWatcher(wanted.stop)
+    if keep:
+        job.after = _saver(state, job, wanted.model,
+                           lambda: _finish(job.reply.stats if job.reply else ReplyStats(),
+                                           watcher))
+    state.host.submit(job)
+    ident = ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex[:24]
+    created = int(time.time())
+    if wanted.stream:
+        return StreamingResponse(_stream(request, job, events, watcher, wanted, ident, created,
+                                         chat), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
+    text: list[str] = []
+    try:
+        while True:
+            kind, value = await _next(request, job, events)
+            if kind == "piece":
+                text.append(watcher.feed(value))
+                if watcher.hit:
+                    job.cancel()
+            elif kind == "error":
+                raise api_error(value)
+            else:
+                text.append(watcher.flush())
+                stats: ReplyStats = value
+                break
+    except BaseException:
+        job.cancel()
+        raise
+    finish = _finish(stats, watcher)
+    content = "".join(text)
+    if chat:
+        choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant",
+                                                          "content": content},
+                                  "logprobs": None, "finish_reason": finish}
+    else:
+        choice = {"index": 0, "text": content, "logprobs": None, "finish_reason": finish}
+    return JSONResponse({"id": ident, "object": "chat.completion" if chat else
+                         "text_completion", "created": created, "model": wanted.model,
+                         "choices": [choice], "usage": stats_usage(stats)})
+
+
+class _ClientGone(Exception):
+    pass
+
+
+async def _next(request: Request, job: Job, events: asyncio.Queue[Event]) -> Event:
+    """The job's next event; a client that went away while waiting cancels the job."""
+    while True:
+        try:
+            return await asyncio.wait_for(events.get(), DISCONNECT_POLL_S)
+        except asyncio.TimeoutError:
+            if await request.is_disconnected():
+                job.cancel()
+                raise _ClientGone() from None
+
+
+def _finish(stats: ReplyStats, watcher: StopWatcher) -> str:
+    """OpenAI's finish reason: a stop string counts as ``stop``; running out of tokens is
+    ``length``."""
+    if watcher.hit:
+        return "stop"
+    return "length" if stats.finish_reason == "length" else "stop"
+
+
+def _sse(value: Any) -> str:
+    return f"data: {json.dumps(value, ensure_ascii=False)}\n\n"
+
+
+async def _stream(request: Request, job: Job, events: asyncio.Queue[Event],
+                  watcher: StopWatcher, wanted: GenerationRequest, ident: str, created: int,
+                  chat: bool) -> AsyncIterator[str]:
+    """Server-sent events in OpenAI's chunk shape; the client leaving stops the reply."""
+    kind_name = "chat.completion.chunk" if chat else "text_completion"
+
+    def chunk(text: str | None, finish: str | None = None, *, role: bool = False
+              ) -> dict[str, Any]:
+        if chat:
+            delta: dict[str, Any] = {"role": "assistant", "content": ""} if role else \
+                ({"content": text} if text is not None else {})
+            choice: dict[str, Any] = {"index": 0, "delta": delta, "logprobs": None,
+                                      "finish_reason": finish}
+        else:
+            choice = {"index": 0, "text": text or "", "logprobs": None,
+                      "finish_reason": finish}
+        return {"id": ident, "object": kind_name, "created": created, "model": wanted.model,
+                "choices": [choice]}
+
+    ended = False
+    try:
+        if chat:
+            yield _sse(chunk(None, role=True))
+        while True:
+            try:
+                kind, value = await _next(request, job, events)
+            except _ClientGone:
+                return
+            if kind == "piece":
+                text = watcher.feed(value)
+                if text:
+                    yield _sse(chunk(text))
+                if watcher.hit:
+                    job.cancel()
+            elif kind == "error":
+                ended = True
+                yield _sse(api_error(value).body())
+                return
+            else:
+                ended = True
+                tail = watcher.flush()
+                if tail:
+                    yield _sse(chunk(tail))
+                yield _sse(chunk(None, _finish(value, watcher)))
+                if wanted.include_usage:
+                    yield _sse({"id": ident, "object": kind_name, "created": created,
+                                "model": wanted.model, "choices": [],
+                                "usage": stats_usage(value)})
+                yield "data: [DONE]\n\n"
+                return
+    finally:
+        if not ended:  # cancelled by a disconnect, or the loop is going away
+            job.cancel()
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    status = error.status_code if isinstance(error, HTTPException) else 500
+    message = f"{request.method} {request.url.path}: " + (
+        "no such endpoint" if status == 404 else "method not allowed" if status == 405
+        else str(getattr(error, "detail", "") or "failed"))
+    return error_response(APIError(status, message))
+
+
+def create_app(state: ServerState) -> Starlette:
+    def route(path: str, handler: Handler, method: str) -> Route:
+        return Route(path, endpoint(handler, state), methods=[method])
+
+    return Starlette(
+        routes=[
+            route("/v1/models", models_endpoint, "GET"),
+            route("/v1/models/{model_id:path}", models_endpoint, "GET"),
+            route("/v1/chat/completions", chat_endpoint, "POST"),
+            route("/v1/completions", completions_endpoint, "POST"),
+            route("/v1/embeddings", embeddings_endpoint, "POST"),
+        ],
+        exception_handlers={HTTPException: _http_error},
+    )
