@@ -37,6 +37,8 @@ def test_the_server_switch_serves_counts_and_stops(qtbot, services) -> None:
     assert answer.choices[0].message.content
     qtbot.waitUntil(lambda: "1 request" in switch.label.text(), timeout=5_000)
     assert "SmolLM2-135M-Instruct.Q4_1" in switch.label.text()
+    # one engine: the window's loaded-model label names the model the server loaded
+    assert window.model_label.text() == "● SmolLM2-135M-Instruct.Q4_1"
 
     switch.copy("python")
     qtbot.waitUntil(lambda: bool(switch.copied), timeout=5_000)
@@ -53,6 +55,7 @@ def test_the_server_switch_serves_counts_and_stops(qtbot, services) -> None:
     with socket.socket() as probe:  # nothing listens there any more
         assert probe.connect_ex(("127.0.0.1", running.port)) != 0
     assert running.model_host.engine.worker_pid is None  # its model was unloaded
+    assert window.model_label.text() == "No model loaded"
     window.close()
 
 

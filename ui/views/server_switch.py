@@ -50,6 +50,7 @@ class ServerSwitch(QWidget):
         self.host, self.port = host, port
         self.running: RunningServer | None = None
         self._pending = False
+        self._last_model: str | None = None
         self.copied = ""  # the last snippet copied (tests read it)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -155,9 +156,18 @@ class ServerSwitch(QWidget):
         if not self._pending:
             self.button.setText("Server: on" if on else "Server: off")
         if running is None:
+            if self._last_model:  # stopping the server unloaded its model
+                self._last_model = None
+                self.services.events.model_loaded.emit("")
             return
-        model = running.model_host.model_name
-        model = f"in memory: {model}" if model else "no model in memory"
+        name = running.model_host.model_name
+        if name != self._last_model:
+            # The server shares the window's engine: the model it loaded is the window's
+            # loaded model (None: the chat loaded another, or it was unloaded).
+            self._last_model = name
+            if name:
+                self.services.events.model_loaded.emit(name)
+        model = f"in memory: {name}" if name else "no model in memory"
         count = running.model_host.requests
         self.label.setText(f"{running.url}  ·  {model}  ·  {count} request"
                            f"{'' if count == 1 else 's'}")
