@@ -317,6 +317,10 @@ DEFINITIONS: tuple[Setting, ...] = (
         "server_idle_unload_minutes", "Server: unload after", "The local server frees the "
         "model's memory when no app has asked it anything for this many minutes; the next "
         "request loads it again.", "Performance", 10, minimum=1, maximum=1440, unit=" min"),
+    IntegerSetting(
+        "server_port", "Server: port", "The port the window's server listens on, on this "
+        "computer only (127.0.0.1). The command line takes --port instead.", "Network and "
+        "privacy", 8080, minimum=1, maximum=65535),
     FlagSetting(
         "server_keep_history", "Server: keep requests in History", "Save what other apps ask "
         "the local server, and its answers, in History like chats. Off: nothing is kept.",

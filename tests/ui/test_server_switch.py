@@ -67,10 +67,12 @@ def test_a_port_in_use_is_one_line_and_the_switch_stays_off(qtbot, services) -> 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
-        switch.port = taken.getsockname()[1]
+        port = taken.getsockname()[1]
+        set_setting(services.db(), "server_port", port)  # the window's port is a setting
+        assert switch.port is None
         switch.start()
         qtbot.waitUntil(lambda: bool(errors) and switch.button.isEnabled(), timeout=20_000)
-    assert errors == [f"Server: 127.0.0.1:{switch.port}: cannot listen there (already in use)"]
+    assert errors == [f"Server: 127.0.0.1:{port}: cannot listen there (already in use)"]
     assert switch.running is None and switch.button.text() == "Server: off"
     assert not switch.button.isChecked()
     window.close()

@@ -18,7 +18,8 @@ from PySide6.QtWidgets import QApplication, QHBoxLayout, QMenu, QPushButton, QWi
 
 from ui.services import Services
 from ui.widgets.plain_label import Label
-from workbench.server.serve import DEFAULT_HOST, DEFAULT_PORT, RunningServer, start_server
+from workbench.server.serve import DEFAULT_HOST, RunningServer, start_server
+from workbench.settings import get_setting
 
 POLL_MS = 500
 
@@ -44,9 +45,10 @@ class ServerSwitch(QWidget):
     """Lives in the status bar; :attr:`running` is the server while it is on."""
 
     def __init__(self, services: Services, parent: QWidget | None = None, *,
-                 host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
+                 host: str = DEFAULT_HOST, port: int | None = None) -> None:
         super().__init__(parent)
         self.services = services
+        #: None: the ``server_port`` setting, read when the server starts.
         self.host, self.port = host, port
         self.running: RunningServer | None = None
         self._pending = False
@@ -98,9 +100,16 @@ class ServerSwitch(QWidget):
         self.button.setText("Server: starting…")
         services = self.services
         # The window's engine and its worker: chat and server share one model in memory.
-        self.services.ops.run("disk", start_server, services.workspace.db_path,
-                              host=self.host, port=self.port, engine=services.engine,
-                              engine_worker=services.tasks.executor("engine"),
+        host, port = self.host, self.port
+        engine_worker = services.tasks.executor("engine")
+
+        def start() -> RunningServer:  # on the disk worker: the setting is read there
+            chosen = port if port is not None else get_setting(services.db(), "server_port")
+            return start_server(services.workspace.db_path, host=host, port=chosen,
+                                engine=services.engine,
+                                engine_worker=engine_worker)
+
+        self.services.ops.run("disk", start,
                               name="starting the server",
                               success=self._started, failure=self._failed,
                               finished=self._done, initiator=self)
