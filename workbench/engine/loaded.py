@@ -6,7 +6,7 @@ import contextlib
 import io
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import llama_cpp
@@ -14,6 +14,7 @@ import psutil
 
 from workbench.engine import llama_log
 from workbench.engine.cpu_quirks import safe_model_params
+from workbench.engine.generate import CacheRecord
 from workbench.engine.settings import LoadSettings
 from workbench.engine.templates import ChatTemplate, choose_template, file_templates_deferred
 from workbench.errors import ModelFileError
@@ -67,6 +68,8 @@ class LoadedModel:
     load_ms: float
     #: Set when a reply is the first after the load, so the cold run can be told apart.
     fresh: bool = True
+    #: What the context's KV cache holds, for the next reply's prefix reuse.
+    cache: CacheRecord = field(default_factory=CacheRecord)
 
     def template(self, override: str | None) -> ChatTemplate:
         model = self.llama._model

@@ -30,7 +30,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 #: Messages, parent to child: ("load", path, LoadSettings), ("reply", id, messages, sampling,
-#: fresh), ("stop", id), ("call", name, args), ("unload",), ("quit",).
+#: fresh, keep_prefix), ("stop", id), ("call", name, args), ("unload",), ("quit",).
 #: Child to parent: ("loaded", info), ("chunk", id, text, meta),
 #: ("done", id, stats), ("failed", id, error, stats), ("result", value), ("error", error),
 #: ("log", logger name, level, line).
@@ -151,7 +151,7 @@ class Worker:
             self.loaded = None
 
     def _reply(self, reply_id: int, messages: list[dict[str, str]], sampling: Any,
-               fresh: bool) -> None:
+               fresh: bool, keep_prefix: bool = False) -> None:
         from workbench.engine.reply import Reply
 
         stop = self._stop_flag(reply_id)
@@ -159,7 +159,8 @@ class Worker:
         try:
             if self.loaded is None:
                 raise RuntimeError("engine process: no model is loaded")
-            reply = Reply(self.loaded, messages, sampling, fresh=fresh, stop_flag=stop)
+            reply = Reply(self.loaded, messages, sampling, fresh=fresh,
+                          keep_prefix=keep_prefix, stop_flag=stop)
             first = True
             for piece in reply:
                 meta = None
