@@ -28,20 +28,18 @@ import codecs
 import ctypes
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import llama_cpp
 
 from workbench.engine.settings import SamplingSettings
+from workbench.engine.stopflag import StopFlag, abort_type, byte_reader
 from workbench.errors import WorkbenchError
 
 #: llama-cpp-python's ``last_n_tokens_size``: the window the repeat penalty looks back over.
 PENALTY_LAST_N = 64
-
-_abort_type = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p)
-
 
 @dataclass
 class CacheRecord:
@@ -197,7 +195,8 @@ class Generation:
             self.record.boundary = 0
         return True
 
-    def _evaluate_prompt(self) -> None:
+    def evaluate_prompt(self) -> None:
+        """Bring the cache to the prompt as the mode says (iterating does this first)."""
         tokens, record = self.tokens, self.record
         prefix = self.prefix if self.mode == "prefix" and 0 < self.prefix < len(tokens) else 0
         if prefix:
@@ -221,17 +220,21 @@ class Generation:
 
     # --- the loop --------------------------------------------------------------------------
 
-    def __iter__(self) -> Iterator[str]:
+    def __iter__(self) -> Generator[str, None, None]:
         llama, flag = self.llama, self.stop_flag
         ctx = llama.ctx
         vocab = llama._model.vocab
         n_ctx = llama.n_ctx()
-        abort = _abort_type(lambda _data: flag.is_set())
-        llama_cpp.llama_set_abort_callback(ctx, abort, None)
+        reader = byte_reader()
+        if isinstance(flag, StopFlag) and reader is not None:
+            llama_cpp.llama_set_abort_callback(ctx, reader, ctypes.addressof(flag.byte))
+        else:
+            abort = abort_type(lambda _data: flag.is_set())
+            llama_cpp.llama_set_abort_callback(ctx, abort, None)
         chain = None
         try:
             chain = build_sampler(llama, self.sampling, self.seed, self.grammar)
-            self._evaluate_prompt()
+            self.evaluate_prompt()
             limit = n_ctx - len(self.tokens)
             if self.sampling.max_tokens:
                 limit = min(limit, self.sampling.max_tokens)
@@ -239,7 +242,7 @@ class Generation:
         except _Aborted:
             self.finish = "stopped"
         finally:
-            llama_cpp.llama_set_abort_callback(ctx, _abort_type(0), None)
+            llama_cpp.llama_set_abort_callback(ctx, abort_type(0), None)
             if chain is not None:
                 llama_cpp.llama_sampler_free(chain)
             if flag.is_set():

@@ -23,6 +23,7 @@ from workbench import __version__
 from workbench.engine.generate import Generation, common_prefix, grammar_text
 from workbench.engine.loaded import LoadedModel
 from workbench.engine.settings import ReplyStats, SamplingSettings
+from workbench.engine.stopflag import StopFlag
 from workbench.engine.templates import FOLDED_NOTE
 from workbench.errors import ContextOverflowError, TemplateError
 
@@ -130,7 +131,7 @@ class StreamedReply:
         self.keep_prefix = keep_prefix
         self.text = ""
         self.stats = ReplyStats()
-        self._stop = stop_flag or threading.Event()
+        self._stop = stop_flag or StopFlag()
         self._started = False
 
     def stop(self) -> None:
@@ -220,8 +221,9 @@ class Reply(StreamedReply):
             llama, self.loaded.cache, tokens, sampling=sampling, seed=seed, stops=stops,
             stop_flag=self._stop, mode=mode, prefix=fitted.prefix,
             grammar=grammar_text(_grammar(sampling.json_schema)))
+        stream = generation.__iter__()
         try:
-            for count, piece in enumerate(generation):
+            for count, piece in enumerate(stream):
                 self.text += piece
                 if count % 16 == 0:
                     peak = max(peak, process.memory_info().rss)
@@ -230,6 +232,7 @@ class Reply(StreamedReply):
             self._stop.set()  # the consumer closed the stream: that is a stop too
             raise
         finally:
+            stream.close()  # its own finally puts llama.cpp's abort callback back
             ended = time.perf_counter()
             token_times = generation.token_times
             perf = llama_cpp.llama_perf_context(llama.ctx)

@@ -29,6 +29,8 @@ import traceback
 from multiprocessing.connection import Connection
 from typing import Any
 
+from workbench.engine.stopflag import StopFlag
+
 #: Messages, parent to child: ("load", path, LoadSettings), ("reply", id, messages, sampling,
 #: fresh, keep_prefix), ("stop", id), ("call", name, args), ("unload",), ("quit",).
 #: Child to parent: ("loaded", info), ("chunk", id, text, meta),
@@ -69,7 +71,7 @@ class Worker:
 
     def _stop_flag(self, reply_id: int) -> threading.Event:
         with self._stops_lock:
-            return self._stops.setdefault(reply_id, threading.Event())
+            return self._stops.setdefault(reply_id, StopFlag())
 
     def listen(self) -> None:
         try:
@@ -80,7 +82,7 @@ class Worker:
                     # only grow: dropped).
                     with self._stops_lock:
                         if message[1] > self._finished_upto:
-                            self._stops.setdefault(message[1], threading.Event()).set()
+                            self._stops.setdefault(message[1], StopFlag()).set()
                 else:
                     self._queue.put(message)
                 if message[0] == "quit":
