@@ -101,9 +101,12 @@ class Bare:
         self.vocab = llama_cpp.llama_model_get_vocab(self.model)
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self.vocab)
 
-    def run(self, tokens: list[int], sampling: SamplingSettings) -> tuple[float, float, int]:
-        """Prompt tokens/s, generation tokens/s and the number of tokens generated."""
+    def run(self, tokens: list[int], sampling: SamplingSettings
+            ) -> tuple[float, float, int, float]:
+        """Prompt tokens/s, generation tokens/s, the number of tokens generated, and the CPU
+        seconds the run took (llama.cpp computes on this thread at one thread)."""
         lib = llama_cpp
+        cpu = time.thread_time()
         lib.llama_memory_clear(lib.llama_get_memory(self.ctx), True)
         lib.llama_perf_context_reset(self.ctx)
         chain = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
@@ -137,7 +140,7 @@ class Bare:
         perf = lib.llama_perf_context(self.ctx)
         prompt_tps = perf.n_p_eval / (perf.t_p_eval_ms / 1000)
         gen_tps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
-        return prompt_tps, gen_tps, len(times)
+        return prompt_tps, gen_tps, len(times), time.thread_time() - cpu
 
     def close(self) -> None:
         llama_cpp.llama_free(self.ctx)
@@ -185,7 +188,8 @@ class Server:
         self.close()
         sys.exit("llama-server did not start within 120 s")
 
-    def run(self, tokens: list[int], sampling: SamplingSettings) -> tuple[float, float, int]:
+    def run(self, tokens: list[int], sampling: SamplingSettings
+            ) -> tuple[float, float, int, float]:
         body = json.dumps({
             "prompt": tokens, "n_predict": sampling.max_tokens, "temperature":
             sampling.temperature, "top_k": sampling.top_k, "top_p": sampling.top_p, "min_p":
@@ -198,7 +202,7 @@ class Server:
         with urllib.request.urlopen(request, timeout=600) as answer:
             timings = json.load(answer)["timings"]
         return (float(timings["prompt_per_second"]), float(timings["predicted_per_second"]),
-                int(timings["predicted_n"]))
+                int(timings["predicted_n"]), float("nan"))
 
     def close(self) -> None:
         self.process.terminate()
@@ -208,12 +212,19 @@ class Server:
 # --- the run -----------------------------------------------------------------------------------
 
 def engine_run(engine: Engine, path: Path, load: LoadSettings, sampling: SamplingSettings
-               ) -> tuple[float, float, int]:
+               ) -> tuple[float, float, int, float]:
+    """The recorded prompt and generation tokens/s, the tokens, and the engine process's CPU
+    seconds for the reply."""
+    import psutil
+
+    worker = psutil.Process(engine.worker_pid)
+    before = sum(worker.cpu_times()[:2])
     reply = engine.reply(path, PROMPT, load=load, fresh=True, sampling=sampling)
     for _ in reply:
         pass
     stats = reply.stats
-    return stats.prompt_tps or 0.0, stats.gen_tps or 0.0, stats.completion_tokens
+    cpu = sum(worker.cpu_times()[:2]) - before
+    return stats.prompt_tps or 0.0, stats.gen_tps or 0.0, stats.completion_tokens, cpu
 
 
 def bench_model(path: Path, args: argparse.Namespace) -> tuple[float, float]:
@@ -232,9 +243,9 @@ def bench_model(path: Path, args: argparse.Namespace) -> tuple[float, float]:
     server = None
     if shutil.which("llama-server"):
         server = sides["llama-server"] = Server(path, args.threads)
-    samples: dict[str, list[tuple[float, float, int]]] = {name: [] for name in sides}
+    samples: dict[str, list[tuple[float, float, int, float]]] = {name: [] for name in sides}
 
-    def one(name: str, sampling: SamplingSettings) -> tuple[float, float, int]:
+    def one(name: str, sampling: SamplingSettings) -> tuple[float, float, int, float]:
         if name == "workbench":
             return engine_run(engine, path, load, sampling)
         return sides[name].run(tokens, sampling)  # type: ignore[attr-defined]
@@ -264,6 +275,12 @@ def bench_model(path: Path, args: argparse.Namespace) -> tuple[float, float]:
     print(f"\n{path.name}: {len(tokens)} prompt tokens, up to {args.tokens} generated at "
           f"temperature 0.8, {args.threads} thread(s), {args.rounds} interleaved rounds "
           f"(medians); same token count as the bare loop in {sum(same)}/{len(same)} rounds")
+    # CPU seconds per run: on a loaded machine wall-clock rates mostly measure the scheduler;
+    # the CPU a run needs is what an idle machine's wall clock would show at one thread.
+    cpu = statistics.median(b[3] / w[3] for w, b in zip(samples["workbench"],
+                                                         samples["bare loop"], strict=True))
+    print(f"  CPU time per run, bare loop / workbench engine process: {cpu:.3f} (median of "
+          "per-round ratios; 1.0 = no work beyond llama.cpp's)")
     tool = llama_bench(path, args.threads, args.tokens)
     if tool is not None:
         medians["llama-bench"] = tool
