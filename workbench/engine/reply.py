@@ -2,8 +2,8 @@
 
 Stopping is cooperative and fast. A stop request (from any thread) is seen by llama.cpp's abort
 callback, which ends a long prompt evaluation or a token's decode in the middle, and by the
-stopping criterion checked after every sampled token. Either way the text generated so far is
-kept and the finish reason is ``stopped``.
+generation loop (:mod:`workbench.engine.generate`) before every token. Either way the text
+generated so far is kept and the finish reason is ``stopped``.
 """
 
 from __future__ import annotations
@@ -115,6 +115,11 @@ def _grammar(schema: str | None) -> llama_cpp.LlamaGrammar | None:
     return llama_cpp.LlamaGrammar.from_json_schema(text or "{}", verbose=False)
 
 
+#: How each cache mode is recorded with a reply's settings.
+PROMPT_CACHE = {"chat": "reused prefix", "fresh": "off",
+                "prefix": "shared prefix, evaluated apart"}
+
+
 class StreamedReply:
     """What every reply shares, in this process or the engine process: iterate once to stream
     text; ``stats``, ``text`` and ``finish_reason`` are set as it runs; :meth:`stop` from any
@@ -174,7 +179,7 @@ class Reply(StreamedReply):
                          stop_flag=stop_flag)
         self.loaded = loaded
 
-    def _settings_record(self, seed: int, fitted: FittedPrompt) -> dict[str, Any]:
+    def _settings_record(self, seed: int, fitted: FittedPrompt, mode: str) -> dict[str, Any]:
         load = self.loaded.settings
         notes = {"template_note": FOLDED_NOTE} if fitted.folded else {}
         return {
@@ -188,8 +193,7 @@ class Reply(StreamedReply):
             "gpu_layers_requested": load.gpu_layers,
             "use_mmap": load.use_mmap,
             "n_batch": load.n_batch,
-            "prompt_cache": ("shared prefix, evaluated apart" if self.keep_prefix
-                             else "off" if self.fresh else "reused prefix"),
+            "prompt_cache": PROMPT_CACHE[mode],
             "model_path": str(self.loaded.path),
             "llama_cpp_python": llama_cpp.__version__,
             "workbench": __version__,
@@ -210,12 +214,12 @@ class Reply(StreamedReply):
         seed = sampling.seed if sampling.seed is not None else random.randrange(2**31)
         stats.prompt_tokens = len(tokens)
         stats.dropped_turns = fitted.dropped
-        stats.settings = self._settings_record(seed, fitted)
+        mode = "prefix" if self.keep_prefix and fitted.prefix else (
+            "fresh" if self.fresh or self.keep_prefix else "chat")
+        stats.settings = self._settings_record(seed, fitted, mode)
         if self.loaded.fresh:
             stats.load_ms = self.loaded.load_ms
             self.loaded.fresh = False
-        mode = "prefix" if self.keep_prefix and fitted.prefix else (
-            "fresh" if self.fresh or self.keep_prefix else "chat")
         llama_cpp.llama_perf_context_reset(llama.ctx)
         generation = Generation(
             llama, self.loaded.cache, tokens, sampling=sampling, seed=seed, stops=stops,
