@@ -9,7 +9,9 @@ import pytest
 from gemma3_craft import write_gemma3
 
 from workbench.engine import Engine, LoadSettings, SamplingSettings
-from workbench.engine.loaded import forget_unusable_prefix, load_model
+from workbench.engine.generate import sliding_window_holds
+from workbench.engine.loaded import load_model
+from workbench.engine.reply import Reply
 
 WINDOW = 32
 LOAD = LoadSettings(n_ctx=2048, n_threads=1, gpu_layers=0)
@@ -26,30 +28,23 @@ def gemma(model_path, tmp_path_factory):
 
 
 def test_a_prefix_whose_window_is_gone_is_not_reused(gemma, model_path) -> None:
-    loaded = load_model(gemma, LOAD)
-    try:
-        llama = loaded.llama
-        long_prompt = llama.tokenize(f"Hello there. {LONG}".encode())
-        llama.create_completion(long_prompt, max_tokens=4, temperature=0.0)
-        assert llama.n_tokens > len(long_prompt) - 1
-        # the same start, then something else: its first 4 tokens' window is long gone
-        short = llama.tokenize(b"Hello there. Bye.")
-        assert forget_unusable_prefix(llama, short) and llama.n_tokens == 0
-        # continuing where it left off needs only what the window holds: reused
-        llama.create_completion(long_prompt, max_tokens=4, temperature=0.0)
-        cached = list(llama._input_ids[:llama.n_tokens])
-        assert not forget_unusable_prefix(llama, cached + llama.tokenize(b" more", False))
-        assert llama.n_tokens == len(cached)
-    finally:
-        loaded.close()
-    plain = load_model(model_path, LOAD)  # no sliding window: never dropped
-    try:
-        llama = plain.llama
-        llama.create_completion(llama.tokenize(f"Hello there. {LONG}".encode()), max_tokens=4,
-                                temperature=0.0)
-        assert not forget_unusable_prefix(llama, llama.tokenize(b"Hello there. Bye."))
-    finally:
-        plain.close()
+    long = [{"role": "user", "content": f"Hello there. {LONG}"}]
+    for path, dropped in ((gemma, True), (model_path, False)):  # SmolLM2: no sliding window
+        loaded = load_model(path, LOAD)
+        try:
+            llama = loaded.llama
+            tokens = llama.tokenize(f"Hello there. {LONG}".encode())
+            assert len(tokens) > 768  # more than the sliding-window cache's cells
+            reply = Reply(loaded, long, GREEDY)
+            "".join(reply)
+            cached = len(loaded.cache.tokens)
+            assert cached >= len(tokens)
+            # the same start, then something else: its first tokens' window is long gone
+            assert sliding_window_holds(llama, 4) is not dropped
+            # continuing where it left off needs only what the window still holds
+            assert sliding_window_holds(llama, cached)
+        finally:
+            loaded.close()
 
 
 def test_a_reply_after_a_long_one_is_the_fresh_reply(gemma) -> None:

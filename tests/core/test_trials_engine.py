@@ -173,6 +173,22 @@ def test_rerun_repeats_with_same_settings_and_reports_changes(db, engine, two) -
     assert "0 replies changed" in changes["summary"]
 
 
+def test_a_sampled_trial_reruns_identically_with_its_prefix_kept(db, engine,
+                                                                 library_model) -> None:
+    """Sampling at temperature 0.8, each cell reuses the template and system prompt kept
+    from the cell before (the rerun's first from the first trial's last): every reply is the
+    same bits as when its prefix was evaluated afresh."""
+    sampled = make_contender(db, library_model, {**BASE, "temperature": 0.8, "max_tokens": 16,
+                                                 "system_prompt": "Be brief."})
+    suite = create_suite(db, "sampled", [SuitePrompt(p) for p in (
+        "Name a colour.", "Name a fruit.", "Name a tree.")])
+    first = create_trial(db, suite.id, [sampled], seed=5)
+    list(TrialRun(db, engine, first))
+    second = rerun_trial(db, first)
+    list(TrialRun(db, engine, second))
+    assert diff_trials(db, first, second)["changed_replies"] == 0
+
+
 def test_cli_trial_compare_and_vote(workspace, library_model, tmp_path) -> None:
     from workbench.cli import cli
 

@@ -108,14 +108,21 @@ class Engine:
         load: LoadSettings | None = None,
         sampling: SamplingSettings | None = None,
         fresh: bool = False,
+        keep_prefix: bool = False,
     ) -> Reply:
         """Load (or reuse) the model, and return a reply ready to be iterated.
 
         ``fresh`` evaluates the whole prompt again instead of reusing the cached prefix of the
         previous reply: slower for long chats, but the same settings then give the same reply
-        bit for bit (a reused prefix ends in a one-token batch, whose rounding differs)."""
+        bit for bit (a reused prefix ends in a one-token batch, whose rounding differs).
+
+        ``keep_prefix`` is as reproducible as ``fresh`` and cheaper for many prompts under one
+        template and system prompt (a trial): that shared start is evaluated from an empty
+        cache as a batch of its own, kept, and each prompt evaluates only the rest as a batch
+        of its own, so the split, and with it the reply, is the same in every run."""
         loaded = self.load(path, load or LoadSettings())
-        return RemoteReply(loaded, messages, sampling or SamplingSettings(), fresh=fresh)
+        return RemoteReply(loaded, messages, sampling or SamplingSettings(), fresh=fresh,
+                           keep_prefix=keep_prefix)
 
     def unload(self) -> None:
         """Free the model and end its engine process."""

@@ -6,7 +6,7 @@ import contextlib
 import io
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import llama_cpp
@@ -14,6 +14,7 @@ import psutil
 
 from workbench.engine import llama_log
 from workbench.engine.cpu_quirks import safe_model_params
+from workbench.engine.generate import CacheRecord
 from workbench.engine.settings import LoadSettings
 from workbench.engine.templates import ChatTemplate, choose_template, file_templates_deferred
 from workbench.errors import ModelFileError
@@ -68,6 +69,8 @@ class LoadedModel:
     load_ms: float
     #: Set when a reply is the first after the load, so the cold run can be told apart.
     fresh: bool = True
+    #: What the context's KV cache holds, for the next reply's prefix reuse.
+    cache: CacheRecord = field(default_factory=CacheRecord)
 
     def template(self, override: str | None) -> ChatTemplate:
         model = self.llama._model
@@ -122,37 +125,6 @@ def load_model(path: str | Path, settings: LoadSettings) -> LoadedModel:
     llama.verbose = False
     load_ms = (time.perf_counter() - started) * 1000
     return LoadedModel(path, settings, llama, header, gpu_layers, load_ms)
-
-
-def forget_unusable_prefix(llama: llama_cpp.Llama, tokens: list[int]) -> bool:
-    """Drop the cached prefix when a sliding-window cache no longer holds what reusing it
-    needs; True when it was dropped (the prompt is then evaluated whole, as with ``fresh``).
-
-    With ``swa_full=False`` the sliding-window layers keep ``window + n_ubatch`` cells, and
-    llama.cpp overwrites the oldest once more positions than that have been decoded.
-    llama-cpp-python reuses the longest common prefix of the cached tokens and the new prompt
-    without asking whether those layers still hold the window before it, and a reply would
-    then attend to positions that are gone. This is llama-server's own rule (its "forcing full
-    prompt re-processing due to lack of cache data"): reuse ``n_past`` cells only while the
-    cache's oldest position is at most ``n_past - n_swa``. Models without sliding windows
-    are never affected."""
-    n_swa = int(llama_cpp.llama_model_n_swa(llama.model))
-    if n_swa <= 0 or llama.n_tokens <= 0:
-        return False
-    prefix = 0
-    for cached, new in zip(llama._input_ids[:llama.n_tokens], tokens, strict=False):
-        if cached != new:
-            break
-        prefix += 1
-    if prefix == len(tokens) == llama.n_tokens and not getattr(llama, "_requires_eval", True):
-        return False  # the whole prompt is cached with its logits: nothing is decoded
-    n_past = prefix - 1 if prefix == len(tokens) else prefix  # llama-cpp-python's choice
-    memory = llama_cpp.llama_get_memory(llama.ctx)
-    oldest = int(llama_cpp.llama_memory_seq_pos_min(memory, 0))
-    if n_past > 0 and oldest > max(0, n_past - n_swa):
-        llama.reset()
-        return True
-    return False
 
 
 def _failure_reason(lines: list[str]) -> str:

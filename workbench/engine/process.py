@@ -297,7 +297,8 @@ class WorkerProcess:
         self._next_id += 1
         reply_id = self._next_id
         self.active = reply
-        self.send(("reply", reply_id, reply.messages, reply.sampling, reply.fresh))
+        self.send(("reply", reply_id, reply.messages, reply.sampling, reply.fresh,
+                   reply.keep_prefix))
         return reply_id
 
     def finish_active(self) -> None:
@@ -420,8 +421,9 @@ class RemoteReply(StreamedReply):
     was streamed and ``finish_reason`` is ``interrupted``."""
 
     def __init__(self, loaded: RemoteModel, messages: list[Message],
-                 sampling: SamplingSettings, *, fresh: bool = False) -> None:
-        super().__init__(messages, sampling, fresh=fresh)
+                 sampling: SamplingSettings, *, fresh: bool = False,
+                 keep_prefix: bool = False) -> None:
+        super().__init__(messages, sampling, fresh=fresh, keep_prefix=keep_prefix)
         self.loaded = loaded
         self.reply_id: int | None = None
         self.finished = False

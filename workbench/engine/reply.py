@@ -2,13 +2,12 @@
 
 Stopping is cooperative and fast. A stop request (from any thread) is seen by llama.cpp's abort
 callback, which ends a long prompt evaluation or a token's decode in the middle, and by the
-stopping criterion checked after every sampled token. Either way the text generated so far is
-kept and the finish reason is ``stopped``.
+generation loop (:mod:`workbench.engine.generate`) before every token. Either way the text
+generated so far is kept and the finish reason is ``stopped``.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import random
 import threading
@@ -21,14 +20,14 @@ import llama_cpp
 import psutil
 
 from workbench import __version__
-from workbench.engine.loaded import LoadedModel, forget_unusable_prefix
+from workbench.engine.generate import Generation, common_prefix, grammar_text
+from workbench.engine.loaded import LoadedModel
 from workbench.engine.settings import ReplyStats, SamplingSettings
+from workbench.engine.stopflag import StopFlag
 from workbench.engine.templates import FOLDED_NOTE
-from workbench.errors import ContextOverflowError, TemplateError, WorkbenchError
+from workbench.errors import ContextOverflowError, TemplateError
 
 Message = dict[str, str]
-
-_abort_type = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p)
 
 
 @dataclass
@@ -40,13 +39,18 @@ class FittedPrompt:
     dropped: int  # oldest turns left out
     template: str  # how the template was chosen, in words
     folded: bool  # the system prompt went into the first user message
+    #: How many leading tokens are the template's and system prompt's own, the same for every
+    #: user prompt (0: not asked for, or not found): the ``keep_prefix`` reuse boundary.
+    prefix: int = 0
 
 
 def fit_messages(
-    loaded: LoadedModel, messages: list[Message], reserve: int, template_override: str | None
+    loaded: LoadedModel, messages: list[Message], reserve: int, template_override: str | None,
+    *, shared_prefix: bool = False
 ) -> FittedPrompt:
     """Tokenize the conversation, dropping the oldest turns (never the system prompt) until
-    it leaves ``reserve`` tokens for the reply. A template failure is a TemplateError."""
+    it leaves ``reserve`` tokens for the reply. A template failure is a TemplateError.
+    ``shared_prefix`` also finds the tokens before the first user message's text."""
     template = loaded.template(template_override)
     template.model = loaded.path.name
     n_ctx = loaded.llama.n_ctx()
@@ -61,8 +65,12 @@ def fit_messages(
             raise TemplateError(f"{template.model}: {template.describe()} rendered an "
                                 "empty prompt")
         if len(tokens) + reserve <= n_ctx:
+            prefix = 0
+            if shared_prefix and not dropped:
+                prefix = _shared_prefix(loaded, template, system, turns, tokens,
+                                        not rendered.added_bos)
             return FittedPrompt(tokens, rendered.stops, dropped, template.describe(),
-                                rendered.folded)
+                                rendered.folded, prefix)
         if len(turns) <= 1:
             raise ContextOverflowError(
                 f"prompt: {len(tokens):,} tokens do not fit the {n_ctx:,}-token context "
@@ -71,6 +79,30 @@ def fit_messages(
         # Drop the oldest turn, and the reply that answered it, so roles keep alternating.
         turns = turns[2:] if len(turns) > 2 and turns[1]["role"] == "assistant" else turns[1:]
         dropped += 1
+
+
+#: Stands in for the first user message's text to find where the template's own start ends.
+_MARK = "Wbprefixmark7q"
+
+
+def _shared_prefix(loaded: LoadedModel, template: Any, system: list[Message],
+                   turns: list[Message], tokens: list[int], add_bos: bool) -> int:
+    """The number of leading ``tokens`` that come from the template and system prompt alone:
+    the conversation rendered with a marker for the first user text, cut at the marker,
+    tokenized, and compared with ``tokens`` (a token merging across the cut is left out).
+    It depends only on the template, the system prompt and this prompt, never on what ran
+    before, so a reused prefix splits at the same place in every run."""
+    if not turns or turns[0]["role"] != "user":
+        return 0
+    marked = template.render(system + [{**turns[0], "content": _MARK}])
+    cut = marked.prompt.find(_MARK)
+    if cut <= 0:
+        return 0
+    head = loaded.llama.tokenize(marked.prompt[:cut].encode("utf-8"), add_bos=add_bos,
+                                 special=True)
+    # The head's last token may merge with the user's text in the real prompt: keep only the
+    # tokens both agree on, and never the whole prompt (its last token gives the logits).
+    return min(common_prefix(head, tokens), len(tokens) - 1)
 
 
 def _grammar(schema: str | None) -> llama_cpp.LlamaGrammar | None:
@@ -83,19 +115,28 @@ def _grammar(schema: str | None) -> llama_cpp.LlamaGrammar | None:
     return llama_cpp.LlamaGrammar.from_json_schema(text or "{}", verbose=False)
 
 
+#: How each cache mode is recorded with a reply's settings.
+PROMPT_CACHE = {"chat": "reused prefix", "fresh": "off",
+                "prefix": "shared prefix, evaluated apart"}
+
+
 class StreamedReply:
     """What every reply shares, in this process or the engine process: iterate once to stream
     text; ``stats``, ``text`` and ``finish_reason`` are set as it runs; :meth:`stop` from any
     thread. Subclasses write :meth:`_run`."""
 
     def __init__(self, messages: list[Message], sampling: SamplingSettings, *,
-                 fresh: bool = False, stop_flag: threading.Event | None = None) -> None:
+                 fresh: bool = False, keep_prefix: bool = False,
+                 stop_flag: threading.Event | None = None) -> None:
         self.messages = messages
         self.sampling = sampling
         self.fresh = fresh
+        #: Reproducible like ``fresh``, but the template's and system prompt's shared start
+        #: is evaluated as a batch of its own and kept for the next reply (trials).
+        self.keep_prefix = keep_prefix
         self.text = ""
         self.stats = ReplyStats()
-        self._stop = stop_flag or threading.Event()
+        self._stop = stop_flag or StopFlag()
         self._started = False
 
     def stop(self) -> None:
@@ -130,13 +171,15 @@ class Reply(StreamedReply):
         sampling: SamplingSettings,
         *,
         fresh: bool = False,
+        keep_prefix: bool = False,
         stop_flag: threading.Event | None = None,
     ) -> None:
         #: The engine process passes the flag its command listener sets on a stop request.
-        super().__init__(messages, sampling, fresh=fresh, stop_flag=stop_flag)
+        super().__init__(messages, sampling, fresh=fresh, keep_prefix=keep_prefix,
+                         stop_flag=stop_flag)
         self.loaded = loaded
 
-    def _settings_record(self, seed: int, fitted: FittedPrompt) -> dict[str, Any]:
+    def _settings_record(self, seed: int, fitted: FittedPrompt, mode: str) -> dict[str, Any]:
         load = self.loaded.settings
         notes = {"template_note": FOLDED_NOTE} if fitted.folded else {}
         return {
@@ -150,7 +193,7 @@ class Reply(StreamedReply):
             "gpu_layers_requested": load.gpu_layers,
             "use_mmap": load.use_mmap,
             "n_batch": load.n_batch,
-            "prompt_cache": "off" if self.fresh else "reused prefix",
+            "prompt_cache": PROMPT_CACHE[mode],
             "model_path": str(self.loaded.path),
             "llama_cpp_python": llama_cpp.__version__,
             "workbench": __version__,
@@ -165,87 +208,39 @@ class Reply(StreamedReply):
         n_ctx = llama.n_ctx()
         reserve = min(sampling.max_tokens or n_ctx // 4, n_ctx // 2)
         started = time.perf_counter()
-        fitted = fit_messages(self.loaded, self.messages, reserve, sampling.template)
+        fitted = fit_messages(self.loaded, self.messages, reserve, sampling.template,
+                              shared_prefix=self.keep_prefix)
         tokens, stops = fitted.tokens, fitted.stops
         seed = sampling.seed if sampling.seed is not None else random.randrange(2**31)
         stats.prompt_tokens = len(tokens)
         stats.dropped_turns = fitted.dropped
-        stats.settings = self._settings_record(seed, fitted)
+        mode = "prefix" if self.keep_prefix and fitted.prefix else (
+            "fresh" if self.fresh or self.keep_prefix else "chat")
+        stats.settings = self._settings_record(seed, fitted, mode)
         if self.loaded.fresh:
             stats.load_ms = self.loaded.load_ms
             self.loaded.fresh = False
-        token_times: list[float] = []
-
-        def on_token(_ids: Any, _logits: Any) -> bool:
-            nonlocal peak
-            if self._stop.is_set():
-                return True
-            token_times.append(time.perf_counter())
-            if len(token_times) % 16 == 1:
-                peak = max(peak, process.memory_info().rss)
-            return False
-
-        abort = _abort_type(lambda _data: self._stop.is_set())
-        llama_cpp.llama_set_abort_callback(llama.ctx, abort, None)
         llama_cpp.llama_perf_context_reset(llama.ctx)
-        if self.fresh:
-            llama.reset()  # no cached prefix: the prompt is evaluated as one batch
-        else:
-            forget_unusable_prefix(llama, tokens)  # a sliding window may have dropped it
-        grammar = _grammar(sampling.json_schema)
-        finish = "stop"
-        aborted = False
+        generation = Generation(
+            llama, self.loaded.cache, tokens, sampling=sampling, seed=seed, stops=stops,
+            stop_flag=self._stop, mode=mode, prefix=fitted.prefix,
+            grammar=grammar_text(_grammar(sampling.json_schema)))
+        stream = generation.__iter__()
         try:
-            stream = llama.create_completion(
-                prompt=tokens,
-                max_tokens=sampling.max_tokens if sampling.max_tokens else -1,
-                temperature=sampling.temperature,
-                top_p=sampling.top_p,
-                top_k=sampling.top_k,
-                min_p=sampling.min_p,
-                repeat_penalty=sampling.repeat_penalty,
-                seed=seed,
-                stop=stops,
-                stream=True,
-                stopping_criteria=llama_cpp.StoppingCriteriaList([on_token]),
-                grammar=grammar,
-            )
-            try:
-                for chunk in stream:
-                    choice: dict[str, Any] = chunk["choices"][0]  # type: ignore[index,assignment]
-                    piece = choice.get("text") or ""
-                    if piece:
-                        self.text += piece
-                        yield piece
-                    if choice.get("finish_reason"):
-                        finish = str(choice["finish_reason"])
-                    if self._stop.is_set():
-                        break
-            finally:
-                stream.close()  # type: ignore[union-attr]
+            for count, piece in enumerate(stream):
+                self.text += piece
+                if count % 16 == 0:
+                    peak = max(peak, process.memory_info().rss)
+                yield piece
         except GeneratorExit:
             self._stop.set()  # the consumer closed the stream: that is a stop too
             raise
-        except RuntimeError as error:
-            if not self._stop.is_set():
-                raise WorkbenchError(f"generation failed: {error}") from None
-            aborted = True
         finally:
-            llama_cpp.llama_set_abort_callback(llama.ctx, _abort_type(0), None)
+            stream.close()  # its own finally puts llama.cpp's abort callback back
             ended = time.perf_counter()
-            if self._stop.is_set():
-                finish = "stopped"
-            if aborted:
-                # An aborted decode leaves the KV cache unknown: forget it, so the next reply
-                # evaluates its prompt again instead of reusing a half-written prefix.
-                llama.reset()
-                llama._ctx.kv_cache_clear()
+            token_times = generation.token_times
             perf = llama_cpp.llama_perf_context(llama.ctx)
-            stats.finish_reason = finish
-            # A natural end samples one token more than the text holds: the end-of-turn
-            # token, or the one past max_tokens. Count the tokens of the reply itself.
-            if finish in ("stop", "length") and token_times:
-                token_times.pop()
+            stats.finish_reason = "stopped" if self._stop.is_set() else generation.finish
             stats.completion_tokens = len(token_times)
             stats.total_ms = (ended - started) * 1000
             if token_times:

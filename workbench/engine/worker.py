@@ -29,8 +29,10 @@ import traceback
 from multiprocessing.connection import Connection
 from typing import Any
 
+from workbench.engine.stopflag import StopFlag
+
 #: Messages, parent to child: ("load", path, LoadSettings), ("reply", id, messages, sampling,
-#: fresh), ("stop", id), ("call", name, args), ("unload",), ("quit",).
+#: fresh, keep_prefix), ("stop", id), ("call", name, args), ("unload",), ("quit",).
 #: Child to parent: ("loaded", info), ("chunk", id, text, meta),
 #: ("done", id, stats), ("failed", id, error, stats), ("result", value), ("error", error),
 #: ("log", logger name, level, line).
@@ -69,7 +71,7 @@ class Worker:
 
     def _stop_flag(self, reply_id: int) -> threading.Event:
         with self._stops_lock:
-            return self._stops.setdefault(reply_id, threading.Event())
+            return self._stops.setdefault(reply_id, StopFlag())
 
     def listen(self) -> None:
         try:
@@ -80,7 +82,7 @@ class Worker:
                     # only grow: dropped).
                     with self._stops_lock:
                         if message[1] > self._finished_upto:
-                            self._stops.setdefault(message[1], threading.Event()).set()
+                            self._stops.setdefault(message[1], StopFlag()).set()
                 else:
                     self._queue.put(message)
                 if message[0] == "quit":
@@ -155,7 +157,7 @@ class Worker:
             self.loaded = None
 
     def _reply(self, reply_id: int, messages: list[dict[str, str]], sampling: Any,
-               fresh: bool) -> None:
+               fresh: bool, keep_prefix: bool = False) -> None:
         from workbench.engine.reply import Reply
 
         stop = self._stop_flag(reply_id)
@@ -163,7 +165,8 @@ class Worker:
         try:
             if self.loaded is None:
                 raise RuntimeError("engine process: no model is loaded")
-            reply = Reply(self.loaded, messages, sampling, fresh=fresh, stop_flag=stop)
+            reply = Reply(self.loaded, messages, sampling, fresh=fresh,
+                          keep_prefix=keep_prefix, stop_flag=stop)
             first = True
             for piece in reply:
                 meta = None

@@ -159,9 +159,11 @@ class TrialRun:
         sampling = contender.sampling
         base = sampling.seed if sampling.seed is not None else int(self.trial["seed"])
         sampling = replace(sampling, seed=repeat_seed(base, repeat))
-        # fresh: a rerun of the trial must give the same replies (see Engine.reply)
+        # A rerun must give the same replies, and the template and system prompt they share
+        # should be paid for once: keep_prefix evaluates that start as a batch of its own and
+        # keeps it, so every cell splits its prompt the same way (see Engine.reply).
         reply = self.engine.reply(contender.model_path, messages, load=contender.load,
-                                  sampling=sampling, fresh=True)
+                                  sampling=sampling, fresh=True, keep_prefix=True)
         self._reply = reply
         try:
             if self._stop.is_set():
