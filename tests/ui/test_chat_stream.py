@@ -26,18 +26,28 @@ def send_in_new_chat(qtbot, window, prompt: str) -> str:  # type: ignore[no-unty
     return window.chat.view.messages[-1].text
 
 
-def test_window_reply_equals_the_cli_reply_for_the_same_seed(qtbot, main_window):
+def test_window_reply_equals_the_cli_reply_for_the_same_seed(qtbot, main_window,
+                                                              monkeypatch):
     """Sampled (temperature 0.8), so the seed decides the text. The second new chat asks what
     the engine has just answered, so its prompt is all in the engine's cache: a reply from
     that cached prefix would round differently from the CLI's, which starts on an empty
-    engine."""
+    engine. Every piece reaches the view through the batches (none lost, none twice)."""
     window = main_window
     panel = window.chat.panel
     panel.temperature.setValue(0.8)
     panel.seed.setValue(1234)
     panel.max_tokens.setValue(160)
     first = send_in_new_chat(qtbot, window, PROMPT)
+    drawn: list[str] = []
+    original_stream = MessageWidget.stream
+
+    def recording_stream(self: MessageWidget, piece: str) -> None:
+        drawn.append(piece)
+        original_stream(self, piece)
+
+    monkeypatch.setattr(MessageWidget, "stream", recording_stream)
     second = send_in_new_chat(qtbot, window, PROMPT)
+    assert "".join(drawn) == second and len(drawn) > 1
 
     db = window.services.workspace.db
     saved = convs.branch(db, window.chat.conversation_id)[-1]
@@ -76,7 +86,10 @@ def test_streamed_view_ends_showing_the_whole_reply(qtbot, themed):
     """Pieces of every size, drawn as they come (plain appends and Markdown renders in
     between): the view at the end is the one a fresh render of the full text gives."""
     rng = random.Random(5)
-    full = "\n".join(STORY for _ in range(12))  # long: several prose chunks, many code blocks
+    prose = "\n\n".join(f"Part {n}: the keeper looked out at the sea for a long while. " * 6
+                         + ("\n\n- a list item\n- another" if n % 4 == 0 else "")
+                         for n in range(40))  # long prose: cut into several segments
+    full = "\n".join(STORY for _ in range(6)) + "\n" + prose + "\n\n" + STORY * 6
     widget = MessageWidget("assistant", title="m")
     qtbot.addWidget(widget)
     widget.resize(800, 600)
@@ -97,3 +110,5 @@ def test_streamed_view_ends_showing_the_whole_reply(qtbot, themed):
     assert widget.view.plain_text() == fresh.plain_text()
     assert [type(w) for w in widget.view._widgets] == [type(w) for w in fresh._widgets]
     assert len(widget.view.code_blocks) == 12
+    kinds = [segment.kind for segment in widget.view._segments]
+    assert any(a == b == "md" for a, b in zip(kinds, kinds[1:], strict=False)), "cut"

@@ -61,10 +61,11 @@ from workbench.library import Model, add_model
 
 log = logging.getLogger(__name__)
 
-#: Streamed tokens reach the GUI thread and are drawn in batches, at most this often (30 a
-#: second: smooth to read; each frame costs the GUI thread a layout and a repaint, CPU time
-#: that the model, on the same cores, would otherwise have).
-FRAME_MS = 33
+#: Streamed tokens reach the GUI thread and are drawn in batches, at most this often: 20 a
+#: second, smooth to read. Each frame lays out and repaints the paragraph being written
+#: (1.5-2.5 ms of the GUI thread here for a long paragraph), CPU time the model on the same
+#: cores would otherwise have: at 30 frames a second that was 8% of a core, at 20 under 6%.
+FRAME_MS = 50
 #: Below this page width the Parameters panel folds away (the Parameters button brings it
 #: back); the chat list and the panel take a share of the width between their bounds.
 PANEL_FOLD_PX = 1000

@@ -131,6 +131,8 @@ class AutoHeightBrowser(QTextBrowser):
         self.setOpenExternalLinks(True)
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
         self.document().setDocumentMargin(2)
+        # Read-only: no undo history (a streamed reply would keep one entry per append).
+        self.document().setUndoRedoEnabled(False)
         self.viewport().setAutoFillBackground(False)
         self.document().documentLayout().documentSizeChanged.connect(self._fit)
         self.setMinimumWidth(80)
@@ -224,6 +226,11 @@ class CodeBlock(QFrame):
 MIN_RENDER_INTERVAL_S = 0.25
 #: ... and the spacing adapts so re-rendering never takes over 3% of the time.
 RENDER_BUDGET = 0.03
+#: Space between segments; between two prose segments less, so that a cut reads as the
+#: paragraph break it is (Qt's Markdown paragraphs are 6 px apart, and each prose segment
+#: keeps its document's 2 px margin).
+SEGMENT_GAP_PX = 8
+PROSE_GAP_PX = 2
 
 
 class MarkdownView(QWidget):
@@ -234,7 +241,7 @@ class MarkdownView(QWidget):
         self._plain = plain  # a user's message: shown exactly as typed
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
-        self._layout.setSpacing(8)
+        self._layout.setSpacing(0)  # a spacing item before each segment but the first
         self._segments: list[Segment] = []
         self._widgets: list[QWidget] = []
         self.render_interval = MIN_RENDER_INTERVAL_S
@@ -280,25 +287,35 @@ class MarkdownView(QWidget):
             if widget is not None and self._kind(widget) == segment.kind:
                 self._fill(widget, segment)
                 continue
-            for stale in self._widgets[index:]:
-                self._layout.removeWidget(stale)
-                stale.deleteLater()
-            del self._widgets[index:]
-            widget = self._make(segment)
-            self._widgets.append(widget)
-            self._layout.addWidget(widget)
-        for stale in self._widgets[len(segments):]:
-            self._layout.removeWidget(stale)
-            stale.deleteLater()
-        del self._widgets[len(segments):]
+            self._truncate(index)
+            self._append(self._make(segment))
+        self._truncate(len(segments))
         self._segments = segments
+
+    def _append(self, widget: QWidget) -> None:
+        if self._widgets:
+            prose = self._kind(widget) == self._kind(self._widgets[-1]) == "md"
+            self._layout.addSpacing(PROSE_GAP_PX if prose else SEGMENT_GAP_PX)
+        self._widgets.append(widget)
+        self._layout.addWidget(widget)
+
+    def _truncate(self, count: int) -> None:
+        """Keep the first ``count`` segments' widgets (and the spacing between them)."""
+        if count >= len(self._widgets):
+            return
+        for stale in self._widgets[count:]:
+            stale.deleteLater()
+        del self._widgets[count:]
+        keep_items = max(0, 2 * count - 1)
+        while self._layout.count() > keep_items:
+            item = self._layout.takeAt(keep_items)
+            if item.widget() is not None:
+                item.widget().hide()  # deleted later; gone from the layout and screen now
 
     def append_plain(self, text: str) -> None:
         """Append streamed text to the last segment, unrendered (cheap; see module doc)."""
         if not self._widgets:
-            widget = self._make(Segment("md", ""))
-            self._widgets.append(widget)
-            self._layout.addWidget(widget)
+            self._append(self._make(Segment("md", "")))
             self._segments = [Segment("md", "")]
         last = self._widgets[-1]
         last.append_plain(text)  # type: ignore[attr-defined]
