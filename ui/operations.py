@@ -68,12 +68,15 @@ class Operations(QObject):
         initiator: object = None,
         key: str | None = None,
         changes: Iterable[str] = (),
+        batch_ms: int | None = None,
         **kwargs: Any,
     ) -> Job:
         """Start ``func(*args, **kwargs)`` on ``resource``'s worker; every callback runs on the
         GUI thread. ``name`` is what the user reads in the status bar ("searching the Hub").
 
         ``finished`` runs last whatever the outcome (also when the result was stale).
+        With ``batch_ms``, ``progress`` gets lists of values, at most every ``batch_ms``
+        (a reply's tokens, drawn once a frame: see :class:`ui.tasks.Batches`).
         """
         announced = frozenset(changes)
         unknown = announced - CHANGE_KINDS
@@ -128,4 +131,4 @@ class Operations(QObject):
         self.busy_changed.emit(initiator, self._busy[owner])
         return self.tasks.run(resource, func, *args, name=name, on_progress=on_progress,
                               on_done=on_done, on_error=on_error, on_cancelled=on_cancelled,
-                              on_finally=on_finally, **kwargs)
+                              on_finally=on_finally, batch_ms=batch_ms, **kwargs)

@@ -9,10 +9,13 @@ default failure display, stale-result dropping, busy counts and change announcem
 
 A job is a function; when it returns an iterator (a reply streaming, a download's progress
 events), each yielded value is sent back as ``progress`` and the job checks for cancellation
-between yields (superqt's GeneratorWorker shape). Results and errors come back through Qt
-signals, which Qt queues onto the GUI thread. A :class:`~workbench.errors.WorkbenchError`
-arrives as its one-line message; anything else as "Unexpected error: ..." and the traceback
-goes to the log, never to the user.
+between yields (superqt's GeneratorWorker shape). A job that yields fast (a reply: one value
+per token) asks for batches instead (``batch_ms``): the worker queues its values and wakes
+the GUI thread once per batch, which takes them all at most every ``batch_ms``, so the GUI
+thread does one wake-up and one redraw per frame, not per token (see :class:`Batches`).
+Results and errors come back through Qt signals, which Qt queues onto the GUI thread. A
+:class:`~workbench.errors.WorkbenchError` arrives as its one-line message; anything else as
+"Unexpected error: ..." and the traceback goes to the log, never to the user.
 """
 
 from __future__ import annotations
@@ -103,6 +106,8 @@ class Job(QObject):
     """A running job. Connect to its signals; call :meth:`cancel` to stop it."""
 
     progress = Signal(object)
+    #: Batched jobs only: values are waiting in :meth:`take_progress` (sent once per batch).
+    progress_ready = Signal()
     finished = Signal(object)  # the function's return value (None for iterators)
     failed = Signal(str)  # a one-line message for the user
     cancelled = Signal()
@@ -114,6 +119,9 @@ class Job(QObject):
         self.resource = ""
         self._cancel = threading.Event()
         self._stoppable: Any = None
+        self.batched = False
+        self._queued: list[Any] = []
+        self._queued_lock = threading.Lock()
 
     @property
     def is_cancelled(self) -> bool:
@@ -125,6 +133,24 @@ class Job(QObject):
         stoppable = self._stoppable
         if stoppable is not None and hasattr(stoppable, "stop"):
             stoppable.stop()
+
+    def _send_progress(self, value: Any) -> None:
+        """On the worker: a signal per value, or (batched) the value queued and the GUI
+        thread told only when the queue was empty, i.e. once per batch it takes."""
+        if not self.batched:
+            self.progress.emit(value)
+            return
+        with self._queued_lock:
+            first = not self._queued
+            self._queued.append(value)
+        if first:
+            self.progress_ready.emit()
+
+    def take_progress(self) -> list[Any]:
+        """The values queued since the last call, in order (batched jobs)."""
+        with self._queued_lock:
+            values, self._queued = self._queued, []
+        return values
 
     def _run(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]):
         try:
@@ -138,7 +164,7 @@ class Job(QObject):
                 iterator = iter(result)
                 try:
                     for value in iterator:
-                        self.progress.emit(value)
+                        self._send_progress(value)
                         if self._cancel.is_set():
                             break
                 finally:
@@ -160,6 +186,40 @@ class Job(QObject):
             self.failed.emit(f"Unexpected error: {type(error).__name__}: {error}")
         finally:
             self.done.emit()
+
+
+class Batches(QObject):
+    """Delivers a batched job's progress on the GUI thread: a list of values at most every
+    ``interval_ms`` (the first value of a burst at once: no wait for the first token), and
+    whatever is left before the job's outcome, so no value is lost or comes after it."""
+
+    def __init__(self, job: Job, deliver: Callable[[list[Any]], None], interval_ms: int
+                 ) -> None:
+        super().__init__(job)
+        self.job = job
+        self.deliver = deliver
+        self.interval_s = interval_ms / 1000
+        self.last = 0.0
+        self.timer = QTimer(self)
+        self.timer.setSingleShot(True)
+        self.timer.timeout.connect(self.flush)
+        job.progress_ready.connect(self.ready)
+
+    def ready(self) -> None:
+        if self.timer.isActive():
+            return
+        wait = self.last + self.interval_s - time.perf_counter()
+        if wait <= 0:
+            self.flush()
+        else:
+            self.timer.start(max(1, round(wait * 1000)))
+
+    def flush(self, *_: object) -> None:
+        self.timer.stop()
+        values = self.job.take_progress()
+        if values:
+            self.last = time.perf_counter()
+            self.deliver(values)
 
 
 class TaskManager(QObject):
@@ -189,16 +249,26 @@ class TaskManager(QObject):
         on_error: Callable[[str], None] | None = None,
         on_cancelled: Callable[[], None] | None = None,
         on_finally: Callable[[], None] | None = None,
+        batch_ms: int | None = None,
         **kwargs: Any,
     ) -> Job:
         """Start ``func(*args, **kwargs)`` on the resource's worker; callbacks run on the GUI
         thread. Keep a reference to the returned job to cancel it.
 
+        With ``batch_ms``, ``on_progress`` gets a list of the values yielded since its last
+        call, at most every ``batch_ms`` (see :class:`Batches`); without, one value a call.
+
         Pass every callback here rather than connecting to the job afterwards: a fast job can
         end before a later connection exists, and its signal would reach no one.
         """
         job = Job(name or getattr(func, "__name__", "job"))
-        if on_progress:
+        if on_progress and batch_ms is not None:
+            job.batched = True
+            batches = Batches(job, on_progress, batch_ms)
+            # Connected first, so what is queued is delivered before the outcome is.
+            for outcome in (job.finished, job.failed, job.cancelled, job.done):
+                outcome.connect(batches.flush)
+        elif on_progress:
             job.progress.connect(on_progress)
         if on_done:
             job.finished.connect(on_done)

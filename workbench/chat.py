@@ -100,6 +100,21 @@ def history_messages(
     return messages
 
 
+def is_first_turn(messages: list[dict[str, str]]) -> bool:
+    """A reply with no earlier reply before it is evaluated fresh (the whole prompt as one
+    batch), never from the engine's cached prefix.
+
+    Such a prompt shares at most the template's opening and the system prompt with what the
+    engine holds, so reusing it saves nothing; but a reused prefix ends in a one-token batch
+    that rounds differently, so a window that had already answered the same prompt (a second
+    new chat, a regenerated first reply) would write another text than the CLI, which starts
+    each ``chat`` on an empty engine. Fresh, the same seed and settings give the CLI's text.
+    Later turns reuse the conversation's prefix: evaluating a long history again would cost
+    more than reproducibility is worth there (trials, which need it, pass ``fresh`` always).
+    """
+    return not any(message["role"] == "assistant" for message in messages)
+
+
 def send(
     db: Database,
     engine: Engine,
@@ -186,7 +201,8 @@ def _start_reply(
     reply_id = convs.add_message(db, conversation_id, "assistant", "", parent_id=user_id,
                                  status=convs.STREAMING, model_id=model.id)
     try:
-        reply = engine.reply(model.path, messages, load=load, sampling=sampling)
+        reply = engine.reply(model.path, messages, load=load, sampling=sampling,
+                             fresh=is_first_turn(messages))
     except WorkbenchError as error:
         convs.update_message(db, reply_id, status="error", error=str(error),
                              finish_reason="error")

@@ -58,6 +58,16 @@ def test_continue_uses_the_history(db, engine, library_model) -> None:
     path = convs.branch(db, first.conversation_id)
     assert [m.role for m in path] == ["user", "assistant", "user", "assistant"]
     assert second.stats.prompt_tokens > first.stats.prompt_tokens
+    # The first turn is evaluated whole, as the CLI's first reply is; the second reuses it.
+    assert first.stats.settings["prompt_cache"] == "off"
+    assert second.stats.settings["prompt_cache"] == "reused prefix"
+
+
+def test_only_a_turn_without_an_earlier_reply_is_fresh() -> None:
+    system = {"role": "system", "content": "Be brief."}
+    user = {"role": "user", "content": "Hi"}
+    assert chat.is_first_turn([user]) and chat.is_first_turn([system, user])
+    assert not chat.is_first_turn([user, {"role": "assistant", "content": "Hello"}, user])
 
 
 def test_edit_and_regenerate_keep_old_branches(db, engine, library_model) -> None:

@@ -168,3 +168,31 @@ def test_garbage_is_collected_on_the_gui_thread_only(qtbot, bare_services) -> No
     bare_services.ops.run("db", drop_and_allocate, name="garbage", success=kept.append)
     qtbot.waitUntil(lambda: bool(freed), timeout=5000)
     assert freed == [threading.get_ident()]
+
+
+def test_batched_progress_comes_in_order_once_a_frame_and_before_the_outcome(
+    qtbot, bare_services
+) -> None:
+    """A reply's tokens: 300 values over ~0.3 s arrive as a few lists at most every 50 ms,
+    every value once and in order, all of them before the success callback."""
+    seen: list[list[int]] = []
+    at: list[float] = []
+    done: list[int] = []
+
+    def tokens():  # type: ignore[no-untyped-def]
+        for number in range(300):
+            time.sleep(0.001)
+            yield number
+
+    bare_services.ops.run("engine", tokens, name="tokens", batch_ms=50,
+                          progress=lambda values: (seen.append(values),
+                                                   at.append(time.perf_counter())),
+                          success=lambda _result: done.append(sum(map(len, seen))))
+    qtbot.waitUntil(lambda: bool(done), timeout=10_000)
+    assert [v for values in seen for v in values] == list(range(300))
+    assert done == [300]
+    assert 1 < len(seen) < 60
+    # One batch a frame at most (a timer may fire a ms early); the last one comes with the
+    # outcome, whenever that is.
+    gaps = [b - a for a, b in zip(at, at[1:-1], strict=False)]
+    assert min(gaps) >= 0.045

@@ -1,11 +1,14 @@
 """Markdown shown with Qt's own renderer, with fenced code blocks set apart and copyable.
 
 The text is split into segments: prose (a ``QTextBrowser`` fed ``setMarkdown``) and fenced
-code (a framed block with its language and a Copy button). Updating re-renders only the
-segments that changed, which while a reply streams is the last one, so the cost of an update
-does not grow with the length of the message. Between updates, streamed text is appended with
-a cursor as plain text (:meth:`MarkdownView.append_plain`), which costs the same for the
-2,000th token as for the first.
+code (a framed block with its language and a Copy button). Long prose is cut into segments of
+about :data:`CHUNK_CHARS` at paragraph breaks where cutting changes nothing of the rendering
+(see :func:`split_markdown`). Updating re-renders only the segments that changed, which while
+a reply streams is the last one, and a streaming view splits again only from the start of its
+last segment, so neither the cost of an update nor the work per render grows with the length
+of the message. Between updates, streamed text is appended with a cursor as plain text
+(:meth:`MarkdownView.append_plain`), which costs the same for the 2,000th token as for the
+first.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
@@ -36,6 +39,14 @@ from ui.widgets.plain_label import Label
 
 MAX_HIGHLIGHT_CHARS = 20_000  # longer blocks stay plain: colouring must stay cheap
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*([\w+#.-]*)")
+#: Prose longer than this is cut at the next paragraph break where cutting is safe: a
+#: render of the last segment (what a streaming reply re-renders) then costs at most about
+#: this much, whatever the length of the reply.
+CHUNK_CHARS = 1500
+#: A paragraph after a blank line that starts like this may belong to the block before it
+#: (an indented continuation, a loose list's next item, a quote, a table, HTML, a link
+#: definition): no cut there.
+_NO_CUT_BEFORE = re.compile(r"\s|>|[-*+](\s|$)|\d{1,9}[.)](\s|$)|\||<|\[[^\]]*\]:")
 
 
 @dataclass(frozen=True)
@@ -43,37 +54,68 @@ class Segment:
     kind: str  # "md" or "code"
     text: str
     language: str = ""
+    #: Where the segment's lines begin in the source text: splitting again from there gives
+    #: this segment and everything after it (see :func:`split_markdown`).
+    start: int = field(default=0, compare=False)
 
 
-def split_markdown(text: str) -> list[Segment]:
-    """Prose and fenced code blocks, in order. An unclosed fence (a reply still streaming)
-    runs to the end, so a half-written code block already looks like code."""
+def split_markdown(text: str, start: int = 0) -> list[Segment]:
+    """Prose and fenced code blocks, in order, from ``start`` (the start of a segment an
+    earlier call returned: the segments before it are as they were, so a growing text need
+    not be split again from the top).
+
+    An unclosed fence (a reply still streaming) runs to the end, so a half-written code
+    block already looks like code. Prose is cut after :data:`CHUNK_CHARS` at a blank line
+    followed by a paragraph that cannot continue the block before it; only a complete line
+    (one the text goes on after) decides a cut, so a cut never moves as the text grows."""
     segments: list[Segment] = []
     prose: list[str] = []
+    prose_chars = 0
+    prose_start = start
     code: list[str] = []
+    code_start = start
     fence = ""
     language = ""
-    for line in text.split("\n"):
+    after_blank = False
+    lines = text[start:].split("\n")
+    position = start
+    for number, line in enumerate(lines):
+        here = position
+        position += len(line) + 1
         if not fence:
             match = _FENCE.match(line)
             if match:
                 if any(p.strip() for p in prose):
-                    segments.append(Segment("md", "\n".join(prose).strip("\n")))
-                prose = []
-                fence, language, code = match.group(1), match.group(2), []
-            else:
+                    segments.append(Segment("md", "\n".join(prose).strip("\n"),
+                                            start=prose_start))
+                prose, prose_chars = [], 0
+                fence, language, code, code_start = match.group(1), match.group(2), [], here
+                after_blank = False
+            elif not line.strip():
                 prose.append(line)
+                prose_chars += 1
+                after_blank = True
+            else:
+                if (after_blank and prose_chars >= CHUNK_CHARS and number < len(lines) - 1
+                        and not _NO_CUT_BEFORE.match(line)):
+                    segments.append(Segment("md", "\n".join(prose).strip("\n"),
+                                            start=prose_start))
+                    prose, prose_chars, prose_start = [], 0, here
+                prose.append(line)
+                prose_chars += len(line) + 1
+                after_blank = False
         elif line.strip().startswith(fence[0] * len(fence)) and not line.strip().strip(
             fence[0]
         ):
-            segments.append(Segment("code", "\n".join(code), language))
+            segments.append(Segment("code", "\n".join(code), language, start=code_start))
             fence = ""
+            prose, prose_chars, prose_start = [], 0, position
         else:
             code.append(line)
     if fence:
-        segments.append(Segment("code", "\n".join(code), language))
+        segments.append(Segment("code", "\n".join(code), language, start=code_start))
     elif any(p.strip() for p in prose):
-        segments.append(Segment("md", "\n".join(prose).strip("\n")))
+        segments.append(Segment("md", "\n".join(prose).strip("\n"), start=prose_start))
     return segments
 
 
@@ -89,6 +131,8 @@ class AutoHeightBrowser(QTextBrowser):
         self.setOpenExternalLinks(True)
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
         self.document().setDocumentMargin(2)
+        # Read-only: no undo history (a streamed reply would keep one entry per append).
+        self.document().setUndoRedoEnabled(False)
         self.viewport().setAutoFillBackground(False)
         self.document().documentLayout().documentSizeChanged.connect(self._fit)
         self.setMinimumWidth(80)
@@ -101,8 +145,10 @@ class AutoHeightBrowser(QTextBrowser):
             self.setFixedHeight(height)
 
     def append_plain(self, text: str) -> None:
-        cursor = QTextCursor(self.document())
-        cursor.movePosition(QTextCursor.MoveOperation.End)
+        document = self.document()
+        cursor = QTextCursor(document)
+        # setPosition, not movePosition(End): that one lays the block out to find its x.
+        cursor.setPosition(document.characterCount() - 1)
         cursor.insertText(text)
 
 
@@ -180,6 +226,11 @@ class CodeBlock(QFrame):
 MIN_RENDER_INTERVAL_S = 0.25
 #: ... and the spacing adapts so re-rendering never takes over 3% of the time.
 RENDER_BUDGET = 0.03
+#: Space between segments; between two prose segments less, so that a cut reads as the
+#: paragraph break it is (Qt's Markdown paragraphs are 6 px apart, and each prose segment
+#: keeps its document's 2 px margin).
+SEGMENT_GAP_PX = 8
+PROSE_GAP_PX = 2
 
 
 class MarkdownView(QWidget):
@@ -190,7 +241,7 @@ class MarkdownView(QWidget):
         self._plain = plain  # a user's message: shown exactly as typed
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
-        self._layout.setSpacing(8)
+        self._layout.setSpacing(0)  # a spacing item before each segment but the first
         self._segments: list[Segment] = []
         self._widgets: list[QWidget] = []
         self.render_interval = MIN_RENDER_INTERVAL_S
@@ -198,11 +249,16 @@ class MarkdownView(QWidget):
 
     def stream(self, text: str, piece: str) -> None:
         """``piece`` arrived and ``text`` is everything so far: append it plainly, and now
-        and then (see :data:`RENDER_BUDGET`) render the whole text as Markdown. The chat and
-        the Compare columns stream through this one throttle."""
+        and then (see :data:`RENDER_BUDGET`) render it as Markdown: split again from the
+        start of the last segment, only the last segments drawn again. The chat and the
+        Compare columns stream through this one throttle."""
         now = time.perf_counter()
         if now - self._last_render >= self.render_interval:
-            self.set_markdown(text)
+            if self._segments and not self._plain:
+                resume = self._segments[-1].start
+                self.set_segments(self._segments[:-1] + split_markdown(text, resume))
+            else:
+                self.set_markdown(text)
             done = time.perf_counter()
             self.render_interval = max(MIN_RENDER_INTERVAL_S, (done - now) / RENDER_BUDGET)
             self._last_render = done
@@ -215,7 +271,10 @@ class MarkdownView(QWidget):
 
     def set_markdown(self, text: str) -> None:
         """Show ``text``, re-rendering only the segments that differ from what is shown."""
-        segments = [Segment("md", text)] if self._plain else split_markdown(text)
+        self.set_segments([Segment("md", text)] if self._plain else split_markdown(text))
+
+    def set_segments(self, segments: list[Segment]) -> None:
+        """Show ``segments``, re-rendering only those that differ from what is shown."""
         keep = 0
         for old, new in zip(self._segments, segments, strict=False):
             if old != new:
@@ -228,30 +287,40 @@ class MarkdownView(QWidget):
             if widget is not None and self._kind(widget) == segment.kind:
                 self._fill(widget, segment)
                 continue
-            for stale in self._widgets[index:]:
-                self._layout.removeWidget(stale)
-                stale.deleteLater()
-            del self._widgets[index:]
-            widget = self._make(segment)
-            self._widgets.append(widget)
-            self._layout.addWidget(widget)
-        for stale in self._widgets[len(segments):]:
-            self._layout.removeWidget(stale)
-            stale.deleteLater()
-        del self._widgets[len(segments):]
+            self._truncate(index)
+            self._append(self._make(segment))
+        self._truncate(len(segments))
         self._segments = segments
+
+    def _append(self, widget: QWidget) -> None:
+        if self._widgets:
+            prose = self._kind(widget) == self._kind(self._widgets[-1]) == "md"
+            self._layout.addSpacing(PROSE_GAP_PX if prose else SEGMENT_GAP_PX)
+        self._widgets.append(widget)
+        self._layout.addWidget(widget)
+
+    def _truncate(self, count: int) -> None:
+        """Keep the first ``count`` segments' widgets (and the spacing between them)."""
+        if count >= len(self._widgets):
+            return
+        for stale in self._widgets[count:]:
+            stale.deleteLater()
+        del self._widgets[count:]
+        keep_items = max(0, 2 * count - 1)
+        while self._layout.count() > keep_items:
+            item = self._layout.takeAt(keep_items)
+            if item.widget() is not None:
+                item.widget().hide()  # deleted later; gone from the layout and screen now
 
     def append_plain(self, text: str) -> None:
         """Append streamed text to the last segment, unrendered (cheap; see module doc)."""
         if not self._widgets:
-            widget = self._make(Segment("md", ""))
-            self._widgets.append(widget)
-            self._layout.addWidget(widget)
+            self._append(self._make(Segment("md", "")))
             self._segments = [Segment("md", "")]
         last = self._widgets[-1]
         last.append_plain(text)  # type: ignore[attr-defined]
         # The shown text no longer matches the segment: the next render must redo it.
-        self._segments[-1] = Segment("stale", "")
+        self._segments[-1] = Segment("stale", "", start=self._segments[-1].start)
 
     def plain_text(self) -> str:
         parts = []
