@@ -408,6 +408,13 @@ class RemoteModel:
     def detokenize(self, tokens: list[int]) -> bytes:
         return bytes(self.worker.request(("call", "detokenize", (list(tokens),))))
 
+    def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
+        """L2-normalised embeddings of ``texts`` and the tokens they took, made in the
+        engine process (see :mod:`workbench.engine.embed`); a text longer than the embedding
+        context raises InvalidInputError."""
+        vectors, tokens = self.worker.request(("call", "embed", (list(texts),)))
+        return vectors, int(tokens)
+
     def close(self) -> None:
         self.worker.close()
 

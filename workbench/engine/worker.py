@@ -5,7 +5,7 @@ rewritten while it is memory-mapped ends it with SIGBUS; neither can be caught i
 llama.cpp runs here, in a child process started by :mod:`workbench.engine.process`, and the
 worst it can do is end this process: the app sees the pipe close and says why.
 
-Two threads. The main thread runs the commands in order (load, reply, tokenize, unload) with
+Two threads. The main thread runs the commands in order (load, reply, tokenize, embed, unload) with
 the same in-process code the engine has always used (:func:`~workbench.engine.loaded.load_model`,
 :class:`~workbench.engine.reply.Reply`). A listener thread reads the command pipe: a ``stop``
 is applied at once (the reply's stop flag, which llama.cpp's abort callback reads, so a stop
@@ -62,6 +62,8 @@ class Worker:
         self._stops_lock = threading.Lock()
         self._finished_upto = 0
         self.loaded: Any = None
+        #: The embedding context for the loaded model, opened on its first ``embed`` call.
+        self.embedder: Any = None
 
     def send(self, message: tuple[Any, ...]) -> None:
         with self._send_lock:
@@ -149,9 +151,19 @@ class Worker:
             from workbench.quant.window import score_window
 
             return score_window(llama, *args)
+        if name == "embed":  # the server's /v1/embeddings: (texts,) -> (vectors, tokens)
+            from workbench.engine.embed import embed_texts, open_embedder
+
+            if self.embedder is None:
+                self.embedder = open_embedder(self.loaded)
+            return embed_texts(self.embedder, *args)
         raise RuntimeError(f"engine process: unknown call {name!r}")
 
     def _unload(self) -> None:
+        if self.embedder is not None:
+            with contextlib.suppress(Exception):
+                self.embedder.close()
+            self.embedder = None
         if self.loaded is not None:
             self.loaded.close()
             self.loaded = None

@@ -1,10 +1,10 @@
 """The OpenAI-compatible HTTP API: a Starlette app over Workbench's engine.
 
 Endpoints: ``GET /v1/models``, ``POST /v1/chat/completions`` (streamed as server-sent events
-or not), ``POST /v1/completions`` and ``POST /v1/embeddings`` (refused: see
-:func:`embeddings`). Every generation goes through the :class:`~workbench.server.host.ModelHost`
-queue, so one model is in memory and requests are answered in arrival order. Errors have
-OpenAI's shape and status; usage is in every answer.
+or not), ``POST /v1/completions`` and ``POST /v1/embeddings`` (made
+by the same model in the same engine process). Every request goes through the
+:class:`~workbench.server.host.ModelHost` queue, so one model is in memory and requests are
+answered in arrival order. Errors have OpenAI's shape and status; usage is in every answer.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ from workbench.errors import (
 from workbench.library import Model, get_model, list_models
 from workbench.model_settings import resolve_settings
 from workbench.server.aliases import alias_model, find_alias, list_aliases
-from workbench.server.host import Event, Job, ModelHost, stats_usage
+from workbench.server.embeddings import EmbeddingRequest, embedding_request, embedding_response
+from workbench.server.host import EmbedJob, Event, Job, ModelHost, stats_usage
 from workbench.server.protocol import (
     MAX_BODY_BYTES,
     APIError,
@@ -219,16 +220,38 @@ async def completions_endpoint(request: Request, state: ServerState) -> Response
 
 
 async def embeddings_endpoint(request: Request, state: ServerState) -> Response:
-    """Refused with a clear 400: llama.cpp embeds only with a model loaded for embedding
-    (``embedding=True``), a second load the engine does not make; no vector is made up."""
-    body = parse_body(await read_body(request))
-    name = body.get("model")
-    if not isinstance(name, str) or not name.strip():
-        raise APIError(400, "model: required", param="model")
-    await state.with_db(resolve_target, name.strip())
-    raise APIError(400, f"model {name.strip()} does not support embeddings here: Workbench "
-                   "loads models for generation only", param="model",
-                   code="embeddings_not_supported")
+    """Embeddings from the named model, made in its engine process on the host's queue, so
+    they take turns with generation and use the model already in memory (see
+    :mod:`workbench.server.embeddings` for the bounds; vectors are L2-normalised)."""
+    wanted = embedding_request(parse_body(await read_body(request)))
+    job = await state.with_db(_prepare_embedding, wanted)
+    loop = asyncio.get_running_loop()
+    events: asyncio.Queue[Event] = asyncio.Queue()
+
+    def emit(event: Event) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed: the server is stopping
+            loop.call_soon_threadsafe(events.put_nowait, event)
+
+    job.emit = emit
+    state.host.submit(job)
+    try:
+        kind, value = await _next(request, job, events)
+    except BaseException:
+        job.cancel()
+        raise
+    if kind == "error":
+        raise api_error(value)
+    vectors, tokens = value
+    return JSONResponse(embedding_response(wanted, vectors, tokens))
+
+
+def _prepare_embedding(db: Database, wanted: EmbeddingRequest) -> EmbedJob:
+    """The job for an embeddings request: the model loaded as for generation (same settings,
+    so a chat and an embedding request reuse one load)."""
+    target = resolve_target(db, wanted.model)
+    load, _sampling = resolve_settings(db, target.model, dict(target.overrides))
+    return EmbedJob(target.model.name, target.model.path, load, wanted.texts,
+                    emit=lambda _event: None, model_id=target.model.id)
 
 
 def _prepare(db: Database, wanted: GenerationRequest) -> tuple[Job, bool]:
@@ -332,7 +355,7 @@ class _ClientGone(Exception):
     pass
 
 
-async def _next(request: Request, job: Job, events: asyncio.Queue[Event]) -> Event:
+async def _next(request: Request, job: Job | EmbedJob, events: asyncio.Queue[Event]) -> Event:
     """The job's next event; a client that went away while waiting cancels the job."""
     while True:
         try:

@@ -1,8 +1,8 @@
 """The server's model host: one engine, one worker thread, requests served in arrival order.
 
-Every request becomes a :class:`Job` queued on a single thread that owns the
-:class:`~workbench.engine.Engine`, so one model is in memory at a time and the engine is only
-ever called from one thread. A request for another model waits for the one running, then the
+Every request becomes a :class:`Job` (or an :class:`EmbedJob`) queued on a single thread that
+owns the :class:`~workbench.engine.Engine`, so one model is in memory at a time and the engine
+is only ever called from one thread. A request for another model waits for the one running, then the
 engine swaps models. A job's pieces reach the event loop through a callback; :meth:`Job.cancel`
 (a client gone) stops its reply from any thread, and the next job starts only once the engine
 has finished with it. After ``idle_unload_s`` without a request the model is unloaded.
@@ -58,6 +58,25 @@ class Job:
 
 
 @dataclass
+class EmbedJob:
+    """One embeddings request: the texts, the model (loaded with the same settings as for
+    generation, so one model stays in memory) and where the answer goes: ("done", (vectors,
+    tokens)) or ("error", error)."""
+
+    model_name: str
+    path: str | Path
+    load: LoadSettings
+    texts: list[str]
+    emit: Callable[[Event], None]
+    model_id: int | None = None
+    cancelled: bool = False
+
+    def cancel(self) -> None:
+        """Skip this job if it has not started (an embedding call runs to its end)."""
+        self.cancelled = True
+
+
+@dataclass
 class Finished:
     """What the host remembers of a finished reply (for the window and the tests)."""
 
@@ -80,13 +99,13 @@ class ModelHost:
         self.idle_unload_s = idle_unload_s
         self.requests = 0  # requests answered or refused, for the status bar
         self.finished: deque[Finished] = deque(maxlen=50)
-        self._jobs: queue.Queue[Job | None] = queue.Queue()
+        self._jobs: queue.Queue[Job | EmbedJob | None] = queue.Queue()
         self._busy = threading.Event()
         self._pending = 0
         self._count_lock = threading.Lock()
         self._last_used = time.monotonic()
         self._model_name: str | None = None
-        self._current: Job | None = None
+        self._current: Job | EmbedJob | None = None
         self._served: object = None  # the loaded model the server last used
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="server-engine", daemon=True)
@@ -111,7 +130,7 @@ class ModelHost:
 
     # --- jobs ---------------------------------------------------------------------------
 
-    def submit(self, job: Job) -> None:
+    def submit(self, job: Job | EmbedJob) -> None:
         """Queue a job; its events arrive through ``job.emit`` from the engine thread."""
         if self._closed.is_set():
             raise WorkbenchError("the server is stopping")
@@ -146,7 +165,10 @@ class ModelHost:
             self._busy.set()
             self._current = job
             try:
-                self._on_engine(functools.partial(self._run, job))
+                if isinstance(job, EmbedJob):
+                    self._on_engine(functools.partial(self._embed, job))
+                else:
+                    self._on_engine(functools.partial(self._run, job))
             except Exception as error:  # the window's worker is shutting down
                 job.emit(("error", WorkbenchError(f"the engine is not available ({error})")))
             finally:
@@ -182,6 +204,21 @@ class ModelHost:
                 self._on_engine(self._unload_ours)
             except Exception:  # the window's worker is shutting down
                 log.debug("idle unload failed", exc_info=True)
+
+    def _embed(self, job: EmbedJob) -> None:
+        if job.cancelled:
+            job.emit(("error", WorkbenchError("cancelled before it started")))
+            return
+        try:
+            loaded = self.engine.load(job.path, job.load)
+            self._model_name = job.model_name
+            self._served = loaded
+            job.emit(("done", loaded.embed(job.texts)))
+        except WorkbenchError as error:
+            job.emit(("error", error))
+        except Exception as error:  # a bug must not end the engine thread and hang the queue
+            log.exception("server embeddings job failed")
+            job.emit(("error", WorkbenchError(f"embedding failed: {error}")))
 
     def _run(self, job: Job) -> None:
         if job.cancelled:
