@@ -17,7 +17,7 @@ import openai
 import pytest
 
 from workbench.demo import ensure_demo_model
-from workbench.engine.embed import MAX_TOKENS
+from workbench.engine.embed import MAX_TOKENS, MAX_TOTAL_TOKENS
 from workbench.server.aliases import set_alias
 from workbench.server.embeddings import MAX_INPUTS
 from workbench.server.serve import RunningServer, start_server
@@ -119,6 +119,9 @@ def test_inputs_past_the_bounds_are_400_naming_why(server: RunningServer,
     with pytest.raises(openai.BadRequestError) as caught:
         client.embeddings.create(model="smollm2", input="word " * (MAX_TOKENS + 10))
     assert f"more than the {MAX_TOKENS}" in str(caught.value)
+    many = ["word " * (MAX_TOKENS - 10)] * (MAX_TOTAL_TOKENS // MAX_TOKENS + 1)
+    status, body = _post(server, {"model": "smollm2", "input": many})
+    assert status == 400 and f"more than the {MAX_TOTAL_TOKENS}" in body["error"]["message"]
     status, body = _post(server, {"model": "smollm2", "input": ["x"] * (MAX_INPUTS + 1)})
     assert status == 400 and f"more than {MAX_INPUTS}" in body["error"]["message"]
     status, body = _post(server, {"model": "smollm2", "input": ["a" * 600_000] * 2})

@@ -10,7 +10,8 @@ Pooling is the model's own (an embedding model names it in its metadata); a mode
 none (a causal chat model) is mean-pooled over its tokens, as llama.cpp's ``llama-embedding``
 example does for such models. Vectors are L2-normalised, as OpenAI's are, so a dot product is
 the cosine similarity. One input is at most :data:`MAX_TOKENS` tokens (or the model's trained
-context, if smaller); a longer one is refused, never silently truncated.
+context, if smaller) and a request at most :data:`MAX_TOTAL_TOKENS`; more is refused, never
+silently truncated.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ from workbench.errors import InvalidInputError, ModelFileError
 #: The most tokens one input may have: the embedding context's size and its batch (every
 #: token of an input must be in one batch for pooling).
 MAX_TOKENS = 2048
+#: The most tokens one request may embed in all: bounds its time (on one busy CPU thread,
+#: SmolLM2-135M took 40 s for one 2000-token input; a normal machine is many times faster).
+MAX_TOTAL_TOKENS = 8 * MAX_TOKENS
 
 
 def open_embedder(loaded: Any) -> llama_cpp.Llama:
@@ -71,6 +75,7 @@ def open_embedder(loaded: Any) -> llama_cpp.Llama:
 def embed_texts(llama: llama_cpp.Llama, texts: list[str]) -> tuple[list[list[float]], int]:
     """One normalised vector per text, and the number of tokens embedded."""
     limit = llama.n_batch
+    total = 0
     for index, text in enumerate(texts):
         count = len(llama.tokenize(text.encode("utf-8")))
         if count > limit:
@@ -78,5 +83,9 @@ def embed_texts(llama: llama_cpp.Llama, texts: list[str]) -> tuple[list[list[flo
                                     "this model embeds at once")
         if count == 0:
             raise InvalidInputError(f"input[{index}]: no tokens to embed")
+        total += count
+    if total > MAX_TOTAL_TOKENS:
+        raise InvalidInputError(f"input: {total} tokens in all, more than the "
+                                f"{MAX_TOTAL_TOKENS} one request may embed")
     vectors, tokens = llama.embed(texts, normalize=True, truncate=False, return_count=True)
     return [list(map(float, vector)) for vector in vectors], int(tokens)
