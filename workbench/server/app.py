@@ -219,20 +219,27 @@ async def completions_endpoint(request: Request, state: ServerState) -> Response
     return await generate(request, state, completion_request(body), chat=False)
 
 
+def _events_for(job: Any) -> asyncio.Queue[Event]:
+    """The queue this request reads ``job``'s events from: the host's thread puts them on
+    the event loop's side (none once the loop has closed: the server is stopping)."""
+    loop = asyncio.get_running_loop()
+    events: asyncio.Queue[Event] = asyncio.Queue()
+
+    def emit(event: Event) -> None:
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(events.put_nowait, event)
+
+    job.emit = emit
+    return events
+
+
 async def embeddings_endpoint(request: Request, state: ServerState) -> Response:
     """Embeddings from the named model, made in its engine process on the host's queue, so
     they take turns with generation and use the model already in memory (see
     :mod:`workbench.server.embeddings` for the bounds; vectors are L2-normalised)."""
     wanted = embedding_request(parse_body(await read_body(request)))
     job = await state.with_db(_prepare_embedding, wanted)
-    loop = asyncio.get_running_loop()
-    events: asyncio.Queue[Event] = asyncio.Queue()
-
-    def emit(event: Event) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop closed: the server is stopping
-            loop.call_soon_threadsafe(events.put_nowait, event)
-
-    job.emit = emit
+    events = _events_for(job)
     state.host.submit(job)
     try:
         kind, value = await _next(request, job, events)
@@ -301,14 +308,7 @@ def _saver(state: ServerState, job: Job, model: str, finish: Callable[[], str]
 async def generate(request: Request, state: ServerState, wanted: GenerationRequest, *,
                    chat: bool) -> Response:
     job, keep = await state.with_db(_prepare, wanted)
-    loop = asyncio.get_running_loop()
-    events: asyncio.Queue[Event] = asyncio.Queue()
-
-    def emit(event: Event) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop closed: the server is stopping
-            loop.call_soon_threadsafe(events.put_nowait, event)
-
-    job.emit = emit
+    events = _events_for(job)
     watcher = StopWatcher(wanted.stop)
     if keep:
         job.after = _saver(state, job, wanted.model,
