@@ -184,15 +184,21 @@ def main() -> int:
                        name="load")  # both sides run warm, on the same worker
     results: dict[str, list[dict]] = {"headless": [], "window": []}
     for round_ in range(args.rounds):
-        results["headless"].append(headless_on_worker(services, model, load, sampling))
-        results["window"].append(windowed(page, overrides))
+        # Alternate which side goes first (ABBA), so a machine that speeds up or slows down
+        # during a round does not count for or against the window.
+        if round_ % 2 == 0:
+            results["headless"].append(headless_on_worker(services, model, load, sampling))
+            results["window"].append(windowed(page, overrides))
+        else:
+            results["window"].append(windowed(page, overrides))
+            results["headless"].append(headless_on_worker(services, model, load, sampling))
         h, w = results["headless"][-1], results["window"][-1]
         print(f"round {round_ + 1}: headless {h['tps']:.1f} tok/s ({h['tokens']} tokens), "
               f"window {w['tps']:.1f} tok/s ({w['tokens']} tokens), "
               f"same text: {h['text'] == w['text']}")
     h_tps = statistics.median(r["tps"] for r in results["headless"])
     w_tps = statistics.median(r["tps"] for r in results["window"])
-    # Paired: each round's window run against the headless run just before it, so a change
+    # Paired: each round's window run against that round's headless run, so a change
     # in the machine's load between rounds does not count as the window's cost.
     ratios = [w["tps"] / h["tps"] for h, w in zip(results["headless"], results["window"],
                                                    strict=True)]
