@@ -8,7 +8,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,6 @@ import pytest
 from click.testing import CliRunner
 
 from workbench.cli import cli
-from workbench.demo import ensure_demo_model
 from workbench.errors import InvalidInputError
 from workbench.server.aliases import set_alias
 from workbench.server.serve import RunningServer, check_bind, start_server
@@ -27,32 +25,11 @@ from workbench.workspace import Workspace
 HI = [{"role": "user", "content": "Say hello."}]
 
 
-def _workspace(root: Path) -> Workspace:
-    space = Workspace(root)
-    ensure_demo_model(space.db)
-    set_setting(space.db, "threads", 1)
-    set_setting(space.db, "context_length", 512)
-    return space
-
-
 @pytest.fixture(scope="module")
-def space(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
-    space = _workspace(tmp_path_factory.mktemp("server") / "home")
+def space(make_space) -> Workspace:
+    space = make_space("server")
     set_alias(space.db, "summarize", "smollm2", {"max_tokens": 3, "temperature": 0})
-    yield space
-    space.close()
-
-
-@pytest.fixture(scope="module")
-def server(space: Workspace) -> Iterator[RunningServer]:
-    running = start_server(space.db_path, port=0, idle_unload_s=600)
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def client(server: RunningServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.url, api_key="unused", max_retries=0, timeout=120)
+    return space
 
 
 def _post(server: RunningServer, path: str, data: bytes,

@@ -10,18 +10,15 @@ import math
 import struct
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import openai
 import pytest
 
-from workbench.demo import ensure_demo_model
 from workbench.engine.embed import MAX_TOKENS, MAX_TOTAL_TOKENS
 from workbench.server.aliases import set_alias
 from workbench.server.embeddings import MAX_INPUTS
-from workbench.server.serve import RunningServer, start_server
-from workbench.settings import set_setting
+from workbench.server.serve import RunningServer
 from workbench.workspace import Workspace
 
 TEXTS = ["a cat sat", "a cat sat", "stock prices fell"]
@@ -29,26 +26,10 @@ SMOLLM2_WIDTH = 576  # SmolLM2-135M's embedding length
 
 
 @pytest.fixture(scope="module")
-def space(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
-    space = Workspace(tmp_path_factory.mktemp("embeddings") / "home")
-    ensure_demo_model(space.db)
-    set_setting(space.db, "threads", 1)
-    set_setting(space.db, "context_length", 512)
+def space(make_space) -> Workspace:
+    space = make_space("embeddings")
     set_alias(space.db, "vectors", "smollm2", {"temperature": 0})
-    yield space
-    space.close()
-
-
-@pytest.fixture(scope="module")
-def server(space: Workspace) -> Iterator[RunningServer]:
-    running = start_server(space.db_path, port=0, idle_unload_s=600)
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def client(server: RunningServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.url, api_key="unused", max_retries=0, timeout=120)
+    return space
 
 
 def _post(server: RunningServer, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -175,16 +175,6 @@ def parse_gpu_layers(value: str | int | None) -> GpuLayers:
             and int(str(value).strip()) < 0:
         return "all"
     return definition("gpu_layers").convert(value)
-
-
-def with_overrides(settings: Any, values: dict[str, Any]) -> Any:
-    """A copy of a settings dataclass with the given (known, non-None) fields replaced."""
-    known = {f.name for f in fields(settings)}
-    unknown = set(values) - known
-    if unknown:
-        raise InvalidInputError(f"setting '{sorted(unknown)[0]}': unknown (known: "
-                                f"{', '.join(sorted(known))})")
-    return replace(settings, **{k: v for k, v in values.items() if v is not None})
 
 
 @dataclass
