@@ -36,8 +36,8 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from ui import theme  # noqa: E402
 from ui.services import Services  # noqa: E402
-from ui.views import chat_page  # noqa: E402
-from ui.views.chat_page import ChatPage  # noqa: E402
+from ui.views.chat import page as chat_page  # noqa: E402
+from ui.views.chat.page import ChatPage  # noqa: E402
 from ui.widgets import message_widget  # noqa: E402
 from workbench.demo import demo_model_path  # noqa: E402
 from workbench.engine import Engine, RemoteReply  # noqa: E402

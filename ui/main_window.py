@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from ui import theme
 from ui.services import Services
-from ui.views.chat_page import ChatPage
+from ui.views.chat.page import ChatPage
 from ui.views.history_page import HistoryPage
 from ui.views.server_switch import ServerSwitch
 from ui.views.settings_dialog import SettingsDialog
@@ -36,9 +36,9 @@ from ui.widgets.plain_label import Label
 log = logging.getLogger(__name__)
 
 OTHER_PAGES = {
-    "Models": ("ui.views.models_page", "ModelsPage"),
-    "Compare": ("ui.views.compare_page", "ComparePage"),
-    "Trials": ("ui.views.trials_page", "TrialsPage"),
+    "Models": ("ui.views.models.page", "ModelsPage"),
+    "Compare": ("ui.views.compare.page", "ComparePage"),
+    "Trials": ("ui.views.trials.page", "TrialsPage"),
 }
 NAV = ("Chat", "Models", "Compare", "Trials", "History")
 

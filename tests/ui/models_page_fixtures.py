@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from ui.services import Services
-from ui.views.models_page import ModelsPage
+from ui.views.models.page import ModelsPage
 
 WAIT_MS = 30_000
 

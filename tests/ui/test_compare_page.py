@@ -37,7 +37,7 @@ class FixedOrder(random.Random):
 
 
 def open_page(qtbot, services):  # type: ignore[no-untyped-def]
-    from ui.views.compare_page import ComparePage
+    from ui.views.compare.page import ComparePage
 
     page = ComparePage(services)
     qtbot.addWidget(page)
@@ -186,7 +186,7 @@ def test_four_answers_fit_at_1280_and_screenshots(qtbot, services, screenshot_di
     """Four Markdown answers side by side in the window at 1280x800, nothing clipped, the
     status bar naming the model while it runs; shots at both sizes, light and dark, before
     and after the vote."""
-    from ui.views.compare_column import COLUMN_MIN_WIDTH
+    from ui.views.compare.column import COLUMN_MIN_WIDTH
 
     window = make_window(qtbot, services)
     window.show_page("Compare")
@@ -247,7 +247,7 @@ def test_four_answers_fit_at_1280_and_screenshots(qtbot, services, screenshot_di
 
 def test_vote_words_name_letters_and_verdicts_follow_the_vote():
     """Pure functions: button texts and what a stored vote says of each answer."""
-    from ui.views.compare_page import column_verdicts, said_vote, vote_choices
+    from ui.views.compare.page import column_verdicts, said_vote, vote_choices
 
     assert vote_choices(2) == [("A is better", "a"), ("B is better", "b"), ("Tie", "tie"),
                                ("Both bad", "bad")]

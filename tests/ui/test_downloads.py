@@ -16,8 +16,8 @@ pytest_plugins = ["hub_fixtures"]
 from PySide6.QtCore import Qt  # noqa: E402
 
 from ui.tablemodels.downloads import PROGRESS_ROLE, DownloadItem, DownloadsTableModel  # noqa: E402
-from ui.views import models_downloads  # noqa: E402
-from ui.views.models_page import ModelsPage  # noqa: E402
+from ui.views.models import downloads as models_downloads  # noqa: E402
+from ui.views.models.page import ModelsPage  # noqa: E402
 from workbench import library  # noqa: E402
 from workbench.hardware import Hardware  # noqa: E402
 from workbench.hub.download import partial_paths  # noqa: E402

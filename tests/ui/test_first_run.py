@@ -6,7 +6,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QLabel, QPushButton
 
 from tests.ui.conftest import make_window, wait_reply
-from ui.views.welcome import NO_MODEL_TEXT
+from ui.views.chat.welcome import NO_MODEL_TEXT
 from workbench.catalog import filter_catalog, load_catalog, machine_memory_bytes
 
 
@@ -41,7 +41,7 @@ def test_demo_model_is_ready_in_one_click(qtbot, main_window):
 
 
 def test_never_says_none_fits_before_the_catalog_is_read(qtbot):
-    from ui.views.welcome import WelcomeView
+    from ui.views.chat.welcome import WelcomeView
 
     view = WelcomeView()
     qtbot.addWidget(view)

@@ -9,7 +9,7 @@ from workbench.trials.checks import normalize_check
 
 
 def test_the_editor_makes_the_judge_check(qtbot) -> None:
-    from ui.views.trials_checks import CheckEditor
+    from ui.views.trials.checks import CheckEditor
 
     editor = CheckEditor()
     qtbot.addWidget(editor)
@@ -43,7 +43,7 @@ def test_the_editor_makes_the_judge_check(qtbot) -> None:
 def test_the_results_show_a_judge_grade_without_widgets() -> None:
     from PySide6.QtCore import Qt
 
-    from ui.views.trials_page import MatrixModel
+    from ui.views.trials.page import MatrixModel
 
     grade = {"score": 4, "scale": 5, "reason": "Names Paris, politely.", "self_judged": 0}
     model = MatrixModel()

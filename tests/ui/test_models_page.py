@@ -17,8 +17,8 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDropEvent  # noqa: E402
 
 from ui.tablemodels.library import LibraryTableModel  # noqa: E402
-from ui.views import models_library  # noqa: E402
-from ui.views.models_page import ModelsPage  # noqa: E402
+from ui.views.models import library as models_library  # noqa: E402
+from ui.views.models.page import ModelsPage  # noqa: E402
 from workbench import library  # noqa: E402
 from workbench.settings import set_setting  # noqa: E402
 

@@ -13,7 +13,7 @@ from quant_made import requantize
 from tests.ui.conftest import make_window
 from tests.ui.layout_fit import problems
 from ui import theme
-from ui.views.models_quant import QuantTab
+from ui.views.models.quant import QuantTab
 from workbench.library import add_model
 from workbench.quant.compare import sample_text
 

@@ -15,7 +15,7 @@ def _row(label, size, passed, checked, scores, runs=5):
 
 
 def test_card_shows_parts_and_paired_lines(qtbot, themed) -> None:
-    from ui.views.recommendation_card import RecommendationCard
+    from ui.views.trials.recommendation_card import RecommendationCard
 
     card = RecommendationCard()
     qtbot.addWidget(card)

@@ -85,7 +85,7 @@ def qtbot_left():  # type: ignore[no-untyped-def]
 
 
 def test_use_for_a_task_creates_then_repoints_an_alias(qtbot, services, monkeypatch) -> None:
-    from ui.views.recommendation_card import RecommendationCard
+    from ui.views.trials.recommendation_card import RecommendationCard
     from workbench.library import list_models
     from workbench.trials.contenders import make_contender
 

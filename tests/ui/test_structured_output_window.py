@@ -87,7 +87,7 @@ def test_parameters_panel_constrains_the_reply(qtbot, services, person_file, tmp
 
 
 def test_contender_rows_take_a_schema_file(qtbot, services, person_file):
-    from ui.views.compare_page import ComparePage
+    from ui.views.compare.page import ComparePage
     from ui.views.contender_picker import build_contenders
 
     page = ComparePage(services)

@@ -129,7 +129,7 @@ def test_pages_run_work_only_through_the_operations_layer() -> None:
 
 
 def test_the_compare_picker_follows_the_library(qtbot, services, model_path, tmp_path) -> None:
-    from ui.views.compare_page import ComparePage
+    from ui.views.compare.page import ComparePage
     from workbench.library import add_model
 
     page = ComparePage(services)

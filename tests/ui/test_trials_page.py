@@ -18,7 +18,7 @@ SETTINGS = "temperature=0, max_tokens=8, n_ctx=2048, n_threads=2, gpu_layers=0"
 def test_matrix_model_without_widgets() -> None:
     from PySide6.QtCore import Qt
 
-    from ui.views.trials_page import MatrixModel
+    from ui.views.trials.page import MatrixModel
 
     model = MatrixModel()
     model.set_summary({"contenders": [{"label": "a"}], "matrix": [{"prompt": "Hi there", "cells": [
@@ -46,7 +46,7 @@ def test_matrix_model_without_widgets() -> None:
 ])
 def test_the_editor_makes_the_documented_json(qtbot, kind, value, ignore_case, expected):
     """Each type gives the object the README's checks table shows."""
-    from ui.views.trials_checks import BY_TYPE, CheckEditor, supported
+    from ui.views.trials.checks import BY_TYPE, CheckEditor, supported
 
     editor = CheckEditor()
     qtbot.addWidget(editor)
@@ -66,7 +66,7 @@ def test_the_editor_makes_the_documented_json(qtbot, kind, value, ignore_case, e
 
 
 def test_the_editor_refuses_with_the_core_reason_and_reads_schema_files(qtbot, tmp_path):
-    from ui.views.trials_checks import CheckEditor
+    from ui.views.trials.checks import CheckEditor
 
     editor = CheckEditor()
     qtbot.addWidget(editor)
@@ -100,7 +100,7 @@ def test_the_editor_refuses_with_the_core_reason_and_reads_schema_files(qtbot, t
 
 
 def test_with_no_model_the_page_says_to_add_one(qtbot, bare_services) -> None:
-    from ui.views.trials_page import TrialsPage
+    from ui.views.trials.page import TrialsPage
 
     page = TrialsPage(bare_services)
     qtbot.addWidget(page)
@@ -111,7 +111,7 @@ def test_with_no_model_the_page_says_to_add_one(qtbot, bare_services) -> None:
 
 
 def test_the_page_guides_through_the_first_suite(qtbot, services) -> None:
-    from ui.views.trials_page import TrialsPage
+    from ui.views.trials.page import TrialsPage
 
     page = TrialsPage(services)
     qtbot.addWidget(page)
@@ -125,7 +125,7 @@ def test_the_page_guides_through_the_first_suite(qtbot, services) -> None:
 
 
 def test_prompts_and_checks_are_edited_without_json(qtbot, services) -> None:
-    from ui.views.trials_page import TrialsPage
+    from ui.views.trials.page import TrialsPage
     from workbench.trials.suites import get_suite, list_suites
 
     page = TrialsPage(services)
@@ -151,7 +151,7 @@ def test_prompts_and_checks_are_edited_without_json(qtbot, services) -> None:
 
 def test_import_run_results_and_export(qtbot, services, heartbeat, tmp_path,
                                        screenshot_dir: Path) -> None:
-    from ui.views.trials_page import CONTENDER_COLUMN_MIN_PX, PROMPT_COLUMN_PX, TrialsPage
+    from ui.views.trials.page import CONTENDER_COLUMN_MIN_PX, PROMPT_COLUMN_PX, TrialsPage
 
     suite = tmp_path / "capitals.jsonl"
     suite.write_text('{"prompt": "Capital of France?", "checks": [{"contains": "Paris"}]}\n'
@@ -204,7 +204,7 @@ def test_import_run_results_and_export(qtbot, services, heartbeat, tmp_path,
 
 
 def test_the_picker_follows_the_library(qtbot, services, model_path, tmp_path) -> None:
-    from ui.views.trials_page import TrialsPage
+    from ui.views.trials.page import TrialsPage
     from workbench.library import add_model
 
     page = TrialsPage(services)
@@ -221,7 +221,7 @@ def test_the_picker_follows_the_library(qtbot, services, model_path, tmp_path) -
 def test_rename_and_delete_a_suite(qtbot, services, monkeypatch) -> None:
     from PySide6.QtWidgets import QMessageBox
 
-    from ui.views.trials_page import TrialsPage
+    from ui.views.trials.page import TrialsPage
     from workbench.trials.suites import SuitePrompt, create_suite, list_suites
 
     db = services.workspace.db

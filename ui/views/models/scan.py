@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QPushButton, QVBoxLayou
 
 from ui.services import Services
 from ui.tablemodels.scan import ScanResultsTableModel
-from ui.views.models_widgets import MessageBar, heading, make_table, muted
+from ui.views.models.widgets import MessageBar, heading, make_table, muted
 from workbench.scan import Found, scan
 
 

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from ui.services import Services
 from ui.tablemodels.downloads import PROGRESS_ROLE, DownloadItem, DownloadsTableModel
-from ui.views.models_widgets import (
+from ui.views.models.widgets import (
     MessageBar,
     heading,
     make_table,

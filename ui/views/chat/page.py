@@ -49,9 +49,9 @@ from ui.chat_runner import (
 )
 from ui.services import Services
 from ui.tasks import Job
-from ui.views.chat_view import ChatView
-from ui.views.sampling_panel import SamplingPanel
-from ui.views.welcome import WelcomeView
+from ui.views.chat.sampling_panel import SamplingPanel
+from ui.views.chat.view import ChatView
+from ui.views.chat.welcome import WelcomeView
 from ui.widgets.message_widget import MessageWidget
 from ui.widgets.plain_label import Label
 from ui.widgets.text_fit import ElidedLabel

@@ -14,12 +14,12 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 
 from ui.services import Services
-from ui.views.models_downloads import DownloadQueue, DownloadsTab
-from ui.views.models_hub import HubTab
-from ui.views.models_library import LibraryTab
-from ui.views.models_quant import QuantTab
-from ui.views.models_recommended import RecommendedTab
-from ui.views.models_scan import ScanDialog
+from ui.views.models.downloads import DownloadQueue, DownloadsTab
+from ui.views.models.hub import HubTab
+from ui.views.models.library import LibraryTab
+from ui.views.models.quant import QuantTab
+from ui.views.models.recommended import RecommendedTab
+from ui.views.models.scan import ScanDialog
 from workbench.catalog import machine_memory_bytes
 from workbench.library import Model
 

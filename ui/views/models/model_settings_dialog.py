@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.views.models_widgets import muted
+from ui.views.models.widgets import muted
 from workbench.engine import PRESETS, SamplingSettings
 from workbench.engine.templates import family_names
 from workbench.library import Model

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from ui.services import Services
 from ui.tasks import Job
-from ui.views.compare_column import COLUMN_MIN_HEIGHT, AnswerColumn, restyle
+from ui.views.compare.column import COLUMN_MIN_HEIGHT, AnswerColumn, restyle
 from ui.views.contender_picker import (
     DEFAULT_SETTINGS,
     ContenderPicker,

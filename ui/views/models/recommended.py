@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from ui.tablemodels.catalog import CatalogTableModel
 from ui.tablemodels.format import human_size
-from ui.views.models_widgets import (
+from ui.views.models.widgets import (
     MessageBar,
     heading,
     make_table,

@@ -32,8 +32,8 @@ from PySide6.QtWidgets import (
 from ui.services import Services
 from ui.tablemodels.format import human_count, human_size
 from ui.tablemodels.library import LibraryTableModel, source_label
-from ui.views.model_settings_dialog import MANAGED_KEYS, ModelSettingsDialog
-from ui.views.models_widgets import (
+from ui.views.models.model_settings_dialog import MANAGED_KEYS, ModelSettingsDialog
+from ui.views.models.widgets import (
     MessageBar,
     heading,
     make_table,

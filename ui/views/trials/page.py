@@ -48,9 +48,9 @@ from PySide6.QtWidgets import (
 from ui import theme
 from ui.services import Services
 from ui.tasks import Job
-from ui.views.compare_page import ContenderPicker, build_contenders
-from ui.views.recommendation_card import RecommendationCard
-from ui.views.trials_checks import CheckEditor
+from ui.views.compare.page import ContenderPicker, build_contenders
+from ui.views.trials.checks import CheckEditor
+from ui.views.trials.recommendation_card import RecommendationCard
 from ui.widgets.plain_label import Label
 from ui.widgets.svg_chart import ChartGrid, chart_style
 from workbench.library import list_models

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from ui.services import Services
 from ui.tablemodels.format import human_count, human_date, human_size
 from ui.tablemodels.hub import HubResultsTableModel, RepoFilesTableModel
-from ui.views.models_widgets import MessageBar, heading, make_table, muted, selected_row
+from ui.views.models.widgets import MessageBar, heading, make_table, muted, selected_row
 from ui.widgets.plain_label import Label
 from workbench import fit, hardware
 from workbench.errors import WorkbenchError

@@ -1,0 +1,1 @@
+"""The compare page: one prompt, several contenders side by side, and the vote."""

@@ -1,0 +1,1 @@
+"""The models page and its tabs: library, Hub search, recommended, downloads and quantisation."""

@@ -1,0 +1,1 @@
+"""The trials page: suites, checks, the results matrix and the recommendation card."""
