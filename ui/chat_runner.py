@@ -107,11 +107,11 @@ class TurnRequest:
 
 
 class ChatRunner:
-    """Runs one turn on the engine worker. Iterate it (the task manager does); ``stop()``
-    from any thread ends the reply within a token and keeps the text generated so far."""
+    """Runs one turn on ``db``, a connection of the thread that iterates it. ``stop()`` from
+    any thread ends the reply within a token and keeps the text generated so far."""
 
-    def __init__(self, db_factory: Any, engine: Engine, request: TurnRequest) -> None:
-        self._db_factory = db_factory  # called on the worker: sqlite connections are per thread
+    def __init__(self, db: Database, engine: Engine, request: TurnRequest) -> None:
+        self.db = db
         self.engine = engine
         self.request = request
         self.turn: chat.ChatTurn | None = None
@@ -129,8 +129,7 @@ class ChatRunner:
             yield Crashed(str(error), self.request.model_id)
 
     def _turn(self):  # type: ignore[no-untyped-def]
-        db: Database = self._db_factory()
-        request = self.request
+        db, request = self.db, self.request
         model = get_model(db, request.model_id)
         if not Path(model.path).is_file():
             raise ModelFileError(
@@ -167,11 +166,10 @@ class ChatRunner:
         yield Finished(turn.reply.stats, turn.reply.text, status)
 
 
-def reload_model(db_factory: Any, engine: Engine, model_id: int,
+def reload_model(db: Database, engine: Engine, model_id: int,
                  overrides: dict[str, Any]) -> str:
     """Load the model again after its engine process died (on the engine worker); returns
     its name for the status bar."""
-    db: Database = db_factory()
     model = get_model(db, model_id)
     load, _sampling = resolve_settings(db, model, overrides)
     engine.load(model.path, load)

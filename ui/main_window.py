@@ -116,7 +116,7 @@ class MainWindow(QMainWindow):
         events.model_loaded.connect(self._model_loaded)
         events.status_message.connect(self.show_status)
         events.error.connect(lambda message: self.show_status(message, 10000))
-        events.settings_changed.connect(self._settings_changed)
+        events.changed.connect(self._data_changed)
         services.tasks.jobs_changed.connect(self._jobs_changed)
         QWidget.setTabOrder(self.nav, self.chat.new_button)
         self.chat.input.setFocus()
@@ -240,6 +240,10 @@ class MainWindow(QMainWindow):
         self.settings_dialog = SettingsDialog(self.services, self)
         self.settings_dialog.open()
         return self.settings_dialog
+
+    def _data_changed(self, changes: frozenset[str], _initiator: object) -> None:
+        if "settings" in changes:
+            self._settings_changed()
 
     def _settings_changed(self) -> None:
         dialog = self.settings_dialog

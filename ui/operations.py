@@ -3,6 +3,13 @@
 A page says *what* runs and on *which resource*; this layer does the rest the same way for
 every page, so no page keeps its own busy counter, request number or serial:
 
+- **the connection**: the function is called as ``func(db, *args, **kwargs)``, ``db`` being
+  the worker thread's own connection (:attr:`Workspace.db <workbench.workspace.Workspace.db>`),
+  whatever the resource: one rule, so no operation ever fetches a connection itself
+  (``ops.run("db", get_suite, suite_id, ...)``, ``ops.run("db", lambda db: ..., ...)``). A
+  function that needs no database takes it and leaves it (``lambda _db: ...``); each worker
+  opens its connection once, at its first operation, and keeps it.
+
 - **resource**: "db" (quick database reads and writes), "disk" (slow file work: hashing,
   scanning, writing reports), "hub" (network calls that answer), "download" (long transfers),
   "engine" (the one loaded model). A 20 GB hash on "disk" never delays opening a chat on "db".
@@ -14,8 +21,9 @@ every page, so no page keeps its own busy counter, request number or serial:
   over the new one).
 - **busy**: operations in flight are counted per initiator (:meth:`Operations.busy`), so a
   page's ``busy`` is a read of this count.
-- **changes**: after success, ``events.announce(changes, initiator)`` tells every page what
-  changed ({"library"}, {"suites"}, {"chats"}…); the page that caused it can skip its reload.
+- **changes**: after success, ``events.changed`` tells every page what changed
+  ({"library"}, {"suites"}, {"chats"}…); the page that caused it can skip its reload. This is
+  the window's one change channel: every page follows ``events.changed``, filtered by kind.
 
 The function runs on a worker: it must not touch a widget or the page's attributes. Compute
 there, return the result, and assign it in ``success`` (on the GUI thread).
@@ -30,6 +38,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from ui.tasks import Job, TaskManager
+from workbench.workspace import Workspace
 
 #: What a change announcement may name; pages follow the ones they show.
 CHANGE_KINDS = frozenset({"library", "suites", "trials", "chats", "votes", "settings",
@@ -42,10 +51,11 @@ class Operations(QObject):
     #: An initiator's count of operations in flight changed (the initiator, its new count).
     busy_changed = Signal(object, int)
 
-    def __init__(self, tasks: TaskManager, events: Any) -> None:
+    def __init__(self, tasks: TaskManager, events: Any, workspace: Workspace) -> None:
         super().__init__()
         self.tasks = tasks
         self.events = events
+        self.workspace = workspace
         self._busy: Counter[int] = Counter()
         self._latest: dict[tuple[int, str], int] = {}
         self._serial = 0
@@ -71,8 +81,9 @@ class Operations(QObject):
         batch_ms: int | None = None,
         **kwargs: Any,
     ) -> Job:
-        """Start ``func(*args, **kwargs)`` on ``resource``'s worker; every callback runs on the
-        GUI thread. ``name`` is what the user reads in the status bar ("searching the Hub").
+        """Start ``func(db, *args, **kwargs)`` on ``resource``'s worker, ``db`` being that
+        worker's connection; every callback runs on the GUI thread. ``name`` is what the user
+        reads in the status bar ("searching the Hub").
 
         ``finished`` runs last whatever the outcome (also when the result was stale).
         With ``batch_ms``, ``progress`` gets lists of values, at most every ``batch_ms``
@@ -103,7 +114,7 @@ class Operations(QObject):
                     success(result)
             finally:
                 if announced:
-                    self.events.announce(announced, initiator)
+                    self.events.changed.emit(announced, initiator)
 
         def on_error(message: str) -> None:
             if not current():
@@ -127,8 +138,13 @@ class Operations(QObject):
             if finished is not None:
                 finished()
 
+        workspace = self.workspace
+
+        def with_connection(*args: Any, **kwargs: Any) -> Any:  # on the worker
+            return func(workspace.db, *args, **kwargs)
+
         self._busy[owner] += 1
         self.busy_changed.emit(initiator, self._busy[owner])
-        return self.tasks.run(resource, func, *args, name=name, on_progress=on_progress,
+        return self.tasks.run(resource, with_connection, *args, name=name, on_progress=on_progress,
                               on_done=on_done, on_error=on_error, on_cancelled=on_cancelled,
                               on_finally=on_finally, batch_ms=batch_ms, **kwargs)

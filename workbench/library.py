@@ -19,7 +19,12 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from workbench.errors import AlreadyInLibraryError, ModelFileError, ModelNotFound
+from workbench.errors import (
+    AlreadyInLibraryError,
+    InvalidInputError,
+    ModelFileError,
+    ModelNotFound,
+)
 from workbench.gguf_header import read_header, split_info, split_parts
 from workbench.model_check import check_model
 from workbench.store.db import insert_row
@@ -257,6 +262,21 @@ def get_model(db: Database, ref: str | int) -> Model:
         raise ModelNotFound(f"model '{text}': no model in the library has that id or name")
     names = ", ".join(f"{m.id}:{m.name}" for m in matches[:5])
     raise ModelNotFound(f"model '{text}': matches several models ({names}); be more specific")
+
+
+def rename_model(db: Database, model_id: int, name: str) -> Model:
+    """Give a model the name it is shown and asked for by; a name another model already
+    has is refused (it would make both ambiguous), as is an empty one."""
+    name = name.strip()
+    if not name:
+        raise InvalidInputError("model name: empty; give the model a name")
+    model = get_model(db, model_id)
+    taken = [m for m in list_models(db) if m.id != model.id and m.name.lower() == name.lower()]
+    if taken:
+        raise InvalidInputError(f"model name '{name}': {taken[0].id}:{taken[0].name} already "
+                                "has it; choose another")
+    db.table("models").update(model.id, {"name": name})
+    return get_model(db, model.id)
 
 
 def update_settings(db: Database, model_id: int, settings: dict[str, Any]) -> Model:

@@ -1,13 +1,20 @@
-"""A workspace: the data folder and its open database, as one object every service takes.
+"""A workspace: the data folder and its database, as one object every service takes.
 
 The CLI makes one per command and the window one per session; tests make one per temporary
 folder. Nothing here is global, so two workspaces never share state.
+
+The workspace is the one place a connection comes from. :attr:`Workspace.db` is the calling
+thread's own connection, opened on its first use there: the window's GUI thread and each of
+its workers, the server's request threads and the CLI's one thread each get theirs, so no
+connection is ever used by two threads at once and nobody needs a lock (WAL lets readers go
+on while one thread writes; a writer waits up to the busy timeout for another). Code below
+the front ends never asks for a connection: it is handed one (``func(db, ...)``).
 """
 
 from __future__ import annotations
 
 import os
-from functools import cached_property
+import threading
 from pathlib import Path
 
 from sqlite_utils import Database
@@ -20,18 +27,39 @@ from workbench.store import open_database
 class Workspace:
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
         self.root = paths.data_dir(root)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._opening = threading.Lock()
+        #: every connection this workspace opened and still holds, with its thread
+        self._opened: dict[int, tuple[threading.Thread, Database]] = {}
+        self._generation = 0
 
     @property
     def db_path(self) -> Path:
         return paths.db_path(self.root)
 
-    @cached_property
+    @property
     def db(self) -> Database:
-        return open_database(self.db_path)
+        """This thread's connection to the workspace database (opened on first use here)."""
+        held = getattr(self._local, "held", None)
+        if held is not None and held[0] == self._generation:
+            return held[1]
+        return self._open_for_this_thread()
 
-    def connect(self) -> Database:
-        """A second connection to the same database, for another worker thread."""
-        return open_database(self.db_path)
+    def _open_for_this_thread(self) -> Database:
+        thread = threading.current_thread()
+        with self._opening:  # one at a time: the first one creates and migrates the file
+            connection = open_database(self.db_path)
+        with self._lock:
+            # a thread that ended leaves its connection behind: close it now (the server's
+            # request threads come and go), so open connections never outnumber live threads
+            for key, (owner, old) in list(self._opened.items()):
+                if not owner.is_alive() or owner is thread:
+                    del self._opened[key]
+                    old.close()
+            self._opened[id(thread)] = (thread, connection)
+            self._local.held = (self._generation, connection)
+        return connection
 
     @property
     def models_dir(self) -> Path:
@@ -48,6 +76,10 @@ class Workspace:
         return paths.models_dir(self.root)
 
     def close(self) -> None:
-        if "db" in self.__dict__:
-            self.db.close()
-            del self.__dict__["db"]
+        """Close every connection this workspace opened, in any thread (call it once the
+        threads that used them are done); a later use opens a fresh one."""
+        with self._lock:
+            opened, self._opened = self._opened, {}
+            self._generation += 1
+        for _thread, connection in opened.values():
+            connection.close()

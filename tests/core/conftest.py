@@ -37,7 +37,7 @@ def make_space(tmp_path_factory: pytest.TempPathFactory
 
 @pytest.fixture(scope="module")
 def server(space: Workspace) -> Iterator[RunningServer]:
-    running = start_server(space.db_path, port=0, idle_unload_s=600)
+    running = start_server(space, port=0, idle_unload_s=600)
     yield running
     running.stop()
 

@@ -204,7 +204,7 @@ def test_history_is_kept_only_when_turned_on(client: openai.OpenAI, space: Works
 
 def test_other_addresses_need_a_key(space: Workspace) -> None:
     with pytest.raises(InvalidInputError, match="needs --api-key"):
-        start_server(space.db_path, host="0.0.0.0", port=0)
+        start_server(space, host="0.0.0.0", port=0)
     check_bind("::1", None)  # loopback, v6: allowed
     result = CliRunner().invoke(cli, ["--data-dir", str(space.root), "serve", "--host",
                                       "0.0.0.0"])
@@ -215,7 +215,7 @@ def test_other_addresses_need_a_key(space: Workspace) -> None:
 
 
 def test_a_wrong_or_missing_key_is_401(space: Workspace) -> None:
-    running = start_server(space.db_path, port=0, api_key="s3cret")
+    running = start_server(space, port=0, api_key="s3cret")
     try:
         wrong = openai.OpenAI(base_url=running.url, api_key="nope", max_retries=0)
         with pytest.raises(openai.AuthenticationError) as caught:
@@ -230,7 +230,7 @@ def test_a_wrong_or_missing_key_is_401(space: Workspace) -> None:
 
 
 def test_the_model_is_unloaded_when_idle(space: Workspace) -> None:
-    running = start_server(space.db_path, port=0, idle_unload_s=1)
+    running = start_server(space, port=0, idle_unload_s=1)
     try:
         client = openai.OpenAI(base_url=running.url, api_key="x", max_retries=0)
         client.chat.completions.create(model="smollm2", messages=HI, max_tokens=1)
@@ -304,7 +304,7 @@ def test_unknown_endpoints_tools_and_huge_bodies_are_refused_in_openais_shape(
 
 
 def test_stopping_the_server_mid_reply_stops_the_reply(space: Workspace) -> None:
-    running = start_server(space.db_path, port=0)
+    running = start_server(space, port=0)
     client = openai.OpenAI(base_url=running.url, api_key="x", max_retries=0, timeout=60)
     stream = client.chat.completions.create(
         model="smollm2", max_tokens=400, stream=True, temperature=1,

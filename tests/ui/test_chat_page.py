@@ -149,7 +149,7 @@ def test_missing_model_file_is_a_readable_message(qtbot, main_window, model_path
         stream.write(b"\0" * 16)
     model = add_model(window.services.workspace.db, copy)
     copy.unlink()
-    window.services.events.library_changed.emit()
+    window.services.events.changed.emit(frozenset({"library"}), None)
     qtbot.waitUntil(lambda: window.chat.model_picker.findData(model.id) >= 0)
     window.chat.model_picker.setCurrentIndex(window.chat.model_picker.findData(model.id))
     window.chat.input.setPlainText("Hello?")

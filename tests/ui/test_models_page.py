@@ -280,12 +280,12 @@ def test_catalog_entry_and_library_events(qtbot, page, services, model_path):
     assert page.tabs.currentWidget() is page.recommended
     assert page.recommended.selected_entry().id == "smollm2-135m"
     heard: list[bool] = []
-    services.events.library_changed.connect(lambda: heard.append(True))
+    services.events.changed.connect(lambda changes, _by: "library" in changes and heard.append(True))
     page.library.add_paths([str(model_path)])
     qtbot.waitUntil(lambda: bool(heard) and page.library.busy == 0, timeout=WAIT_MS)
     # A change made elsewhere (the chat's first run adds the demo model) reloads this page.
     library.remove_model(services.workspace.db, page.library.table_model.rows()[0].id)
-    services.events.library_changed.emit()
+    services.events.changed.emit(frozenset({"library"}), None)
     qtbot.waitUntil(
         lambda: page.library.busy == 0 and page.library.table_model.rowCount() == 0, timeout=WAIT_MS
     )

@@ -68,7 +68,7 @@ def test_a_port_in_use_is_one_line_and_the_switch_stays_off(qtbot, services) -> 
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        set_setting(services.db(), "server_port", port)  # the window's port is a setting
+        set_setting(services.workspace.db, "server_port", port)  # the window's port is a setting
         assert switch.port is None
         switch.start()
         qtbot.waitUntil(lambda: bool(errors) and switch.button.isEnabled(), timeout=20_000)

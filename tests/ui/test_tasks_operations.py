@@ -1,6 +1,7 @@
-"""The one way pages run background work (ui/operations.py): results on the GUI thread, a
-default failure display, stale results dropped, busy counted per caller, changes announced to
-every page, separate workers for quick database and slow disk work."""
+"""The one way pages run background work (ui/operations.py): the worker's own connection
+handed in, results on the GUI thread, a default failure display, stale results dropped, busy
+counted per caller, changes announced to every page on one channel, separate workers for
+quick database and slow disk work."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def test_success_runs_on_the_gui_thread_and_counts_busy(qtbot, bare_services) ->
     where: list[int] = []
     results: list[int] = []
 
-    def work() -> int:
+    def work(_db) -> int:
         where.append(threading.get_ident())
         time.sleep(0.05)
         return 42
@@ -38,7 +39,7 @@ def test_a_failure_without_a_handler_reaches_the_window(qtbot, bare_services) ->
     shown: list[str] = []
     bare_services.events.error.connect(shown.append)
 
-    def broken() -> None:
+    def broken(_db) -> None:
         raise InvalidInputError("suite 'x': no such suite")
 
     bare_services.ops.run("db", broken, name="broken")
@@ -50,7 +51,7 @@ def test_a_handled_failure_is_not_shown_twice(qtbot, bare_services) -> None:
     shown: list[str] = []
     handled: list[str] = []
     bare_services.events.error.connect(shown.append)
-    bare_services.ops.run("db", lambda: 1 / 0, name="divide", failure=handled.append)
+    bare_services.ops.run("db", lambda _db: 1 / 0, name="divide", failure=handled.append)
     qtbot.waitUntil(lambda: bool(handled), timeout=5000)
     assert handled[0].startswith("Unexpected error: ZeroDivisionError") and shown == []
 
@@ -58,12 +59,12 @@ def test_a_handled_failure_is_not_shown_twice(qtbot, bare_services) -> None:
 def test_a_newer_operation_with_the_same_key_drops_the_older_result(qtbot, bare_services):
     ops, caller = bare_services.ops, object()
     seen: list[str] = []
-    ops.run("db", lambda: time.sleep(0.2) or "old", name="search", initiator=caller,
+    ops.run("db", lambda _db: time.sleep(0.2) or "old", name="search", initiator=caller,
             key="results", success=seen.append)
-    ops.run("db", lambda: "new", name="search", initiator=caller, key="results",
+    ops.run("db", lambda _db: "new", name="search", initiator=caller, key="results",
             success=seen.append)
     # another caller's operation under the same key is its own
-    ops.run("db", lambda: "other", name="search", initiator=object(), key="results",
+    ops.run("db", lambda _db: "other", name="search", initiator=object(), key="results",
             success=seen.append)
     qtbot.waitUntil(lambda: ops.busy(caller) == 0 and len(seen) == 2, timeout=5000)
     qtbot.wait(50)
@@ -73,34 +74,51 @@ def test_a_newer_operation_with_the_same_key_drops_the_older_result(qtbot, bare_
 def test_changes_are_announced_after_success_with_the_initiator(qtbot, bare_services) -> None:
     events, caller = bare_services.events, object()
     heard: list[tuple[frozenset, object]] = []
-    legacy: list[bool] = []
     order: list[str] = []
     events.changed.connect(lambda changes, by: (heard.append((changes, by)),
                                                 order.append("announced")))
-    events.library_changed.connect(lambda: legacy.append(True))
-    bare_services.ops.run("db", lambda: None, name="add", initiator=caller,
+    bare_services.ops.run("db", lambda _db: None, name="add", initiator=caller,
                           changes={"library", "suites"},
                           success=lambda _r: order.append("success"))
     qtbot.waitUntil(lambda: bool(heard), timeout=5000)
     assert heard == [(frozenset({"library", "suites"}), caller)]
-    assert legacy == [True] and order == ["success", "announced"]
-    # An older signal emitted directly (another page, a test) is heard as a change too.
-    events.conversations_changed.emit()
-    assert heard[-1] == (frozenset({"chats"}), None)
+    assert order == ["success", "announced"]
+
+
+def test_each_operation_is_handed_its_workers_own_connection(qtbot, bare_services) -> None:
+    """Anki's ``CollectionOp(parent, op=lambda col: ...)``: the function receives the
+    connection of the thread it runs on (one per worker, kept between operations, never the
+    GUI thread's), whatever the resource, and its arguments after it."""
+    ops, workspace = bare_services.ops, bare_services.workspace
+    got: list[tuple[str, object, int, object]] = []
+
+    def record(db, resource: str, *, extra: object = None) -> None:
+        got.append((resource, db, threading.get_ident(), extra))
+        assert db is workspace.db  # the worker's own, as the workspace hands it out
+
+    for resource in ("db", "db", "disk", "engine"):
+        ops.run(resource, record, resource, extra="kw", name="record")
+    qtbot.waitUntil(lambda: len(got) == 4, timeout=5000)
+    gui = workspace.db
+    assert all(db is not gui and extra == "kw" for _r, db, _t, extra in got)
+    by_resource = {resource: (db, thread) for resource, db, thread, _e in got}
+    assert got[0][1] is got[1][1]  # one worker, one connection, opened once
+    assert len({id(db) for db, _t in by_resource.values()}) == 3
+    assert len({thread for _db, thread in by_resource.values()}) == 3
 
 
 def test_unknown_change_kinds_are_refused(bare_services) -> None:
     with pytest.raises(ValueError, match="libary"):
-        bare_services.ops.run("db", lambda: None, name="typo", changes={"libary"})
+        bare_services.ops.run("db", lambda _db: None, name="typo", changes={"libary"})
 
 
 def test_slow_disk_work_does_not_hold_up_the_database_worker(qtbot, bare_services) -> None:
     ops = bare_services.ops
     done: dict[str, float] = {}
     started = time.perf_counter()
-    ops.run("disk", lambda: time.sleep(1.0), name="hashing",
+    ops.run("disk", lambda _db: time.sleep(1.0), name="hashing",
             success=lambda _r: done.setdefault("disk", time.perf_counter() - started))
-    ops.run("db", lambda: None, name="open chat",
+    ops.run("db", lambda _db: None, name="open chat",
             success=lambda _r: done.setdefault("db", time.perf_counter() - started))
     qtbot.waitUntil(lambda: len(done) == 2, timeout=5000)
     assert done["db"] < 0.5 < done["disk"]
@@ -108,7 +126,7 @@ def test_slow_disk_work_does_not_hold_up_the_database_worker(qtbot, bare_service
 
 def test_the_status_bar_names_background_work_in_words(qtbot, main_window) -> None:
     gate = threading.Event()
-    main_window.services.ops.run("hub", gate.wait, 5, name="searching the Hub")
+    main_window.services.ops.run("hub", lambda _db: gate.wait(5), name="searching the Hub")
     try:
         qtbot.waitUntil(lambda: "searching the Hub" in main_window.jobs_label.text(),
                         timeout=5000)
@@ -139,7 +157,7 @@ def test_the_compare_picker_follows_the_library(qtbot, services, model_path, tmp
     copy = tmp_path / "another.gguf"
     copy.write_bytes(model_path.read_bytes() + b"\0" * 16)  # a model of its own
     add_model(services.workspace.db, copy)
-    services.events.announce({"library"}, initiator=object())  # the Models page, after an add
+    services.events.changed.emit(frozenset({"library"}), object())  # the Models page's add
     qtbot.waitUntil(lambda: len(page.picker.models) == before + 1, timeout=10_000)
 
 
@@ -157,7 +175,7 @@ def test_garbage_is_collected_on_the_gui_thread_only(qtbot, bare_services) -> No
         def __del__(self) -> None:
             freed.append(threading.get_ident())
 
-    def drop_and_allocate() -> list[dict]:
+    def drop_and_allocate(_db) -> list[dict]:
         Cycle()
         # more live containers than the first generation's threshold: an automatic
         # collection would run right here, in this worker
@@ -179,7 +197,7 @@ def test_batched_progress_comes_in_order_once_a_frame_and_before_the_outcome(
     at: list[float] = []
     done: list[int] = []
 
-    def tokens():  # type: ignore[no-untyped-def]
+    def tokens(_db):  # type: ignore[no-untyped-def]
         for number in range(300):
             time.sleep(0.001)
             yield number

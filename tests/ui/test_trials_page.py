@@ -214,7 +214,7 @@ def test_the_picker_follows_the_library(qtbot, services, model_path, tmp_path) -
     copy = tmp_path / "second-copy.gguf"
     copy.write_bytes(model_path.read_bytes() + b"\0" * 16)  # other contents: a model of its own
     add_model(services.workspace.db, copy)
-    services.events.announce({"library"})  # what the Models page says after an add
+    services.events.changed.emit(frozenset({"library"}), None)  # the Models page's add
     qtbot.waitUntil(lambda: len(page.picker.models) == before + 1, timeout=10_000)
 
 

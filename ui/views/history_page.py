@@ -186,7 +186,7 @@ class HistoryPage(QWidget):
         layout.addLayout(buttons)
         QWidget.setTabOrder(self.search, self.results)
         QWidget.setTabOrder(self.results, self.open_button)
-        services.events.conversations_changed.connect(self.refresh)
+        services.events.changed.connect(self._data_changed)
         self.refresh()
 
     # --- listing and searching ---------------------------------------------------------
@@ -194,6 +194,11 @@ class HistoryPage(QWidget):
     def focus_search(self) -> None:
         self.search.setFocus()
         self.search.selectAll()
+
+    def _data_changed(self, changes: frozenset[str], _initiator: object) -> None:
+        """The list follows the chats, whichever page changed them (this one included)."""
+        if "chats" in changes:
+            self.refresh()
 
     def refresh(self) -> None:
         self.run_search()
@@ -204,12 +209,12 @@ class HistoryPage(QWidget):
         # One key for both: a newer listing or search supersedes an older one's late answer.
         if query:
             job = self.services.ops.run(
-                "db", lambda: convs.search_messages(self.services.db(), query), name="search",
+                "db", convs.search_messages, query, name="search",
                 initiator=self, key="results",
                 success=lambda rows: self._show_hits(query, rows), failure=self._error)
         else:
             job = self.services.ops.run(
-                "db", lambda: convs.list_conversations(self.services.db()), name="history",
+                "db", convs.list_conversations, name="history",
                 initiator=self, key="results",
                 success=self._show_conversations, failure=self._error)
         self.last_job: Job = job
@@ -293,8 +298,7 @@ class HistoryPage(QWidget):
                 return None
         new_title = title
         return self.services.ops.run(
-            "db", lambda: convs.rename_conversation(self.services.db(), conversation_id,
-                                                    new_title),
+            "db", convs.rename_conversation, conversation_id, new_title,
             name="rename", changes={"chats"}, failure=self._error)
 
     def delete_selected(self) -> Job | None:
@@ -304,7 +308,7 @@ class HistoryPage(QWidget):
     def delete_conversation(self, conversation_id: int, title: str) -> Job | None:
         """Delete at once and offer Undo (safer than a confirmation nobody reads)."""
         return self.services.ops.run(
-            "db", lambda: convs.delete_conversation(self.services.db(), conversation_id),
+            "db", convs.delete_conversation, conversation_id,
             name="delete", changes={"chats"},
             success=lambda saved: self._deleted_done(saved, title), failure=self._error)
 
@@ -323,7 +327,7 @@ class HistoryPage(QWidget):
         self._deleted = None
         self.undo_bar.hide()
         return self.services.ops.run(
-            "db", lambda: convs.restore_conversation(self.services.db(), saved),
+            "db", convs.restore_conversation, saved,
             name="restore", changes={"chats"}, failure=self._error)
 
     def export_selected(self, fmt: str, path: str | None = None) -> Job | None:
@@ -340,6 +344,6 @@ class HistoryPage(QWidget):
                 return None
         target = path
         return self.services.ops.run(
-            "db", lambda: export_to_file(self.services.db(), chosen[0], fmt, target),
+            "db", export_to_file, chosen[0], fmt, target,
             name="export", success=lambda p: self.services.events.status_message.emit(
                 f"Exported to {p}", 6000), failure=self._error)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QApplication, QHBoxLayout, QMenu, QPushButton, QWidget
+from sqlite_utils import Database
 
 from ui.services import Services
 from ui.widgets.plain_label import Label
@@ -103,9 +104,9 @@ class ServerSwitch(QWidget):
         host, port = self.host, self.port
         engine_worker = services.tasks.executor("engine")
 
-        def start() -> RunningServer:  # on the disk worker: the setting is read there
-            chosen = port if port is not None else get_setting(services.db(), "server_port")
-            return start_server(services.workspace.db_path, host=host, port=chosen,
+        def start(db: Database) -> RunningServer:  # on the disk worker: the setting is read there
+            chosen = port if port is not None else get_setting(db, "server_port")
+            return start_server(services.workspace, host=host, port=chosen,
                                 engine=services.engine,
                                 engine_worker=engine_worker)
 
@@ -124,7 +125,7 @@ class ServerSwitch(QWidget):
         self.timer.stop()
         self.button.setEnabled(False)
         self.button.setText("Server: stopping…")
-        self.services.ops.run("disk", running.stop, name="stopping the server",
+        self.services.ops.run("disk", lambda _db: running.stop(), name="stopping the server",
                               finished=self._done, initiator=self)
 
     def shutdown(self) -> None:
@@ -189,10 +190,10 @@ class ServerSwitch(QWidget):
         url = self.running.url
         services = self.services
 
-        def first_model() -> str:  # runs on the worker: no widget here
+        def first_model(db: Database) -> str:  # runs on the worker: no widget here
             from workbench.server.app import model_ids
 
-            entries = model_ids(services.db())
+            entries = model_ids(db)
             return str(entries[0]["id"]) if entries else "MODEL"
 
         def put(model: str) -> None:

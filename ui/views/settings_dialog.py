@@ -12,6 +12,7 @@ placeholder shows the masked value; leaving it empty keeps the stored token.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QUrl, Signal
@@ -32,6 +33,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from sqlite_utils import Database
 
 from ui.services import Services
 from ui.widgets.plain_label import Label
@@ -54,15 +56,14 @@ from workbench.settings import (
 )
 
 
-def load_values(services: Services) -> dict[str, Any]:
-    values = all_settings(services.db())
-    values["_models_dir_default"] = str(services.workspace.root / "models")
+def load_values(db: Database, root: Path) -> dict[str, Any]:
+    values = all_settings(db)
+    values["_models_dir_default"] = str(root / "models")
     return values
 
 
-def save_values(services: Services, changes: dict[str, Any]) -> None:
+def save_values(db: Database, changes: dict[str, Any]) -> None:
     """Check and store every change in one transaction: one refused value stores nothing."""
-    db = services.db()
     with db.atomic():
         for key, value in changes.items():
             set_setting(db, key, value)
@@ -215,7 +216,7 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.error)
         layout.addWidget(buttons)
         self.loaded = False
-        services.ops.run("db", lambda: load_values(services), name="load settings",
+        services.ops.run("db", load_values, services.workspace.root, name="load settings",
                          success=self._fill, failure=self._show_error)
 
     # building ---------------------------------------------------------------------------
@@ -363,14 +364,13 @@ class SettingsDialog(QDialog):
         changes = self.changes()
         self.save_button.setEnabled(False)
         self.error.hide()
-        self.services.ops.run("db", lambda: save_values(self.services, changes),
-                              name="save settings",
+        self.services.ops.run("db", save_values, changes, name="save settings",
+                              changes={"settings"},
                               success=lambda _: self._saved(changes),
                               failure=self._show_error)
 
     def _saved(self, changes: dict[str, Any]) -> None:
         self.saved.emit(changes)
-        self.services.events.settings_changed.emit()
         self.accept()
 
     def _show_error(self, message: str) -> None:

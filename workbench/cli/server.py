@@ -31,7 +31,7 @@ def serve(workspace: Workspace, host: str, port: int, api_key: str | None) -> No
         click.echo(f"Serving on {url} (Ctrl+C to stop)"
                    + ("; clients must send the API key" if api_key else ""), err=True)
 
-    serve_forever(workspace.db_path, host=host, port=port, api_key=api_key, ready=ready)
+    serve_forever(workspace, host=host, port=port, api_key=api_key, ready=ready)
 
 
 @cli.group()

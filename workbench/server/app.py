@@ -14,11 +14,10 @@ import contextlib
 import hmac
 import json
 import logging
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -55,6 +54,7 @@ from workbench.server.protocol import (
     parse_body,
 )
 from workbench.settings import get_setting
+from workbench.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -64,19 +64,18 @@ DISCONNECT_POLL_S = 0.25
 
 @dataclass
 class ServerState:
-    """What every request needs: the database (one connection, used under a lock), the
-    model host and the key, if one is required."""
+    """What every request needs: the workspace (each thread its own connection), the model
+    host and the key, if one is required."""
 
-    db: Database
+    workspace: Workspace
     host: ModelHost
     api_key: str | None = None
-    db_lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def with_db(self, func: Callable[..., Any], *args: Any) -> Any:
-        """Run a (quick) database call on a worker thread, one at a time."""
+        """Run a (quick) database call ``func(db, *args)`` on a worker thread, handed that
+        thread's connection (as the window's operations are: no lock, no shared one)."""
         def run() -> Any:
-            with self.db_lock:
-                return func(self.db, *args)
+            return func(self.workspace.db, *args)
         return await anyio.to_thread.run_sync(run)
 
 
@@ -262,7 +261,7 @@ def _prepare_embedding(db: Database, wanted: EmbeddingRequest) -> EmbedJob:
 
 
 def _prepare(db: Database, wanted: GenerationRequest) -> tuple[Job, bool]:
-    """The job for a request (resolved on a worker thread, under the database lock)."""
+    """The job for a request (resolved on a worker thread, on its connection)."""
     target = resolve_target(db, wanted.model)
     overrides = {**target.overrides, **wanted.sampling}
     load, sampling = resolve_settings(db, target.model, overrides)
@@ -281,26 +280,25 @@ def _saver(state: ServerState, job: Job, model: str, finish: Callable[[], str]
     """Saves the request and its answer in History (only when the user turned that on)."""
 
     def save(reply: Reply) -> None:
-        with state.db_lock:
-            db = state.db
-            asked = [m for m in job.messages if m["role"] == "user"]
-            title = "API: " + convs.title_from(asked[-1]["content"] if asked else model)
-            system = next((m["content"] for m in job.messages if m["role"] == "system"), "")
-            model_id = job.model_id
-            conversation = convs.create_conversation(db, model_id=model_id, title=title,
-                                                     system_prompt=system)
-            parent = None
-            for message in job.messages:
-                if message["role"] != "system":
-                    parent = convs.add_message(db, conversation, message["role"],
-                                               message["content"], parent_id=parent)
-            answer = convs.add_message(db, conversation, "assistant", reply.text,
-                                       parent_id=parent, model_id=model_id)
-            stats = reply.stats
-            convs.update_message(db, answer, finish_reason=finish(),
-                                 dropped_turns=stats.dropped_turns, **stats.measurements(),
-                                 settings={**stats.settings, "model_name": job.model_name,
-                                           "via": "server", "requested_model": model})
+        db = state.workspace.db  # the thread that ran the reply: its own connection
+        asked = [m for m in job.messages if m["role"] == "user"]
+        title = "API: " + convs.title_from(asked[-1]["content"] if asked else model)
+        system = next((m["content"] for m in job.messages if m["role"] == "system"), "")
+        model_id = job.model_id
+        conversation = convs.create_conversation(db, model_id=model_id, title=title,
+                                                 system_prompt=system)
+        parent = None
+        for message in job.messages:
+            if message["role"] != "system":
+                parent = convs.add_message(db, conversation, message["role"],
+                                           message["content"], parent_id=parent)
+        answer = convs.add_message(db, conversation, "assistant", reply.text,
+                                   parent_id=parent, model_id=model_id)
+        stats = reply.stats
+        convs.update_message(db, answer, finish_reason=finish(),
+                             dropped_turns=stats.dropped_turns, **stats.measurements(),
+                             settings={**stats.settings, "model_name": job.model_name,
+                                       "via": "server", "requested_model": model})
 
     return save
 

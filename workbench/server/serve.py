@@ -15,14 +15,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from workbench.engine import Engine
 from workbench.errors import InvalidInputError, WorkbenchError
 from workbench.server.host import ModelHost
 from workbench.settings import get_setting
-from workbench.store import open_database
+from workbench.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +93,7 @@ class RunningServer:
         self.thread.join(timeout)
 
 
-def _build(db_path: Path | None, host: str, port: int, api_key: str | None,
+def _build(workspace: Workspace, host: str, port: int, api_key: str | None,
            idle_unload_s: float | None, access_log: bool, engine: Engine | None = None,
            engine_worker: Executor | None = None) -> tuple[Any, socket.socket, ModelHost]:
     import uvicorn
@@ -104,21 +103,20 @@ def _build(db_path: Path | None, host: str, port: int, api_key: str | None,
     check_bind(host, api_key)
     sock = bind_socket(host, port)
     try:
-        db = open_database(db_path)
         if idle_unload_s is None:
-            idle_unload_s = float(get_setting(db, "server_idle_unload_minutes")) * 60
+            idle_unload_s = float(get_setting(workspace.db, "server_idle_unload_minutes")) * 60
     except BaseException:
         sock.close()
         raise
     model_host = ModelHost(idle_unload_s=idle_unload_s, engine=engine,
                            engine_worker=engine_worker)
-    state = ServerState(db, model_host, api_key)
+    state = ServerState(workspace, model_host, api_key)
     config = uvicorn.Config(create_app(state), log_level="info" if access_log else "warning",
                             access_log=access_log, lifespan="off", timeout_graceful_shutdown=5)
     return uvicorn.Server(config), sock, model_host
 
 
-def start_server(db_path: Path | None, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+def start_server(workspace: Workspace, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
                  api_key: str | None = None, idle_unload_s: float | None = None,
                  engine: Engine | None = None, engine_worker: Executor | None = None
                  ) -> RunningServer:
@@ -126,7 +124,7 @@ def start_server(db_path: Path | None, *, host: str = DEFAULT_HOST, port: int = 
 
     The window passes its own engine and the worker that calls it (see
     :class:`~workbench.server.host.ModelHost`), so chat and server share one model."""
-    server, sock, model_host = _build(db_path, host, port, api_key, idle_unload_s, False,
+    server, sock, model_host = _build(workspace, host, port, api_key, idle_unload_s, False,
                                       engine, engine_worker)
     bound_port = sock.getsockname()[1]
     failure: list[BaseException] = []
@@ -153,11 +151,11 @@ def start_server(db_path: Path | None, *, host: str = DEFAULT_HOST, port: int = 
     return RunningServer(host, bound_port, model_host, thread, server, api_key)
 
 
-def serve_forever(db_path: Path | None, *, host: str, port: int, api_key: str | None,
+def serve_forever(workspace: Workspace, *, host: str, port: int, api_key: str | None,
                   ready: Callable[[str], None] | None = None) -> None:
     """The ``serve`` command: uvicorn in the foreground until Ctrl+C; ``ready`` gets the
     address once the socket is bound."""
-    server, sock, model_host = _build(db_path, host, port, api_key, None, True)
+    server, sock, model_host = _build(workspace, host, port, api_key, None, True)
     if ready is not None:
         shown = f"[{host}]" if ":" in host else host
         ready(f"http://{shown}:{sock.getsockname()[1]}/v1")

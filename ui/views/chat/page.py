@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from sqlite_utils import Database
 
 from ui.chat_runner import (
     ChatRunner,
@@ -85,8 +86,11 @@ class Stream:
     """The reply being generated, and where (if anywhere) it is drawn."""
 
     sid: int
-    runner: ChatRunner
+    request: TurnRequest
     model_name: str
+    #: made on the engine worker, on that thread's connection; None until then
+    runner: ChatRunner | None = None
+    stop_asked: bool = False
     job: Job | None = None
     conversation_id: int | None = None
     reply_id: int | None = None
@@ -154,8 +158,7 @@ class ChatPage(QWidget):
         self._startup_done = False
         self._pending_model: int | None = None
         self._build()
-        services.events.library_changed.connect(self.refresh)
-        services.events.conversations_changed.connect(self.refresh_conversations)
+        services.events.changed.connect(self._data_changed)
         self.refresh()
 
     # --- layout ----------------------------------------------------------------------------
@@ -296,7 +299,8 @@ class ChatPage(QWidget):
             self.panel.schema_failed()
             self.show_error(message)
 
-        self.services.ops.run("disk", read_json_schema, path, name="reading the schema file",
+        self.services.ops.run("disk", lambda _db: read_json_schema(path),
+                              name="reading the schema file",
                               success=lambda text: self.panel.set_schema(path, text),
                               failure=failed)
 
@@ -314,17 +318,23 @@ class ChatPage(QWidget):
 
     # --- loading -----------------------------------------------------------------------------
 
+    def _data_changed(self, changes: frozenset[str], _initiator: object) -> None:
+        """The model picker follows the library, the chat list the chats (this page's own
+        changes included: a new chat appears in the list)."""
+        if "library" in changes:
+            self.refresh()
+        elif "chats" in changes:
+            self.refresh_conversations()
+
     def refresh(self) -> None:
         """Reload the library and the chat list (at start, and when the library changes)."""
-        self.services.ops.run("db", lambda: load_startup(self.services.db()),
-                              name="load chat", success=self._startup_loaded,
-                              failure=self.show_error)
+        self.services.ops.run("db", load_startup, name="load chat",
+                              success=self._startup_loaded, failure=self.show_error)
         self.refresh_conversations()
 
     def refresh_conversations(self) -> None:
-        self.services.ops.run("db", lambda: convs.list_conversations(self.services.db(), 200),
-                              name="list chats", success=self._conversations_loaded,
-                              failure=self.show_error)
+        self.services.ops.run("db", convs.list_conversations, 200, name="list chats",
+                              success=self._conversations_loaded, failure=self.show_error)
 
     def _startup_loaded(self, startup: ChatStartup) -> None:
         current = self.model_picker.currentData()
@@ -359,7 +369,7 @@ class ChatPage(QWidget):
     def _show_first_run(self) -> None:
         self.stack.setCurrentWidget(self.welcome)
 
-        def fitting() -> tuple[list, int]:
+        def fitting(_db: Database) -> tuple[list, int]:
             memory = machine_memory_bytes()
             return filter_catalog(load_catalog(), max_memory=memory), memory
 
@@ -465,7 +475,7 @@ class ChatPage(QWidget):
         self.conversation_id = conversation_id
         self.banner.hide()
         self.services.ops.run(
-            "db", lambda: load_conversation(self.services.db(), conversation_id, message_id),
+            "db", load_conversation, conversation_id, message_id,
             name="open chat", success=self._conversation_loaded, failure=self.show_error)
 
     def switch_branch(self, message_id: int) -> None:
@@ -473,7 +483,7 @@ class ChatPage(QWidget):
             return
         conversation_id = self.conversation_id
         self.services.ops.run(
-            "db", lambda: switch_branch(self.services.db(), conversation_id, message_id),
+            "db", switch_branch, conversation_id, message_id,
             name="switch branch", success=self._conversation_loaded, failure=self.show_error)
 
     def _conversation_loaded(self, data: ConversationData) -> None:
@@ -575,12 +585,20 @@ class ChatPage(QWidget):
         reply = self.view.add(MessageWidget("assistant", title=model.name,
                                             parent=self.view.column))
         reply.set_status("Thinking…")
-        runner = ChatRunner(self.services.db, self.services.engine, request)
-        stream = Stream(sid, runner, model.name, conversation_id=self.conversation_id,
+        stream = Stream(sid, request, model.name, conversation_id=self.conversation_id,
                         widget=reply, user_widget=user)
         self.stream = stream
+        services = self.services
+
+        def runner(db: Database) -> ChatRunner:  # on the engine worker
+            made = ChatRunner(db, services.engine, request)
+            stream.runner = made
+            if stream.stop_asked:  # Stop was pressed before the runner existed
+                made.stop()
+            return made
+
         stream.job = self.services.ops.run(
-            "engine", lambda: runner, name=f"reply from {model.name}", batch_ms=FRAME_MS,
+            "engine", runner, name=f"reply from {model.name}", batch_ms=FRAME_MS,
             progress=lambda events: self._on_events(sid, events),
             failure=lambda message: self._on_failed(sid, message),
             finished=lambda: self._on_done(sid),
@@ -592,7 +610,9 @@ class ChatPage(QWidget):
     def stop(self) -> None:
         """Stop the reply; what was generated stays, saved with finish reason "stopped"."""
         if self.stream is not None:
-            self.stream.runner.stop()
+            self.stream.stop_asked = True
+            if self.stream.runner is not None:
+                self.stream.runner.stop()
             if self.stream.widget is not None:
                 self.stream.widget.set_status("Stopping…")
 
@@ -626,10 +646,10 @@ class ChatPage(QWidget):
                 if new_chat and self.conversation_id is None:
                     self.conversation_id = event.conversation_id
             if new_chat:
-                if stream.widget is not None and stream.runner.request.prompt:
+                if stream.widget is not None and stream.request.prompt:
                     # the title the database gives it, shown now rather than after the reply
-                    self.title.setText(convs.title_from(stream.runner.request.prompt))
-                self.services.events.conversations_changed.emit()
+                    self.title.setText(convs.title_from(stream.request.prompt))
+                self.services.events.changed.emit(frozenset({"chats"}), self)
         elif isinstance(event, Crashed):
             self._flush()
             stream.failed = event.message
@@ -686,7 +706,7 @@ class ChatPage(QWidget):
             said = self.banner.isVisible()  # what went wrong while it streamed stays said
             self.open_conversation(self.conversation_id)  # metrics, branches, saved text
             self.banner.setVisible(said)
-        self.services.events.conversations_changed.emit()
+        self.services.events.changed.emit(frozenset({"chats"}), self)
 
     def _detach_stream(self) -> None:
         """Leave the stream running (it keeps saving) but stop drawing it."""
@@ -701,7 +721,8 @@ class ChatPage(QWidget):
         if stream is None or stream.conversation_id != self.conversation_id:
             return
         for widget in self.view.messages:
-            if widget.message_id == stream.reply_id and stream.runner.turn is not None:
+            if widget.message_id == stream.reply_id and stream.runner is not None \
+                    and stream.runner.turn is not None:
                 widget.set_content(stream.runner.turn.reply.text)
                 stream.pending.clear()
                 stream.widget = widget
@@ -730,7 +751,7 @@ class ChatPage(QWidget):
         name = model.name if model is not None else ""
         self.services.events.model_loading.emit(name)
         self.services.ops.run(
-            "engine", reload_model, self.services.db, self.services.engine, model_id,
+            "engine", reload_model, self.services.engine, model_id,
             self.panel.overrides(), name="reloading the model",
             success=self.services.events.model_loaded.emit, failure=self.show_error)
 
@@ -742,6 +763,6 @@ class ChatPage(QWidget):
                 return
         self.services.events.status_message.emit("Adding the model (checking the file)…", 0)
         self.services.ops.run(
-            "disk", lambda: add_model(self.services.db(), path), name="adding a model",
+            "disk", add_model, path, name="adding a model",
             changes={"library"}, success=lambda model: self.services.events.status_message.emit(
                 f"Added {model.name}.", 5000), failure=self.show_error)

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from sqlite_utils import Database
 
 from ui.services import Services
 from ui.tasks import Job
@@ -213,8 +214,8 @@ class ComparePage(QWidget):
     # models and the memory estimate -----------------------------------------------------
 
     def refresh_models(self) -> None:
-        def load() -> list[tuple[int, str]]:
-            return [(m.id, m.name) for m in list_models(self.services.db())]
+        def load(db: Database) -> list[tuple[int, str]]:
+            return [(m.id, m.name) for m in list_models(db)]
 
         self.services.ops.run("db", load, name="list models for Compare",
                               success=self._models_loaded, failure=self.show_error)
@@ -240,8 +241,8 @@ class ComparePage(QWidget):
         if len(chosen) < 2:
             return
 
-        def estimate() -> tuple[bool, str]:
-            return can_run_together(build_contenders(self.services.db(), chosen))
+        def estimate(db: Database) -> tuple[bool, str]:
+            return can_run_together(build_contenders(db, chosen))
 
         self.services.ops.run("db", estimate, name="estimate memory for Compare",
                               success=self._estimated, failure=self._not_estimated)
@@ -281,8 +282,7 @@ class ComparePage(QWidget):
         rng = self.shuffle_rng
         services = self.services
 
-        def job() -> StartedCompare:
-            db = services.db()
+        def job(db: Database) -> StartedCompare:
             contenders = build_contenders(db, chosen)
             return StartedCompare(CompareRun(db, services.engine, contenders, prompt,
                                              system=system, blind=blind, together=together,
@@ -405,8 +405,7 @@ class ComparePage(QWidget):
                 button.setEnabled(True)
             self.show_error(message)
 
-        self.services.ops.run("db", lambda: cast_vote(self.services.db(), comparison_id,
-                                                      choice),
+        self.services.ops.run("db", cast_vote, comparison_id, choice,
                               name="save vote", changes={"votes"}, success=self._show_view,
                               failure=failed)
 
@@ -414,8 +413,7 @@ class ComparePage(QWidget):
         comparison_id = self.comparison_id
         if comparison_id is None:
             return
-        self.services.ops.run("db", lambda: comparison_view(self.services.db(),
-                                                            comparison_id),
+        self.services.ops.run("db", comparison_view, comparison_id,
                               name="read comparison", success=self._show_view,
                               failure=self.show_error)
 

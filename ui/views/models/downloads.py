@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from sqlite_utils import Database
 
 from ui.services import Services
 from ui.tablemodels.downloads import PROGRESS_ROLE, DownloadItem, DownloadsTableModel
@@ -38,46 +39,39 @@ from ui.views.models.widgets import (
     select_source_row,
     selected_row,
 )
-from workbench import paths
 from workbench.hub.client import HubClient
 from workbench.hub.download import PullEvent, PullPlan, plan_pull, run_pull
 from workbench.hub.unfinished import Unfinished, discard_download, list_unfinished
 from workbench.library import Model
-from workbench.settings import get_setting
 from workbench.units import human_size
 
 
 def models_dir_for(services: Services) -> Path:
-    """The models folder, read on the calling worker's own connection (the workspace's
-    connection belongs to the GUI thread)."""
-    chosen = get_setting(services.db(), "models_dir")
-    if chosen:
-        path = Path(chosen).expanduser()
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-    return paths.models_dir(services.workspace.root)
+    """The models folder, read on the calling thread's own connection (a folder on a disk
+    that went away since it was chosen is one line saying so)."""
+    return services.workspace.models_dir
 
 
-def plan_job(services: Services, item: DownloadItem) -> PullPlan:
-    client = HubClient.from_settings(services.db())
+def plan_job(db: Database, services: Services, item: DownloadItem) -> PullPlan:
+    client = HubClient.from_settings(db)
     return plan_pull(client, models_dir_for(services), item.repo_id, item.file,
                      revision=item.commit, n_ctx=item.n_ctx)
 
 
-def transfer_job(services: Services, item: DownloadItem, plan: PullPlan,
+def transfer_job(db: Database, item: DownloadItem, plan: PullPlan,
                  force: bool) -> Iterator[PullEvent]:
     """The transfer as an iterator of events; a cancel before it starts makes it a no-op."""
     if item.cancel_event.is_set():
         return
-    client = HubClient.from_settings(services.db())
-    yield from run_pull(client, services.db(), plan, force=force)
+    client = HubClient.from_settings(db)
+    yield from run_pull(client, db, plan, force=force)
 
 
-def unfinished_job(services: Services) -> list[Unfinished]:
+def unfinished_job(_db: Database, services: Services) -> list[Unfinished]:
     return list_unfinished(models_dir_for(services))
 
 
-def discard_job(services: Services, repo_id: str, file: str) -> int:
+def discard_job(_db: Database, services: Services, repo_id: str, file: str) -> int:
     return discard_download(models_dir_for(services), repo_id, file)
 
 
@@ -182,7 +176,7 @@ class DownloadQueue(QObject):
         self._update(item, state="resuming" if plan.already_have else "queued",
                      total=plan.model.size, done=plan.already_have)
         job = self.services.ops.run(
-            "download", transfer_job, self.services, item, plan, force,
+            "download", transfer_job, item, plan, force,
             name=f"downloading {item.name}",
             progress=lambda event: self._progress(item, event),
             success=lambda _result: self._finished(item),

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from sqlite_utils import Database
 
 from ui.services import Services
 from ui.tablemodels.format import human_count, human_date, human_size
@@ -41,18 +42,14 @@ from workbench.hub.search import SORTS, RepoResult, search_models
 CONTEXTS = (2048, 4096, 8192, 16384, 32768, 65536, 131072)
 
 
-def client_for(services: Services) -> HubClient:
-    """A Hub client from the current settings (read on the calling worker's connection), so a
+def search_job(db: Database, query: str, sort: str) -> list[RepoResult]:
+    """On the hub worker. Each job makes its Hub client from the current settings, so a
     change of endpoint, token or offline mode applies to the very next request."""
-    return HubClient.from_settings(services.db())
+    return search_models(HubClient.from_settings(db), query, sort=sort, limit=40)
 
 
-def search_job(services: Services, query: str, sort: str) -> list[RepoResult]:
-    return search_models(client_for(services), query, sort=sort, limit=40)
-
-
-def files_job(services: Services, repo_id: str) -> RepoFiles:
-    return list_files(client_for(services), repo_id)
+def files_job(db: Database, repo_id: str) -> RepoFiles:
+    return list_files(HubClient.from_settings(db), repo_id)
 
 
 @dataclass
@@ -66,7 +63,7 @@ class FitInputs:
     machine: hardware.Hardware
 
 
-def fit_inputs_job(services: Services, repo: RepoFiles) -> FitInputs:
+def fit_inputs_job(db: Database, repo: RepoFiles) -> FitInputs:
     """No readable header (a mirror without Range support, a broken file) is not an error:
     the verdicts fall back to an estimate from the file size and say so (``~``)."""
     machine = hardware.detect()
@@ -75,8 +72,8 @@ def fit_inputs_job(services: Services, repo: RepoFiles) -> FitInputs:
         return FitInputs(None, None, machine)
     smallest = min(models, key=lambda m: m.size)
     try:
-        remote = read_remote_header(client_for(services), repo.repo_id, smallest.parts[0].path,
-                                    revision=repo.commit)
+        remote = read_remote_header(HubClient.from_settings(db), repo.repo_id,
+                                    smallest.parts[0].path, revision=repo.commit)
     except WorkbenchError:
         return FitInputs(None, None, machine)
     return FitInputs(remote.header, smallest.size, machine)
@@ -206,7 +203,7 @@ class HubTab(QWidget):
         self.message.clear()
         self.results_note.setText(f"Searching for “{query}”…" if query else "Listing the most "
                                   "popular GGUF repositories…")
-        self._run(search_job, self.services, query, self.sort.currentData(),
+        self._run(search_job, query, self.sort.currentData(),
                   name="searching the Hub", on_done=self._show_results)
 
     def _show_results(self, results: list[RepoResult]) -> None:
@@ -230,7 +227,7 @@ class HubTab(QWidget):
         self.download_button.setEnabled(False)
         self.repo_title.setText(repo_id)
         self.repo_facts.setText("Listing files…")
-        self._run(files_job, self.services, repo_id, name=f"listing {repo_id}",
+        self._run(files_job, repo_id, name=f"listing {repo_id}",
                   on_done=self._show_files)
 
     def _show_files(self, repo: RepoFiles) -> None:
@@ -249,7 +246,7 @@ class HubTab(QWidget):
         first = next((i for i, f in enumerate(repo.files) if not f.projector), 0)
         self.files.selectRow(self.files.model().mapFromSource(
             self.files_model.index(first, 0)).row())
-        self._run(fit_inputs_job, self.services, repo, name="checking what fits",
+        self._run(fit_inputs_job, repo, name="checking what fits",
                   on_done=self._got_fit_inputs)
 
     def _got_fit_inputs(self, inputs: FitInputs) -> None:

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
     QHBoxLayout,
+    QInputDialog,
     QLineEdit,
     QMessageBox,
     QPushButton,
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from sqlite_utils import Database
 
 from ui.services import Services
 from ui.tablemodels.format import human_count, human_size
@@ -75,24 +77,23 @@ def ask_files(parent: QWidget) -> list[str]:
     return paths
 
 
-def add_files(services: Services, paths: Iterable[str | Found]) -> Iterator[tuple[str, Any]]:
+def add_files(db: Database, paths: Iterable[str | Found]) -> Iterator[tuple[str, Any]]:
     """Add each file on the db worker; yields ("added", Model) or ("failed", one line) so one
     bad file among ten does not stop the other nine. A scan's :class:`Found` keeps the app's
     provenance and the digest it recorded (no second hash)."""
     for path in paths:
         try:
             if isinstance(path, Found):
-                yield "added", add_found(services.db(), path)
+                yield "added", add_found(db, path)
             else:
-                yield "added", library.add_model(services.db(), path)
+                yield "added", library.add_model(db, path)
         except WorkbenchError as error:
             yield "failed", str(error)
         except OSError as error:
             yield "failed", f"{path}: {error.strerror or error}"
 
 
-def _load(services: Services) -> tuple[list[Model], dict[str, Any]]:
-    db = services.db()
+def _load(db: Database) -> tuple[list[Model], dict[str, Any]]:
     return library.list_models(db), all_settings(db)
 
 
@@ -113,11 +114,13 @@ class ModelDetails(QFrame):
         self.chat_button = QPushButton("Chat with this model")
         self.chat_button.setObjectName("Primary")
         self.settings_button = QPushButton("Settings…")
+        self.rename_button = QPushButton("Rename…")
         self.folder_button = QPushButton("Show in folder")
         self.remove_button = QPushButton("Remove…")
         self.remove_button.setObjectName("Danger")
         buttons = QHBoxLayout()
-        for button in (self.settings_button, self.folder_button, self.remove_button):
+        for button in (self.settings_button, self.rename_button, self.folder_button,
+                       self.remove_button):
             buttons.addWidget(button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(16, 16, 16, 16)
@@ -133,8 +136,8 @@ class ModelDetails(QFrame):
     def show_model(self, model: Model | None) -> None:
         while self.form.rowCount():
             self.form.removeRow(0)
-        for button in (self.chat_button, self.settings_button, self.folder_button,
-                       self.remove_button):
+        for button in (self.chat_button, self.settings_button, self.rename_button,
+                       self.folder_button, self.remove_button):
             button.setEnabled(model is not None)
         if model is None:
             self.title.setText("No model selected")
@@ -234,6 +237,7 @@ class LibraryTab(QWidget):
         self.table.doubleClicked.connect(lambda _index: self.chat_with_selected())
         self.details.chat_button.clicked.connect(self.chat_with_selected)
         self.details.settings_button.clicked.connect(self.open_settings)
+        self.details.rename_button.clicked.connect(lambda: self.rename_selected())
         self.details.folder_button.clicked.connect(self.show_in_folder)
         self.details.remove_button.clicked.connect(self.remove_selected)
         # another page (chat, first run, a download) added or removed a model
@@ -244,7 +248,7 @@ class LibraryTab(QWidget):
         """Reload the library on the db worker; keep (or move) the selection."""
         current = self.selected_model()
         keep = select_id if select_id is not None else (current.id if current else None)
-        self._run(_load, self.services, name="library",
+        self._run(_load, name="library",
                   on_done=lambda result: self._show(result, keep))
 
     def _show(self, result: tuple[list[Model], dict[str, Any]], keep: int | None) -> None:
@@ -267,9 +271,10 @@ class LibraryTab(QWidget):
         return self.services.ops.busy(self)
 
     def announce(self) -> None:
-        """Tell the other pages (the chat's model list) that the library changed; this tab
-        already refreshed itself, so its own listener skips this one."""
-        self.services.events.announce({"library"}, self)
+        """Tell the other pages (the chat's model list) that the library changed outside an
+        operation that says so itself; this tab already refreshed, so its own listener skips
+        this one."""
+        self.services.events.changed.emit(frozenset({"library"}), self)
 
     def _library_changed_elsewhere(self, changes: frozenset[str], initiator: object) -> None:
         if "library" in changes and initiator is not self:
@@ -292,10 +297,11 @@ class LibraryTab(QWidget):
             self._selection_changed()
 
     def _run(self, func: Any, *args: Any, name: str, on_done: Any, resource: str = "db",
-             on_progress: Any = None) -> None:
-        """One operation of this tab: counted in :attr:`busy`, failures in its message bar."""
+             on_progress: Any = None, changes: tuple[str, ...] = ()) -> None:
+        """One operation of this tab, ``func(db, *args)`` on the worker's connection: counted
+        in :attr:`busy`, failures in its message bar."""
         self.services.ops.run(resource, func, *args, name=name, initiator=self,
-                              progress=on_progress, success=on_done,
+                              progress=on_progress, success=on_done, changes=changes,
                               failure=self.message.show_error)
 
     # -- actions ----------------------------------------------------------------------------
@@ -323,7 +329,7 @@ class LibraryTab(QWidget):
             if added:
                 self.announce()
 
-        self._run(add_files, self.services, paths, name="adding models", resource="disk",
+        self._run(add_files, paths, name="adding models", resource="disk",
                   on_progress=progress, on_done=finished)
 
     def remove_selected(self) -> None:
@@ -338,11 +344,27 @@ class LibraryTab(QWidget):
             note = " and deleted its file" if delete_file else "; the file was kept"
             self.message.show_ok(f"Removed {gone.name}{note}.")
             self.refresh()
-            self.announce()
 
-        self._run(lambda: library.remove_model(self.services.db(), model.id,
-                                               delete_file=bool(delete_file)),
-                  name="removing a model", resource="disk", on_done=removed)
+        self._run(lambda db: library.remove_model(db, model.id, delete_file=bool(delete_file)),
+                  name="removing a model", resource="disk", on_done=removed,
+                  changes=("library",))
+
+    def rename_selected(self, name: str | None = None) -> None:
+        """Ask for a new name (or take ``name``); every page showing models follows."""
+        model = self.selected_model()
+        if model is None:
+            return
+        if name is None:
+            name, ok = QInputDialog.getText(self, "Rename model", "Name:", text=model.name)
+            if not ok or not name.strip() or name.strip() == model.name:
+                return
+
+        def renamed(made: Model) -> None:
+            self.message.show_ok(f"Renamed {model.name} to {made.name}.")
+            self.refresh(made.id)
+
+        self._run(library.rename_model, model.id, name, name="renaming a model",
+                  on_done=renamed, changes=("library",))
 
     def show_in_folder(self) -> None:
         model = self.selected_model()
@@ -375,18 +397,18 @@ class LibraryTab(QWidget):
 
         def save() -> None:
             values = dialog.values()
-            self._run(save_settings, self.services, model, values, name="saving model settings",
+            self._run(save_settings, model, values, name="saving model settings",
                       on_done=lambda m: (self.message.show_ok(f"Saved settings for {m.name}."),
-                                         self.refresh(m.id), self.announce()))
+                                         self.refresh(m.id)), changes=("library",))
 
         dialog.accepted.connect(save)
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()
 
 
-def save_settings(services: Services, model: Model, values: dict[str, Any]) -> Model:
+def save_settings(db: Database, model: Model, values: dict[str, Any]) -> Model:
     """Write the dialog's keys, keeping any other per-model keys the dialog does not show."""
-    current = library.get_model(services.db(), model.id).settings
+    current = library.get_model(db, model.id).settings
     merged = {k: v for k, v in current.items() if k not in MANAGED_KEYS}
     merged.update({k: v for k, v in values.items() if v is not None})
-    return library.update_settings(services.db(), model.id, merged)
+    return library.update_settings(db, model.id, merged)

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from sqlite_utils import Database
 
 from ui.services import Services
 from ui.tablemodels.quant import QuantTableModel
@@ -165,8 +166,8 @@ class QuantTab(QWidget):
     def refresh(self) -> None:
         services = self.services
 
-        def load() -> list[QuantGroup]:
-            return quant_groups(list_models(services.db()))
+        def load(db: Database) -> list[QuantGroup]:
+            return quant_groups(list_models(db))
 
         services.ops.run("db", load, name="listing quantizations", initiator=self,
                          key="groups", success=self._set_groups)
@@ -243,7 +244,7 @@ class QuantTab(QWidget):
         threads = self.n_threads
         engine = self.services.engine
 
-        def job() -> QuantComparison:
+        def job(_db: Database) -> QuantComparison:
             # On the engine worker, which owns the chat's model: freed, so two files of a
             # large model are not in memory beside it (the next chat loads it again).
             engine.unload()

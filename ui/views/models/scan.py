@@ -13,6 +13,7 @@ from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QPushButton, QVBoxLayout, QWidget
+from sqlite_utils import Database
 
 from ui.services import Services
 from ui.tablemodels.scan import ScanResultsTableModel
@@ -20,8 +21,8 @@ from ui.views.models.widgets import MessageBar, heading, make_table, muted
 from workbench.scan import Found, scan
 
 
-def scan_job(services: Services, roots: Mapping[str, list[Path]] | None) -> Iterator[Found]:
-    yield from scan(services.db(), roots=roots)
+def scan_job(db: Database, roots: Mapping[str, list[Path]] | None) -> Iterator[Found]:
+    yield from scan(db, roots=roots)
 
 
 class ScanDialog(QDialog):
@@ -63,7 +64,7 @@ class ScanDialog(QDialog):
     def start(self) -> None:
         self.scanning = True
         self.job = self.services.ops.run(
-            "disk", scan_job, self.services, self.roots, name="scanning for models",
+            "disk", scan_job, self.roots, name="scanning for models",
             progress=self.table_model.append, success=self._scan_done,
             failure=self._scan_failed)
         # Safe after run(): a cancel can only come from this (GUI) thread, later.

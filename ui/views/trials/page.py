@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from sqlite_utils import Database
 
 from ui import theme
 from ui.services import Services
@@ -498,7 +499,7 @@ class TrialsPage(QWidget):
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(self.recommendation)
         column.addWidget(scroll, 1)
-        self._op(lambda: get_setting(self.services.db(), "min_pass_rate"),
+        self._op(lambda db: get_setting(db, "min_pass_rate"),
                  lambda value: self.min_pass.setValue(float(value or 0)), "reading the default bar")
         return box
 
@@ -506,7 +507,8 @@ class TrialsPage(QWidget):
 
     def _op(self, func: Any, success: Any, name: str, *, key: str | None = None,
             changes: tuple[str, ...] = (), resource: str = "db") -> Job:
-        """One of this page's operations: failures in the page's status line."""
+        """One of this page's operations, ``func(db)`` on the worker's connection: failures
+        in the page's status line."""
         return self.services.ops.run(resource, func, name=name, initiator=self, key=key,
                                      changes=changes, success=success,
                                      failure=self.show_error)
@@ -523,8 +525,7 @@ class TrialsPage(QWidget):
     # data ---------------------------------------------------------------------------------
 
     def refresh(self) -> None:
-        def load() -> dict[str, Any]:
-            db = self.services.db()
+        def load(db: Database) -> dict[str, Any]:
             return {"models": [(m.id, m.name) for m in list_models(db)],
                     "suites": list_suites(db), "trials": store.list_trials(db)}
 
@@ -586,7 +587,7 @@ class TrialsPage(QWidget):
             return
         self.suite_id = item.data(Qt.ItemDataRole.UserRole)
         suite_id = self.suite_id
-        self._op(lambda: get_suite(self.services.db(), suite_id), self._show_suite,
+        self._op(lambda db: get_suite(db, suite_id), self._show_suite,
                  "loading a suite", key="suite")
 
     def _show_suite(self, suite: Any) -> None:
@@ -632,7 +633,7 @@ class TrialsPage(QWidget):
             self.show_error("A suite needs a name.")
             return
         chosen = name.strip()
-        self._op(lambda: create_suite(self.services.db(), chosen).id, self._suite_made,
+        self._op(lambda db: create_suite(db, chosen).id, self._suite_made,
                  "creating a suite", changes=("suites",))
 
     def _suite_made(self, suite_id: int) -> None:
@@ -658,7 +659,7 @@ class TrialsPage(QWidget):
             self.show_error("A suite needs a name.")
             return
         new_name = name.strip()
-        self._op(lambda: rename_suite(self.services.db(), chosen[0], new_name), None,
+        self._op(lambda db: rename_suite(db, chosen[0], new_name), None,
                  "renaming a suite", changes=("suites",))
 
     def delete_suite(self) -> None:
@@ -677,7 +678,7 @@ class TrialsPage(QWidget):
                 self.suite_id = None
                 self.prompts.clear()
 
-        self._op(lambda: delete_suite(self.services.db(), chosen[0]), removed,
+        self._op(lambda db: delete_suite(db, chosen[0]), removed,
                  "deleting a suite", changes=("suites",))
 
     def import_dialog(self) -> None:
@@ -687,7 +688,7 @@ class TrialsPage(QWidget):
             self.import_file(path)
 
     def import_file(self, path: str) -> None:
-        self._op(lambda: import_suite(self.services.db(), path).id, self._suite_made,
+        self._op(lambda db: import_suite(db, path).id, self._suite_made,
                  "importing a suite", changes=("suites",), resource="disk")
 
     def add_prompt(self) -> None:
@@ -698,7 +699,7 @@ class TrialsPage(QWidget):
         if not prompt.prompt:
             self.show_error("Type the prompt first.")
             return
-        self._op(lambda: add_prompt(self.services.db(), suite_id, _normalized(prompt)),
+        self._op(lambda db: add_prompt(db, suite_id, _normalized(prompt)),
                  None, "adding a prompt", changes=("suites",))
 
     def save_prompt(self) -> None:
@@ -707,7 +708,7 @@ class TrialsPage(QWidget):
             return
         prompt_id = item.data(Qt.ItemDataRole.UserRole).id
         prompt = self._edited_prompt()
-        self._op(lambda: update_prompt(self.services.db(), prompt_id, _normalized(prompt)),
+        self._op(lambda db: update_prompt(db, prompt_id, _normalized(prompt)),
                  None, "saving a prompt", changes=("suites",))
 
     def delete_prompt(self) -> None:
@@ -715,7 +716,7 @@ class TrialsPage(QWidget):
         if item is None:
             return
         prompt_id = item.data(Qt.ItemDataRole.UserRole).id
-        self._op(lambda: delete_prompt(self.services.db(), prompt_id), None,
+        self._op(lambda db: delete_prompt(db, prompt_id), None,
                  "deleting a prompt", changes=("suites",))
 
     # running ------------------------------------------------------------------------------
@@ -728,8 +729,7 @@ class TrialsPage(QWidget):
         repeats, seed = self.repeats.value(), self.seed.value()
         services = self.services
 
-        def job() -> TrialRun:
-            db = services.db()
+        def job(db: Database) -> TrialRun:
             trial_id = create_trial(db, suite_id, build_contenders(db, chosen), seed=seed,
                                     repeats=repeats)
             return TrialRun(db, services.engine, trial_id)
@@ -741,7 +741,7 @@ class TrialsPage(QWidget):
         if trial_id is None:
             return
         services = self.services
-        self._run(lambda: TrialRun(services.db(), services.engine, trial_id))
+        self._run(lambda db: TrialRun(db, services.engine, trial_id))
 
     def _run(self, job: Any) -> None:
         self.run_button.setEnabled(False)
@@ -801,8 +801,7 @@ class TrialsPage(QWidget):
             return
         self.trial_id = trial_id
 
-        def load() -> tuple[dict[str, Any], list[dict[str, Any]]]:
-            db = self.services.db()
+        def load(db: Database) -> tuple[dict[str, Any], list[dict[str, Any]]]:
             return trial_summary(db, trial_id), leaderboard(db, rounds=200)
 
         self._op(load, self._show_results, "loading trial results", key="results")
@@ -883,9 +882,9 @@ class TrialsPage(QWidget):
         if trial_id is None:
             return
 
-        def write() -> str:
+        def write(db: Database) -> str:
             make = report.trial_markdown if fmt == "md" else report.trial_html
-            Path(path).write_text(make(self.services.db(), trial_id, bar), encoding="utf-8")
+            Path(path).write_text(make(db, trial_id, bar), encoding="utf-8")
             return path
 
         self._op(write, lambda p: self.show_status(f"Wrote {p}"), "writing a report",

@@ -120,12 +120,12 @@ class RecommendationCard(QFrame):
             return
         contender_id = int(choice["contender_id"])
 
-        def make() -> str:  # runs on the worker: no widget here
+        def make(db: Any) -> str:  # runs on the worker: no widget here
             from workbench.library import get_model
             from workbench.server.aliases import alias_for_contender
 
-            made = alias_for_contender(services.db(), name, contender_id)
-            return f"{made.name} now answers with {get_model(services.db(), made.model_id).name}"
+            made = alias_for_contender(db, name, contender_id)
+            return f"{made.name} now answers with {get_model(db, made.model_id).name}"
 
         def done(text: str) -> None:
             self.last_alias = text
