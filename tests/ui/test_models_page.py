@@ -280,7 +280,7 @@ def test_catalog_entry_and_library_events(qtbot, page, services, model_path):
     assert page.tabs.currentWidget() is page.recommended
     assert page.recommended.selected_entry().id == "smollm2-135m"
     heard: list[bool] = []
-    services.events.changed.connect(lambda changes, _by: "library" in changes and heard.append(True))
+    services.events.changed.connect(lambda kinds, _by: "library" in kinds and heard.append(True))
     page.library.add_paths([str(model_path)])
     qtbot.waitUntil(lambda: bool(heard) and page.library.busy == 0, timeout=WAIT_MS)
     # A change made elsewhere (the chat's first run adds the demo model) reloads this page.
