@@ -7,8 +7,8 @@ The workspace is the one place a connection comes from. :attr:`Workspace.db` is 
 thread's own connection, opened on its first use there: the window's GUI thread and each of
 its workers, the server's request threads and the CLI's one thread each get theirs, so no
 connection is ever used by two threads at once and nobody needs a lock (WAL lets readers go
-on while one thread writes; a writer waits up to the busy timeout for another). Code below
-the front ends never asks for a connection: it is handed one (``func(db, ...)``).
+on while a thread writes). Code below the front ends never asks for a connection: it is
+handed one (``func(db, ...)``, see :mod:`ui.operations` and the server's ``with_db``).
 """
 
 from __future__ import annotations
