@@ -62,7 +62,7 @@ class ChatTurn:
             raise
         finally:
             # Close the reply first: when our consumer stopped early, this finalizes the
-            # reply's stats (tokens, tok/s, finish reason) before they are saved.
+            # reply's stats (tokens, speed, finish reason) before they are saved.
             stream.close()  # type: ignore[attr-defined]
             if self.reply.stopped and status == "done":
                 status = "stopped"

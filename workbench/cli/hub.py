@@ -19,6 +19,7 @@ from workbench.hub.files import list_files
 from workbench.hub.remote_header import read_remote_header
 from workbench.hub.search import SORTS, search_models
 from workbench.settings import get_setting
+from workbench.units import human_eta, human_rate
 from workbench.workspace import Workspace
 
 
@@ -114,10 +115,10 @@ def files_cmd(workspace: Workspace, repo: str, revision: str | None, n_ctx: int 
 def _bar(event: PullEvent, width: int = 30) -> str:
     share = event.done / event.total if event.total else 0.0
     filled = int(share * width)
-    eta = f"{event.eta:,.0f}s" if event.eta is not None else "-"
+    eta = human_eta(event.eta) or "-"
     return (f"\r[{'#' * filled}{'.' * (width - filled)}] {share:6.1%} "
             f"{human_size(event.done)}/{human_size(event.total)} "
-            f"{human_size(event.rate)}/s ETA {eta}   ")
+            f"{human_rate(event.rate) or '-'} ETA {eta}   ")
 
 
 @cli.command("pull")

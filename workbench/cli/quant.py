@@ -21,6 +21,7 @@ from workbench.quant.compare import (
     read_text,
     run,
 )
+from workbench.units import human_duration, human_tps
 from workbench.workspace import Workspace
 
 
@@ -85,7 +86,7 @@ def quant_compare(workspace: Workspace, reference: str, models: tuple[str, ...],
 def result_lines(result: QuantResult) -> list[str]:
     ref = result.reference
     width = min(48, max(5, *(len(r.label) for r in result.rows)))
-    speed = f", {ref.tokens_per_s:,.0f} tok/s" if ref.tokens_per_s else ""
+    speed = f", {human_tps(ref.tokens_per_s)}" if ref.tokens_per_s else ""
     lines = [
         f"Reference: {ref.label} ({ref.quantization}, {human_size(ref.file_size)}), "
         f"perplexity {ref.perplexity:.3f}{speed}"
@@ -100,10 +101,10 @@ def result_lines(result: QuantResult) -> list[str]:
     for row in result.rows:
         agree = (f"{row.agreement:.1%} ({row.agree_low:.1%}-{row.agree_high:.1%})")
         ppl = f"{row.perplexity:.3f} ({row.perplexity_ratio:.3f}x)"
-        tps = f"{row.tokens_per_s:,.0f} tok/s" if row.tokens_per_s else "-"
+        tps = human_tps(row.tokens_per_s) if row.tokens_per_s else "-"
         lines.append(f"{row.label[:width]:<{width}} {human_size(row.file_size):>9} "
                      f"{row.kl_mean:>9.5f} {row.kl_p99:>8.4f} {agree:>26} {ppl:>18} {tps:>12}")
     lines.append("")
     lines += [f"Note: {note}." for note in result.notes]
-    lines.append(f"Took {result.seconds:.1f} s.")
+    lines.append(f"Took {human_duration(result.seconds)}.")
     return lines

@@ -40,6 +40,7 @@ from workbench.trials.suites import (
     list_suites,
 )
 from workbench.trials.votes import cast_vote, compare_trial_cells, comparison_view
+from workbench.units import human_eta, reply_metrics
 from workbench.workspace import Workspace
 
 COLUMN_MIN = 38
@@ -164,9 +165,7 @@ def _print_columns(view: dict[str, Any], width: int) -> None:
         lines = [f"{c['letter']}: {c['label']}"[:col], "─" * col]
         for paragraph in c["content"].splitlines() or [""]:
             lines += textwrap.wrap(paragraph, col) or [""]
-        m = c["metrics"]
-        lines += ["", f"TTFT {m['ttft_ms'] or 0:.0f} ms, {m['gen_tps'] or 0:.1f} tok/s"[:col],
-                  f"{m['completion_tokens'] or 0} tokens, peak {human_size(m['peak_rss'])}"[:col]]
+        lines += ["", *textwrap.wrap(reply_metrics(c["metrics"], short=True), col)]
         wrapped.append(lines)
     for i in range(max(len(w) for w in wrapped)):
         click.echo(" │ ".join((w[i] if i < len(w) else "").ljust(col) for w in wrapped).rstrip())
@@ -414,7 +413,7 @@ def _drive(workspace: Workspace, trial_id: int) -> None:
     previous = _on_interrupt(run)
     try:
         for progress in run:
-            eta = f", ETA {progress.eta_s:.0f} s" if progress.eta_s is not None else ""
+            eta = f", ETA {human_eta(progress.eta_s)}" if progress.eta_s is not None else ""
             where = (progress.message if progress.message.startswith("judging")
                      else f"{progress.done}/{progress.total} cells{eta}")
             click.echo(f"\r[trial {trial_id}] {where}   ", nl=False, err=True)

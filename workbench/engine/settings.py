@@ -8,6 +8,7 @@ from typing import Any
 
 from workbench.errors import InvalidInputError
 from workbench.settings import max_threads
+from workbench.units import reply_metrics
 
 GpuLayers = int | str  # a number, "all" or "auto"
 
@@ -201,14 +202,6 @@ class ReplyStats:
         return {name: getattr(self, name) for name in self.MEASURED}
 
     def summary(self) -> str:
-        parts = [
-            f"{self.prompt_tokens} prompt + {self.completion_tokens} tokens",
-            f"first token {self.ttft_ms:.0f} ms" if self.ttft_ms is not None else None,
-            f"prompt {self.prompt_tps:.0f} tok/s" if self.prompt_tps else None,
-            f"{self.gen_tps:.1f} tok/s" if self.gen_tps else None,
-            f"peak {self.peak_rss / 1e6:.0f} MB" if self.peak_rss else None,
-            f"loaded in {self.load_ms:.0f} ms" if self.load_ms else None,
-            f"finish: {self.finish_reason}",
-            f"dropped {self.dropped_turns} old turns" if self.dropped_turns else None,
-        ]
-        return ", ".join(p for p in parts if p)
+        """The long form of :func:`workbench.units.reply_metrics`: the line the window shows."""
+        return reply_metrics({**self.measurements(), "dropped_turns": self.dropped_turns},
+                             self.finish_reason)

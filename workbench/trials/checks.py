@@ -33,6 +33,7 @@ from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012, specification_with
 
 from workbench.errors import InvalidInputError
+from workbench.units import human_ms
 
 #: Seconds all the regular expressions of one check may take together.
 REGEX_TIME_LIMIT = 1.0
@@ -432,7 +433,7 @@ def _run_plain(check: dict[str, Any], kind: str, value: Any, text: str, fold: bo
         return CheckResult(check, passed, f"{completion_tokens} tokens (max {value})")
     if kind == "max_latency_ms":
         passed = total_ms <= float(value)
-        return CheckResult(check, passed, f"{total_ms:.0f} ms (max {value:.0f})")
+        return CheckResult(check, passed, f"{human_ms(total_ms)} (max {human_ms(value)})")
     raise InvalidInputError(f"check type '{kind}': unknown")
 
 

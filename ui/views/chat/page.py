@@ -645,10 +645,8 @@ class ChatPage(QWidget):
                 stream.widget.finish_stream()
                 stream.widget.set_status("")
                 stats = event.stats
-                stream.widget.set_metrics(
-                    {"gen_tps": stats.gen_tps, "ttft_ms": stats.ttft_ms,
-                     "completion_tokens": stats.completion_tokens, "peak_rss": stats.peak_rss,
-                     "load_ms": stats.load_ms}, stats.finish_reason)
+                # What is stored, so the line reads the same when the chat is opened again.
+                stream.widget.set_metrics(stats.measurements(), stats.finish_reason)
 
     def _flush(self) -> None:
         stream = self.stream

@@ -43,6 +43,7 @@ from workbench.quant.compare import (
 from workbench.quant.family import QuantGroup, quant_groups
 from workbench.trials.recommend import make_bar, recommend
 from workbench.trials.svg import scatter
+from workbench.units import human_duration, human_size
 
 
 def quant_charts(result: QuantResult | None, style: Any) -> list[str]:
@@ -200,7 +201,7 @@ class QuantTab(QWidget):
                                "another quantization of it to compare them.")
         else:
             self.files.setText("Files: " + ", ".join(
-                f"{m.quantization} ({m.file_size / 1e6:,.0f} MB)" for m in group.models))
+                f"{m.quantization} ({human_size(m.file_size)})" for m in group.models))
         self._update_buttons()
 
     def _update_buttons(self) -> None:
@@ -279,7 +280,7 @@ class QuantTab(QWidget):
             result.reference_cached) else ""
         self.status.setText(f"Compared {len(result.rows)} file"
                             f"{'s' * (len(result.rows) != 1)} on {result.text_name}: "
-                            f"{result.positions:,} positions in {result.seconds:.0f} s"
+                            f"{result.positions:,} positions in {human_duration(result.seconds)}"
                             f"{cached}.")
 
     def _failed(self, message: str) -> None:

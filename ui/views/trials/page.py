@@ -72,6 +72,7 @@ from workbench.trials.suites import (
     update_prompt,
 )
 from workbench.trials.svg import trial_charts
+from workbench.units import TOKENS_PER_S, human_eta, reply_metrics
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 SUITE_NAME_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -109,15 +110,6 @@ class BoardTable(QTableWidget):
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
         super().resizeEvent(event)
         self.fit_columns()
-
-
-def human_eta(seconds: float) -> str:
-    if seconds < 60:
-        return f"about {max(1, round(seconds))} s left"
-    minutes = seconds / 60
-    if minutes < 90:
-        return f"about {round(minutes)} min left"
-    return f"about {minutes / 60:.1f} h left"
 
 
 class MatrixModel(QAbstractTableModel):
@@ -162,10 +154,7 @@ class MatrixModel(QAbstractTableModel):
                 return "not run"
             verdict = {None: "", 1: "✓ ", 0: "✗ "}.get(cell["passed"], "")
             text = " ".join(cell["content"].split())[:90]
-            metrics = [*judge_grades(cell),
-                       f"TTFT {cell['ttft_ms']:.0f} ms" if cell["ttft_ms"] else "",
-                       f"{cell['gen_tps']:.0f} tok/s" if cell["gen_tps"] else "",
-                       f"{(cell['peak_rss'] or 0) / 1e6:.0f} MB" if cell["peak_rss"] else ""]
+            metrics = [*judge_grades(cell), reply_metrics(cell, short=True)]
             return f"{verdict}{text}\n{' · '.join(m for m in metrics if m)}"
         if role == Qt.ItemDataRole.ToolTipRole and cell is not None:
             checks = "\n".join(f"{report.check_mark(r)} {r['check']['type']}: "
@@ -483,7 +472,7 @@ class TrialsPage(QWidget):
         self.min_share.setSuffix(" % votes won or tied (0: not required)")
         self.min_tps = QDoubleSpinBox()
         self.min_tps.setRange(0, 10_000)
-        self.min_tps.setSuffix(" tokens/s (0: not required)")
+        self.min_tps.setSuffix(f" {TOKENS_PER_S} (0: not required)")
         self.min_pass.setDecimals(0)  # whole percentages, as the setting and the CLI take them
         self.min_share.setDecimals(0)
         for spin in (self.min_pass, self.min_share, self.min_tps):
@@ -773,8 +762,8 @@ class TrialsPage(QWidget):
         if progress.message.startswith("judging"):
             self.cells.setText(progress.message.capitalize())
         done = progress.done >= progress.total
-        self.eta.setText(human_eta(progress.eta_s) if progress.eta_s is not None and not done
-                         else "")
+        self.eta.setText(f"about {human_eta(max(1.0, progress.eta_s))} left"
+                         if progress.eta_s is not None and not done else "")
 
     def _show_cells(self, done: int, total: int) -> None:
         self.progress.setRange(0, max(total, 1))
