@@ -36,7 +36,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from ui import theme  # noqa: E402
 from ui.services import Services  # noqa: E402
-from ui.views.chat import page as chat_page  # noqa: E402
+from ui.views.chat import turns as chat_turns  # noqa: E402
 from ui.views.chat.page import ChatPage  # noqa: E402
 from ui.widgets import message_widget  # noqa: E402
 from workbench.demo import demo_model_path  # noqa: E402
@@ -219,7 +219,7 @@ def main() -> int:
     gui = statistics.median(r["gui_ms_per_token"] for r in results["window"])
     gui_share = statistics.median(r["gui_share"] for r in results["window"])
     print(f"GUI thread: {gui:.2f} ms of CPU per token ({gui_share * 100:.1f}% of a core; "
-          f"drawn at most every {chat_page.FRAME_MS} ms); drawing the reply took "
+          f"drawn at most every {chat_turns.FRAME_MS} ms); drawing the reply took "
           f"{share * 100:.1f}% of its time")
     services.shutdown()
     workspace.close()
