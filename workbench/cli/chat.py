@@ -14,7 +14,7 @@ from typing import Any, BinaryIO
 import click
 
 from workbench import chat as chat_service
-from workbench.cli import cli
+from workbench.cli.group import cli
 from workbench.cli.common import pass_workspace
 from workbench.engine import Engine
 from workbench.engine.settings import ANY_JSON, read_json_schema

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from workbench import conversations as convs
-from workbench.cli import cli
+from workbench.cli.group import cli
 from workbench.cli.common import echo_json, pass_workspace
 from workbench.export import export_conversation, write_export
 from workbench.workspace import Workspace

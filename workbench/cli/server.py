@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from workbench.cli import cli
+from workbench.cli.group import cli
 from workbench.cli.common import echo_json, pass_workspace
 from workbench.library import get_model
 from workbench.server.aliases import list_aliases, remove_alias, set_alias

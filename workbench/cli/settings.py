@@ -11,7 +11,7 @@ import json
 
 import click
 
-from workbench.cli import cli
+from workbench.cli.group import cli
 from workbench.cli.common import echo_json, pass_workspace
 from workbench.settings import (
     DEFINITIONS,

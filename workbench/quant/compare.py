@@ -112,7 +112,8 @@ class QuantComparison:
         """One window in the engine process; None when a stop ended that process."""
         self._scoring.set()
         try:
-            return loaded.worker.request(("call", "score_window", args))
+            # by its entry point: the engine runs it without importing quant (a layer above)
+            return loaded.worker.request(("call", "workbench.quant.window:score_window", args))
         except EngineCrashed:
             if self._stop.is_set():
                 return None
