@@ -19,7 +19,8 @@ Graph = dict[str, set[str]]
 
 
 def module_name(path: Path, root: Path) -> str:
-    """``workbench/hub/download.py`` -> ``workbench.hub.download``; a package is its ``__init__``."""
+    """``workbench/hub/download.py`` -> ``workbench.hub.download``; a package is named by
+    its ``__init__``."""
     parts = list(path.relative_to(root.parent).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()

@@ -17,8 +17,8 @@ from typing import Any
 
 import click
 
-from workbench.cli.group import cli
 from workbench.cli.common import echo_json, human_size, pass_workspace
+from workbench.cli.group import cli
 from workbench.engine import Engine
 from workbench.errors import InvalidInputError
 from workbench.library import get_model
