@@ -154,3 +154,14 @@ def test_pure_modules_do_not_load_the_engine(module: str) -> None:
                           text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[]", f"importing {module} loads {done.stdout.strip()}"
+
+
+# --- the engine runs a feature's work by its entry point ----------------------------------
+
+def test_the_engine_resolves_an_entry_point_without_importing_the_feature() -> None:
+    from workbench.engine.worker import entry_point
+    from workbench.quant.window import score_window
+
+    assert entry_point("workbench.quant.window:score_window") is score_window
+    with pytest.raises(RuntimeError, match="names no function"):
+        entry_point("workbench.quant.window:no_such_function")
