@@ -17,12 +17,13 @@ from workbench import conversations as convs
 from workbench.engine import Engine, LoadSettings, Reply, ReplyStats, SamplingSettings
 from workbench.errors import EngineCrashed, InvalidInputError, WorkbenchError
 from workbench.library import Model
+from workbench.streams import EventStream
 
 SAVE_EVERY_S = 0.5
 
 
 @dataclass
-class ChatTurn:
+class ChatTurn(EventStream[str]):
     """Iterate to stream the reply; the rows are saved while it runs."""
 
     db: Database

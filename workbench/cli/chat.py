@@ -14,8 +14,8 @@ from typing import Any, BinaryIO
 import click
 
 from workbench import chat as chat_service
-from workbench.cli import cli
 from workbench.cli.common import pass_workspace
+from workbench.cli.group import cli
 from workbench.engine import Engine
 from workbench.engine.settings import ANY_JSON, read_json_schema
 from workbench.engine.templates import family_names

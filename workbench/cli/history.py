@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from workbench import conversations as convs
-from workbench.cli import cli
 from workbench.cli.common import echo_json, pass_workspace
+from workbench.cli.group import cli
 from workbench.export import export_conversation, write_export
 from workbench.units import reply_metrics
 from workbench.workspace import Workspace

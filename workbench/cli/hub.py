@@ -9,8 +9,8 @@ import time
 import click
 
 from workbench import hardware
-from workbench.cli import cli
 from workbench.cli.common import echo_json, human_count, human_size, pass_workspace
+from workbench.cli.group import cli
 from workbench.errors import InvalidInputError
 from workbench.fit import estimate_for_header, judge
 from workbench.hub.client import HubClient

@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from workbench.cli import cli
 from workbench.cli.common import echo_json, human_size, pass_workspace
+from workbench.cli.group import cli
 from workbench.engine.settings import parse_gpu_layers
 from workbench.quant.compare import (
     DEFAULT_CTX,

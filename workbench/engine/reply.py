@@ -26,6 +26,7 @@ from workbench.engine.settings import ReplyStats, SamplingSettings
 from workbench.engine.stopflag import StopFlag
 from workbench.engine.templates import FOLDED_NOTE
 from workbench.errors import ContextOverflowError, TemplateError
+from workbench.streams import EventStream
 
 Message = dict[str, str]
 
@@ -120,7 +121,7 @@ PROMPT_CACHE = {"chat": "reused prefix", "fresh": "off",
                 "prefix": "shared prefix, evaluated apart"}
 
 
-class StreamedReply:
+class StreamedReply(EventStream[str]):
     """What every reply shares, in this process or the engine process: iterate once to stream
     text; ``stats``, ``text`` and ``finish_reason`` are set as it runs; :meth:`stop` from any
     thread. Subclasses write :meth:`_run`."""

@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
-from workbench.cli import cli
 from workbench.cli.common import echo_json, pass_workspace
+from workbench.cli.group import cli
 from workbench.cli.trials.common import (
     ContenderCommand,
     build_contenders,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from workbench.cli import cli
 from workbench.cli.common import echo_json, pass_workspace
+from workbench.cli.group import cli
 from workbench.cli.trials.common import write_out
 from workbench.errors import InvalidInputError
 from workbench.trials.suites import (
