@@ -57,7 +57,7 @@ from ui.widgets.plain_label import Label
 from ui.widgets.text_fit import ElidedLabel
 from workbench import conversations as convs
 from workbench.catalog import filter_catalog, load_catalog, machine_memory_bytes
-from workbench.engine.settings import read_json_schema
+from workbench.engine.settings import json_cut_note, read_json_schema
 from workbench.library import Model, add_model
 
 log = logging.getLogger(__name__)
@@ -508,7 +508,7 @@ class ChatPage(QWidget):
         if widget.text != message.content:
             widget.set_content(message.content)
         if message.role == "assistant":
-            widget.set_metrics(message.metrics, message.finish_reason)
+            widget.set_metrics(message.metrics, message.finish_reason, message.note)
             if message.status == "error" or message.status == "interrupted" and message.error:
                 widget.set_status(message.error or "The reply failed.", error=True)
             elif not (message.status == "stopped" and not message.content):
@@ -648,7 +648,9 @@ class ChatPage(QWidget):
                 stream.widget.set_metrics(
                     {"gen_tps": stats.gen_tps, "ttft_ms": stats.ttft_ms,
                      "completion_tokens": stats.completion_tokens, "peak_rss": stats.peak_rss,
-                     "load_ms": stats.load_ms}, stats.finish_reason)
+                     "load_ms": stats.load_ms}, stats.finish_reason,
+                    json_cut_note(stats.finish_reason, stats.settings.get("json_schema"),
+                                  event.text))
 
     def _flush(self) -> None:
         stream = self.stream

@@ -59,6 +59,8 @@ def history_show(workspace: Workspace, conversation_id: int, as_json: bool) -> N
                 facts.append(f"first token {m['ttft_ms']:.0f} ms")
             facts.append(f"finish: {message.finish_reason or message.status}")
             click.echo(f"  ({', '.join(facts)})")
+            if message.note:
+                click.echo(f"  note: {message.note}")
 
 
 @history.command("search")
