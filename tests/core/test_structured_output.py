@@ -188,9 +188,10 @@ def test_trial_shows_the_schema_makes_a_small_model_pass(db, engine, library_mod
     from workbench.trials.suites import SuitePrompt, create_suite
 
     base = {"n_ctx": 1024, "n_threads": 1, "gpu_layers": 0, "temperature": 0.0, "seed": 7,
-            "max_tokens": ROOMY}
+            "max_tokens": 60}
     free = make_contender(db, library_model, base)
-    schema = make_contender(db, library_model, {**base, "json_schema": str(person_file)})
+    schema = make_contender(db, library_model, {**base, "max_tokens": ROOMY,
+                                                "json_schema": str(person_file)})
     checks = [{"type": "json"}, {"json_schema": PERSON}]
     suite = create_suite(db, "people as JSON", [
         SuitePrompt("Give a person's name and age as JSON.", checks=checks),
