@@ -41,6 +41,11 @@ class ChatTurn(EventStream[str]):
     def stats(self) -> ReplyStats:
         return self.reply.stats
 
+    @property
+    def note(self) -> str | None:
+        """Said with the finished reply: the token limit cut the JSON asked for (or None)."""
+        return self.reply.note
+
     def __iter__(self) -> Iterator[str]:
         last_save = time.monotonic()
         status, error = "done", None

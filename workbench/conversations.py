@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from workbench.engine.settings import ReplyStats
+from workbench.engine.settings import ReplyStats, json_cut_note
 from workbench.errors import InvalidInputError, NotFoundError
 from workbench.library import now
 from workbench.store.db import insert_row
@@ -51,6 +51,13 @@ class StoredMessage:
             settings=json.loads(row["settings"] or "{}"),
             error=row["error"],
         )
+
+    @property
+    def note(self) -> str | None:
+        """What to say with a stored reply beyond its metrics: that the token limit cut the
+        JSON its schema asked for (None otherwise); derived, so older rows say it too."""
+        return json_cut_note(self.finish_reason, self.settings.get("json_schema"),
+                             self.content)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

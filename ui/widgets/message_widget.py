@@ -190,8 +190,13 @@ class MessageWidget(QFrame):
         self.status.setText(text)
         self.status.setVisible(bool(text))
 
-    def set_metrics(self, metrics: dict[str, Any], finish_reason: str | None) -> None:
+    def set_metrics(self, metrics: dict[str, Any], finish_reason: str | None,
+                    note: str | None = None) -> None:
+        """The line under a reply; ``note`` follows the finish reason it explains (the token
+        limit cut the JSON asked for)."""
         line = format_metrics(metrics, finish_reason)
+        if note:
+            line = f"{line} ({note})"
         self.metrics.setText(line)
         self.metrics.setVisible(bool(line))
         self.continue_button.setVisible(self.role == "assistant" and finish_reason == "length")

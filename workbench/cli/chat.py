@@ -137,3 +137,5 @@ def chat(workspace: Workspace, model: str, prompt: str | None, prompt_file: str 
         signal.signal(signal.SIGINT, previous)
     sys.stdout.write("\n")
     click.echo(f"[conversation {turn.conversation_id}] {turn.stats.summary()}", err=True)
+    if turn.note:
+        click.echo(f"note: {turn.note} (raise --max-tokens for the whole of it)", err=True)

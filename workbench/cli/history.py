@@ -54,6 +54,8 @@ def history_show(workspace: Workspace, conversation_id: int, as_json: bool) -> N
         if message.role == "assistant":
             finish = message.finish_reason or message.status
             click.echo(f"  ({reply_metrics(message.metrics, finish)})")
+            if message.note:
+                click.echo(f"  note: {message.note}")
 
 
 @history.command("search")

@@ -22,7 +22,7 @@ import psutil
 from workbench import __version__
 from workbench.engine.generate import Generation, common_prefix, grammar_text
 from workbench.engine.loaded import LoadedModel
-from workbench.engine.settings import ReplyStats, SamplingSettings
+from workbench.engine.settings import ReplyStats, SamplingSettings, json_cut_note
 from workbench.engine.stopflag import StopFlag
 from workbench.engine.templates import FOLDED_NOTE
 from workbench.errors import ContextOverflowError, TemplateError
@@ -151,6 +151,12 @@ class StreamedReply(EventStream[str]):
     @property
     def finish_reason(self) -> str:
         return self.stats.finish_reason
+
+    @property
+    def note(self) -> str | None:
+        """A line to show with the finished reply, or None: whether the token limit cut the
+        JSON a schema asked for (:func:`~workbench.engine.settings.json_cut_note`)."""
+        return json_cut_note(self.finish_reason, self.sampling.json_schema, self.text)
 
     def __iter__(self) -> Iterator[str]:
         if self._started:

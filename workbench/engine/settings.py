@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,12 +72,31 @@ PRESETS: dict[str, SamplingSettings] = {
 #: The schema that allows any JSON value (``--json``).
 ANY_JSON = "{}"
 
+#: Said with a reply constrained to JSON wherever it is shown (chat, History, trials' checks)
+#: when the token limit ended it before its JSON was complete. Its finish reason stays
+#: ``length`` and its text stays as generated, as OpenAI's API returns such a reply.
+JSON_CUT_NOTE = "the JSON was cut at the token limit"
+
+
+def json_cut_note(finish_reason: str | None, json_schema: Any, text: str) -> str | None:
+    """:data:`JSON_CUT_NOTE` when a reply constrained to JSON (``json_schema`` set) ended at
+    the token limit inside its JSON; else None.
+
+    The grammar keeps the text the start of a JSON value, so a cut one does not parse. One
+    that parses closed exactly at the limit and is complete (only a bare number at the root
+    could be cut and still parse; the grammar's objects and arrays cannot)."""
+    if finish_reason != "length" or not json_schema:
+        return None
+    try:
+        json.loads(text)
+    except ValueError:
+        return JSON_CUT_NOTE
+    return None
+
 
 def check_json_schema(value: Any, where: str = "json_schema") -> str | None:
     """``value`` as canonical JSON text if llama.cpp can turn it into a grammar, else a
     one-line error naming ``where``. Stored canonical, so the same schema is one contender."""
-    import json
-
     from llama_cpp import LlamaGrammar
 
     if value is None or value == "":

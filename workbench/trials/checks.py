@@ -370,10 +370,14 @@ def extract_json(text: str) -> Any:
 
 def run_check(
     check: dict[str, Any], text: str, completion_tokens: int = 0, total_ms: float = 0.0,
-    *, prompt: str = "",
+    *, prompt: str = "", cut: str | None = None,
 ) -> CheckResult:
-    """Evaluate one normalized check against a reply, its metrics and its prompt."""
+    """Evaluate one normalized check against a reply, its metrics and its prompt. ``cut``
+    says why the reply's JSON is incomplete (the token limit cut what its schema asked
+    for): JSON checks then fail with that reason rather than a parser's message."""
     kind = check["type"]
+    if cut and kind in ("json", "json_schema"):
+        return CheckResult(check, False, cut)
     value = check.get("value")
     fold = bool(check.get("ignore_case"))
     hay = text.lower() if fold else text
@@ -439,10 +443,11 @@ def _run_plain(check: dict[str, Any], kind: str, value: Any, text: str, fold: bo
 
 def run_checks(
     checks: list[dict[str, Any]], text: str, completion_tokens: int = 0, total_ms: float = 0.0,
-    *, prompt: str = "",
+    *, prompt: str = "", cut: str | None = None,
 ) -> tuple[bool | None, list[CheckResult]]:
     """All checks; passed is None when there are none (the cell is not scored)."""
-    results = [run_check(c, text, completion_tokens, total_ms, prompt=prompt) for c in checks]
+    results = [run_check(c, text, completion_tokens, total_ms, prompt=prompt, cut=cut)
+               for c in checks]
     return overall([r.passed for r in results]), results
 
 

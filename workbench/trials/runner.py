@@ -179,7 +179,7 @@ class TrialRun(EventStream[TrialProgress]):
             return None
         stats = reply.stats
         passed, results = run_checks(prompt.checks, reply.text, stats.completion_tokens,
-                                     stats.total_ms, prompt=prompt.prompt)
+                                     stats.total_ms, prompt=prompt.prompt, cut=reply.note)
         if error:
             passed = False if prompt.checks else None
         check_dicts = [r.to_dict() for r in results]

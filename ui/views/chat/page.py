@@ -435,7 +435,7 @@ class ChatPage(TurnsPart, QWidget):
         if widget.text != message.content:
             widget.set_content(message.content)
         if message.role == "assistant":
-            widget.set_metrics(message.metrics, message.finish_reason)
+            widget.set_metrics(message.metrics, message.finish_reason, message.note)
             if message.status == "error" or message.status == "interrupted" and message.error:
                 widget.set_status(message.error or "The reply failed.", error=True)
             elif not (message.status == "stopped" and not message.content):

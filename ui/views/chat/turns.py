@@ -22,6 +22,7 @@ from ui.chat_runner import ChatRunner, Crashed, Finished, Loading, Started, Turn
 from ui.tasks import Job
 from ui.widgets.message_widget import MessageWidget
 from workbench import conversations as convs
+from workbench.engine.settings import json_cut_note
 from workbench.library import Model
 
 #: Streamed tokens reach the GUI thread and are drawn in batches, at most this often: 20 a
@@ -180,7 +181,10 @@ class TurnsPart:
                 stream.widget.set_status("")
                 stats = event.stats
                 # What is stored, so the line reads the same when the chat is opened again.
-                stream.widget.set_metrics(stats.measurements(), stats.finish_reason)
+                stream.widget.set_metrics(
+                    stats.measurements(), stats.finish_reason,
+                    json_cut_note(stats.finish_reason, stats.settings.get("json_schema"),
+                                  event.text))
 
     def _flush(self) -> None:
         stream = self.stream
