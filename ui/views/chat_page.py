@@ -1,6 +1,6 @@
 """The Chat page: recent chats, the conversation, the composer and the sampling panel.
 
-Streaming: a turn runs on the "engine" worker as a :class:`~ui.chat_runner.ChatRunner`.
+Streaming: a turn runs on the "engine" worker as a :class:`~workbench.chat_runner.ChatRunner`.
 Every stream gets a number, and every event it sends carries it: events of any stream but
 the current one are ignored, and a stream whose conversation is not on show keeps saving but
 draws nothing, so switching chats or models while a reply streams never mixes replies.
@@ -33,7 +33,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.chat_runner import (
+from ui.services import Services
+from ui.tasks import Job
+from ui.views.chat_view import ChatView
+from ui.views.sampling_panel import SamplingPanel
+from ui.views.welcome import WelcomeView
+from ui.widgets.message_widget import MessageWidget
+from ui.widgets.plain_label import Label
+from ui.widgets.text_fit import ElidedLabel
+from workbench import conversations as convs
+from workbench.catalog import filter_catalog, load_catalog, machine_memory_bytes
+from workbench.chat_runner import (
     ChatRunner,
     ChatStartup,
     ConversationData,
@@ -47,16 +57,6 @@ from ui.chat_runner import (
     reload_model,
     switch_branch,
 )
-from ui.services import Services
-from ui.tasks import Job
-from ui.views.chat_view import ChatView
-from ui.views.sampling_panel import SamplingPanel
-from ui.views.welcome import WelcomeView
-from ui.widgets.message_widget import MessageWidget
-from ui.widgets.plain_label import Label
-from ui.widgets.text_fit import ElidedLabel
-from workbench import conversations as convs
-from workbench.catalog import filter_catalog, load_catalog, machine_memory_bytes
 from workbench.engine.settings import read_json_schema
 from workbench.library import Model, add_model
 
@@ -85,8 +85,11 @@ class Stream:
     """The reply being generated, and where (if anywhere) it is drawn."""
 
     sid: int
-    runner: ChatRunner
+    request: TurnRequest
     model_name: str
+    #: made on the engine worker, on that thread's connection; None until then
+    runner: ChatRunner | None = None
+    stop_asked: bool = False
     job: Job | None = None
     conversation_id: int | None = None
     reply_id: int | None = None
@@ -575,12 +578,20 @@ class ChatPage(QWidget):
         reply = self.view.add(MessageWidget("assistant", title=model.name,
                                             parent=self.view.column))
         reply.set_status("Thinking…")
-        runner = ChatRunner(self.services.db, self.services.engine, request)
-        stream = Stream(sid, runner, model.name, conversation_id=self.conversation_id,
+        stream = Stream(sid, request, model.name, conversation_id=self.conversation_id,
                         widget=reply, user_widget=user)
         self.stream = stream
+        services = self.services
+
+        def runner() -> ChatRunner:  # on the engine worker
+            made = ChatRunner(services.db(), services.engine, request)
+            stream.runner = made
+            if stream.stop_asked:  # Stop was pressed before the runner existed
+                made.stop()
+            return made
+
         stream.job = self.services.ops.run(
-            "engine", lambda: runner, name=f"reply from {model.name}", batch_ms=FRAME_MS,
+            "engine", runner, name=f"reply from {model.name}", batch_ms=FRAME_MS,
             progress=lambda events: self._on_events(sid, events),
             failure=lambda message: self._on_failed(sid, message),
             finished=lambda: self._on_done(sid),
@@ -592,7 +603,9 @@ class ChatPage(QWidget):
     def stop(self) -> None:
         """Stop the reply; what was generated stays, saved with finish reason "stopped"."""
         if self.stream is not None:
-            self.stream.runner.stop()
+            self.stream.stop_asked = True
+            if self.stream.runner is not None:
+                self.stream.runner.stop()
             if self.stream.widget is not None:
                 self.stream.widget.set_status("Stopping…")
 
@@ -626,9 +639,9 @@ class ChatPage(QWidget):
                 if new_chat and self.conversation_id is None:
                     self.conversation_id = event.conversation_id
             if new_chat:
-                if stream.widget is not None and stream.runner.request.prompt:
+                if stream.widget is not None and stream.request.prompt:
                     # the title the database gives it, shown now rather than after the reply
-                    self.title.setText(convs.title_from(stream.runner.request.prompt))
+                    self.title.setText(convs.title_from(stream.request.prompt))
                 self.services.events.conversations_changed.emit()
         elif isinstance(event, Crashed):
             self._flush()
@@ -701,7 +714,8 @@ class ChatPage(QWidget):
         if stream is None or stream.conversation_id != self.conversation_id:
             return
         for widget in self.view.messages:
-            if widget.message_id == stream.reply_id and stream.runner.turn is not None:
+            if widget.message_id == stream.reply_id and stream.runner is not None \
+                    and stream.runner.turn is not None:
                 widget.set_content(stream.runner.turn.reply.text)
                 stream.pending.clear()
                 stream.widget = widget
@@ -729,9 +743,10 @@ class ChatPage(QWidget):
         model = next((m for m in self.models if m.id == model_id), None)
         name = model.name if model is not None else ""
         self.services.events.model_loading.emit(name)
+        services, overrides = self.services, self.panel.overrides()
         self.services.ops.run(
-            "engine", reload_model, self.services.db, self.services.engine, model_id,
-            self.panel.overrides(), name="reloading the model",
+            "engine", lambda: reload_model(services.db(), services.engine, model_id, overrides),
+            name="reloading the model",
             success=self.services.events.model_loaded.emit, failure=self.show_error)
 
     def add_model_file(self, path: str | None = None) -> None:

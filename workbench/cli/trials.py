@@ -21,11 +21,10 @@ from workbench.cli import cli
 from workbench.cli.common import echo_json, human_size, pass_workspace
 from workbench.engine import Engine
 from workbench.errors import InvalidInputError
-from workbench.library import get_model
 from workbench.settings import get_setting
 from workbench.trials import report, store
 from workbench.trials.compare import LETTERS, CompareRun
-from workbench.trials.contenders import Contender, make_contender, parse_set_options
+from workbench.trials.contenders import Contender, contenders_from
 from workbench.trials.recommend import Bar, Recommendation, recommend
 from workbench.trials.recommend import make_bar as bar_from
 from workbench.trials.results import group_by_model, leaderboard, trial_summary
@@ -76,12 +75,8 @@ def contender_options(func: Any) -> Any:
 
 
 def build_contenders(workspace: Workspace, extra: dict[str, Any]) -> list[Contender]:
-    ctx = click.get_current_context()
-    contenders = []
-    for ref, items in ctx.meta.get("contenders", []):
-        overrides = {**extra, **parse_set_options(items)}
-        contenders.append(make_contender(workspace.db, get_model(workspace.db, ref), overrides))
-    return contenders
+    return contenders_from(workspace.db, click.get_current_context().meta.get(
+        "contenders", []), extra)
 
 
 def _on_interrupt(run: Any) -> Any:
