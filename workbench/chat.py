@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -75,20 +76,31 @@ class ChatTurn(EventStream[str]):
             self._save(status, error)
 
     def _save(self, status: str, error: str | None) -> None:
-        stats = self.reply.stats
-        convs.update_message(
-            self.db,
-            self.reply_message_id,
-            content=self.reply.text,
-            status=status,
-            error=error,
-            finish_reason=stats.finish_reason or status,
-            dropped_turns=stats.dropped_turns,
-            **stats.measurements(),
-            settings={**stats.settings, "model_name": self.model.name,
-                      "model_sha256": self.model.sha256},
-        )
+        convs.save_reply(self.db, self.reply_message_id, self.reply.text, self.reply.stats,
+                         status=status, error=error,
+                         record={"model_name": self.model.name,
+                                 "model_sha256": self.model.sha256})
         self.db.table("conversations").update(self.conversation_id, {"updated_at": convs.now()})
+
+
+def save_exchange(db: Database, messages: list[dict[str, str]], model_id: int | None,
+                  text: str, stats: ReplyStats, *, title: str, finish_reason: str,
+                  record: dict[str, Any]) -> int:
+    """Keep an exchange made elsewhere (a request to the server) in History: a new
+    conversation with its messages and the reply, saved as every reply is
+    (:func:`~workbench.conversations.save_reply`). Returns the conversation's id."""
+    system = next((m["content"] for m in messages if m["role"] == "system"), "")
+    conversation = convs.create_conversation(db, model_id=model_id, title=title,
+                                             system_prompt=system)
+    parent = None
+    for message in messages:
+        if message["role"] != "system":
+            parent = convs.add_message(db, conversation, message["role"], message["content"],
+                                       parent_id=parent)
+    answer = convs.add_message(db, conversation, "assistant", text, parent_id=parent,
+                               model_id=model_id)
+    convs.save_reply(db, answer, text, stats, finish_reason=finish_reason, record=record)
+    return conversation
 
 
 def history_messages(

@@ -126,6 +126,20 @@ def update_message(db: Database, message_id: int, **values: Any) -> None:
     db.table("messages").update(message_id, values)
 
 
+def save_reply(db: Database, message_id: int, text: str, stats: ReplyStats, *,
+               status: str = "done", error: str | None = None, finish_reason: str = "",
+               record: dict[str, Any] | None = None) -> None:
+    """Save a reply's text, outcome and measurements in History, however it was made (the
+    chat, the CLI, the server): its settings column is the engine's record of what made it
+    plus ``record`` (the model's name and sha256, where it came from)."""
+    update_message(
+        db, message_id, content=text, status=status, error=error,
+        finish_reason=finish_reason or stats.finish_reason or status,
+        dropped_turns=stats.dropped_turns, **stats.measurements(),
+        settings={**stats.settings, **(record or {})},
+    )
+
+
 def get_message(db: Database, message_id: int) -> StoredMessage:
     rows = list(db.table("messages").rows_where("id = ?", [message_id]))
     if not rows:

@@ -28,7 +28,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "front ends": ("workbench.cli", "workbench.server", "workbench.__main__"),
     # One thing the user does, end to end.
     "features": (
-        "workbench.chat", "workbench.chat_turn", "workbench.trials", "workbench.quant",
+        "workbench.chat", "workbench.chat_runner", "workbench.trials", "workbench.quant",
         "workbench.hub", "workbench.scan", "workbench.export", "workbench.recovery",
         "workbench.demo", "workbench.selfcheck",
     ),

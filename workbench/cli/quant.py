@@ -16,11 +16,11 @@ from workbench.quant.compare import (
     QuantComparison,
     QuantFile,
     QuantResult,
-    file_from_model,
     file_from_path,
     read_text,
     run,
 )
+from workbench.quant.inputs import file_from_library
 from workbench.units import human_duration, human_tps
 from workbench.workspace import Workspace
 
@@ -29,9 +29,7 @@ def resolve_file(workspace: Workspace, ref: str) -> QuantFile:
     """A path to a .gguf file, else a library id or name."""
     if Path(ref).expanduser().is_file():
         return file_from_path(ref)
-    from workbench.library import get_model
-
-    return file_from_model(get_model(workspace.db, ref))
+    return file_from_library(workspace.db, ref)
 
 
 @cli.command("quant-compare")

@@ -27,14 +27,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.chat_runner import (
-    ChatStartup,
-    ConversationData,
-    load_conversation,
-    load_startup,
-    reload_model,
-    switch_branch,
-)
 from ui.services import Services
 from ui.views.chat.banner import Banner
 from ui.views.chat.sampling_panel import SamplingPanel
@@ -46,6 +38,14 @@ from ui.widgets.plain_label import Label
 from ui.widgets.text_fit import ElidedLabel
 from workbench import conversations as convs
 from workbench.catalog import filter_catalog, load_catalog, machine_memory_bytes
+from workbench.chat_runner import (
+    ChatStartup,
+    ConversationData,
+    load_conversation,
+    load_startup,
+    reload_model,
+    switch_branch,
+)
 from workbench.engine.settings import read_json_schema
 from workbench.library import Model, add_model
 
@@ -454,9 +454,10 @@ class ChatPage(TurnsPart, QWidget):
         model = next((m for m in self.models if m.id == model_id), None)
         name = model.name if model is not None else ""
         self.services.events.model_loading.emit(name)
+        services, overrides = self.services, self.panel.overrides()
         self.services.ops.run(
-            "engine", reload_model, self.services.db, self.services.engine, model_id,
-            self.panel.overrides(), name="reloading the model",
+            "engine", lambda: reload_model(services.db(), services.engine, model_id, overrides),
+            name="reloading the model",
             success=self.services.events.model_loaded.emit, failure=self.show_error)
 
     def add_model_file(self, path: str | None = None) -> None:

@@ -1,7 +1,7 @@
 """The chat page's turns: sending a prompt (or continuing, regenerating, editing), and
 drawing the reply as it streams.
 
-Streaming: a turn runs on the "engine" worker as a :class:`~ui.chat_runner.ChatRunner`.
+Streaming: a turn runs on the "engine" worker as a :class:`~workbench.chat_runner.ChatRunner`.
 Every stream gets a number, and every event it sends carries it: events of any stream but
 the current one are ignored, and a stream whose conversation is not on show keeps saving but
 draws nothing, so switching chats or models while a reply streams never mixes replies.
@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ui.chat_runner import ChatRunner, Crashed, Finished, Loading, Started, TurnRequest
 from ui.tasks import Job
 from ui.widgets.message_widget import MessageWidget
 from workbench import conversations as convs
+from workbench.chat_runner import ChatRunner, Crashed, Finished, Loading, Started, TurnRequest
 from workbench.engine.settings import json_cut_note
 from workbench.library import Model
 
@@ -38,8 +38,11 @@ class Stream:
     """The reply being generated, and where (if anywhere) it is drawn."""
 
     sid: int
-    runner: ChatRunner
+    request: TurnRequest
     model_name: str
+    #: made on the engine worker, on that thread's connection; None until then
+    runner: ChatRunner | None = None
+    stop_asked: bool = False
     job: Job | None = None
     conversation_id: int | None = None
     reply_id: int | None = None
@@ -110,12 +113,20 @@ class TurnsPart:
         reply = self.view.add(MessageWidget("assistant", title=model.name,
                                             parent=self.view.column))
         reply.set_status("Thinking…")
-        runner = ChatRunner(self.services.db, self.services.engine, request)
-        stream = Stream(sid, runner, model.name, conversation_id=self.conversation_id,
+        stream = Stream(sid, request, model.name, conversation_id=self.conversation_id,
                         widget=reply, user_widget=user)
         self.stream = stream
+        services = self.services
+
+        def runner() -> ChatRunner:  # on the engine worker
+            made = ChatRunner(services.db(), services.engine, request)
+            stream.runner = made
+            if stream.stop_asked:  # Stop was pressed before the runner existed
+                made.stop()
+            return made
+
         stream.job = self.services.ops.run(
-            "engine", lambda: runner, name=f"reply from {model.name}", batch_ms=FRAME_MS,
+            "engine", runner, name=f"reply from {model.name}", batch_ms=FRAME_MS,
             progress=lambda events: self._on_events(sid, events),
             failure=lambda message: self._on_failed(sid, message),
             finished=lambda: self._on_done(sid),
@@ -127,7 +138,9 @@ class TurnsPart:
     def stop(self) -> None:
         """Stop the reply; what was generated stays, saved with finish reason "stopped"."""
         if self.stream is not None:
-            self.stream.runner.stop()
+            self.stream.stop_asked = True
+            if self.stream.runner is not None:
+                self.stream.runner.stop()
             if self.stream.widget is not None:
                 self.stream.widget.set_status("Stopping…")
 
@@ -161,9 +174,9 @@ class TurnsPart:
                 if new_chat and self.conversation_id is None:
                     self.conversation_id = event.conversation_id
             if new_chat:
-                if stream.widget is not None and stream.runner.request.prompt:
+                if stream.widget is not None and stream.request.prompt:
                     # the title the database gives it, shown now rather than after the reply
-                    self.title.setText(convs.title_from(stream.runner.request.prompt))
+                    self.title.setText(convs.title_from(stream.request.prompt))
                 self.services.events.conversations_changed.emit()
         elif isinstance(event, Crashed):
             self._flush()
@@ -237,7 +250,8 @@ class TurnsPart:
         if stream is None or stream.conversation_id != self.conversation_id:
             return
         for widget in self.view.messages:
-            if widget.message_id == stream.reply_id and stream.runner.turn is not None:
+            if widget.message_id == stream.reply_id and stream.runner is not None \
+                    and stream.runner.turn is not None:
                 widget.set_content(stream.runner.turn.reply.text)
                 stream.pending.clear()
                 stream.widget = widget

@@ -38,24 +38,18 @@ from ui.views.models.widgets import (
     select_source_row,
     selected_row,
 )
-from workbench import paths
 from workbench.hub.client import HubClient
 from workbench.hub.download import PullEvent, PullPlan, plan_pull, run_pull
 from workbench.hub.unfinished import Unfinished, discard_download, list_unfinished
 from workbench.library import Model
-from workbench.settings import get_setting
 from workbench.units import human_rate, human_size
+from workbench.workspace import models_dir
 
 
 def models_dir_for(services: Services) -> Path:
     """The models folder, read on the calling worker's own connection (the workspace's
     connection belongs to the GUI thread)."""
-    chosen = get_setting(services.db(), "models_dir")
-    if chosen:
-        path = Path(chosen).expanduser()
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-    return paths.models_dir(services.workspace.root)
+    return models_dir(services.db(), services.workspace.root)
 
 
 def plan_job(services: Services, item: DownloadItem) -> PullPlan:

@@ -37,10 +37,10 @@ from workbench.quant.compare import (
     QuantComparison,
     QuantProgress,
     QuantResult,
-    file_from_model,
     read_text,
 )
 from workbench.quant.family import QuantGroup, quant_groups
+from workbench.quant.inputs import file_from_library
 from workbench.trials.recommend import make_bar, recommend
 from workbench.trials.svg import scatter
 from workbench.units import human_duration, human_size
@@ -242,16 +242,17 @@ class QuantTab(QWidget):
         text_path, ctx = self.text_path, self.ctx.value()
         root = self.services.workspace.root
         threads = self.n_threads
-        engine = self.services.engine
+        engine, services = self.services.engine, self.services
 
         def job() -> QuantComparison:
             # On the engine worker, which owns the chat's model: freed, so two files of a
             # large model are not in memory beside it (the next chat loads it again).
             engine.unload()
             text, name = read_text(text_path)
-            return QuantComparison(root, file_from_model(reference),
-                                   [file_from_model(m) for m in models], text, name, ctx=ctx,
-                                   n_threads=threads)
+            db = services.db()
+            return QuantComparison(root, file_from_library(db, reference.id),
+                                   [file_from_library(db, m.id) for m in models], text, name,
+                                   ctx=ctx, n_threads=threads)
 
         self.progress.setRange(0, 0)
         self.services.events.model_loaded.emit(f"{reference.name} (comparing quantizations)")

@@ -15,8 +15,7 @@ from typing import Any
 import click
 
 from workbench.errors import InvalidInputError
-from workbench.library import get_model
-from workbench.trials.contenders import Contender, make_contender, parse_set_options
+from workbench.trials.contenders import Contender, contenders_from
 from workbench.workspace import Workspace
 
 
@@ -51,12 +50,8 @@ def contender_options(func: Any) -> Any:
 
 
 def build_contenders(workspace: Workspace, extra: dict[str, Any]) -> list[Contender]:
-    ctx = click.get_current_context()
-    contenders = []
-    for ref, items in ctx.meta.get("contenders", []):
-        overrides = {**extra, **parse_set_options(items)}
-        contenders.append(make_contender(workspace.db, get_model(workspace.db, ref), overrides))
-    return contenders
+    return contenders_from(workspace.db, click.get_current_context().meta.get(
+        "contenders", []), extra)
 
 
 def on_interrupt(run: Any) -> Any:
