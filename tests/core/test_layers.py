@@ -140,20 +140,35 @@ PURE = ("workbench.units", "workbench.fit", "workbench.gguf_header", "workbench.
         "workbench.quant.logits", "workbench.hub.unfinished", "workbench.library",
         "workbench.store")
 
+#: Modules that use the engine's plain parts (its settings, its templates) but never
+#: llama.cpp: the engine package's ``__init__`` loads its names lazily, so they stay light.
+LIGHT = ("workbench.engine.settings", "workbench.engine.templates", "workbench.conversations",
+         "workbench.model_settings", "workbench.server.protocol", "workbench.trials.store",
+         "workbench.catalog")
 
-@pytest.mark.parametrize("module", PURE)
-def test_pure_modules_do_not_load_the_engine(module: str) -> None:
+
+def _loaded_after_import(module: str, prefixes: tuple[str, ...]) -> str:
     code = (f"import sys, {module}\n"
-            "heavy = sorted(m for m in sys.modules if m.split('.')[0] == 'llama_cpp'\n"
-            "               or m.startswith('workbench.engine'))\n"
-            "print(heavy)\n")
+            f"print(sorted(m for m in sys.modules if m.startswith({prefixes!r})))\n")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(
         os.pathsep)
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip() == "[]", f"importing {module} loads {done.stdout.strip()}"
+    return done.stdout.strip()
+
+
+@pytest.mark.parametrize("module", PURE)
+def test_pure_modules_do_not_load_the_engine(module: str) -> None:
+    loaded = _loaded_after_import(module, ("llama_cpp", "workbench.engine"))
+    assert loaded == "[]", f"importing {module} loads {loaded}"
+
+
+@pytest.mark.parametrize("module", LIGHT)
+def test_light_modules_do_not_load_llama_cpp(module: str) -> None:
+    loaded = _loaded_after_import(module, ("llama_cpp",))
+    assert loaded == "[]", f"importing {module} loads {loaded}"
 
 
 # --- the engine runs a feature's work by its entry point ----------------------------------
