@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from workbench.engine.engine import Engine, Reply
     from workbench.engine.loaded import LoadedModel, default_threads, gpu_offload_supported
-    from workbench.engine.process import RemoteModel
+    from workbench.engine.process import RemoteModel, RemoteReply
     from workbench.engine.reply import Message
     from workbench.engine.settings import (
         PRESETS,
@@ -36,15 +36,15 @@ if TYPE_CHECKING:
 _HOMES = {
     "Engine": "engine", "Reply": "engine",
     "LoadedModel": "loaded", "default_threads": "loaded", "gpu_offload_supported": "loaded",
-    "RemoteModel": "process", "Message": "reply",
+    "RemoteModel": "process", "RemoteReply": "process", "Message": "reply",
     "PRESETS": "settings", "LoadSettings": "settings", "ReplyStats": "settings",
     "SamplingSettings": "settings", "parse_gpu_layers": "settings",
 }
 
 __all__ = [
-    "PRESETS", "Engine", "LoadSettings", "LoadedModel", "Message", "RemoteModel", "Reply",
-    "ReplyStats", "SamplingSettings", "default_threads", "gpu_offload_supported",
-    "parse_gpu_layers",
+    "PRESETS", "Engine", "LoadSettings", "LoadedModel", "Message", "RemoteModel",
+    "RemoteReply", "Reply", "ReplyStats", "SamplingSettings", "default_threads",
+    "gpu_offload_supported", "parse_gpu_layers",
 ]
 
 
