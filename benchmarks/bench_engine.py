@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from workbench.demo import demo_model_path  # noqa: E402
 from workbench.engine import Engine, LoadSettings, SamplingSettings  # noqa: E402
+from workbench.units import TOKENS_PER_S  # noqa: E402
 
 PROMPT = [{"role": "user", "content": "Explain, step by step and at length, how a steam "
            "engine works, then how an electric motor works. " * 4}]
@@ -292,7 +293,8 @@ def bench_model(path: Path, args: argparse.Namespace) -> tuple[float, float]:
                      f"{paired[name][1]:.3f} (median of per-round ratios)")
         elif name != "workbench":
             ratio = f"   workbench / {name}: prompt {wb[0] / pp:.3f}, generation {wb[1] / tg:.3f}"
-        print(f"  {name:12} prompt {pp:8.1f} tok/s   generation {tg:7.1f} tok/s{ratio}")
+        print(f"  {name:12} prompt {pp:8.1f} {TOKENS_PER_S}   generation {tg:7.1f} {TOKENS_PER_S}"
+              f"{ratio}")
     return paired["bare loop"]
 
 

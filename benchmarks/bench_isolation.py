@@ -35,6 +35,7 @@ from workbench.demo import demo_model_path  # noqa: E402
 from workbench.engine import Engine, LoadSettings, SamplingSettings  # noqa: E402
 from workbench.engine.loaded import load_model  # noqa: E402
 from workbench.engine.reply import Reply as InProcessReply  # noqa: E402
+from workbench.units import TOKENS_PER_S, human_ms, human_tps  # noqa: E402
 
 PROMPT = [{"role": "user", "content": "Explain, step by step and at length, how a steam "
            "engine works, then how an electric motor works."}]
@@ -109,8 +110,8 @@ def main() -> None:
                  str(args.replies)], capture_output=True, text=True, check=True)
             samples[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(f"round {round_ + 1}: " + "; ".join(
-            f"{name} {s[-1]['gen_tps']:.1f} tok/s, first token {s[-1]['seen_ttft_ms']:.0f} ms,"
-            f" load {s[-1]['load_ms']:.0f} ms" for name, s in samples.items()), flush=True)
+            f"{name} {human_tps(s[-1]['gen_tps'])}, first token {human_ms(s[-1]['seen_ttft_ms'])},"
+            f" load {human_ms(s[-1]['load_ms'])}" for name, s in samples.items()), flush=True)
 
     def median(name: str, key: str) -> float:
         return statistics.median(s[key] for s in samples[name])
@@ -122,8 +123,8 @@ def main() -> None:
     print(f"\nmodel: {path.name}, {args.tokens} tokens, {args.threads} threads, "
           f"{args.rounds} interleaved rounds of {args.replies} replies a side (medians; "
           "'paired' is the median of the per-round ratios)")
-    rows = (("generation tok/s (recorded)", "gen_tps"),
-            ("generation tok/s (as seen)", "seen_tps"),
+    rows = ((f"generation {TOKENS_PER_S} (recorded)", "gen_tps"),
+            (f"generation {TOKENS_PER_S} (as seen)", "seen_tps"),
             ("first token ms (recorded)", "ttft_ms"),
             ("first token ms (as seen)", "seen_ttft_ms"),
             ("load ms (process start in)", "load_ms"))

@@ -36,7 +36,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from ui import theme  # noqa: E402
 from ui.services import Services  # noqa: E402
-from ui.views.chat import page as chat_page  # noqa: E402
+from ui.views.chat import turns as chat_turns  # noqa: E402
 from ui.views.chat.page import ChatPage  # noqa: E402
 from ui.widgets import message_widget  # noqa: E402
 from workbench.demo import demo_model_path  # noqa: E402
@@ -44,6 +44,7 @@ from workbench.engine import Engine, RemoteReply  # noqa: E402
 from workbench.library import add_model  # noqa: E402
 from workbench.model_settings import resolve_settings  # noqa: E402
 from workbench.settings import set_setting  # noqa: E402
+from workbench.units import human_tps  # noqa: E402
 from workbench.workspace import Workspace  # noqa: E402
 
 PROMPT = ("Write a very long, detailed story about a lighthouse keeper who finds a map, "
@@ -193,8 +194,8 @@ def main() -> int:
             results["window"].append(windowed(page, overrides))
             results["headless"].append(headless_on_worker(services, model, load, sampling))
         h, w = results["headless"][-1], results["window"][-1]
-        print(f"round {round_ + 1}: headless {h['tps']:.1f} tok/s ({h['tokens']} tokens), "
-              f"window {w['tps']:.1f} tok/s ({w['tokens']} tokens), "
+        print(f"round {round_ + 1}: headless {human_tps(h['tps'])} ({h['tokens']} tokens), "
+              f"window {human_tps(w['tps'])} ({w['tokens']} tokens), "
               f"same text: {h['text'] == w['text']}")
     h_tps = statistics.median(r["tps"] for r in results["headless"])
     w_tps = statistics.median(r["tps"] for r in results["window"])
@@ -203,7 +204,7 @@ def main() -> int:
     ratios = [w["tps"] / h["tps"] for h, w in zip(results["headless"], results["window"],
                                                    strict=True)]
     slower = (1 - statistics.median(ratios)) * 100
-    print(f"\ngeneration: headless {h_tps:.1f} tok/s, window {w_tps:.1f} tok/s (medians); "
+    print(f"\ngeneration: headless {human_tps(h_tps)}, window {human_tps(w_tps)} (medians); "
           f"window/headless per round {', '.join(f'{r:.3f}' for r in ratios)} "
           f"-> window {slower:+.1f}% slower (median of rounds; target <= 5%)")
     for side in ("headless", "window"):
@@ -218,7 +219,7 @@ def main() -> int:
     gui = statistics.median(r["gui_ms_per_token"] for r in results["window"])
     gui_share = statistics.median(r["gui_share"] for r in results["window"])
     print(f"GUI thread: {gui:.2f} ms of CPU per token ({gui_share * 100:.1f}% of a core; "
-          f"drawn at most every {chat_page.FRAME_MS} ms); drawing the reply took "
+          f"drawn at most every {chat_turns.FRAME_MS} ms); drawing the reply took "
           f"{share * 100:.1f}% of its time")
     services.shutdown()
     workspace.close()

@@ -1,14 +1,14 @@
 """The main window: navigation on the left, one page at a time, a status bar that says what
 the engine and the background jobs are doing, and the app-wide shortcuts.
 
-Pages written by other parts of the project are imported defensively: a page that does not
-exist yet, or fails to build, becomes a short placeholder instead of stopping the window.
+Every page is registered one way, in :data:`PAGES`, by a plain import: a page that fails to
+import fails the window at once, loudly, rather than showing a placeholder in its place.
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
+from collections.abc import Callable
+from typing import cast
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
@@ -28,30 +28,23 @@ from PySide6.QtWidgets import (
 from ui import theme
 from ui.services import Services
 from ui.views.chat.page import ChatPage
+from ui.views.compare.page import ComparePage
 from ui.views.history_page import HistoryPage
+from ui.views.models.page import ModelsPage
 from ui.views.server_switch import ServerSwitch
 from ui.views.settings_dialog import SettingsDialog
+from ui.views.trials.page import TrialsPage
 from ui.widgets.plain_label import Label
 
-log = logging.getLogger(__name__)
-
-OTHER_PAGES = {
-    "Models": ("ui.views.models.page", "ModelsPage"),
-    "Compare": ("ui.views.compare.page", "ComparePage"),
-    "Trials": ("ui.views.trials.page", "TrialsPage"),
-}
-NAV = ("Chat", "Models", "Compare", "Trials", "History")
-
-
-def placeholder(text: str, parent: QWidget) -> QWidget:
-    page = QWidget(parent)
-    layout = QVBoxLayout(page)
-    label = Label(text, page)
-    label.setObjectName("Muted")
-    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-    label.setWordWrap(True)
-    layout.addWidget(label)
-    return page
+#: The pages, in navigation order: each is built as ``page(services, parent)``.
+PAGES: tuple[tuple[str, Callable[[Services, QWidget], QWidget]], ...] = (
+    ("Chat", ChatPage),
+    ("Models", ModelsPage),
+    ("Compare", ComparePage),
+    ("Trials", TrialsPage),
+    ("History", HistoryPage),
+)
+NAV = tuple(name for name, _page in PAGES)
 
 
 class MainWindow(QMainWindow):
@@ -90,11 +83,10 @@ class MainWindow(QMainWindow):
         nav_layout.addLayout(settings_row)
 
         self.pages = QStackedWidget(central)
-        self.chat = ChatPage(services, self.pages)
-        self.history = HistoryPage(services, self.pages)
-        self.page_widgets: dict[str, QWidget] = {"Chat": self.chat, "History": self.history}
-        for name, (module, cls) in OTHER_PAGES.items():
-            self.page_widgets[name] = self._other_page(name, module, cls)
+        self.page_widgets: dict[str, QWidget] = {
+            name: page(services, self.pages) for name, page in PAGES}
+        self.chat = cast(ChatPage, self.page_widgets["Chat"])
+        self.history = cast(HistoryPage, self.page_widgets["History"])
         for name in NAV:
             self.pages.addWidget(self.page_widgets[name])
             item = QListWidgetItem(name, self.nav)
@@ -120,17 +112,6 @@ class MainWindow(QMainWindow):
         services.tasks.jobs_changed.connect(self._jobs_changed)
         QWidget.setTabOrder(self.nav, self.chat.new_button)
         self.chat.input.setFocus()
-
-    def _other_page(self, name: str, module: str, cls: str) -> QWidget:
-        try:
-            page_class = getattr(importlib.import_module(module), cls)
-        except (ImportError, AttributeError):
-            return placeholder(f"The {name} page is on its way.", self.pages)
-        try:
-            return page_class(self.services, self.pages)
-        except Exception as error:  # another page's bug must not stop the window
-            log.exception("the %s page failed to open", name)
-            return placeholder(f"The {name} page could not open: {error}", self.pages)
 
     # --- status bar ---------------------------------------------------------------------
 

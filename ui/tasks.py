@@ -32,6 +32,7 @@ from typing import Any
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
 from workbench.errors import WorkbenchError
+from workbench.streams import EventStream
 
 log = logging.getLogger(__name__)
 
@@ -128,10 +129,11 @@ class Job(QObject):
         return self._cancel.is_set()
 
     def cancel(self) -> None:
-        """Ask the job to stop; an iterator with a ``stop()`` (a reply) is told at once."""
+        """Ask the job to stop; an :class:`~workbench.streams.EventStream` (a reply, a trial)
+        is told at once."""
         self._cancel.set()
         stoppable = self._stoppable
-        if stoppable is not None and hasattr(stoppable, "stop"):
+        if isinstance(stoppable, EventStream):
             stoppable.stop()
 
     def _send_progress(self, value: Any) -> None:
@@ -155,9 +157,7 @@ class Job(QObject):
     def _run(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]):
         try:
             result = func(*args, **kwargs)
-            if isinstance(result, Iterator) or hasattr(result, "__iter__") and hasattr(
-                result, "stop"
-            ):
+            if isinstance(result, (Iterator, EventStream)):
                 self._stoppable = result
                 if self._cancel.is_set():
                     self.cancel()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -17,12 +18,13 @@ from workbench import conversations as convs
 from workbench.engine import Engine, LoadSettings, Reply, ReplyStats, SamplingSettings
 from workbench.errors import EngineCrashed, InvalidInputError, WorkbenchError
 from workbench.library import Model
+from workbench.streams import EventStream
 
 SAVE_EVERY_S = 0.5
 
 
 @dataclass
-class ChatTurn:
+class ChatTurn(EventStream[str]):
     """Iterate to stream the reply; the rows are saved while it runs."""
 
     db: Database
@@ -39,6 +41,11 @@ class ChatTurn:
     @property
     def stats(self) -> ReplyStats:
         return self.reply.stats
+
+    @property
+    def note(self) -> str | None:
+        """Said with the finished reply: the token limit cut the JSON asked for (or None)."""
+        return self.reply.note
 
     def __iter__(self) -> Iterator[str]:
         last_save = time.monotonic()
@@ -62,27 +69,38 @@ class ChatTurn:
             raise
         finally:
             # Close the reply first: when our consumer stopped early, this finalizes the
-            # reply's stats (tokens, tok/s, finish reason) before they are saved.
+            # reply's stats (tokens, speed, finish reason) before they are saved.
             stream.close()  # type: ignore[attr-defined]
             if self.reply.stopped and status == "done":
                 status = "stopped"
             self._save(status, error)
 
     def _save(self, status: str, error: str | None) -> None:
-        stats = self.reply.stats
-        convs.update_message(
-            self.db,
-            self.reply_message_id,
-            content=self.reply.text,
-            status=status,
-            error=error,
-            finish_reason=stats.finish_reason or status,
-            dropped_turns=stats.dropped_turns,
-            **stats.measurements(),
-            settings={**stats.settings, "model_name": self.model.name,
-                      "model_sha256": self.model.sha256},
-        )
+        convs.save_reply(self.db, self.reply_message_id, self.reply.text, self.reply.stats,
+                         status=status, error=error,
+                         record={"model_name": self.model.name,
+                                 "model_sha256": self.model.sha256})
         self.db.table("conversations").update(self.conversation_id, {"updated_at": convs.now()})
+
+
+def save_exchange(db: Database, messages: list[dict[str, str]], model_id: int | None,
+                  text: str, stats: ReplyStats, *, title: str, finish_reason: str,
+                  record: dict[str, Any]) -> int:
+    """Keep an exchange made elsewhere (a request to the server) in History: a new
+    conversation with its messages and the reply, saved as every reply is
+    (:func:`~workbench.conversations.save_reply`). Returns the conversation's id."""
+    system = next((m["content"] for m in messages if m["role"] == "system"), "")
+    conversation = convs.create_conversation(db, model_id=model_id, title=title,
+                                             system_prompt=system)
+    parent = None
+    for message in messages:
+        if message["role"] != "system":
+            parent = convs.add_message(db, conversation, message["role"], message["content"],
+                                       parent_id=parent)
+    answer = convs.add_message(db, conversation, "assistant", text, parent_id=parent,
+                               model_id=model_id)
+    convs.save_reply(db, answer, text, stats, finish_reason=finish_reason, record=record)
+    return conversation
 
 
 def history_messages(

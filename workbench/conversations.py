@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from workbench.engine.settings import ReplyStats
+from workbench.engine.settings import ReplyStats, json_cut_note
 from workbench.errors import InvalidInputError, NotFoundError
 from workbench.library import now
 from workbench.store.db import insert_row
@@ -51,6 +51,13 @@ class StoredMessage:
             settings=json.loads(row["settings"] or "{}"),
             error=row["error"],
         )
+
+    @property
+    def note(self) -> str | None:
+        """What to say with a stored reply beyond its metrics: that the token limit cut the
+        JSON its schema asked for (None otherwise); derived, so older rows say it too."""
+        return json_cut_note(self.finish_reason, self.settings.get("json_schema"),
+                             self.content)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -117,6 +124,20 @@ def update_message(db: Database, message_id: int, **values: Any) -> None:
     if isinstance(values.get("settings"), dict):
         values["settings"] = json.dumps(values["settings"])
     db.table("messages").update(message_id, values)
+
+
+def save_reply(db: Database, message_id: int, text: str, stats: ReplyStats, *,
+               status: str = "done", error: str | None = None, finish_reason: str = "",
+               record: dict[str, Any] | None = None) -> None:
+    """Save a reply's text, outcome and measurements in History, however it was made (the
+    chat, the CLI, the server): its settings column is the engine's record of what made it
+    plus ``record`` (the model's name and sha256, where it came from)."""
+    update_message(
+        db, message_id, content=text, status=status, error=error,
+        finish_reason=finish_reason or stats.finish_reason or status,
+        dropped_turns=stats.dropped_turns, **stats.measurements(),
+        settings={**stats.settings, **(record or {})},
+    )
 
 
 def get_message(db: Database, message_id: int) -> StoredMessage:

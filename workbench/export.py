@@ -11,6 +11,7 @@ from sqlite_utils import Database
 
 from workbench import conversations as convs
 from workbench.errors import InvalidInputError
+from workbench.units import reply_metrics
 
 
 def export_conversation(db: Database, conversation_id: int, fmt: str) -> str:
@@ -31,8 +32,7 @@ def export_conversation(db: Database, conversation_id: int, fmt: str) -> str:
                                                                           "Assistant")
         lines += [f"**{who}:**", "", message.content, ""]
         if message.role == "assistant" and message.metrics.get("gen_tps"):
-            m = message.metrics
-            lines += [f"*{m.get('completion_tokens', 0)} tokens, {m['gen_tps']:.1f} tok/s*", ""]
+            lines += [f"*{reply_metrics(message.metrics, message.finish_reason or '')}*", ""]
     return "\n".join(lines)
 
 

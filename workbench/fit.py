@@ -22,9 +22,9 @@ from typing import Any
 
 from workbench.gguf_header import GGUFHeader
 from workbench.hardware import Hardware
+from workbench.units import human_size
 
 MiB = 2**20
-GiB = 2**30
 N_UBATCH = 512
 CTX_PAD = 256
 KV_BYTES = 2  # f16 cache, llama.cpp's default type_k/type_v
@@ -270,23 +270,24 @@ class Verdict:
 
     def summary(self) -> str:
         e = self.estimate
-        need = _gb(e.total)
+        need, vram, ram = human_size(e.total), human_size(self.vram_free), human_size(
+            self.ram_available)
         approx = "~" if e.source == "estimate" else ""
-        parts = (f"weights {_gb(e.weights)} + KV cache {_gb(e.kv_cache)} + compute "
-                 f"{_gb(e.compute)} at {e.n_ctx:,} tokens")
+        parts = (f"weights {human_size(e.weights)} + KV cache {human_size(e.kv_cache)} + compute "
+                 f"{human_size(e.compute)} at {e.n_ctx:,} tokens")
         if self.kind == GPU:
-            head = f"fits on the GPU: needs {approx}{need} of {_gb(self.vram_free)} free VRAM"
+            head = f"fits on the GPU: needs {approx}{need} of {vram} free VRAM"
         elif self.kind == PARTIAL:
             head = (f"fits with {self.gpu_layers} of {e.n_layer} layers offloaded to the GPU "
-                    f"({_gb(self.vram_free)} free VRAM, {_gb(self.ram_available)} free RAM); "
+                    f"({vram} free VRAM, {ram} free RAM); "
                     f"needs {approx}{need}")
         elif self.kind == CPU:
             head = (f"fits in RAM (CPU only): needs {approx}{need} of "
-                    f"{_gb(self.ram_available)} available")
+                    f"{ram} available")
         else:
-            room = _gb(self.ram_available) + " available RAM"
+            room = ram + " available RAM"
             if self.gpu_offload and self.vram_free:
-                room += f" + {_gb(self.vram_free)} free VRAM"
+                room += f" + {vram} free VRAM"
             head = f"will not fit: needs {approx}{need}, this machine has {room}"
         return f"{head} ({parts})"
 
@@ -294,10 +295,6 @@ class Verdict:
         return {"kind": self.kind, "summary": self.summary(), "gpu_layers": self.gpu_layers,
                 "ram_available": self.ram_available, "ram_total": self.ram_total,
                 "vram_free": self.vram_free, "estimate": self.estimate.to_dict()}
-
-
-def _gb(n: int) -> str:
-    return f"{n / GiB:.1f} GiB" if n >= GiB else f"{n / MiB:.0f} MiB"
 
 
 def _layers_on_gpu(e: MemoryEstimate, vram_free: int) -> int:

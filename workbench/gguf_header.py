@@ -6,6 +6,10 @@ models, and judging a file on the Hub from its first megabytes (HTTP Range reque
 reader that streams the header and skips large arrays unless asked for them. The type codes,
 file types and quantization block sizes come from the ``gguf`` package, so they stay in step
 with llama.cpp.
+
+Whole because the reader, the bounds it holds against a crafted file and the checks of what
+it read are one pass over one format, sharing its limits and type sizes: none reads a header
+alone, and each is read against the others.
 """
 
 from __future__ import annotations

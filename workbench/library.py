@@ -11,14 +11,14 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
 
+from workbench.chat_tuning import marks_chat_tuning
 from workbench.errors import (
     AlreadyInLibraryError,
     InvalidInputError,
@@ -31,26 +31,6 @@ from workbench.store.db import insert_row
 
 #: How a base model is labelled wherever it is named: it continues text rather than answering.
 BASE_MODEL_LABEL = "base model (not tuned for chat)"
-#: Words that mark a model tuned to follow instructions or chat, anywhere in a name or tag...
-_CHAT_WORDS = ("instruct", "chat")
-#: ...and whole words (between non-letters) that do: Gemma's "-it", training methods, and
-#: the names of well-known chat fine-tunes.
-_CHAT_TOKENS = frozenset({
-    "it", "inst", "sft", "dpo", "orpo", "kto", "rlhf", "assistant", "conversational",
-    "hermes", "openhermes", "zephyr", "vicuna", "openchat", "tulu", "alpaca", "dolphin",
-    "wizardlm", "orca", "roleplay", "rp",
-})
-
-
-def marks_chat_tuning(texts: Iterable[str]) -> bool:
-    """Whether any of these names, fine-tune labels or tags marks an instruct or chat model."""
-    for text in texts:
-        lowered = text.lower()
-        if any(word in lowered for word in _CHAT_WORDS):
-            return True
-        if _CHAT_TOKENS & set(re.split(r"[^a-z]+", lowered)):
-            return True
-    return False
 
 
 def looks_like_base_model(header: Any, file_name: str) -> bool:

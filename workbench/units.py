@@ -1,10 +1,35 @@
-"""Numbers as people read them: one formatting for the CLI, the window and the reports."""
+"""Numbers as people read them: the one place sizes, durations, rates and a reply's metrics are
+written, so the window, the CLI and the reports spell the same reply alike (llm's
+``token_usage_string`` is the model). ``tests/core/test_units.py`` holds the rules below and
+fails when a unit is written by hand anywhere else.
+
+- **Sizes** are decimal, as the Hub and file managers show them: ``512 B``, ``98.4 MB``,
+  ``1.2 GB``. Memory too: one set of units, so a file's size and the memory it needs compare.
+- **A measured time** is whole milliseconds under a second (``840 ms``), seconds with one
+  decimal under a minute (``2.3 s``), then ``4 min 10 s`` and ``1 h 03 min``.
+  **A time left** is an estimate, so whole seconds only: ``12 s``, ``4 min 10 s``.
+- **Rates** have one decimal under 100 and none above: ``12.3 tok/s``, ``1,234 tok/s``;
+  bytes per second as a size: ``5.0 MB/s``.
+- **A reply's metrics** in one order: speed, first token, tokens, peak memory, load time,
+  finish. The short form (a table cell, a column) is speed, time to first token, tokens and
+  peak memory; the long form (under a reply, the CLI, History, exports, reports) adds what the
+  prompt cost, the load time, the finish reason and turns dropped to fit the context.
+  A number not measured is left out, never shown as zero.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any
+
+#: The unit of generation and prompt speed; a spin box's suffix or an axis title uses this.
+TOKENS_PER_S = "tok/s"
+#: Between the parts of a metrics line.
+SEP = " · "
+
 
 def human_size(n: float | None) -> str:
-    """Bytes in decimal units (as the Hub and file managers show them): ``98.4 MB``."""
+    """Bytes in decimal units: ``98.4 MB``; ``-`` when unknown."""
     if n is None:
         return "-"
     for unit in ("B", "KB", "MB", "GB"):
@@ -22,3 +47,94 @@ def human_count(n: float | None) -> str:
         if n >= size:
             return f"{n / size:.1f}{unit}"
     return str(int(n))
+
+
+def _clock(whole: int) -> str:
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {secs:02d} s"
+    return f"{secs} s"
+
+
+def human_duration(seconds: float | None) -> str:
+    """A measured time: ``840 ms``, ``2.3 s``, ``4 min 10 s``, ``1 h 03 min``; ``-`` unknown."""
+    if seconds is None:
+        return "-"
+    if round(seconds * 1000) < 1000:
+        return f"{seconds * 1000:.0f} ms"
+    if round(seconds, 1) < 60:
+        return f"{seconds:.1f} s"
+    return _clock(int(round(seconds)))
+
+
+def human_ms(milliseconds: float | None) -> str:
+    """:func:`human_duration` for the times the engine records in milliseconds."""
+    return human_duration(None if milliseconds is None else milliseconds / 1000)
+
+
+def human_eta(seconds: float | None) -> str:
+    """A time left, in whole seconds: ``12 s``, ``4 min 10 s``, ``1 h 03 min``; empty when
+    unknown (a table cell or a label that shows nothing yet)."""
+    if seconds is None or seconds < 0:
+        return ""
+    return _clock(int(round(seconds)))
+
+
+def _rate(value: float) -> str:
+    return f"{value:.1f}" if round(value, 1) < 100 else f"{value:,.0f}"
+
+
+def human_tps(tokens_per_second: float | None) -> str:
+    """Tokens per second: ``12.3 tok/s``, ``1,234 tok/s``; ``-`` when not measured."""
+    if tokens_per_second is None:
+        return "-"
+    return f"{_rate(tokens_per_second)} {TOKENS_PER_S}"
+
+
+def human_rate(bytes_per_second: float | None) -> str:
+    """A transfer speed: ``12.3 MB/s``; empty when nothing has been measured yet."""
+    if not bytes_per_second:
+        return ""
+    return f"{human_size(bytes_per_second)}/s"
+
+
+def human_spread(spread: Mapping[str, Any] | None, fmt: Callable[[Any], str]) -> str:
+    """A median with its range over several runs: ``840 ms (790 ms–1.2 s, n=3)``; one run is
+    its number alone, none is ``–``. ``spread`` is ``trials.stats``' ``{median, min, max, n}``."""
+    if not spread or spread.get("median") is None:
+        return "–"
+    if (spread.get("n") or 0) > 1:
+        return f"{fmt(spread['median'])} ({fmt(spread['min'])}–{fmt(spread['max'])}, " \
+               f"n={spread['n']})"
+    return fmt(spread["median"])
+
+
+def reply_metrics(metrics: Mapping[str, Any], finish_reason: str | None = None, *,
+                  short: bool = False) -> str:
+    """What a reply cost, in the one order: ``12.3 tok/s · first token 840 ms · 120 tokens ·
+    peak 310.2 MB · loaded in 1.2 s · finish: stop``. ``metrics`` has the stored names
+    (``gen_tps``, ``ttft_ms``, ``prompt_tokens``, ``completion_tokens``, ``prompt_tps``,
+    ``peak_rss``, ``load_ms``, ``finish_reason``, ``dropped_turns``); what is missing is left
+    out. ``short`` keeps speed, ``TTFT``, tokens and peak memory for a cell or a column."""
+    m = metrics
+    finish = m.get("finish_reason") if finish_reason is None else finish_reason
+    tokens = m.get("completion_tokens")
+    tokens_text = None if tokens is None else f"{tokens} tokens"
+    if tokens_text and m.get("prompt_tokens") and not short:
+        tokens_text = f"{m['prompt_tokens']} prompt + {tokens_text}"
+    ttft = m.get("ttft_ms")
+    parts = [
+        human_tps(m["gen_tps"]) if m.get("gen_tps") else None,
+        None if ttft is None else f"{'TTFT' if short else 'first token'} {human_ms(ttft)}",
+        tokens_text,
+        f"prompt {human_tps(m['prompt_tps'])}" if m.get("prompt_tps") and not short else None,
+        f"peak {human_size(m['peak_rss'])}" if m.get("peak_rss") else None,
+        f"loaded in {human_ms(m['load_ms'])}" if m.get("load_ms") and not short else None,
+        f"finish: {finish}" if finish and not short else None,
+        f"dropped {m['dropped_turns']} old turns" if m.get("dropped_turns") and not short
+        else None,
+    ]
+    return SEP.join(p for p in parts if p)

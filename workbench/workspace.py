@@ -24,6 +24,23 @@ from workbench.settings import InvalidSettingError, get_setting
 from workbench.store import open_database
 
 
+def models_dir(db: Database, root: Path) -> Path:
+    """Where downloads go: the folder chosen in the settings (read on ``db``, the calling
+    thread's connection), made if need be, else the data folder's own. A chosen folder that
+    cannot be used now (its disk went away since it was set) is one line saying so."""
+    chosen = get_setting(db, "models_dir")
+    if chosen:
+        path = Path(chosen).expanduser()
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:  # checked when set, but a disk can go away since
+            raise InvalidSettingError("models_dir", f"{str(path)!r} cannot be used now "
+                                      f"({error.strerror or error}); reconnect its disk "
+                                      "or choose another folder") from None
+        return path
+    return paths.models_dir(root)
+
+
 class Workspace:
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
         self.root = paths.data_dir(root)
@@ -63,17 +80,7 @@ class Workspace:
 
     @property
     def models_dir(self) -> Path:
-        chosen = get_setting(self.db, "models_dir")
-        if chosen:
-            path = Path(chosen).expanduser()
-            try:
-                path.mkdir(parents=True, exist_ok=True)
-            except OSError as error:  # checked when set, but a disk can go away since
-                raise InvalidSettingError("models_dir", f"{str(path)!r} cannot be used now "
-                                          f"({error.strerror or error}); reconnect its disk "
-                                          "or choose another folder") from None
-            return path
-        return paths.models_dir(self.root)
+        return models_dir(self.db, self.root)
 
     def close(self) -> None:
         """Close every connection this workspace opened, in any thread (call it once the

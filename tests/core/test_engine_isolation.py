@@ -22,7 +22,7 @@ import pytest
 from workbench import chat
 from workbench import conversations as convs
 from workbench.engine import Engine, LoadSettings, SamplingSettings
-from workbench.engine.process import describe_exit
+from workbench.engine.exits import describe_exit
 from workbench.errors import ContextOverflowError, EngineCrashed
 
 # One thread: these tests measure no speed, and one thread is steady on a busy machine.

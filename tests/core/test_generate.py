@@ -19,6 +19,14 @@ SYSTEM = {"role": "system", "content": "You are a terse assistant. Answer in one
 PROMPTS = ["What is a river?", "Why is the sky blue?", "Name three fruits."]
 
 
+def test_llama_cpp_python_takes_the_arguments_the_sampler_chain_passes() -> None:
+    """ctypes passes a wrong count of arguments silently: were llama-cpp-python's C signature
+    another (``llama_sampler_init_penalties`` lost ``n_vocab`` in 0.3.x and took it back in
+    0.3.35), replies would be sampled with shifted settings instead of failing. A new
+    llama-cpp-python (the pin in pyproject.toml) is checked here first."""
+    assert len(llama_cpp.llama_sampler_init_penalties.argtypes) == 5  # as build_sampler calls
+
+
 def test_stop_text_holds_back_what_could_become_a_stop_string() -> None:
     stopper = StopText(["<END>", "\n\nUser:"])
     assert stopper.feed("Hello <E") == ("Hello ", False)

@@ -24,10 +24,11 @@ pytest_plugins = ["hub_fixtures"]
 
 from workbench.cli import cli  # noqa: E402
 from workbench.errors import DownloadError, HubError  # noqa: E402
-from workbench.hub import list_files, search_models  # noqa: E402
 from workbench.hub.client import HubClient  # noqa: E402
 from workbench.hub.download import partial_paths, target_path  # noqa: E402
+from workbench.hub.files import list_files  # noqa: E402
 from workbench.hub.remote_header import read_remote_header  # noqa: E402
+from workbench.hub.search import search_models  # noqa: E402
 
 
 def _cli(workspace, *args: str) -> tuple[int, str]:

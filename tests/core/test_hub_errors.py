@@ -16,8 +16,9 @@ pytest_plugins = ["hub_fixtures"]
 
 from workbench.cli import cli  # noqa: E402
 from workbench.errors import HubError, OfflineError  # noqa: E402
-from workbench.hub import list_files, search_models  # noqa: E402
 from workbench.hub.client import HubClient  # noqa: E402
+from workbench.hub.files import list_files  # noqa: E402
+from workbench.hub.search import search_models  # noqa: E402
 from workbench.settings import set_setting  # noqa: E402
 
 

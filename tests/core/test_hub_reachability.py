@@ -18,8 +18,10 @@ from hub_standin import REPO  # noqa: E402
 pytest_plugins = ["hub_fixtures"]
 
 from workbench.errors import HubError, NoConnectionError  # noqa: E402
-from workbench.hub import list_files, reachability, search_models  # noqa: E402
+from workbench.hub import reachability  # noqa: E402
 from workbench.hub.client import HubClient  # noqa: E402
+from workbench.hub.files import list_files  # noqa: E402
+from workbench.hub.search import search_models  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -15,9 +15,14 @@ pytest_plugins = ["hub_fixtures"]
 
 from workbench.cli import cli  # noqa: E402
 from workbench.gguf_header import read_header  # noqa: E402
-from workbench.hub import list_files, search_models  # noqa: E402
-from workbench.hub.files import RemotePart, group_files, quantization_from_name  # noqa: E402
+from workbench.hub.files import (  # noqa: E402
+    RemotePart,
+    group_files,
+    list_files,
+    quantization_from_name,
+)
 from workbench.hub.remote_header import read_remote_header  # noqa: E402
+from workbench.hub.search import search_models  # noqa: E402
 
 
 def test_search_sorts_and_describes(hub_client):

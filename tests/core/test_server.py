@@ -84,19 +84,52 @@ def test_completions_send_the_prompt_as_it_is(client: openai.OpenAI) -> None:
     assert answer.usage is not None and answer.usage.prompt_tokens <= 8  # no chat template
 
 
+#: A city of at most 20 ASCII letters or spaces: the reply is at most 36 bytes, and every token
+#: the grammar lets through is at least one byte, so 48 tokens always let it close (greedy
+#: replies differ between CPUs: no test may depend on how long one CPU's answer is).
+CITY = {"type": "object", "required": ["city"], "additionalProperties": False,
+        "properties": {"city": {"type": "string", "pattern": "^[A-Za-z ]{1,20}$"}}}
+
+
 def test_json_schema_response_format_is_enforced(client: openai.OpenAI) -> None:
-    schema = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 20}},
-              "required": ["city"], "additionalProperties": False}
     answer = client.chat.completions.create(
         model="smollm2", messages=[{"role": "user", "content": "Name a city in JSON."}],
-        max_tokens=40, temperature=0,
-        response_format={"type": "json_schema", "json_schema": {"name": "c", "schema": schema}})
+        max_tokens=48, temperature=0,
+        response_format={"type": "json_schema", "json_schema": {"name": "c", "schema": CITY}})
+    assert answer.choices[0].finish_reason == "stop"
     value = json.loads(answer.choices[0].message.content or "")
     assert set(value) == {"city"} and isinstance(value["city"], str)
     plain = client.chat.completions.create(model="smollm2", messages=HI, max_tokens=30,
                                            temperature=0,
                                            response_format={"type": "json_object"})
-    assert isinstance(json.loads(plain.choices[0].message.content or ""), dict)
+    content = plain.choices[0].message.content or ""
+    assert content.startswith("{")  # an object, which has no bound: complete, or cut
+    if plain.choices[0].finish_reason == "stop":
+        assert isinstance(json.loads(content), dict)
+    else:
+        assert plain.choices[0].finish_reason == "length"
+
+
+def test_json_cut_by_the_token_limit_is_length(client: openai.OpenAI,
+                                               server: RunningServer) -> None:
+    """As OpenAI does: the cut text as it is, finish_reason "length" (no city fits in 2
+    tokens); the host records why, for the window and the log."""
+    from workbench.engine.settings import JSON_CUT_NOTE
+
+    ask = {"model": "smollm2", "messages": [{"role": "user", "content": "Name a city."}],
+           "max_tokens": 2, "temperature": 0,
+           "response_format": {"type": "json_schema", "json_schema": {"name": "c",
+                                                                      "schema": CITY}}}
+    answer = client.chat.completions.create(**ask)
+    content = answer.choices[0].message.content or ""
+    assert answer.choices[0].finish_reason == "length" and content.startswith("{")
+    assert answer.usage is not None and answer.usage.completion_tokens == 2
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(content)
+    assert server.model_host.finished[-1].note == JSON_CUT_NOTE
+    chunks = list(client.chat.completions.create(**ask, stream=True))
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "length"
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == content
 
 
 def test_an_alias_brings_its_settings(client: openai.OpenAI) -> None:

@@ -76,6 +76,19 @@ def test_text_checks_pass_and_fail(raw, good, bad) -> None:
     assert not run_check(check, bad).passed
 
 
+def test_json_checks_on_a_cut_reply_fail_with_the_reason() -> None:
+    """A reply whose JSON the token limit cut fails its JSON checks with that reason, not a
+    parser's message; the other checks are run as usual."""
+    cut = "the JSON was cut at the token limit"
+    checks = [normalize_check(c) for c in ({"type": "json"}, {"json_schema": SCHEMA},
+                                           {"contains": "Ann"})]
+    passed, results = run_checks(checks, '{"name": "Ann", "ag', cut=cut)
+    assert passed is False
+    assert [(r.passed, r.detail) for r in results] == [
+        (False, cut), (False, cut), (True, "found: 'Ann'")]
+    assert run_checks(checks, '{"name": "Ann", "age": 3}')[0] is True
+
+
 def test_metric_checks_and_aggregate() -> None:
     tokens = normalize_check({"max_tokens": 10})
     latency = normalize_check({"type": "max_latency", "value": "500"})

@@ -188,7 +188,7 @@ def test_the_title_shows_while_the_first_reply_streams(qtbot, main_window):
 
 
 def test_continue_after_the_token_limit(qtbot, main_window):
-    from ui.views.chat.page import CONTINUE_PROMPT
+    from ui.views.chat.turns import CONTINUE_PROMPT
 
     window = main_window
     messages = send_and_wait(qtbot, window, "Write a long story about a dragon.", max_tokens=8)

@@ -43,7 +43,7 @@ def test_the_editor_makes_the_judge_check(qtbot) -> None:
 def test_the_results_show_a_judge_grade_without_widgets() -> None:
     from PySide6.QtCore import Qt
 
-    from ui.views.trials.page import MatrixModel
+    from ui.views.trials.tables import MatrixModel
 
     grade = {"score": 4, "scale": 5, "reason": "Names Paris, politely.", "self_judged": 0}
     model = MatrixModel()

@@ -14,10 +14,16 @@ from tests.ui.conftest import make_window, quick_sampling, wait_reply
 from ui import theme
 from ui.widgets.structured_output import ANY, FILE, OFF, PICK, StructuredOutputCombo
 from workbench import conversations as convs
-from workbench.engine.settings import ANY_JSON, check_json_schema
+from workbench.engine.settings import ANY_JSON, JSON_CUT_NOTE, check_json_schema
 
+#: A name of at most 12 ASCII letters or spaces and an integer (at most 16 digits and a sign):
+#: the reply is at most 56 bytes, and every token the grammar lets through is at least one
+#: byte, so ROOMY tokens always let it close, on every CPU; CUT tokens never can (the
+#: shortest Person is 20 bytes).
 PERSON = {"title": "Person", "type": "object", "required": ["name", "age"],
-          "properties": {"name": {"type": "string"}, "age": {"type": "integer"}}}
+          "properties": {"name": {"type": "string", "pattern": "^[A-Za-z ]{1,12}$"},
+                         "age": {"type": "integer"}}}
+ROOMY, CUT = 64, 2
 
 
 @pytest.fixture
@@ -54,7 +60,11 @@ def test_parameters_panel_constrains_the_reply(qtbot, services, person_file, tmp
     window.chat.send()
     wait_reply(qtbot, window)
     reply = last_reply(services)
-    json.loads(reply.content)  # the grammar made it JSON
+    assert reply.content.startswith("{")  # the grammar made it a JSON object...
+    if reply.finish_reason == "stop":  # ...which has no bound: complete, or said to be cut
+        assert isinstance(json.loads(reply.content), dict)
+    else:
+        assert JSON_CUT_NOTE in window.chat.view.messages[-1].metrics.text()
     assert reply.settings["json_schema"] == ANY_JSON
 
     panel.structured.picker = lambda _parent: str(person_file)
@@ -64,11 +74,22 @@ def test_parameters_panel_constrains_the_reply(qtbot, services, person_file, tmp
     qtbot.waitUntil(lambda: panel.schema_text is not None, timeout=10_000)
     assert panel.overrides()["json_schema"] == check_json_schema(PERSON)
     assert panel.structured_hint.text() == "Replies follow person.json."
+    quick_sampling(window, ROOMY)
     window.chat.input.setPlainText("Describe a person.")
     window.chat.send()
     wait_reply(qtbot, window)
     data = json.loads(last_reply(services).content)
     assert isinstance(data["name"], str) and isinstance(data["age"], int)
+    assert JSON_CUT_NOTE not in window.chat.view.messages[-1].metrics.text()
+
+    quick_sampling(window, CUT)  # the token limit cuts the JSON: the reply says so
+    window.chat.input.setPlainText("Describe a person.")
+    window.chat.send()
+    wait_reply(qtbot, window)
+    cut = last_reply(services)
+    assert cut.finish_reason == "length" and cut.content.startswith("{")
+    line = window.chat.view.messages[-1].metrics.text()
+    assert line.endswith(f"finish: length ({JSON_CUT_NOTE})"), line
 
     cancelled = panel.structured.currentIndex()
     panel.structured.picker = lambda _parent: ""

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from workbench.trials.checks import normalize_check
+from workbench.units import human_tps
 
 SETTINGS = "temperature=0, max_tokens=8, n_ctx=2048, n_threads=2, gpu_layers=0"
 
@@ -18,7 +19,7 @@ SETTINGS = "temperature=0, max_tokens=8, n_ctx=2048, n_threads=2, gpu_layers=0"
 def test_matrix_model_without_widgets() -> None:
     from PySide6.QtCore import Qt
 
-    from ui.views.trials.page import MatrixModel
+    from ui.views.trials.tables import MatrixModel
 
     model = MatrixModel()
     model.set_summary({"contenders": [{"label": "a"}], "matrix": [{"prompt": "Hi there", "cells": [
@@ -29,7 +30,7 @@ def test_matrix_model_without_widgets() -> None:
     assert model.headerData(1, Qt.Orientation.Horizontal) == "1 · a"
     assert model.data(model.index(0, 0)) == "Hi there"
     assert model.data(model.index(0, 1)).startswith("✓ Hello")
-    assert "50 tok/s" in model.data(model.index(0, 1))
+    assert human_tps(50.0) in model.data(model.index(0, 1))
 
 
 @pytest.mark.parametrize(("kind", "value", "ignore_case", "expected"), [
@@ -151,7 +152,8 @@ def test_prompts_and_checks_are_edited_without_json(qtbot, services) -> None:
 
 def test_import_run_results_and_export(qtbot, services, heartbeat, tmp_path,
                                        screenshot_dir: Path) -> None:
-    from ui.views.trials.page import CONTENDER_COLUMN_MIN_PX, PROMPT_COLUMN_PX, TrialsPage
+    from ui.views.trials.page import TrialsPage
+    from ui.views.trials.tables import CONTENDER_COLUMN_MIN_PX, PROMPT_COLUMN_PX
 
     suite = tmp_path / "capitals.jsonl"
     suite.write_text('{"prompt": "Capital of France?", "checks": [{"contains": "Paris"}]}\n'

@@ -28,7 +28,7 @@ def verdict_label(verdict: Verdict | None) -> str:
     """A few words for the table; the tooltip carries :meth:`Verdict.summary`'s numbers."""
     if verdict is None:
         return "unknown"
-    need = f"{verdict.estimate.total / 2**30:.1f} GB"
+    need = human_size(verdict.estimate.total)
     approx = "~" if verdict.estimate.source == "estimate" else ""
     if verdict.kind == "gpu":
         return f"✓ Fits on GPU · {approx}{need}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from workbench.quant.compare import QuantRow
 
 from .base import Column, RowTableModel
-from .format import human_size
+from .format import human_size, human_tps
 
 
 def _agreement(row: QuantRow) -> str:
@@ -30,6 +30,6 @@ class QuantTableModel(RowTableModel[QuantRow]):
         Column("Perplexity", lambda r: f"{r.perplexity:.3f}" + (
             "" if r.reference else f" ({r.perplexity_ratio:.3f}×)"),
             lambda r: r.perplexity, numeric=True),
-        Column("Speed", lambda r: f"{r.tokens_per_s:,.0f} tok/s" if r.tokens_per_s else "-",
+        Column("Speed", lambda r: human_tps(r.tokens_per_s) if r.tokens_per_s else "-",
                lambda r: r.tokens_per_s or 0, numeric=True),
     )

@@ -26,8 +26,7 @@ from PySide6.QtWidgets import (
 
 from ui.widgets.plain_label import Label
 from ui.widgets.structured_output import StructuredOutputCombo
-from workbench.library import get_model
-from workbench.trials.contenders import Contender, make_contender, parse_set_options
+from workbench.trials.contenders import Contender, contenders_from
 
 DEFAULT_SETTINGS = "temperature=0, max_tokens=256"
 
@@ -39,8 +38,7 @@ def split_settings(text: str) -> list[str]:
 
 def build_contenders(db: Any, chosen: list[tuple[int, list[str]]]) -> list[Contender]:
     """Runs on a worker: resolve each row's model and settings into stored contenders."""
-    return [make_contender(db, get_model(db, model_id), parse_set_options(items))
-            for model_id, items in chosen]
+    return contenders_from(db, chosen)
 
 
 class ContenderRow(QWidget):

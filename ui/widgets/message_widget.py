@@ -26,25 +26,12 @@ from PySide6.QtWidgets import (
 
 from ui.widgets.markdown_view import MarkdownView
 from ui.widgets.plain_label import Label
-from workbench.units import human_size
+from workbench.units import reply_metrics
 
 
 def format_metrics(metrics: dict[str, Any], finish_reason: str | None) -> str:
-    """The line under a reply; the same words as the CLI's summary."""
-    parts = []
-    if metrics.get("gen_tps"):
-        parts.append(f"{metrics['gen_tps']:.1f} tok/s")
-    if metrics.get("ttft_ms") is not None:
-        parts.append(f"first token {metrics['ttft_ms']:.0f} ms")
-    if metrics.get("completion_tokens") is not None:
-        parts.append(f"{metrics['completion_tokens']} tokens")
-    if metrics.get("peak_rss"):
-        parts.append(f"peak {human_size(metrics['peak_rss'])}")
-    if metrics.get("load_ms"):
-        parts.append(f"loaded in {metrics['load_ms'] / 1000:.1f} s")
-    if finish_reason:
-        parts.append(f"finish: {finish_reason}")
-    return " · ".join(parts)
+    """The line under a reply: the long form, the same words as the CLI's summary."""
+    return reply_metrics(metrics, finish_reason or "")
 
 
 def _flat_button(text: str, tip: str, parent: QWidget) -> QToolButton:
@@ -203,8 +190,13 @@ class MessageWidget(QFrame):
         self.status.setText(text)
         self.status.setVisible(bool(text))
 
-    def set_metrics(self, metrics: dict[str, Any], finish_reason: str | None) -> None:
+    def set_metrics(self, metrics: dict[str, Any], finish_reason: str | None,
+                    note: str | None = None) -> None:
+        """The line under a reply; ``note`` follows the finish reason it explains (the token
+        limit cut the JSON asked for)."""
         line = format_metrics(metrics, finish_reason)
+        if note:
+            line = f"{line} ({note})"
         self.metrics.setText(line)
         self.metrics.setVisible(bool(line))
         self.continue_button.setVisible(self.role == "assistant" and finish_reason == "length")

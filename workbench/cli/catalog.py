@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from workbench import catalog
-from workbench.cli import cli
 from workbench.cli.common import echo_json, human_count, human_size
+from workbench.cli.group import cli
 
 
 def _size(entry: catalog.CatalogEntry) -> str:

@@ -13,15 +13,13 @@ from typing import Any, BinaryIO
 
 import click
 
-from workbench import chat as chat_service
-from workbench.cli import cli
+from workbench.chat_runner import ChatRunner, Crashed, Finished, Loading, Started, TurnRequest
 from workbench.cli.common import pass_workspace
+from workbench.cli.group import cli
 from workbench.engine import Engine
-from workbench.engine.settings import ANY_JSON, read_json_schema
+from workbench.engine.settings import ANY_JSON, json_cut_note, read_json_schema
 from workbench.engine.templates import family_names
-from workbench.errors import InvalidInputError, WorkbenchError
-from workbench.library import get_model
-from workbench.model_settings import resolve_settings
+from workbench.errors import EngineCrashed, InvalidInputError, WorkbenchError
 from workbench.workspace import Workspace
 
 #: The largest prompt read from a file or stdin; far more than any model's context holds.
@@ -109,11 +107,6 @@ def chat(workspace: Workspace, model: str, prompt: str | None, prompt_file: str 
     prompt = read_prompt(prompt, prompt_file)
     if system_prompt is not None:
         system_prompt = _checked_argument(system_prompt, "--system")
-    db = workspace.db
-    found = get_model(db, model)
-    if found.kind_label:
-        click.echo(f"note: {found.name} is a {found.kind_label}: it continues text rather "
-                   "than answering, and may repeat the prompt", err=True)
     if schema_file is not None and any_json:
         raise InvalidInputError("--json-schema and --json: give one of them (a schema file, "
                                 "or any JSON)")
@@ -121,19 +114,42 @@ def chat(workspace: Workspace, model: str, prompt: str | None, prompt_file: str 
         options["json_schema"] = read_json_schema(schema_file, f"--json-schema {schema_file}")
     elif any_json:
         options["json_schema"] = ANY_JSON
-    load, sampling = resolve_settings(db, found, options)
-    turn = chat_service.send(db, Engine(), found, prompt, conversation_id=conversation,
-                             system_prompt=system_prompt, load=load, sampling=sampling)
+    overrides = {key: value for key, value in options.items() if value is not None}
+    runner = ChatRunner(workspace.db, Engine(), TurnRequest(
+        "send", model, prompt=prompt, conversation_id=conversation,
+        system_prompt=system_prompt, overrides=overrides))
     # Ctrl+C stops the reply and keeps what was generated, like Stop in the window.
-    previous = signal.signal(signal.SIGINT, lambda *_: turn.stop())
+    previous = signal.signal(signal.SIGINT, lambda *_: runner.stop())
+    started: Started | None = None
+    noted = False
     try:
-        for piece in turn:
-            sys.stdout.write(piece)
-            sys.stdout.flush()
+        for event in runner:
+            if isinstance(event, str):
+                sys.stdout.write(event)
+                sys.stdout.flush()
+            elif isinstance(event, Loading | Started):
+                if event.kind_label and not noted:  # said before the wait for the load
+                    noted = True
+                    click.echo(f"note: {event.model_name} is a {event.kind_label}: it "
+                               "continues text rather than answering, and may repeat the "
+                               "prompt", err=True)
+                if isinstance(event, Started):
+                    started = event
+            elif isinstance(event, Crashed):
+                raise EngineCrashed(event.message)
+            elif isinstance(event, Finished):
+                sys.stdout.write("\n")
+                assert started is not None
+                click.echo(f"[conversation {started.conversation_id}] "
+                           f"{event.stats.summary()}", err=True)
+                note = json_cut_note(event.stats.finish_reason,
+                                     event.stats.settings.get("json_schema"), event.text)
+                if note:
+                    click.echo(f"note: {note} (raise --max-tokens for the whole of it)",
+                               err=True)
     except WorkbenchError:  # the model stopped working: end the text's line before the error
-        sys.stdout.write("\n")
+        if started is not None:
+            sys.stdout.write("\n")
         raise
     finally:
         signal.signal(signal.SIGINT, previous)
-    sys.stdout.write("\n")
-    click.echo(f"[conversation {turn.conversation_id}] {turn.stats.summary()}", err=True)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import click
 
 from workbench import conversations as convs
-from workbench.cli import cli
 from workbench.cli.common import echo_json, pass_workspace
+from workbench.cli.group import cli
 from workbench.export import export_conversation, write_export
+from workbench.units import reply_metrics
 from workbench.workspace import Workspace
 
 
@@ -51,14 +52,10 @@ def history_show(workspace: Workspace, conversation_id: int, as_json: bool) -> N
     for message in messages:
         click.echo(f"\n[{message.role}] {message.content}")
         if message.role == "assistant":
-            m = message.metrics
-            facts = [f"{m.get('completion_tokens', 0)} tokens"]
-            if m.get("gen_tps"):
-                facts.append(f"{m['gen_tps']:.1f} tok/s")
-            if m.get("ttft_ms") is not None:
-                facts.append(f"first token {m['ttft_ms']:.0f} ms")
-            facts.append(f"finish: {message.finish_reason or message.status}")
-            click.echo(f"  ({', '.join(facts)})")
+            finish = message.finish_reason or message.status
+            click.echo(f"  ({reply_metrics(message.metrics, finish)})")
+            if message.note:
+                click.echo(f"  note: {message.note}")
 
 
 @history.command("search")

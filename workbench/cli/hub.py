@@ -9,8 +9,8 @@ import time
 import click
 
 from workbench import hardware
-from workbench.cli import cli
 from workbench.cli.common import echo_json, human_count, human_size, pass_workspace
+from workbench.cli.group import cli
 from workbench.errors import InvalidInputError
 from workbench.fit import estimate_for_header, judge
 from workbench.hub.client import HubClient
@@ -19,6 +19,7 @@ from workbench.hub.files import list_files
 from workbench.hub.remote_header import read_remote_header
 from workbench.hub.search import SORTS, search_models
 from workbench.settings import get_setting
+from workbench.units import human_eta, human_rate
 from workbench.workspace import Workspace
 
 
@@ -114,10 +115,10 @@ def files_cmd(workspace: Workspace, repo: str, revision: str | None, n_ctx: int 
 def _bar(event: PullEvent, width: int = 30) -> str:
     share = event.done / event.total if event.total else 0.0
     filled = int(share * width)
-    eta = f"{event.eta:,.0f}s" if event.eta is not None else "-"
+    eta = human_eta(event.eta) or "-"
     return (f"\r[{'#' * filled}{'.' * (width - filled)}] {share:6.1%} "
             f"{human_size(event.done)}/{human_size(event.total)} "
-            f"{human_size(event.rate)}/s ETA {eta}   ")
+            f"{human_rate(event.rate) or '-'} ETA {eta}   ")
 
 
 @cli.command("pull")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from workbench import library
-from workbench.cli import cli
 from workbench.cli.common import echo_json, human_count, human_size, pass_workspace
+from workbench.cli.group import cli
 from workbench.workspace import Workspace
 
 

@@ -8,19 +8,20 @@ from typing import Any
 
 import click
 
-from workbench.cli import cli
 from workbench.cli.common import echo_json, human_size, pass_workspace
+from workbench.cli.group import cli
 from workbench.engine.settings import parse_gpu_layers
 from workbench.quant.compare import (
     DEFAULT_CTX,
     QuantComparison,
     QuantFile,
     QuantResult,
-    file_from_model,
     file_from_path,
     read_text,
     run,
 )
+from workbench.quant.inputs import file_from_library
+from workbench.units import human_duration, human_tps
 from workbench.workspace import Workspace
 
 
@@ -28,9 +29,7 @@ def resolve_file(workspace: Workspace, ref: str) -> QuantFile:
     """A path to a .gguf file, else a library id or name."""
     if Path(ref).expanduser().is_file():
         return file_from_path(ref)
-    from workbench.library import get_model
-
-    return file_from_model(get_model(workspace.db, ref))
+    return file_from_library(workspace.db, ref)
 
 
 @cli.command("quant-compare")
@@ -85,7 +84,7 @@ def quant_compare(workspace: Workspace, reference: str, models: tuple[str, ...],
 def result_lines(result: QuantResult) -> list[str]:
     ref = result.reference
     width = min(48, max(5, *(len(r.label) for r in result.rows)))
-    speed = f", {ref.tokens_per_s:,.0f} tok/s" if ref.tokens_per_s else ""
+    speed = f", {human_tps(ref.tokens_per_s)}" if ref.tokens_per_s else ""
     lines = [
         f"Reference: {ref.label} ({ref.quantization}, {human_size(ref.file_size)}), "
         f"perplexity {ref.perplexity:.3f}{speed}"
@@ -100,10 +99,10 @@ def result_lines(result: QuantResult) -> list[str]:
     for row in result.rows:
         agree = (f"{row.agreement:.1%} ({row.agree_low:.1%}-{row.agree_high:.1%})")
         ppl = f"{row.perplexity:.3f} ({row.perplexity_ratio:.3f}x)"
-        tps = f"{row.tokens_per_s:,.0f} tok/s" if row.tokens_per_s else "-"
+        tps = human_tps(row.tokens_per_s) if row.tokens_per_s else "-"
         lines.append(f"{row.label[:width]:<{width}} {human_size(row.file_size):>9} "
                      f"{row.kl_mean:>9.5f} {row.kl_p99:>8.4f} {agree:>26} {ppl:>18} {tps:>12}")
     lines.append("")
     lines += [f"Note: {note}." for note in result.notes]
-    lines.append(f"Took {result.seconds:.1f} s.")
+    lines.append(f"Took {human_duration(result.seconds)}.")
     return lines

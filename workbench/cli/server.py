@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
-from workbench.cli import cli
 from workbench.cli.common import echo_json, pass_workspace
+from workbench.cli.group import cli
 from workbench.library import get_model
 from workbench.server.aliases import list_aliases, remove_alias, set_alias
 from workbench.server.serve import DEFAULT_HOST, DEFAULT_PORT, serve_forever

@@ -11,8 +11,8 @@ import json
 
 import click
 
-from workbench.cli import cli
 from workbench.cli.common import echo_json, pass_workspace
+from workbench.cli.group import cli
 from workbench.settings import (
     DEFINITIONS,
     SECRET_KEYS,

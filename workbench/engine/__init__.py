@@ -8,126 +8,50 @@ an abort, a segfault or a SIGBUS inside it ends that process, never the app: the
 :class:`~workbench.errors.EngineCrashed` and keeps its text, and the next request starts a
 fresh process. :class:`Reply` is the reply streamed from that process; the process runs the
 in-process :class:`workbench.engine.reply.Reply` for it, with the same interface.
+
+The package itself imports nothing heavy: each public name below is loaded when first asked
+for (PEP 562), so the pure modules inside it (``settings``, ``templates``) and everything that
+only needs them can be imported and tested without llama.cpp.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from pathlib import Path
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from workbench.engine.loaded import (
-    LoadedModel,
-    default_threads,
-    gpu_offload_supported,
-)
-from workbench.engine.process import (
-    RemoteModel,
-    RemoteReply,
-    WorkerProcess,
-    load_in,
-    start_worker,
-)
-from workbench.engine.reply import Message
-from workbench.engine.settings import (
-    PRESETS,
-    LoadSettings,
-    ReplyStats,
-    SamplingSettings,
-    parse_gpu_layers,
-)
+if TYPE_CHECKING:
+    from workbench.engine.engine import Engine, Reply
+    from workbench.engine.loaded import LoadedModel, default_threads, gpu_offload_supported
+    from workbench.engine.process import RemoteModel, RemoteReply
+    from workbench.engine.reply import Message
+    from workbench.engine.settings import (
+        PRESETS,
+        LoadSettings,
+        ReplyStats,
+        SamplingSettings,
+        parse_gpu_layers,
+    )
 
-#: What :meth:`Engine.reply` returns (callers annotate with this name).
-Reply = RemoteReply
+#: Each public name and the module that defines it.
+_HOMES = {
+    "Engine": "engine", "Reply": "engine",
+    "LoadedModel": "loaded", "default_threads": "loaded", "gpu_offload_supported": "loaded",
+    "RemoteModel": "process", "RemoteReply": "process", "Message": "reply",
+    "PRESETS": "settings", "LoadSettings": "settings", "ReplyStats": "settings",
+    "SamplingSettings": "settings", "parse_gpu_layers": "settings",
+}
 
 __all__ = [
-    "PRESETS",
-    "Engine",
-    "LoadSettings",
-    "LoadedModel",
-    "Message",
-    "RemoteModel",
-    "Reply",
-    "ReplyStats",
-    "SamplingSettings",
-    "default_threads",
-    "gpu_offload_supported",
-    "parse_gpu_layers",
+    "PRESETS", "Engine", "LoadSettings", "LoadedModel", "Message", "RemoteModel",
+    "RemoteReply", "Reply", "ReplyStats", "SamplingSettings", "default_threads",
+    "gpu_offload_supported", "parse_gpu_layers",
 ]
 
 
-class Engine:
-    """Keeps one model loaded, in its own engine process, and reuses it while the path and
-    load settings match.
-
-    Call one engine from one thread (the window calls it only from its "engine" worker): a
-    reply reads its pipe on the calling thread. Each Engine has its own engine process, so two
-    Engines (``compare --together``) no longer share llama.cpp's thread pools in one process;
-    their threads still share the machine's cores."""
-
-    def __init__(self) -> None:
-        self._loaded: RemoteModel | None = None
-        self._worker: WorkerProcess | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def loaded(self) -> RemoteModel | None:
-        """The loaded model; None when none is, or when its engine process has died."""
-        current = self._loaded
-        if current is not None and not current.alive:
-            return None
-        return current
-
-    @property
-    def worker_pid(self) -> int | None:
-        """The engine process's id while one runs (tests end it to prove the app survives)."""
-        worker = self._worker
-        return worker.pid if worker is not None and worker.alive else None
-
-    def load(self, path: str | Path, settings: LoadSettings) -> RemoteModel:
-        path = Path(path).resolve()
-        with self._lock:
-            current = self.loaded
-            if current is not None and current.path == path and current.settings == settings:
-                return current
-            self._loaded = None
-            started = time.perf_counter()
-            worker = self._worker
-            if worker is None or not worker.alive:
-                if worker is not None:
-                    worker.close()
-                worker = self._worker = start_worker()
-            self._loaded = load_in(worker, path, settings, started)
-            return self._loaded
-
-    def reply(
-        self,
-        path: str | Path,
-        messages: list[Message],
-        *,
-        load: LoadSettings | None = None,
-        sampling: SamplingSettings | None = None,
-        fresh: bool = False,
-        keep_prefix: bool = False,
-    ) -> Reply:
-        """Load (or reuse) the model, and return a reply ready to be iterated.
-
-        ``fresh`` evaluates the whole prompt again instead of reusing the cached prefix of the
-        previous reply: slower for long chats, but the same settings then give the same reply
-        bit for bit (a reused prefix ends in a one-token batch, whose rounding differs).
-
-        ``keep_prefix`` is as reproducible as ``fresh`` and cheaper for many prompts under one
-        template and system prompt (a trial): that shared start is evaluated from an empty
-        cache as a batch of its own, kept, and each prompt evaluates only the rest as a batch
-        of its own, so the split, and with it the reply, is the same in every run."""
-        loaded = self.load(path, load or LoadSettings())
-        return RemoteReply(loaded, messages, sampling or SamplingSettings(), fresh=fresh,
-                           keep_prefix=keep_prefix)
-
-    def unload(self) -> None:
-        """Free the model and end its engine process."""
-        with self._lock:
-            self._loaded = None
-            if self._worker is not None:
-                self._worker.close()
-                self._worker = None
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value

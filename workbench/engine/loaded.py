@@ -33,8 +33,8 @@ def default_threads() -> int:
 
     llama.cpp's threads wait for each other at every step, so one core taken by anything else
     (the window drawing the reply, a browser) stalls them all. Measured with SmolLM2 on 2
-    cores: 2 threads gave 78 tok/s idle but 6-24 tok/s beside one busy process; 1 thread gave
-    49 tok/s either way. llama-cpp-python's own default (half the logical CPUs for generation,
+    cores: 2 threads gave 78 tokens/s idle but 6-24 beside one busy process; 1 thread gave 49
+    either way. llama-cpp-python's own default (half the logical CPUs for generation,
     all of them for the prompt) made the first token take 2.7-6.4 s instead of 0.3 s. The
     ``threads`` setting overrides this."""
     cores = psutil.cpu_count(logical=False) or os.cpu_count() or 1

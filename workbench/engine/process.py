@@ -7,7 +7,8 @@ pipes. When llama.cpp aborts (a failed ``GGML_ASSERT``: SIGABRT), faults (SIGSEG
 memory-mapped model file that was truncated under it (SIGBUS), only that process ends: the pipe
 closes, its exit status says which signal it was, and the reply in progress raises
 :class:`~workbench.errors.EngineCrashed` with that reason in one line, keeping the text it had
-streamed. The next request starts a fresh process.
+streamed (the one line is written by :mod:`workbench.engine.exits`). The next request starts a
+fresh process.
 
 What it costs is measured by ``benchmarks/bench_isolation.py``: one message per streamed piece
 (a few microseconds), and the interpreter's start on the first load (see the README).
@@ -18,8 +19,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
-import signal
 import tempfile
 import threading
 import time
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.engine import llama_log
+from workbench.engine.exits import describe_exit, read_tail
 from workbench.engine.reply import Message, StreamedReply
 from workbench.engine.settings import LoadSettings, ReplyStats, SamplingSettings
 from workbench.engine.templates import ChatTemplate, choose_template
@@ -49,75 +49,7 @@ POLL_S = 0.25
 #: A stop the engine process has not answered in this time ends the process (a template or a
 #: decode that ignores the abort callback cannot hold the app).
 STOP_GRACE_S = 5.0
-#: How much of the process's output is read to explain a crash.
-_OUTPUT_TAIL = 16_384
 TOKENS_KEY = "tokenizer.ggml.tokens"
-
-_WINDOWS_CODES = {
-    0xC0000005: "an access violation in llama.cpp",
-    0xC0000409: "llama.cpp aborted (fast fail)",
-    0xC00000FD: "a stack overflow in llama.cpp",
-    0xC0000006: "the model file changed or was truncated while in use (in-page error)",
-}
-
-
-def describe_exit(exitcode: int | None, output: str) -> str:
-    """Why the engine process ended, in a few words, from its exit status and last output."""
-    # faulthandler's "Fatal Python error: Aborted" only names the signal: not a detail then.
-    detail = _crash_detail(output, python=exitcode is not None and exitcode > 0)
-    if exitcode is None:
-        return "the engine process stopped answering"
-    if exitcode < 0:
-        number = -exitcode
-        try:
-            name = signal.Signals(number).name
-        except ValueError:
-            name = f"signal {number}"
-        if number == signal.SIGABRT:
-            return f"killed by SIGABRT ({detail or 'llama.cpp aborted'})"
-        if number == getattr(signal, "SIGBUS", None):
-            return "SIGBUS: the model file changed or was truncated while in use"
-        if number == signal.SIGSEGV:
-            return f"killed by SIGSEGV ({detail or 'a memory fault in llama.cpp'})"
-        if number == getattr(signal, "SIGKILL", None):
-            return "killed by SIGKILL (out of memory, or ended by another program)"
-        return f"killed by {name}" + (f" ({detail})" if detail else "")
-    if exitcode in _WINDOWS_CODES:
-        return _WINDOWS_CODES[exitcode] + (f" ({detail})" if detail else "")
-    if exitcode == 0:
-        return "the engine process ended unexpectedly"
-    return f"the engine process exited with code {exitcode}" + (f" ({detail})" if detail else "")
-
-
-_DETAIL_PATTERNS = (
-    re.compile(r"(GGML_ASSERT\(.*\) failed)"),
-    re.compile(r"what\(\):\s*(.+)"),  # an uncaught C++ exception: std::terminate, SIGABRT
-    re.compile(r"(GGML_ABORT.*|ggml_abort.*)", re.IGNORECASE),
-)
-_PYTHON_PATTERN = re.compile(r"^(Fatal Python error: .+|\w+(?:Error|Exception): .+)$")
-
-
-def _crash_detail(output: str, *, python: bool = False) -> str:
-    """The line of the process's output that says what went wrong, if there is one."""
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    for pattern in _DETAIL_PATTERNS + ((_PYTHON_PATTERN,) if python else ()):
-        for line in reversed(lines):
-            found = pattern.search(line)
-            if found:
-                text = re.sub(r"[\x00-\x1f\x7f-\x9f]", "", found.group(1))
-                return text[:200]
-    return ""
-
-
-def _read_tail(path: str) -> str:
-    try:
-        with open(path, "rb") as file:
-            file.seek(0, os.SEEK_END)
-            size = file.tell()
-            file.seek(max(0, size - _OUTPUT_TAIL))
-            return file.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""
 
 
 def _shutdown(process: Any, commands: Connection, events: Connection, output_path: str
@@ -271,7 +203,7 @@ class WorkerProcess:
             if self.process.exitcode is None:  # a closed pipe but still running: end it
                 self.process.kill()
                 self.process.join(5)
-            output = _read_tail(self.output_path)
+            output = read_tail(self.output_path)
             self.crash_reason = describe_exit(self.process.exitcode, output)
             # INFO: into the app's log file, but not onto a terminal (the CLI prints one line)
             log.info("engine process %s ended: %s; its last output:\n%s", self.pid,

@@ -22,10 +22,11 @@ import psutil
 from workbench import __version__
 from workbench.engine.generate import Generation, common_prefix, grammar_text
 from workbench.engine.loaded import LoadedModel
-from workbench.engine.settings import ReplyStats, SamplingSettings
+from workbench.engine.settings import ReplyStats, SamplingSettings, json_cut_note
 from workbench.engine.stopflag import StopFlag
 from workbench.engine.templates import FOLDED_NOTE
 from workbench.errors import ContextOverflowError, TemplateError
+from workbench.streams import EventStream
 
 Message = dict[str, str]
 
@@ -120,7 +121,7 @@ PROMPT_CACHE = {"chat": "reused prefix", "fresh": "off",
                 "prefix": "shared prefix, evaluated apart"}
 
 
-class StreamedReply:
+class StreamedReply(EventStream[str]):
     """What every reply shares, in this process or the engine process: iterate once to stream
     text; ``stats``, ``text`` and ``finish_reason`` are set as it runs; :meth:`stop` from any
     thread. Subclasses write :meth:`_run`."""
@@ -150,6 +151,12 @@ class StreamedReply:
     @property
     def finish_reason(self) -> str:
         return self.stats.finish_reason
+
+    @property
+    def note(self) -> str | None:
+        """A line to show with the finished reply, or None: whether the token limit cut the
+        JSON a schema asked for (:func:`~workbench.engine.settings.json_cut_note`)."""
+        return json_cut_note(self.finish_reason, self.sampling.json_schema, self.text)
 
     def __iter__(self) -> Iterator[str]:
         if self._started:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from workbench.errors import InvalidInputError
 from workbench.settings import max_threads
+from workbench.units import reply_metrics
 
 GpuLayers = int | str  # a number, "all" or "auto"
 
@@ -70,12 +72,31 @@ PRESETS: dict[str, SamplingSettings] = {
 #: The schema that allows any JSON value (``--json``).
 ANY_JSON = "{}"
 
+#: Said with a reply constrained to JSON wherever it is shown (chat, History, trials' checks)
+#: when the token limit ended it before its JSON was complete. Its finish reason stays
+#: ``length`` and its text stays as generated, as OpenAI's API returns such a reply.
+JSON_CUT_NOTE = "the JSON was cut at the token limit"
+
+
+def json_cut_note(finish_reason: str | None, json_schema: Any, text: str) -> str | None:
+    """:data:`JSON_CUT_NOTE` when a reply constrained to JSON (``json_schema`` set) ended at
+    the token limit inside its JSON; else None.
+
+    The grammar keeps the text the start of a JSON value, so a cut one does not parse. One
+    that parses closed exactly at the limit and is complete (only a bare number at the root
+    could be cut and still parse; the grammar's objects and arrays cannot)."""
+    if finish_reason != "length" or not json_schema:
+        return None
+    try:
+        json.loads(text)
+    except ValueError:
+        return JSON_CUT_NOTE
+    return None
+
 
 def check_json_schema(value: Any, where: str = "json_schema") -> str | None:
     """``value`` as canonical JSON text if llama.cpp can turn it into a grammar, else a
     one-line error naming ``where``. Stored canonical, so the same schema is one contender."""
-    import json
-
     from llama_cpp import LlamaGrammar
 
     if value is None or value == "":
@@ -201,14 +222,6 @@ class ReplyStats:
         return {name: getattr(self, name) for name in self.MEASURED}
 
     def summary(self) -> str:
-        parts = [
-            f"{self.prompt_tokens} prompt + {self.completion_tokens} tokens",
-            f"first token {self.ttft_ms:.0f} ms" if self.ttft_ms is not None else None,
-            f"prompt {self.prompt_tps:.0f} tok/s" if self.prompt_tps else None,
-            f"{self.gen_tps:.1f} tok/s" if self.gen_tps else None,
-            f"peak {self.peak_rss / 1e6:.0f} MB" if self.peak_rss else None,
-            f"loaded in {self.load_ms:.0f} ms" if self.load_ms else None,
-            f"finish: {self.finish_reason}",
-            f"dropped {self.dropped_turns} old turns" if self.dropped_turns else None,
-        ]
-        return ", ".join(p for p in parts if p)
+        """The long form of :func:`workbench.units.reply_metrics`: the line the window shows."""
+        return reply_metrics({**self.measurements(), "dropped_turns": self.dropped_turns},
+                             self.finish_reason)

@@ -20,19 +20,23 @@ from __future__ import annotations
 
 import contextlib
 import faulthandler
+import importlib
 import logging
 import os
 import queue
 import signal
 import threading
 import traceback
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
 from workbench.engine.stopflag import StopFlag
 
 #: Messages, parent to child: ("load", path, LoadSettings), ("reply", id, messages, sampling,
-#: fresh, keep_prefix), ("stop", id), ("call", name, args), ("unload",), ("quit",).
+#: fresh, keep_prefix), ("stop", id), ("call", name, args), ("unload",), ("quit",). A call's
+#: name is the engine's own (tokenize, detokenize, embed) or a feature's entry point,
+#: "package.module:function" (see :func:`entry_point`).
 #: Child to parent: ("loaded", info), ("chunk", id, text, meta),
 #: ("done", id, stats), ("failed", id, error, stats), ("result", value), ("error", error),
 #: ("log", logger name, level, line).
@@ -147,10 +151,8 @@ class Worker:
             return llama.tokenize(*args)
         if name == "detokenize":
             return llama.detokenize(*args)
-        if name == "score_window":  # quant-compare: one window of text, scored here
-            from workbench.quant.window import score_window
-
-            return score_window(llama, *args)
+        if ":" in name:  # a feature's work (quant-compare's windows), by its entry point
+            return entry_point(name)(llama, *args)
         if name == "embed":  # the server's /v1/embeddings: (texts,) -> (vectors, tokens)
             from workbench.engine.embed import embed_texts, open_embedder
 
@@ -197,6 +199,18 @@ class Worker:
             with self._stops_lock:
                 self._stops.pop(reply_id, None)
                 self._finished_upto = reply_id
+
+
+def entry_point(name: str) -> Callable[..., Any]:
+    """The function a ``"package.module:function"`` name points at, imported here, in the
+    engine process, on first use. This is how the engine runs a feature's work without
+    importing the feature (the engine is a layer below them: see tests/core/test_layers.py);
+    the function is called with the loaded ``Llama`` and the call's arguments."""
+    module, _, function = name.partition(":")
+    found = getattr(importlib.import_module(module), function, None)
+    if not callable(found):
+        raise RuntimeError(f"engine process: {name!r} names no function")
+    return found
 
 
 def _portable(error: BaseException) -> BaseException:

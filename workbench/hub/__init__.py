@@ -2,14 +2,7 @@
 
 Every call goes through :class:`~workbench.hub.client.HubClient` (address, token, offline mode,
 errors as one line). Nothing here runs unless the user searches or downloads.
+
+Import the modules themselves (``workbench.hub.search``): this ``__init__`` re-exports nothing,
+so reading the unfinished downloads or the reachability does not load the whole downloader.
 """
-
-from workbench.hub.client import HubClient
-from workbench.hub.download import PullEvent, PullPlan, plan_pull, pull, run_pull
-from workbench.hub.files import HubModelFile, RepoFiles, list_files
-from workbench.hub.search import RepoResult, search_models
-
-__all__ = [
-    "HubClient", "HubModelFile", "PullEvent", "PullPlan", "RepoFiles", "RepoResult",
-    "list_files", "plan_pull", "pull", "run_pull", "search_models",
-]

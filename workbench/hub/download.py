@@ -43,10 +43,10 @@ from workbench.errors import (
 from workbench.hub.client import HubClient, httpx
 from workbench.hub.files import HubModelFile, RemotePart, list_files
 from workbench.hub.remote_header import read_remote_header
+from workbench.hub.unfinished import PARTIAL_DIR, keep_refused
 from workbench.library import Model, add_model, list_models, now
 from workbench.units import human_size
 
-PARTIAL_DIR = ".partial"
 CHUNK = 1 << 20
 PROGRESS_EVERY = 0.25  # seconds between progress events
 REHASH_EVERY = 64 << 20
@@ -281,8 +281,6 @@ def run_pull(
     except WorkbenchError as error:
         # A verified file the library refuses (or cannot record: a full disk) stays visible
         # in `unfinished`, with the reason, instead of lying in the models folder unlisted.
-        from workbench.hub.unfinished import keep_refused
-
         keep_refused(moved, str(error))
         raise DownloadError(
             f"{name}: downloaded and verified, but not added to the library ({error}); it is "

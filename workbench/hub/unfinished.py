@@ -23,7 +23,10 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from workbench.gguf_header import split_info, split_name
-from workbench.hub.download import PARTIAL_DIR
+
+# The models folder's subfolder for unfinished downloads. It lives here, not in ``download``,
+# so that the transfer imports this module and not the other way round (no import circle).
+PARTIAL_DIR = ".partial"
 
 
 @dataclass

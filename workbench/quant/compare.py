@@ -48,6 +48,7 @@ from workbench.quant.inputs import (
 )
 from workbench.quant.logits import FULL_LIMIT, choose_mode, describe_mode, summarize
 from workbench.quant.results import QuantProgress, QuantResult, QuantRow
+from workbench.streams import EventStream
 from workbench.trials.stats import wilson
 
 __all__ = ["DEFAULT_CTX", "MAX_CTX", "MAX_TEXT_BYTES", "MIN_CTX", "SAMPLE_NAME",
@@ -65,7 +66,7 @@ CACHE_VERSION = 1
 PARTIAL_STALE_S = 6 * 3600
 
 
-class QuantComparison:
+class QuantComparison(EventStream[QuantProgress]):
     """Iterate to run; ``stop()`` from any thread; ``result`` once iteration has ended."""
 
     def __init__(self, data_dir: Path, reference: QuantFile, models: list[QuantFile],
@@ -112,7 +113,8 @@ class QuantComparison:
         """One window in the engine process; None when a stop ended that process."""
         self._scoring.set()
         try:
-            return loaded.worker.request(("call", "score_window", args))
+            # by its entry point: the engine runs it without importing quant (a layer above)
+            return loaded.worker.request(("call", "workbench.quant.window:score_window", args))
         except EngineCrashed:
             if self._stop.is_set():
                 return None

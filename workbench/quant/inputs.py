@@ -8,8 +8,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from sqlite_utils import Database
+
 from workbench.errors import InvalidInputError
 from workbench.gguf_header import read_header
+from workbench.model_settings import runnable
 
 TOKENS_KEY = "tokenizer.ggml.tokens"
 #: The largest text accepted; far more than the windows scored can use.
@@ -44,6 +47,12 @@ def file_from_model(model: Any) -> QuantFile:
     """A library :class:`~workbench.library.Model`."""
     return QuantFile(model.name, Path(model.path), int(model.file_size or 0),
                      model.quantization, model.sha256, model.id)
+
+
+def file_from_library(db: Database, ref: str | int) -> QuantFile:
+    """A library model by id or name, found and its file checked as every run does
+    (:func:`~workbench.model_settings.runnable`)."""
+    return file_from_model(runnable(db, ref).model)
 
 
 def check_ctx(ctx: int) -> int:

@@ -18,10 +18,8 @@ from sqlite_utils import Database
 from workbench.engine.settings import check_json_schema
 from workbench.errors import InvalidInputError, NotFoundError
 from workbench.library import Model, get_model, now
-from workbench.model_settings import LOAD_KEYS, SAMPLING_KEYS, resolve_settings
+from workbench.model_settings import check_keys, resolve_settings
 
-#: Keys an alias accepts besides load and sampling settings.
-EXTRA_KEYS = {"system_prompt"}
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}")
 TABLE = "server_aliases"
 
@@ -54,11 +52,7 @@ def check_name(name: str) -> str:
 def check_settings(db: Database, model: Model, settings: dict[str, Any]) -> dict[str, Any]:
     """The settings as stored, or one line naming the setting that is wrong: each is resolved
     the way a request will resolve it (ranges, thread counts, the template, the schema)."""
-    known = LOAD_KEYS | SAMPLING_KEYS | EXTRA_KEYS
-    for key in settings:
-        if key not in known:
-            raise InvalidInputError(f"setting '{key}': unknown (known: "
-                                    f"{', '.join(sorted(known))})")
+    check_keys(settings)
     values = {k: v for k, v in settings.items() if v is not None}
     if "json_schema" in values:
         values["json_schema"] = check_json_schema(values["json_schema"], "json_schema")

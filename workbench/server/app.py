@@ -29,6 +29,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from workbench import conversations as convs
+from workbench.chat import save_exchange
 from workbench.engine import Reply, ReplyStats
 from workbench.errors import (
     ContextOverflowError,
@@ -40,7 +41,7 @@ from workbench.errors import (
     WorkbenchError,
 )
 from workbench.library import Model, get_model, list_models
-from workbench.model_settings import resolve_settings
+from workbench.model_settings import Runnable, runnable
 from workbench.server.aliases import alias_model, find_alias, list_aliases
 from workbench.server.embeddings import EmbeddingRequest, embedding_request, embedding_response
 from workbench.server.host import EmbedJob, Event, Job, ModelHost, stats_usage
@@ -86,6 +87,11 @@ class Target:
     model: Model
     overrides: dict[str, Any]
     system_prompt: str = ""
+
+    def ready(self, db: Database, asked: dict[str, Any] | None = None) -> Runnable:
+        """The model ready to run with the request's settings over the alias's: its file
+        checked, an unknown setting refused (400) and a missing file one line."""
+        return runnable(db, self.model, {**self.overrides, **(asked or {})})
 
 
 def resolve_target(db: Database, name: str) -> Target:
@@ -254,24 +260,22 @@ async def embeddings_endpoint(request: Request, state: ServerState) -> Response:
 def _prepare_embedding(db: Database, wanted: EmbeddingRequest) -> EmbedJob:
     """The job for an embeddings request: the model loaded as for generation (same settings,
     so a chat and an embedding request reuse one load)."""
-    target = resolve_target(db, wanted.model)
-    load, _sampling = resolve_settings(db, target.model, dict(target.overrides))
-    return EmbedJob(target.model.name, target.model.path, load, wanted.texts,
-                    emit=lambda _event: None, model_id=target.model.id)
+    ready = resolve_target(db, wanted.model).ready(db)
+    return EmbedJob(ready.model.name, ready.model.path, ready.load, wanted.texts,
+                    emit=lambda _event: None, model_id=ready.model.id)
 
 
 def _prepare(db: Database, wanted: GenerationRequest) -> tuple[Job, bool]:
     """The job for a request (resolved on a worker thread, on its connection)."""
     target = resolve_target(db, wanted.model)
-    overrides = {**target.overrides, **wanted.sampling}
-    load, sampling = resolve_settings(db, target.model, overrides)
+    ready = target.ready(db, wanted.sampling)
     messages = list(wanted.messages)
     if target.system_prompt and not wanted.raw_prompt and \
             not any(m["role"] == "system" for m in messages):
         messages.insert(0, {"role": "system", "content": target.system_prompt})
     keep = bool(get_setting(db, "server_keep_history"))
-    job = Job(target.model.name, target.model.path, messages, load, sampling,
-              emit=lambda _event: None, model_id=target.model.id)
+    job = Job(ready.model.name, ready.model.path, messages, ready.load, ready.sampling,
+              emit=lambda _event: None, model_id=ready.model.id)
     return job, keep
 
 
@@ -280,25 +284,13 @@ def _saver(state: ServerState, job: Job, model: str, finish: Callable[[], str]
     """Saves the request and its answer in History (only when the user turned that on)."""
 
     def save(reply: Reply) -> None:
-        db = state.workspace.db  # the thread that ran the reply: its own connection
         asked = [m for m in job.messages if m["role"] == "user"]
         title = "API: " + convs.title_from(asked[-1]["content"] if asked else model)
-        system = next((m["content"] for m in job.messages if m["role"] == "system"), "")
-        model_id = job.model_id
-        conversation = convs.create_conversation(db, model_id=model_id, title=title,
-                                                 system_prompt=system)
-        parent = None
-        for message in job.messages:
-            if message["role"] != "system":
-                parent = convs.add_message(db, conversation, message["role"],
-                                           message["content"], parent_id=parent)
-        answer = convs.add_message(db, conversation, "assistant", reply.text,
-                                   parent_id=parent, model_id=model_id)
-        stats = reply.stats
-        convs.update_message(db, answer, finish_reason=finish(),
-                             dropped_turns=stats.dropped_turns, **stats.measurements(),
-                             settings={**stats.settings, "model_name": job.model_name,
-                                       "via": "server", "requested_model": model})
+        # on the thread that ran the reply, with that thread's own connection
+        save_exchange(state.workspace.db, job.messages, job.model_id, reply.text, reply.stats,
+                      title=title, finish_reason=finish(),
+                      record={"model_name": job.model_name, "via": "server",
+                              "requested_model": model})
 
     return save
 

@@ -84,6 +84,9 @@ class Finished:
     finish_reason: str
     prompt_tokens: int
     completion_tokens: int
+    #: The token limit cut the JSON the request's response_format asked for (or None); the
+    #: client sees it as OpenAI's ``finish_reason: length`` with the cut text.
+    note: str | None = None
 
 
 class ModelHost:
@@ -247,7 +250,11 @@ class ModelHost:
             if reply is not None:
                 stats = reply.stats
                 self.finished.append(Finished(job.model_name, stats.finish_reason,
-                                              stats.prompt_tokens, stats.completion_tokens))
+                                              stats.prompt_tokens, stats.completion_tokens,
+                                              reply.note))
+                if reply.note:
+                    log.info("%s: %s (max_tokens %s)", job.model_name, reply.note,
+                             job.sampling.max_tokens)
         job.emit(("done", reply.stats))
         if job.after is not None:
             try:

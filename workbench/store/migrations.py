@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from sqlite_utils import Database, Migrations
 
+from workbench.chat_tuning import marks_chat_tuning
+
 migrations = Migrations("workbench")
 
 
@@ -278,8 +280,6 @@ def m010_engine_trust_base_model(db: Database) -> None:
 
     New entries read the header's names and tags; rows added before this know only their
     names, so those are judged by name (adding the file again re-reads its header)."""
-    from workbench.library import marks_chat_tuning
-
     db.table("models").add_column("base_model", int, not_null_default=0)
     for row in db.table("models").rows_where("has_chat_template = 0"):
         if not marks_chat_tuning([row["name"] or "", row["file_name"] or ""]):

@@ -33,6 +33,7 @@ from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012, specification_with
 
 from workbench.errors import InvalidInputError
+from workbench.units import human_ms
 
 #: Seconds all the regular expressions of one check may take together.
 REGEX_TIME_LIMIT = 1.0
@@ -369,10 +370,14 @@ def extract_json(text: str) -> Any:
 
 def run_check(
     check: dict[str, Any], text: str, completion_tokens: int = 0, total_ms: float = 0.0,
-    *, prompt: str = "",
+    *, prompt: str = "", cut: str | None = None,
 ) -> CheckResult:
-    """Evaluate one normalized check against a reply, its metrics and its prompt."""
+    """Evaluate one normalized check against a reply, its metrics and its prompt. ``cut``
+    says why the reply's JSON is incomplete (the token limit cut what its schema asked
+    for): JSON checks then fail with that reason rather than a parser's message."""
     kind = check["type"]
+    if cut and kind in ("json", "json_schema"):
+        return CheckResult(check, False, cut)
     value = check.get("value")
     fold = bool(check.get("ignore_case"))
     hay = text.lower() if fold else text
@@ -432,16 +437,17 @@ def _run_plain(check: dict[str, Any], kind: str, value: Any, text: str, fold: bo
         return CheckResult(check, passed, f"{completion_tokens} tokens (max {value})")
     if kind == "max_latency_ms":
         passed = total_ms <= float(value)
-        return CheckResult(check, passed, f"{total_ms:.0f} ms (max {value:.0f})")
+        return CheckResult(check, passed, f"{human_ms(total_ms)} (max {human_ms(value)})")
     raise InvalidInputError(f"check type '{kind}': unknown")
 
 
 def run_checks(
     checks: list[dict[str, Any]], text: str, completion_tokens: int = 0, total_ms: float = 0.0,
-    *, prompt: str = "",
+    *, prompt: str = "", cut: str | None = None,
 ) -> tuple[bool | None, list[CheckResult]]:
     """All checks; passed is None when there are none (the cell is not scored)."""
-    results = [run_check(c, text, completion_tokens, total_ms, prompt=prompt) for c in checks]
+    results = [run_check(c, text, completion_tokens, total_ms, prompt=prompt, cut=cut)
+               for c in checks]
     return overall([r.passed for r in results]), results
 
 

@@ -21,6 +21,7 @@ from sqlite_utils import Database
 
 from workbench.engine import Engine, Message, Reply, ReplyStats
 from workbench.errors import InvalidInputError, WorkbenchError
+from workbench.streams import EventStream
 from workbench.trials import store
 from workbench.trials.contenders import Contender
 from workbench.trials.together import EngineWorkers, threads_each
@@ -79,7 +80,7 @@ def run_order(contenders: list[Contender], engine: Engine) -> list[Contender]:
     return [c for group in ordered for c in group]
 
 
-class CompareRun:
+class CompareRun(EventStream[CompareEvent]):
     """Iterate for :class:`CompareEvent`; ``stop()`` ends the current reply and the rest."""
 
     def __init__(self, db: Database, engine: Engine, contenders: list[Contender], prompt: str,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,10 +24,8 @@ from workbench.engine import LoadSettings, SamplingSettings, parse_gpu_layers
 from workbench.engine.settings import describe_schema, schema_value
 from workbench.errors import InvalidInputError, NotFoundError
 from workbench.library import Model, now
-from workbench.model_settings import LOAD_KEYS, SAMPLING_KEYS, resolve_settings
+from workbench.model_settings import LOAD_KEYS, SAMPLING_KEYS, runnable
 
-#: Keys a contender accepts besides the load and sampling settings.
-EXTRA_KEYS = {"system_prompt"}
 #: Settings that change speed or memory but not the text: they never make a new contender.
 NON_TEXT_KEYS = {"n_threads", "n_batch", "use_mmap", "gpu_layers"}
 INT_KEYS = {"n_ctx", "n_threads", "n_batch", "top_k", "max_tokens", "seed"}
@@ -103,8 +102,9 @@ def coerce_value(key: str, text: Any) -> Any:
 
 
 def parse_set_options(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """``["temperature=0", "n_ctx=2048"]`` to a typed dict; unknown keys are refused."""
-    known = LOAD_KEYS | SAMPLING_KEYS | EXTRA_KEYS
+    """``["temperature=0", "n_ctx=2048"]`` to a typed dict. A key that is not a setting is
+    kept as given: :func:`~workbench.model_settings.runnable` refuses it, in one line, like
+    every other way a setting arrives."""
     values: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -113,10 +113,6 @@ def parse_set_options(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
             raise InvalidInputError(f"--set {item}: expected KEY=VALUE")
         if key == "ctx":
             key = "n_ctx"
-        if key not in known:
-            raise InvalidInputError(
-                f"--set {item}: unknown setting (known: {', '.join(sorted(known))})"
-            )
         values[key] = coerce_value(key, value.strip())
     return values
 
@@ -182,27 +178,37 @@ def _label(model: Model, overrides: dict[str, Any]) -> str:
 
 
 def make_contender(
-    db: Database, model: Model, overrides: dict[str, Any] | None = None,
+    db: Database, model: Model | str | int, overrides: dict[str, Any] | None = None,
     label: str | None = None,
 ) -> Contender:
-    """Resolve the settings and store (or reuse) the contender for this model + settings."""
+    """Get the model ready (:func:`~workbench.model_settings.runnable`: found, its file there,
+    the settings resolved) and store (or reuse) the contender for this model + settings."""
     overrides = dict(overrides or {})
-    system_prompt = overrides.pop("system_prompt", None)
     if overrides.get("json_schema") is not None:  # the window passes text, the CLI a file
         overrides["json_schema"] = schema_value(overrides["json_schema"])
-    load, sampling = resolve_settings(db, model, overrides)
-    settings: dict[str, Any] = {**load.to_dict(), **sampling.to_dict(),
+    ready = runnable(db, model, overrides)
+    found, system_prompt = ready.model, ready.system_prompt
+    settings: dict[str, Any] = {**ready.load.to_dict(), **ready.sampling.to_dict(),
                                 "system_prompt": system_prompt}
     identity = {
-        "label": label or _label(model, {**overrides, "system_prompt": system_prompt}),
-        "model_id": model.id,
-        "model_name": model.name,
-        "model_path": model.path,
-        "model_sha256": model.sha256,
-        "model_source": model.source,
-        "file_size": model.file_size,
+        "label": label or _label(found, overrides),
+        "model_id": found.id,
+        "model_name": found.name,
+        "model_path": found.path,
+        "model_sha256": found.sha256,
+        "model_source": found.source,
+        "file_size": found.file_size,
     }
     return _store(db, identity, settings)
+
+
+def contenders_from(db: Database, chosen: Iterable[tuple[str | int, Sequence[str]]],
+                    shared: dict[str, Any] | None = None) -> list[Contender]:
+    """The contenders a comparison or trial names: one per (model reference, ``KEY=VALUE``
+    items) pair, as the window's rows and the CLI's ``--model``/``--set`` give them, each
+    pair's items over ``shared``. Made in order; the first that cannot run is one line."""
+    return [make_contender(db, ref, {**(shared or {}), **parse_set_options(list(items))})
+            for ref, items in chosen]
 
 
 def get_contender(db: Database, contender_id: int) -> Contender:

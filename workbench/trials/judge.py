@@ -35,10 +35,10 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from workbench.engine import Engine, LoadSettings, Reply, SamplingSettings
+from workbench.engine import Engine, Reply
 from workbench.errors import InvalidInputError, WorkbenchError
-from workbench.library import Model, get_model
-from workbench.model_settings import resolve_settings
+from workbench.library import Model
+from workbench.model_settings import Runnable, runnable
 from workbench.trials import store
 from workbench.trials.checks import overall
 from workbench.trials.contenders import get_contender
@@ -66,6 +66,8 @@ JUDGE_SEED = 0
 #: :data:`JUDGE_MAX_TOKENS` even at one token a character.
 REASON_MAX_CHARS = 300
 JUDGE_MAX_TOKENS = 400
+#: The judge replies greedily with a fixed seed and room for its answer.
+JUDGE_OVERRIDES = {"temperature": 0.0, "seed": JUDGE_SEED, "max_tokens": JUDGE_MAX_TOKENS}
 #: Each of the task, the reference and the reply is cut to this many characters for the judge
 #: (the cut is marked), so a long reply cannot make the judging prompt unbounded.
 MAX_QUOTED_CHARS = 4000
@@ -101,23 +103,22 @@ def judge_messages(prompt: str, reply: str, rubric: str, scale: int,
     return [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": user}]
 
 
-def resolve_judge(db: Database, ref: str) -> Model:
-    """The judge's model in the library, or one line saying why it cannot judge."""
+def resolve_judge(db: Database, ref: str) -> Runnable:
+    """The judge ready to run (:func:`judge_settings`), or one line saying why it cannot
+    judge: no such model, several match, its file is missing."""
     try:
-        model = get_model(db, ref)
+        ready = runnable(db, ref, JUDGE_OVERRIDES)
     except WorkbenchError as error:
         raise InvalidInputError(f"judge {error}") from None
-    if not Path(model.path).is_file():
-        raise InvalidInputError(f"judge model '{ref}': its file is missing ({model.file_name})")
-    return model
+    return judge_settings(ready)
 
 
-def judge_settings(db: Database, model: Model) -> tuple[LoadSettings, SamplingSettings]:
+def judge_settings(ready: Runnable) -> Runnable:
     """The judge's settings: its library defaults for loading (threads, context), greedy
-    sampling with a fixed seed and room for its answer; the schema is set per check."""
-    load, sampling = resolve_settings(db, model, {"temperature": 0.0, "seed": JUDGE_SEED,
-                                                  "max_tokens": JUDGE_MAX_TOKENS})
-    return load, replace(sampling, top_k=1, repeat_penalty=1.0, template=None)
+    sampling with a fixed seed and room for its answer (:data:`JUDGE_OVERRIDES`, with which
+    ``ready`` was made); the schema is set per check."""
+    return replace(ready, sampling=replace(ready.sampling, top_k=1, repeat_penalty=1.0,
+                                           template=None))
 
 
 def pending(db: Database, trial_id: int) -> list[tuple[dict[str, Any], int, dict[str, Any]]]:
@@ -149,19 +150,19 @@ def judge_trial(db: Database, engine: Engine, trial_id: int, stop: threading.Eve
     done = 0
     for ref, items in by_judge.items():
         try:
-            model: Model | None = resolve_judge(db, ref)
+            judge: Runnable | None = resolve_judge(db, ref)
             failure = ""
         except WorkbenchError as error:
-            model, failure = None, str(error)
+            judge, failure = None, str(error)
         for cell, index, spec in items:
             if stop.is_set():
                 return
             if cell["status"] != "done":  # the reply itself failed: nothing to grade
                 _save(db, cell, index, spec, {"error": "the reply failed; nothing to grade"})
-            elif model is None:
+            elif judge is None:
                 _save(db, cell, index, spec, {"error": failure})
             else:
-                values = _grade(db, engine, model, cell, spec, prompts, stop, on_reply)
+                values = _grade(db, engine, judge, cell, spec, prompts, stop, on_reply)
                 if values is None:  # stopped inside the reply
                     return
                 _save(db, cell, index, spec, values)
@@ -169,13 +170,13 @@ def judge_trial(db: Database, engine: Engine, trial_id: int, stop: threading.Eve
             yield done, len(work)
 
 
-def _grade(db: Database, engine: Engine, model: Model, cell: dict[str, Any],
+def _grade(db: Database, engine: Engine, judge: Runnable, cell: dict[str, Any],
            spec: dict[str, Any], prompts: dict[int | None, Any], stop: threading.Event,
            on_reply: Callable[[Reply | None], None]) -> dict[str, Any] | None:
     prompt = prompts.get(cell["prompt_id"])
     scale = int(spec["scale"])
-    load, sampling = judge_settings(db, model)
-    sampling = replace(sampling, json_schema=judge_schema(scale))
+    model, load = judge.model, judge.load
+    sampling = replace(judge.sampling, json_schema=judge_schema(scale))
     messages = judge_messages(prompt.prompt if prompt else "", cell["content"] or "",
                               spec["rubric"], scale, prompt.reference if prompt else None)
     contender = get_contender(db, cell["contender_id"])

@@ -31,6 +31,7 @@ from workbench.trials.stats import (
     paired_test,
     wilson,
 )
+from workbench.units import human_size, human_tps
 
 MEETS, FAILS, UNSURE = "meets", "fails", "not enough evidence"
 MIN_SPEED_RUNS = 3  # warm runs before a median speed is judged
@@ -53,7 +54,7 @@ class Bar:
                  else None,
                  f"votes won or tied ≥ {self.min_vote_share:.0%}"
                  if self.min_vote_share is not None else None,
-                 f"≥ {self.min_tps:g} tokens/s" if self.min_tps is not None else None,
+                 f"≥ {human_tps(self.min_tps)}" if self.min_tps is not None else None,
                  f"top-1 agreement ≥ {self.min_agreement:.0%}"
                  if self.min_agreement is not None else None]
         return ", ".join(p for p in parts if p) or "no bar set"
@@ -164,12 +165,12 @@ def _speed_part(need: float, row: dict[str, Any]) -> Part:
     runs = int(spread.get("n") or 0) if isinstance(spread, dict) else int(median is not None)
     if median is None or runs < MIN_SPEED_RUNS:
         more = MIN_SPEED_RUNS - runs
-        shown = f"median {median:.1f} tok/s of {runs} warm run{'s' * (runs != 1)}" if (
+        shown = f"median {human_tps(median)} of {runs} warm run{'s' * (runs != 1)}" if (
             median is not None) else "no warm run measured"
         return Part("speed", UNSURE, need, median, None, None, runs, runs, more,
                     f"speed: {shown}; {more} more warm run{'s' * (more != 1)} needed "
                     f"(at least {MIN_SPEED_RUNS})")
-    numbers = f"speed {median:.1f} tok/s (median of {runs} warm runs)"
+    numbers = f"speed {human_tps(median)} (median of {runs} warm runs)"
     if median >= need:
         return Part("speed", MEETS, need, median, None, None, runs, runs, 0,
                     f"{numbers} ≥ {need:g}")
@@ -309,9 +310,9 @@ def recommend(rows: list[dict[str, Any]], bar: Bar) -> Recommendation:
         others = len(meeting) - 1
         evidence = "; ".join(p.text for p in verdicts[meeting[0]].parts)
         peak = ("" if "agree" in best and not best.get("peak_rss")  # a quant-compare row
-                else f", peak {(best.get('peak_rss') or 0) / 1e6:,.0f} MB")
+                else f", peak {human_size(best.get('peak_rss') or 0)}")
         reason = (f"{best['label']} is the smallest contender "
-                  f"({(best.get('file_size') or 0) / 1e6:,.0f} MB{peak}) shown at 95% "
+                  f"({human_size(best.get('file_size') or 0)}{peak}) shown at 95% "
                   "confidence to "
                   f"meet the bar ({bar.describe()}): {evidence}."
                   + (f" {others} larger one{'s' if others > 1 else ''} also meet"

@@ -18,29 +18,13 @@ from workbench.trials.recommend import Bar, Recommendation, recommend
 from workbench.trials.results import trial_summary
 from workbench.trials.svg import trial_charts
 from workbench.trials.votes import comparison_view
-from workbench.units import human_size
+from workbench.units import human_ms, human_size, human_spread, human_tps, reply_metrics
 
 STYLE = """body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;
 vertical-align:top;text-align:left}th{background:#f3f4f6}pre{white-space:pre-wrap;margin:0;
 font:12px/1.35 ui-monospace,monospace}.pass{color:#15803d}.fail{color:#b91c1c}
 .charts{display:flex;flex-wrap:wrap;gap:1em}details{margin:.3em 0}.muted{color:#666}"""
-
-
-def _fmt(value: Any, unit: str = "", digits: int = 1) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:,.{digits}f}{unit}"
-    return f"{value}{unit}"
-
-
-def _median(spread: dict[str, Any]) -> str:
-    if not spread or spread.get("median") is None:
-        return "–"
-    if spread["n"] > 1:
-        return f"{spread['median']:.1f} ({spread['min']:.1f}–{spread['max']:.1f}, n={spread['n']})"
-    return f"{spread['median']:.1f}"
 
 
 def _css(passed: Any) -> str:
@@ -73,9 +57,10 @@ def contender_rows(summary: dict[str, Any]) -> list[list[str]]:
             rate += f"; {c['judge_errors']} not graded (judge error)"
         if c.get("echoes"):
             rate += f"; {c['echoes']} echo{'es' if c['echoes'] != 1 else ''} of the prompt"
-        rows.append([label, human_size(c["file_size"]), rate, votes, _median(c["gen_tps"]),
-                     _median(c["ttft_ms"]), _median(c["cold"]["load_ms"]),
-                     _median(c["cold"]["ttft_ms"]), human_size(c["peak_rss"])])
+        rows.append([label, human_size(c["file_size"]), rate, votes,
+                     human_spread(c["gen_tps"], human_tps), human_spread(c["ttft_ms"], human_ms),
+                     human_spread(c["cold"]["load_ms"], human_ms),
+                     human_spread(c["cold"]["ttft_ms"], human_ms), human_size(c["peak_rss"])])
     return rows
 
 
@@ -109,8 +94,8 @@ def judge_lines(summary: dict[str, Any]) -> list[str]:
 #: How a reply that starts by repeating its prompt is flagged (``checks.is_echo``).
 ECHO_NOTE = "echo: the reply starts by repeating the prompt"
 
-HEADERS = ["Contender", "File", "Pass rate", "Votes won/tied (this trial)", "Gen tok/s (warm)",
-           "TTFT ms (warm)", "Load ms (cold)", "TTFT ms (cold)", "Peak memory"]
+HEADERS = ["Contender", "File", "Pass rate", "Votes won/tied (this trial)", "Speed (warm)",
+           "TTFT (warm)", "Load (cold)", "TTFT (cold)", "Peak memory"]
 
 
 def recommendation_lines(verdict: Recommendation) -> list[str]:
@@ -183,8 +168,8 @@ def trial_html(db: Database, trial_id: int | str, bar: Bar | None = None) -> str
                                 default=str)
             cells.append(
                 f"<td><pre>{escape(cell['content'])}</pre>{checks}"
-                f"<div class=muted>{_pass(cell['passed'])} · TTFT {_fmt(cell['ttft_ms'])} ms ·"
-                f" {_fmt(cell['gen_tps'])} tok/s · {human_size(cell['peak_rss'])}</div>"
+                f"<div class=muted>{_pass(cell['passed'])} · "
+                f"{escape(reply_metrics(cell, short=True))}</div>"
                 f"<details><summary>reproduce</summary><pre>{escape(record)}</pre></details>"
                 "</td>")
         reference = (f"<div class=muted>reference: {escape(row['reference'])}</div>"
@@ -235,7 +220,7 @@ def trial_markdown(db: Database, trial_id: int | str, bar: Bar | None = None) ->
             if cell.get("echo"):
                 checks += ("; " if checks else "") + ECHO_NOTE
             lines += [f"**{label}** ({_pass(cell['passed'])}{'; ' + checks if checks else ''};"
-                      f" TTFT {_fmt(cell['ttft_ms'])} ms, {_fmt(cell['gen_tps'])} tok/s)", "",
+                      f" {reply_metrics(cell, short=True)})", "",
                       "```", cell["content"].replace("```", "'''"), "```", ""]
     lines += ["## Reproducibility", ""]
     for c in summary["contenders"]:
@@ -287,9 +272,7 @@ def comparison_markdown(db: Database, comparison_id: int) -> str:
 
 
 def _metrics_line(m: dict[str, Any]) -> str:
-    return (f"TTFT {_fmt(m.get('ttft_ms'))} ms · {_fmt(m.get('gen_tps'))} tok/s · "
-            f"{m.get('completion_tokens') or 0} tokens · peak {human_size(m.get('peak_rss'))} · "
-            f"load {_fmt(m.get('load_ms'))} ms")
+    return reply_metrics(m) or "–"
 
 
 def _vote_line(view: dict[str, Any]) -> str:

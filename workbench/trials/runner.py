@@ -23,6 +23,7 @@ from sqlite_utils import Database
 
 from workbench.engine import Engine, Reply
 from workbench.errors import InvalidInputError, WorkbenchError
+from workbench.streams import EventStream
 from workbench.trials import judge, store
 from workbench.trials.checks import run_checks
 from workbench.trials.compare import build_messages, run_order
@@ -73,7 +74,7 @@ def repeat_seed(base: int, repeat: int) -> int:
     return int.from_bytes(digest[:4], "big") % 2**31
 
 
-class TrialRun:
+class TrialRun(EventStream[TrialProgress]):
     """Iterate to run (or resume) a trial; ``stop()`` cancels it, keeping finished cells."""
 
     def __init__(self, db: Database, engine: Engine, trial_id: int) -> None:
@@ -178,7 +179,7 @@ class TrialRun:
             return None
         stats = reply.stats
         passed, results = run_checks(prompt.checks, reply.text, stats.completion_tokens,
-                                     stats.total_ms, prompt=prompt.prompt)
+                                     stats.total_ms, prompt=prompt.prompt, cut=reply.note)
         if error:
             passed = False if prompt.checks else None
         check_dicts = [r.to_dict() for r in results]

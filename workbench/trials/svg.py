@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
+from workbench.units import TOKENS_PER_S
+
 W = 460
 FONT_PX = 11
 CHAR_PX = 6.4  # a generous average advance of an 11 px sans-serif glyph
@@ -275,7 +277,7 @@ def trial_charts(contenders: list[dict[str, Any]], style: ChartStyle = LIGHT) ->
         if c.get("votes"):
             good = round((c.get("vote_share") or 0) * c["votes"])
             votes.append((c["label"], (good, c["votes"] - good)))
-    return [scatter("Speed against size", speed, "file size (MB)", "tokens/s", style=style),
+    return [scatter("Speed against size", speed, "file size (MB)", TOKENS_PER_S, style=style),
             scatter("Pass rate against size", passing, "file size (MB)", "pass rate (%)",
                     y_max=100, style=style),
             stacked("Votes", votes, ("won or tied", "lost or bad"), style=style)]

@@ -1,19 +1,13 @@
 """The Chat page: recent chats, the conversation, the composer and the sampling panel.
 
-Streaming: a turn runs on the "engine" worker as a :class:`~ui.chat_runner.ChatRunner`.
-Every stream gets a number, and every event it sends carries it: events of any stream but
-the current one are ignored, and a stream whose conversation is not on show keeps saving but
-draws nothing, so switching chats or models while a reply streams never mixes replies.
-Tokens come from the worker in batches, at most one every :data:`FRAME_MS` (see
-:class:`ui.tasks.Batches`), and each batch is drawn at once: one wake-up of the GUI thread and
-one widget update per frame, never one per token, however fast the model writes.
+Sending a turn and drawing its stream are :mod:`~ui.views.chat.turns`, a part of this page;
+the conversation's messages are :class:`~ui.views.chat.view.ChatView`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import QKeySequence, QResizeEvent, QShortcut
@@ -34,23 +28,10 @@ from PySide6.QtWidgets import (
 )
 from sqlite_utils import Database
 
-from ui.chat_runner import (
-    ChatRunner,
-    ChatStartup,
-    ConversationData,
-    Crashed,
-    Finished,
-    Loading,
-    Started,
-    TurnRequest,
-    load_conversation,
-    load_startup,
-    reload_model,
-    switch_branch,
-)
 from ui.services import Services
-from ui.tasks import Job
+from ui.views.chat.banner import Banner
 from ui.views.chat.sampling_panel import SamplingPanel
+from ui.views.chat.turns import Stream, TurnsPart
 from ui.views.chat.view import ChatView
 from ui.views.chat.welcome import WelcomeView
 from ui.widgets.message_widget import MessageWidget
@@ -58,20 +39,22 @@ from ui.widgets.plain_label import Label
 from ui.widgets.text_fit import ElidedLabel
 from workbench import conversations as convs
 from workbench.catalog import filter_catalog, load_catalog, machine_memory_bytes
+from workbench.chat_runner import (
+    ChatStartup,
+    ConversationData,
+    load_conversation,
+    load_startup,
+    reload_model,
+    switch_branch,
+)
 from workbench.engine.settings import read_json_schema
 from workbench.library import Model, add_model
 
 log = logging.getLogger(__name__)
 
-#: Streamed tokens reach the GUI thread and are drawn in batches, at most this often: 20 a
-#: second, smooth to read. Each frame lays out and repaints the paragraph being written
-#: (1.5-2.5 ms of the GUI thread here for a long paragraph), CPU time the model on the same
-#: cores would otherwise have: at 30 frames a second that was 8% of a core, at 20 under 6%.
-FRAME_MS = 50
 #: Below this page width the Parameters panel folds away (the Parameters button brings it
 #: back); the chat list and the panel take a share of the width between their bounds.
 PANEL_FOLD_PX = 1000
-CONTINUE_PROMPT = "Continue exactly where you stopped."
 SIDE_PX = (170, 260)
 PANEL_PX = (230, 300)
 
@@ -81,66 +64,7 @@ def share(width: int, fraction: float, bounds: tuple[int, int]) -> int:
     return max(bounds[0], min(bounds[1], int(width * fraction)))
 
 
-@dataclass
-class Stream:
-    """The reply being generated, and where (if anywhere) it is drawn."""
-
-    sid: int
-    request: TurnRequest
-    model_name: str
-    #: made on the engine worker, on that thread's connection; None until then
-    runner: ChatRunner | None = None
-    stop_asked: bool = False
-    job: Job | None = None
-    conversation_id: int | None = None
-    reply_id: int | None = None
-    widget: MessageWidget | None = None
-    user_widget: MessageWidget | None = None
-    pending: list[str] = field(default_factory=list)
-    failed: str = ""
-
-
-class Banner(QFrame):
-    """A dismissable one-line message above the chat (errors the user should read)."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("Banner")
-        row = QHBoxLayout(self)
-        row.setContentsMargins(12, 8, 6, 8)
-        self.label = Label(self)
-        self.label.setWordWrap(True)
-        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        close = QToolButton(self)
-        close.setObjectName("Flat")
-        close.setText("✕")
-        close.setAccessibleName("Dismiss message")
-        close.clicked.connect(self.hide)
-        #: One optional action beside the message ("Reload" after the model stopped working).
-        self.action = QPushButton(self)
-        self.action.clicked.connect(self._act)
-        self._on_action: Callable[[], None] | None = None
-        row.addWidget(self.label, 1)
-        row.addWidget(self.action)
-        row.addWidget(close)
-        self.action.hide()
-        self.hide()
-
-    def show_message(self, text: str, action: str = "",
-                     on_action: Callable[[], None] | None = None) -> None:
-        self.label.setText(text)
-        self._on_action = on_action
-        self.action.setText(action)
-        self.action.setVisible(bool(action and on_action))
-        self.show()
-
-    def _act(self) -> None:
-        self.hide()
-        if self._on_action is not None:
-            self._on_action()
-
-
-class ChatPage(QWidget):
+class ChatPage(TurnsPart, QWidget):
     streaming_changed = Signal(bool)
     open_models_requested = Signal(str)
     #: (conversation id, its title): the chat list's menu, F2 and Delete; the window passes
@@ -518,225 +442,12 @@ class ChatPage(QWidget):
         if widget.text != message.content:
             widget.set_content(message.content)
         if message.role == "assistant":
-            widget.set_metrics(message.metrics, message.finish_reason)
+            widget.set_metrics(message.metrics, message.finish_reason, message.note)
             if message.status == "error" or message.status == "interrupted" and message.error:
                 widget.set_status(message.error or "The reply failed.", error=True)
             elif not (message.status == "stopped" and not message.content):
                 widget.set_status("")
         widget.set_siblings(siblings)
-
-    # --- sending -------------------------------------------------------------------------
-
-    def _suggestion(self, text: str) -> None:
-        self.input.setPlainText(text)
-        self.send()
-
-    def send(self) -> None:
-        text = self.input.toPlainText()
-        if not text.strip():
-            return
-        if self.is_streaming:
-            self.services.events.status_message.emit(
-                "A reply is being written: wait for it or stop it (Esc).", 4000)
-            return
-        model = self.current_model
-        if model is None:
-            self.show_error("Choose a model first: there is none in the library yet.")
-            return
-        request = TurnRequest("send", model.id, prompt=text,
-                              conversation_id=self.conversation_id,
-                              parent_id=self.view.leaf_id if self.conversation_id else None,
-                              system_prompt=self.panel.system_text(),
-                              overrides=self.panel.overrides())
-        self.input.clear()
-        self.stack.setCurrentWidget(self.view)
-        user = self.view.add(MessageWidget("user", text, parent=self.view.column))
-        self._start(request, model, user)
-
-    def continue_reply(self, reply_id: int) -> None:
-        """A reply cut at the token limit: ask the model to carry on, as the next turn of
-        the same branch (the cut reply stays as it is)."""
-        if self.is_streaming or self.view.leaf_id != reply_id:
-            return
-        self.input.setPlainText(CONTINUE_PROMPT)
-        self.send()
-
-    def regenerate(self, reply_id: int) -> None:
-        model = self.current_model
-        if self.is_streaming or model is None:
-            return
-        self.view.remove_from(reply_id)
-        self._start(TurnRequest("regenerate", model.id, message_id=reply_id,
-                                overrides=self.panel.overrides()), model, None)
-
-    def edit(self, message_id: int, text: str) -> None:
-        model = self.current_model
-        if self.is_streaming or model is None:
-            return
-        self.view.remove_from(message_id)
-        user = self.view.add(MessageWidget("user", text, parent=self.view.column))
-        self._start(TurnRequest("edit", model.id, prompt=text, message_id=message_id,
-                                overrides=self.panel.overrides()), model, user)
-
-    def _start(self, request: TurnRequest, model: Model, user: MessageWidget | None) -> None:
-        self.banner.hide()
-        self._sid += 1
-        sid = self._sid
-        reply = self.view.add(MessageWidget("assistant", title=model.name,
-                                            parent=self.view.column))
-        reply.set_status("Thinking…")
-        stream = Stream(sid, request, model.name, conversation_id=self.conversation_id,
-                        widget=reply, user_widget=user)
-        self.stream = stream
-        services = self.services
-
-        def runner(db: Database) -> ChatRunner:  # on the engine worker
-            made = ChatRunner(db, services.engine, request)
-            stream.runner = made
-            if stream.stop_asked:  # Stop was pressed before the runner existed
-                made.stop()
-            return made
-
-        stream.job = self.services.ops.run(
-            "engine", runner, name=f"reply from {model.name}", batch_ms=FRAME_MS,
-            progress=lambda events: self._on_events(sid, events),
-            failure=lambda message: self._on_failed(sid, message),
-            finished=lambda: self._on_done(sid),
-        )
-        self.view.set_busy(True)
-        self._update_buttons()
-        self.streaming_changed.emit(True)
-
-    def stop(self) -> None:
-        """Stop the reply; what was generated stays, saved with finish reason "stopped"."""
-        if self.stream is not None:
-            self.stream.stop_asked = True
-            if self.stream.runner is not None:
-                self.stream.runner.stop()
-            if self.stream.widget is not None:
-                self.stream.widget.set_status("Stopping…")
-
-    # --- stream events (GUI thread) --------------------------------------------------------
-
-    def _on_events(self, sid: int, events: list[object]) -> None:
-        """One batch from the worker: its text is drawn once, after the batch."""
-        for event in events:
-            self._on_event(sid, event)
-        self._flush()
-
-    def _on_event(self, sid: int, event: object) -> None:
-        stream = self.stream
-        if stream is None or stream.sid != sid:
-            return  # a stale event from an earlier stream
-        if isinstance(event, str):
-            stream.pending.append(event)
-        elif isinstance(event, Loading):
-            self.services.events.model_loading.emit(event.model_name)
-            if stream.widget is not None:
-                stream.widget.set_status(f"Loading {event.model_name}…")
-        elif isinstance(event, Started):
-            stream.reply_id = event.reply_message_id
-            new_chat = stream.conversation_id is None
-            stream.conversation_id = event.conversation_id
-            self.services.events.model_loaded.emit(event.model_name)
-            if stream.widget is not None:
-                stream.widget.message_id = event.reply_message_id
-                if stream.user_widget is not None:
-                    stream.user_widget.message_id = event.user_message_id
-                if new_chat and self.conversation_id is None:
-                    self.conversation_id = event.conversation_id
-            if new_chat:
-                if stream.widget is not None and stream.request.prompt:
-                    # the title the database gives it, shown now rather than after the reply
-                    self.title.setText(convs.title_from(stream.request.prompt))
-                self.services.events.changed.emit(frozenset({"chats"}), self)
-        elif isinstance(event, Crashed):
-            self._flush()
-            stream.failed = event.message
-            self.show_error(event.message, action="Reload",
-                            on_action=lambda: self.reload_model(event.model_id))
-            if stream.widget is not None:
-                stream.widget.set_status(event.message, error=True)
-            self.services.events.model_loaded.emit("")
-        elif isinstance(event, Finished):
-            self._flush()
-            if stream.widget is not None:
-                stream.widget.text = event.text
-                stream.widget.finish_stream()
-                stream.widget.set_status("")
-                stats = event.stats
-                stream.widget.set_metrics(
-                    {"gen_tps": stats.gen_tps, "ttft_ms": stats.ttft_ms,
-                     "completion_tokens": stats.completion_tokens, "peak_rss": stats.peak_rss,
-                     "load_ms": stats.load_ms}, stats.finish_reason)
-
-    def _flush(self) -> None:
-        stream = self.stream
-        if stream is None or not stream.pending:
-            return
-        text = "".join(stream.pending)
-        stream.pending.clear()
-        if stream.widget is not None:
-            if stream.widget.status.isVisible() and stream.widget.status.text() != "Stopping…":
-                stream.widget.set_status("")
-            stream.widget.stream(text)
-
-    def _on_failed(self, sid: int, message: str) -> None:
-        stream = self.stream
-        if stream is None or stream.sid != sid:
-            return
-        stream.failed = message
-        self.show_error(message)
-        if stream.widget is not None:
-            stream.widget.set_status(message, error=True)
-        self.services.events.model_loaded.emit(self._loaded_name())
-
-    def _on_done(self, sid: int) -> None:
-        stream = self.stream
-        if stream is None or stream.sid != sid:
-            return
-        self._flush()
-        if stream.widget is not None and not stream.failed:
-            stream.widget.finish_stream()
-        self.stream = None
-        self.view.set_busy(False)
-        self._update_buttons()
-        self.streaming_changed.emit(False)
-        if self.conversation_id is not None and self.conversation_id == stream.conversation_id:
-            said = self.banner.isVisible()  # what went wrong while it streamed stays said
-            self.open_conversation(self.conversation_id)  # metrics, branches, saved text
-            self.banner.setVisible(said)
-        self.services.events.changed.emit(frozenset({"chats"}), self)
-
-    def _detach_stream(self) -> None:
-        """Leave the stream running (it keeps saving) but stop drawing it."""
-        if self.stream is not None:
-            self._flush()
-            self.stream.widget = None
-            self.stream.user_widget = None
-            self.view.set_busy(False)
-
-    def _reattach_stream(self) -> None:
-        stream = self.stream
-        if stream is None or stream.conversation_id != self.conversation_id:
-            return
-        for widget in self.view.messages:
-            if widget.message_id == stream.reply_id and stream.runner is not None \
-                    and stream.runner.turn is not None:
-                widget.set_content(stream.runner.turn.reply.text)
-                stream.pending.clear()
-                stream.widget = widget
-                self.view.set_busy(True)
-
-    def _loaded_name(self) -> str:
-        loaded = self.services.engine.loaded
-        return loaded.path.stem if loaded is not None else ""
-
-    def _update_buttons(self) -> None:
-        streaming = self.is_streaming
-        self.send_button.setEnabled(not streaming and bool(self.models))
-        self.stop_button.setVisible(streaming)
-        self.send_button.setVisible(not streaming)
 
     # --- errors and files ------------------------------------------------------------------
 
@@ -751,8 +462,8 @@ class ChatPage(QWidget):
         name = model.name if model is not None else ""
         self.services.events.model_loading.emit(name)
         self.services.ops.run(
-            "engine", reload_model, self.services.engine, model_id,
-            self.panel.overrides(), name="reloading the model",
+            "engine", reload_model, self.services.engine, model_id, self.panel.overrides(),
+            name="reloading the model",
             success=self.services.events.model_loaded.emit, failure=self.show_error)
 
     def add_model_file(self, path: str | None = None) -> None:

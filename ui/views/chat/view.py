@@ -73,7 +73,7 @@ class ChatView(QScrollArea):
         widget = MessageWidget(message.role, message.content, message_id=message.id,
                                title=title, parent=self.column)
         if message.role == "assistant":
-            widget.set_metrics(message.metrics, message.finish_reason)
+            widget.set_metrics(message.metrics, message.finish_reason, message.note)
             if message.status == "error":
                 widget.set_status(message.error or "The reply failed.", error=True)
             elif message.status == "interrupted" and message.error:  # the model stopped working

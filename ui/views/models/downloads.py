@@ -43,7 +43,7 @@ from workbench.hub.client import HubClient
 from workbench.hub.download import PullEvent, PullPlan, plan_pull, run_pull
 from workbench.hub.unfinished import Unfinished, discard_download, list_unfinished
 from workbench.library import Model
-from workbench.units import human_size
+from workbench.units import human_rate, human_size
 
 
 def models_dir_for(services: Services) -> Path:
@@ -382,5 +382,5 @@ class DownloadsTab(QWidget):
             self.summary.setText("Nothing downloading. Pick a file in Discover or Recommended.")
         else:
             rate = sum(i.rate for i in self.queue.items if i.state == "downloading")
-            speed = f" · {rate / 1e6:.1f} MB/s" if rate else ""
+            speed = f" · {human_rate(rate)}" if rate else ""
             self.summary.setText(f"{active} active, {total - active} finished or stopped{speed}")

@@ -38,12 +38,13 @@ from workbench.quant.compare import (
     QuantComparison,
     QuantProgress,
     QuantResult,
-    file_from_model,
     read_text,
 )
 from workbench.quant.family import QuantGroup, quant_groups
+from workbench.quant.inputs import file_from_library
 from workbench.trials.recommend import make_bar, recommend
 from workbench.trials.svg import scatter
+from workbench.units import human_duration, human_size
 
 
 def quant_charts(result: QuantResult | None, style: Any) -> list[str]:
@@ -201,7 +202,7 @@ class QuantTab(QWidget):
                                "another quantization of it to compare them.")
         else:
             self.files.setText("Files: " + ", ".join(
-                f"{m.quantization} ({m.file_size / 1e6:,.0f} MB)" for m in group.models))
+                f"{m.quantization} ({human_size(m.file_size)})" for m in group.models))
         self._update_buttons()
 
     def _update_buttons(self) -> None:
@@ -244,14 +245,14 @@ class QuantTab(QWidget):
         threads = self.n_threads
         engine = self.services.engine
 
-        def job(_db: Database) -> QuantComparison:
+        def job(db: Database) -> QuantComparison:
             # On the engine worker, which owns the chat's model: freed, so two files of a
             # large model are not in memory beside it (the next chat loads it again).
             engine.unload()
             text, name = read_text(text_path)
-            return QuantComparison(root, file_from_model(reference),
-                                   [file_from_model(m) for m in models], text, name, ctx=ctx,
-                                   n_threads=threads)
+            return QuantComparison(root, file_from_library(db, reference.id),
+                                   [file_from_library(db, m.id) for m in models], text, name,
+                                   ctx=ctx, n_threads=threads)
 
         self.progress.setRange(0, 0)
         self.services.events.model_loaded.emit(f"{reference.name} (comparing quantizations)")
@@ -280,7 +281,7 @@ class QuantTab(QWidget):
             result.reference_cached) else ""
         self.status.setText(f"Compared {len(result.rows)} file"
                             f"{'s' * (len(result.rows) != 1)} on {result.text_name}: "
-                            f"{result.positions:,} positions in {result.seconds:.0f} s"
+                            f"{result.positions:,} positions in {human_duration(result.seconds)}"
                             f"{cached}.")
 
     def _failed(self, message: str) -> None:

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 from ui.widgets.plain_label import Label
 from workbench.errors import WorkbenchError
 from workbench.trials.checks import ALIASES, CHECK_TYPES, JUDGE_SCALES, normalize_check
+from workbench.units import human_ms
 
 #: A schema file bigger than this is refused (it is read on the GUI thread when chosen).
 MAX_SCHEMA_BYTES = 1_000_000
@@ -136,7 +137,7 @@ def describe(check: dict[str, Any]) -> str:
     if kind == "max_tokens":
         return f"At most {value} tokens"
     if kind == "max_latency_ms":
-        return f"Answers within {float(value):.0f} ms"
+        return f"Answers within {human_ms(float(value))}"
     if kind == "no_echo":
         return "Does not repeat the prompt"
     if kind == "judge" and isinstance(value, dict):

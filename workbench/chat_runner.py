@@ -1,14 +1,16 @@
-"""What the chat page runs on the workers: plain functions and one stoppable iterator.
+"""One chat turn as every front end runs it: a request in, a stream of small events out.
 
-Nothing here imports Qt, so it can be tested and benchmarked without a window. The page runs
-:func:`load_conversation` and friends on the "db" worker and a :class:`ChatRunner` on the
-"engine" worker; the runner yields small events first (:class:`Loading`, :class:`Started`),
-then the reply's text pieces, then :class:`Finished`, or :class:`Crashed` when llama.cpp took
-its engine process down (the window offers to reload; :func:`reload_model` does it).
+The window runs :class:`ChatRunner` on its "engine" worker and :func:`load_conversation` and
+friends on its "db" worker; ``llm-workbench chat`` runs the same runner in the foreground.
+The runner gets the model ready (:func:`~workbench.model_settings.runnable`), yields
+:class:`Loading` when the model must load, :class:`Started` once the rows are saved, then the
+reply's text pieces, then :class:`Finished`, or :class:`Crashed` when llama.cpp took its
+engine process down (the window offers to reload: :func:`reload_model`; the CLI says so).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,9 +20,9 @@ from sqlite_utils import Database
 from workbench import chat
 from workbench import conversations as convs
 from workbench.engine import Engine, ReplyStats
-from workbench.errors import EngineCrashed, ModelFileError
-from workbench.library import Model, get_model, list_models
-from workbench.model_settings import resolve_settings
+from workbench.errors import EngineCrashed
+from workbench.library import Model, list_models
+from workbench.model_settings import runnable
 from workbench.settings import get_setting
 
 
@@ -67,6 +69,7 @@ def load_startup(db: Database) -> ChatStartup:
 @dataclass(frozen=True)
 class Loading:
     model_name: str
+    kind_label: str | None = None  # as in :class:`Started`
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,8 @@ class Started:
     user_message_id: int | None
     reply_message_id: int
     model_name: str
+    #: :attr:`Model.kind_label`: a base model, which continues text rather than answering.
+    kind_label: str | None = None
 
 
 @dataclass(frozen=True)
@@ -97,7 +102,7 @@ class TurnRequest:
     """One send, edit or regenerate, as the user asked for it."""
 
     kind: str  # "send", "edit" or "regenerate"
-    model_id: int
+    model: int | str  # a library id, or a name as the CLI takes it
     prompt: str = ""
     conversation_id: int | None = None
     parent_id: int | None = None
@@ -114,6 +119,7 @@ class ChatRunner:
         self.db = db
         self.engine = engine
         self.request = request
+        self.model: Model | None = None  # once found
         self.turn: chat.ChatTurn | None = None
         self.stopped = False
 
@@ -122,23 +128,21 @@ class ChatRunner:
         if self.turn is not None:
             self.turn.stop()
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Any]:
         try:
             yield from self._turn()
         except EngineCrashed as error:  # the app goes on: say so, and offer to reload
-            yield Crashed(str(error), self.request.model_id)
+            assert self.model is not None  # only the engine crashes, after the model is found
+            yield Crashed(str(error), self.model.id)
 
-    def _turn(self):  # type: ignore[no-untyped-def]
+    def _turn(self) -> Iterator[Any]:
         db, request = self.db, self.request
-        model = get_model(db, request.model_id)
-        if not Path(model.path).is_file():
-            raise ModelFileError(
-                f"{model.name}: the model file is missing ({model.path}); it may have been "
-                "moved or deleted. Add it again or remove it on the Models page")
-        load, sampling = resolve_settings(db, model, request.overrides)
+        ready = runnable(db, request.model, request.overrides)
+        model, load, sampling = ready.model, ready.load, ready.sampling
+        self.model = model
         loaded = self.engine.loaded
         if loaded is None or loaded.path != Path(model.path).resolve() or loaded.settings != load:
-            yield Loading(model.name)
+            yield Loading(model.name, model.kind_label)
         if request.kind == "send":
             turn = chat.send(db, self.engine, model, request.prompt,
                              conversation_id=request.conversation_id,
@@ -156,7 +160,7 @@ class ChatRunner:
         if self.stopped:
             turn.stop()
         yield Started(turn.conversation_id, turn.user_message_id, turn.reply_message_id,
-                      model.name)
+                      model.name, model.kind_label)
         stream = iter(turn)
         try:
             yield from stream
@@ -170,7 +174,6 @@ def reload_model(db: Database, engine: Engine, model_id: int,
                  overrides: dict[str, Any]) -> str:
     """Load the model again after its engine process died (on the engine worker); returns
     its name for the status bar."""
-    model = get_model(db, model_id)
-    load, _sampling = resolve_settings(db, model, overrides)
-    engine.load(model.path, load)
-    return model.name
+    ready = runnable(db, model_id, overrides)
+    engine.load(ready.model.path, ready.load)
+    return ready.model.name

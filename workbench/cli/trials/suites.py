@@ -1,0 +1,101 @@
+"""``suite``: prompt suites, imported from a file or built prompt by prompt, and exported."""
+
+from __future__ import annotations
+
+import click
+
+from workbench.cli.common import echo_json, pass_workspace
+from workbench.cli.group import cli
+from workbench.cli.trials.common import write_out
+from workbench.errors import InvalidInputError
+from workbench.trials.suites import (
+    SuitePrompt,
+    add_prompt,
+    create_suite,
+    export_suite,
+    get_suite,
+    import_suite,
+    list_suites,
+)
+from workbench.workspace import Workspace
+
+
+@cli.group()
+def suite() -> None:
+    """Prompt suites: import (JSONL, CSV, text), create, add, list, show, export."""
+
+
+@suite.command(name="import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--name", help="Suite name (default: the file name).")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "txt"]),
+              help="Default: from the file's extension.")
+@pass_workspace
+def suite_import(workspace: Workspace, file: str, name: str | None, fmt: str | None) -> None:
+    """Import FILE: JSONL ({"prompt", "system", "reference", "checks"} a line), CSV (a
+    prompt column) or text (one prompt a line)."""
+    created = import_suite(workspace.db, file, name, fmt)
+    click.echo(f"Suite {created.id} '{created.name}': {len(created.prompts)} prompts.")
+
+
+@suite.command(name="create")
+@click.argument("name")
+@pass_workspace
+def suite_create(workspace: Workspace, name: str) -> None:
+    created = create_suite(workspace.db, name)
+    click.echo(f"Suite {created.id} '{created.name}' created; add prompts with 'suite add'.")
+
+
+@suite.command(name="add")
+@click.argument("suite_ref")
+@click.argument("prompt")
+@click.option("--system")
+@click.option("--reference")
+@click.option("--check", "checks", multiple=True, metavar="JSON",
+              help='A check, e.g. \'{"contains": "Paris"}\'; repeat for more.')
+@pass_workspace
+def suite_add(workspace: Workspace, suite_ref: str, prompt: str, system: str | None,
+              reference: str | None, checks: tuple[str, ...]) -> None:
+    import json
+
+    target = get_suite(workspace.db, suite_ref)
+    try:
+        parsed = [json.loads(c) for c in checks]
+    except json.JSONDecodeError as error:
+        raise InvalidInputError(f"--check: not JSON ({error.msg})") from None
+    add_prompt(workspace.db, target.id, SuitePrompt(prompt, system, reference, parsed))
+    click.echo(f"Added to '{target.name}' ({len(target.prompts) + 1} prompts).")
+
+
+@suite.command(name="list")
+@pass_workspace
+def suite_list(workspace: Workspace) -> None:
+    rows = list_suites(workspace.db)
+    if not rows:
+        click.echo("No suites yet. Import one with 'suite import FILE'.")
+    for row in rows:
+        click.echo(f"{row['id']:>4}  {row['name']:<30} {row['prompts']:>4} prompts")
+
+
+@suite.command(name="show")
+@click.argument("suite_ref")
+@click.option("--json", "as_json", is_flag=True)
+@pass_workspace
+def suite_show(workspace: Workspace, suite_ref: str, as_json: bool) -> None:
+    found = get_suite(workspace.db, suite_ref)
+    if as_json:
+        echo_json(found.to_dict())
+        return
+    click.echo(f"Suite {found.id} '{found.name}' ({len(found.prompts)} prompts)")
+    for number, p in enumerate(found.prompts, 1):
+        checks = ", ".join(c["type"] for c in p.checks)
+        click.echo(f"{number:>4}. {p.prompt[:70]!r}" + (f"  [{checks}]" if checks else ""))
+
+
+@suite.command(name="export")
+@click.argument("suite_ref")
+@click.option("-o", "--output", type=click.Path(dir_okay=False))
+@pass_workspace
+def suite_export(workspace: Workspace, suite_ref: str, output: str | None) -> None:
+    """Write the suite as JSONL (re-importable)."""
+    write_out(export_suite(workspace.db, suite_ref), output)
