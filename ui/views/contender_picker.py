@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.views.trials.words import typed_in_words
 from ui.widgets.plain_label import Label
 from ui.widgets.structured_output import StructuredOutputCombo
 from workbench.trials.contenders import Contender, contenders_from
@@ -42,11 +43,16 @@ def build_contenders(db: Any, chosen: list[tuple[int, list[str]]]) -> list[Conte
 
 
 class ContenderRow(QWidget):
-    """One contender: its number, the model, its settings as ``KEY=VALUE`` items, Remove."""
+    """One contender: its number, the model, its settings as ``KEY=VALUE`` items, Remove.
 
-    def __init__(self, settings: str, parent: QWidget | None = None) -> None:
+    ``stacked``: the settings on a line of their own, under the model, with the settings in
+    words beside them (a narrow column, such as the Trials page's at 1024 px, otherwise
+    squeezes the field to its last few characters)."""
+
+    def __init__(self, settings: str, parent: QWidget | None = None,
+                 stacked: bool = False) -> None:
         super().__init__(parent)
-        line = QHBoxLayout(self)
+        line = QHBoxLayout()
         line.setContentsMargins(0, 0, 0, 0)
         self.number = Label(self)
         self.number.setObjectName("SubHeading")
@@ -67,11 +73,42 @@ class ContenderRow(QWidget):
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.structured.setMinimumContentsLength(9)
         self.remove = QPushButton("Remove", self)
+        self.words: Label | None = None
         line.addWidget(self.number)
         line.addWidget(self.combo, 2)
-        line.addWidget(self.edit, 3)
+        if not stacked:
+            line.addWidget(self.edit, 3)
         line.addWidget(self.structured)
         line.addWidget(self.remove)
+        if not stacked:
+            self.setLayout(line)
+            return
+        column = QVBoxLayout(self)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(2)
+        column.addLayout(line)
+        below = QHBoxLayout()
+        below.setContentsMargins(self.number.minimumWidth() + 6, 0, 0, 0)
+        below.addWidget(self.edit, 3)
+        self.words = Label(self)
+        self.words.setObjectName("Muted")
+        self.words.setTextFormat(Qt.TextFormat.PlainText)
+        self.words.setWordWrap(True)
+        self.words.setAccessibleName("Settings in words")
+        below.addWidget(self.words, 2)
+        column.addLayout(below)
+        self.edit.textChanged.connect(self._show_words)
+        # the start of the settings in view, not their last few characters
+        self.edit.editingFinished.connect(lambda: self.edit.setCursorPosition(0))
+        self.edit.setCursorPosition(0)
+        self._show_words()
+
+    def _show_words(self) -> None:
+        """The settings as the results will name them ("greedy, up to 256 tokens")."""
+        if self.words is not None:
+            words = typed_in_words(split_settings(self.edit.text()))
+            self.words.setText(words)
+            self.edit.setToolTip(words)
 
     def items(self) -> list[str]:
         """The row's settings as ``KEY=VALUE`` items, its structured output last (it wins)."""
@@ -96,9 +133,11 @@ class ContenderPicker(QWidget):
     #: A row's model or settings changed (the Compare page then estimates memory again).
     changed = Signal()
 
-    def __init__(self, parent: QWidget | None = None, minimum: int = 2, maximum: int = 4):
+    def __init__(self, parent: QWidget | None = None, minimum: int = 2, maximum: int = 4,
+                 stacked: bool = False):
         super().__init__(parent)
         self.minimum, self.maximum = minimum, maximum
+        self.stacked = stacked  # see ContenderRow
         self.models: list[tuple[int, str]] = []
         self.row_widgets: list[ContenderRow] = []
         self._layout = QVBoxLayout(self)
@@ -136,12 +175,12 @@ class ContenderPicker(QWidget):
     def add_row(self, settings: str = DEFAULT_SETTINGS) -> None:
         if len(self.row_widgets) >= self.maximum:
             return
-        row = ContenderRow(settings, self)
+        row = ContenderRow(settings, self, stacked=self.stacked)
         self._fill(row.combo, len(self.row_widgets))
         self.row_widgets.append(row)
         row.remove.clicked.connect(lambda: self.remove_row(row))
         row.combo.currentIndexChanged.connect(lambda _index: self.changed.emit())
-        row.edit.editingFinished.connect(self.changed.emit)
+        row.edit.editingFinished.connect(lambda: self.changed.emit())
         row.structured.choice_changed.connect(lambda: self.changed.emit())
         self._layout.insertWidget(self._layout.count() - 1, row)
         self._update_rows()

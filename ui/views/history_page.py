@@ -164,7 +164,7 @@ class HistoryPage(QWidget):
         self.open_button.setObjectName("Primary")
         self.open_button.clicked.connect(self.open_selected)
         self.rename_button = QPushButton("Rename…", self)
-        self.rename_button.clicked.connect(self.rename_selected)
+        self.rename_button.clicked.connect(lambda: self.rename_selected())  # not clicked(bool) as the title
         self.export_button = QPushButton("Export…", self)
         menu = QMenu(self.export_button)
         menu.addAction("Markdown (.md)…", lambda: self.export_selected("md"))

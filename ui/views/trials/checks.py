@@ -166,6 +166,8 @@ class CheckEditor(QWidget):
     """The checks of one prompt: a list in words, and a row to add one."""
 
     changed = Signal()
+    #: A reason was shown under the fields (the page scrolls it into view).
+    error_shown = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -173,7 +175,8 @@ class CheckEditor(QWidget):
         self._schema: dict[str, Any] | None = None
         self.list = QListWidget()
         self.list.setAccessibleName("Checks")
-        self.list.setMaximumHeight(92)
+        # three rows; more scroll (the editor must fit a 1024x640 window)
+        self.list.setMaximumHeight(self.list.fontMetrics().lineSpacing() * 3 + 12)
         self.list.setWordWrap(True)
         self.list.setToolTip("What a good answer must do. Select one and press Remove to drop "
                              "it.")
@@ -255,8 +258,8 @@ class CheckEditor(QWidget):
         layout.addWidget(self.list)
         layout.addLayout(kind_row)
         layout.addLayout(value_row)
+        layout.addWidget(self.error)  # under the field it is about
         layout.addWidget(self.judge_row)
-        layout.addWidget(self.error)
         self.kind.currentIndexChanged.connect(lambda _i: self._kind_chosen())
         self.list.currentItemChanged.connect(lambda *_a: self._update_buttons())
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
@@ -397,3 +400,5 @@ class CheckEditor(QWidget):
     def _show_error(self, message: str) -> None:
         self.error.setText(message)
         self.error.setVisible(bool(message))
+        if message:
+            self.error_shown.emit()

@@ -102,7 +102,7 @@ class TrialsPage(SuitesPart, ResultsPart, QWidget):
         layout = QVBoxLayout(box)
         layout.setContentsMargins(8, 4, 4, 4)
         layout.addWidget(Label("<h3>Run a trial</h3>", rich=True))
-        self.picker = ContenderPicker(self, minimum=1)
+        self.picker = ContenderPicker(self, minimum=1, stacked=True)
         layout.addWidget(self.picker)
         controls = QHBoxLayout()
         self.repeats = QSpinBox()
@@ -196,12 +196,13 @@ class TrialsPage(SuitesPart, ResultsPart, QWidget):
     # operations ---------------------------------------------------------------------------
 
     def _op(self, func: Any, success: Any, name: str, *, key: str | None = None,
-            changes: tuple[str, ...] = (), resource: str = "db") -> Job:
+            changes: tuple[str, ...] = (), resource: str = "db",
+            failure: Any = None) -> Job:
         """One of this page's operations, ``func(db)`` on the worker's connection: failures
-        in the page's status line."""
+        in the page's status line, or beside the fields (``failure``)."""
         return self.services.ops.run(resource, func, name=name, initiator=self, key=key,
                                      changes=changes, success=success,
-                                     failure=self.show_error)
+                                     failure=failure or self.show_error)
 
     @property
     def busy(self) -> int:
