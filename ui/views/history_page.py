@@ -164,7 +164,8 @@ class HistoryPage(QWidget):
         self.open_button.setObjectName("Primary")
         self.open_button.clicked.connect(self.open_selected)
         self.rename_button = QPushButton("Rename…", self)
-        self.rename_button.clicked.connect(lambda: self.rename_selected())  # not clicked(bool) as the title
+        # no argument: clicked(bool) would arrive as the title
+        self.rename_button.clicked.connect(lambda: self.rename_selected())
         self.export_button = QPushButton("Export…", self)
         menu = QMenu(self.export_button)
         menu.addAction("Markdown (.md)…", lambda: self.export_selected("md"))

@@ -66,6 +66,8 @@ GUIDES = {
                  "</li></ol>",
     "no prompts": "<h3>This suite has no prompts yet</h3><p>Type a prompt on the left, add "
                   "its checks, and press <b>Add</b>.</p>",
+    "running": "<h3>Running…</h3><p>The first results appear here as soon as a cell is "
+               "done.</p>",
     "no trial": "<h3>Ready to run</h3><p>Pick the contenders above and press <b>Run</b>. "
                 "Results appear here cell by cell as they finish; Cancel keeps what is done "
                 "and Resume continues.</p>",
@@ -82,6 +84,8 @@ class TrialsPage(SuitesPart, ResultsPart, QWidget):
         self.summary: dict[str, Any] | None = None
         self.board: list[dict[str, Any]] = []
         self.counts = {"models": 0, "suites": 0, "prompts": 0, "trials": 0}
+        self._live_done = 0  # cells shown while a trial runs
+        self.report_path: str | None = None  # the report last written (Open opens it)
 
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
         splitter.setChildrenCollapsible(False)
@@ -183,10 +187,19 @@ class TrialsPage(SuitesPart, ResultsPart, QWidget):
         self.chart_grid = charts
         self.tabs.addTab(charts, "Charts")
         layout.addWidget(self.tabs, 1)
+        status_row = QHBoxLayout()
         self.status = Label("")
         self.status.setTextFormat(Qt.TextFormat.PlainText)
         self.status.setWordWrap(True)
-        layout.addWidget(self.status)
+        self.status.setAccessibleName("Trials status")
+        status_row.addWidget(self.status, 1)
+        # "Open" beside "Wrote trial-1.html": the report in the system's viewer.
+        self.open_report_button = QPushButton("Open")
+        self.open_report_button.setToolTip("Open the report just written")
+        self.open_report_button.clicked.connect(lambda: self.open_report())
+        self.open_report_button.hide()
+        status_row.addWidget(self.open_report_button)
+        layout.addLayout(status_row)
         return box
 
     def resizeEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
@@ -263,8 +276,8 @@ class TrialsPage(SuitesPart, ResultsPart, QWidget):
         trials); the results once there are."""
         counts = self.counts
         state = ("no models" if not counts["models"] else "no suites" if not counts["suites"]
-                 else "no prompts" if not counts["prompts"] and not self.summary
-                 else "no trial" if not self.summary else "")
+                 else "" if self.summary else "running" if self.job is not None
+                 else "no prompts" if not counts["prompts"] else "no trial")
         if state:
             self.guide.setText(GUIDES[state])
             self.results_stack.setCurrentWidget(self.guide)
@@ -306,6 +319,8 @@ class TrialsPage(SuitesPart, ResultsPart, QWidget):
         self.cells.setText("Starting…")
         self.eta.setText("")
         self.show_status("Running…")
+        self._update_guide()
+        self._live_done = 0
         self.job = self.services.ops.run(
             "engine", job, name="running a trial", initiator=self, changes=("trials",),
             progress=self._progress, failure=self.show_error,
@@ -322,7 +337,14 @@ class TrialsPage(SuitesPart, ResultsPart, QWidget):
         return self.job is not None
 
     def _progress(self, progress: TrialProgress) -> None:
+        first = self.trial_id != progress.trial_id
         self.trial_id = progress.trial_id
+        if first:
+            self.summary = None  # the last trial's results are not this one's
+            self._update_guide()
+        if progress.done and progress.done != self._live_done:
+            self._live_done = progress.done
+            self._load_results(progress.trial_id)  # the results fill in cell by cell
         self._show_cells(progress.done, progress.total)
         if progress.message.startswith("judging"):
             self.cells.setText(progress.message.capitalize())
@@ -352,6 +374,7 @@ class TrialsPage(SuitesPart, ResultsPart, QWidget):
         self.show_status(message, error=True)
 
     def show_status(self, message: str, error: bool = False) -> None:
+        self.open_report_button.hide()  # it belongs to the "Wrote …" line only
         name = "ErrorText" if error else ""
         if self.status.objectName() != name:
             self.status.setObjectName(name)

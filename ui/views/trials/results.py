@@ -12,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDoubleSpinBox,
@@ -35,6 +36,7 @@ from ui.views.trials.tables import (
     PROMPT_COLUMN_PX,
     BoardTable,
 )
+from ui.views.trials.words import contender_in_words, settings_in_words
 from ui.widgets.svg_chart import chart_style
 from workbench.settings import DEFAULTS, get_setting
 from workbench.trials import report
@@ -136,7 +138,11 @@ class ResultsPart:
         if trial_id is None:
             return
         self.trial_id = trial_id
+        self._load_results(trial_id)
 
+    def _load_results(self, trial_id: int) -> None:
+        """The trial's matrix, leaderboard, recommendation and charts (also while it runs:
+        the newest load supersedes an older one)."""
         def load(db: Database) -> tuple[dict[str, Any], list[dict[str, Any]]]:
             return trial_summary(db, trial_id), leaderboard(db, rounds=200)
 
@@ -163,10 +169,10 @@ class ResultsPart:
         for group in group_by_model(self.board)["models"]:
             variants = group["variants"]
             if len(variants) == 1:
-                rows.append((group["model"], variants[0]["label"], variants[0]))
+                rows.append((group["model"], contender_in_words(variants[0]), variants[0]))
                 continue
             rows.append((group["model"], group["model"], None))
-            rows += [(f"    ↳ {v['variant'] or 'default settings'}", v["label"], v)
+            rows += [(f"    ↳ {_variant_words(v)}", contender_in_words(v), v)
                      for v in variants]
         self.board_table.setRowCount(len(rows))
         bold = self.board_table.font()
@@ -223,5 +229,25 @@ class ResultsPart:
             Path(path).write_text(make(db, trial_id, bar), encoding="utf-8")
             return path
 
-        self._op(write, lambda p: self.show_status(f"Wrote {p}"), "writing a report",
-                 resource="disk")
+        self._op(write, self._report_written, "writing a report", resource="disk")
+
+    def _report_written(self, path: str) -> None:
+        """"Wrote trial-1.html" with Open beside it (the full path in the tooltip)."""
+        self.report_path = path
+        self.show_status(f"Wrote {Path(path).name}")
+        self.status.setToolTip(path)
+        self.open_report_button.show()
+
+    def open_report(self) -> None:
+        """The report last written, in the system's viewer (a browser for HTML)."""
+        if self.report_path is None:
+            return
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(self.report_path)):
+            self.show_error(f"Could not open {self.report_path}: no program opens it.")
+
+
+def _variant_words(row: dict[str, Any]) -> str:
+    """A leaderboard sub-row's settings in words; its stored variant label without them."""
+    settings = row.get("settings")
+    return settings_in_words(settings) if settings is not None else (
+        row.get("variant") or "default settings")

@@ -11,6 +11,7 @@ from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QHeaderView, QTableWidget, QWidget
 
 from ui import theme
+from ui.views.trials.words import contender_in_words
 from workbench.trials import report
 from workbench.units import reply_metrics
 
@@ -47,7 +48,6 @@ class BoardTable(QTableWidget):
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
         super().resizeEvent(event)
         self.fit_columns()
-
 
 
 class MatrixModel(QAbstractTableModel):
@@ -113,9 +113,10 @@ class MatrixModel(QAbstractTableModel):
             return None
         if section == 0:
             return "Prompt"
-        label = self.summary["contenders"][section - 1]["label"]
+        contender = self.summary["contenders"][section - 1]
+        label = contender["label"]
         if role == Qt.ItemDataRole.ToolTipRole:
-            return label
+            return contender_in_words(contender)
         return header_label(section - 1, label)
 
 
