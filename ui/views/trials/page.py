@@ -319,7 +319,6 @@ class TrialsPage(SuitesPart, ResultsPart, QWidget):
         self.cells.setText("Starting…")
         self.eta.setText("")
         self.show_status("Running…")
-        self._update_guide()
         self._live_done = 0
         self.job = self.services.ops.run(
             "engine", job, name="running a trial", initiator=self, changes=("trials",),
@@ -327,6 +326,7 @@ class TrialsPage(SuitesPart, ResultsPart, QWidget):
             cancelled=lambda: self.show_status(
                 "Cancelled. Finished cells are kept: Resume continues from here."),
             finished=self._finished)
+        self._update_guide()  # "Running…", not "Ready to run", until the first cell
 
     def cancel(self) -> None:
         if self.job is not None:

@@ -215,6 +215,8 @@ class SuitesPart:
         self._note(message, error=True)
 
     def _fill_editor(self, prompt: SuitePrompt | None) -> None:
+        same = (prompt is not None and self._shown_prompt is not None
+                and prompt.id == self._shown_prompt.id)
         self._shown_prompt = prompt
         for widget in (self.prompt_text, self.prompt_system, self.prompt_reference,
                        self.check_editor):
@@ -227,7 +229,8 @@ class SuitesPart:
         for widget in (self.prompt_text, self.prompt_system, self.prompt_reference,
                        self.check_editor):
             widget.blockSignals(False)
-        self._note("")
+        if not same:  # "Saved." stays when the saved prompt comes back from the database
+            self._note("")
         self._update_editor_state()
 
     def _leave_editor(self) -> bool:
