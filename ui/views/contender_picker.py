@@ -105,6 +105,8 @@ class ContenderRow(QWidget):
 
     def _show_words(self) -> None:
         """The settings as the results will name them ("greedy, up to 256 tokens")."""
+        if not self.edit.hasFocus():  # set from outside: its start in view, not its end
+            self.edit.setCursorPosition(0)
         if self.words is not None:
             words = typed_in_words(split_settings(self.edit.text()))
             self.words.setText(words)

@@ -157,7 +157,9 @@ class ResultsPart:
         self.resume_button.setEnabled(self.job is None and (
             summary["done"] < summary["total"] or bool(summary.get("judge_pending"))))
         self._show_board()
-        self.chart_grid.set_svgs(trial_charts(summary["contenders"], chart_style()))
+        # the legend names each contender with its settings in words, not KEY=VALUE
+        named = [{**c, "label": contender_in_words(c)} for c in summary["contenders"]]
+        self.chart_grid.set_svgs(trial_charts(named, chart_style()))
         self._show_recommendation()
         self._update_guide()
 
