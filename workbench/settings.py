@@ -385,15 +385,14 @@ DEFINITIONS: tuple[Setting, ...] = (
         "the local server, and its answers, in History like chats. Off: nothing is kept.",
         "Network and privacy", False),
     NameListSetting(
-        "server_allowed_hosts", "Server: other names for it", "Host names the local server "
-        "also answers to, besides 127.0.0.1 and localhost (a name in your hosts file, or the "
-        "address of a proxy in front of it). Others are refused: a web page could otherwise "
-        "reach it by pointing its own name at 127.0.0.1.", "Network and privacy", None,
+        "server_allowed_hosts", "Server: other names for it", "Names the local server also "
+        "answers to besides 127.0.0.1 and localhost; others are refused, so a web page cannot "
+        "reach it under a name of its own.", "Network and privacy", None,
         automatic="only 127.0.0.1, localhost and the address it listens on", kind="host"),
     NameListSetting(
-        "server_allowed_origins", "Server: web apps allowed", "Web pages (by origin, such "
-        "as http://localhost:3000) that may use the local server from your browser. Any "
-        "other page is refused, so a site you visit cannot use your models.",
+        "server_allowed_origins", "Server: web apps allowed", "Web pages (such as "
+        "http://localhost:3000) that may use the local server from your browser. Other pages "
+        "are refused.",
         "Network and privacy", None, automatic="no web page", kind="origin"),
     ChoiceSetting(
         "theme", "Theme", "Light, dark, or whatever the system uses.", "Appearance",
