@@ -222,7 +222,7 @@ def list_models(db: Database) -> list[Model]:
 def get_model(db: Database, ref: str | int) -> Model:
     """Find a model by id, or by an unambiguous prefix of its name or file name."""
     text = str(ref).strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit() and len(text) <= 18:  # "²", "١": names, not ids
         rows = list(db.table("models").rows_where("id = ?", [int(text)]))
         if rows:
             return Model.from_row(rows[0])

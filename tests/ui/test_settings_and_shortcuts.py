@@ -24,6 +24,7 @@ def test_settings_persist_and_token_is_masked(qtbot, main_window):
     dialog.editor("offline").field.setChecked(True)
     dialog.editor("hub_endpoint").field.setText("http://127.0.0.1:9")
     dialog.editor("min_pass_rate").field.setValue(70)
+    dialog.editor("server_allowed_origins").field.setText("http://LocalHost:3000/")
     token.setText("hf_secret_token_123")
     theme_box = dialog.editor("theme").field
     theme_box.setCurrentIndex(theme_box.findData("dark"))
@@ -34,6 +35,7 @@ def test_settings_persist_and_token_is_masked(qtbot, main_window):
     assert get_setting(db, "offline") is True and get_setting(db, "gpu_layers") == 0
     assert get_setting(db, "hub_token") == "hf_secret_token_123"
     assert get_setting(db, "theme") == "dark" and get_setting(db, "min_pass_rate") == 70
+    assert get_setting(db, "server_allowed_origins") == "http://localhost:3000"
     assert theme.current() is theme.DARK
     assert "secret" not in str(public_settings(db))
     again = window.open_settings()

@@ -47,6 +47,7 @@ from workbench.settings import (
     FolderSetting,
     GpuLayersSetting,
     IntegerSetting,
+    NameListSetting,
     Setting,
     TokenSetting,
     UrlSetting,
@@ -329,6 +330,11 @@ class SettingsDialog(QDialog):
         if isinstance(setting, UrlSetting):
             line = QLineEdit(page)
             line.setPlaceholderText("https://huggingface.co")
+            return LineEditor(setting, line)
+        if isinstance(setting, NameListSetting):
+            line = QLineEdit(page)
+            line.setPlaceholderText("http://localhost:3000" if setting.kind == "origin"
+                                    else "mybox.local")
             return LineEditor(setting, line)
         raise TypeError(f"no field for setting {setting.key}")  # a new kind needs one here
 

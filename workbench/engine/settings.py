@@ -96,29 +96,48 @@ def json_cut_note(finish_reason: str | None, json_schema: Any, text: str) -> str
 
 def check_json_schema(value: Any, where: str = "json_schema") -> str | None:
     """``value`` as canonical JSON text if llama.cpp can turn it into a grammar, else a
-    one-line error naming ``where``. Stored canonical, so the same schema is one contender."""
-    from llama_cpp import LlamaGrammar
+    one-line error naming ``where``. Stored canonical, so the same schema is one contender.
+    The bounds of :mod:`workbench.engine.schema_limits` are checked before the grammar is
+    made, so no schema can stall the caller or crash the engine."""
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    from workbench.engine.schema_limits import (
+        check_grammar_size,
+        check_schema_limits,
+        check_schema_size,
+    )
 
     if value is None or value == "":
         return None
     if isinstance(value, str):
+        check_schema_size(value, where)
         try:
             value = json.loads(value)
         except json.JSONDecodeError as error:
             raise InvalidInputError(f"{where}: not JSON ({error.msg} at line {error.lineno}, "
                                     f"column {error.colno})") from None
+        except (ValueError, RecursionError) as error:  # 4,300+ digits; nested past the stack
+            reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)
+            raise InvalidInputError(f"{where}: not usable JSON ({reason[:120]})") from None
     if not isinstance(value, dict):
         raise InvalidInputError(f"{where}: a JSON schema must be an object, not "
                                 f"{type(value).__name__}")
+    check_schema_limits(value, where)
     text = json.dumps(value, sort_keys=True, separators=(",", ":"))
-    if len(text) > 256_000:
-        raise InvalidInputError(f"{where}: the schema is {len(text):,} characters; at most "
-                                "256,000")
+    check_schema_size(text, where)
     try:
-        LlamaGrammar.from_json_schema(text, verbose=False)
-    except Exception as error:  # the converter raises AssertionError/ValueError/KeyError...
+        grammar = json_schema_to_gbnf(text)
+    except RecursionError:
+        raise InvalidInputError(f"{where}: llama.cpp cannot make a grammar of it (its "
+                                "references recurse too deeply)") from None
+    except KeyError as error:
+        raise InvalidInputError(f"{where}: llama.cpp cannot make a grammar of it (a $ref it "
+                                f"cannot follow: {str(error)[:120]}; recursive references "
+                                "are not supported)") from None
+    except Exception as error:  # the converter raises AssertionError/ValueError...
         raise InvalidInputError(f"{where}: llama.cpp cannot make a grammar of it "
                                 f"({str(error)[:160] or type(error).__name__})") from None
+    check_grammar_size(grammar, where)
     return text
 
 
