@@ -150,7 +150,7 @@ class ModelDetails(QFrame):
             ("File", model.path),
             ("Size", human_size(model.file_size)),
             ("Context", f"{model.context_length:,} tokens" if model.context_length else "-"),
-            ("Chat template", "in the file" if model.has_chat_template else "guessed"),
+            ("Chat template", model.template_note),
             ("License", model.license or "not stated"),
             ("Source", source_label(model)),
             ("Added", model.added_at[:16].replace("T", " ")),
