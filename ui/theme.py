@@ -256,6 +256,16 @@ QFrame#CodeBlock {{ background: {code_bg}; border: 1px solid {code_border};
     border-radius: 6px; }}
 QFrame#CodeBlock QLabel {{ color: {muted}; font-size: 9pt; }}
 QFrame#CodeHeader {{ border-bottom: 1px solid {code_border}; }}
+QFrame#CodeBlock QScrollBar:horizontal {{ background: {code_bg}; height: 10px;
+    margin: 0 4px 2px 4px; border: none; }}
+QFrame#CodeBlock QScrollBar::handle:horizontal {{ background: {control_edge}; border-radius: 4px;
+    min-width: 32px; }}
+QFrame#CodeBlock QScrollBar::add-line:horizontal,
+QFrame#CodeBlock QScrollBar::sub-line:horizontal {{
+    width: 0; border: none; background: none; }}
+QFrame#CodeBlock QScrollBar::add-page:horizontal,
+QFrame#CodeBlock QScrollBar::sub-page:horizontal {{
+    background: none; }}
 QFrame#Banner {{ background: {error_bg}; border-radius: 6px; }}
 QFrame#Banner QLabel {{ color: {error_text}; }}
 QFrame#InfoBanner {{ background: {bubble}; border-radius: 6px; }}
