@@ -80,6 +80,14 @@ class Model:
         """:data:`BASE_MODEL_LABEL` for a base model, else None: shown beside its name."""
         return BASE_MODEL_LABEL if self.base_model else None
 
+    @property
+    def template_note(self) -> str:
+        """Where the chat template "Auto" uses comes from, said the same on the Library tab
+        and in the model's Settings (a file with none gets a family guessed from its names
+        and vocabulary: :func:`workbench.engine.templates.guess_family`)."""
+        return ("the file's own template" if self.has_chat_template
+                else "guessed: the file has none")
+
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Model:
         return cls(
