@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -127,9 +128,11 @@ class MainWindow(QMainWindow):
         bar.setSizeGripEnabled(False)
         self.jobs_label = ElidedLabel("", bar)
         self.jobs_label.setFixedWidth(JOBS_WIDTH)
+        self.jobs_label.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
         self.jobs_label.setAccessibleName("Background jobs")
         model_box = QWidget(bar)
         model_box.setFixedWidth(MODEL_WIDTH)
+        model_box.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
         model_row = QHBoxLayout(model_box)
         model_row.setContentsMargins(0, 0, 0, 0)
         model_row.setSpacing(6)

@@ -125,3 +125,31 @@ def _shots(window, folder: Path, state: str) -> bool:  # type: ignore[no-untyped
     theme.apply_theme(app, "light")
     window.resize(1280, 800)
     return True
+
+
+def test_status_bar_widgets_keep_their_place_as_texts_change(qtbot, services) -> None:
+    """Fixed slots: a longer job, model or server text is elided (whole in its tooltip),
+    never pushing the other widgets along."""
+    window = make_window(qtbot, services, size=(1024, 640))
+    parts = (window.jobs_label, window.server_switch, window.model_label)
+
+    def places() -> list[int]:
+        QApplication.processEvents()
+        return [w.mapTo(window, w.rect().topLeft()).x() for w in parts]
+
+    before = places()
+    long_name = "A-very-long-model-name-that-would-push-everything-Q4_K_M" * 2
+    window.jobs_label.setText("2 background jobs (downloading a model, comparing models)")
+    services.events.model_loaded.emit(long_name)
+    assert places() == before
+    assert window.model_label.full_text() == f"● {long_name}"
+    assert window.model_label.text() != window.model_label.full_text()  # elided
+    assert long_name in window.model_label.toolTip()
+    assert max(w.mapTo(window, w.rect().topRight()).x() for w in parts) <= window.width()
+    # Blind: the same slot says the name is hidden, and the tooltip does not name it either.
+    services.events.set_blind(True)
+    assert places() == before and long_name not in window.model_label.toolTip()
+    assert window.model_label.full_text() == "Model hidden until you vote"
+    services.events.set_blind(False)
+    assert window.model_label.full_text() == f"● {long_name}"
+    window.close()

@@ -18,7 +18,14 @@ from __future__ import annotations
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QApplication, QHBoxLayout, QMenu, QPushButton, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QHBoxLayout,
+    QMenu,
+    QPushButton,
+    QSizePolicy,
+    QWidget,
+)
 from sqlite_utils import Database
 
 from ui.services import Services
@@ -76,6 +83,7 @@ class ServerSwitch(QWidget):
             "Server: off", "Server: on", "Server: starting…", "Server: stopping…")) + 28)
         self.label = ElidedLabel("", self)
         self.label.setFixedWidth(LABEL_WIDTH)
+        self.label.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
         self.label.setAccessibleName("Server status")
         self.copy_button = QPushButton("Copy example", self)
         self.copy_button.setAccessibleName("Copy a snippet for other apps")

@@ -52,7 +52,11 @@ class RecommendationCard(QFrame):
         self.services = services  # ui.services.Services; "Use for a task..." needs it
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(12, 10, 12, 10)
-        self.headline = _label("Run a trial to get a recommendation.", "SubHeading")
+        # The plain verdict reads as a sentence, not a heading: body weight, a size up.
+        self.headline = _label("Run a trial to get a recommendation.")
+        font = self.headline.font()
+        font.setPointSizeF(font.pointSizeF() * 1.15)
+        self.headline.setFont(font)
         self._layout.addWidget(self.headline)
         self.choice: dict[str, Any] | None = None
         row = QHBoxLayout()
