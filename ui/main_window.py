@@ -111,7 +111,7 @@ class MainWindow(QMainWindow):
         events = services.events
         events.model_loading.connect(self._model_loading)
         events.model_loaded.connect(self._model_loaded)
-        events.blind_changed.connect(lambda _on: self._show_model())
+        events.blinded.connect(lambda _on: self._show_model())
         events.status_message.connect(self.show_status)
         events.error.connect(lambda message: self.show_status(message, 10000))
         events.changed.connect(self._data_changed)

@@ -33,7 +33,7 @@ class AppEvents(QObject):
     error = Signal(str)  # a one-line message for the user: the window's one error display
     #: A blind comparison started (True) or was voted on (False): while blind, no view names
     #: the model in memory (the status bar, the server switch), so the answers stay anonymous.
-    blind_changed = Signal(bool)
+    blinded = Signal(bool)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -43,7 +43,7 @@ class AppEvents(QObject):
         """Hide (True) or show again (False) which model is in memory, everywhere."""
         if on != self.blind:
             self.blind = on
-            self.blind_changed.emit(on)
+            self.blinded.emit(on)
 
 
 @dataclass
