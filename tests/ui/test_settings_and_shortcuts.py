@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QLineEdit
+from PySide6.QtWidgets import QApplication, QLabel, QLineEdit
 
 from ui import theme
 from workbench.settings import GROUPS, SETTINGS, get_setting, public_settings
@@ -101,6 +101,13 @@ def test_settings_screenshots(qtbot, main_window, screenshot_dir, look):
             name = group.lower().replace(" ", "-")
             assert dialog.grab().save(str(
                 screenshot_dir / f"settings-{name}-{look}-{width}x{height}.png"))
+            # every help text has the height its wrapped lines need (a crowded group scrolls
+            # instead of squeezing them: they were cut mid-line)
+            page = dialog.pages.currentWidget()
+            squeezed = [label.text()[:40] for label in page.findChildren(QLabel)
+                        if label.isVisible() and label.wordWrap()
+                        and label.height() < label.heightForWidth(label.width())]
+            assert not squeezed, f"{group}: {squeezed}"
         dialog.reject()
     theme.apply_theme(QApplication.instance(), "light")
 
