@@ -170,3 +170,39 @@ def test_markdown_escapes_raw_html() -> None:
     assert "<" not in shown and ">" not in shown and "&amp; co" in shown
     table = _md_table(["Contender"], [[hostile + " | x"]])
     assert "<script>" not in table and "\\|" in table
+
+
+# --- sampling and load values ------------------------------------------------------------------
+
+@pytest.mark.parametrize(("args", "name"), [
+    (["--temperature", "nan"], "temperature"), (["--temperature", "inf"], "temperature"),
+    (["--temperature", "-1"], "temperature"), (["--top-p", "nan"], "top_p"),
+    (["--top-p", "-3"], "top_p"), (["--max-tokens", "-5"], "max_tokens"),
+    (["--max-tokens", "0"], "max_tokens"),
+])
+def test_impossible_sampling_values_are_refused(run, library_model, args, name) -> None:
+    line = one_line_error(run("chat", "1", "hi", *args))
+    assert f"setting {name}=" in line and "must be" in line
+
+
+@pytest.mark.parametrize(("item", "name"), [("use_mmap=maybe", "use_mmap"),
+                                            ("n_batch=0", "n_batch"), ("top_k=-1", "top_k")])
+def test_impossible_set_values_are_refused(run, library_model, item, name) -> None:
+    line = one_line_error(run("compare", "-m", "1", "--set", item, "-m", "1", "--set",
+                              "seed=2", "--max-tokens", "2", "hi"))
+    assert f"setting {name}=" in line
+
+
+def test_the_check_is_the_core_s() -> None:
+    """The window and the server build the same dataclasses: the same check holds there."""
+    from workbench.engine.settings import LoadSettings, SamplingSettings
+    from workbench.errors import InvalidInputError
+
+    for bad in ({"temperature": float("nan")}, {"top_p": 1.5}, {"max_tokens": 0},
+                {"min_p": float("-inf")}, {"temperature": True}):
+        with pytest.raises(InvalidInputError):
+            SamplingSettings(**bad)  # type: ignore[arg-type]
+    for bad_load in ({"n_batch": 0}, {"use_mmap": "maybe"}, {"n_ctx": -1}):
+        with pytest.raises(InvalidInputError):
+            LoadSettings(**bad_load)  # type: ignore[arg-type]
+    assert SamplingSettings(temperature=0, max_tokens=None).temperature == 0
