@@ -206,3 +206,32 @@ def test_the_check_is_the_core_s() -> None:
         with pytest.raises(InvalidInputError):
             LoadSettings(**bad_load)  # type: ignore[arg-type]
     assert SamplingSettings(temperature=0, max_tokens=None).temperature == 0
+
+
+# --- folders and files the system refuses ------------------------------------------------------
+
+def test_a_data_folder_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
+    a_file = tmp_path / "plain"
+    a_file.write_text("x")
+    folders = [a_file / "x", Path("/dev/null/x")]
+    if sys.platform.startswith("linux"):
+        folders.append(Path("/proc/foo"))  # FileNotFoundError there, not a permission error
+    for folder in folders:
+        result = CliRunner().invoke(cli, ["--data-dir", str(folder), "models", "list"])
+        line = one_line_error(result)
+        assert f"data folder {folder}: cannot create it (" in line
+
+
+@pytest.mark.skipif(not Path("/proc/version").exists(), reason="needs /proc")
+def test_history_export_into_proc_says_why(run, db) -> None:
+    conversation = create_conversation(db, model_id=None, title="t")
+    add_message(db, conversation, "user", "hello", parent_id=None)
+    line = one_line_error(run("history", "export", str(conversation), "-o", "/proc/version"))
+    assert "the folder /proc does not take new files" in line
+    assert "No such file" not in line
+
+
+def test_suite_add_with_a_byte_that_is_not_utf8(run, db) -> None:
+    assert run("suite", "create", "s").exit_code == 0
+    line = one_line_error(run("suite", "add", "s", "x\udcff"))
+    assert "'prompt' has a lone surrogate" in line

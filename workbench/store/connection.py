@@ -14,8 +14,16 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, cast
 
-from workbench.errors import StoreError
+from workbench.errors import InvalidInputError, StoreError
 from workbench.store.failures import translate
+
+
+def _unstorable(error: UnicodeEncodeError) -> InvalidInputError:
+    """Text with a lone surrogate (from a JSON ``\\ud800`` escape, or a command-line byte
+    that is not UTF-8) cannot become the UTF-8 SQLite stores: one line, not a traceback."""
+    bad = error.object[error.start:error.start + 1] if isinstance(error.object, str) else ""
+    return InvalidInputError(f"text with a lone surrogate ({bad!r} at position "
+                             f"{error.start:,}) cannot be stored: it is not valid Unicode")
 
 
 def _translated(conn: GuardedConnection, error: sqlite3.Error) -> Exception:
@@ -34,12 +42,16 @@ class GuardedCursor(sqlite3.Cursor):
             return cast(GuardedCursor, super().execute(sql, parameters))
         except sqlite3.Error as error:
             raise _translated(self.connection, error) from error
+        except UnicodeEncodeError as error:
+            raise _unstorable(error) from None
 
     def executemany(self, sql: str, seq: Iterable[Any], /) -> GuardedCursor:
         try:
             return cast(GuardedCursor, super().executemany(sql, seq))
         except sqlite3.Error as error:
             raise _translated(self.connection, error) from error
+        except UnicodeEncodeError as error:
+            raise _unstorable(error) from None
 
     def executescript(self, script: str, /) -> GuardedCursor:
         try:
