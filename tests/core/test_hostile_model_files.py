@@ -39,6 +39,25 @@ def _duplicate_token_model(model_path: Path, target: Path) -> tuple[Path, str]:
     return target, strings[first].decode("utf-8", errors="replace")
 
 
+def _duplicate_after_a_nul_model(model_path: Path, target: Path) -> tuple[Path, int, int]:
+    """A token rewritten to another token + ``\\0x...`` (same length as before): different
+    bytes, but llama.cpp reads tokens as C strings, so it sees the other token twice."""
+    import gguf
+
+    shutil.copyfile(model_path, target)
+    reader = gguf.GGUFReader(target, "r+")
+    field = reader.fields["tokenizer.ggml.tokens"]
+    strings = [bytes(field.parts[i]) for i in field.data]
+    first = 1000
+    second = next(j for j in range(first + 1, len(strings))
+                  if len(strings[j]) >= len(strings[first]) + 2)
+    padding = len(strings[second]) - len(strings[first]) - 1
+    field.parts[field.data[second]][:] = list(strings[first] + b"\0" + b"x" * padding)
+    reader.data.flush()
+    del reader
+    return target, first, second
+
+
 def one_line_error(result) -> str:
     assert result.exit_code == 1, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
@@ -60,6 +79,14 @@ def test_duplicate_token_is_refused_at_models_add(model_path: Path, tmp_path: Pa
     line = one_line_error(result)
     assert "under two ids (1000 and" in line and repr(token) in line
     assert "llama.cpp would abort" in line and str(bad) in line
+
+
+def test_a_duplicate_only_llama_cpp_sees_is_refused(model_path: Path, tmp_path: Path) -> None:
+    bad, first, second = _duplicate_after_a_nul_model(model_path, tmp_path / "nul.gguf")
+    result = CliRunner().invoke(cli, ["--data-dir", str(tmp_path / "data"), "models", "add",
+                                      str(bad)])
+    line = one_line_error(result)
+    assert f"under two ids ({first} and {second})" in line and "llama.cpp would abort" in line
 
 
 def test_duplicate_token_leaves_no_library_entry(db, model_path: Path, tmp_path: Path) -> None:

@@ -93,8 +93,15 @@ def chat(workspace: Workspace, model: str, prompt: str | None, prompt_file: str 
     runner = ChatRunner(workspace.db, Engine(), TurnRequest(
         "send", model, prompt=prompt, conversation_id=conversation,
         system_prompt=system_prompt, overrides=overrides))
-    # Ctrl+C stops the reply and keeps what was generated, like Stop in the window.
-    previous = signal.signal(signal.SIGINT, lambda *_: runner.stop())
+    # Ctrl+C stops the reply and keeps what was generated, like Stop in the window; the
+    # command then exits 130, as an interrupted command does in a shell script.
+    interrupted: list[bool] = []
+
+    def on_interrupt(*_: Any) -> None:
+        interrupted.append(True)
+        runner.stop()
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
     started: Started | None = None
     noted = False
     try:
@@ -128,3 +135,5 @@ def chat(workspace: Workspace, model: str, prompt: str | None, prompt_file: str 
         raise
     finally:
         signal.signal(signal.SIGINT, previous)
+    if interrupted:
+        sys.exit(130)

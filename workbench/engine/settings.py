@@ -35,9 +35,11 @@ def check_number(name: str, value: Any, low: float, high: float | None = None, *
         return
     kind = "a whole number" if whole else "a number"
     span = f"from {low:g} to {high:g}" if high is not None else f"of at least {low:g}"
-    types: tuple[type, ...] = (int,) if whole else (int, float)
-    if isinstance(value, bool) or not isinstance(value, types) or not math.isfinite(value) \
-            or value < low or (high is not None and value > high):
+    fits = not isinstance(value, bool) and isinstance(value, int if whole else (int, float))
+    if fits:
+        number = float(value)
+        fits = math.isfinite(number) and low <= number and (high is None or number <= high)
+    if not fits:
         raise InvalidInputError(f"setting {name}={value!r}: must be {kind} {span}"
                                 + (" (or unset)" if unset else ""))
 
