@@ -235,3 +235,26 @@ def test_suite_add_with_a_byte_that_is_not_utf8(run, db) -> None:
     assert run("suite", "create", "s").exit_code == 0
     line = one_line_error(run("suite", "add", "s", "x\udcff"))
     assert "'prompt' has a lone surrogate" in line
+
+
+def test_ctrl_c_in_chat_keeps_the_reply_and_exits_130(library_model, workspace) -> None:
+    """A real Ctrl+C (SIGINT to the process): the reply stops and is kept, the exit status is
+    130 as for any interrupted command, and llama.cpp's lines about the aborted decode stay
+    off the terminal (only the metrics line is said)."""
+    import os
+    import signal
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), *sys.path])}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "workbench", "--data-dir", str(workspace.root), "chat", "1",
+         "Write a long story about a cat.", "--max-tokens", "2000", "--threads", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert process.stdout is not None
+    process.stdout.read(8)  # the reply has begun
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    lines = stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and "finish: stopped" in lines[0], lines
