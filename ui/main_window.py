@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -35,6 +36,7 @@ from ui.views.server_switch import ServerSwitch
 from ui.views.settings_dialog import SettingsDialog
 from ui.views.trials.page import TrialsPage
 from ui.widgets.plain_label import Label
+from ui.widgets.text_fit import ElidedLabel
 
 #: The pages, in navigation order: each is built as ``page(services, parent)``.
 PAGES: tuple[tuple[str, Callable[[Services, QWidget], QWidget]], ...] = (
@@ -45,6 +47,9 @@ PAGES: tuple[tuple[str, Callable[[Services, QWidget], QWidget]], ...] = (
     ("History", HistoryPage),
 )
 NAV = tuple(name for name, _page in PAGES)
+#: The status bar's fixed slots (px): the background jobs, and the model in memory.
+JOBS_WIDTH = 200
+MODEL_WIDTH = 240
 
 
 class MainWindow(QMainWindow):
@@ -106,6 +111,7 @@ class MainWindow(QMainWindow):
         events = services.events
         events.model_loading.connect(self._model_loading)
         events.model_loaded.connect(self._model_loaded)
+        events.blinded.connect(lambda _on: self._show_model())
         events.status_message.connect(self.show_status)
         events.error.connect(lambda message: self.show_status(message, 10000))
         events.changed.connect(self._data_changed)
@@ -116,30 +122,64 @@ class MainWindow(QMainWindow):
     # --- status bar ---------------------------------------------------------------------
 
     def _build_status_bar(self) -> None:
+        """Fixed-width slots, each text elided (the whole text in its tooltip): a job, a
+        request count or a model name changing never moves the other widgets."""
         bar = self.statusBar()
         bar.setSizeGripEnabled(False)
-        self.loading_bar = QProgressBar(bar)
+        self.jobs_label = ElidedLabel("", bar)
+        self.jobs_label.setFixedWidth(JOBS_WIDTH)
+        self.jobs_label.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
+        self.jobs_label.setAccessibleName("Background jobs")
+        model_box = QWidget(bar)
+        model_box.setFixedWidth(MODEL_WIDTH)
+        model_box.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
+        model_row = QHBoxLayout(model_box)
+        model_row.setContentsMargins(0, 0, 0, 0)
+        model_row.setSpacing(6)
+        self.loading_bar = QProgressBar(model_box)
         self.loading_bar.setRange(0, 0)
-        self.loading_bar.setFixedWidth(90)
+        self.loading_bar.setFixedWidth(48)
         self.loading_bar.setTextVisible(False)
         self.loading_bar.setAccessibleName("Loading model")
         self.loading_bar.hide()
-        self.jobs_label = Label(bar)
-        self.model_label = Label("No model loaded", bar)
+        self.model_label = ElidedLabel("No model loaded", model_box)
         self.model_label.setAccessibleName("Loaded model")
+        model_row.addWidget(self.loading_bar)
+        model_row.addWidget(self.model_label, 1)
         self.server_switch = ServerSwitch(self.services, bar)
         bar.addPermanentWidget(self.jobs_label)
         bar.addPermanentWidget(self.server_switch)
-        bar.addPermanentWidget(self.loading_bar)
-        bar.addPermanentWidget(self.model_label)
+        bar.addPermanentWidget(model_box)
+        #: The model in memory as the events last said (shown unless a blind vote is open).
+        self._model_name = ""
+        self._loading = ""
 
     def _model_loading(self, name: str) -> None:
+        self._loading = name
         self.loading_bar.show()
-        self.model_label.setText(f"Loading {name}…")
+        self._show_model()
 
     def _model_loaded(self, name: str) -> None:
+        self._loading = ""
+        self._model_name = name
         self.loading_bar.hide()
-        self.model_label.setText(f"● {name}" if name else "No model loaded")
+        self._show_model()
+
+    def _show_model(self) -> None:
+        """One statement of what is in memory (the chat, Compare and the server share it);
+        while a blind comparison waits for its vote, not even that."""
+        if self.services.events.blind:
+            text = "Loading a model…" if self._loading else "Model hidden until you vote"
+            tip = ("A blind comparison is waiting for your vote: which model is in memory "
+                   "is shown after it.")
+        elif self._loading:
+            text = tip = f"Loading {self._loading}…"
+        else:
+            text = f"● {self._model_name}" if self._model_name else "No model loaded"
+            tip = (f"In memory: {self._model_name} (shared by the chat, Compare and the "
+                   "server)" if self._model_name else "No model in memory")
+        self.model_label.setText(text)
+        self.model_label.setToolTip(tip)
 
     def _jobs_changed(self) -> None:
         background = [job for job in self.services.tasks.running

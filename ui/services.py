@@ -31,6 +31,19 @@ class AppEvents(QObject):
     model_loaded = Signal(str)  # the model's name, or "" when nothing is loaded
     status_message = Signal(str, int)  # text, milliseconds (0: until replaced)
     error = Signal(str)  # a one-line message for the user: the window's one error display
+    #: A blind comparison started (True) or was voted on (False): while blind, no view names
+    #: the model in memory (the status bar, the server switch), so the answers stay anonymous.
+    blinded = Signal(bool)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.blind = False
+
+    def set_blind(self, on: bool) -> None:
+        """Hide (True) or show again (False) which model is in memory, everywhere."""
+        if on != self.blind:
+            self.blind = on
+            self.blinded.emit(on)
 
 
 @dataclass

@@ -10,9 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QFont, QGuiApplication, QIcon, QPainter, QPalette, QPixmap
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QGuiApplication,
+    QIcon,
+    QPainter,
+    QPalette,
+    QPen,
+    QPixmap,
+)
+from PySide6.QtWidgets import QApplication, QProxyStyle, QStyle, QStyleOption, QWidget
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,10 @@ class Colors:
     info_border: str
     # Chart series (non-text graphics: WCAG asks 3:1 against the chart's background).
     series: tuple[str, ...]
+    # The edge of a check box or radio button (a control's boundary: 3:1 against the
+    # window and the box's own fill). Fusion's own edge is the window colour darkened,
+    # nearly invisible in the dark look (1.1:1).
+    control_edge: str = ""
 
 
 LIGHT = Colors(
@@ -58,6 +71,7 @@ LIGHT = Colors(
     ok_bg="#dcf2e3", fail_bg="#fbe0e0", info_bg="#e8f1fd", ok_border="#b7dfc2",
     error_border="#f5c2c0", info_border="#c6dafc",
     series=("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2"),
+    control_edge="#7a828c",
 )
 DARK = Colors(
     window="#1e1f22", base="#26282c", alt="#2b2d31", panel="#191a1c", text="#e6e7e9",
@@ -68,6 +82,7 @@ DARK = Colors(
     ok_bg="#1f3b2a", fail_bg="#4a2225", info_bg="#1d2b3f", ok_border="#2e5a3a",
     error_border="#6b2c2c", info_border="#2f4a70",
     series=("#60a5fa", "#f87171", "#4ade80", "#c084fc", "#fb923c", "#22d3ee"),
+    control_edge="#8d929a",
 )
 
 TEXT_PAIRS: tuple[tuple[str, str], ...] = (
@@ -159,6 +174,33 @@ def palette_for(c: Colors) -> QPalette:
     return p
 
 
+class ThemedStyle(QProxyStyle):
+    """Fusion, with check box and radio button edges drawn in the look's ``control_edge``
+    (over Fusion's own faint one), so they show in the dark look too. Colours are read at
+    paint time: one instance serves both looks."""
+
+    def drawPrimitive(self, element: QStyle.PrimitiveElement, option: QStyleOption,  # noqa: N802
+                      painter: QPainter, widget: QWidget | None = None) -> None:
+        super().drawPrimitive(element, option, painter, widget)
+        kind = QStyle.PrimitiveElement
+        if element not in (kind.PE_IndicatorCheckBox, kind.PE_IndicatorRadioButton):
+            return
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing,
+                              element == kind.PE_IndicatorRadioButton)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.setPen(QPen(QColor(_current.control_edge), 1))
+        rect = QRectF(option.rect).adjusted(0.5, 0.5, -1.5, -1.5)  # type: ignore[attr-defined]
+        if element == kind.PE_IndicatorRadioButton:
+            painter.drawEllipse(rect)
+        else:
+            painter.drawRect(rect)
+        painter.restore()
+
+
+_style: ThemedStyle | None = None  # one per process: Qt owns it once set
+
+
 STYLE = """
 QWidget {{ font-size: 10pt; }}
 QMainWindow, QDialog {{ background: {window}; }}
@@ -214,6 +256,16 @@ QFrame#CodeBlock {{ background: {code_bg}; border: 1px solid {code_border};
     border-radius: 6px; }}
 QFrame#CodeBlock QLabel {{ color: {muted}; font-size: 9pt; }}
 QFrame#CodeHeader {{ border-bottom: 1px solid {code_border}; }}
+QFrame#CodeBlock QScrollBar:horizontal {{ background: {code_bg}; height: 10px;
+    margin: 0 4px 2px 4px; border: none; }}
+QFrame#CodeBlock QScrollBar::handle:horizontal {{ background: {control_edge}; border-radius: 4px;
+    min-width: 32px; }}
+QFrame#CodeBlock QScrollBar::add-line:horizontal,
+QFrame#CodeBlock QScrollBar::sub-line:horizontal {{
+    width: 0; border: none; background: none; }}
+QFrame#CodeBlock QScrollBar::add-page:horizontal,
+QFrame#CodeBlock QScrollBar::sub-page:horizontal {{
+    background: none; }}
 QFrame#Banner {{ background: {error_bg}; border-radius: 6px; }}
 QFrame#Banner QLabel {{ color: {error_text}; }}
 QFrame#InfoBanner {{ background: {bubble}; border-radius: 6px; }}
@@ -244,7 +296,10 @@ def apply_theme(app: QApplication, theme: str) -> Colors:
     global _current
     colors = resolve(theme)
     _current = colors
-    app.setStyle("Fusion")
+    global _style
+    if _style is None:  # set once: setting a style again would delete the one in use
+        _style = ThemedStyle("Fusion")
+        app.setStyle(_style)
     app.setPalette(palette_for(colors))
     app.setStyleSheet(stylesheet(colors))
     return colors

@@ -187,8 +187,7 @@ def edit(
     if not new_text.strip():
         raise InvalidInputError("prompt: is empty")
     conversation = convs.get_conversation(db, old.conversation_id)
-    user_id = convs.add_message(db, old.conversation_id, "user", new_text,
-                                parent_id=old.parent_id)
+    user_id = convs.add_edited(db, message_id, new_text)
     return _start_reply(db, engine, model, old.conversation_id, user_id,
                         conversation["system_prompt"] or "", load, sampling)
 

@@ -119,6 +119,21 @@ def add_message(
     return message_id
 
 
+def add_edited(db: Database, message_id: int, new_text: str) -> int:
+    """The edited text of user message ``message_id`` as a new sibling of it (the old
+    branch stays). Editing the first question re-titles a chat whose title was made from
+    it, so the list, the window and the CLI all name the chat by the question now asked;
+    a title the user chose stays."""
+    old = get_message(db, message_id)
+    new_id = add_message(db, old.conversation_id, "user", new_text, parent_id=old.parent_id)
+    if old.parent_id is None:
+        conversation = get_conversation(db, old.conversation_id)
+        if conversation["title"] == title_from(old.content):
+            db.table("conversations").update(old.conversation_id,
+                                             {"title": title_from(new_text)})
+    return new_id
+
+
 def update_message(db: Database, message_id: int, **values: Any) -> None:
     values["updated_at"] = now()
     if isinstance(values.get("settings"), dict):

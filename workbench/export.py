@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 from pathlib import Path
@@ -38,7 +39,9 @@ def export_conversation(db: Database, conversation_id: int, fmt: str) -> str:
 
 def write_export(path: str | Path, text: str) -> Path:
     """Write an export; a missing folder, a read-only disk or a full one is one line that names
-    the file, and a half-written file is not left behind."""
+    the file, and a half-written file is not left behind. The text goes to a file beside the
+    target first, so a folder that takes no new files (``/proc``, ``/sys``) is said as such,
+    not as the "No such file or directory" the system answers there."""
     target = Path(path).expanduser()
     if not target.parent.is_dir():
         raise InvalidInputError(f"{target}: cannot write (the folder {target.parent} does not "
@@ -50,5 +53,8 @@ def write_export(path: str | Path, text: str) -> Path:
     except OSError as error:
         with contextlib.suppress(OSError):
             temporary.unlink(missing_ok=True)
-        raise InvalidInputError(f"{target}: cannot write ({error.strerror or error})") from None
+        reason = error.strerror or str(error)
+        if error.errno == errno.ENOENT and target.parent.is_dir():
+            reason = f"the folder {target.parent} does not take new files"
+        raise InvalidInputError(f"{target}: cannot write ({reason})") from None
     return target

@@ -80,6 +80,14 @@ class Model:
         """:data:`BASE_MODEL_LABEL` for a base model, else None: shown beside its name."""
         return BASE_MODEL_LABEL if self.base_model else None
 
+    @property
+    def template_note(self) -> str:
+        """Where the chat template "Auto" uses comes from, said the same on the Library tab
+        and in the model's Settings (a file with none gets a family guessed from its names
+        and vocabulary: :func:`workbench.engine.templates.guess_family`)."""
+        return ("the file's own template" if self.has_chat_template
+                else "guessed: the file has none")
+
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Model:
         return cls(
@@ -222,7 +230,7 @@ def list_models(db: Database) -> list[Model]:
 def get_model(db: Database, ref: str | int) -> Model:
     """Find a model by id, or by an unambiguous prefix of its name or file name."""
     text = str(ref).strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit() and len(text) <= 18:  # "²", "١": names, not ids
         rows = list(db.table("models").rows_where("id = ?", [int(text)]))
         if rows:
             return Model.from_row(rows[0])

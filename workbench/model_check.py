@@ -70,8 +70,9 @@ def check_vocabulary(path: Path) -> None:
     def visit(index: int, token: object) -> None:
         if not isinstance(token, bytes):
             raise ModelFileError(f"{path}: {TOKENS_KEY} is not an array of strings")
-        # llama.cpp renames an empty token "[EMPTY_<id>]" before it checks for duplicates.
-        word = token or f"[EMPTY_{index}]".encode()
+        # llama.cpp reads each token as a C string (cut at its first NUL: "a\0x" is "a")
+        # and renames an empty one "[EMPTY_<id>]" before it checks for duplicates.
+        word = token.split(b"\0", 1)[0] or f"[EMPTY_{index}]".encode()
         first = seen.setdefault(word, index)
         if first != index:
             shown = word.decode("utf-8", errors="replace")[:40]

@@ -13,13 +13,16 @@ from pathlib import Path
 
 import platformdirs
 
+from workbench.errors import StoreError
+
 APP_NAME = "llm-workbench"
 HOME_ENV = "LLM_WORKBENCH_HOME"
 DB_NAME = "workbench.db"
 
 
 def data_dir(override: str | os.PathLike[str] | None = None) -> Path:
-    """The data folder, created if needed."""
+    """The data folder, created if needed; one that cannot be (under ``/proc``, below a file)
+    is one line naming it and why."""
     if override:
         path = Path(override)
     elif os.environ.get(HOME_ENV):
@@ -27,7 +30,13 @@ def data_dir(override: str | os.PathLike[str] | None = None) -> Path:
     else:
         path = Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
     path = path.expanduser().resolve()
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoreError(f"data folder {path}: cannot create it "
+                         f"({error.strerror or error})") from None
+    if not path.is_dir():
+        raise StoreError(f"data folder {path}: not a folder")
     return path
 
 

@@ -243,6 +243,65 @@ class TokenSetting(Setting):
         return text
 
 
+def normalize_origin(text: str) -> str:
+    """A web origin as a browser sends it (``scheme://host[:port]``, lower case, no path),
+    or ``*`` (any); raises ValueError for anything else."""
+    text = text.strip().rstrip("/")
+    if text == "*":
+        return text
+    parts = urlsplit(text)
+    port = parts.port  # raises ValueError on a port that is not a number
+    if parts.scheme not in ("http", "https") and not (parts.scheme and parts.netloc) or \
+            not parts.hostname or parts.path or parts.query or parts.fragment or \
+            parts.username or any(c.isspace() or ord(c) < 32 for c in text):
+        raise ValueError(text)
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme.lower()}://{host.lower()}" + (f":{port}" if port else "")
+
+
+def normalize_host(text: str) -> str:
+    """A host name or address a client may use for the server (no port, no brackets, lower
+    case), or ``*`` (any); raises ValueError for anything else."""
+    text = text.strip().lower()
+    if text == "*":
+        return text
+    bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    if not bare or len(bare) > 253 or not bare.isascii() or \
+            any(not (c.isalnum() or c in ".-:_") for c in bare):
+        raise ValueError(text)
+    return bare
+
+
+def split_names(value: Any) -> list[str]:
+    """A list setting's items: a list, or text separated by commas or spaces."""
+    if isinstance(value, str):
+        return [item for item in value.replace(",", " ").split() if item]
+    if isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
+        return [item for item in value if item.strip()]
+    raise ValueError(value)
+
+
+@dataclass(frozen=True)
+class NameListSetting(Setting):
+    """Host names or web origins (``kind``) the local server accepts besides its own,
+    stored as one comma-separated text."""
+
+    kind: str = "host"
+
+    def allowed(self) -> str:
+        if self.kind == "origin":
+            return "web origins such as http://localhost:3000, separated by commas (* for any)"
+        return "host names such as mybox.local, separated by commas (* for any)"
+
+    def convert(self, value: Any) -> str | None:
+        normalize = normalize_origin if self.kind == "origin" else normalize_host
+        try:
+            items = [normalize(item) for item in split_names(value)]
+        except ValueError:
+            raise self.refuse(value) from None
+        return ", ".join(dict.fromkeys(items)) or None
+
+
 def folder_problem(folder: Path) -> str:
     """Why ``folder`` cannot hold models ("" when it can): it is created if missing, then a
     file is written in it and removed, which is the only check that file systems agree on."""
@@ -325,6 +384,16 @@ DEFINITIONS: tuple[Setting, ...] = (
         "server_keep_history", "Server: keep requests in History", "Save what other apps ask "
         "the local server, and its answers, in History like chats. Off: nothing is kept.",
         "Network and privacy", False),
+    NameListSetting(
+        "server_allowed_hosts", "Server: other names for it", "Names the local server also "
+        "answers to besides 127.0.0.1 and localhost; others are refused, so a web page cannot "
+        "reach it under a name of its own.", "Network and privacy", None,
+        automatic="only 127.0.0.1, localhost and the address it listens on", kind="host"),
+    NameListSetting(
+        "server_allowed_origins", "Server: web apps allowed", "Web pages (such as "
+        "http://localhost:3000) that may use the local server from your browser. Other pages "
+        "are refused.",
+        "Network and privacy", None, automatic="no web page", kind="origin"),
     ChoiceSetting(
         "theme", "Theme", "Light, dark, or whatever the system uses.", "Appearance",
         "system", choices=(("system", "Follow the system"), ("light", "Light"),

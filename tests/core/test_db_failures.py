@@ -275,3 +275,58 @@ def test_store_errors_are_workbench_errors() -> None:
     for kind in (DatabaseFullError, ReadOnlyDatabaseError, DatabaseLockedError,
                  DamagedDatabaseError):
         assert issubclass(kind, StoreError)
+
+
+def _bytes_over_text(path: Path, where: str) -> None:
+    """Bytes that are not UTF-8 where SQLite keeps text: the schema's own text (SQLite's
+    message then quotes them) or a message's content."""
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        if where == "schema":
+            conn.execute("PRAGMA writable_schema=ON")
+            conn.execute("UPDATE sqlite_master SET sql = CAST(x'435245415445205441424c452022"
+                         "fffec328' AS TEXT) WHERE name = 'messages'")
+        else:
+            conn.execute("UPDATE messages SET content = CAST(x'fffec328' AS TEXT)")
+
+
+def test_bytes_that_are_not_text_in_the_schema_are_damage_in_one_line(tmp_path: Path) -> None:
+    """Bytes over the schema's text (SQLite's own message then quotes them, and Python
+    cannot decode it): ``history list``, ``models list`` and ``chat`` say "damaged" and
+    offer ``.recover``, as for any other damaged page."""
+    home = tmp_path / "home"
+    db = open_database(home / "workbench.db")
+    _fill(db, 50)
+    db.close()
+    _bytes_over_text(home / "workbench.db", "schema")
+    runner = CliRunner()
+    for command in (["history", "list"], ["models", "list"], ["chat", "1", "hi"]):
+        result = runner.invoke(cli, ["--data-dir", str(home), *command])
+        lines = result.output.strip().splitlines()
+        assert result.exit_code == 1 and len(lines) == 1, result.output
+        assert "the database is damaged (malformed database schema" in lines[0]
+        assert ".recover" in lines[0] and "\ufffd" not in lines[0]
+
+
+def test_bytes_that_are_not_text_in_a_text_column_are_damage(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    db = open_database(path)
+    _fill(db, 50)
+    db.close()
+    _bytes_over_text(path, "text column")
+    db = open_database(path)
+    for read in (lambda: list(db.query("SELECT content FROM messages")),
+                 lambda: db.execute("SELECT content FROM messages").fetchall(),
+                 lambda: db.execute("SELECT content FROM messages").fetchone()):
+        with pytest.raises(DamagedDatabaseError) as caught:
+            read()
+        assert "a text value in column 'content' is not valid UTF-8" in _one_line(
+            caught.value, path)
+
+
+def test_a_damage_report_over_several_lines_is_one(tmp_path: Path) -> None:
+    from workbench.store.failures import damaged
+
+    text = str(damaged(tmp_path / "w.db", "*** in database main ***\nOn tree page 39 cell 6:"
+                                          " Rowid 109 out of order\n\x1b[2J" + "x" * 999))
+    assert "\n" not in text and "\x1b" not in text and "main ***; On tree page 39" in text
+    assert len(text) < 600

@@ -170,3 +170,91 @@ def test_markdown_escapes_raw_html() -> None:
     assert "<" not in shown and ">" not in shown and "&amp; co" in shown
     table = _md_table(["Contender"], [[hostile + " | x"]])
     assert "<script>" not in table and "\\|" in table
+
+
+# --- sampling and load values ------------------------------------------------------------------
+
+@pytest.mark.parametrize(("args", "name"), [
+    (["--temperature", "nan"], "temperature"), (["--temperature", "inf"], "temperature"),
+    (["--temperature", "-1"], "temperature"), (["--top-p", "nan"], "top_p"),
+    (["--top-p", "-3"], "top_p"), (["--max-tokens", "-5"], "max_tokens"),
+    (["--max-tokens", "0"], "max_tokens"),
+])
+def test_impossible_sampling_values_are_refused(run, library_model, args, name) -> None:
+    line = one_line_error(run("chat", "1", "hi", *args))
+    assert f"setting {name}=" in line and "must be" in line
+
+
+@pytest.mark.parametrize(("item", "name"), [("use_mmap=maybe", "use_mmap"),
+                                            ("n_batch=0", "n_batch"), ("top_k=-1", "top_k")])
+def test_impossible_set_values_are_refused(run, library_model, item, name) -> None:
+    line = one_line_error(run("compare", "-m", "1", "--set", item, "-m", "1", "--set",
+                              "seed=2", "--max-tokens", "2", "hi"))
+    assert f"setting {name}=" in line
+
+
+def test_the_check_is_the_core_s() -> None:
+    """The window and the server build the same dataclasses: the same check holds there."""
+    from workbench.engine.settings import LoadSettings, SamplingSettings
+    from workbench.errors import InvalidInputError
+
+    for bad in ({"temperature": float("nan")}, {"top_p": 1.5}, {"max_tokens": 0},
+                {"min_p": float("-inf")}, {"temperature": True}):
+        with pytest.raises(InvalidInputError):
+            SamplingSettings(**bad)  # type: ignore[arg-type]
+    for bad_load in ({"n_batch": 0}, {"use_mmap": "maybe"}, {"n_ctx": -1}):
+        with pytest.raises(InvalidInputError):
+            LoadSettings(**bad_load)  # type: ignore[arg-type]
+    assert SamplingSettings(temperature=0, max_tokens=None).temperature == 0
+
+
+# --- folders and files the system refuses ------------------------------------------------------
+
+def test_a_data_folder_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
+    a_file = tmp_path / "plain"
+    a_file.write_text("x")
+    folders = [a_file / "x", Path("/dev/null/x")]
+    if sys.platform.startswith("linux"):
+        folders.append(Path("/proc/foo"))  # FileNotFoundError there, not a permission error
+    for folder in folders:
+        result = CliRunner().invoke(cli, ["--data-dir", str(folder), "models", "list"])
+        line = one_line_error(result)
+        assert f"data folder {folder}: cannot create it (" in line
+
+
+@pytest.mark.skipif(not Path("/proc/version").exists(), reason="needs /proc")
+def test_history_export_into_proc_says_why(run, db) -> None:
+    conversation = create_conversation(db, model_id=None, title="t")
+    add_message(db, conversation, "user", "hello", parent_id=None)
+    line = one_line_error(run("history", "export", str(conversation), "-o", "/proc/version"))
+    assert "the folder /proc does not take new files" in line
+    assert "No such file" not in line
+
+
+def test_suite_add_with_a_byte_that_is_not_utf8(run, db) -> None:
+    assert run("suite", "create", "s").exit_code == 0
+    line = one_line_error(run("suite", "add", "s", "x\udcff"))
+    assert "'prompt' has a lone surrogate" in line
+
+
+def test_ctrl_c_in_chat_keeps_the_reply_and_exits_130(library_model, workspace) -> None:
+    """A real Ctrl+C (SIGINT to the process): the reply stops and is kept, the exit status is
+    130 as for any interrupted command, and llama.cpp's lines about the aborted decode stay
+    off the terminal (only the metrics line is said)."""
+    import os
+    import signal
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), *sys.path])}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "workbench", "--data-dir", str(workspace.root), "chat", "1",
+         "Write a long story about a cat.", "--max-tokens", "2000", "--threads", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert process.stdout is not None
+    process.stdout.read(8)  # the reply has begun
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    lines = stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and "finish: stopped" in lines[0], lines

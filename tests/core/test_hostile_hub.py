@@ -92,7 +92,8 @@ def test_cdn_that_keeps_cutting_during_the_header_read(hub, hub_workspace) -> No
     hub.faults.cut_after = 0
     hub.faults.cut_times = 1000
     started = time.perf_counter()
-    with pytest.raises(HubError, match="the connection broke 5 times while reading the header"):
+    with pytest.raises(HubError, match=r"the connection to localhost:\d+ broke 5 times while "
+                                      "reading the header"):
         read_remote_header(HubClient(endpoint=hub.endpoint, timeout=2.0), REPO, MODEL_FILE)
     assert time.perf_counter() - started < 20
     code, output = _cli(hub_workspace, "files", REPO)
@@ -162,3 +163,68 @@ def test_the_cli_does_not_print_the_token(echo_server, workspace, monkeypatch) -
     monkeypatch.setenv("HF_ENDPOINT", echo_server)
     code, output = _cli(workspace, "search", "x")
     assert code == 1 and TOKEN not in output and "[redacted]" in output, output
+
+
+# --- the last of the hostile answers ----------------------------------------------------------
+
+class _Nested(BaseHTTPRequestHandler):
+    """Every answer a JSON value nested 2,000 deep: past Python's recursion limit."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        body = ('{"id": "a/b", "siblings": ' + "[" * 2000 + "]" * 2000 + "}").encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_an_answer_nested_2000_deep_is_one_line(fast_backoff) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Nested)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = HubClient(endpoint=f"http://127.0.0.1:{server.server_address[1]}",
+                           timeout=2.0, retries=0, backoff=0.01)
+        with pytest.raises(HubError, match="sent an answer Workbench cannot read"):
+            list_files(client, "a/b")
+        with pytest.raises(HubError, match="sent an answer Workbench cannot read"):
+            search_models(client, "b")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_path_too_long_to_save_is_refused_before_downloading(hub, hub_workspace,
+                                                                test_model_file) -> None:
+    name = "/".join(["d" * 200] * 25) + "/" + MODEL_FILE  # each name fits, the path does not
+    hub.add(StandinRepo("long-org/Deeper-GGUF", [StandinFile(name, test_model_file)]))
+    line = _one_line(*_cli(hub_workspace, "pull", "long-org/Deeper-GGUF", name))
+    assert "longer than the" in line and "this system allows" in line
+    assert hub.range_headers == []  # not one byte of the file was asked for
+
+
+def test_a_newline_in_a_file_name_stays_on_the_refusal_s_line(hub, hub_workspace) -> None:
+    line = _one_line(*_cli(hub_workspace, "pull", REPO, "evil\n../x.gguf"))
+    assert "refused" in line and "evil\\x0a../x.gguf" in line
+
+
+def test_a_redirect_that_fails_names_the_host_that_failed(hub, hub_client) -> None:
+    hub.cdn_base = "http://localhost:9"  # the discard port: nothing listens there
+    with pytest.raises(HubError) as caught:
+        read_remote_header(hub_client, REPO, MODEL_FILE)
+    assert "the connection to localhost:9 broke" in str(caught.value), caught.value
+    assert hub.endpoint.split("//")[1] not in str(caught.value)
+
+
+def test_a_size_the_hub_did_not_give_is_unknown_not_zero() -> None:
+    from workbench.cli.hub import _bar, _of
+    from workbench.hub.download import PullEvent
+
+    assert _of(1_000_000, 0) == "1.0 MB (size unknown)"
+    assert _of(1_000_000, -5) == "1.0 MB (size unknown)"
+    bar = _bar(PullEvent("download", done=1_000_000, total=0))
+    assert "of 0 B" not in bar and "size unknown" in bar
+    assert _of(1_000_000, 2_000_000) == "1.0 MB of 2.0 MB"

@@ -6,8 +6,11 @@ reader for the vocabulary), so everything but the one fault is a real model.
 
 from __future__ import annotations
 
+import os
 import shutil
 import struct
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -19,6 +22,8 @@ from workbench.cli import cli
 from workbench.errors import ModelFileError
 from workbench.library import add_model, describe_file, list_models
 from workbench.model_check import check_model
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _duplicate_token_model(model_path: Path, target: Path) -> tuple[Path, str]:
@@ -37,6 +42,25 @@ def _duplicate_token_model(model_path: Path, target: Path) -> tuple[Path, str]:
     reader.data.flush()
     del reader
     return target, strings[first].decode("utf-8", errors="replace")
+
+
+def _duplicate_after_a_nul_model(model_path: Path, target: Path) -> tuple[Path, int, int]:
+    """A token rewritten to another token + ``\\0x...`` (same length as before): different
+    bytes, but llama.cpp reads tokens as C strings, so it sees the other token twice."""
+    import gguf
+
+    shutil.copyfile(model_path, target)
+    reader = gguf.GGUFReader(target, "r+")
+    field = reader.fields["tokenizer.ggml.tokens"]
+    strings = [bytes(field.parts[i]) for i in field.data]
+    first = 1000
+    second = next(j for j in range(first + 1, len(strings))
+                  if len(strings[j]) >= len(strings[first]) + 2)
+    padding = len(strings[second]) - len(strings[first]) - 1
+    field.parts[field.data[second]][:] = list(strings[first] + b"\0" + b"x" * padding)
+    reader.data.flush()
+    del reader
+    return target, first, second
 
 
 def one_line_error(result) -> str:
@@ -60,6 +84,14 @@ def test_duplicate_token_is_refused_at_models_add(model_path: Path, tmp_path: Pa
     line = one_line_error(result)
     assert "under two ids (1000 and" in line and repr(token) in line
     assert "llama.cpp would abort" in line and str(bad) in line
+
+
+def test_a_duplicate_only_llama_cpp_sees_is_refused(model_path: Path, tmp_path: Path) -> None:
+    bad, first, second = _duplicate_after_a_nul_model(model_path, tmp_path / "nul.gguf")
+    result = CliRunner().invoke(cli, ["--data-dir", str(tmp_path / "data"), "models", "add",
+                                      str(bad)])
+    line = one_line_error(result)
+    assert f"under two ids ({first} and {second})" in line and "llama.cpp would abort" in line
 
 
 def test_duplicate_token_leaves_no_library_entry(db, model_path: Path, tmp_path: Path) -> None:
@@ -129,3 +161,56 @@ def test_split_count_of_four_billion_at_models_add(model_path: Path, tmp_path: P
     line = one_line_error(result)
     assert "split.count: 4,000,000,000 is outside 0..1,000" in line
     assert time.perf_counter() - started < 10.0
+
+
+# --- what llama.cpp says, and where -----------------------------------------------------------
+
+def _workbench(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """The installed command in its own process: Python's logging reaches the terminal there
+    as it does for a user (in pytest its handlers would catch the lines first)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path])}
+    env.pop("LLM_WORKBENCH_HOME", None)
+    return subprocess.run([sys.executable, "-m", "workbench", "--data-dir", str(home), *args],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_a_file_llama_cpp_cannot_load_says_why_in_one_line(model_path: Path,
+                                                            tmp_path: Path) -> None:
+    bad = craft.rewrite_model(model_path, tmp_path / "llala.gguf", lambda head: craft.with_kv(
+        head, "general.architecture", craft.STRING, craft.string("llala")))
+    home = tmp_path / "home"
+    added = _workbench(home, "models", "add", str(bad), "--name", "llala")
+    assert added.returncode == 0, added.stderr
+    result = _workbench(home, "chat", "llala", "hi")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"Error: {bad}: llama.cpp could not load it (unknown model architecture: 'llala')"]
+    verbose = _workbench(home, "--verbose", "chat", "llala", "hi")
+    assert "workbench.llama: llama_model_load: error loading model" in verbose.stderr
+    assert verbose.stderr.strip().splitlines()[-1].startswith("Error: ")
+
+
+def test_a_gemma_chat_keeps_llama_cpp_s_warnings_off_the_terminal(model_path: Path,
+                                                                    tmp_path: Path) -> None:
+    import gguf
+    from gemma3_craft import write_gemma3
+
+    gemma = write_gemma3(model_path, tmp_path / "gemma3.gguf", window=64)
+    # As in real Gemma files, an end-of-turn token that is not typed "control": llama.cpp
+    # warns that it is "probably a bug in the model" at every load.
+    reader = gguf.GGUFReader(gemma, "r+")
+    tokens = reader.fields["tokenizer.ggml.tokens"]
+    end = next(i for i, part in enumerate(tokens.data)
+               if bytes(tokens.parts[part]) == b"<|im_end|>")
+    types = reader.fields["tokenizer.ggml.token_type"]
+    types.parts[types.data[end]][0] = 1  # NORMAL
+    reader.data.flush()
+    del reader
+    home = tmp_path / "home"
+    assert _workbench(home, "models", "add", str(gemma), "--name", "gemma").returncode == 0
+    result = _workbench(home, "chat", "gemma", "hi", "--max-tokens", "2", "--ctx", "256",
+                        "--threads", "1")
+    assert result.returncode == 0, result.stderr
+    assert "control-looking" not in result.stderr and "probably a bug" not in result.stderr
+    for line in result.stderr.strip().splitlines():  # the base-model note, the metrics
+        assert line.startswith(("note: ", "[conversation 1] ")), result.stderr

@@ -156,3 +156,38 @@ def test_deeply_nested_reply_fails_the_check_not_the_trial() -> None:
     check = normalize_check({"json_schema": {"type": "array"}})
     result = run_check(check, "[" * 100_000 + "]" * 100_000)
     assert not result.passed and "nested too deeply" in result.detail
+
+
+def test_an_endless_or_huge_suite_file_is_one_line(db, tmp_path: Path) -> None:
+    """``/dev/zero`` (endless) and a sparse 65 MiB file stop at the bound ``--prompt-file``
+    has, in one line, without reading on."""
+    from workbench.text_files import MAX_TEXT_BYTES
+
+    huge = tmp_path / "huge.txt"
+    with huge.open("wb") as stream:
+        stream.truncate(MAX_TEXT_BYTES + 1)
+    sources = [huge] + [Path("/dev/zero")] * Path("/dev/zero").exists()
+    for source in sources:
+        started = time.perf_counter()
+        with pytest.raises(InvalidInputError, match=r"larger than 64 MiB"):
+            import_suite(db, source, fmt="txt")
+        assert time.perf_counter() - started < 10
+    assert list_suites(db) == []
+
+
+def test_a_lone_surrogate_is_refused_naming_the_line(db, tmp_path: Path) -> None:
+    from workbench.trials.suites import SuitePrompt, add_prompt, create_suite
+
+    source = tmp_path / "s.jsonl"
+    source.write_text('{"prompt": "fine"}\n{"prompt": "x\\ud800"}\n')
+    with pytest.raises(InvalidInputError, match=r"s.jsonl line 2: 'prompt' has a lone "):
+        import_suite(db, source)
+    suite = create_suite(db, "t")
+    with pytest.raises(InvalidInputError, match=r"'system' has a lone surrogate"):
+        add_prompt(db, suite.id, SuitePrompt("ok", system="s\udcff"))
+
+
+def test_any_unstorable_text_is_one_line_from_the_store(db) -> None:
+    """The last resort below every feature: SQLite cannot take a lone surrogate."""
+    with pytest.raises(InvalidInputError, match=r"lone surrogate .* cannot be stored"):
+        db.execute("SELECT ?", ["x\ud800"])

@@ -46,7 +46,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "leaves": (
         "workbench", "workbench.paths", "workbench.errors", "workbench.units",
         "workbench.hardware", "workbench.safe_text", "workbench.streams",
-        "workbench.chat_tuning",
+        "workbench.chat_tuning", "workbench.text_files",
     ),
 }
 
@@ -144,6 +144,7 @@ PURE = ("workbench.units", "workbench.fit", "workbench.gguf_header", "workbench.
 #: llama.cpp: the engine package's ``__init__`` loads its names lazily, so they stay light.
 LIGHT = ("workbench.engine.settings", "workbench.engine.templates", "workbench.conversations",
          "workbench.model_settings", "workbench.server.protocol", "workbench.trials.store",
+         "workbench.trials.plain",
          "workbench.catalog")
 
 

@@ -236,7 +236,7 @@ def test_history_is_kept_only_when_turned_on(client: openai.OpenAI, space: Works
 
 
 def test_other_addresses_need_a_key(space: Workspace) -> None:
-    with pytest.raises(InvalidInputError, match="needs --api-key"):
+    with pytest.raises(InvalidInputError, match="needs a key: --api-key-file"):
         start_server(space, host="0.0.0.0", port=0)
     check_bind("::1", None)  # loopback, v6: allowed
     result = CliRunner().invoke(cli, ["--data-dir", str(space.root), "serve", "--host",
@@ -244,7 +244,7 @@ def test_other_addresses_need_a_key(space: Workspace) -> None:
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
         "Error: --host 0.0.0.0: other computers could use your models; serving beyond this "
-        "computer (127.0.0.1) needs --api-key KEY"]
+        "computer (127.0.0.1) needs a key: --api-key-file FILE (or WORKBENCH_API_KEY)"]
 
 
 def test_a_wrong_or_missing_key_is_401(space: Workspace) -> None:
@@ -328,6 +328,7 @@ def test_unknown_endpoints_tools_and_huge_bodies_are_refused_in_openais_shape(
 
     connection = http.client.HTTPConnection(server.host, server.port, timeout=10)
     connection.putrequest("POST", "/v1/chat/completions")
+    connection.putheader("Content-Type", "application/json")
     connection.putheader("Content-Length", str(17 << 20))  # refused before it is sent
     connection.endheaders()
     answer = connection.getresponse()

@@ -45,7 +45,8 @@ def refused(result) -> str:
 
 def test_every_setting_is_defined_once_with_words_for_the_window() -> None:
     assert OLD_KEYS | {"min_pass_rate", "server_idle_unload_minutes", "server_port",
-                       "server_keep_history"} == set(SETTINGS) == set(DEFAULTS)
+                       "server_keep_history", "server_allowed_hosts",
+                       "server_allowed_origins"} == set(SETTINGS) == set(DEFAULTS)
     for setting in DEFINITIONS:
         assert setting.label and setting.help and setting.group in GROUPS, setting.key
         assert setting.allowed()

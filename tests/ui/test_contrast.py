@@ -119,6 +119,40 @@ def test_chart_colours(qapp, look):
         theme.apply_theme(QApplication.instance(), "light")
 
 
+@pytest.mark.parametrize("look", LOOKS)
+def test_check_box_edges_show(qtbot, look):
+    """The Blind / Run together check boxes: the box's drawn edge against the window around
+    it and the box's own fill, read from the pixels, at least 3:1 (WCAG non-text)."""
+    from PySide6.QtWidgets import QCheckBox, QStyle, QStyleOptionButton, QVBoxLayout, QWidget
+
+    theme.apply_theme(QApplication.instance(), look)
+    try:
+        holder = QWidget()
+        qtbot.addWidget(holder)
+        layout = QVBoxLayout(holder)
+        boxes = [QCheckBox("Blind"), QCheckBox("Run together")]
+        boxes[1].setChecked(True)
+        for box in boxes:
+            layout.addWidget(box)
+        holder.show()
+        qtbot.waitExposed(holder)
+        image = holder.grab().toImage()
+        for box in boxes:
+            option = QStyleOptionButton()
+            option.initFrom(box)
+            rect = box.style().subElementRect(
+                QStyle.SubElement.SE_CheckBoxIndicator, option, box).translated(box.pos())
+            y = rect.center().y()
+            edge = image.pixelColor(rect.left(), y).name()
+            outside = image.pixelColor(rect.left() - 2, y).name()
+            inside = image.pixelColor(rect.left() + 3, rect.top() + 3).name()
+            assert outside == LOOKS[look].window
+            assert theme.contrast(edge, outside) >= 3.0, (look, edge, outside)
+            assert theme.contrast(edge, inside) >= 3.0, (look, edge, inside)
+    finally:
+        theme.apply_theme(QApplication.instance(), "light")
+
+
 def test_no_colour_outside_the_theme():
     hex_colour = re.compile(r"#[0-9a-fA-F]{6}\b|#[0-9a-fA-F]{3}\b|QColor\(\s*\d")
     found = []

@@ -13,7 +13,8 @@ from quant_made import requantize
 from tests.ui.conftest import make_window
 from tests.ui.layout_fit import problems
 from ui import theme
-from ui.views.models.quant import QuantTab
+from ui.tablemodels.quant import DIFFERENCE, SAME_WORD
+from ui.views.models.quant import AGREE_CHART, KL_CHART, QuantTab
 from workbench.library import add_model
 from workbench.quant.compare import sample_text
 
@@ -69,13 +70,13 @@ def test_lists_runs_and_charts(qtbot, quant_services, tmp_path: Path) -> None:
     assert tab.progress.value() == tab.progress.maximum() == total
     table = tab.table_model
     assert table.rowCount() == 2
-    assert table.cell(0, "Top-1 agreement (95%)") == "reference"
+    assert table.cell(0, SAME_WORD) == "reference"
     assert table.cell(1, "Quantization") == "Q2_K"
-    assert float(table.cell(1, "Mean KL")) > 0
-    assert "%" in table.cell(1, "Top-1 agreement (95%)")
+    assert float(table.cell(1, DIFFERENCE)) > 0
+    assert "%" in table.cell(1, SAME_WORD)
     kl_chart, agree_chart = (chart.svg for chart in tab.charts.charts)
-    assert "Mean KL divergence by size" in kl_chart and kl_chart.count("<title>") == 2
-    assert "Top-1 agreement by size" in agree_chart and agree_chart.count("<title>") == 2
+    assert KL_CHART in kl_chart and kl_chart.count("<title>") == 2
+    assert AGREE_CHART in agree_chart and agree_chart.count("<title>") == 2
     assert "Compared 1 file" in tab.status.text()
     tab.min_agreement.setValue(99)  # Q2_K of a 135M model agrees far less often
     assert "No contender meets the bar (top-1 agreement ≥ 99%)" in tab.advice.text()

@@ -24,7 +24,8 @@ def test_card_shows_parts_and_paired_lines(qtbot, themed) -> None:
             _row("tiny", 10, 3, 3, {p: 1.0 for p in range(3)}, runs=2)]
     card.show_recommendation(recommend(rows, Bar(min_pass_rate=0.8, min_tps=10)))
     card.show()
-    assert card.headline.text().startswith("1B is the smallest contender")
+    assert card.reason.text().startswith("1B is the smallest contender")
+    assert card.headline.text().startswith("Recommended: 1B")
     outcomes = {(label, outcome) for label, outcome, _text in card.parts}
     assert ("1B", "meets") in outcomes and ("tiny", "not enough evidence") in outcomes
     assert ("1B", "not enough evidence") not in outcomes
@@ -38,5 +39,47 @@ def test_card_shows_parts_and_paired_lines(qtbot, themed) -> None:
     # Again with no bar: the card is replaced, not appended to, and asks for a bar.
     card.show_recommendation(recommend(rows, Bar()))
     qtbot.wait(1)
-    assert card.headline.text().startswith("No bar set") and card.parts == []
+    assert card.reason.text().startswith("No bar set") and card.parts == []
+    assert card.headline.text().endswith("Set a minimum pass rate to get a recommendation.")
     assert card.paired == []
+
+
+def test_the_plain_verdict_comes_first_and_the_numbers_fold_open_on_a_click(qtbot,
+                                                                          themed) -> None:
+    from PySide6.QtCore import Qt
+
+    from ui.views.trials.recommendation_card import RecommendationCard
+
+    greedy = {"temperature": 0.0, "max_tokens": 256}
+    smol = {**_row("SmolLM2 [max_tokens=256, temperature=0.0]", 98_400_000, 4, 4,
+                   {p: 1.0 for p in range(4)}), "model": "SmolLM2", "settings": greedy,
+            "name": "SmolLM2 (greedy, up to 256 tokens)"}
+    gemma = {**_row("gemma [max_tokens=256, temperature=0.0]", 240_000_000, 0, 4,
+                    {p: 0.0 for p in range(4)}), "model": "gemma-3-270m", "settings": greedy,
+             "name": "gemma-3-270m (greedy, up to 256 tokens)",
+             "kind": "base model (not tuned for chat)", "echoes": 4}
+    card = RecommendationCard()
+    qtbot.addWidget(card)
+    card.resize(900, 600)
+    card.show_recommendation(recommend([smol, gemma], Bar(min_pass_rate=0.8)))
+    card.show()
+    qtbot.waitExposed(card)
+    headline = card.headline.text()
+    assert headline.startswith("Best so far: SmolLM2 (98.4 MB): 4 of 4 prompts passed.")
+    assert "base model (not tuned for chat), 4 echoes of the prompt" in headline
+    assert "To be sure SmolLM2 reaches 80%, it needs to pass" in headline
+    assert "interval" not in headline and "max_tokens" not in headline
+    # The numbers are folded: nothing of them is on screen until the toggle is clicked.
+    assert not card.reason.isVisible() and card.fold.text() == "Show the numbers"
+    qtbot.mouseClick(card.fold, Qt.MouseButton.LeftButton)
+    assert card.reason.isVisible() and card.fold.text() == "Hide the numbers"
+    assert "95% interval" in card.reason.text()
+    shown = [w.text() for w in card.findChildren(type(card.headline)) if w.isVisible()]
+    assert "SmolLM2 (greedy, up to 256 tokens): does not meet the bar (yet)" in shown
+    assert ("  Why it may fail: base model (not tuned for chat), 4 echoes of the prompt"
+            in shown)
+    assert not any("max_tokens=" in text for text in shown)  # settings as words
+    # The order on screen: the sentence above the toggle above the numbers.
+    assert card.headline.y() < card.fold.y() < card._body.y()
+    qtbot.mouseClick(card.fold, Qt.MouseButton.LeftButton)
+    assert not card.reason.isVisible()

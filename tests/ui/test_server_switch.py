@@ -29,16 +29,21 @@ def test_the_server_switch_serves_counts_and_stops(qtbot, services) -> None:
     running = switch.running
     assert running is not None and running.host == "127.0.0.1"
     assert switch.button.text() == "Server: on" and switch.label.isVisible()
-    assert running.url in switch.label.text() and "no model in memory" in switch.label.text()
+    assert running.url in switch.label.full_text() and "0 requests" in switch.label.full_text()
+    # What is in memory is said once, by the window's label, not again by the switch.
+    assert "memory" not in switch.label.full_text()
+    assert window.model_label.full_text() == "No model loaded"
 
     client = openai.OpenAI(base_url=running.url, api_key="unused", max_retries=0, timeout=90)
     answer = client.chat.completions.create(
         model="smollm2", messages=[{"role": "user", "content": "Say hi."}], max_tokens=4)
     assert answer.choices[0].message.content
-    qtbot.waitUntil(lambda: "1 request" in switch.label.text(), timeout=5_000)
-    assert "SmolLM2-135M-Instruct.Q4_1" in switch.label.text()
+    qtbot.waitUntil(lambda: "1 request" in switch.label.full_text(), timeout=5_000)
+    width = switch.label.width()
     # one engine: the window's loaded-model label names the model the server loaded
-    assert window.model_label.text() == "● SmolLM2-135M-Instruct.Q4_1"
+    qtbot.waitUntil(lambda: window.model_label.full_text() == "● SmolLM2-135M-Instruct.Q4_1",
+                    timeout=5_000)
+    assert switch.label.width() == width  # a new count moves nothing in the status bar
 
     switch.copy("python")
     qtbot.waitUntil(lambda: bool(switch.copied), timeout=5_000)
@@ -55,7 +60,7 @@ def test_the_server_switch_serves_counts_and_stops(qtbot, services) -> None:
     with socket.socket() as probe:  # nothing listens there any more
         assert probe.connect_ex(("127.0.0.1", running.port)) != 0
     assert running.model_host.engine.worker_pid is None  # its model was unloaded
-    assert window.model_label.text() == "No model loaded"
+    assert window.model_label.full_text() == "No model loaded"
     window.close()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QLineEdit
+from PySide6.QtWidgets import QApplication, QLabel, QLineEdit
 
 from ui import theme
 from workbench.settings import GROUPS, SETTINGS, get_setting, public_settings
@@ -24,6 +24,7 @@ def test_settings_persist_and_token_is_masked(qtbot, main_window):
     dialog.editor("offline").field.setChecked(True)
     dialog.editor("hub_endpoint").field.setText("http://127.0.0.1:9")
     dialog.editor("min_pass_rate").field.setValue(70)
+    dialog.editor("server_allowed_origins").field.setText("http://LocalHost:3000/")
     token.setText("hf_secret_token_123")
     theme_box = dialog.editor("theme").field
     theme_box.setCurrentIndex(theme_box.findData("dark"))
@@ -34,6 +35,7 @@ def test_settings_persist_and_token_is_masked(qtbot, main_window):
     assert get_setting(db, "offline") is True and get_setting(db, "gpu_layers") == 0
     assert get_setting(db, "hub_token") == "hf_secret_token_123"
     assert get_setting(db, "theme") == "dark" and get_setting(db, "min_pass_rate") == 70
+    assert get_setting(db, "server_allowed_origins") == "http://localhost:3000"
     assert theme.current() is theme.DARK
     assert "secret" not in str(public_settings(db))
     again = window.open_settings()
@@ -99,6 +101,13 @@ def test_settings_screenshots(qtbot, main_window, screenshot_dir, look):
             name = group.lower().replace(" ", "-")
             assert dialog.grab().save(str(
                 screenshot_dir / f"settings-{name}-{look}-{width}x{height}.png"))
+            # every help text has the height its wrapped lines need (a crowded group scrolls
+            # instead of squeezing them: they were cut mid-line)
+            page = dialog.pages.currentWidget()
+            squeezed = [label.text()[:40] for label in page.findChildren(QLabel)
+                        if label.isVisible() and label.wordWrap()
+                        and label.height() < label.heightForWidth(label.width())]
+            assert not squeezed, f"{group}: {squeezed}"
         dialog.reject()
     theme.apply_theme(QApplication.instance(), "light")
 

@@ -43,6 +43,32 @@ def test_the_dark_look_gets_dark_charts(qapp):
         theme.apply_theme(QApplication.instance(), "light")
 
 
+def test_a_chart_on_show_follows_a_switch_to_dark(qtbot, themed):
+    """Drawn light, then the user picks dark in Settings: the chart shown turns dark too (no
+    white card left), its pixels included, and back again."""
+    grid = ChartGrid(3)
+    qtbot.addWidget(grid)
+    grid.set_svgs(trial_charts(PEOPLE, chart_style()))
+    grid.resize(1500, 600)
+    grid.show()
+    qtbot.waitExposed(grid)
+    chart = grid.charts[0]
+    corner = chart.grab().toImage().pixelColor(3, 3).name()
+    assert corner == theme.LIGHT.base
+    theme.apply_theme(QApplication.instance(), "dark")
+    try:
+        qtbot.wait(20)
+        for each in grid.charts:
+            assert "#ffffff" not in each.svg.lower()
+            assert f'fill="{theme.DARK.base}"' in each.svg
+        assert chart.grab().toImage().pixelColor(3, 3).name() == theme.DARK.base
+        dark = trial_charts(PEOPLE, chart_style())
+        assert [each.svg for each in grid.charts] == dark  # as if drawn dark from the start
+    finally:
+        theme.apply_theme(QApplication.instance(), "light")
+    assert [each.svg for each in grid.charts] == trial_charts(PEOPLE, chart_style())
+
+
 def test_qtcharts_is_gone():
     ui = Path(theme.__file__).parent
     users = [p.name for p in ui.rglob("*.py") if "QtCharts" in p.read_text(encoding="utf-8")]

@@ -35,6 +35,8 @@ class Column(Generic[Row]):
     sort: Callable[[Row], Any] | None = None
     numeric: bool = False
     tooltip: Callable[[Row], str | None] | None = None
+    #: What the column means, in plain words: the header's tooltip.
+    header_tip: str = ""
 
 
 class RowTableModel(QAbstractTableModel, Generic[Row]):
@@ -87,6 +89,8 @@ class RowTableModel(QAbstractTableModel, Generic[Row]):
             return column.title
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return _RIGHT if column.numeric else _LEFT
+        if role == Qt.ItemDataRole.ToolTipRole and column.header_tip:
+            return column.header_tip
         return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:

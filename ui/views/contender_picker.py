@@ -74,6 +74,8 @@ class ContenderRow(QWidget):
         self.structured.setMinimumContentsLength(9)
         self.remove = QPushButton("Remove", self)
         self.words: Label | None = None
+        #: The user chose this row's model (a new model list then keeps it).
+        self.picked = False
         line.addWidget(self.number)
         line.addWidget(self.combo, 2)
         if not stacked:
@@ -159,16 +161,19 @@ class ContenderPicker(QWidget):
     def set_models(self, models: list[tuple[int, str]]) -> None:
         self.models = models
         for index, row in enumerate(self.row_widgets):
-            self._fill(row.combo, index)
+            self._fill(row.combo, index, keep=row.picked)
 
-    def _fill(self, combo: QComboBox, index: int) -> None:
+    def _fill(self, combo: QComboBox, index: int, *, keep: bool = True) -> None:
+        """List the models; a row keeps the model the user picked, and a row left as it was
+        given takes the index-th model, so rows start on different models when the library
+        has several (a second model added later moves the untouched second row to it)."""
         current = combo.currentData()
         combo.blockSignals(True)
         combo.clear()
         for model_id, name in self.models:
             combo.addItem(name, model_id)
             combo.setItemData(combo.count() - 1, name, Qt.ItemDataRole.ToolTipRole)
-        if current is not None and combo.findData(current) >= 0:
+        if keep and current is not None and combo.findData(current) >= 0:
             combo.setCurrentIndex(combo.findData(current))
         elif self.models:
             combo.setCurrentIndex(min(index, len(self.models) - 1))
@@ -179,6 +184,7 @@ class ContenderPicker(QWidget):
             return
         row = ContenderRow(settings, self, stacked=self.stacked)
         self._fill(row.combo, len(self.row_widgets))
+        row.combo.activated.connect(lambda _index: setattr(row, "picked", True))
         self.row_widgets.append(row)
         row.remove.clicked.connect(lambda: self.remove_row(row))
         row.combo.currentIndexChanged.connect(lambda _index: self.changed.emit())

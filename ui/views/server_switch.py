@@ -1,5 +1,9 @@
 """The status bar's Server switch: the local OpenAI-compatible server on and off, its address,
-the model in memory, a request count, and snippets to copy for other apps.
+a request count, and snippets to copy for other apps.
+
+What is in memory is said once, by the window's loaded-model label (the server shares the
+window's engine): the switch tells it when the server loads a model, rather than saying it
+again beside it. Its widgets keep fixed widths, so a count going from 9 to 10 moves nothing.
 
 The server uses the window's own engine, on the window's engine worker: a chat and the
 server's requests take turns with one model in memory, as the CLI's server does.
@@ -14,15 +18,25 @@ from __future__ import annotations
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QApplication, QHBoxLayout, QMenu, QPushButton, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QHBoxLayout,
+    QMenu,
+    QPushButton,
+    QSizePolicy,
+    QWidget,
+)
 from sqlite_utils import Database
 
 from ui.services import Services
-from ui.widgets.plain_label import Label
+from ui.widgets.text_fit import ElidedLabel
 from workbench.server.serve import DEFAULT_HOST, RunningServer, start_server
 from workbench.settings import get_setting
 
 POLL_MS = 500
+#: The address and request count's slot (px): wide enough for "http://127.0.0.1:8080/v1 ·
+#: 999 requests"; longer text is elided, whole in the tooltip.
+LABEL_WIDTH = 230
 
 
 def python_snippet(url: str, model: str) -> str:
@@ -64,7 +78,12 @@ class ServerSwitch(QWidget):
         self.button.setToolTip("Serve your models to other apps (an OpenAI-compatible API "
                                "on this computer only)")
         self.button.clicked.connect(self._clicked)
-        self.label = Label("", self)
+        metrics = self.button.fontMetrics()
+        self.button.setFixedWidth(max(metrics.horizontalAdvance(t) for t in (
+            "Server: off", "Server: on", "Server: starting…", "Server: stopping…")) + 28)
+        self.label = ElidedLabel("", self)
+        self.label.setFixedWidth(LABEL_WIDTH)
+        self.label.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
         self.label.setAccessibleName("Server status")
         self.copy_button = QPushButton("Copy example", self)
         self.copy_button.setAccessibleName("Copy a snippet for other apps")
@@ -173,14 +192,13 @@ class ServerSwitch(QWidget):
         name = running.model_host.model_name
         if name != self._last_model:
             # The server shares the window's engine: the model it loaded is the window's
-            # loaded model (None: the chat loaded another, or it was unloaded).
+            # loaded model. None: it unloaded it (say so), or the chat or Compare loaded
+            # another (which they say themselves).
             self._last_model = name
-            if name:
-                self.services.events.model_loaded.emit(name)
-        model = f"in memory: {name}" if name else "no model in memory"
+            if name or self.services.engine.loaded is None:
+                self.services.events.model_loaded.emit(name or "")
         count = running.model_host.requests
-        self.label.setText(f"{running.url}  ·  {model}  ·  {count} request"
-                           f"{'' if count == 1 else 's'}")
+        self.label.setText(f"{running.url}  ·  {count} request{'' if count == 1 else 's'}")
 
     def copy(self, kind: str) -> None:
         """Put a Python or curl snippet on the clipboard; the model it names (the first

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QUrl, Signal
+from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -23,11 +23,13 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QListWidget,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QStackedWidget,
     QVBoxLayout,
@@ -47,6 +49,7 @@ from workbench.settings import (
     FolderSetting,
     GpuLayersSetting,
     IntegerSetting,
+    NameListSetting,
     Setting,
     TokenSetting,
     UrlSetting,
@@ -195,7 +198,7 @@ class SettingsDialog(QDialog):
         self.pages = QStackedWidget(self)
         self.group_of: dict[str, int] = {}
         for index, group in enumerate(GROUPS):
-            self.pages.addWidget(self._page(index, group))
+            self.pages.addWidget(self._scrolled(self._page(index, group)))
         self.groups.currentRowChanged.connect(self.pages.setCurrentIndex)
         self.groups.setCurrentRow(0)
         body.addWidget(self.groups)
@@ -220,6 +223,16 @@ class SettingsDialog(QDialog):
                          success=self._fill, failure=self._show_error)
 
     # building ---------------------------------------------------------------------------
+
+    def _scrolled(self, page: QWidget) -> QScrollArea:
+        """A group scrolls when its settings are taller than the dialog: squeezed into the
+        height instead, each help text was cut mid-line."""
+        area = QScrollArea(self)
+        area.setFrameShape(QFrame.Shape.NoFrame)
+        area.setWidgetResizable(True)
+        area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        area.setWidget(page)
+        return area
 
     def _page(self, index: int, group: str) -> QWidget:
         """One group: each setting as its label, its field, and its help in plain words."""
@@ -329,6 +342,11 @@ class SettingsDialog(QDialog):
         if isinstance(setting, UrlSetting):
             line = QLineEdit(page)
             line.setPlaceholderText("https://huggingface.co")
+            return LineEditor(setting, line)
+        if isinstance(setting, NameListSetting):
+            line = QLineEdit(page)
+            line.setPlaceholderText("http://localhost:3000" if setting.kind == "origin"
+                                    else "mybox.local")
             return LineEditor(setting, line)
         raise TypeError(f"no field for setting {setting.key}")  # a new kind needs one here
 

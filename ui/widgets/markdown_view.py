@@ -22,7 +22,7 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtGui import QFontDatabase, QGuiApplication, QTextCursor
 from PySide6.QtWidgets import (
     QFrame,
@@ -57,6 +57,9 @@ class Segment:
     #: Where the segment's lines begin in the source text: splitting again from there gives
     #: this segment and everything after it (see :func:`split_markdown`).
     start: int = field(default=0, compare=False)
+    #: A code block whose opening fence line is still being written (a streaming reply's
+    #: last line is "```pyth"): its language is not known yet, so it shows none.
+    open_fence: bool = False
 
 
 def split_markdown(text: str, start: int = 0) -> list[Segment]:
@@ -113,7 +116,10 @@ def split_markdown(text: str, start: int = 0) -> list[Segment]:
         else:
             code.append(line)
     if fence:
-        segments.append(Segment("code", "\n".join(code), language, start=code_start))
+        # The fence line is the text's last line: the language may still be growing.
+        unfinished = not code
+        segments.append(Segment("code", "\n".join(code), "" if unfinished else language,
+                                start=code_start, open_fence=unfinished))
     elif any(p.strip() for p in prose):
         segments.append(Segment("md", "\n".join(prose).strip("\n"), start=prose_start))
     return segments
@@ -152,6 +158,26 @@ class AutoHeightBrowser(QTextBrowser):
         cursor.insertText(text)
 
 
+class CodeBody(AutoHeightBrowser):
+    """Code is never wrapped (a wrapped line reads as two): a line wider than the block
+    scrolls sideways, with a scroll bar under the code, counted in the block's height."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setLineWrapMode(QTextBrowser.LineWrapMode.NoWrap)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.horizontalScrollBar().rangeChanged.connect(self._fit)
+
+    def _fit(self, *_: object) -> None:
+        height = math.ceil(self.document().size().height()) + 2 * self.frameWidth()
+        height = max(height, self.fontMetrics().height())
+        bar = self.horizontalScrollBar()
+        if bar.maximum() > 0:
+            height += bar.sizeHint().height()
+        if height != self.height() or self.minimumHeight() != height:
+            self.setFixedHeight(height)
+
+
 def highlighted_html(code: str, language: str, dark: bool, family: str) -> str | None:
     """The code as HTML coloured by Pygments for ``language`` (None: no such lexer, or too
     long to colour quickly; it is then shown plain)."""
@@ -181,7 +207,7 @@ class CodeBlock(QFrame):
         header.setObjectName("CodeHeader")
         row = QHBoxLayout(header)
         row.setContentsMargins(10, 2, 4, 2)
-        self.language = Label(language or "code", header)
+        self.language = Label(self._header(language), header)
         self.copy_button = QToolButton(header)
         self.copy_button.setObjectName("Flat")
         self.copy_button.setText("Copy")
@@ -191,20 +217,33 @@ class CodeBlock(QFrame):
         row.addWidget(self.language)
         row.addStretch(1)
         row.addWidget(self.copy_button)
-        self.body = AutoHeightBrowser(self)
+        self.body = CodeBody(self)
         self.body.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.body.document().setDocumentMargin(8)
         self._show(code, language)
         layout.addWidget(header)
         layout.addWidget(self.body)
 
-    def set_code(self, code: str, language: str) -> None:
+    def set_code(self, code: str, language: str, *, open_fence: bool = False) -> None:
         self.code = code
-        self.language.setText(language or "code")
+        self.language.setText("" if open_fence else self._header(language))
         self._show(code, language)
 
+    @staticmethod
+    def _header(language: str) -> str:
+        return language or "code"
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt's name)
+        """A switch of look colours the code again (Pygments' light or dark style)."""
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange) \
+                and self._dark != (theme.current() is theme.DARK):
+            self._show(self.code, self._language)
+
     def _show(self, code: str, language: str) -> None:
-        coloured = highlighted_html(code, language, theme.current() is theme.DARK,
+        self._language = language
+        self._dark = theme.current() is theme.DARK
+        coloured = highlighted_html(code, language, self._dark,
                                     self.body.font().family())
         if coloured is None:
             self.body.setPlainText(code)
@@ -253,7 +292,10 @@ class MarkdownView(QWidget):
         start of the last segment, only the last segments drawn again. The chat and the
         Compare columns stream through this one throttle."""
         now = time.perf_counter()
-        if now - self._last_render >= self.render_interval:
+        # A fence line being written: render at once, so its language goes to the header
+        # and never into the code (a render of an empty code block costs nothing).
+        fence_open = bool(self._segments) and self._segments[-1].open_fence
+        if fence_open or now - self._last_render >= self.render_interval:
             if self._segments and not self._plain:
                 resume = self._segments[-1].start
                 self.set_segments(self._segments[:-1] + split_markdown(text, resume))
@@ -337,14 +379,17 @@ class MarkdownView(QWidget):
 
     def _make(self, segment: Segment) -> QWidget:
         if segment.kind == "code":
-            return CodeBlock(segment.text, segment.language, self)
+            block = CodeBlock(segment.text, segment.language, self)
+            if segment.open_fence:
+                block.language.setText("")
+            return block
         browser = AutoHeightBrowser(self)
         self._fill(browser, segment)
         return browser
 
     def _fill(self, widget: QWidget, segment: Segment) -> None:
         if isinstance(widget, CodeBlock):
-            widget.set_code(segment.text, segment.language)
+            widget.set_code(segment.text, segment.language, open_fence=segment.open_fence)
         elif isinstance(widget, AutoHeightBrowser):
             if self._plain:
                 widget.setPlainText(segment.text)

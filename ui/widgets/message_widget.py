@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication, QKeyEvent, QTextCursor
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -42,6 +42,55 @@ def _flat_button(text: str, tip: str, parent: QWidget) -> QToolButton:
     button.setAccessibleName(tip)
     button.setCursor(Qt.CursorShape.PointingHandCursor)
     return button
+
+
+def _is_send_key(event: QKeyEvent) -> bool:
+    """Ctrl+Enter (either Enter key): what the chat's hint says sends."""
+    return (event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+            and bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier))
+
+
+class EditBox(QPlainTextEdit):
+    """The box a sent message is edited in: as tall as its text (one line is one line, up to
+    :attr:`MAX_LINES`, then it scrolls), and Ctrl+Enter sends *it*. The window's Ctrl+Enter
+    shortcut sends the composer; the box claims the key first (``ShortcutOverride``), so
+    the shortcut never sees it while the box has the focus."""
+
+    submitted = Signal()
+    MAX_LINES = 10
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.document().documentLayout().documentSizeChanged.connect(self._fit)
+        self._fit()
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent) \
+                and _is_send_key(event):
+            event.accept()  # the key comes to keyPressEvent, not to the window's shortcut
+            return True
+        return super().event(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt's name)
+        if _is_send_key(event):
+            self.submitted.emit()
+            return
+        super().keyPressEvent(event)
+
+    def resizeEvent(self, event) -> None:  # type: ignore[no-untyped-def]  # noqa: N802
+        super().resizeEvent(event)
+        self._fit()  # a narrower box wraps into more lines
+
+    def _fit(self, *_: object) -> None:
+        # A plain-text document's height is counted in lines (wrapped lines included).
+        lines = max(1, min(self.MAX_LINES, round(self.document().size().height())))
+        margins = self.contentsMargins()
+        height = (lines * self.fontMetrics().lineSpacing()
+                  + 2 * round(self.document().documentMargin())
+                  + margins.top() + margins.bottom() + 2)
+        if height != self.height():
+            self.setFixedHeight(height)
 
 
 class BranchSwitcher(QWidget):
@@ -104,7 +153,7 @@ class MessageWidget(QFrame):
         self.body = QFrame(self)
         body_layout = QVBoxLayout(self.body)
         self.view = MarkdownView(self.body, plain=role == "user")
-        self.editor: QPlainTextEdit | None = None
+        self.editor: EditBox | None = None
 
         self.actions = QWidget(self)
         actions = QHBoxLayout(self.actions)
@@ -213,6 +262,11 @@ class MessageWidget(QFrame):
         if not busy and self.branches.isVisible():
             self.branches.set_siblings(self.branches._ids, self.message_id or 0)
 
+    def set_streaming(self, streaming: bool) -> None:
+        """A reply still being written has nothing to copy or regenerate yet: its actions
+        show once it is done (stopped, failed or finished)."""
+        self.actions.setVisible(not streaming)
+
     # --- actions -------------------------------------------------------------------------
 
     def copy(self) -> None:
@@ -225,11 +279,11 @@ class MessageWidget(QFrame):
         if self.editor is not None or self.message_id is None:
             return
         self.view.hide()
-        self.editor = QPlainTextEdit(self.body)
+        self.editor = EditBox(self.body)
         self.editor.setAccessibleName("Edit message")
+        self.editor.setToolTip("Ctrl+Enter sends the edited message, Esc cancels")
         self.editor.setPlainText(self.text)
-        self.editor.setMinimumHeight(70)
-        self.editor.setMaximumHeight(200)
+        self.editor.submitted.connect(self.submit_edit)
         buttons = QWidget(self.body)
         row = QHBoxLayout(buttons)
         row.setContentsMargins(0, 0, 0, 0)
@@ -237,6 +291,8 @@ class MessageWidget(QFrame):
         cancel = QPushButton("Cancel", buttons)
         send = QPushButton("Send", buttons)
         send.setObjectName("Primary")
+        send.setToolTip("Send the edited message (Ctrl+Enter)")
+        self.send_edit_button = send
         row.addWidget(cancel)
         row.addWidget(send)
         self._edit_buttons = buttons
@@ -246,6 +302,7 @@ class MessageWidget(QFrame):
         send.clicked.connect(self.submit_edit)
         self.actions.hide()
         self.editor.setFocus()
+        self.editor.moveCursor(QTextCursor.MoveOperation.End)
 
     def submit_edit(self) -> None:
         if self.editor is None or self.message_id is None:

@@ -7,13 +7,13 @@ asks its layout for the height its width needs.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QByteArray, QRectF, QSize, Qt
+from PySide6.QtCore import QByteArray, QEvent, QRectF, QSize, Qt
 from PySide6.QtGui import QPainter, QPaintEvent, QResizeEvent
 from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import QFrame, QGridLayout, QScrollArea, QSizePolicy, QWidget
 
 from ui import theme
-from workbench.trials.svg import ChartStyle, standalone
+from workbench.trials.svg import ChartStyle, restyle, standalone
 
 
 def chart_style() -> ChartStyle:
@@ -25,12 +25,15 @@ def chart_style() -> ChartStyle:
 
 
 class SvgChart(QWidget):
-    """``set_svg(text)`` with the text of one chart; an empty text clears it."""
+    """``set_svg(text)`` with the text of one chart, drawn in :func:`chart_style` colours;
+    an empty text clears it. A switch of look (light, dark) recolours the chart shown, so
+    no chart stays a white card in the dark look."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.renderer = QSvgRenderer(self)
         self.svg = ""
+        self._style = chart_style()  # the colours self.svg was drawn in
         policy = QSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         policy.setHeightForWidth(True)
         self.setSizePolicy(policy)
@@ -38,6 +41,20 @@ class SvgChart(QWidget):
 
     def set_svg(self, svg: str) -> None:
         self.svg = svg
+        self._style = chart_style()
+        self._load()
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt's name)
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+            style = chart_style()
+            if style != self._style and self.svg:
+                self.svg = restyle(self.svg, self._style, style)
+                self._load()
+            self._style = style
+
+    def _load(self) -> None:
+        svg = self.svg
         self.renderer.load(QByteArray(standalone(svg).encode("utf-8")) if svg
                            else QByteArray())
         self.setAccessibleName(self._title())

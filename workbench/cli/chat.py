@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import signal
 import sys
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import click
 
@@ -20,26 +19,8 @@ from workbench.engine import Engine
 from workbench.engine.settings import ANY_JSON, json_cut_note, read_json_schema
 from workbench.engine.templates import family_names
 from workbench.errors import EngineCrashed, InvalidInputError, WorkbenchError
+from workbench.text_files import decode, read_limited, read_text_file
 from workbench.workspace import Workspace
-
-#: The largest prompt read from a file or stdin; far more than any model's context holds.
-MAX_PROMPT_BYTES = 64 << 20
-
-
-def _read_limited(stream: BinaryIO, what: str) -> bytes:
-    data = stream.read(MAX_PROMPT_BYTES + 1)
-    if len(data) > MAX_PROMPT_BYTES:
-        raise InvalidInputError(f"{what}: larger than {MAX_PROMPT_BYTES >> 20} MiB")
-    return data
-
-
-def _decode(data: bytes, what: str) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise InvalidInputError(
-            f"{what}: not valid UTF-8 text (byte 0x{data[error.start]:02x} at offset "
-            f"{error.start:,})") from None
 
 
 def _checked_argument(text: str, what: str) -> str:
@@ -47,7 +28,7 @@ def _checked_argument(text: str, what: str) -> str:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        _decode(text.encode("utf-8", "surrogateescape"), what)  # names the first bad byte
+        decode(text.encode("utf-8", "surrogateescape"), what)  # names the first bad byte
         raise InvalidInputError(f"{what}: not valid UTF-8 text") from None
     return text
 
@@ -58,15 +39,9 @@ def read_prompt(prompt: str | None, prompt_file: str | None) -> str:
         raise InvalidInputError("prompt: give it as an argument, '-' (stdin) or --prompt-file, "
                                 "not two of them")
     if prompt_file is not None:
-        what = f"prompt file {prompt_file}"
-        try:
-            with Path(prompt_file).expanduser().open("rb") as stream:
-                text = _decode(_read_limited(stream, what), what)
-        except OSError as error:
-            raise InvalidInputError(f"{what}: cannot read ({error.strerror or error})") from None
+        text = read_text_file(prompt_file, f"prompt file {prompt_file}")
     elif prompt == "-":
-        text = _decode(_read_limited(sys.stdin.buffer, "prompt from stdin"),
-                       "prompt from stdin")
+        text = decode(read_limited(sys.stdin.buffer, "prompt from stdin"), "prompt from stdin")
     elif prompt is not None:
         text = _checked_argument(prompt, "prompt")
     else:
@@ -118,8 +93,15 @@ def chat(workspace: Workspace, model: str, prompt: str | None, prompt_file: str 
     runner = ChatRunner(workspace.db, Engine(), TurnRequest(
         "send", model, prompt=prompt, conversation_id=conversation,
         system_prompt=system_prompt, overrides=overrides))
-    # Ctrl+C stops the reply and keeps what was generated, like Stop in the window.
-    previous = signal.signal(signal.SIGINT, lambda *_: runner.stop())
+    # Ctrl+C stops the reply and keeps what was generated, like Stop in the window; the
+    # command then exits 130, as an interrupted command does in a shell script.
+    interrupted: list[bool] = []
+
+    def on_interrupt(*_: Any) -> None:
+        interrupted.append(True)
+        runner.stop()
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
     started: Started | None = None
     noted = False
     try:
@@ -153,3 +135,5 @@ def chat(workspace: Workspace, model: str, prompt: str | None, prompt_file: str 
         raise
     finally:
         signal.signal(signal.SIGINT, previous)
+    if interrupted:
+        sys.exit(130)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -48,6 +49,59 @@ def install_terminal_guard() -> None:
     field. Output to a pipe or a file is left exactly as it is."""
     sys.stdout = guard_terminal(sys.stdout)
     sys.stderr = guard_terminal(sys.stderr)
+
+
+#: The logger llama.cpp's own lines arrive on (from the engine process): its load log, its
+#: warnings about a model ("control-looking token ... probably a bug in the model"), and
+#: what it says when a reply is stopped or the disk fills.
+LLAMA_LOGGER = "workbench.llama"
+
+
+class _Stderr(logging.Handler):
+    """Log lines on the current ``sys.stderr`` (looked up at each line: it is replaced by
+    the terminal guard, and by click's test runner)."""
+
+    def __init__(self, level: int, verbose: bool) -> None:
+        super().__init__(level)
+        self.verbose = verbose
+        if verbose:
+            self.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.verbose and (record.name == LLAMA_LOGGER
+                                 or record.name.startswith(LLAMA_LOGGER + ".")):
+            return False
+        return super().filter(record)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:  # a closed pipe: the line is lost, the command goes on
+            self.handleError(record)
+
+
+_verbose_handler: logging.Handler | None = None
+
+
+def configure_logging(verbose: bool) -> None:
+    """What the CLI's log shows on the terminal. By default what Python shows of a program
+    that sets no logging (warnings and errors, as bare lines), less llama.cpp's lines: its
+    reason for a failed load is in the command's one error line already, and the rest is
+    for someone debugging. ``--verbose`` shows everything from INFO up, llama.cpp's load log
+    included, each line with the logger's name. A program that set up logging itself (the
+    tests) keeps its own handlers: this only replaces Python's last-resort one."""
+    global _verbose_handler
+    root = logging.getLogger()
+    if _verbose_handler is not None:
+        root.removeHandler(_verbose_handler)
+        _verbose_handler = None
+    if verbose:
+        _verbose_handler = _Stderr(logging.INFO, verbose=True)
+        root.addHandler(_verbose_handler)
+        root.setLevel(min(root.level or logging.WARNING, logging.INFO))
+        for name in ("workbench", LLAMA_LOGGER):
+            logging.getLogger(name).setLevel(logging.INFO)
+    logging.lastResort = _Stderr(logging.WARNING, verbose=False)
 
 
 def echo_json(value: Any) -> None:

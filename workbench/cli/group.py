@@ -45,16 +45,20 @@ class WorkbenchGroup(click.Group):
 )
 @click.option("--self-check", "self_check", type=click.Path(), help="Load MODEL.gguf, "
               "generate a few tokens, print one JSON line and exit (checks an install).")
+@click.option("--verbose", "-v", is_flag=True, help="Show the log on stderr, llama.cpp's own "
+              "lines included (hidden by default: errors say their reason in one line).")
 @click.pass_context
-def cli(ctx: click.Context, data_dir: str | None, self_check: str | None) -> None:
+def cli(ctx: click.Context, data_dir: str | None, self_check: str | None,
+        verbose: bool) -> None:
     """Workbench: find, run and compare local GGUF language models, privately.
 
     With no command, opens the window.
     """
-    ctx.obj = {"data_dir": data_dir}
-    from workbench.cli.common import install_terminal_guard
+    ctx.obj = {"data_dir": data_dir, "verbose": verbose}
+    from workbench.cli.common import configure_logging, install_terminal_guard
 
     install_terminal_guard()
+    configure_logging(verbose)
     if self_check:
         from workbench.selfcheck import run_self_check
 

@@ -112,13 +112,20 @@ def files_cmd(workspace: Workspace, repo: str, revision: str | None, n_ctx: int 
         click.echo(f"      {fit_text}")
 
 
+def _of(done: int, total: int) -> str:
+    """``1.0 MB of 98.4 MB``; a size the Hub did not give (or gave as nonsense, -5) is said
+    to be unknown, never "of 0 B"."""
+    if total > 0:
+        return f"{human_size(done)} of {human_size(total)}"
+    return f"{human_size(done)} (size unknown)"
+
+
 def _bar(event: PullEvent, width: int = 30) -> str:
-    share = event.done / event.total if event.total else 0.0
+    share = event.done / event.total if event.total > 0 else 0.0
     filled = int(share * width)
     eta = human_eta(event.eta) or "-"
     return (f"\r[{'#' * filled}{'.' * (width - filled)}] {share:6.1%} "
-            f"{human_size(event.done)}/{human_size(event.total)} "
-            f"{human_rate(event.rate) or '-'} ETA {eta}   ")
+            f"{_of(event.done, event.total)} {human_rate(event.rate) or '-'} ETA {eta}   ")
 
 
 @cli.command("pull")
@@ -150,8 +157,8 @@ def pull_cmd(workspace: Workspace, repo: str, file: str, revision: str | None,
                     in_bar = True
                 elif time.monotonic() - last_line >= 2 or event.done == event.total:
                     last_line = time.monotonic()
-                    click.echo(f"{event.file}: {human_size(event.done)} of "
-                               f"{human_size(event.total)} ({human_size(event.rate)}/s)")
+                    click.echo(f"{event.file}: {_of(event.done, event.total)} "
+                               f"({human_size(event.rate)}/s)")
                 continue
             if in_bar:
                 click.echo()

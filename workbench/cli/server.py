@@ -14,24 +14,70 @@ from workbench.server.serve import DEFAULT_HOST, DEFAULT_PORT, serve_forever
 from workbench.trials.contenders import parse_set_options
 from workbench.workspace import Workspace
 
+#: The most bytes of a key file read (a key is a line of text).
+MAX_KEY_FILE = 4096
+
+
+def read_key_file(path: str) -> str:
+    """The key in ``path``: its first line, stripped; an unreadable or empty file is one
+    line naming it."""
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read(MAX_KEY_FILE + 1)
+    except OSError as error:
+        raise click.ClickException(f"--api-key-file {path}: cannot read it "
+                                   f"({error.strerror or error})") from None
+    lines = data.decode("utf-8", "replace").strip().splitlines()
+    if len(data) > MAX_KEY_FILE or not lines or not lines[0].strip():
+        raise click.ClickException(f"--api-key-file {path}: must hold the key on its first "
+                                   "line (and be under 4 KiB)")
+    return lines[0].strip()
+
 
 @cli.command()
 @click.option("--host", default=DEFAULT_HOST, show_default=True,
-              help="Address to listen on. Anything but this computer needs --api-key.")
+              help="Address to listen on. Anything but this computer needs a key.")
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=int)
-@click.option("--api-key", envvar="LLM_WORKBENCH_API_KEY",
-              help="Key clients must send (Authorization: Bearer KEY).")
+@click.option("--api-key-file", type=click.Path(dir_okay=False),
+              help="A file whose first line is the key clients must send "
+                   "(Authorization: Bearer KEY). Or set WORKBENCH_API_KEY.")
+@click.option("--api-key", envvar=["WORKBENCH_API_KEY", "LLM_WORKBENCH_API_KEY"],
+              help="The key itself; other users of this computer can read a command line, "
+                   "so prefer --api-key-file or WORKBENCH_API_KEY.")
+@click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME",
+              help="Another name clients may reach the server by (besides 127.0.0.1, "
+                   "localhost and --host); repeat for more.")
+@click.option("--allow-origin", "allow_origins", multiple=True, metavar="ORIGIN",
+              help="A web app (such as http://localhost:3000) allowed to use the server from "
+                   "a browser; repeat for more. Other web pages are refused.")
 @pass_workspace
-def serve(workspace: Workspace, host: str, port: int, api_key: str | None) -> None:
+def serve(workspace: Workspace, host: str, port: int,
+          api_key_file: str | None, api_key: str | None, allow_hosts: tuple[str, ...],
+          allow_origins: tuple[str, ...]) -> None:
     """Serve your models to other apps through an OpenAI-compatible API.
 
     Apps name a model by library id, name prefix or alias (see 'alias set'). One model is
-    in memory at a time; it is unloaded after the server_idle_unload_minutes setting."""
+    in memory at a time; it is unloaded after the server_idle_unload_minutes setting.
+    Web pages are refused unless allowed (--allow-origin); see "Security of the local
+    server" in the README."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    if api_key_file is not None:
+        if ctx.get_parameter_source("api_key") == ParameterSource.COMMANDLINE:
+            raise click.UsageError("give --api-key-file or --api-key, not both")
+        api_key = read_key_file(api_key_file)
+    elif api_key is not None and \
+            ctx.get_parameter_source("api_key") == ParameterSource.COMMANDLINE:
+        click.echo("Warning: --api-key on the command line can be read by other users of "
+                   "this computer; use --api-key-file FILE or WORKBENCH_API_KEY.", err=True)
+
     def ready(url: str) -> None:
         click.echo(f"Serving on {url} (Ctrl+C to stop)"
                    + ("; clients must send the API key" if api_key else ""), err=True)
 
-    serve_forever(workspace, host=host, port=port, api_key=api_key, ready=ready)
+    serve_forever(workspace, host=host, port=port, api_key=api_key, ready=ready,
+                  allow_hosts=list(allow_hosts), allow_origins=list(allow_origins))
 
 
 @cli.group()

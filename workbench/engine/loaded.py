@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,9 +128,21 @@ def load_model(path: str | Path, settings: LoadSettings) -> LoadedModel:
     return LoadedModel(path, settings, llama, header, gpu_layers, load_ms)
 
 
+#: llama.cpp's last line on a failed load only says that it failed; the reason is above it.
+_GENERIC = ("failed to load model", "unable to load model")
+_PREFIX = re.compile(r"^(?:error loading model(?: architecture| hyperparameters| vocabulary)?"
+                     r": )+", re.IGNORECASE)
+
+
 def _failure_reason(lines: list[str]) -> str:
+    """The reason llama.cpp logged for a failed load ("unknown model architecture:
+    'llala'"), not its closing "failed to load model" (kept only when nothing says more)."""
+    generic = ""
     for line in reversed(lines):
         lowered = line.lower()
         if any(word in lowered for word in ("error", "failed", "unable", "cannot")):
-            return line.strip().split(": ", 1)[-1][:200]
-    return ""
+            reason = _PREFIX.sub("", line.strip().split(": ", 1)[-1]).strip()[:200]
+            if not any(phrase in lowered for phrase in _GENERIC):
+                return reason
+            generic = generic or reason
+    return generic

@@ -51,35 +51,82 @@ def fit_messages(
 ) -> FittedPrompt:
     """Tokenize the conversation, dropping the oldest turns (never the system prompt) until
     it leaves ``reserve`` tokens for the reply. A template failure is a TemplateError.
-    ``shared_prefix`` also finds the tokens before the first user message's text."""
+    ``shared_prefix`` also finds the tokens before the first user message's text.
+
+    The fewest turns to drop are found by halving, not one at a time (which took 40 s for
+    1,000 messages and held every other request): each try renders and tokenizes what it
+    keeps. Tokenizing a long prompt costs more than its length (llama.cpp's special-token
+    scan), so tries that surely cannot fit (:func:`_surely_too_long`) are skipped."""
     template = loaded.template(template_override)
     template.model = loaded.path.name
     n_ctx = loaded.llama.n_ctx()
     system = [m for m in messages if m["role"] == "system"][:1]
     turns = [m for m in messages if m["role"] != "system"]
+    # Where each drop starts: the oldest turn goes with the reply that answered it, so roles
+    # keep alternating; the last cut keeps one turn.
+    cuts = [0]
+    while len(turns) - cuts[-1] > 1:
+        rest = turns[cuts[-1]:]
+        cuts.append(cuts[-1] + (2 if len(rest) > 2 and rest[1]["role"] == "assistant" else 1))
+    tried: dict[int, tuple[Any, list[int]]] = {}
+
+    def attempt(dropped: int) -> tuple[Any, list[int]]:
+        if dropped not in tried:
+            rendered = template.render(system + turns[cuts[dropped]:])
+            tokens = loaded.llama.tokenize(rendered.prompt.encode("utf-8"),
+                                           add_bos=not rendered.added_bos, special=True)
+            if not tokens:  # llama.cpp asserts on an empty prompt, taking the process with it
+                raise TemplateError(f"{template.model}: {template.describe()} rendered an "
+                                    "empty prompt")
+            tried[dropped] = (rendered, tokens)
+        return tried[dropped]
+
+    def fits(dropped: int) -> bool:
+        return len(attempt(dropped)[1]) + reserve <= n_ctx
+
     dropped = 0
-    while True:
-        rendered = template.render(system + turns)
-        tokens = loaded.llama.tokenize(rendered.prompt.encode("utf-8"),
-                                       add_bos=not rendered.added_bos, special=True)
-        if not tokens:  # llama.cpp asserts on an empty prompt, taking the process with it
-            raise TemplateError(f"{template.model}: {template.describe()} rendered an "
-                                "empty prompt")
-        if len(tokens) + reserve <= n_ctx:
-            prefix = 0
-            if shared_prefix and not dropped:
-                prefix = _shared_prefix(loaded, template, system, turns, tokens,
-                                        not rendered.added_bos)
-            return FittedPrompt(tokens, rendered.stops, dropped, template.describe(),
-                                rendered.folded, prefix)
-        if len(turns) <= 1:
+    known_long = _surely_too_long(loaded, turns, cuts, n_ctx - reserve)
+    if known_long >= 0 or not fits(0):
+        last = len(cuts) - 1
+        if last == 0 or not fits(last):
             raise ContextOverflowError(
-                f"prompt: {len(tokens):,} tokens do not fit the {n_ctx:,}-token context "
-                f"(with {reserve:,} kept for the reply); shorten it or raise the context length"
-            )
-        # Drop the oldest turn, and the reply that answered it, so roles keep alternating.
-        turns = turns[2:] if len(turns) > 2 and turns[1]["role"] == "assistant" else turns[1:]
-        dropped += 1
+                f"prompt: {len(attempt(last)[1]):,} tokens do not fit the {n_ctx:,}-token "
+                f"context (with {reserve:,} kept for the reply); shorten it or raise the "
+                "context length")
+        low, high = max(known_long, 0), last  # low does not fit, high does
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (low, middle) if fits(middle) else (middle, high)
+        dropped = high
+    rendered, tokens = attempt(dropped)
+    prefix = 0
+    if shared_prefix and not dropped:
+        prefix = _shared_prefix(loaded, template, system, turns, tokens,
+                                not rendered.added_bos)
+    return FittedPrompt(tokens, rendered.stops, dropped, template.describe(),
+                        rendered.folded, prefix)
+
+
+#: The fewest tokens a message's text can lose to its neighbours in the rendered prompt (a
+#: token merging across each end, with room to spare).
+_EDGE_TOKENS = 4
+
+
+def _surely_too_long(loaded: LoadedModel, turns: list[Message], cuts: list[int],
+                     budget: int) -> int:
+    """The most cuts after which the kept turns' texts alone, tokenized one by one (linear),
+    still surely exceed ``budget`` tokens; -1 when none do or the texts are short enough that
+    trying them whole is cheap."""
+    if sum(len(m["content"]) for m in turns) <= 2 * budget:
+        return -1
+    tokenize = loaded.llama.tokenize
+    least = [0] * (len(turns) + 1)  # the fewest tokens the turns from index i on can take
+    for index in range(len(turns) - 1, -1, -1):
+        count = len(tokenize(turns[index]["content"].encode("utf-8"), add_bos=False,
+                             special=False))
+        least[index] = least[index + 1] + max(0, count - _EDGE_TOKENS)
+    surely = [k for k, cut in enumerate(cuts) if least[cut] > budget]
+    return max(surely, default=-1)
 
 
 #: Stands in for the first user message's text to find where the template's own start ends.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,25 @@ def check_threads(value: Any) -> int | None:
     return value
 
 
+def check_number(name: str, value: Any, low: float, high: float | None = None, *,
+                 whole: bool = False, unset: bool = False) -> None:
+    """One line unless ``value`` is a finite number (``whole``: an integer) from ``low`` to
+    ``high`` (None: unset, where ``unset`` allows it). The one check of a setting's range:
+    the CLI, the window, trials and the server all build their settings through the
+    dataclasses below, so nan, infinities and negative limits stop here for every one."""
+    if value is None and unset:
+        return
+    kind = "a whole number" if whole else "a number"
+    span = f"from {low:g} to {high:g}" if high is not None else f"of at least {low:g}"
+    fits = not isinstance(value, bool) and isinstance(value, int if whole else (int, float))
+    if fits:
+        number = float(value)
+        fits = math.isfinite(number) and low <= number and (high is None or number <= high)
+    if not fits:
+        raise InvalidInputError(f"setting {name}={value!r}: must be {kind} {span}"
+                                + (" (or unset)" if unset else ""))
+
+
 @dataclass(frozen=True)
 class LoadSettings:
     """What a model is loaded with: a change here means a reload."""
@@ -36,6 +56,11 @@ class LoadSettings:
 
     def __post_init__(self) -> None:
         check_threads(self.n_threads)
+        check_number("n_ctx", self.n_ctx, 1, whole=True)
+        check_number("n_batch", self.n_batch, 1, whole=True)
+        if not isinstance(self.use_mmap, bool):
+            raise InvalidInputError(f"setting use_mmap={self.use_mmap!r}: must be true or "
+                                    "false")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,6 +81,15 @@ class SamplingSettings:
     #: A JSON schema (as JSON text) the reply must follow, enforced by llama.cpp's grammar;
     #: ``"{}"`` (the empty schema) allows any JSON value. None: free text.
     json_schema: str | None = None
+
+    def __post_init__(self) -> None:
+        check_number("temperature", self.temperature, 0)
+        check_number("top_p", self.top_p, 0, 1)
+        check_number("top_k", self.top_k, 0, whole=True)
+        check_number("min_p", self.min_p, 0, 1)
+        check_number("repeat_penalty", self.repeat_penalty, 0)
+        check_number("max_tokens", self.max_tokens, 1, whole=True, unset=True)
+        check_number("seed", self.seed, -(2**63), 2**64 - 1, whole=True, unset=True)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -96,29 +130,48 @@ def json_cut_note(finish_reason: str | None, json_schema: Any, text: str) -> str
 
 def check_json_schema(value: Any, where: str = "json_schema") -> str | None:
     """``value`` as canonical JSON text if llama.cpp can turn it into a grammar, else a
-    one-line error naming ``where``. Stored canonical, so the same schema is one contender."""
-    from llama_cpp import LlamaGrammar
+    one-line error naming ``where``. Stored canonical, so the same schema is one contender.
+    The bounds of :mod:`workbench.engine.schema_limits` are checked before the grammar is
+    made, so no schema can stall the caller or crash the engine."""
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    from workbench.engine.schema_limits import (
+        check_grammar_size,
+        check_schema_limits,
+        check_schema_size,
+    )
 
     if value is None or value == "":
         return None
     if isinstance(value, str):
+        check_schema_size(value, where)
         try:
             value = json.loads(value)
         except json.JSONDecodeError as error:
             raise InvalidInputError(f"{where}: not JSON ({error.msg} at line {error.lineno}, "
                                     f"column {error.colno})") from None
+        except (ValueError, RecursionError) as error:  # 4,300+ digits; nested past the stack
+            reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)
+            raise InvalidInputError(f"{where}: not usable JSON ({reason[:120]})") from None
     if not isinstance(value, dict):
         raise InvalidInputError(f"{where}: a JSON schema must be an object, not "
                                 f"{type(value).__name__}")
+    check_schema_limits(value, where)
     text = json.dumps(value, sort_keys=True, separators=(",", ":"))
-    if len(text) > 256_000:
-        raise InvalidInputError(f"{where}: the schema is {len(text):,} characters; at most "
-                                "256,000")
+    check_schema_size(text, where)
     try:
-        LlamaGrammar.from_json_schema(text, verbose=False)
-    except Exception as error:  # the converter raises AssertionError/ValueError/KeyError...
+        grammar = json_schema_to_gbnf(text)
+    except RecursionError:
+        raise InvalidInputError(f"{where}: llama.cpp cannot make a grammar of it (its "
+                                "references recurse too deeply)") from None
+    except KeyError as error:
+        raise InvalidInputError(f"{where}: llama.cpp cannot make a grammar of it (a $ref it "
+                                f"cannot follow: {str(error)[:120]}; recursive references "
+                                "are not supported)") from None
+    except Exception as error:  # the converter raises AssertionError/ValueError...
         raise InvalidInputError(f"{where}: llama.cpp cannot make a grammar of it "
                                 f"({str(error)[:160] or type(error).__name__})") from None
+    check_grammar_size(grammar, where)
     return text
 
 

@@ -46,7 +46,7 @@ except ImportError:  # pragma: no cover
 from workbench import __version__  # noqa: E402
 from workbench.errors import HubError, NoConnectionError, OfflineError  # noqa: E402
 from workbench.hub.reachability import DEFAULT_DEADLINE_S, check_reachable  # noqa: E402
-from workbench.safe_text import redact  # noqa: E402
+from workbench.safe_text import redact, visible  # noqa: E402
 
 constants.HF_HUB_DISABLE_TELEMETRY = True
 
@@ -230,14 +230,15 @@ class HubClient:
             raise HubError(f"{what}: no such file in the repository") from None
         except HfHubHTTPError as error:
             raise HubError(f"{what}: {self._http_reason(error)}") from None
-        except httpx.TimeoutException:
+        except httpx.TimeoutException as error:
             raise HubError(
-                f"{what}: {self.host} did not answer within {self.timeout:g} s"
+                f"{what}: {self.host_of(error)} did not answer within {self.timeout:g} s"
             ) from None
         except (httpx.TransportError, ConnectionError) as error:
-            raise HubError(f"{what}: cannot reach {self.host} "
+            raise HubError(f"{what}: cannot reach {self.host_of(error)} "
                            f"({redact(_short(error), self.token)})") from None
-        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError,
+                RecursionError):  # RecursionError: JSON nested thousands deep
             raise HubError(
                 f"{what}: {self.host} sent an answer Workbench cannot read (malformed JSON)"
             ) from None
@@ -247,6 +248,15 @@ class HubClient:
                 f"{what}: {self.host} sent an answer Workbench cannot read "
                 f"({redact(_short(error), self.token)[:120]})"
             ) from None
+
+    def host_of(self, error: BaseException) -> str:
+        """The host whose request failed: after a redirect (the Hub sends downloads to a
+        CDN) that is not the configured one."""
+        try:
+            host = _host(str(error.request.url))  # type: ignore[attr-defined]
+        except (AttributeError, RuntimeError):  # no request attached to the error
+            return self.host
+        return visible(host) if isinstance(host, str) and host else self.host
 
     def _http_reason(self, error: HfHubHTTPError) -> str:
         response = getattr(error, "response", None)

@@ -45,6 +45,7 @@ from workbench.hub.files import HubModelFile, RemotePart, list_files
 from workbench.hub.remote_header import read_remote_header
 from workbench.hub.unfinished import PARTIAL_DIR, keep_refused
 from workbench.library import Model, add_model, list_models, now
+from workbench.safe_text import visible
 from workbench.units import human_size
 
 CHUNK = 1 << 20
@@ -77,7 +78,8 @@ def safe_relative(name: str, what: str = "file name") -> PurePosixPath:
     )
     parts = PurePosixPath(name).parts if not bad else ()
     if bad or not parts or any(p in ("", ".", "..") or p != p.strip() for p in parts):
-        raise DownloadError(f"{what} '{name}': refused (it could land outside the models folder)")
+        raise DownloadError(f"{what} '{visible(name)}': refused (it could land outside the "
+                            "models folder)")
     return PurePosixPath(*parts)
 
 
@@ -100,13 +102,28 @@ def target_path(models_dir: Path, repo_id: str, filename: str) -> Path:
     relative = safe_relative(filename)
     for part in (owner, name, *relative.parts):
         if len(os.fsencode(part)) > NAME_MAX:
-            raise DownloadError(f"file name '{part[:60]}…': longer than the {NAME_MAX} bytes a "
-                                "file system allows in one name; it cannot be saved")
+            raise DownloadError(f"file name '{visible(part[:60])}…': longer than the "
+                                f"{NAME_MAX} bytes a file system allows in one name; it "
+                                "cannot be saved")
     root = models_dir.resolve()
     path = root.joinpath(owner, name, *relative.parts)
+    longest = _path_max(root)
+    if len(os.fsencode(path)) >= longest:  # said before the download, not after it
+        raise DownloadError(f"file name '{visible(filename[:60])}…': its path in the models "
+                            f"folder is {len(os.fsencode(path)):,} bytes, longer than the "
+                            f"{longest:,} this system allows; it cannot be saved")
     if not path.resolve().is_relative_to(root):  # a symlinked folder pointing elsewhere
-        raise DownloadError(f"file name '{filename}': refused (it resolves outside {root})")
+        raise DownloadError(f"file name '{visible(filename)}': refused (it resolves outside "
+                            f"{root})")
     return path
+
+
+def _path_max(folder: Path) -> int:
+    """The longest path the file system takes (4096 on Linux, 1024 on macOS)."""
+    try:
+        return int(os.pathconf(folder, "PC_PATH_MAX"))
+    except (OSError, ValueError, AttributeError):  # no pathconf on Windows
+        return 4096
 
 
 def partial_paths(models_dir: Path, repo_id: str, filename: str) -> tuple[Path, Path]:
@@ -454,8 +471,10 @@ def _transfer(
             out.flush()
             failures += 1
             if failures > client.retries:
+                where = f" to {client.host_of(error)}" if isinstance(error, httpx.HTTPError) \
+                    else ""
                 raise DownloadError(
-                    f"{label}: the connection broke at {done:,} of {total:,} bytes "
+                    f"{label}: the connection{where} broke at {done:,} of {total:,} bytes "
                     f"({type(error).__name__}); run the same pull again to resume"
                 ) from None
             yield PullEvent("retry", f"{label}: connection broke at {done:,} bytes "

@@ -104,8 +104,9 @@ class RangeFile(io.RawIOBase):
                 cuts += 1
                 if cuts > MAX_CUTS:
                     raise HubError(
-                        f"{self.name}: the connection broke {cuts} times while reading the "
-                        f"header ({type(error).__name__}); try again later") from None
+                        f"{self.name}: the connection to {self.client.host_of(error)} broke "
+                        f"{cuts} times while reading the header ({type(error).__name__}); "
+                        "try again later") from None
                 continue
             if len(data) < end - start:  # the body ended early without an error
                 cuts += 1

@@ -17,14 +17,14 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 from sqlite_utils import Database
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
@@ -44,13 +44,16 @@ from workbench.library import Model, get_model, list_models
 from workbench.model_settings import Runnable, runnable
 from workbench.server.aliases import alias_model, find_alias, list_aliases
 from workbench.server.embeddings import EmbeddingRequest, embedding_request, embedding_response
+from workbench.server.guard import Allowed, Guard
 from workbench.server.host import EmbedJob, Event, Job, ModelHost, stats_usage
+from workbench.server.limits import ServerLimits
 from workbench.server.protocol import (
     MAX_BODY_BYTES,
     APIError,
     GenerationRequest,
     StopWatcher,
     chat_request,
+    check_model_name,
     completion_request,
     parse_body,
 )
@@ -71,6 +74,8 @@ class ServerState:
     workspace: Workspace
     host: ModelHost
     api_key: str | None = None
+    allowed: Allowed = field(default_factory=Allowed)
+    limits: ServerLimits = field(default_factory=ServerLimits)
 
     async def with_db(self, func: Callable[..., Any], *args: Any) -> Any:
         """Run a (quick) database call ``func(db, *args)`` on a worker thread, handed that
@@ -162,7 +167,9 @@ Handler = Callable[[Request, ServerState], Awaitable[Response]]
 
 
 def endpoint(func: Handler, state: ServerState) -> Callable[[Request], Awaitable[Response]]:
-    """The checks every /v1 endpoint shares: the key, the count, errors in OpenAI's shape."""
+    """The checks every /v1 endpoint shares: the key, the count, errors in OpenAI's shape
+    (a client's mistake or departure never prints a traceback; a bug in the server is one
+    logged 500 in the same shape)."""
 
     async def handle(request: Request) -> Response:
         state.host.count_request()
@@ -181,24 +188,57 @@ def endpoint(func: Handler, state: ServerState) -> Callable[[Request], Awaitable
             return error_response(error)
         except WorkbenchError as error:
             return error_response(api_error(error))
+        except (_ClientGone, ClientDisconnect):
+            return Response(status_code=499)  # nobody is there to read it
+        except Exception:
+            log.exception("%s %s failed", request.method, request.url.path)
+            return error_response(APIError(500, "the server failed on this request (see its "
+                                           "log)", type="server_error"))
 
     return handle
 
 
-async def read_body(request: Request) -> bytes:
+async def read_body(request: Request, state: ServerState) -> bytes:
     """The request's body, read no further than :data:`MAX_BODY_BYTES` (a larger one is a
-    413 before it is all in memory)."""
+    413 before it is all in memory), and cut when it has not all arrived within the body
+    timeout (408: a client that never finishes its body holds nothing for long)."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise APIError(413, f"request body: larger than {MAX_BODY_BYTES >> 20} MiB")
     parts: list[bytes] = []
-    size = 0
-    async for part in request.stream():
-        size += len(part)
-        if size > MAX_BODY_BYTES:
-            raise APIError(413, f"request body: larger than {MAX_BODY_BYTES >> 20} MiB")
-        parts.append(part)
+
+    async def read() -> None:
+        size = 0
+        async for part in request.stream():
+            size += len(part)
+            if size > MAX_BODY_BYTES:
+                raise APIError(413, f"request body: larger than {MAX_BODY_BYTES >> 20} MiB")
+            parts.append(part)
+
+    timeout = state.limits.body_timeout_s
+    try:
+        await asyncio.wait_for(read(), timeout)
+    except asyncio.TimeoutError:
+        raise APIError(408, f"request body: not all sent within {timeout:g} s",
+                       code="timeout") from None
     return b"".join(parts)
+
+
+async def checked_body(request: Request, state: ServerState,
+                       check: Callable[[dict[str, Any]], Any]) -> Any:
+    """The body read, parsed and checked by ``check`` off the event loop (a response_format
+    schema is made into a grammar there), all within the preparation bound (400 past it)."""
+    raw = await read_body(request, state)
+
+    def parse() -> Any:
+        return check(parse_body(raw))
+
+    timeout = state.limits.prepare_timeout_s
+    try:
+        return await asyncio.wait_for(anyio.to_thread.run_sync(parse), timeout)
+    except asyncio.TimeoutError:
+        raise APIError(400, f"request: checking it took more than {timeout:g} s; send a "
+                       "smaller one", code="request_too_large") from None
 
 
 async def models_endpoint(request: Request, state: ServerState) -> Response:
@@ -206,6 +246,10 @@ async def models_endpoint(request: Request, state: ServerState) -> Response:
     wanted = request.path_params.get("model_id")
     if wanted is None:
         return JSONResponse({"object": "list", "data": entries})
+    if not wanted.strip():
+        raise APIError(404, "model: no id given (GET /v1/models lists them)",
+                       code="model_not_found", param="model")
+    wanted = check_model_name(wanted)
     for entry in entries:
         if entry["id"] == wanted:
             return JSONResponse(entry)
@@ -215,13 +259,13 @@ async def models_endpoint(request: Request, state: ServerState) -> Response:
 
 
 async def chat_endpoint(request: Request, state: ServerState) -> Response:
-    body = parse_body(await read_body(request))
-    return await generate(request, state, chat_request(body), chat=True)
+    wanted = await checked_body(request, state, chat_request)
+    return await generate(request, state, wanted, chat=True)
 
 
 async def completions_endpoint(request: Request, state: ServerState) -> Response:
-    body = parse_body(await read_body(request))
-    return await generate(request, state, completion_request(body), chat=False)
+    wanted = await checked_body(request, state, completion_request)
+    return await generate(request, state, wanted, chat=False)
 
 
 def _events_for(job: Any) -> asyncio.Queue[Event]:
@@ -242,7 +286,7 @@ async def embeddings_endpoint(request: Request, state: ServerState) -> Response:
     """Embeddings from the named model, made in its engine process on the host's queue, so
     they take turns with generation and use the model already in memory (see
     :mod:`workbench.server.embeddings` for the bounds; vectors are L2-normalised)."""
-    wanted = embedding_request(parse_body(await read_body(request)))
+    wanted = await checked_body(request, state, embedding_request)
     job = await state.with_db(_prepare_embedding, wanted)
     events = _events_for(job)
     state.host.submit(job)
@@ -431,11 +475,13 @@ async def _http_error(request: Request, error: Exception) -> Response:
     return error_response(APIError(status, message))
 
 
-def create_app(state: ServerState) -> Starlette:
+def create_app(state: ServerState) -> Guard:
+    """The API behind the Host, Origin and Content-Type checks of
+    :mod:`workbench.server.guard`."""
     def route(path: str, handler: Handler, method: str) -> Route:
         return Route(path, endpoint(handler, state), methods=[method])
 
-    return Starlette(
+    return Guard(Starlette(
         routes=[
             route("/v1/models", models_endpoint, "GET"),
             route("/v1/models/{model_id:path}", models_endpoint, "GET"),
@@ -444,4 +490,4 @@ def create_app(state: ServerState) -> Starlette:
             route("/v1/embeddings", embeddings_endpoint, "POST"),
         ],
         exception_handlers={HTTPException: _http_error},
-    )
+    ), state.allowed)

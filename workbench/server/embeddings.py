@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.server.protocol import APIError
+from workbench.server.protocol import APIError, check_model_name
 
 MAX_INPUTS = 256
 MAX_TOTAL_CHARS = 1_000_000
@@ -31,9 +31,7 @@ class EmbeddingRequest:
 
 def embedding_request(body: dict[str, Any]) -> EmbeddingRequest:
     """The request's model, texts and encoding; a 400 naming the field for anything else."""
-    model = body.get("model")
-    if not isinstance(model, str) or not model.strip():
-        raise APIError(400, "model: required", param="model")
+    model = check_model_name(body.get("model"))
     raw = body.get("input")
     if isinstance(raw, str):
         texts = [raw]
@@ -64,7 +62,7 @@ def embedding_request(body: dict[str, Any]) -> EmbeddingRequest:
     if body.get("dimensions") is not None:
         raise APIError(400, "dimensions: not supported (the model's own size is used)",
                        param="dimensions")
-    return EmbeddingRequest(model.strip(), texts, encoding == "base64")
+    return EmbeddingRequest(model, texts, encoding == "base64")
 
 
 def embedding_response(wanted: EmbeddingRequest, vectors: list[list[float]], tokens: int

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.engine import Engine, LoadSettings, Message, Reply, ReplyStats, SamplingSettings
-from workbench.errors import WorkbenchError
+from workbench.errors import EngineCrashed, WorkbenchError
 
 log = logging.getLogger(__name__)
 
@@ -229,16 +229,27 @@ class ModelHost:
             return
         reply: Reply | None = None
         try:
-            reply = self.engine.reply(job.path, job.messages, load=job.load,
-                                      sampling=job.sampling)
-            self._model_name = job.model_name
-            self._served = self.engine.loaded
-            with job._lock:
-                job.reply = reply
-                if job.cancelled:
-                    reply.stop()
-            for piece in reply:
-                job.emit(("piece", piece))
+            for attempt in (1, 2):
+                try:
+                    reply = self.engine.reply(job.path, job.messages, load=job.load,
+                                              sampling=job.sampling)
+                    self._model_name = job.model_name
+                    self._served = self.engine.loaded
+                    with job._lock:
+                        job.reply = reply
+                        if job.cancelled:
+                            reply.stop()
+                    for piece in reply:
+                        job.emit(("piece", piece))
+                    break
+                except EngineCrashed:
+                    # An engine that died before this reply gave anything (it raced the
+                    # death of the one before, or was killed while idle) is started afresh
+                    # once; a second death is this request's own and is answered as one.
+                    if attempt == 2 or (reply is not None and reply.text) or job.cancelled:
+                        raise
+                    log.info("the engine stopped before %s's reply began; starting it again",
+                             job.model_name)
         except WorkbenchError as error:
             job.emit(("error", error))
             return
@@ -255,6 +266,7 @@ class ModelHost:
                 if reply.note:
                     log.info("%s: %s (max_tokens %s)", job.model_name, reply.note,
                              job.sampling.max_tokens)
+        assert reply is not None  # the loop ends by break, or raises
         job.emit(("done", reply.stats))
         if job.after is not None:
             try:

@@ -1,8 +1,12 @@
 """OpenAI's request and error shapes: read a body into what the engine needs, or say why not.
 
-Fields the engine has no use for (``user``, ``logit_bias``, ``tools``…) are ignored, as other
-local servers do, so that ordinary clients work; a field that is there but wrong is a 400 that
-names it (``param``), in OpenAI's error shape.
+Fields the engine has no use for (``user``, ``logit_bias``…) are ignored, as other local
+servers do, so that ordinary clients work; a field that would change the answer and is not
+supported (``tools``, ``tool_choice``, ``best_of``, ``suffix``, ``top_logprobs``…) is a 400
+naming it rather than silently dropped, and a field that is there but wrong is a 400 that
+names it (``param``), in OpenAI's error shape. A body is bounded before it is read into
+messages: its nesting, its numbers (Python's 4,300-digit limit), lone surrogates, the number
+of messages and their characters in all.
 """
 
 from __future__ import annotations
@@ -17,6 +21,16 @@ from workbench.errors import InvalidInputError
 
 MAX_BODY_BYTES = 16 << 20
 MAX_STOPS = 4
+#: The deepest nesting of a request body (a real one is under 10; a response_format schema
+#: has its own, smaller bound).
+MAX_BODY_DEPTH = 64
+#: The most messages one chat request may hold.
+MAX_MESSAGES = 10_000
+#: The most characters of text a request's messages (or prompt) hold in all: more than the
+#: largest context (about 1M tokens) can take, and little enough to tokenize in a second.
+MAX_PROMPT_CHARS = 4_000_000
+#: A model is named by an ASCII library id, a name or an alias; nothing longer than this.
+MAX_MODEL_CHARS = 256
 ROLES = ("system", "user", "assistant", "developer", "tool")
 
 
@@ -56,15 +70,86 @@ class GenerationRequest:
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:
+    """The body as a JSON object; anything else (not JSON, nested past the bound, a number of
+    more than 4,300 digits, a lone surrogate in a text) is a 400 in one line."""
     if len(raw) > MAX_BODY_BYTES:
         raise APIError(413, f"request body: larger than {MAX_BODY_BYTES >> 20} MiB")
     try:
         body = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise bad(f"request body: not JSON ({error})") from None
+    except RecursionError:
+        raise bad(f"request body: nested more than {MAX_BODY_DEPTH} deep") from None
+    except ValueError as error:  # a number past Python's 4,300-digit limit
+        raise bad(f"request body: a number is too long ({str(error)[:80]})") from None
     if not isinstance(body, dict):
         raise bad("request body: must be a JSON object")
+    _check_tree(body)
     return body
+
+
+def _check_tree(body: dict[str, Any]) -> None:
+    """Every text in the body is real Unicode (a lone surrogate such as ``\\ud800`` cannot
+    be stored or tokenized) and the body is nested at most :data:`MAX_BODY_DEPTH` deep;
+    iterative, so nothing here can recurse too deep."""
+    stack: list[tuple[Any, int, str | None]] = [(body, 1, None)]
+    while stack:
+        node, depth, field_name = stack.pop()
+        if depth > MAX_BODY_DEPTH:
+            raise bad(f"request body: nested more than {MAX_BODY_DEPTH} deep", field_name)
+        if isinstance(node, dict):
+            for key, value in node.items():
+                name = field_name or key
+                _check_text(key, name)
+                if isinstance(value, str):
+                    _check_text(value, name)
+                elif isinstance(value, dict | list):
+                    stack.append((value, depth + 1, name))
+        elif isinstance(node, list):
+            for value in node:
+                if isinstance(value, str):
+                    _check_text(value, field_name)
+                elif isinstance(value, dict | list):
+                    stack.append((value, depth + 1, field_name))
+
+
+def _check_text(text: str, field_name: str | None) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise bad(f"{field_name or 'request body'}: a text holds a lone surrogate (not valid "
+                  "Unicode)", field_name) from None
+
+
+def check_model_name(value: Any, param: str = "model") -> str:
+    """The model a request names: text of at most :data:`MAX_MODEL_CHARS` characters."""
+    if not isinstance(value, str) or not value.strip():
+        raise bad(f"{param}: required (a library id, a model name or an alias)", param)
+    if len(value) > MAX_MODEL_CHARS or not value.isprintable():
+        raise bad(f"{param}: a library id, a model name or an alias of at most "
+                  f"{MAX_MODEL_CHARS} printable characters", param)
+    return value.strip()
+
+
+#: Fields that would change the answer, and the value each may have here (None: absent).
+UNSUPPORTED = {"tool_choice": ("none", "auto"), "best_of": (1,), "suffix": ("",),
+               "top_logprobs": (0,)}
+
+
+def _refuse_unsupported(body: dict[str, Any]) -> None:
+    for key in ("tools", "functions"):
+        if body.get(key):
+            raise bad(f"{key}: tool calls are not supported by this server", key)
+    if body.get("function_call") not in (None, "none"):
+        raise bad("function_call: tool calls are not supported by this server",
+                  "function_call")
+    if body.get("logprobs"):
+        raise bad("logprobs: not supported by this server", "logprobs")
+    for key, fine in UNSUPPORTED.items():
+        value = body.get(key)
+        if value is not None and not any(value == ok and type(value) is type(ok)
+                                         for ok in fine):
+            raise bad(f"{key}: not supported by this server", key)
 
 
 def _number(body: dict[str, Any], key: str, low: float, high: float) -> float | None:
@@ -106,21 +191,19 @@ def _content(value: Any, where: str) -> str:
 
 
 def _common(body: dict[str, Any], *, chat: bool) -> GenerationRequest:
-    model = body.get("model")
-    if not isinstance(model, str) or not model.strip():
-        raise bad("model: required (a library id, a model name or an alias)", "model")
+    model = check_model_name(body.get("model"))
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise bad("stream: must be true or false", "stream")
-    options = body.get("stream_options") or {}
+    options = body.get("stream_options")
+    if options is None:
+        options = {}
     if not isinstance(options, dict):
         raise bad("stream_options: must be an object", "stream_options")
-    for unsupported in ("tools", "functions"):
-        if body.get(unsupported):
-            raise bad(f"{unsupported}: tool calls are not supported by this server",
-                      unsupported)
-    if body.get("logprobs"):
-        raise bad("logprobs: not supported by this server", "logprobs")
+    include_usage = options.get("include_usage", False)
+    if not isinstance(include_usage, bool):
+        raise bad("stream_options.include_usage: must be true or false", "stream_options")
+    _refuse_unsupported(body)
     n = body.get("n")
     if n is not None and n != 1:
         raise bad("n: only 1 is supported (one model, one reply)", "n")
@@ -153,8 +236,7 @@ def _common(body: dict[str, Any], *, chat: bool) -> GenerationRequest:
         raise bad("stop: must be text or a list of texts", "stop")
     if len(stops) > MAX_STOPS or any(not s for s in stops):
         raise bad(f"stop: at most {MAX_STOPS} texts, none empty", "stop")
-    return GenerationRequest(model.strip(), [], stream, bool(options.get("include_usage")),
-                             sampling, stops)
+    return GenerationRequest(model, [], stream, include_usage, sampling, stops)
 
 
 def chat_request(body: dict[str, Any]) -> GenerationRequest:
@@ -163,6 +245,9 @@ def chat_request(body: dict[str, Any]) -> GenerationRequest:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise bad("messages: required, a non-empty list", "messages")
+    if len(messages) > MAX_MESSAGES:
+        raise bad(f"messages: {len(messages):,} of them; at most {MAX_MESSAGES:,} in one "
+                  "request", "messages")
     for index, message in enumerate(messages):
         where = f"messages[{index}]"
         if not isinstance(message, dict):
@@ -173,8 +258,15 @@ def chat_request(body: dict[str, Any]) -> GenerationRequest:
         role = {"developer": "system", "tool": "user"}.get(str(role), str(role))
         request.messages.append({"role": role,
                                  "content": _content(message.get("content"), where)})
+    _check_prompt_size(sum(len(m["content"]) for m in request.messages), "messages")
     request.sampling.update(_response_format(body.get("response_format")))
     return request
+
+
+def _check_prompt_size(chars: int, param: str) -> None:
+    if chars > MAX_PROMPT_CHARS:
+        raise bad(f"{param}: {chars:,} characters in all; at most {MAX_PROMPT_CHARS:,}",
+                  param)
 
 
 def completion_request(body: dict[str, Any]) -> GenerationRequest:
@@ -187,6 +279,7 @@ def completion_request(body: dict[str, Any]) -> GenerationRequest:
         raise bad("prompt: required, one non-empty text", "prompt")
     if body.get("echo"):
         raise bad("echo: not supported", "echo")
+    _check_prompt_size(len(prompt), "prompt")
     request.messages = [{"role": "user", "content": prompt}]
     request.raw_prompt = True
     request.sampling["template"] = "raw"

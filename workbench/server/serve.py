@@ -2,7 +2,10 @@
 ``serve`` command) or on a background thread (the window's Server switch, the tests).
 
 The socket is bound here, before uvicorn starts, so a port in use or an address this machine
-does not have is one line naming it rather than uvicorn's log and exit.
+does not have is one line naming it rather than uvicorn's log and exit. The names and web
+origins the server accepts (:mod:`workbench.server.guard`) are the settings' and the
+command line's together; the connection bounds are :class:`~workbench.server.limits.ServerLimits`.
+The access log leaves out query strings (a key sent as ``?api_key=`` must not be kept).
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from typing import Any
 from workbench.engine import Engine
 from workbench.errors import InvalidInputError, WorkbenchError
 from workbench.server.host import ModelHost
-from workbench.settings import get_setting
+from workbench.server.limits import ServerLimits
+from workbench.settings import get_setting, split_names
 from workbench.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -42,11 +46,11 @@ def is_loopback(host: str) -> bool:
 def check_bind(host: str, api_key: str | None) -> None:
     """Private by default: any address but loopback needs a key, said in one line."""
     if api_key is not None and not api_key.strip():
-        raise InvalidInputError("--api-key: empty; give a key, or leave the option out")
+        raise InvalidInputError("API key: empty; give a key, or leave the option out")
     if not is_loopback(host) and not api_key:
         raise InvalidInputError(
             f"--host {host}: other computers could use your models; serving beyond this "
-            "computer (127.0.0.1) needs --api-key KEY")
+            "computer (127.0.0.1) needs a key: --api-key-file FILE (or WORKBENCH_API_KEY)")
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -93,39 +97,59 @@ class RunningServer:
         self.thread.join(timeout)
 
 
+class _NoQueryString(logging.Filter):
+    """Drops the query string from uvicorn's access log lines (``?api_key=...``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], args[2].split("?", 1)[0], *args[3:])
+        return True
+
+
 def _build(workspace: Workspace, host: str, port: int, api_key: str | None,
            idle_unload_s: float | None, access_log: bool, engine: Engine | None = None,
-           engine_worker: Executor | None = None) -> tuple[Any, socket.socket, ModelHost]:
+           engine_worker: Executor | None = None, allow_hosts: list[str] | None = None,
+           allow_origins: list[str] | None = None, limits: ServerLimits | None = None
+           ) -> tuple[Any, socket.socket, ModelHost]:
     import uvicorn
 
     from workbench.server.app import ServerState, create_app
+    from workbench.server.guard import allowed_from
 
     check_bind(host, api_key)
+    db = workspace.db
+    allowed = allowed_from(
+        host, [*split_names(get_setting(db, "server_allowed_hosts") or ""), *(allow_hosts or [])],
+        [*split_names(get_setting(db, "server_allowed_origins") or ""), *(allow_origins or [])])
+    if idle_unload_s is None:
+        idle_unload_s = float(get_setting(db, "server_idle_unload_minutes")) * 60
+    limits = limits or ServerLimits()
     sock = bind_socket(host, port)
-    try:
-        if idle_unload_s is None:
-            idle_unload_s = float(get_setting(workspace.db, "server_idle_unload_minutes")) * 60
-    except BaseException:
-        sock.close()
-        raise
     model_host = ModelHost(idle_unload_s=idle_unload_s, engine=engine,
                            engine_worker=engine_worker)
-    state = ServerState(workspace, model_host, api_key)
+    state = ServerState(workspace, model_host, api_key, allowed, limits)
     config = uvicorn.Config(create_app(state), log_level="info" if access_log else "warning",
-                            access_log=access_log, lifespan="off", timeout_graceful_shutdown=5)
+                            access_log=access_log, lifespan="off", timeout_graceful_shutdown=5,
+                            **limits.uvicorn_options())
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, _NoQueryString) for f in access.filters):
+        access.addFilter(_NoQueryString())
     return uvicorn.Server(config), sock, model_host
 
 
 def start_server(workspace: Workspace, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
                  api_key: str | None = None, idle_unload_s: float | None = None,
-                 engine: Engine | None = None, engine_worker: Executor | None = None
-                 ) -> RunningServer:
+                 engine: Engine | None = None, engine_worker: Executor | None = None,
+                 allow_hosts: list[str] | None = None, allow_origins: list[str] | None = None,
+                 limits: ServerLimits | None = None) -> RunningServer:
     """Start the server on a thread and return once it answers (port 0: a free port).
 
     The window passes its own engine and the worker that calls it (see
     :class:`~workbench.server.host.ModelHost`), so chat and server share one model."""
     server, sock, model_host = _build(workspace, host, port, api_key, idle_unload_s, False,
-                                      engine, engine_worker)
+                                      engine, engine_worker, allow_hosts, allow_origins,
+                                      limits)
     bound_port = sock.getsockname()[1]
     failure: list[BaseException] = []
 
@@ -152,10 +176,13 @@ def start_server(workspace: Workspace, *, host: str = DEFAULT_HOST, port: int = 
 
 
 def serve_forever(workspace: Workspace, *, host: str, port: int, api_key: str | None,
-                  ready: Callable[[str], None] | None = None) -> None:
+                  ready: Callable[[str], None] | None = None,
+                  allow_hosts: list[str] | None = None,
+                  allow_origins: list[str] | None = None) -> None:
     """The ``serve`` command: uvicorn in the foreground until Ctrl+C; ``ready`` gets the
     address once the socket is bound."""
-    server, sock, model_host = _build(workspace, host, port, api_key, None, True)
+    server, sock, model_host = _build(workspace, host, port, api_key, None, True,
+                                      allow_hosts=allow_hosts, allow_origins=allow_origins)
     if ready is not None:
         shown = f"[{host}]" if ":" in host else host
         ready(f"http://{shown}:{sock.getsockname()[1]}/v1")

@@ -14,8 +14,25 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, cast
 
-from workbench.errors import StoreError
-from workbench.store.failures import translate
+from workbench.errors import InvalidInputError, StoreError
+from workbench.store.failures import damaged, not_text, translate
+
+
+def _unstorable(error: UnicodeEncodeError) -> InvalidInputError:
+    """Text with a lone surrogate (from a JSON ``\\ud800`` escape, or a command-line byte
+    that is not UTF-8) cannot become the UTF-8 SQLite stores: one line, not a traceback."""
+    bad = error.object[error.start:error.start + 1] if isinstance(error.object, str) else ""
+    return InvalidInputError(f"text with a lone surrogate ({bad!r} at position "
+                             f"{error.start:,}) cannot be stored: it is not valid Unicode")
+
+
+def _undecodable(conn: GuardedConnection, error: UnicodeDecodeError) -> Exception:
+    """Bytes that are not UTF-8 where SQLite hands over text: a text value, or SQLite's own
+    message quoting a schema that random bytes overwrote. Either way the file is damaged."""
+    raw = error.object if isinstance(error.object, bytes) else b""
+    if raw.startswith(b"malformed") or b"database disk image" in raw:
+        return damaged(conn.store_path, raw.decode("utf-8", errors="replace"))
+    return not_text(conn.store_path)
 
 
 def _translated(conn: GuardedConnection, error: sqlite3.Error) -> Exception:
@@ -34,42 +51,60 @@ class GuardedCursor(sqlite3.Cursor):
             return cast(GuardedCursor, super().execute(sql, parameters))
         except sqlite3.Error as error:
             raise _translated(self.connection, error) from error
+        except UnicodeDecodeError as error:
+            raise _undecodable(self.connection, error) from None
+        except UnicodeEncodeError as error:
+            raise _unstorable(error) from None
 
     def executemany(self, sql: str, seq: Iterable[Any], /) -> GuardedCursor:
         try:
             return cast(GuardedCursor, super().executemany(sql, seq))
         except sqlite3.Error as error:
             raise _translated(self.connection, error) from error
+        except UnicodeDecodeError as error:
+            raise _undecodable(self.connection, error) from None
+        except UnicodeEncodeError as error:
+            raise _unstorable(error) from None
 
     def executescript(self, script: str, /) -> GuardedCursor:
         try:
             return cast(GuardedCursor, super().executescript(script))
         except sqlite3.Error as error:
             raise _translated(self.connection, error) from error
+        except UnicodeDecodeError as error:
+            raise _undecodable(self.connection, error) from None
 
     def fetchone(self) -> Any:
         try:
             return super().fetchone()
         except sqlite3.Error as error:
             raise _translated(self.connection, error) from error
+        except UnicodeDecodeError as error:
+            raise _undecodable(self.connection, error) from None
 
     def fetchmany(self, size: int | None = None) -> list[Any]:
         try:
             return super().fetchmany(self.arraysize if size is None else size)
         except sqlite3.Error as error:
             raise _translated(self.connection, error) from error
+        except UnicodeDecodeError as error:
+            raise _undecodable(self.connection, error) from None
 
     def fetchall(self) -> list[Any]:
         try:
             return super().fetchall()
         except sqlite3.Error as error:
             raise _translated(self.connection, error) from error
+        except UnicodeDecodeError as error:
+            raise _undecodable(self.connection, error) from None
 
     def __next__(self) -> Any:
         try:
             return super().__next__()
         except sqlite3.Error as error:
             raise _translated(self.connection, error) from error
+        except UnicodeDecodeError as error:
+            raise _undecodable(self.connection, error) from None
 
 
 _new_cursor = sqlite3.Connection.cursor

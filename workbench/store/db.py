@@ -66,7 +66,13 @@ def _quick_check(db: Database, path: Path) -> None:
     if key in _checked:
         return
     if stat.st_size <= QUICK_CHECK_MAX_BYTES:
-        problems = [row[0] for row in db.execute("PRAGMA quick_check(3)").fetchall()]
+        # The report may quote damaged bytes that are not UTF-8: read it as it comes.
+        factory = db.conn.text_factory
+        db.conn.text_factory = lambda raw: raw.decode("utf-8", errors="replace")
+        try:
+            problems = [row[0] for row in db.execute("PRAGMA quick_check(3)").fetchall()]
+        finally:
+            db.conn.text_factory = factory
         if problems != ["ok"]:
             raise damaged(path, "; ".join(str(p) for p in problems))
     _checked.add(key)

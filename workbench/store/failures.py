@@ -13,6 +13,7 @@ the newest copy in ``backups/`` (made before every upgrade, see :mod:`workbench.
 
 from __future__ import annotations
 
+import re
 import shutil
 import sqlite3
 from pathlib import Path
@@ -73,6 +74,12 @@ def latest_backup(path: Path) -> Path | None:
 
 
 def damaged(path: Path | None, detail: str) -> DamagedDatabaseError:
+    """The one line for a damaged file; SQLite's detail (quick_check's report spans lines and
+    may quote the damaged bytes) is folded onto it, escaped and shortened."""
+    detail = "; ".join(part.strip() for part in detail.splitlines() if part.strip())
+    detail = re.sub(r"[\x00-\x1f\x7f-\x9f\ufffd]+", "?", detail)
+    if len(detail) > 300:
+        detail = detail[:300] + "..."
     name = str(path) if path else "the database"
     file_name = path.name if path else "the file"
     backup = latest_backup(path) if path else None
@@ -84,6 +91,13 @@ def damaged(path: Path | None, detail: str) -> DamagedDatabaseError:
                  f"'sqlite3 {file_name} .recover'")
     return DamagedDatabaseError(f"{name}: the database is damaged ({detail}); {offer}",
                                 backup)
+
+
+def not_text(path: Path | None, column: str | None = None) -> DamagedDatabaseError:
+    """A text value that is not UTF-8 (random bytes written over a page's cells): the file
+    is damaged, whether SQLite's reader says so or Python's decoder does."""
+    where = f" in column '{column}'" if column else ""
+    return damaged(path, f"a text value{where} is not valid UTF-8")
 
 
 def _nearly_full(path: Path | None) -> bool:
@@ -119,6 +133,9 @@ def translate(error: sqlite3.Error, path: Path | None, busy_timeout: float) -> S
             "Close the other program (another Workbench, a database browser) and try again.")
     if primary in (SQLITE_CORRUPT, SQLITE_NOTADB) or "malformed" in text:
         return damaged(path, text)
+    if "Could not decode to UTF-8" in text:  # bytes in a text column that are not text
+        column = re.search(r"column '([^']*)'", text)
+        return not_text(path, column.group(1) if column else None)
     if code == SQLITE_IOERR_NOMEM:
         return None  # out of memory: not a disk problem
     if primary == SQLITE_CANTOPEN:

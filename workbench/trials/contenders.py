@@ -93,10 +93,11 @@ def coerce_value(key: str, text: Any) -> Any:
         if key in FLOAT_KEYS:
             return float(text)
         if key == "use_mmap":
-            return text.lower() in ("1", "true", "yes", "on")
+            return {"1": True, "true": True, "yes": True, "on": True, "0": False,
+                    "false": False, "no": False, "off": False}[text.lower()]
         if key == "gpu_layers":
             return parse_gpu_layers(text)
-    except ValueError:
+    except (ValueError, KeyError):
         raise InvalidInputError(f"setting {key}={text}: not a valid value") from None
     return text
 

@@ -110,6 +110,9 @@ class Recommendation:
     bar: Bar = field(default_factory=Bar)
     paired: list[dict[str, Any]] = field(default_factory=list)
     ranked: list[str] = field(default_factory=list)  # labels, best first
+    #: The rows judged, in the verdicts' order: the plain verdict (:mod:`.plain`) reads the
+    #: model names, sizes and failure reasons from them.
+    rows: list[dict[str, Any]] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         """The reason, then the paired-comparison lines: what the CLI and reports print."""
@@ -128,6 +131,12 @@ def _overall(parts: list[Part]) -> str:
     if not parts:
         return "no bar"
     return FAILS if FAILS in outcomes else UNSURE if UNSURE in outcomes else MEETS
+
+
+def _name(row: dict[str, Any]) -> str:
+    """How the text names a contender: its model with its settings in words when the row
+    has them (``trial_summary`` adds ``name``), else its stored label."""
+    return str(row.get("name") or row["label"])
 
 
 def _count(value: float) -> str:
@@ -266,9 +275,9 @@ def paired_lines(rows: list[dict[str, Any]], chosen: int,
             continue
         diff = test.difference
         if abs(diff) < 1e-9:
-            how = f"{other['label']} passed as many of the {test.prompts} prompts"
+            how = f"{_name(other)} passed as many of the {test.prompts} prompts"
         else:
-            how = (f"{other['label']} passed {_count(abs(diff))} "
+            how = (f"{_name(other)} passed {_count(abs(diff))} "
                    f"{'more' if diff > 0 else 'fewer'} of {test.prompts} prompts")
         discordant = test.better + test.worse
         significant = test.p_value < 0.05
@@ -286,20 +295,28 @@ def paired_lines(rows: list[dict[str, Any]], chosen: int,
                 detect += f"; with {discordant} prompts differing, {need} would be needed"
         out.append({"label": other["label"], "against": base["label"], **test.to_dict(),
                     "significant": significant, "min_detectable": smallest,
-                    "text": f"Against {base['label']}: {how}; {verdict}. Note: {detect}."})
+                    "text": f"Against {_name(base)}: {how}; {verdict}. Note: {detect}."})
     return out
 
 
 def recommend(rows: list[dict[str, Any]], bar: Bar) -> Recommendation:
     """Rows are per-contender summaries (``trial_summary()['contenders']``)."""
+    rec = _recommend(rows, bar)
+    rec.rows = list(rows)
+    return rec
+
+
+def _recommend(rows: list[dict[str, Any]], bar: Bar) -> Recommendation:
     verdicts = [judge(row, bar) for row in rows]
     ranked = [rows[i]["label"] for i in sorted(range(len(rows)),
                                                key=lambda i: _rank_key(rows[i]))]
     if not rows:
         return Recommendation(None, "No contenders to judge.", None, verdicts, bar)
     if not bar.is_set():
+        names = [_name(rows[i]) for i in sorted(range(len(rows)),
+                                                key=lambda i: _rank_key(rows[i]))]
         reason = ("No bar set, so nothing is recommended. Ranked by pass rate (95% lower "
-                  f"bound), votes and speed: {', '.join(ranked)}. Set a bar (a minimum pass "
+                  f"bound), votes and speed: {', '.join(names)}. Set a bar (a minimum pass "
                   "rate, share of votes won or tied, or speed) to get a recommendation.")
         return Recommendation(None, reason, None, verdicts, bar, ranked=ranked)
     by_size = sorted(range(len(rows)), key=lambda i: (rows[i].get("file_size") or 0,
@@ -311,7 +328,7 @@ def recommend(rows: list[dict[str, Any]], bar: Bar) -> Recommendation:
         evidence = "; ".join(p.text for p in verdicts[meeting[0]].parts)
         peak = ("" if "agree" in best and not best.get("peak_rss")  # a quant-compare row
                 else f", peak {human_size(best.get('peak_rss') or 0)}")
-        reason = (f"{best['label']} is the smallest contender "
+        reason = (f"{_name(best)} is the smallest contender "
                   f"({human_size(best.get('file_size') or 0)}{peak}) shown at 95% "
                   "confidence to "
                   f"meet the bar ({bar.describe()}): {evidence}."
@@ -325,8 +342,8 @@ def recommend(rows: list[dict[str, Any]], bar: Bar) -> Recommendation:
     missing = "; ".join(verdicts[closest_index].missed)
     if _closeness(verdicts[closest_index])[0] == 0:  # nothing fails, something unsettled
         reason = (f"No contender is shown to meet the bar ({bar.describe()}) yet: the "
-                  f"evidence is too thin. Closest: {closest['label']} ({missing}).")
+                  f"evidence is too thin. Closest: {_name(closest)} ({missing}).")
     else:
         reason = (f"No contender meets the bar ({bar.describe()}). Closest: "
-                  f"{closest['label']} ({missing}).")
+                  f"{_name(closest)} ({missing}).")
     return Recommendation(None, reason, closest, verdicts, bar, ranked=ranked)

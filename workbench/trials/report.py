@@ -14,6 +14,12 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from workbench.trials.plain import (
+    contender_in_words,
+    echoes_in_words,
+    failure_reasons,
+    plain_verdict,
+)
 from workbench.trials.recommend import Bar, Recommendation, recommend
 from workbench.trials.results import trial_summary
 from workbench.trials.svg import trial_charts
@@ -48,7 +54,7 @@ def contender_rows(summary: dict[str, Any]) -> list[list[str]]:
         rate = (f"{c['pass_rate']:.0%} ({_count(c.get('prompts_passed', c['passed']))}/{n} "
                 f"prompts, 95% {c['pass_low']:.0%}–{c['pass_high']:.0%})" if n else "–")
         votes = (f"{c['vote_share']:.0%} of {c['votes']}" if c["votes"] else "no votes")
-        label = c["label"] + (f" [{c['kind']}]" if c.get("kind") else "")
+        label = contender_in_words(c) + (f" [{c['kind']}]" if c.get("kind") else "")
         if c.get("self_judged"):
             label += " [self-judged]"
         if c.get("judged"):
@@ -56,7 +62,7 @@ def contender_rows(summary: dict[str, Any]) -> list[list[str]]:
         if c.get("judge_errors"):
             rate += f"; {c['judge_errors']} not graded (judge error)"
         if c.get("echoes"):
-            rate += f"; {c['echoes']} echo{'es' if c['echoes'] != 1 else ''} of the prompt"
+            rate += f"; {echoes_in_words(c['echoes'])}"
         rows.append([label, human_size(c["file_size"]), rate, votes,
                      human_spread(c["gen_tps"], human_tps), human_spread(c["ttft_ms"], human_ms),
                      human_spread(c["cold"]["load_ms"], human_ms),
@@ -99,12 +105,15 @@ HEADERS = ["Contender", "File", "Pass rate", "Votes won/tied (this trial)", "Spe
 
 
 def recommendation_lines(verdict: Recommendation) -> list[str]:
-    """The recommendation as text lines: the verdict, each contender's parts of the bar
-    (meets / fails / not enough evidence, with the numbers) and the paired comparisons."""
-    lines = [verdict.reason]
+    """The recommendation as text lines: the verdict in plain words (:mod:`.plain`), the
+    verdict with its statistics, each contender (its settings in words, why it may have
+    failed) with its parts of the bar (meets / fails / not enough evidence, with the
+    numbers) and the paired comparisons."""
+    lines = [plain_verdict(verdict), verdict.reason]
     if verdict.bar.is_set():
-        for v in verdict.verdicts:
-            lines.append(f"- {v.label}:")
+        rows = verdict.rows or [{"label": v.label} for v in verdict.verdicts]
+        for v, row in zip(verdict.verdicts, rows, strict=True):
+            lines.append(f"- {'; '.join([contender_in_words(row), *failure_reasons(row)])}:")
             lines += [f"    {p.outcome}: {p.text}" for p in v.parts]
     lines += [f"Paired: {p['text']}" for p in verdict.paired]
     return lines

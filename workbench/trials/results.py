@@ -34,6 +34,7 @@ from workbench.trials.contenders import (
     variant_label,
 )
 from workbench.trials.judge import JUDGE_PROMPT_SHA256, cell_grades, judge_agreement, pending
+from workbench.trials.plain import settings_in_words
 from workbench.trials.stats import rate_with_intervals, spread, wilson
 from workbench.trials.suites import get_suite
 from workbench.trials.votes import Game, vote_games
@@ -181,6 +182,7 @@ def trial_summary(db: Database, trial_id: int | str, rounds: int = 200) -> dict[
         scores = prompt_scores(mine)
         summaries.append({
             "contender": c.to_dict(), "contender_id": c.id, "label": c.label,
+            "name": f"{c.model_name} ({settings_in_words(c.settings)})",
             "model_sha256": c.model_sha256, "model": c.model_name,
             "variant": variant_label(c.settings), "settings": text_settings(c.settings),
             "file_size": c.file_size,

@@ -20,6 +20,7 @@ from sqlite_utils import Database
 
 from workbench.errors import InvalidInputError, NotFoundError, WorkbenchError
 from workbench.library import get_model, now
+from workbench.text_files import read_text_file
 from workbench.trials.checks import loads_strict, normalize_checks
 
 
@@ -53,6 +54,20 @@ class Suite:
                 "prompts": [{"id": p.id, **p.to_dict()} for p in self.prompts]}
 
 
+def check_unicode(fields: dict[str, Any], where: str) -> None:
+    """One line naming the field when a prompt's text has a lone surrogate (a JSON
+    ``\\ud800`` escape, a command-line byte that is not UTF-8): it could not be stored."""
+    for key in ("prompt", "system", "reference"):
+        value = fields.get(key)
+        if isinstance(value, str) and not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as error:
+                raise InvalidInputError(f"{where}: '{key}' has a lone surrogate "
+                                        f"({value[error.start]!r}): not valid Unicode"
+                                        ) from None
+
+
 def make_prompt(raw: dict[str, Any], where: str) -> SuitePrompt:
     """A validated prompt from an import row; ``where`` names the file and line for errors."""
     text = raw.get("prompt")
@@ -62,6 +77,7 @@ def make_prompt(raw: dict[str, Any], where: str) -> SuitePrompt:
         if raw.get(key) is not None and not isinstance(raw[key], str):
             raise InvalidInputError(f"{where}: '{key}' must be text, not "
                                     f"{type(raw[key]).__name__}")
+    check_unicode(raw, where)
     reference = raw.get("reference") or None
     try:
         checks = normalize_checks(raw.get("checks"), reference)
@@ -139,12 +155,7 @@ def import_suite(db: Database, path: str | Path, name: str | None = None,
                  fmt: str | None = None) -> Suite:
     """Create a suite from a file; the name defaults to the file's stem (made unique)."""
     path = Path(path).expanduser()
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as error:
-        raise InvalidInputError(f"{path}: cannot read ({error.strerror})") from None
-    except UnicodeDecodeError:
-        raise InvalidInputError(f"{path}: not UTF-8 text") from None
+    text = read_text_file(path, str(path))
     prompts = parse_suite_text(text, fmt or guess_format(path), str(path))
     for number, prompt in enumerate(prompts, 1):
         try:
@@ -191,6 +202,7 @@ def add_prompt(db: Database, suite_id: int, prompt: SuitePrompt) -> int:
     """Append a prompt; its checks are validated (and shorthand expanded) first."""
     if not prompt.prompt.strip():
         raise InvalidInputError("prompt: must not be empty")
+    check_unicode(prompt.to_dict(), f"suite {suite_id}")
     prompt.checks = normalize_checks(prompt.checks, prompt.reference)
     check_judge_models(db, prompt.checks)
     position = db.execute("SELECT COALESCE(MAX(position), -1) + 1 FROM suite_prompts "

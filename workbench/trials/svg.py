@@ -14,6 +14,7 @@ from a :class:`ChartStyle` so the window's dark look gets dark charts.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
@@ -286,3 +287,19 @@ def trial_charts(contenders: list[dict[str, Any]], style: ChartStyle = LIGHT) ->
 def standalone(svg: str) -> str:
     """The same chart as a standalone SVG file (with the namespace a parser needs)."""
     return svg.replace("<svg ", '<svg xmlns="http://www.w3.org/2000/svg" ', 1)
+
+
+_COLOUR = re.compile(r'(fill|stroke)="(#[0-9a-fA-F]{6})"')
+
+
+def restyle(svg: str, old: ChartStyle, new: ChartStyle) -> str:
+    """A chart drawn in ``old`` colours, in ``new`` ones: the window's charts follow a
+    switch of look without being computed again. Each colour of ``old`` becomes the one
+    in the same place of ``new`` (all at once, so no colour is changed twice)."""
+    mapping: dict[str, str] = {}
+    for name in ("background", "text", "muted", "grid", "axis"):
+        mapping[getattr(old, name).lower()] = getattr(new, name)
+    for before, after in zip(old.series, new.series, strict=False):
+        mapping[before.lower()] = after
+    return _COLOUR.sub(
+        lambda m: f'{m.group(1)}="{mapping.get(m.group(2).lower(), m.group(2))}"', svg)

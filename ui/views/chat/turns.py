@@ -115,6 +115,7 @@ class TurnsPart:
         reply = self.view.add(MessageWidget("assistant", title=model.name,
                                             parent=self.view.column))
         reply.set_status("Thinking…")
+        reply.set_streaming(True)
         stream = Stream(sid, request, model.name, conversation_id=self.conversation_id,
                         widget=reply, user_widget=user)
         self.stream = stream
@@ -227,8 +228,10 @@ class TurnsPart:
         if stream is None or stream.sid != sid:
             return
         self._flush()
-        if stream.widget is not None and not stream.failed:
-            stream.widget.finish_stream()
+        if stream.widget is not None:
+            stream.widget.set_streaming(False)
+            if not stream.failed:
+                stream.widget.finish_stream()
         self.stream = None
         self.view.set_busy(False)
         self._update_buttons()
@@ -255,6 +258,7 @@ class TurnsPart:
             if widget.message_id == stream.reply_id and stream.runner is not None \
                     and stream.runner.turn is not None:
                 widget.set_content(stream.runner.turn.reply.text)
+                widget.set_streaming(True)
                 stream.pending.clear()
                 stream.widget = widget
                 self.view.set_busy(True)

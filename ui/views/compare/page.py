@@ -118,6 +118,7 @@ class ComparePage(QWidget):
         self.run_rows: list[tuple[int, str]] = []
         self.row_ids: list[int] = []
         self.vote_buttons: list[QPushButton] = []
+        self.answers_done = 0  # answers finished in the run shown (counted while blind)
 
         # Everything but the vote row scrolls as one when the window is too short for the
         # answers' minimum height; the vote row stays in view below it.
@@ -293,10 +294,18 @@ class ComparePage(QWidget):
         self.voted = False
         self.run_blind = blind
         self.run_rows = self.picker.numbered()
-        names = sorted({name for _number, name in self.run_rows})
-        # The status bar names the models in use; sorted, so a blind run gives nothing away.
-        services.events.model_loaded.emit(f"{', '.join(names)} (comparing)")
-        self.set_status("Running…")
+        self.answers_done = 0
+        if blind:
+            # Until the vote no view says which model is in memory (the status bar, the
+            # server switch): the order models load in would tell who wrote which answer.
+            services.events.set_blind(True)
+            self.set_status("Writing the answers… Blind: they appear together, shuffled, "
+                            "when all are done.")
+        else:
+            services.events.set_blind(False)
+            names = sorted({name for _number, name in self.run_rows})
+            services.events.model_loaded.emit(f"{', '.join(names)} (comparing)")
+            self.set_status("Running…")
         self.run_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         # Together, each contender has its own Engine: the shared one is left alone, but the
@@ -331,12 +340,23 @@ class ComparePage(QWidget):
             for slot in range(count):
                 column = AnswerColumn(LETTERS[slot], self.column_strip)
                 column.hide_writer()
+                if self.run_blind:
+                    column.set_note("Shown when every answer is in")
                 self.columns.append(column)
                 self.column_area.addWidget(column, 1)
             self._add_vote_buttons(count)
             self._load_view()  # not blind: the writers can be named at once
             return
         assert isinstance(event, CompareEvent)
+        if self.run_blind:
+            # Nothing per column until all are done: an answer filling first, or its
+            # error, would tell which model wrote it. Only the count moves.
+            if event.kind in ("done", "error"):
+                self.answers_done += 1
+                self.set_status(f"Writing the answers… {self.answers_done} of "
+                                f"{len(self.columns)} done. Blind: they appear together, "
+                                "shuffled, when all are done.")
+            return
         column = self.columns[event.slot]
         if event.kind == "start":
             column.start()
@@ -357,6 +377,7 @@ class ComparePage(QWidget):
         loaded = self.services.engine.loaded
         self.services.events.model_loaded.emit(loaded.path.stem if loaded is not None else "")
         if self.comparison_id is None:
+            self.services.events.set_blind(False)  # it failed before any answer
             return
         for button in self.vote_buttons:
             button.setEnabled(True)
@@ -448,6 +469,8 @@ class ComparePage(QWidget):
                 column.set_metrics(data["metrics"], hidden=view["hidden"])
         if running:
             return
+        if vote or not view["hidden"]:
+            self.services.events.set_blind(False)  # voted: names may be shown again
         if vote:
             self.voted = True
             for button in self.vote_buttons:

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QFrame,
+    QGridLayout,
     QHBoxLayout,
     QInputDialog,
     QLineEdit,
@@ -118,10 +119,12 @@ class ModelDetails(QFrame):
         self.folder_button = QPushButton("Show in folder")
         self.remove_button = QPushButton("Remove…")
         self.remove_button.setObjectName("Danger")
-        buttons = QHBoxLayout()
-        for button in (self.settings_button, self.rename_button, self.folder_button,
-                       self.remove_button):
-            buttons.addWidget(button)
+        # Two by two: four buttons in a row need more than the panel's width ("Show in
+        # folder" was cut).
+        buttons = QGridLayout()
+        for number, button in enumerate((self.settings_button, self.rename_button,
+                                         self.folder_button, self.remove_button)):
+            buttons.addWidget(button, number // 2, number % 2)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(16, 16, 16, 16)
         layout.addWidget(self.title)
@@ -150,7 +153,7 @@ class ModelDetails(QFrame):
             ("File", model.path),
             ("Size", human_size(model.file_size)),
             ("Context", f"{model.context_length:,} tokens" if model.context_length else "-"),
-            ("Chat template", "in the file" if model.has_chat_template else "guessed"),
+            ("Chat template", model.template_note),
             ("License", model.license or "not stated"),
             ("Source", source_label(model)),
             ("Added", model.added_at[:16].replace("T", " ")),

@@ -94,7 +94,11 @@ class ModelSettingsDialog(QDialog):
         self.n_threads.setValue(int(own.get("n_threads") or 0))
 
         self.template = QComboBox()
-        self.template.addItem("Auto (the file's own template)", None)
+        self.template.addItem(f"Auto ({model.template_note})", None)
+        if not model.has_chat_template:
+            self.template.setToolTip("The file carries no chat template: Auto picks a family "
+                                     "from the model's name and vocabulary. Choose one here "
+                                     "if the replies look wrong.")
         for family in family_names():
             self.template.addItem(family, family)
         chosen = own.get("template")

@@ -46,18 +46,24 @@ from workbench.trials.recommend import make_bar, recommend
 from workbench.trials.svg import scatter
 from workbench.units import human_duration, human_size
 
+KL_CHART = "Difference from the reference by size"
+AGREE_CHART = "Same next word as the reference by size"
+EXPLAIN = ("Each smaller file reads the same text as the reference (usually the largest): "
+           "the less it differs and the more often it picks the same next word, the closer "
+           "its answers are to the original's. Hover a column's title for what it measures.")
+
 
 def quant_charts(result: QuantResult | None, style: Any) -> list[str]:
     """KL and agreement against size, one point per compared file (the reference too)."""
     if result is None:
-        return [scatter("Mean KL divergence by size", [], "", "", style=style),
-                scatter("Top-1 agreement by size", [], "", "", style=style)]
+        return [scatter(KL_CHART, [], "", "", style=style),
+                scatter(AGREE_CHART, [], "", "", style=style)]
     rows = [result.reference, *[r for r in result.rows if r.path != result.reference.path]]
     kl = [(r.label, r.file_size / 1e6, r.kl_mean) for r in rows]
     agree = [(r.label, r.file_size / 1e6, r.agreement * 100) for r in rows]
-    return [scatter("Mean KL divergence by size", kl, "File size (MB)", "Mean KL (nats)",
+    return [scatter(KL_CHART, kl, "File size (MB)", "Mean KL divergence (nats)",
                     style=style),
-            scatter("Top-1 agreement by size", agree, "File size (MB)", "Agreement (%)",
+            scatter(AGREE_CHART, agree, "File size (MB)", "Same next word (%)",
                     y_max=100, style=style)]
 
 
@@ -82,7 +88,10 @@ class QuantTab(QWidget):
         self.ctx.setRange(MIN_CTX, MAX_CTX)
         self.ctx.setSingleStep(64)
         self.ctx.setValue(DEFAULT_CTX)
-        self.ctx.setAccessibleName("Window in tokens")
+        self.ctx.setAccessibleName("Tokens read at a time")
+        self.ctx.setSuffix(" tokens")
+        self.ctx.setToolTip("How much text each file sees at once (its context window) while "
+                            "it is compared: longer is closer to a real chat, and slower")
         self.text_label = Label("Text: the shipped sample")
         self.text_button = QPushButton("Choose text…")
         self.sample_button = QPushButton("Use the sample")
@@ -98,6 +107,9 @@ class QuantTab(QWidget):
         self.status.setWordWrap(True)
         self.files = Label("")
         self.files.setWordWrap(True)
+        self.explain = Label(EXPLAIN)
+        self.explain.setWordWrap(True)
+        self.explain.setObjectName("Muted")
         self.table_model = QuantTableModel(self)
         self.table = QTableView()
         self.table.setModel(self.table_model)
@@ -121,7 +133,7 @@ class QuantTab(QWidget):
         form.addWidget(self.group, 0, 1)
         form.addWidget(Label("Reference"), 0, 2)
         form.addWidget(self.reference, 0, 3)
-        form.addWidget(Label("Window (tokens)"), 0, 4)
+        form.addWidget(Label("Read at a time"), 0, 4)
         form.addWidget(self.ctx, 0, 5)
         form.setColumnStretch(6, 1)
         text_row = QHBoxLayout()
@@ -138,10 +150,11 @@ class QuantTab(QWidget):
         layout.addLayout(text_row)
         layout.addLayout(run_row)
         layout.addWidget(self.status)
+        layout.addWidget(self.explain)
         layout.addWidget(self.table)
         layout.addWidget(self.notes)
         bar_row = QHBoxLayout()
-        bar_row.addWidget(Label("Smallest file with top-1 agreement at least"))
+        bar_row.addWidget(Label("Smallest file picking the same next word at least"))
         bar_row.addWidget(self.min_agreement)
         bar_row.addWidget(self.advice, 1)
         layout.addLayout(bar_row)

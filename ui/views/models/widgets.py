@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer
-from PySide6.QtGui import QPalette, QResizeEvent, QShowEvent
+from PySide6.QtCore import QEvent, QModelIndex, QSortFilterProxyModel, Qt, QTimer
+from PySide6.QtGui import QHelpEvent, QPalette, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QTableView,
     QToolButton,
+    QToolTip,
     QWidget,
 )
 
@@ -81,7 +82,9 @@ class FitTable(QTableView):
     """A table whose columns fit the view: each column as wide as its header and contents
     but at most :attr:`CAP` px (longer text is elided, with a tooltip), and the ``stretch``
     column taking what is left, never less than :attr:`STRETCH_MIN` px or its header. Only
-    when even that does not fit does a horizontal scroll bar appear."""
+    when even that does not fit does a horizontal scroll bar appear. A number (a right-aligned
+    column: a size, a count) is never cut: its column keeps its widest value. A cell whose
+    text is cut says it whole in its tooltip (:meth:`cell_tooltip`)."""
 
     CAP = 240
     STRETCH_MIN = 200
@@ -113,6 +116,38 @@ class FitTable(QTableView):
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
         super().showEvent(event)
         self._timer.start()
+
+    def viewportEvent(self, event: QEvent) -> bool:  # noqa: N802 (Qt's name)
+        if event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
+            tip = self.cell_tooltip(self.indexAt(event.pos()))
+            if tip:
+                QToolTip.showText(event.globalPos(), tip, self.viewport(),
+                                  self.visualRect(self.indexAt(event.pos())))
+            else:
+                QToolTip.hideText()
+                event.ignore()
+            return True
+        return super().viewportEvent(event)
+
+    def is_cut(self, index: QModelIndex) -> bool:
+        """Whether the cell's text is wider than its column (it shows with "…")."""
+        text = index.data() if index.isValid() else None
+        if not text:
+            return False
+        room = self.visualRect(index).width() - 2 * (self.style().pixelMetric(
+            self.style().PixelMetric.PM_FocusFrameHMargin, None, self) + 1)
+        return self.fontMetrics().horizontalAdvance(str(text)) > room
+
+    def cell_tooltip(self, index: QModelIndex) -> str:
+        """The cell's own tooltip; a cut cell's whole text first."""
+        if not index.isValid():
+            return ""
+        own = index.data(Qt.ItemDataRole.ToolTipRole)
+        own = str(own) if own else ""
+        if self.is_cut(index):
+            text = str(index.data())
+            return text if not own or own == text else f"{text}\n{own}"
+        return own
 
     def fit_columns(self, *_: object) -> None:
         model = self.model()
@@ -146,7 +181,12 @@ class FitTable(QTableView):
                 continue
             title = str(model.headerData(column, Qt.Orientation.Horizontal) or "")
             floors[column] = metrics.horizontalAdvance(title) + 24  # the header text, whole
-            want = max(header.sectionSizeHint(column), self._content_width(model, column)) + 8
+            content = self._content_width(model, column)
+            want = max(header.sectionSizeHint(column), content) + 8
+            alignment = model.headerData(column, Qt.Orientation.Horizontal,
+                                         Qt.ItemDataRole.TextAlignmentRole)
+            if alignment is not None and Qt.AlignmentFlag(alignment) & Qt.AlignmentFlag.AlignRight:
+                floors[column] = max(floors[column], min(content + 8, self.CAP))  # numbers whole
             widths[column] = want if column == self.stretch else min(want, self.CAP)
         room = self.viewport().width()
         hidden = set()

@@ -9,12 +9,11 @@ temperature=1`` is one model as two contenders.
 from __future__ import annotations
 
 import signal
-from pathlib import Path
 from typing import Any
 
 import click
 
-from workbench.errors import InvalidInputError
+from workbench.export import write_export
 from workbench.trials.contenders import Contender, contenders_from
 from workbench.workspace import Workspace
 
@@ -62,10 +61,7 @@ def on_interrupt(run: Any) -> Any:
 def write_out(text: str, output: str | None) -> None:
     """Write ``text`` to the file ``output``, or to stdout without one."""
     if output:
-        try:
-            Path(output).write_text(text, encoding="utf-8")
-        except OSError as error:
-            raise InvalidInputError(f"{output}: cannot write ({error.strerror})") from None
+        write_export(output, text)
         click.echo(f"Wrote {output}", err=True)
     else:
         click.echo(text, nl=False)

@@ -22,6 +22,7 @@ from workbench.engine import Engine
 from workbench.settings import get_setting
 from workbench.trials import report, store
 from workbench.trials.compare import LETTERS
+from workbench.trials.plain import plain_verdict
 from workbench.trials.recommend import Bar, Recommendation, recommend
 from workbench.trials.recommend import make_bar as bar_from
 from workbench.trials.results import trial_summary
@@ -180,7 +181,7 @@ def trial_show(workspace: Workspace, trial_id: int, as_json: bool, **bar: float 
     if as_json:
         summary = trial_summary(workspace.db, trial_id)
         verdict = recommend(summary["contenders"], make_bar(workspace, **bar))
-        summary["recommendation"] = verdict.to_dict()
+        summary["recommendation"] = {**verdict.to_dict(), "plain": plain_verdict(verdict)}
         echo_json(summary)
         return
     click.echo(report.trial_markdown(workspace.db, trial_id, make_bar(workspace, **bar)))
