@@ -60,6 +60,9 @@ class MainWindow(QMainWindow):
         self.resize(1280, 800)
         self.setMinimumSize(960, 600)
         self.settings_dialog: SettingsDialog | None = None
+        #: Set once unsaved edits were dealt with on closing (so a save that closes the
+        #: window when written does not ask again).
+        self._edits_settled = False
 
         central = QWidget(self)
         root = QHBoxLayout(central)
@@ -276,8 +279,19 @@ class MainWindow(QMainWindow):
 
     # --- closing ------------------------------------------------------------------------
 
+    def _close_after_save(self) -> None:
+        self._edits_settled = True
+        self.close()
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt's name)
-        """Stop a reply in progress (it is saved as stopped) before the window goes."""
+        """Unsaved prompt edits are saved, dropped or kept first (the window stays on Cancel,
+        and closes once a save is written); a reply in progress is stopped (saved as
+        stopped) before the window goes."""
+        trials = self.page_widgets["Trials"]
+        if not self._edits_settled and isinstance(trials, TrialsPage) \
+                and not trials.ready_to_close(self._close_after_save):
+            event.ignore()
+            return
         if self.chat.is_streaming:
             self.chat.stop()
         self.server_switch.shutdown()

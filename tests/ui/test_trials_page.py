@@ -277,6 +277,37 @@ def test_a_changed_prompt_is_never_lost_without_a_question(qtbot, services,
     assert page.prompts.item(0).text().endswith("· 1 check")
 
 
+def test_closing_the_window_asks_about_unsaved_edits(qtbot, services, monkeypatch) -> None:
+    """Closing with a changed prompt asks too: Cancel keeps the window open, Save writes
+    the edit and then closes (a quit never cancels a save still queued)."""
+    from tests.ui.conftest import make_window
+    from workbench.trials.suites import SuitePrompt, create_suite, get_suite
+
+    db = services.workspace.db
+    suite = create_suite(db, "capitals", [SuitePrompt("Capital of France?")])
+    window = make_window(qtbot, services)
+    window.show_page("Trials")
+    page = window.page_widgets["Trials"]
+    qtbot.waitUntil(lambda: page.prompts.count() == 1 and page.busy == 0, timeout=10_000)
+    click_row(qtbot, page.prompts, 0)
+    add_check(qtbot, page.check_editor, "contains", "Paris")
+    answers = [QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save]
+    asked: list[str] = []
+
+    def question(_parent, _title, text, *_a, **_k):  # type: ignore[no-untyped-def]
+        asked.append(text)
+        return answers.pop(0)
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    window.close()
+    assert window.isVisible() and len(asked) == 1  # Cancel: nothing lost, still open
+    window.close()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=10_000)
+    assert len(asked) == 2
+    assert get_suite(db, suite.id).prompts[0].checks == [{"type": "contains",
+                                                          "value": "Paris"}]
+
+
 def test_at_1024x640_the_editor_and_the_contender_fit(qtbot, services, monkeypatch) -> None:
     """Add check and Save prompt in view without scrolling; the settings field shows its
     start and the settings in words; a refused check's reason is scrolled into view."""

@@ -8,6 +8,7 @@ page (and its tests) reach the suite list and the editor as before.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
@@ -238,24 +239,44 @@ class SuitesPart:
         (Save/Discard/Cancel). False: the user chose to stay (Cancel)."""
         if self._asking or not self.editor_changed():
             return True
+        answer = self._ask_save()
+        if answer == QMessageBox.StandardButton.Save:
+            self._save_edits()
+            return True
+        return answer == QMessageBox.StandardButton.Discard
+
+    def ready_to_close(self, close_again: Callable[[], None]) -> bool:
+        """The window is closing: True when nothing is left unsaved (or the user dropped it).
+        Save starts the save and answers False; ``close_again`` runs once it is written, so
+        quitting never cancels a save still queued on the worker."""
+        if not self.editor_changed():
+            return True
+        answer = self._ask_save()
+        if answer == QMessageBox.StandardButton.Save:
+            self._save_edits(then=close_again)
+            return False
+        return answer == QMessageBox.StandardButton.Discard
+
+    def _ask_save(self) -> QMessageBox.StandardButton:
         shown = self._shown_prompt
         what = (f"the prompt “{_short(shown.prompt)}”" if shown is not None
                 else "the new prompt (it is not added yet)")
         self._asking = True
         try:
-            answer = QMessageBox.question(
+            return QMessageBox.question(
                 self, "Unsaved changes", f"Save the changes to {what}?",
                 QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
                 | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
         finally:
             self._asking = False
-        if answer == QMessageBox.StandardButton.Save:
-            if shown is not None and shown.id is not None:
-                self._save(shown.id, self._edited_prompt())
-            else:
-                self.add_prompt(select=False)
-            return True
-        return answer == QMessageBox.StandardButton.Discard
+
+    def _save_edits(self, then: Callable[[], None] | None = None) -> None:
+        """The editor's edits saved to the prompt on show, or added as a new prompt."""
+        shown = self._shown_prompt
+        if shown is not None and shown.id is not None:
+            self._save(shown.id, self._edited_prompt(), then=then)
+        else:
+            self.add_prompt(select=False, then=then)
 
     def _suite_clicked(self, item: QListWidgetItem | None,
                        previous: QListWidgetItem | None = None) -> None:
@@ -406,7 +427,8 @@ class SuitesPart:
         self._op(lambda db: import_suite(db, path).id, self._suite_made,
                  "importing a suite", changes=("suites",), resource="disk")
 
-    def add_prompt(self, select: bool = True) -> None:
+    def add_prompt(self, select: bool = True,
+                   then: Callable[[], None] | None = None) -> None:
         """The editor's content as a new prompt of the chosen suite (selected once added,
         unless the user is moving on to another prompt)."""
         suite_id, prompt = self.suite_id, self._edited_prompt()
@@ -422,6 +444,8 @@ class SuitesPart:
                 self._select_prompt = prompt_id
                 self._shown_prompt = None
                 self._note("Added.")
+            if then is not None:
+                then()
 
         self._op(lambda db: add_prompt(db, suite_id, _normalized(prompt)), added,
                  "adding a prompt", changes=("suites",), failure=self._editor_error)
@@ -432,7 +456,8 @@ class SuitesPart:
             return
         self._save(item.data(Qt.ItemDataRole.UserRole).id, self._edited_prompt())
 
-    def _save(self, prompt_id: int, prompt: SuitePrompt) -> None:
+    def _save(self, prompt_id: int, prompt: SuitePrompt,
+              then: Callable[[], None] | None = None) -> None:
         """Save one prompt's edits; "Saved." beside the buttons when it is the one shown."""
         def saved(_result: object) -> None:
             if self._shown_prompt is not None and self._shown_prompt.id == prompt_id:
@@ -441,6 +466,8 @@ class SuitesPart:
                 self._note("Saved.")
                 self._update_editor_state()
             self.show_status(f"Saved the prompt “{_short(prompt.prompt)}”.")
+            if then is not None:
+                then()
 
         self._op(lambda db: update_prompt(db, prompt_id, _normalized(prompt)), saved,
                  "saving a prompt", changes=("suites",), failure=self._editor_error)
