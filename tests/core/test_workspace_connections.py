@@ -93,3 +93,31 @@ def test_threads_read_while_one_writes_without_a_lock(workspace) -> None:
 @pytest.mark.parametrize("name", ["connect"])
 def test_there_is_no_second_way_to_a_connection(workspace, name: str) -> None:
     assert not hasattr(workspace, name)
+
+
+def test_threads_writing_at_once_each_wait_their_turn(workspace) -> None:
+    """Eight threads saving chats at the same time, each on its own connection: every write
+    lands. sqlite-utils' deferred BEGIN (read the columns, then write) was refused at once by
+    SQLite when another thread wrote meanwhile; transactions now begin immediate."""
+    from workbench import conversations as convs
+
+    assert workspace.db is not None  # the file is made and migrated before the threads start
+    failures: list[str] = []
+
+    def save(n: int) -> None:
+        db = workspace.db
+        try:
+            for i in range(25):
+                chat = convs.create_conversation(db, model_id=None)
+                convs.add_message(db, chat, "user", f"hello {n} {i}", parent_id=None)
+                convs.rename_conversation(db, chat, f"chat {n}-{i}")
+        except Exception as error:  # any lost write fails the test with its line
+            failures.append(f"{type(error).__name__}: {error}")
+
+    threads = [threading.Thread(target=save, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not failures, failures[:3]
+    assert len(convs.list_conversations(workspace.db)) == 8 * 25

@@ -121,6 +121,13 @@ class GuardedConnection(sqlite3.Connection):
         return cast(GuardedCursor, _new_cursor(self, factory or GuardedCursor))
 
     def execute(self, sql: str, parameters: Any = (), /) -> GuardedCursor:
+        if sql == "BEGIN" and not self.read_only:
+            # sqlite-utils' atomic() begins a deferred transaction, reads (the table's
+            # columns), then writes. Upgrading that read to a write while another thread's
+            # connection writes is refused at once (SQLITE_BUSY, no busy timeout: it could
+            # deadlock), so with a connection per thread two saves at once lost one. An
+            # immediate transaction takes the write lock first and waits its turn instead.
+            sql = "BEGIN IMMEDIATE"
         return _new_cursor(self, GuardedCursor).execute(sql, parameters)
 
     def executemany(self, sql: str, parameters: Iterable[Any], /) -> GuardedCursor:
