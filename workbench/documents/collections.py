@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,8 @@ def _decoded(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def add_collection(db: Database, name: str, paths: list[str], include: list[str] = (),
-                   exclude: list[str] = ()) -> dict[str, Any]:
+def add_collection(db: Database, name: str, paths: list[str], include: Sequence[str] = (),
+                   exclude: Sequence[str] = ()) -> dict[str, Any]:
     """Make collection ``name`` (or add paths and patterns to it); each path must exist now.
     Returns the stored collection; indexing is :func:`workbench.documents.indexing.index`."""
     name = name.strip()
@@ -141,7 +142,7 @@ def forget_file(db: Database, file_id: int) -> int:
 
 
 def save_file(db: Database, collection_id: int, row: dict[str, Any],
-              chunks: list[Chunk] = ()) -> int:
+              chunks: Sequence[Chunk] = ()) -> int:
     """One file's state and its passages, replacing what was stored, in one transaction:
     a kill leaves the file either as it was or as it now is."""
     with db.atomic():
