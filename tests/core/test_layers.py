@@ -30,7 +30,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "features": (
         "workbench.chat", "workbench.chat_runner", "workbench.trials", "workbench.quant",
         "workbench.hub", "workbench.scan", "workbench.export", "workbench.recovery",
-        "workbench.demo", "workbench.selfcheck",
+        "workbench.demo", "workbench.selfcheck", "workbench.documents",
     ),
     # What the features share: the user's models, conversations and their settings.
     "domain": (

@@ -13,6 +13,7 @@ from __future__ import annotations
 from workbench.cli import (  # noqa: F401
     catalog,
     chat,
+    docs,
     history,
     hub,
     models,

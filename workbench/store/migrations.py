@@ -340,3 +340,67 @@ def m011_server_aliases(db: Database) -> None:
         pk="name",
         not_null={"model_id", "created_at", "updated_at"},
     )
+
+
+@migrations(name="m022_document_collections")
+def m022_document_collections(db: Database) -> None:
+    """The user's documents (issue 22): named collections of files and folders, each file's
+    state as last indexed, and the passages (chunks) cut from it with a keyword index.
+
+    Only paths, hashes and extracted text are stored; the files themselves are never copied
+    or changed. A file's row and its chunks are written in one transaction, so a kill during
+    indexing leaves each file either as it was or as it now is (the next run resumes)."""
+    db.table("doc_collections").create(
+        {
+            "id": int,
+            "name": str,
+            "paths": str,  # JSON list of absolute files and folders
+            "include": str,  # JSON list of glob patterns (empty: every readable format)
+            "exclude": str,  # JSON list of glob patterns
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="id",
+        not_null={"name", "paths", "created_at"},
+    )
+    db.table("doc_collections").create_index(["name"], unique=True)
+    db.table("doc_files").create(
+        {
+            "id": int,
+            "collection_id": int,
+            "path": str,  # absolute
+            "format": str,  # pdf, docx, markdown, text, html, code, or NULL when skipped
+            "size": int,
+            "mtime_ns": int,
+            "sha256": str,
+            "status": str,  # indexed, skipped, error
+            "reason": str,  # one line: why skipped, or a note on an indexed file
+            "pages": int,
+            "chunk_count": int,
+            "indexed_at": str,
+        },
+        pk="id",
+        not_null={"collection_id", "path", "status"},
+        foreign_keys=[("collection_id", "doc_collections", "id")],
+    )
+    db.table("doc_files").create_index(["collection_id", "path"], unique=True)
+    db.table("doc_chunks").create(
+        {
+            "id": int,
+            "collection_id": int,
+            "file_id": int,
+            "position": int,  # order within the file
+            "page": int,  # 1-based PDF page, NULL for formats without pages
+            "section": str,  # the heading path it falls under, if any
+            "start": int,  # character offsets in the file's extracted text
+            "end": int,
+            "text": str,
+        },
+        pk="id",
+        not_null={"collection_id", "file_id", "position", "start", "end", "text"},
+        foreign_keys=[("collection_id", "doc_collections", "id"),
+                      ("file_id", "doc_files", "id")],
+    )
+    db.table("doc_chunks").create_index(["file_id", "position"])
+    db.table("doc_chunks").create_index(["collection_id"])
+    db.table("doc_chunks").enable_fts(["text"], create_triggers=True, tokenize="porter")
