@@ -340,3 +340,16 @@ def m011_server_aliases(db: Database) -> None:
         pk="name",
         not_null={"model_id", "created_at", "updated_at"},
     )
+
+
+@migrations(name="m012_trial_early_stops")
+def m012_trial_early_stops(db: Database) -> None:
+    """Where a trial stopped a contender early (issue 25): after how many of the suite's
+    prompts, with which outcome ("meets" or "fails" the pass-rate bar of that run) and the
+    sentence the result shows. Removed when the rest of its prompts are run."""
+    db.table("trial_stops").create(
+        {"trial_id": int, "contender_id": int, "after_prompts": int, "total_prompts": int,
+         "outcome": str, "bar": float, "text": str, "created_at": str},
+        pk=("trial_id", "contender_id"),
+        foreign_keys=[("trial_id", "trials", "id"), ("contender_id", "contenders", "id")],
+    )

@@ -234,3 +234,24 @@ def holm(p_values: Sequence[float], alpha: float = ALPHA) -> Holm:
         else:
             going = False
     return Holm(rejected, levels)
+
+
+def stop_verdict(successes: float, total: float, bar: float, contenders: int = 1
+                 ) -> str | None:
+    """Whether a running contender's pass rate is settled, so its other prompts can wait:
+    "meets" at Bonferroni's ``alpha / contenders`` (the strictest of Holm's levels, so the
+    final recommendation agrees), "fails" at ``alpha``; None while it is not."""
+    if total <= 0:
+        return None
+    if meets_p(successes, total, bar) <= ALPHA / max(1, contenders):
+        return MEETS
+    if fails_p(successes, total, bar) <= ALPHA:
+        return FAILS
+    return None
+
+
+def stop_text(outcome: str, after: int, total: int, bar: float) -> str:
+    """"stopped after 14 of 40 prompts: the pass rate cannot reach 80%"."""
+    why = (f"the pass rate cannot reach {bar:.0%}" if outcome == FAILS else
+           f"the pass rate is shown to reach {bar:.0%}")
+    return f"stopped after {after} of {total} prompts: {why}"
