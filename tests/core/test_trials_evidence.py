@@ -69,7 +69,7 @@ def test_cli_default_bar_is_80_percent_and_none_gives_no_choice(workspace, libra
     rec = shown["recommendation"]
     assert rec["choice"] is not None and rec["bar"]["min_pass_rate"] == 0.8
     assert rec["verdicts"][0]["parts"][0]["outcome"] == "meets"
-    assert shown["leaderboard"]["models"][0]["variants"][0]["prompts_checked"] == 24  # stopped early: settled
+    assert shown["leaderboard"]["models"][0]["variants"][0]["prompts_checked"] == 24  # stopped: settled
     assert "Only this trial counts here" in shown["scope"]
     none = json.loads(runner.invoke(cli, ["trial", "show", "1", "--json",
                                           "--min-pass-rate", "none"]).output)["recommendation"]
