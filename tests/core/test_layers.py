@@ -136,6 +136,7 @@ def test_a_top_level_module_nobody_placed_is_unclassified() -> None:
 #: Modules anyone may import for their arithmetic or text without loading llama.cpp.
 PURE = ("workbench.units", "workbench.fit", "workbench.gguf_header", "workbench.hardware",
         "workbench.settings", "workbench.streams", "workbench.trials.stats",
+        "workbench.trials.sequential",
         "workbench.trials.svg", "workbench.trials.checks", "workbench.trials.recommend",
         "workbench.quant.logits", "workbench.hub.unfinished", "workbench.library",
         "workbench.store")

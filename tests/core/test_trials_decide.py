@@ -11,10 +11,10 @@ import pytest
 from workbench.errors import InvalidInputError
 from workbench.trials.recommend import FAILS, MEETS, UNSURE, Bar, judge, make_bar, recommend
 from workbench.trials.results import _pass_figures, prompt_scores
+from workbench.trials.sequential import more_to_meet, settle
 from workbench.trials.stats import (
     binomial_two_sided,
     min_discordant_for_significance,
-    more_successes_needed,
     needed_split,
     paired_test,
     wilson,
@@ -48,10 +48,11 @@ def test_three_passing_prompts_are_too_few_for_an_80_percent_bar() -> None:
     verdict = recommend([_row("small", 100, 3, 3)], Bar(min_pass_rate=0.8))
     assert verdict.choice is None and "evidence is too thin" in verdict.reason
     part = verdict.verdicts[0].parts[0]
-    assert part.outcome == UNSURE and part.more_needed == 13
-    assert wilson(16, 16)[0] >= 0.8 > wilson(15, 15)[0]  # 13 more, all passing, settle it
-    assert "13 more prompts, all passing, would settle it" in part.text
-    enough = recommend([_row("small", 100, 20, 20)], Bar(min_pass_rate=0.8))
+    # the rule that holds however often it is checked: 21 more, all passing, settle it
+    assert part.outcome == UNSURE and part.more_needed == 21
+    assert settle(24, 24, 0.8) == MEETS and settle(23, 23, 0.8) == UNSURE
+    assert "21 more prompts, all passing, would settle it" in part.text
+    enough = recommend([_row("small", 100, 24, 24)], Bar(min_pass_rate=0.8))
     assert enough.choice is not None and enough.verdicts[0].parts[0].outcome == MEETS
 
 
@@ -59,13 +60,13 @@ def test_each_part_meets_fails_or_lacks_evidence() -> None:
     bar = Bar(min_pass_rate=0.8, min_vote_share=0.5, min_tps=10)
     failing = judge(_row("x", 1, 4, 20, tps=5.0, runs=3, votes=30, good=5), bar)
     assert [p.outcome for p in failing.parts] == [FAILS, FAILS, FAILS]
-    assert failing.parts[0].high < 0.8 and "upper bound is below 80%" in failing.parts[0].text
+    assert failing.parts[0].high < 0.8 and "shown below 80%" in failing.parts[0].text
     thin = judge(_row("y", 1, 9, 10, tps=50.0, runs=2, votes=2, good=2), bar)
     assert [p.outcome for p in thin.parts] == [UNSURE, UNSURE, UNSURE]
     assert thin.parts[2].more_needed == 1 and "at least 3" in thin.parts[2].text
     good = judge(_row("z", 1, 40, 40, tps=50.0, runs=3, votes=30, good=25), bar)
     assert good.meets and [p.outcome for p in good.parts] == [MEETS] * 3
-    assert more_successes_needed(10, 10, 1.0) is None  # 100% can never be shown
+    assert more_to_meet(10, 10, 1.0 - 1e-12) is None  # 100% can never be shown
 
 
 def test_no_bar_means_no_choice_but_a_ranking() -> None:
@@ -106,7 +107,7 @@ def test_paired_line_when_a_smaller_one_is_recommended() -> None:
     big_scores = {p: 1.0 for p in range(40)}
     small_scores = {p: (0.0 if p < 3 else 1.0) for p in range(40)}
     rows = [_row("7B", 7000, 40, 40, big_scores), _row("1B", 1000, 37, 40, small_scores)]
-    verdict = recommend(rows, Bar(min_pass_rate=0.8))
+    verdict = recommend(rows, Bar(min_pass_rate=0.7))
     assert verdict.choice is not None and verdict.choice["label"] == "1B"
     (line,) = verdict.paired
     assert "7B passed 3 more of 40 prompts; the difference is not significant (p = 0.25" in (

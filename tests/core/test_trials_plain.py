@@ -10,7 +10,8 @@ from workbench.trials.plain import (
 )
 from workbench.trials.recommend import Bar, recommend
 from workbench.trials.report import recommendation_lines
-from workbench.trials.stats import more_successes_needed, wilson
+from workbench.trials.sequential import ALPHA, more_to_meet
+from workbench.trials.stats import wilson
 
 GREEDY = {"temperature": 0.0, "max_tokens": 256, "n_ctx": 4096, "top_p": 0.95, "seed": None}
 
@@ -33,7 +34,9 @@ GEMMA = _row("gemma-3-270m", 240_000_000, 0, 4, kind="base model (not tuned for 
 
 def test_not_enough_evidence_names_the_leader_the_failure_and_what_would_settle_it() -> None:
     text = plain_verdict(recommend([SMOL, GEMMA], Bar(min_pass_rate=0.8)))
-    more = more_successes_needed(4, 4, 0.8)  # the same Wilson machinery, not a made-up number
+    # the same rule as the verdict (the confidence sequence, at Holm's level for the first of
+    # two contenders), not a made-up number
+    more = more_to_meet(4, 4, 0.8, ALPHA / 2)
     assert more is not None and more > 0
     assert text.startswith("Best so far: SmolLM2 (98.4 MB): 4 of 4 prompts passed.")
     assert ("gemma-3-270m: 0 of 4: base model (not tuned for chat), 4 echoes of the prompt."

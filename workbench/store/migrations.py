@@ -342,8 +342,8 @@ def m011_server_aliases(db: Database) -> None:
     )
 
 
-@migrations(name="m022_document_collections")
-def m022_document_collections(db: Database) -> None:
+@migrations(name="m012_document_collections")
+def m012_document_collections(db: Database) -> None:
     """The user's documents (issue 22): named collections of files and folders, each file's
     state as last indexed, and the passages (chunks) cut from it with a keyword index.
 
@@ -404,3 +404,16 @@ def m022_document_collections(db: Database) -> None:
     db.table("doc_chunks").create_index(["file_id", "position"])
     db.table("doc_chunks").create_index(["collection_id"])
     db.table("doc_chunks").enable_fts(["text"], create_triggers=True, tokenize="porter")
+
+
+@migrations(name="m013_trial_early_stops")
+def m013_trial_early_stops(db: Database) -> None:
+    """Where a trial stopped a contender early (issue 25): after how many of the suite's
+    prompts, with which outcome ("meets" or "fails" the pass-rate bar of that run) and the
+    sentence the result shows. Removed when the rest of its prompts are run."""
+    db.table("trial_stops").create(
+        {"trial_id": int, "contender_id": int, "after_prompts": int, "total_prompts": int,
+         "outcome": str, "bar": float, "text": str, "created_at": str},
+        pk=("trial_id", "contender_id"),
+        foreign_keys=[("trial_id", "trials", "id"), ("contender_id", "contenders", "id")],
+    )

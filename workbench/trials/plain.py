@@ -5,8 +5,10 @@
 tuned for chat)", "4 echoes of the prompt"), and what would settle the question ("To be sure
 SmolLM2 reaches 80%, it needs to pass 12 more prompts"). Every number comes from the
 :class:`~workbench.trials.recommend.Recommendation` it is given, whose parts are judged by
-the 95% Wilson interval (:mod:`.stats`): where the evidence is thin the sentence says so and
-never claims more. The window's Recommendation tab, the CLI's trial summary and the reports
+the confidence sequence of :mod:`.sequential` (valid however often it is read, held to Holm's
+levels across contenders): where the evidence is thin the sentence says so and never claims
+more, and "it needs to pass 12 more prompts" comes from the same rule.
+The window's Recommendation tab, the CLI's trial summary and the reports
 all open with this sentence, so the three say the same thing.
 
 :func:`settings_in_words` writes a contender's settings as words ("greedy, up to 256

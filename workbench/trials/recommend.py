@@ -4,12 +4,17 @@
 of votes won or tied, a minimum generation speed. Each part that is set is judged on the
 evidence, not on a point estimate:
 
-- pass rate: the 95% Wilson interval over prompts (a prompt scores the share of its repeats
-  that pass). *Meets* when the lower bound is at or above the bar, *fails* when the upper
-  bound is below it, otherwise *not enough evidence*, with how many more prompts, all
-  passing, would lift the lower bound to the bar;
+- pass rate: a 95% confidence sequence over prompts (a prompt scores the share of its
+  repeats that pass; see :mod:`.sequential`), valid however often it is read: after every
+  prompt of a running trial, at an early stop, after the suite is extended. *Meets* when the
+  evidence shows the rate above the bar, *fails* when it shows it below, otherwise *not
+  enough evidence*, with how many more prompts, all passing, the same rule needs;
 - votes won or tied: the same, over the votes the contender took part in;
 - speed: the median generation speed of warm runs, once at least 3 were measured.
+
+With several contenders, "meets" is held to Holm's step-down levels across them, so the
+chance of recommending any contender that does not truly meet the bar stays at 2.5% (one
+side of 95%), not 2.5% per contender. A trial still running says so.
 
 A contender is recommended only when every part that is set *meets*; among those the
 smallest file wins, then the smallest peak memory. With no bar set nothing is recommended:
@@ -24,13 +29,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from workbench.errors import InvalidInputError
-from workbench.trials.stats import (
-    min_discordant_for_significance,
-    more_successes_needed,
-    needed_split,
-    paired_test,
-    wilson,
+from workbench.trials.sequential import (
+    ALPHA,
+    holm,
+    meets_p,
+    more_to_meet,
+    sequence_bounds,
+    settle,
 )
+from workbench.trials.stats import min_discordant_for_significance, needed_split, paired_test
 from workbench.units import human_size, human_tps
 
 MEETS, FAILS, UNSURE = "meets", "fails", "not enough evidence"
@@ -77,6 +84,8 @@ class Part:
     total: int  # prompts checked, votes, warm runs
     more_needed: int | None  # more prompts (all passing) / votes / runs that would settle it
     text: str
+    #: the chance of a false "meets" this part was held to (2.5%, less under Holm)
+    level: float = ALPHA
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -144,28 +153,32 @@ def _count(value: float) -> str:
 
 
 def _share_part(name: str, need: float, successes: float, total: int, unit: str,
-                more_unit: str) -> Part:
-    """A proportion judged by its 95% Wilson interval."""
+                more_unit: str, level: float = ALPHA) -> Part:
+    """A proportion judged by the confidence sequence (:mod:`.sequential`): "meets" at
+    ``level`` (Holm's across contenders), "fails" at 2.5%."""
+    held = (f" (held to {level:.2%} for a false \"meets\" across the contenders, Holm)"
+            if level < ALPHA - 1e-12 else "")
     if total <= 0:
-        more = more_successes_needed(0, 0, need)
+        more = more_to_meet(0, 0, need, level)
         text = f"{name}: no {unit} yet" + (
             f"; at least {more} {more_unit} would be needed" if more else "")
-        return Part(name, UNSURE, need, None, None, None, 0, 0, more, text)
-    low, high = wilson(successes, total)
+        return Part(name, UNSURE, need, None, None, None, 0, 0, more, text, level)
+    low = sequence_bounds(successes, total, level)[0]
+    high = sequence_bounds(successes, total)[1]
     value = successes / total
     numbers = (f"{name} {value:.0%} ({_count(successes)} of {total} {unit}, 95% interval "
-               f"{low:.0%}–{high:.0%})")
-    if low >= need:
-        return Part(name, MEETS, need, value, low, high, successes, total, 0,
-                    f"{numbers}: lower bound ≥ {need:.0%}")
-    if high < need:
-        return Part(name, FAILS, need, value, low, high, successes, total, None,
-                    f"{numbers}: even the upper bound is below {need:.0%}")
-    more = more_successes_needed(successes, total, need)
-    settle = (f"{more} more {more_unit} would settle it" if more is not None else
-              f"no number of {unit} can show {need:.0%} with 95% confidence")
+               f"{low:.0%}–{high:.0%}, valid however often it is checked)")
+    if meets_p(successes, total, need) <= level:
+        return Part(name, MEETS, need, value, max(low, need), high, successes, total, 0,
+                    f"{numbers}: shown ≥ {need:.0%}{held}", level)
+    if settle(successes, total, need) == FAILS:
+        return Part(name, FAILS, need, value, low, min(high, need), successes, total, None,
+                    f"{numbers}: shown below {need:.0%}", level)
+    more = more_to_meet(successes, total, need, level)
+    settle_text = (f"{more} more {more_unit} would settle it" if more is not None else
+                   f"no number of {unit} can show {need:.0%} with 95% confidence")
     return Part(name, UNSURE, need, value, low, high, successes, total, more,
-                f"{numbers}: too few {unit} to show ≥ {need:.0%}; {settle}")
+                f"{numbers}: too few {unit} to show ≥ {need:.0%}{held}; {settle_text}", level)
 
 
 def _speed_part(need: float, row: dict[str, Any]) -> Part:
@@ -217,26 +230,27 @@ def make_bar(min_pass_rate: float | None, min_vote_share: float | None = None,
                _share("--min-agreement", min_agreement))
 
 
-def judge(row: dict[str, Any], bar: Bar) -> Verdict:
+def judge(row: dict[str, Any], bar: Bar, level: float = ALPHA) -> Verdict:
+    """Every part of the bar for one contender; "meets" held to ``level``."""
     parts = []
     if bar.min_pass_rate is not None:
         passed, checked = _prompt_counts(row)
         parts.append(_share_part("pass rate", bar.min_pass_rate, passed, checked, "prompts",
-                                 "prompts, all passing,"))
+                                 "prompts, all passing,", level))
     if bar.min_vote_share is not None:
         votes = int(row.get("votes") or 0)
         good = row.get("vote_good")
         if good is None:
             good = (row.get("vote_share") or 0) * votes
         parts.append(_share_part("votes won or tied", bar.min_vote_share, float(good), votes,
-                                 "votes", "votes, all won or tied,"))
+                                 "votes", "votes, all won or tied,", level))
     if bar.min_tps is not None:
         parts.append(_speed_part(bar.min_tps, row))
     if bar.min_agreement is not None:
         # positions scored by quant-compare, each agreeing with the reference's top token
         parts.append(_share_part("top-1 agreement", bar.min_agreement,
                                  float(row.get("agree") or 0), int(row.get("positions") or 0),
-                                 "positions", "positions, all agreeing,"))
+                                 "positions", "positions, all agreeing,", level))
     return Verdict(row["label"], row.get("contender_id"),
                    bool(parts) and all(p.outcome == MEETS for p in parts), parts,
                    int(row.get("file_size") or 0), int(row.get("peak_rss") or 0))
@@ -306,8 +320,59 @@ def recommend(rows: list[dict[str, Any]], bar: Bar) -> Recommendation:
     return rec
 
 
+def _meets_p(verdict: Verdict) -> float:
+    """The chance of this much evidence if the contender did not meet the bar: the largest
+    of its parts' (all must hold); a speed part is measured, not sampled: 0 or 1."""
+    worst = 0.0
+    for part in verdict.parts:
+        if part.name == "speed":
+            worst = max(worst, 0.0 if part.outcome == MEETS else 1.0)
+        else:
+            worst = max(worst, meets_p(part.count, part.total, part.need)
+                        if part.total else 1.0)
+    return worst
+
+
+def holm_levels(verdicts: list[Verdict]) -> list[float]:
+    """Each contender's level for a false "meets" under Holm's step-down procedure: the ones
+    it shows keep their own level; the rest are held to the level where it stopped."""
+    result = holm([_meets_p(v) for v in verdicts])
+    stop = min((lv for lv, r in zip(result.levels, result.rejected, strict=True) if not r),
+               default=ALPHA)
+    return [lv if r else stop for lv, r in zip(result.levels, result.rejected, strict=True)]
+
+
+def progress_note(rows: list[dict[str, Any]]) -> str:
+    """Where an unfinished trial stands, and which contenders stopped early and why."""
+    notes = []
+    for row in rows:
+        stop = row.get("stopped")
+        total = row.get("prompts_total")
+        if stop:
+            notes.append(f"{_name(row)} {stop['text']}")
+        elif total and int(row.get("prompts_run") or 0) < int(total):
+            notes.append(f"the trial is unfinished: {_name(row)} has run "
+                         f"{row.get('prompts_run') or 0} of {total} prompts")
+    if not notes:
+        return ""
+    text = "; ".join(notes)
+    return (text[:1].upper() + text[1:] + ". The verdict holds however often it is checked; "
+            "the prompts not run can be run with 'trial resume --no-stop-early'.")
+
+
 def _recommend(rows: list[dict[str, Any]], bar: Bar) -> Recommendation:
+    rec = _decide(rows, bar)
+    note = progress_note(rows)
+    if note:
+        rec.reason = f"{rec.reason} {note}"
+    return rec
+
+
+def _decide(rows: list[dict[str, Any]], bar: Bar) -> Recommendation:
     verdicts = [judge(row, bar) for row in rows]
+    if len(verdicts) > 1:
+        verdicts = [judge(row, bar, level)
+                    for row, level in zip(rows, holm_levels(verdicts), strict=True)]
     ranked = [rows[i]["label"] for i in sorted(range(len(rows)),
                                                key=lambda i: _rank_key(rows[i]))]
     if not rows:
@@ -324,13 +389,14 @@ def _recommend(rows: list[dict[str, Any]], bar: Bar) -> Recommendation:
     meeting = [i for i in by_size if verdicts[i].meets]
     if meeting:
         best = rows[meeting[0]]
+        together = f" (all {len(rows)} contenders held to it together)" if len(rows) > 1 else ""
         others = len(meeting) - 1
         evidence = "; ".join(p.text for p in verdicts[meeting[0]].parts)
         peak = ("" if "agree" in best and not best.get("peak_rss")  # a quant-compare row
                 else f", peak {human_size(best.get('peak_rss') or 0)}")
         reason = (f"{_name(best)} is the smallest contender "
                   f"({human_size(best.get('file_size') or 0)}{peak}) shown at 95% "
-                  "confidence to "
+                  f"confidence{together} to "
                   f"meet the bar ({bar.describe()}): {evidence}."
                   + (f" {others} larger one{'s' if others > 1 else ''} also meet"
                      f"{'' if others > 1 else 's'} it." if others else ""))

@@ -10,12 +10,17 @@ What counts where:
   and grouped by model (:func:`group_by_model`), settings variants as sub-rows.
 
 A pass rate counts prompts, not cells: a prompt scores the share of its repeats that pass,
-and the 95% Wilson interval is over the number of prompts (with fractional successes), since
-repeats of one prompt are not independent evidence about the suite.
+and the 95% interval (exact, Clopper-Pearson) is over the number of prompts (with fractional
+successes), since repeats of one prompt are not independent evidence about the suite. On the
+leaderboard a prompt is counted once across trials: its identity is its text, system prompt
+and checks (:func:`prompt_identity`), so a rerun of the same suite adds repeats of the same
+prompts, not new prompts (8 of 10 stays "80% of 10", never "80% of 20").
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -35,7 +40,8 @@ from workbench.trials.contenders import (
 )
 from workbench.trials.judge import JUDGE_PROMPT_SHA256, cell_grades, judge_agreement, pending
 from workbench.trials.plain import settings_in_words
-from workbench.trials.stats import rate_with_intervals, spread, wilson
+from workbench.trials.sequential import clopper_pearson
+from workbench.trials.stats import rate_with_intervals, spread
 from workbench.trials.suites import get_suite
 from workbench.trials.votes import Game, vote_games
 
@@ -62,7 +68,7 @@ def prompt_scores(cells: Iterable[dict[str, Any]], key: str = "prompt_id"
 def _pass_figures(scores: dict[Any, float]) -> dict[str, Any]:
     n = len(scores)
     passed = sum(scores.values())
-    low, high = wilson(passed, n)
+    low, high = clopper_pearson(passed, n)
     return {"prompts_checked": n, "prompts_passed": passed,
             "pass_rate": passed / n if n else None,
             "pass_low": low if n else None, "pass_high": high if n else None}
@@ -74,11 +80,13 @@ def _vote_figures(votes: list[dict[str, Any]], who: dict[int, int], rounds: int
     interval, and Bradley-Terry ratings, per player (``who`` maps contender id to player)."""
     games: list[list[Game]] = [[(who.get(a, a), who.get(b, b), s) for a, b, s in vote_games(v)]
                                for v in votes]
+    # Rows of one identity merged into one player: a player never plays itself, and a vote
+    # counts once for it however many of its old rows the vote showed.
+    games = [[g for g in vote if g[0] != g[1]] for vote in games]
     ratings = {r.player: r for r in rate_with_intervals(games, rounds=rounds)}
     figures: dict[int, dict[str, Any]] = {}
     for vote in votes:
-        for contender_id in vote["display_order"]:
-            player = who.get(contender_id, contender_id)
+        for player in dict.fromkeys(who.get(c, c) for c in vote["display_order"]):
             entry = figures.setdefault(player, {"votes": 0, "won": 0, "tied": 0, "bad": 0})
             entry["votes"] += 1
             if vote["outcome"] in ("tie", "bad"):
@@ -87,7 +95,7 @@ def _vote_figures(votes: list[dict[str, Any]], who: dict[int, int], rounds: int
                 entry["won"] += 1
     for player, entry in figures.items():
         good = entry["won"] + entry["tied"]
-        low, high = wilson(good, entry["votes"])
+        low, high = clopper_pearson(good, entry["votes"])
         rating = ratings.get(player)
         entry.update(vote_good=good, vote_share=good / entry["votes"], vote_low=low,
                      vote_high=high, rating=rating.rating if rating else None,
@@ -100,6 +108,15 @@ def _empty_votes() -> dict[str, Any]:
     return {"votes": 0, "won": 0, "tied": 0, "bad": 0, "vote_good": 0, "vote_share": None,
             "vote_low": None, "vote_high": None, "rating": None, "low": None, "high": None,
             "games": 0}
+
+
+def prompt_identity(prompt: str, system: str | None, checks: Any) -> str:
+    """One prompt across suites, trials and reruns: a hash of its text, system prompt and
+    checks (the contender's settings are the leaderboard row's own identity)."""
+    if isinstance(checks, str):
+        checks = json.loads(checks or "[]")
+    blob = json.dumps([prompt, system or "", checks or []], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def leaderboard(db: Database, rounds: int = 300) -> list[dict[str, Any]]:
@@ -115,11 +132,12 @@ def leaderboard(db: Database, rounds: int = 300) -> list[dict[str, Any]]:
         who[c.id] = leader.id
     figures = _vote_figures(store.list_votes(db), who, rounds)
     cells = [dict(r) for r in db.query(
-        "SELECT trial_id, prompt_id, contender_id, passed FROM trial_cells "
-        "WHERE passed IS NOT NULL")]
+        "SELECT c.trial_id, c.prompt_id, c.contender_id, c.passed, p.prompt, p.system, "
+        "p.checks FROM trial_cells c JOIN suite_prompts p ON p.id = c.prompt_id "
+        "WHERE c.passed IS NOT NULL")]
     by_player: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for cell in cells:
-        cell["trial_prompt"] = (cell["trial_id"], cell["prompt_id"])
+        cell["trial_prompt"] = prompt_identity(cell["prompt"], cell["system"], cell["checks"])
         by_player[who.get(cell["contender_id"], int(cell["contender_id"]))].append(cell)
     leaders = {c.id: c for c in first.values()}
     rows = []
@@ -173,6 +191,7 @@ def trial_summary(db: Database, trial_id: int | str, rounds: int = 200) -> dict[
     grades = cell_grades(store.trial_judgements(db, int(trial["id"])))
     votes = _vote_figures(store.list_votes(db, trial_id=int(trial["id"])), {}, rounds)
     prompts = {p.id: p.prompt for p in suite.prompts}
+    stops = store.trial_stops(db, int(trial["id"]))
     summaries = []
     for c in contenders:
         mine = [x for x in cells if x["contender_id"] == c.id]
@@ -190,6 +209,10 @@ def trial_summary(db: Database, trial_id: int | str, rounds: int = 200) -> dict[
             "echoes": sum(is_echo(prompts.get(x["prompt_id"], ""), x["content"] or "")
                           for x in mine),
             "cells": len(mine), "checked": len(checked),
+            "prompts_total": len(suite.prompts),
+            "prompts_run": sum(1 for p in suite.prompts if sum(
+                x["prompt_id"] == p.id for x in mine) >= trial["repeats"]),
+            "stopped": stops.get(c.id),
             "passed": sum(x["passed"] for x in checked),
             **_pass_figures(scores), "prompt_scores": scores,
             "gen_tps": spread([x["gen_tps"] for x in warm]).to_dict(),

@@ -7,6 +7,12 @@ was running. Each repeat is a real sample: it gets its own seed, derived from th
 the contender's) seed and the repeat number, and recorded on the cell. :class:`TrialRun` is
 an iterator of :class:`TrialProgress` events with a ``stop()`` that ends the running reply
 within a token, which is the shape the window's task manager and the CLI both drive.
+
+Prompts run in an order shuffled with the trial's seed (the same on every rerun). Given a
+pass-rate bar, a contender stops as soon as its verdict is settled by the anytime-valid rule
+of :mod:`.sequential` ("stopped after 14 of 40 prompts: the pass rate cannot reach 80%"),
+recorded in ``trial_stops``; ``stop_early=False`` (``trial resume --no-stop-early``) runs the
+rest.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from workbench.trials import judge, store
 from workbench.trials.checks import run_checks
 from workbench.trials.compare import build_messages, run_order
 from workbench.trials.contenders import Contender, get_contender
+from workbench.trials.sequential import MEETS, stop_text, stop_verdict
 from workbench.trials.suites import Suite, get_suite
 
 
@@ -77,7 +84,14 @@ def repeat_seed(base: int, repeat: int) -> int:
 class TrialRun(EventStream[TrialProgress]):
     """Iterate to run (or resume) a trial; ``stop()`` cancels it, keeping finished cells."""
 
-    def __init__(self, db: Database, engine: Engine, trial_id: int) -> None:
+    def __init__(self, db: Database, engine: Engine, trial_id: int,
+                 bar: float | None = None, stop_early: bool = True,
+                 settled_by_pass_rate: bool = True) -> None:
+        """``bar``: the pass-rate bar (0-1) a contender may stop early at, when
+        ``stop_early``; ``settled_by_pass_rate`` False (other parts of the bar still need
+        every reply, such as votes) stops only on a failing pass rate."""
+        self.bar = bar if stop_early else None
+        self.settled_by_pass_rate = settled_by_pass_rate
         self.db = db
         self.engine = engine
         self.trial = store.get_trial_row(db, trial_id)
@@ -99,19 +113,62 @@ class TrialRun(EventStream[TrialProgress]):
     def stopped(self) -> bool:
         return self._stop.is_set()
 
+    def prompt_order(self) -> list[int]:
+        """The suite's prompt indexes shuffled with the trial's seed."""
+        order = list(range(len(self.suite.prompts)))
+        random.Random(f"workbench-order:{int(self.trial['seed'])}").shuffle(order)
+        return order
+
     def plan(self) -> list[tuple[Contender, int, int]]:
-        """(contender, prompt index, repeat) in run order, finished cells left out."""
+        """(contender, prompt index, repeat) in run order, finished cells left out, and the
+        contenders stopped early left out while early stopping is on."""
         done = store.done_cells(self.db, self.trial_id)
+        if self.bar is None:
+            store.clear_stops(self.db, self.trial_id)
+        stopped = store.trial_stops(self.db, self.trial_id)
         cells = []
         for contender in run_order(self.contenders, self.engine):
-            for index, prompt in enumerate(self.suite.prompts):
+            if contender.id in stopped:
+                continue
+            for index in self.prompt_order():
+                prompt = self.suite.prompts[index]
                 for repeat in range(self.trial["repeats"]):
                     if (prompt.id, contender.id, repeat) not in done:
                         cells.append((contender, index, repeat))
         return cells
 
+    def _settled(self, contender: Contender) -> str | None:
+        """After a prompt's last repeat: the stop sentence when the contender's pass rate
+        is settled (recorded), else None."""
+        if self.bar is None:
+            return None
+        mine = [c for c in store.trial_cells(self.db, self.trial_id)
+                if c["contender_id"] == contender.id]
+        if len(mine) % int(self.trial["repeats"]):
+            return None
+        tally: dict[int, list[int]] = {}
+        for cell in mine:
+            if cell["passed"] is not None:
+                entry = tally.setdefault(int(cell["prompt_id"]), [0, 0])
+                entry[0] += int(cell["passed"])
+                entry[1] += 1
+        passed = sum(a / b for a, b in tally.values())
+        outcome = stop_verdict(passed, len(tally), self.bar, len(self.contenders))
+        if outcome is None or (outcome == MEETS and not self.settled_by_pass_rate):
+            return None
+        after, total = len({c["prompt_id"] for c in mine}), len(self.suite.prompts)
+        if after >= total:
+            return None
+        text = stop_text(outcome, after, total, self.bar)
+        store.save_stop(self.db, self.trial_id, contender.id, after, total, outcome,
+                        self.bar, text)
+        return text
+
     def __iter__(self) -> Iterator[TrialProgress]:
         plan = self.plan()
+        stopped = store.trial_stops(self.db, self.trial_id)
+        self.total -= sum((s["total_prompts"] - s["after_prompts"]) * self.trial["repeats"]
+                          for s in stopped.values())
         done = self.total - len(plan)
         store.set_trial_status(self.db, self.trial_id, "running")
         status = "cancelled"
@@ -119,10 +176,13 @@ class TrialRun(EventStream[TrialProgress]):
                             message="resuming" if done else "starting")
         started = time.perf_counter()
         ran = 0
+        skip: set[int] = set()
         try:
-            for contender, index, repeat in plan:
+            for position, (contender, index, repeat) in enumerate(plan):
                 if self._stop.is_set():
                     break
+                if contender.id in skip:
+                    continue
                 cell = self._run_cell(contender, index, repeat)
                 if cell is None:  # stopped in the middle: not a result, not saved
                     break
@@ -132,6 +192,14 @@ class TrialRun(EventStream[TrialProgress]):
                 eta = elapsed / ran * (self.total - done)
                 yield TrialProgress(self.trial_id, done, self.total, eta, cell,
                                     contender=contender.label)
+                settled = self._settled(contender)
+                if settled:
+                    skip.add(contender.id)
+                    self.total -= sum(1 for c, _i, _r in plan[position + 1:]
+                                      if c.id == contender.id)
+                    yield TrialProgress(self.trial_id, done, self.total, None,
+                                        message=f"{contender.label} {settled}",
+                                        contender=contender.label)
             else:
                 yield from self._judge()
                 status = "cancelled" if self._stop.is_set() else "done"

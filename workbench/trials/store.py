@@ -203,3 +203,24 @@ def save_judgement(db: Database, cell: dict[str, Any], check_index: int,
 def trial_judgements(db: Database, trial_id: int) -> list[dict[str, Any]]:
     return [_decode(dict(r), "judge_settings") for r in db.table("trial_judgements").rows_where(
         "trial_id = ?", [trial_id], order_by="prompt_id, contender_id, repeat, check_index")]
+
+
+# Early stops ---------------------------------------------------------------------------------
+
+def save_stop(db: Database, trial_id: int, contender_id: int, after: int, total: int,
+              outcome: str, bar: float, text: str) -> None:
+    db.table("trial_stops").insert({
+        "trial_id": trial_id, "contender_id": contender_id, "after_prompts": after,
+        "total_prompts": total, "outcome": outcome, "bar": bar, "text": text,
+        "created_at": now()}, replace=True)
+
+
+def trial_stops(db: Database, trial_id: int) -> dict[int, dict[str, Any]]:
+    """Per contender id, where the trial stopped it early (none: it ran every prompt)."""
+    return {int(r["contender_id"]): dict(r) for r in db.table("trial_stops").rows_where(
+        "trial_id = ?", [trial_id])}
+
+
+def clear_stops(db: Database, trial_id: int) -> None:
+    """The rest of the prompts are being run: no contender is stopped any more."""
+    db.execute("DELETE FROM trial_stops WHERE trial_id = ?", [trial_id])

@@ -37,6 +37,7 @@ from sqlite_utils import Database
 from ui.services import Services
 from ui.tasks import Job
 from ui.views.compare.page import ContenderPicker, build_contenders
+from ui.views.trials.prompt_editor import PromptEditorPart
 from ui.views.trials.results import ResultsPart
 from ui.views.trials.suites import SUITE_NAME_ROLE, SuitesPart
 from ui.views.trials.tables import MatrixModel
@@ -74,7 +75,7 @@ GUIDES = {
 }
 
 
-class TrialsPage(SuitesPart, ResultsPart, QWidget):
+class TrialsPage(SuitesPart, PromptEditorPart, ResultsPart, QWidget):
     def __init__(self, services: Services, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.services = services
