@@ -192,10 +192,12 @@ class MainWindow(QMainWindow):
         parts = []
         if generating:
             parts.append("Generating…")
-        if background:
+        if len(background) == 1:  # the job itself, short enough for its fixed slot
+            name = background[0].name
+            parts.append(f"{name[:1].upper()}{name[1:]}…")
+        elif background:  # the count first: the names may be cut (the tooltip has them)
             names = ", ".join(job.name for job in background[:2])
-            parts.append(f"{len(background)} background job{'s' if len(background) > 1 else ''}"
-                         f" ({names})")
+            parts.append(f"{len(background)} background jobs ({names})")
         self.jobs_label.setText("  ·  ".join(parts))
 
     def show_status(self, text: str, timeout_ms: int = 0) -> None:
