@@ -34,6 +34,7 @@ from workbench.trials import judge, store
 from workbench.trials.checks import run_checks
 from workbench.trials.compare import build_messages, run_order
 from workbench.trials.contenders import Contender, get_contender
+from workbench.trials.recommend import Bar
 from workbench.trials.sequential import MEETS, stop_text, stop_verdict
 from workbench.trials.suites import Suite, get_suite
 
@@ -83,6 +84,17 @@ def repeat_seed(base: int, repeat: int) -> int:
 
 class TrialRun(EventStream[TrialProgress]):
     """Iterate to run (or resume) a trial; ``stop()`` cancels it, keeping finished cells."""
+
+    @classmethod
+    def under(cls, db: Database, engine: Engine, trial_id: int, bar: Bar | None,
+              stop_early: bool = True) -> TrialRun:
+        """The run for the user's bar, as the CLI and the window start it: a contender stops
+        early once its pass rate settles the bar, and a settled "meets" stops it only when
+        no vote or speed part of the bar still needs every reply."""
+        return cls(db, engine, trial_id,
+                   bar=bar.min_pass_rate if bar is not None else None, stop_early=stop_early,
+                   settled_by_pass_rate=bar is None or (bar.min_vote_share is None
+                                                        and bar.min_tps is None))
 
     def __init__(self, db: Database, engine: Engine, trial_id: int,
                  bar: float | None = None, stop_early: bool = True,

@@ -294,13 +294,13 @@ class TrialsPage(SuitesPart, PromptEditorPart, ResultsPart, QWidget):
             self.show_error("Choose a suite first.")
             return
         suite_id, chosen = self.suite_id, self.picker.chosen()
-        repeats, seed = self.repeats.value(), self.seed.value()
+        repeats, seed, bar = self.repeats.value(), self.seed.value(), self.bar()
         services = self.services
 
         def job(db: Database) -> TrialRun:
             trial_id = create_trial(db, suite_id, build_contenders(db, chosen), seed=seed,
                                     repeats=repeats)
-            return TrialRun(db, services.engine, trial_id)
+            return TrialRun.under(db, services.engine, trial_id, bar)
 
         self._run(job)
 
@@ -308,8 +308,8 @@ class TrialsPage(SuitesPart, PromptEditorPart, ResultsPart, QWidget):
         trial_id = self.trial_id
         if trial_id is None:
             return
-        services = self.services
-        self._run(lambda db: TrialRun(db, services.engine, trial_id))
+        services, bar = self.services, self.bar()
+        self._run(lambda db: TrialRun.under(db, services.engine, trial_id, bar))
 
     def _run(self, job: Any) -> None:
         self.run_button.setEnabled(False)

@@ -78,10 +78,7 @@ def _drive(workspace: Workspace, trial_id: int, bar: Bar | None = None,
            stop_early: bool = True) -> None:
     """Run or resume a trial with a progress line; Ctrl+C cancels and keeps finished cells.
     With a pass-rate bar a contender stops once its verdict is settled (``stop_early``)."""
-    pass_bar = bar.min_pass_rate if bar is not None else None
-    run = TrialRun(workspace.db, Engine(), trial_id, bar=pass_bar, stop_early=stop_early,
-                   settled_by_pass_rate=bar is None or (bar.min_vote_share is None
-                                                        and bar.min_tps is None))
+    run = TrialRun.under(workspace.db, Engine(), trial_id, bar, stop_early)
     previous = on_interrupt(run)
     try:
         for progress in run:
