@@ -35,6 +35,9 @@ MAX_TOOLS = 128
 MAX_CALLS = 16
 #: The most characters of one tool's description.
 MAX_DESCRIPTION = 8_000
+#: The most characters of one tool result given to the model; the rest is cut with a note
+#: (a 50 MB result must not become a 50 MB prompt).
+MAX_RESULT_CHARS = 200_000
 #: The most model steps of a tool loop before it stops with :data:`STEPS_LINE`.
 MAX_STEPS = 8
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -279,8 +282,18 @@ def _gbnf(schema: dict[str, Any]) -> str:
     return grammar
 
 
+def bounded_result(text: str) -> str:
+    """A tool result as the model will read it: at most :data:`MAX_RESULT_CHARS`."""
+    if len(text) <= MAX_RESULT_CHARS:
+        return text
+    return (text[:MAX_RESULT_CHARS] + f"\n[the result was cut: {len(text) - MAX_RESULT_CHARS:,}"
+            " more characters]")
+
+
 def _shaped(message: dict[str, Any], *, generic: bool) -> dict[str, Any]:
     calls = message.get("tool_calls")
+    if message.get("role") == "tool":
+        message = {**message, "content": bounded_result(str(message.get("content") or ""))}
     if message.get("role") == "tool" and generic:
         result = {"tool_response": {"tool": message.get("name", ""),
                                     "content": message.get("content", "")}}
