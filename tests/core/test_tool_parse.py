@@ -46,7 +46,7 @@ CASES = [
     ("hermes", f"<xml>\n  {J}\n</xml>", "", CALL),
     ("hermes", f"<JSON>\n  {J}\n</JSON>", "", CALL),
     ("hermes", f"{J}", "", CALL),
-    ("hermes", f'{{\n  "name": "special_function", "arguments": {{"arg1": 1}}\n}}', "", CALL),
+    ("hermes", '{\n  "name": "special_function", "arguments": {"arg1": 1}\n}', "", CALL),
     ("hermes", 'This is not a tool call:\n{"arg1": 1}', 'This is not a tool call:\n{"arg1": 1}',
      []),
     ("hermes", f"<think>I'm\nthinking</think>{HELLO}", HELLO, []),
@@ -67,7 +67,7 @@ CASES = [
      CALL),
     ("llama3", HELLO, HELLO, []),
     # Mistral Nemo / Mistral Small
-    ("mistral", f'[TOOL_CALLS][{{"name": "special_function", "arguments": {{"arg1": 1}}, '
+    ("mistral", '[TOOL_CALLS][{"name": "special_function", "arguments": {"arg1": 1}, '
      '"id": "123456789"}]', "", CALL),
     ("mistral", f"{HELLO}[TOOL_CALLS][{J}]", HELLO, CALL),
     ("mistral", '[TOOL_CALLS]special_function[ARGS]{"arg1": 1}', "", CALL),

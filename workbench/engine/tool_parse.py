@@ -293,7 +293,8 @@ def _generic(text: str, turn: ToolTurn) -> str:
     value = found[0]
     if isinstance(value.get("response"), str):
         return str(value["response"])
-    entries = value.get("tool_calls") if isinstance(value.get("tool_calls"), list) else \
+    listed = value.get("tool_calls")
+    entries: list[Any] = listed if isinstance(listed, list) else \
         [value.get("tool_call")] if "tool_call" in value else []
     calls = [_call_from(v) for v in entries]
     if not calls or any(c is None for c in calls):
