@@ -254,10 +254,13 @@ def chat_request(body: dict[str, Any]) -> GenerationRequest:
             raise bad(f"{where}: must be an object with role and content", "messages")
         if message.get("role") not in ROLES:
             raise bad(f"{where}.role: must be one of {', '.join(ROLES)}", "messages")
-    from workbench.server.tools import chat_messages, tool_settings
+    from workbench.server.tools import ToolRequestError, chat_messages, tool_settings
 
-    tools = tool_settings(body)
-    request.messages = chat_messages(messages, _content, bool(tools))
+    try:
+        tools = tool_settings(body)
+        request.messages = chat_messages(messages, _content, bool(tools))
+    except ToolRequestError as error:
+        raise bad(str(error), error.param) from None
     _check_prompt_size(sum(len(m["content"]) for m in request.messages), "messages")
     request.sampling.update(_response_format(body.get("response_format")))
     request.sampling.update(tools)

@@ -19,7 +19,20 @@ from workbench.engine.settings import ReplyStats
 from workbench.engine.tool_parse import ToolTurn, parse_reply
 from workbench.engine.tools import check_tool_choice, check_tools
 from workbench.errors import InvalidInputError
-from workbench.server.protocol import bad
+
+
+class ToolRequestError(InvalidInputError):
+    """A part of the request that is wrong, and the field (``param``) it is in; the protocol
+    answers it as a 400 in OpenAI's shape."""
+
+    def __init__(self, message: str, param: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+def bad(message: str, param: str) -> ToolRequestError:
+    return ToolRequestError(message, param)
+
 
 #: The most calls one assistant message of a request may carry.
 MAX_MESSAGE_CALLS = 128
