@@ -150,3 +150,48 @@ def test_tool_choice_must_name_an_offered_tool() -> None:
         check_tool_choice("required", None)
     assert check_tool_choice({"type": "function", "function": {"name": "get_time"}},
                              TOOLS) == "get_time"
+
+
+def test_the_lazy_grammar_binds_only_once_a_call_begins(model_path: Path) -> None:
+    """``auto``: llama.cpp's lazy grammar (through llama-cpp-python's low-level binding)
+    leaves text free, and once ``<tool_call>`` is written only the call's JSON may follow."""
+    import ctypes
+
+    import llama_cpp
+
+    from workbench.engine.tools import ToolPlan, tool_list
+
+    grammar, triggers = ToolPlan("hermes", tool_list(TOOLS), "auto").lazy_grammar()
+    assert grammar and triggers
+    llama = llama_cpp.Llama(str(model_path), n_ctx=128, n_threads=1, verbose=False)
+    vocab = llama._model.vocab
+    patterns = (ctypes.c_char_p * 1)(triggers[0].encode())
+    rule = llama_cpp.llama_sampler_init_grammar_lazy_patterns(
+        vocab, grammar.encode(), b"root", patterns, 1, None, 0)
+    assert rule
+    n_vocab = llama.n_vocab()
+
+    def allowed() -> set[int]:
+        data = (llama_cpp.llama_token_data * n_vocab)(
+            *[llama_cpp.llama_token_data(i, 0.0, 0.0) for i in range(n_vocab)])
+        array = llama_cpp.llama_token_data_array(data, n_vocab, -1, False)
+        llama_cpp.llama_sampler_apply(rule, ctypes.byref(array))
+        return {data[i].id for i in range(n_vocab) if data[i].logit > -1e30}
+
+    def accept(text: str) -> None:
+        for token in llama.tokenize(text.encode(), add_bos=False, special=False):
+            llama_cpp.llama_sampler_accept(rule, token)
+
+    hello = llama.tokenize(b"Hello", add_bos=False, special=False)[0]
+    try:
+        assert len(allowed()) == n_vocab  # free text before any call
+        accept("Let me look. ")
+        assert hello in allowed()
+        accept("<tool_call>\n")
+        after = allowed()
+        assert hello not in after and 0 < len(after) < n_vocab / 10
+        brace = llama.tokenize(b"{", add_bos=False, special=False)[0]
+        assert brace in after
+    finally:
+        llama_cpp.llama_sampler_free(rule)
+        llama.close()

@@ -270,6 +270,9 @@ class Reply(StreamedReply):
                               shared_prefix=self.keep_prefix,
                               tools=plan.template_tools() if plan else None)
         grammar = plan.grammar() if plan else None
+        triggers: tuple[str, ...] = ()
+        if plan and grammar is None:
+            grammar, triggers = plan.lazy_grammar()
         tokens, stops = fitted.tokens, fitted.stops
         seed = sampling.seed if sampling.seed is not None else random.randrange(2**31)
         stats.prompt_tokens = len(tokens)
@@ -286,7 +289,8 @@ class Reply(StreamedReply):
         generation = Generation(
             llama, self.loaded.cache, tokens, sampling=sampling, seed=seed, stops=stops,
             stop_flag=self._stop, mode=mode, prefix=fitted.prefix,
-            grammar=grammar or grammar_text(_grammar(sampling.json_schema)))
+            grammar=grammar or grammar_text(_grammar(sampling.json_schema)),
+            triggers=triggers if grammar else ())
         stream = generation.__iter__()
         try:
             for count, piece in enumerate(stream):

@@ -16,8 +16,9 @@ message, and the answer a JSON object choosing a tool call or a reply, held to t
 by a grammar. With ``tool_choice`` ``required`` or a named tool, a grammar in the model's
 own call syntax makes the call parse and its arguments validate. llama.cpp binds that
 grammar lazily (``llama_sampler_init_grammar_lazy_patterns``: free text until a call
-begins); this slice uses a full grammar only where a call is forced, and leaves ``auto``
-free, parsing whatever call the model writes (:mod:`.tool_parse`).
+begins); Workbench does the same through that binding for ``auto`` in the Hermes, Mistral
+and Granite syntaxes (:meth:`ToolPlan.lazy_grammar`); a forced call gets the grammar from
+the first token; other syntaxes under ``auto`` are free text, read by :mod:`.tool_parse`.
 """
 
 from __future__ import annotations
@@ -230,24 +231,40 @@ class ToolPlan:
         if not self.active:
             return None
         forced = self.choice != "auto"
+        if self.format != "generic":
+            return self._call_grammar() if forced else None
+        call = self._call()
+        if self.parallel:
+            calls = {"type": "object", "properties": {"tool_calls": {
+                "type": "array", "items": call, "minItems": 1}}, "required": ["tool_calls"]}
+        else:
+            calls = {"type": "object", "properties": {"tool_call": call},
+                     "required": ["tool_call"]}
+        schema = calls if forced else {"anyOf": [calls, {
+            "type": "object", "properties": {"response": {"type": "string"}},
+            "required": ["response"]}]}
+        return _gbnf(schema)
+
+    def lazy_grammar(self) -> tuple[str | None, tuple[str, ...]]:
+        """With ``auto``: the call grammar and the trigger that binds it once a call has
+        begun (llama.cpp's ``llama_sampler_init_grammar_lazy_patterns``; the pattern is
+        llama.cpp's own ``^[\\s\\S]*?(WORD)[\\s\\S]*``), so text stays free and a call the
+        model starts always parses and validates. ``(None, ())`` when not applicable."""
+        trigger = _TRIGGERS.get(self.format)
+        if not self.active or self.choice != "auto" or trigger is None:
+            return None, ()
+        return self._call_grammar(), (trigger,)
+
+    def _call(self) -> dict[str, Any]:
+        """The JSON schema of one call: a chosen tool's name and its arguments."""
         chosen = [t for t in self.tools if self.choice in CHOICES
                   or t["function"]["name"] == self.choice]
         key = "parameters" if self.format == "llama3" else "arguments"
-        call = {"anyOf": [_call_schema(t, key) for t in chosen]} if len(chosen) > 1 \
+        return {"anyOf": [_call_schema(t, key) for t in chosen]} if len(chosen) > 1 \
             else _call_schema(chosen[0], key)
-        if self.format == "generic":
-            if self.parallel:
-                calls = {"type": "object", "properties": {"tool_calls": {
-                    "type": "array", "items": call, "minItems": 1}}, "required": ["tool_calls"]}
-            else:
-                calls = {"type": "object", "properties": {"tool_call": call},
-                         "required": ["tool_call"]}
-            schema = calls if forced else {"anyOf": [calls, {
-                "type": "object", "properties": {"response": {"type": "string"}},
-                "required": ["response"]}]}
-            return _gbnf(schema)
-        if not forced:
-            return None
+
+    def _call_grammar(self) -> str:
+        call = self._call()
         wrap = {"hermes": ('"<tool_call>\\n"', '"\\n</tool_call>"', '"\\n"'),
                 "mistral": ('"[TOOL_CALLS]["', '"]"', '", "'),
                 "granite": ('"<|tool_call|>["', '"]"', '", "'),
@@ -263,6 +280,12 @@ class ToolPlan:
             more = f"({between} tool-call)*" if self.parallel else ""
             rule = f"root ::= {head} tool-call {more} {tail}"
         return rule + "\n" + body
+
+
+#: Where a call begins, per syntax (llama.cpp's grammar triggers for these formats).
+_TRIGGERS = {"hermes": r"^[\s\S]*?(<tool_call>)[\s\S]*",
+             "mistral": r"^[\s\S]*?(\[TOOL_CALLS\])[\s\S]*",
+             "granite": r"^[\s\S]*?(<\|tool_call\|>)[\s\S]*"}
 
 
 def _call_schema(tool: dict[str, Any], key: str = "arguments") -> dict[str, Any]:
