@@ -174,3 +174,10 @@ def test_a_50_mb_tool_result_is_refused_whole(server: RunningServer) -> None:
     assert answer.status == 413
     assert "larger than 16 MiB" in json.loads(answer.read())["error"]["message"]
     connection.close()
+
+
+def test_an_alias_cannot_carry_tools(space: Workspace) -> None:
+    from workbench.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="given with each request"):
+        set_alias(space.db, "toolish", "1", {"tool_choice": "required"})

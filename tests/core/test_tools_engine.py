@@ -195,3 +195,14 @@ def test_the_lazy_grammar_binds_only_once_a_call_begins(model_path: Path) -> Non
     finally:
         llama_cpp.llama_sampler_free(rule)
         llama.close()
+
+
+def test_tool_settings_are_text_and_a_named_choice_must_be_offered() -> None:
+    from workbench.engine.tools import plan_for
+
+    with pytest.raises(InvalidInputError, match="must be JSON text"):
+        SamplingSettings(tools=[WEATHER])  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="not one of the tools"):
+        plan_for("{{ tools }}<tool_call>", TOOLS, "launch_rocket")
+    assert "tools" not in SamplingSettings().to_dict()  # records without tools read as before
+    assert SamplingSettings(tools=TOOLS).to_dict()["tools"] == TOOLS

@@ -97,6 +97,11 @@ class SamplingSettings:
         check_number("repeat_penalty", self.repeat_penalty, 0)
         check_number("max_tokens", self.max_tokens, 1, whole=True, unset=True)
         check_number("seed", self.seed, -(2**63), 2**64 - 1, whole=True, unset=True)
+        for name in ("tools", "tool_choice"):  # checked whole by workbench.engine.tools
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+                raise InvalidInputError(f"setting {name}: must be JSON text")
+        if not isinstance(self.parallel_tool_calls, bool):
+            raise InvalidInputError("setting parallel_tool_calls: must be true or false")
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)

@@ -348,5 +348,7 @@ def plan_for(template_source: str, tools: str | None, choice: str | None,
     """The plan for a reply, or None when no tools are offered."""
     if not tools:
         return None
+    if choice and choice not in CHOICES and choice not in tool_names(tools):
+        raise InvalidInputError(f"tool_choice: '{choice[:64]}' is not one of the tools offered")
     return ToolPlan(detect_format(template_source), tool_list(tools), choice or "auto",
                     parallel)
