@@ -25,7 +25,8 @@ CORE = ROOT / "workbench"
 #: top package ``workbench`` itself, which names only its ``__init__`` (the version).
 LAYERS: dict[str, tuple[str, ...]] = {
     # What a person or a program talks to: the command line and the local server.
-    "front ends": ("workbench.cli", "workbench.server", "workbench.__main__"),
+    "front ends": ("workbench.cli", "workbench.server", "workbench.server.tools",
+                   "workbench.__main__"),
     # One thing the user does, end to end.
     "features": (
         "workbench.chat", "workbench.chat_runner", "workbench.trials", "workbench.quant",
@@ -39,7 +40,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "workbench.runnable",
     ),
     # llama.cpp, in its own process.
-    "engine": ("workbench.engine",),
+    "engine": ("workbench.engine", "workbench.engine.tools", "workbench.engine.tool_parse",
+               "workbench.engine.tool_loop"),
     # The database, the settings file, and pure arithmetic on a model file's header.
     "store": ("workbench.store", "workbench.settings", "workbench.gguf_header", "workbench.fit"),
     # Imports nothing of the core (or only other leaves).

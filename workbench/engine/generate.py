@@ -82,19 +82,28 @@ def common_prefix(a: list[int], b: list[int]) -> int:
 
 
 def build_sampler(llama: llama_cpp.Llama, sampling: SamplingSettings, seed: int,
-                  grammar: str | None) -> Any:
+                  grammar: str | None, triggers: tuple[str, ...] = ()) -> Any:
     """llama.cpp's sampler chain for these settings (free it with ``llama_sampler_free``).
 
     The order is llama-cpp-python's (penalties, grammar, top-k, top-p, min-p, temperature,
     dist), so the same seed gives the same reply as before this loop; temperature 0 is greedy.
-    ``grammar`` is GBNF text (a JSON schema's, from :func:`grammar_text`)."""
+    ``grammar`` is GBNF text (a JSON schema's, from :func:`grammar_text`). With ``triggers``
+    (regular expressions over the reply so far, llama.cpp's lazy grammar) the grammar binds
+    only once one matches, from the start of its first group: a tool call's grammar, from
+    where the call begins."""
     chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
     add = llama_cpp.llama_sampler_chain_add
     add(chain, llama_cpp.llama_sampler_init_penalties(
         llama.n_vocab(), PENALTY_LAST_N, sampling.repeat_penalty, 0.0, 0.0))
     if grammar is not None:
         vocab = llama._model.vocab
-        rule = llama_cpp.llama_sampler_init_grammar(vocab, grammar.encode("utf-8"), b"root")
+        if triggers:
+            patterns = (ctypes.c_char_p * len(triggers))(*[t.encode() for t in triggers])
+            rule = llama_cpp.llama_sampler_init_grammar_lazy_patterns(
+                vocab, grammar.encode("utf-8"), b"root", patterns, len(triggers), None, 0)
+        else:
+            rule = llama_cpp.llama_sampler_init_grammar(vocab, grammar.encode("utf-8"),
+                                                        b"root")
         if not rule:
             llama_cpp.llama_sampler_free(chain)
             raise WorkbenchError("json_schema: llama.cpp could not parse the grammar made "
@@ -152,7 +161,7 @@ class Generation:
     def __init__(self, llama: llama_cpp.Llama, record: CacheRecord, tokens: list[int], *,
                  sampling: SamplingSettings, seed: int, stops: list[str],
                  stop_flag: threading.Event, mode: str = "chat", prefix: int = 0,
-                 grammar: str | None = None) -> None:
+                 grammar: str | None = None, triggers: tuple[str, ...] = ()) -> None:
         if mode not in ("chat", "fresh", "prefix"):
             raise ValueError(f"mode {mode!r}")
         self.llama = llama
@@ -165,6 +174,7 @@ class Generation:
         self.mode = mode
         self.prefix = prefix
         self.grammar = grammar
+        self.triggers = triggers
         self.finish = "stop"
         self.aborted = False
         self.token_times: list[float] = []
@@ -254,7 +264,7 @@ class Generation:
             llama_cpp.llama_set_abort_callback(ctx, abort, None)
         chain = None
         try:
-            chain = build_sampler(llama, self.sampling, self.seed, self.grammar)
+            chain = build_sampler(llama, self.sampling, self.seed, self.grammar, self.triggers)
             self.evaluate_prompt()
             limit = n_ctx - len(self.tokens)
             if self.sampling.max_tokens:

@@ -25,10 +25,11 @@ from workbench.engine.loaded import LoadedModel
 from workbench.engine.settings import ReplyStats, SamplingSettings, json_cut_note
 from workbench.engine.stopflag import StopFlag
 from workbench.engine.templates import FOLDED_NOTE
+from workbench.engine.tools import plan_for
 from workbench.errors import ContextOverflowError, TemplateError
 from workbench.streams import EventStream
 
-Message = dict[str, str]
+Message = dict[str, Any]
 
 
 @dataclass
@@ -47,7 +48,7 @@ class FittedPrompt:
 
 def fit_messages(
     loaded: LoadedModel, messages: list[Message], reserve: int, template_override: str | None,
-    *, shared_prefix: bool = False
+    *, shared_prefix: bool = False, tools: list[dict[str, Any]] | None = None
 ) -> FittedPrompt:
     """Tokenize the conversation, dropping the oldest turns (never the system prompt) until
     it leaves ``reserve`` tokens for the reply. A template failure is a TemplateError.
@@ -72,7 +73,7 @@ def fit_messages(
 
     def attempt(dropped: int) -> tuple[Any, list[int]]:
         if dropped not in tried:
-            rendered = template.render(system + turns[cuts[dropped]:])
+            rendered = template.render(system + turns[cuts[dropped]:], tools)
             tokens = loaded.llama.tokenize(rendered.prompt.encode("utf-8"),
                                            add_bos=not rendered.added_bos, special=True)
             if not tokens:  # llama.cpp asserts on an empty prompt, taking the process with it
@@ -262,8 +263,16 @@ class Reply(StreamedReply):
         n_ctx = llama.n_ctx()
         reserve = min(sampling.max_tokens or n_ctx // 4, n_ctx // 2)
         started = time.perf_counter()
-        fitted = fit_messages(self.loaded, self.messages, reserve, sampling.template,
-                              shared_prefix=self.keep_prefix)
+        plan = plan_for(self.loaded.template(sampling.template).template, sampling.tools,
+                        sampling.tool_choice, sampling.parallel_tool_calls)
+        messages = plan.messages(self.messages) if plan else self.messages
+        fitted = fit_messages(self.loaded, messages, reserve, sampling.template,
+                              shared_prefix=self.keep_prefix,
+                              tools=plan.template_tools() if plan else None)
+        grammar = plan.grammar() if plan else None
+        triggers: tuple[str, ...] = ()
+        if plan and grammar is None:
+            grammar, triggers = plan.lazy_grammar()
         tokens, stops = fitted.tokens, fitted.stops
         seed = sampling.seed if sampling.seed is not None else random.randrange(2**31)
         stats.prompt_tokens = len(tokens)
@@ -271,6 +280,8 @@ class Reply(StreamedReply):
         mode = "prefix" if self.keep_prefix and fitted.prefix else (
             "fresh" if self.fresh or self.keep_prefix else "chat")
         stats.settings = self._settings_record(seed, fitted, mode)
+        if plan:
+            stats.settings["tool_format"] = plan.format
         if self.loaded.fresh:
             stats.load_ms = self.loaded.load_ms
             self.loaded.fresh = False
@@ -278,7 +289,8 @@ class Reply(StreamedReply):
         generation = Generation(
             llama, self.loaded.cache, tokens, sampling=sampling, seed=seed, stops=stops,
             stop_flag=self._stop, mode=mode, prefix=fitted.prefix,
-            grammar=grammar_text(_grammar(sampling.json_schema)))
+            grammar=grammar or grammar_text(_grammar(sampling.json_schema)),
+            triggers=triggers if grammar else ())
         stream = generation.__iter__()
         try:
             for count, piece in enumerate(stream):

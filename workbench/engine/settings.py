@@ -81,6 +81,13 @@ class SamplingSettings:
     #: A JSON schema (as JSON text) the reply must follow, enforced by llama.cpp's grammar;
     #: ``"{}"`` (the empty schema) allows any JSON value. None: free text.
     json_schema: str | None = None
+    #: Tools the model may call (OpenAI's function format, canonical JSON text from
+    #: :func:`~workbench.engine.tools.check_tools`) and ``auto``/``none``/``required`` or a
+    #: tool's name; None: no tools (and left out of :meth:`to_dict`, so records without tools
+    #: read as before).
+    tools: str | None = None
+    tool_choice: str | None = None
+    parallel_tool_calls: bool = True
 
     def __post_init__(self) -> None:
         check_number("temperature", self.temperature, 0)
@@ -90,9 +97,18 @@ class SamplingSettings:
         check_number("repeat_penalty", self.repeat_penalty, 0)
         check_number("max_tokens", self.max_tokens, 1, whole=True, unset=True)
         check_number("seed", self.seed, -(2**63), 2**64 - 1, whole=True, unset=True)
+        for name in ("tools", "tool_choice"):  # checked whole by workbench.engine.tools
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+                raise InvalidInputError(f"setting {name}: must be JSON text")
+        if not isinstance(self.parallel_tool_calls, bool):
+            raise InvalidInputError("setting parallel_tool_calls: must be true or false")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        values = asdict(self)
+        if not self.tools:
+            for key in ("tools", "tool_choice", "parallel_tool_calls"):
+                del values[key]
+        return values
 
 
 #: Presets shown in the window; their values are visible and editable there.

@@ -156,19 +156,23 @@ class ChatTemplate:
     _compiled: Any = field(default=None, repr=False, compare=False)
     #: Whether this template needs the system prompt folded; decided at the first render.
     _fold: bool | None = field(default=None, repr=False, compare=False)
+    _tools: list[dict[str, Any]] | None = field(default=None, repr=False, compare=False)
 
     def describe(self) -> str:
         if self.source == "file":
             return "the model's own chat template"
         return f"{self.name} (chosen by {self.source})"
 
-    def render(self, messages: list[dict[str, str]]) -> Rendered:
+    def render(self, messages: list[dict[str, Any]],
+               tools: list[dict[str, Any]] | None = None) -> Rendered:
         """Render the conversation; raises TemplateError with one line naming the model.
 
         When the template refuses a system message (Gemma 2 raises "System role not
         supported", Mistral's role check trips) or drops it (Phi-3 and Orion render nothing
         for it), the system prompt is folded into the first user message, as llama.cpp does,
-        so a system prompt always reaches the model."""
+        so a system prompt always reaches the model. ``tools`` is the template's ``tools``
+        variable (Hugging Face's convention; see :mod:`.tools`)."""
+        self._tools = tools
         system = messages[0] if messages and messages[0]["role"] == "system" else None
         if system is None or not system["content"].strip():
             return self._rendered([m for m in messages if m is not system], folded=False)
@@ -211,9 +215,10 @@ class ChatTemplate:
         try:
             if self._compiled is None:
                 self._compiled = compile_template(self.template)
+            extra = {"tools": self._tools} if self._tools else {}
             return render_template(self._compiled, messages=messages,
                                    eos_token=self.eos_token, bos_token=self.bos_token,
-                                   add_generation_prompt=True)
+                                   add_generation_prompt=True, **extra)
         except TemplateBudgetExceeded as error:
             raise _TemplateFailed(str(error), budget=True) from None
         except TemplateRaised as error:

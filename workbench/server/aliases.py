@@ -54,6 +54,10 @@ def check_settings(db: Database, model: Model, settings: dict[str, Any]) -> dict
     the way a request will resolve it (ranges, thread counts, the template, the schema)."""
     check_keys(settings)
     values = {k: v for k, v in settings.items() if v is not None}
+    for key in ("tools", "tool_choice", "parallel_tool_calls"):
+        if key in values:
+            raise InvalidInputError(f"setting '{key}': tools are given with each request, "
+                                    "not with an alias")
     if "json_schema" in values:
         values["json_schema"] = check_json_schema(values["json_schema"], "json_schema")
     if "system_prompt" in values and not isinstance(values["system_prompt"], str):

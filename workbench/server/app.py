@@ -57,6 +57,7 @@ from workbench.server.protocol import (
     completion_request,
     parse_body,
 )
+from workbench.server.tools import stream_end, tool_answer, tools_active
 from workbench.settings import get_setting
 from workbench.workspace import Workspace
 
@@ -375,9 +376,9 @@ async def generate(request: Request, state: ServerState, wanted: GenerationReque
     finish = _finish(stats, watcher)
     content = "".join(text)
     if chat:
-        choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant",
-                                                          "content": content},
-                                  "logprobs": None, "finish_reason": finish}
+        message, called = tool_answer(content, stats, wanted.sampling)
+        choice: dict[str, Any] = {"index": 0, "message": message, "logprobs": None,
+                                  "finish_reason": called or finish}
     else:
         choice = {"index": 0, "text": content, "logprobs": None, "finish_reason": finish}
     return JSONResponse({"id": ident, "object": "chat.completion" if chat else
@@ -418,11 +419,11 @@ async def _stream(request: Request, job: Job, events: asyncio.Queue[Event],
     """Server-sent events in OpenAI's chunk shape; the client leaving stops the reply."""
     kind_name = "chat.completion.chunk" if chat else "text_completion"
 
-    def chunk(text: str | None, finish: str | None = None, *, role: bool = False
-              ) -> dict[str, Any]:
+    def chunk(text: str | None, finish: str | None = None, *, role: bool = False,
+              delta: dict[str, Any] | None = None) -> dict[str, Any]:
         if chat:
-            delta: dict[str, Any] = {"role": "assistant", "content": ""} if role else \
-                ({"content": text} if text is not None else {})
+            delta = delta or ({"role": "assistant", "content": ""} if role else
+                              ({"content": text} if text is not None else {}))
             choice: dict[str, Any] = {"index": 0, "delta": delta, "logprobs": None,
                                       "finish_reason": finish}
         else:
@@ -432,6 +433,7 @@ async def _stream(request: Request, job: Job, events: asyncio.Queue[Event],
                 "choices": [choice]}
 
     ended = False
+    held: list[str] | None = [] if chat and tools_active(wanted.sampling) else None
     try:
         if chat:
             yield _sse(chunk(None, role=True))
@@ -442,7 +444,9 @@ async def _stream(request: Request, job: Job, events: asyncio.Queue[Event],
                 return
             if kind == "piece":
                 text = watcher.feed(value)
-                if text:
+                if held is not None:  # a reply that may call tools is read when it ends
+                    held.append(text)
+                elif text:
                     yield _sse(chunk(text))
                 if watcher.hit:
                     job.cancel()
@@ -452,10 +456,10 @@ async def _stream(request: Request, job: Job, events: asyncio.Queue[Event],
                 return
             else:
                 ended = True
-                tail = watcher.flush()
-                if tail:
-                    yield _sse(chunk(tail))
-                yield _sse(chunk(None, _finish(value, watcher)))
+                deltas, called = stream_end(held, watcher.flush(), value, wanted.sampling)
+                for delta in deltas:
+                    yield _sse(chunk(delta.get("content"), delta=delta))
+                yield _sse(chunk(None, called or _finish(value, watcher)))
                 if wanted.include_usage:
                     yield _sse({"id": ident, "object": kind_name, "created": created,
                                 "model": wanted.model, "choices": [],

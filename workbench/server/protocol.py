@@ -2,7 +2,7 @@
 
 Fields the engine has no use for (``user``, ``logit_bias``…) are ignored, as other local
 servers do, so that ordinary clients work; a field that would change the answer and is not
-supported (``tools``, ``tool_choice``, ``best_of``, ``suffix``, ``top_logprobs``…) is a 400
+supported (``functions``, ``best_of``, ``suffix``, ``top_logprobs``…) is a 400
 naming it rather than silently dropped, and a field that is there but wrong is a 400 that
 names it (``param``), in OpenAI's error shape. A body is bounded before it is read into
 messages: its nesting, its numbers (Python's 4,300-digit limit), lone surrogates, the number
@@ -60,7 +60,7 @@ class GenerationRequest:
     """What a chat or completion request asks for, checked."""
 
     model: str
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]
     stream: bool = False
     include_usage: bool = False
     #: Sampling values the request sets (on top of the alias's and the model's).
@@ -132,16 +132,16 @@ def check_model_name(value: Any, param: str = "model") -> str:
 
 
 #: Fields that would change the answer, and the value each may have here (None: absent).
-UNSUPPORTED = {"tool_choice": ("none", "auto"), "best_of": (1,), "suffix": ("",),
+UNSUPPORTED = {"best_of": (1,), "suffix": ("",),
                "top_logprobs": (0,)}
 
 
 def _refuse_unsupported(body: dict[str, Any]) -> None:
-    for key in ("tools", "functions"):
-        if body.get(key):
-            raise bad(f"{key}: tool calls are not supported by this server", key)
+    if body.get("functions"):  # the legacy form; tools are read by workbench.server.tools
+        raise bad("functions: use tools (the legacy functions are not supported)",
+                  "functions")
     if body.get("function_call") not in (None, "none"):
-        raise bad("function_call: tool calls are not supported by this server",
+        raise bad("function_call: use tool_choice (the legacy form is not supported)",
                   "function_call")
     if body.get("logprobs"):
         raise bad("logprobs: not supported by this server", "logprobs")
@@ -252,14 +252,18 @@ def chat_request(body: dict[str, Any]) -> GenerationRequest:
         where = f"messages[{index}]"
         if not isinstance(message, dict):
             raise bad(f"{where}: must be an object with role and content", "messages")
-        role = message.get("role")
-        if role not in ROLES:
+        if message.get("role") not in ROLES:
             raise bad(f"{where}.role: must be one of {', '.join(ROLES)}", "messages")
-        role = {"developer": "system", "tool": "user"}.get(str(role), str(role))
-        request.messages.append({"role": role,
-                                 "content": _content(message.get("content"), where)})
+    from workbench.server.tools import ToolRequestError, chat_messages, tool_settings
+
+    try:
+        tools = tool_settings(body)
+        request.messages = chat_messages(messages, _content, bool(tools))
+    except ToolRequestError as error:
+        raise bad(str(error), error.param) from None
     _check_prompt_size(sum(len(m["content"]) for m in request.messages), "messages")
     request.sampling.update(_response_format(body.get("response_format")))
+    request.sampling.update(tools)
     return request
 
 
