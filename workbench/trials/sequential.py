@@ -25,7 +25,7 @@ false "meets" across several contenders at ``alpha``.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 #: One side of a 95% interval: the largest chance of a false "meets" (or a false "fails").
@@ -157,27 +157,20 @@ def sequence_bounds(successes: float, total: float, alpha: float = ALPHA
     if total <= 0:
         return 0.0, 1.0
 
-    def lowest() -> float:
+    def edge(below: Callable[[float], bool]) -> tuple[float, float]:
+        """Where ``below`` (true for low bars, false for high ones) turns, within 2^-40."""
         low, high = 0.0, 1.0
         for _ in range(40):
             middle = (low + high) / 2
-            if meets_p(successes, total, middle) <= alpha:
+            if below(middle):
                 low = middle
             else:
                 high = middle
-        return low
+        return low, high
 
-    def highest() -> float:
-        low, high = 0.0, 1.0
-        for _ in range(40):
-            middle = (low + high) / 2
-            if fails_p(successes, total, middle) <= alpha:
-                high = middle
-            else:
-                low = middle
-        return high
-
-    return lowest(), highest()
+    lowest = edge(lambda bar: meets_p(successes, total, bar) <= alpha)[0]
+    highest = edge(lambda bar: fails_p(successes, total, bar) > alpha)[1]
+    return lowest, highest
 
 
 def more_to_meet(successes: float, total: float, bar: float, alpha: float = ALPHA,
