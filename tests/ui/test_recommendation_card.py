@@ -22,7 +22,9 @@ def test_card_shows_parts_and_paired_lines(qtbot, themed) -> None:
     rows = [_row("<b>7B</b>", 7000, 40, 40, {p: 1.0 for p in range(40)}),
             _row("1B", 1000, 37, 40, {p: float(p >= 3) for p in range(40)}),
             _row("tiny", 10, 3, 3, {p: 1.0 for p in range(3)}, runs=2)]
-    card.show_recommendation(recommend(rows, Bar(min_pass_rate=0.8, min_tps=10)))
+    # 37 of 40 settles a 70% bar with Holm over three contenders (an 80% bar would need
+    # all 40: the rule holds however often the trial is looked at)
+    card.show_recommendation(recommend(rows, Bar(min_pass_rate=0.7, min_tps=10)))
     card.show()
     assert card.reason.text().startswith("1B is the smallest contender")
     assert card.headline.text().startswith("Recommended: 1B")
