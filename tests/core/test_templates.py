@@ -90,7 +90,7 @@ def template(text: str, name: str = "Test-Model.gguf") -> ChatTemplate:
 def test_a_refused_or_dropped_system_prompt_is_folded(text: str) -> None:
     rendered = template(text).render(SYSTEM_CHAT)
     assert rendered.folded
-    assert "Answer in one word.\n\nWhat colour is the sky?" in rendered.prompt
+    assert "Answer in one word.\nWhat colour is the sky?" in rendered.prompt
     assert rendered.prompt.count("Answer in one word.") == 1
 
 

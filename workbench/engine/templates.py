@@ -246,12 +246,15 @@ class _TemplateFailed(Exception):
 
 
 def fold_system_prompt(messages: list[dict[str, str]]) -> list[dict[str, str]]:
-    """The system prompt moved to the start of the first user message (llama.cpp's way
-    for templates without a system role); with no user message it becomes one."""
+    """The system prompt moved to the start of the first user message, joined with one
+    newline as llama.cpp joins it (``system_message_not_supported`` in its common/chat.cpp,
+    and minja's polyfill), so a folded prompt reads the same in both; with no user message
+    it becomes one."""
     system, rest = messages[0]["content"], [dict(m) for m in messages[1:]]
     for message in rest:
         if message["role"] == "user":
-            message["content"] = f"{system}\n\n{message['content']}"
+            content = message["content"]
+            message["content"] = f"{system}\n{content}" if content else system
             return rest
     return [{"role": "user", "content": system}, *rest]
 
