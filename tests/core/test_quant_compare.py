@@ -299,3 +299,30 @@ def test_quantizations_of_one_model_are_grouped_by_name_without_the_label() -> N
     assert [g.label() for g in groups][0] == "Llama-3.2-1B-Instruct (3 files)"
     assert [m.id for m in groups[0].models] == [2, 1, 3]  # largest first: the reference
     assert sorted(len(g.models) for g in groups) == [1, 1, 3]
+
+
+def test_a_token_both_files_rule_out_adds_nothing_to_the_divergence() -> None:
+    """Logit -inf in both files (a token masked out): 0 log(0/0) counts 0, not NaN, in both
+    modes; one the reference rules out and the model does not also counts 0."""
+    rng = np.random.default_rng(3)
+    raw = rng.normal(size=(4, 300)) * 3
+    raw_other = raw + rng.normal(size=raw.shape) * 0.5
+    raw[:, :10] = -np.inf
+    raw_other[:, :5] = -np.inf
+    ref, other = logits.log_softmax(raw), logits.log_softmax(raw_other)
+    targets = rng.integers(10, 300, size=4)
+    for mode in (logits.FULL, logits.TOP_K):
+        kl = logits.compare_rows(logits.reference_rows(ref, targets, mode), other, targets)["kl"]
+        assert np.all(np.isfinite(kl)) and np.all(kl >= -1e-12), mode
+        same = logits.compare_rows(logits.reference_rows(ref, targets, mode), ref, targets)["kl"]
+        assert np.all(np.abs(same) < 1e-12), mode
+    # the exact figure, by hand over the tokens the reference allows
+    p, q = np.exp(ref[:, 10:].astype(np.float64)), np.exp(other[:, 10:].astype(np.float64))
+    expected = (p * np.log(p / q)).sum(axis=1)
+    full = logits.compare_rows(logits.reference_rows(ref, targets, logits.FULL), other, targets)
+    assert np.allclose(full["kl"], expected, atol=1e-9)
+    # a top-k reference whose whole vocabulary fits in its k tokens: the tail is empty
+    small = logits.log_softmax(np.where(np.arange(300) < 290, -np.inf, raw[:, :300]))
+    tail = logits.compare_rows(logits.reference_rows(small, targets, logits.TOP_K), other,
+                               targets)["kl"]
+    assert np.all(np.isfinite(tail))
