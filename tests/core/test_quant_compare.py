@@ -81,6 +81,7 @@ def test_q2k_against_the_original_and_the_original_against_itself(
     assert same.agree == same.positions == result.positions
     assert same.perplexity == pytest.approx(result.reference.perplexity, rel=1e-9)
     assert q2k.kl_mean > 0.01 and q2k.kl_p99 >= q2k.kl_mean
+    assert not q2k.kl_exact and q2k.kl_mark == "≥"  # top-k: a lower bound, marked
     assert q2k.agree < q2k.positions and q2k.agree_high <= 1.0
     assert q2k.perplexity_ratio != pytest.approx(1.0, abs=1e-6)
     assert q2k.file_size < same.file_size and q2k.tokens_per_s and q2k.tokens_per_s > 0
@@ -119,6 +120,7 @@ def test_whole_vocabulary_kept_gives_at_least_the_top_k_divergence(
     full = run(_job(tmp_path / "b", model_path, model_path, q2k_model,
                     full_limit=10**9))
     assert full.mode == logits.FULL and top_k.mode == logits.TOP_K
+    assert all(r.kl_exact for r in full.rows) and not any(r.kl_exact for r in top_k.rows)
     assert abs(full.rows[0].kl_mean) <= 1e-6 and full.rows[0].agree == full.positions
     assert full.rows[1].kl_mean >= top_k.rows[0].kl_mean - 1e-9
     print(f"KL exact {full.rows[1].kl_mean:.4f}, top-{logits.K} {top_k.rows[0].kl_mean:.4f}")
@@ -226,6 +228,7 @@ def test_cli_json_and_the_agreement_bar(workspace, model_path: Path, q2k_model: 
     data = json.loads(result.output)
     row = data["models"][0]
     assert row["kl_mean"] > 0 and 0 < row["agreement"] < 1
+    assert row["kl_exact"] is True and row["kl"] == "exact"
     assert data["kept"] == "full"  # a short text: the whole vocabulary fits the limit
     assert data["recommendation"]["bar"]["min_agreement"] == 0.5
     table = runner.invoke(cli, [*base, str(q2k_model), *options])
@@ -326,3 +329,27 @@ def test_a_token_both_files_rule_out_adds_nothing_to_the_divergence() -> None:
     tail = logits.compare_rows(logits.reference_rows(small, targets, logits.TOP_K), other,
                                targets)["kl"]
     assert np.all(np.isfinite(tail))
+
+
+def test_lower_bound_figures_are_marked_in_the_table_and_the_json() -> None:
+    """Exact and lower-bound KL side by side: each lower bound carries "≥" in the CLI table,
+    says "lower bound" in the JSON; an exact one carries no mark."""
+    from workbench.cli.quant import result_lines
+    from workbench.quant.results import QuantResult, QuantRow
+
+    def row(label: str, exact: bool) -> QuantRow:
+        return QuantRow(label, f"/m/{label}.gguf", 100, label, False, 0.12345, 0.5, 0.9, 70,
+                        100, 12.0, 1.1, None, 0.6, 0.8, kl_exact=exact)
+
+    ref = QuantRow("F16", "/m/F16.gguf", 200, "F16", True, 0.0, 0.0, 0.0, 100, 100, 11.0,
+                   1.0, None, 1.0, 1.0)
+    result = QuantResult(ref, [row("Q8_0", True), row("Q2_K", False)], logits.TOP_K, 64, 1,
+                         100, "t", 300, False, 1.0, [])
+    table = result_lines(result)
+    exact_line = next(line for line in table if line.startswith("Q8_0"))
+    bound_line = next(line for line in table if line.startswith("Q2_K"))
+    assert "≥" not in exact_line and " 0.12345" in exact_line
+    assert "≥0.12345" in bound_line and "≥0.5000" in bound_line
+    models = json.loads(json.dumps(result.to_dict()))["models"]
+    assert [(m["kl"], m["kl_exact"]) for m in models] == [("exact", True),
+                                                          ("lower bound", False)]
