@@ -81,6 +81,7 @@ def test_q2k_against_the_original_and_the_original_against_itself(
     assert same.agree == same.positions == result.positions
     assert same.perplexity == pytest.approx(result.reference.perplexity, rel=1e-9)
     assert q2k.kl_mean > 0.01 and q2k.kl_p99 >= q2k.kl_mean
+    assert not q2k.kl_exact and q2k.kl_mark == "≥"  # top-k: a lower bound, marked
     assert q2k.agree < q2k.positions and q2k.agree_high <= 1.0
     assert q2k.perplexity_ratio != pytest.approx(1.0, abs=1e-6)
     assert q2k.file_size < same.file_size and q2k.tokens_per_s and q2k.tokens_per_s > 0
@@ -119,6 +120,7 @@ def test_whole_vocabulary_kept_gives_at_least_the_top_k_divergence(
     full = run(_job(tmp_path / "b", model_path, model_path, q2k_model,
                     full_limit=10**9))
     assert full.mode == logits.FULL and top_k.mode == logits.TOP_K
+    assert all(r.kl_exact for r in full.rows) and not any(r.kl_exact for r in top_k.rows)
     assert abs(full.rows[0].kl_mean) <= 1e-6 and full.rows[0].agree == full.positions
     assert full.rows[1].kl_mean >= top_k.rows[0].kl_mean - 1e-9
     print(f"KL exact {full.rows[1].kl_mean:.4f}, top-{logits.K} {top_k.rows[0].kl_mean:.4f}")
@@ -226,6 +228,7 @@ def test_cli_json_and_the_agreement_bar(workspace, model_path: Path, q2k_model: 
     data = json.loads(result.output)
     row = data["models"][0]
     assert row["kl_mean"] > 0 and 0 < row["agreement"] < 1
+    assert row["kl_exact"] is True and row["kl"] == "exact"
     assert data["kept"] == "full"  # a short text: the whole vocabulary fits the limit
     assert data["recommendation"]["bar"]["min_agreement"] == 0.5
     table = runner.invoke(cli, [*base, str(q2k_model), *options])
@@ -299,3 +302,54 @@ def test_quantizations_of_one_model_are_grouped_by_name_without_the_label() -> N
     assert [g.label() for g in groups][0] == "Llama-3.2-1B-Instruct (3 files)"
     assert [m.id for m in groups[0].models] == [2, 1, 3]  # largest first: the reference
     assert sorted(len(g.models) for g in groups) == [1, 1, 3]
+
+
+def test_a_token_both_files_rule_out_adds_nothing_to_the_divergence() -> None:
+    """Logit -inf in both files (a token masked out): 0 log(0/0) counts 0, not NaN, in both
+    modes; one the reference rules out and the model does not also counts 0."""
+    rng = np.random.default_rng(3)
+    raw = rng.normal(size=(4, 300)) * 3
+    raw_other = raw + rng.normal(size=raw.shape) * 0.5
+    raw[:, :10] = -np.inf
+    raw_other[:, :5] = -np.inf
+    ref, other = logits.log_softmax(raw), logits.log_softmax(raw_other)
+    targets = rng.integers(10, 300, size=4)
+    for mode in (logits.FULL, logits.TOP_K):
+        kl = logits.compare_rows(logits.reference_rows(ref, targets, mode), other, targets)["kl"]
+        assert np.all(np.isfinite(kl)) and np.all(kl >= -1e-12), mode
+        same = logits.compare_rows(logits.reference_rows(ref, targets, mode), ref, targets)["kl"]
+        assert np.all(np.abs(same) < 1e-12), mode
+    # the exact figure, by hand over the tokens the reference allows
+    p, q = np.exp(ref[:, 10:].astype(np.float64)), np.exp(other[:, 10:].astype(np.float64))
+    expected = (p * np.log(p / q)).sum(axis=1)
+    full = logits.compare_rows(logits.reference_rows(ref, targets, logits.FULL), other, targets)
+    assert np.allclose(full["kl"], expected, atol=1e-9)
+    # a top-k reference whose whole vocabulary fits in its k tokens: the tail is empty
+    small = logits.log_softmax(np.where(np.arange(300) < 290, -np.inf, raw[:, :300]))
+    tail = logits.compare_rows(logits.reference_rows(small, targets, logits.TOP_K), other,
+                               targets)["kl"]
+    assert np.all(np.isfinite(tail))
+
+
+def test_lower_bound_figures_are_marked_in_the_table_and_the_json() -> None:
+    """Exact and lower-bound KL side by side: each lower bound carries "≥" in the CLI table,
+    says "lower bound" in the JSON; an exact one carries no mark."""
+    from workbench.cli.quant import result_lines
+    from workbench.quant.results import QuantResult, QuantRow
+
+    def row(label: str, exact: bool) -> QuantRow:
+        return QuantRow(label, f"/m/{label}.gguf", 100, label, False, 0.12345, 0.5, 0.9, 70,
+                        100, 12.0, 1.1, None, 0.6, 0.8, kl_exact=exact)
+
+    ref = QuantRow("F16", "/m/F16.gguf", 200, "F16", True, 0.0, 0.0, 0.0, 100, 100, 11.0,
+                   1.0, None, 1.0, 1.0)
+    result = QuantResult(ref, [row("Q8_0", True), row("Q2_K", False)], logits.TOP_K, 64, 1,
+                         100, "t", 300, False, 1.0, [])
+    table = result_lines(result)
+    exact_line = next(line for line in table if line.startswith("Q8_0"))
+    bound_line = next(line for line in table if line.startswith("Q2_K"))
+    assert "≥" not in exact_line and " 0.12345" in exact_line
+    assert "≥0.12345" in bound_line and "≥0.5000" in bound_line
+    models = json.loads(json.dumps(result.to_dict()))["models"]
+    assert [(m["kl"], m["kl_exact"]) for m in models] == [("exact", True),
+                                                          ("lower bound", False)]

@@ -119,3 +119,24 @@ def test_screenshots(qtbot, quant_services, screenshot_dir, tmp_path: Path) -> N
         qtbot.wait(120)
         assert not problems(window), problems(window)
     window.close()
+
+
+def test_a_lower_bound_difference_reads_at_least_and_says_why(qtbot) -> None:
+    """Exact and lower-bound KL side by side in the table: only the bound carries "≥", and
+    each figure's tooltip says which it is."""
+    from PySide6.QtCore import Qt
+
+    from ui.tablemodels.quant import WORST, QuantTableModel
+    from workbench.quant.results import QuantRow
+
+    def row(label: str, exact: bool) -> QuantRow:
+        return QuantRow(label, f"/m/{label}.gguf", 100, label, False, 0.1234, 0.5, 0.9, 70,
+                        100, 12.0, 1.1, None, 0.6, 0.8, kl_exact=exact)
+
+    table = QuantTableModel()
+    table.set_rows([row("Q8_0", True), row("Q2_K", False)])
+    assert table.cell(0, DIFFERENCE) == "0.1234" and table.cell(0, WORST) == "0.500"
+    assert table.cell(1, DIFFERENCE) == "≥0.1234" and table.cell(1, WORST) == "≥0.500"
+    tip = [table.index(r, table.column_index(DIFFERENCE)).data(Qt.ItemDataRole.ToolTipRole)
+           for r in range(2)]
+    assert tip[0].startswith("Exact") and tip[1].startswith("At least this")

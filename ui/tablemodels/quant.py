@@ -18,6 +18,11 @@ def _agreement(row: QuantRow) -> str:
     return f"{row.agreement:.1%} ({row.agree_low:.1%}–{row.agree_high:.1%})"
 
 
+def _kl_tip(row: QuantRow) -> str | None:
+    """Whether the figure is exact or a lower bound ("≥"), in words."""
+    return None if row.reference else row.kl_tip()
+
+
 #: The column titles (tests and the tab look columns up by these).
 DIFFERENCE = "Difference"
 WORST = "Worst 1%"
@@ -32,13 +37,13 @@ class QuantTableModel(RowTableModel[QuantRow]):
                           "faster file that may answer less like the original"),
         Column("Size", lambda r: human_size(r.file_size), lambda r: r.file_size,
                numeric=True),
-        Column(DIFFERENCE, lambda r: "-" if r.reference else f"{r.kl_mean:.4f}",
-               lambda r: r.kl_mean, numeric=True,
+        Column(DIFFERENCE, lambda r: "-" if r.reference else f"{r.kl_mark}{r.kl_mean:.4f}",
+               lambda r: r.kl_mean, numeric=True, tooltip=_kl_tip,
                header_tip="Difference from the reference (mean KL divergence): how far this "
                           "file's next-word odds are from the reference's, on average. 0 is "
                           "identical; lower is better"),
-        Column(WORST, lambda r: "-" if r.reference else f"{r.kl_p99:.3f}",
-               lambda r: r.kl_p99, numeric=True,
+        Column(WORST, lambda r: "-" if r.reference else f"{r.kl_mark}{r.kl_p99:.3f}",
+               lambda r: r.kl_p99, numeric=True, tooltip=_kl_tip,
                header_tip="The difference at the worst 1% of positions (KL p99): where this "
                           "file strays most from the reference. Lower is better"),
         Column(SAME_WORD, _agreement, lambda r: r.agreement, numeric=True,

@@ -100,8 +100,10 @@ def result_lines(result: QuantResult) -> list[str]:
         agree = (f"{row.agreement:.1%} ({row.agree_low:.1%}-{row.agree_high:.1%})")
         ppl = f"{row.perplexity:.3f} ({row.perplexity_ratio:.3f}x)"
         tps = human_tps(row.tokens_per_s) if row.tokens_per_s else "-"
+        kl = f"{row.kl_mark}{row.kl_mean:.5f}"  # "≥": a lower bound
+        p99 = f"{row.kl_mark}{row.kl_p99:.4f}"
         lines.append(f"{row.label[:width]:<{width}} {human_size(row.file_size):>9} "
-                     f"{row.kl_mean:>9.5f} {row.kl_p99:>8.4f} {agree:>26} {ppl:>18} {tps:>12}")
+                     f"{kl:>9} {p99:>8} {agree:>26} {ppl:>18} {tps:>12}")
     lines.append("")
     lines += [f"Note: {note}." for note in result.notes]
     lines.append(f"Took {human_duration(result.seconds)}.")

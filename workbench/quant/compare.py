@@ -46,8 +46,8 @@ from workbench.quant.inputs import (
     sample_text,
     sha256_of,
 )
-from workbench.quant.logits import FULL_LIMIT, choose_mode, describe_mode, summarize
-from workbench.quant.results import QuantProgress, QuantResult, QuantRow
+from workbench.quant.logits import FULL_LIMIT, choose_mode, describe_mode, kl_exact, summarize
+from workbench.quant.results import LOWER_BOUND_MARK, QuantProgress, QuantResult, QuantRow
 from workbench.streams import EventStream
 from workbench.trials.stats import wilson
 
@@ -177,7 +177,7 @@ class QuantComparison(EventStream[QuantProgress]):
                     per_window.append(answer)
                     done += 1
                     yield QuantProgress("model", item.label, done, total)
-                rows.append(self._row(item, per_window, ref_row))
+                rows.append(self._row(item, per_window, ref_row, kl_exact(meta["mode"])))
             self.result = QuantResult(
                 ref_row, rows, meta["mode"], self.ctx, len(windows), ref_row.positions,
                 self.text_name, int(meta["text_tokens"]), cached,
@@ -267,7 +267,8 @@ class QuantComparison(EventStream[QuantProgress]):
                         0.0, 0.0, 0.0, n, n, float(np.exp(nll.mean())), 1.0,
                         meta.get("tokens_per_s"), 1.0, 1.0)
 
-    def _row(self, item: QuantFile, windows: list[dict[str, Any]], ref: QuantRow) -> QuantRow:
+    def _row(self, item: QuantFile, windows: list[dict[str, Any]], ref: QuantRow,
+             exact: bool) -> QuantRow:
         kl = np.concatenate([w["kl"] for w in windows])
         agree = np.concatenate([w["agree"] for w in windows])
         nll = np.concatenate([w["nll"] for w in windows])
@@ -278,12 +279,16 @@ class QuantComparison(EventStream[QuantProgress]):
                         numbers["kl_mean"], numbers["kl_p99"], numbers["kl_max"],
                         int(numbers["agree"]), int(numbers["positions"]), numbers["perplexity"],
                         numbers["perplexity"] / ref.perplexity,
-                        len(windows) * self.ctx / seconds if seconds else None, low, high)
+                        len(windows) * self.ctx / seconds if seconds else None, low, high,
+                        exact)
 
     def _notes(self, mode: str) -> list[str]:
         notes = [f"reference kept as {describe_mode(mode)}",
                  "the agreement interval treats positions as independent; neighbouring "
                  "tokens are not, so it is narrower than the truth"]
+        if not kl_exact(mode):
+            notes.append(f"{LOWER_BOUND_MARK} marks a KL figure that is a lower bound of the "
+                         "exact one")
         return notes
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from workbench.quant.logits import describe_mode
+from workbench.quant.logits import K, describe_mode
+
+#: How a lower-bound KL figure is marked wherever it is shown (the exact ones are not).
+LOWER_BOUND_MARK = "≥"
 
 
 @dataclass
@@ -26,7 +29,8 @@ class QuantProgress:
 
 @dataclass
 class QuantRow:
-    """One file's numbers against the reference."""
+    """One file's numbers against the reference. ``kl_exact`` says whether its KL figures
+    (mean, p99, max) are exact or lower bounds (a reference kept as its top tokens only)."""
 
     label: str
     path: str
@@ -43,13 +47,29 @@ class QuantRow:
     tokens_per_s: float | None
     agree_low: float = 0.0
     agree_high: float = 1.0
+    kl_exact: bool = True
 
     @property
     def agreement(self) -> float:
         return self.agree / self.positions if self.positions else 0.0
 
+    @property
+    def kl_mark(self) -> str:
+        """Put before each KL figure: "≥" for a lower bound, nothing for an exact one."""
+        return "" if self.kl_exact else LOWER_BOUND_MARK
+
+    @property
+    def kl_kind(self) -> str:
+        return "exact" if self.kl_exact else "lower bound"
+
+    def kl_tip(self) -> str:
+        if self.kl_exact:
+            return "Exact: the reference was kept whole"
+        return (f"At least this: the reference was kept as its top {K} tokens per position, "
+                "which can only hide divergence")
+
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "agreement": self.agreement}
+        return {**asdict(self), "kl": self.kl_kind, "agreement": self.agreement}
 
 
 @dataclass

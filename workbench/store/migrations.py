@@ -4,9 +4,16 @@ Each migration is a plain function registered with sqlite-utils' ``Migrations`` 
 by name in ``_sqlite_migrations``, in one transaction with its changes. Never edit a migration
 that has shipped: add a new one at the end. The list of names is also how a database written by
 a newer Workbench is recognised (it has names this version does not know).
+
+Whole because the migrations are one ordered list, registered in file order: split across
+modules, their order would hang on import order.
 """
 
 from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
 
 from sqlite_utils import Database, Migrations
 
@@ -417,3 +424,82 @@ def m013_trial_early_stops(db: Database) -> None:
         pk=("trial_id", "contender_id"),
         foreign_keys=[("trial_id", "trials", "id"), ("contender_id", "contenders", "id")],
     )
+
+
+#: Settings that change speed, not text (as :data:`workbench.trials.contenders.NON_TEXT_KEYS`
+#: when this migration was written; a test checks the two identities agree).
+_SPEED_ONLY = {"n_threads", "n_batch", "use_mmap", "gpu_layers"}
+
+
+def _contender_identity(row: dict[str, Any]) -> str:
+    """A contender row's identity as :func:`workbench.trials.contenders.identity_key` computes
+    it: the model file by sha256 (by path when none is known) plus its text-shaping settings.
+    Frozen here: a shipped migration must not change when that rule does."""
+    settings = json.loads(row["settings"] or "{}")
+    model = row["model_sha256"] or f"path:{row['model_path'] or ''}"
+    blob = json.dumps({"model": model,
+                       "settings": {k: v for k, v in settings.items() if k not in _SPEED_ONLY}},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _id_list(text: str | None) -> list[Any]:
+    """A stored JSON list of contender ids; anything else (NULL, damaged) as empty."""
+    try:
+        ids = json.loads(text or "[]")
+    except ValueError:
+        return []
+    return ids if isinstance(ids, list) else []
+
+
+def _repoint_ids(text: str | None, keep: dict[int, int]) -> str | None:
+    """A JSON list of contender ids with merged ones replaced by the row they merge into."""
+    ids = _id_list(text)
+    new = [keep.get(i, i) if isinstance(i, int) else i for i in ids]
+    return json.dumps(new) if new != ids else text
+
+
+@migrations(name="m014_merge_duplicate_contenders")
+def m014_merge_duplicate_contenders(db: Database) -> None:
+    """One row per contender identity (issue 25). Databases from before contender identity
+    hold several rows for one model + text settings (they differed only in threads...), so a
+    vote that showed two of them counted twice for the one player. Each such group merges
+    into its lowest id: every reference (replies, cells, judgements, stops, votes, and the id
+    lists of comparisons, trials and rankings) is repointed and the other rows deleted.
+
+    A group two of whose rows ran in one trial is left as it is: its cells would collide
+    (one cell per trial, prompt, contender and repeat), and losing one side's replies is
+    worse than two rows (the leaderboard merges them when it counts)."""
+    tables = set(db.table_names())
+    groups: dict[str, list[int]] = {}
+    for row in db.table("contenders").rows_where(order_by="id"):
+        groups.setdefault(_contender_identity(row), []).append(int(row["id"]))
+    keep: dict[int, int] = {}  # merged id: the id it merges into
+    for ids in groups.values():
+        if len(ids) < 2:
+            continue
+        marks = ",".join("?" * len(ids))
+        shared = db.execute(f"SELECT 1 FROM trial_cells WHERE contender_id IN ({marks}) "
+                            "GROUP BY trial_id HAVING COUNT(DISTINCT contender_id) > 1 LIMIT 1",
+                            ids).fetchone()
+        in_one_trial = shared is not None or any(
+            len(set(ids) & {i for i in _id_list(text) if isinstance(i, int)}) > 1
+            for (text,) in db.execute("SELECT contender_ids FROM trials"))
+        if not in_one_trial:
+            keep.update({old: ids[0] for old in ids[1:]})
+    if not keep:
+        return
+    columns = [("comparison_replies", "contender_id"), ("trial_cells", "contender_id"),
+               ("trial_judgements", "contender_id"), ("trial_stops", "contender_id"),
+               ("votes", "winner_id")]
+    for table, column in columns:
+        if table in tables:
+            db.conn.executemany(f"UPDATE {table} SET {column} = ? WHERE {column} = ?",
+                                [(new, old) for old, new in keep.items()])
+    for table, column in (("comparisons", "display_order"), ("trials", "contender_ids"),
+                          ("votes", "ranking")):
+        for row_id, text in db.execute(f"SELECT id, {column} FROM {table}").fetchall():
+            new = _repoint_ids(text, keep)
+            if new != text:
+                db.execute(f"UPDATE {table} SET {column} = ? WHERE id = ?", [new, row_id])
+    db.conn.executemany("DELETE FROM contenders WHERE id = ?", [(old,) for old in keep])

@@ -61,8 +61,8 @@ def quant_charts(result: QuantResult | None, style: Any) -> list[str]:
     rows = [result.reference, *[r for r in result.rows if r.path != result.reference.path]]
     kl = [(r.label, r.file_size / 1e6, r.kl_mean) for r in rows]
     agree = [(r.label, r.file_size / 1e6, r.agreement * 100) for r in rows]
-    return [scatter(KL_CHART, kl, "File size (MB)", "Mean KL divergence (nats)",
-                    style=style),
+    return [scatter(KL_CHART, kl, "File size (MB)", "Mean KL divergence (nats)" + (
+                "" if all(r.kl_exact for r in rows) else ", at least"), style=style),
             scatter(AGREE_CHART, agree, "File size (MB)", "Same next word (%)",
                     y_max=100, style=style)]
 
