@@ -8,13 +8,15 @@ streams, so a crash or a kill loses at most the last second and leaves a consist
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlite_utils import Database
 
 from workbench import conversations as convs
+from workbench.documents.grounding import MARGIN_TOKENS, Grounding, fit_passages, retrieve
+from workbench.documents.search import Passage
 from workbench.engine import Engine, LoadSettings, Reply, ReplyStats, SamplingSettings
 from workbench.errors import EngineCrashed, InvalidInputError, WorkbenchError
 from workbench.library import Model
@@ -33,6 +35,8 @@ class ChatTurn(EventStream[str]):
     user_message_id: int | None
     reply_message_id: int
     model: Model
+    #: With ``docs``: the passages put into the prompt, cited in the reply's record.
+    grounding: Grounding | None = None
     _done: bool = field(default=False, repr=False)
 
     def stop(self) -> None:
@@ -76,10 +80,14 @@ class ChatTurn(EventStream[str]):
             self._save(status, error)
 
     def _save(self, status: str, error: str | None) -> None:
+        record: dict[str, Any] = {"model_name": self.model.name,
+                                  "model_sha256": self.model.sha256}
+        if self.grounding is not None:
+            record["citations"] = self.grounding.citations()
+            if self.grounding.note:
+                record["docs_note"] = self.grounding.note
         convs.save_reply(self.db, self.reply_message_id, self.reply.text, self.reply.stats,
-                         status=status, error=error,
-                         record={"model_name": self.model.name,
-                                 "model_sha256": self.model.sha256})
+                         status=status, error=error, record=record)
         self.db.table("conversations").update(self.conversation_id, {"updated_at": convs.now()})
 
 
@@ -144,14 +152,19 @@ def send(
     system_prompt: str | None = None,
     load: LoadSettings | None = None,
     sampling: SamplingSettings | None = None,
+    docs: Sequence[str] = (),
+    k: int = 5,
 ) -> ChatTurn:
     """Add the user's message and start the reply (the model loads here if it must).
 
     ``parent_id`` is where the new message hangs: by default the end of the branch on show;
-    an edited message hangs where the original did, starting a new branch.
+    an edited message hangs where the original did, starting a new branch. ``docs`` names
+    collections whose ``k`` best passages for the prompt the model answers from
+    (:mod:`workbench.documents.grounding`).
     """
     if not prompt.strip():
         raise InvalidInputError("prompt: is empty")
+    passages = retrieve(db, docs, prompt, k) if docs else None
     if conversation_id is None:
         conversation_id = convs.create_conversation(
             db, model_id=model.id, system_prompt=system_prompt or ""
@@ -167,7 +180,7 @@ def send(
         parent_id = conversation["leaf_id"]
     user_id = convs.add_message(db, conversation_id, "user", prompt, parent_id=parent_id)
     return _start_reply(db, engine, model, conversation_id, user_id,
-                        conversation["system_prompt"] or "", load, sampling)
+                        conversation["system_prompt"] or "", load, sampling, passages)
 
 
 def edit(
@@ -213,15 +226,45 @@ def regenerate(
 def _start_reply(
     db: Database, engine: Engine, model: Model, conversation_id: int, user_id: int,
     system_prompt: str, load: LoadSettings | None, sampling: SamplingSettings | None,
+    passages: list[Passage] | None = None,
 ) -> ChatTurn:
     messages = history_messages(db, conversation_id, user_id, system_prompt)
     reply_id = convs.add_message(db, conversation_id, "assistant", "", parent_id=user_id,
                                  status=convs.STREAMING, model_id=model.id)
+    grounding = None
     try:
+        if passages is not None:
+            grounding = _ground(engine, model, messages, passages, load, sampling)
+            messages[-1] = {**messages[-1],
+                            "content": grounding.message(messages[-1]["content"])}
         reply = engine.reply(model.path, messages, load=load, sampling=sampling,
                              fresh=is_first_turn(messages))
     except WorkbenchError as error:
         convs.update_message(db, reply_id, status="error", error=str(error),
                              finish_reason="error")
         raise
-    return ChatTurn(db, reply, conversation_id, user_id, reply_id, model)
+    return ChatTurn(db, reply, conversation_id, user_id, reply_id, model, grounding)
+
+
+def _ground(engine: Engine, model: Model, messages: list[dict[str, str]],
+            passages: list[Passage], load: LoadSettings | None,
+            sampling: SamplingSettings | None) -> Grounding:
+    """Fit ``passages`` into the last (user) message: the room is the context less the
+    conversation rendered with the question alone, less what the reply keeps (as
+    :class:`~workbench.engine.reply.Reply` reserves it), counted by the model's tokenizer."""
+    loaded = engine.load(model.path, load or LoadSettings())
+    sampling = sampling or SamplingSettings()
+    n_ctx = loaded.n_ctx
+    reserve = min(sampling.max_tokens or n_ctx // 4, n_ctx // 2)
+    template = loaded.template(sampling.template)
+    template.model = loaded.path.name
+    bare = [*messages[:-1], {**messages[-1],
+                             "content": f"Question: {messages[-1]['content']}"}]
+    rendered = template.render(bare)
+    used = len(loaded.tokenize(rendered.prompt.encode("utf-8"),
+                               add_bos=not rendered.added_bos, special=True))
+
+    def count(text: str) -> int:
+        return len(loaded.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    return fit_passages(passages, n_ctx - reserve - used - MARGIN_TOKENS, count, n_ctx)

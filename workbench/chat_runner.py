@@ -87,6 +87,10 @@ class Finished:
     stats: ReplyStats
     text: str
     status: str  # done or stopped
+    #: With ``docs``: the passages the model was given, by number (see
+    #: :meth:`~workbench.documents.grounding.Grounding.citations`), and what was cut.
+    citations: list[dict[str, Any]] = field(default_factory=list)
+    docs_note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,8 @@ class TurnRequest:
     message_id: int | None = None  # the message edited, or the reply regenerated
     system_prompt: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
+    docs: list[str] = field(default_factory=list)  # collections to answer from ("send")
+    k: int = 5  # passages retrieved for ``docs``
 
 
 class ChatRunner:
@@ -147,7 +153,7 @@ class ChatRunner:
             turn = chat.send(db, self.engine, model, request.prompt,
                              conversation_id=request.conversation_id,
                              parent_id=request.parent_id, system_prompt=request.system_prompt,
-                             load=load, sampling=sampling)
+                             load=load, sampling=sampling, docs=request.docs, k=request.k)
         elif request.kind == "edit":
             assert request.message_id is not None
             turn = chat.edit(db, self.engine, model, request.message_id, request.prompt,
@@ -167,7 +173,10 @@ class ChatRunner:
         finally:
             stream.close()  # type: ignore[attr-defined]
         status = "stopped" if turn.reply.stopped else "done"
-        yield Finished(turn.reply.stats, turn.reply.text, status)
+        grounding = turn.grounding
+        yield Finished(turn.reply.stats, turn.reply.text, status,
+                       grounding.citations() if grounding else [],
+                       grounding.note if grounding else None)
 
 
 def reload_model(db: Database, engine: Engine, model_id: int,

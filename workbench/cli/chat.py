@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from workbench.chat_runner import ChatRunner, Crashed, Finished, Loading, Started, TurnRequest
-from workbench.cli.common import pass_workspace
+from workbench.cli.common import echo_json, pass_workspace
 from workbench.cli.group import cli
 from workbench.engine import Engine
 from workbench.engine.settings import ANY_JSON, json_cut_note, read_json_schema
@@ -72,13 +72,22 @@ def read_prompt(prompt: str | None, prompt_file: str | None) -> str:
 @click.option("--json", "any_json", is_flag=True, help="Constrain the reply to JSON (any).")
 @click.option("--continue", "conversation", type=int, metavar="CONVERSATION",
               help="Continue this conversation (its id from 'history list').")
+@click.option("--docs", "docs", multiple=True, metavar="COLLECTION",
+              help="Answer from this collection's passages, cited by number; repeatable.")
+@click.option("--k", "k", type=click.IntRange(1, 50), default=5, show_default=True,
+              help="How many passages to retrieve for --docs.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True,
+              help="json: print one JSON object (the reply, its metrics and citations) "
+                   "instead of streaming the text.")
 @pass_workspace
 def chat(workspace: Workspace, model: str, prompt: str | None, prompt_file: str | None,
          system_prompt: str | None, conversation: int | None, schema_file: str | None,
-         any_json: bool, **options: Any) -> None:
+         any_json: bool, docs: tuple[str, ...], k: int, fmt: str, **options: Any) -> None:
     """Ask MODEL (an id or a name prefix) and stream the reply; metrics go to stderr.
 
-    PROMPT is the text, or - to read it from standard input (or use --prompt-file)."""
+    PROMPT is the text, or - to read it from standard input (or use --prompt-file).
+    With --docs, the reply cites the collection's passages ([1], [2]) and lists them."""
     prompt = read_prompt(prompt, prompt_file)
     if system_prompt is not None:
         system_prompt = _checked_argument(system_prompt, "--system")
@@ -92,7 +101,8 @@ def chat(workspace: Workspace, model: str, prompt: str | None, prompt_file: str 
     overrides = {key: value for key, value in options.items() if value is not None}
     runner = ChatRunner(workspace.db, Engine(), TurnRequest(
         "send", model, prompt=prompt, conversation_id=conversation,
-        system_prompt=system_prompt, overrides=overrides))
+        system_prompt=system_prompt, overrides=overrides, docs=list(docs), k=k))
+    as_json = fmt == "json"
     # Ctrl+C stops the reply and keeps what was generated, like Stop in the window; the
     # command then exits 130, as an interrupted command does in a shell script.
     interrupted: list[bool] = []
@@ -107,6 +117,8 @@ def chat(workspace: Workspace, model: str, prompt: str | None, prompt_file: str 
     try:
         for event in runner:
             if isinstance(event, str):
+                if as_json:
+                    continue
                 sys.stdout.write(event)
                 sys.stdout.flush()
             elif isinstance(event, Loading | Started):
@@ -120,8 +132,14 @@ def chat(workspace: Workspace, model: str, prompt: str | None, prompt_file: str 
             elif isinstance(event, Crashed):
                 raise EngineCrashed(event.message)
             elif isinstance(event, Finished):
-                sys.stdout.write("\n")
                 assert started is not None
+                if as_json:
+                    _echo_result(started, event)
+                else:
+                    sys.stdout.write("\n")
+                    _echo_sources(event.citations)
+                if event.docs_note:
+                    click.echo(f"note: {event.docs_note}", err=True)
                 click.echo(f"[conversation {started.conversation_id}] "
                            f"{event.stats.summary()}", err=True)
                 note = json_cut_note(event.stats.finish_reason,
@@ -130,10 +148,32 @@ def chat(workspace: Workspace, model: str, prompt: str | None, prompt_file: str 
                     click.echo(f"note: {note} (raise --max-tokens for the whole of it)",
                                err=True)
     except WorkbenchError:  # the model stopped working: end the text's line before the error
-        if started is not None:
+        if started is not None and not as_json:
             sys.stdout.write("\n")
         raise
     finally:
         signal.signal(signal.SIGINT, previous)
     if interrupted:
         sys.exit(130)
+
+
+def _echo_sources(citations: list[dict[str, Any]]) -> None:
+    """The passages the reply could cite, by the numbers it cites them with."""
+    if citations:
+        click.echo("Sources:")
+    for citation in citations:
+        click.echo(f"[{citation['number']}] {citation['where']}")
+
+
+def _echo_result(started: Started, finished: Finished) -> None:
+    echo_json({
+        "conversation_id": started.conversation_id,
+        "message_id": started.reply_message_id,
+        "model": started.model_name,
+        "text": finished.text,
+        "status": finished.status,
+        "finish_reason": finished.stats.finish_reason,
+        "metrics": finished.stats.measurements(),
+        "citations": finished.citations,
+        "note": finished.docs_note,
+    })

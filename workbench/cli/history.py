@@ -56,6 +56,11 @@ def history_show(workspace: Workspace, conversation_id: int, as_json: bool) -> N
             click.echo(f"  ({reply_metrics(message.metrics, finish)})")
             if message.note:
                 click.echo(f"  note: {message.note}")
+            for citation in message.settings.get("citations", []):
+                click.echo(f"  [{citation['number']}] {citation['where']} "
+                           f"({citation['collection']}, passage {citation['chunk_id']})")
+            if message.settings.get("docs_note"):
+                click.echo(f"  note: {message.settings['docs_note']}")
 
 
 @history.command("search")

@@ -1,0 +1,115 @@
+"""Chat with a collection: the passages that best match the question, numbered into the
+prompt within the model's context, and the citations kept with the reply.
+
+Retrieval runs before anything is saved, so a collection name that does not exist is one
+line and leaves no conversation behind. The passages go into the user's message as sent to
+the model (History keeps the question as typed, and the citations in the reply's record):
+a later turn's retrieval replaces them rather than piling them up. Whatever does not fit
+the context with the history, the question and the room kept for the reply is cut, the last
+passage shortened rather than dropped where enough room is left, and the reply says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlite_utils import Database
+
+from workbench.documents.collections import get_collection
+from workbench.documents.search import Passage, keyword_search
+
+INSTRUCTION = ("Answer the question from the numbered passages below. Cite each passage "
+               "you use by its number in square brackets, like [1]. If the passages do not "
+               "answer it, say so.")
+
+#: The fewest tokens of a passage's text worth keeping when it must be shortened.
+MIN_TRIMMED_TOKENS = 24
+#: Tokens kept free for tokens that merge across the joins of the pieces counted apart.
+MARGIN_TOKENS = 8
+
+Count = Callable[[str], int]
+
+
+def retrieve(db: Database, names: Sequence[str], question: str, k: int = 5) -> list[Passage]:
+    """The ``k`` best passages for ``question`` over the collections ``names``, best first.
+    Every name is checked before any search: one that does not exist is a NotFoundError."""
+    for name in names:
+        get_collection(db, name)
+    found = [p for name in dict.fromkeys(names) for p in keyword_search(db, name, question, k)]
+    return sorted(found, key=lambda p: -p.score)[:k]
+
+
+@dataclass
+class Grounding:
+    """The passages as put into the prompt, and what was cut to make them fit."""
+
+    passages: list[Passage]  # numbered from 1, as in the prompt
+    found: int  # how many retrieval gave
+    shortened: bool = False  # the last passage lost its end
+    n_ctx: int = 0
+    blocks: list[str] = field(default_factory=list)
+
+    @property
+    def cut(self) -> bool:
+        return self.shortened or len(self.passages) < self.found
+
+    @property
+    def note(self) -> str | None:
+        """Said with the reply: what retrieval found and what had to be cut to fit."""
+        if not self.found:
+            return "no passage of the collection matches the question"
+        if not self.cut:
+            return None
+        last = ", the last one shortened" if self.shortened else ""
+        return (f"passages cut to fit the {self.n_ctx:,}-token context: "
+                f"{len(self.passages)} of {self.found} kept{last}")
+
+    def message(self, question: str) -> str:
+        """The user's message as the model reads it: instruction, passages, question."""
+        if not self.passages:
+            return question
+        return f"{INSTRUCTION}\n\n{''.join(self.blocks)}Question: {question}"
+
+    def citations(self) -> list[dict[str, Any]]:
+        """Each passage in the prompt by its number: where it is and how it was found."""
+        return [{"number": number, "collection": p.collection, "path": p.path,
+                 "page": p.page, "section": p.section, "chunk_id": p.chunk_id,
+                 "score": round(p.score, 4), "method": p.method, "where": p.where,
+                 "start": p.start, "end": p.end}
+                for number, p in enumerate(self.passages, 1)]
+
+
+def _block(number: int, passage: Passage, text: str) -> str:
+    return f"[{number}] {passage.where}\n{' '.join(text.split())}\n\n"
+
+
+def fit_passages(passages: list[Passage], room: int, count: Count, n_ctx: int) -> Grounding:
+    """As many of ``passages`` (best first) as fit ``room`` tokens, counted by ``count``;
+    the first that does not fit is shortened when at least :data:`MIN_TRIMMED_TOKENS` of
+    room is left, and the rest are left out."""
+    grounding = Grounding([], len(passages), n_ctx=n_ctx)
+    room -= count(INSTRUCTION + "\n\n") if passages else 0
+    for passage in passages:
+        number = len(grounding.passages) + 1
+        block = _block(number, passage, passage.text)
+        size = count(block)
+        if size <= room:
+            grounding.passages.append(passage)
+            grounding.blocks.append(block)
+            room -= size
+            continue
+        if room - count(_block(number, passage, "")) >= MIN_TRIMMED_TOKENS:
+            low, high = 0, len(passage.text)  # the longest start of the text that fits
+            while high - low > 1:
+                middle = (low + high) // 2
+                if count(_block(number, passage, passage.text[:middle] + " ...")) <= room:
+                    low = middle
+                else:
+                    high = middle
+            grounding.passages.append(passage)
+            grounding.blocks.append(_block(number, passage, passage.text[:low] + " ..."))
+            grounding.shortened = True
+        break
+    return grounding
