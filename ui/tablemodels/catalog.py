@@ -8,9 +8,9 @@ from PySide6.QtCore import Qt
 
 from ui import theme
 from workbench.catalog import CatalogEntry, fits
+from workbench.units import human_count, human_size
 
 from .base import Column, RowTableModel
-from .format import human_count, human_size
 
 
 class CatalogTableModel(RowTableModel[CatalogEntry]):

@@ -14,9 +14,9 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, Qt
 
 from ui import theme
+from workbench.units import human_eta, human_rate, human_size
 
 from .base import Column, RowTableModel
-from .format import human_eta, human_rate, human_size
 
 PROGRESS_ROLE = Qt.ItemDataRole.UserRole + 3
 """Progress in thousandths (0-1000), or -1 while the size is not known yet (a busy bar)."""

@@ -1,14 +1,11 @@
-"""How numbers read in the Models tables: dates here; sizes, counts, rates and times left
-come from ``workbench.units`` so the window, the CLI and the reports spell them alike.
+"""How dates read in the Models tables. Sizes, counts, rates and times left are
+``workbench.units``'s (imported from there, one way), so the window, the CLI and the reports
+spell them alike.
 """
 
 from __future__ import annotations
 
 import datetime
-
-from workbench.units import human_count, human_eta, human_rate, human_size, human_tps
-
-__all__ = ["human_count", "human_date", "human_eta", "human_rate", "human_size", "human_tps"]
 
 
 def human_date(value: str | datetime.datetime | None, today: datetime.date | None = None) -> str:

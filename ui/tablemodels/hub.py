@@ -15,9 +15,10 @@ from ui import theme
 from workbench.fit import Verdict
 from workbench.hub.files import HubModelFile
 from workbench.hub.search import RepoResult
+from workbench.units import human_count, human_size
 
 from .base import Column, RowTableModel
-from .format import human_count, human_date, human_size
+from .format import human_date
 
 #: Verdict kind (:mod:`workbench.fit`) -> theme role of its text; the order is the sort order.
 VERDICT_COLOURS = {"gpu": "ok", "cpu": "ok", "partial": "warn", "no": "error_text",

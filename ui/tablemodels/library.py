@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from workbench.library import Model
+from workbench.units import human_count, human_size
 
 from .base import Column, RowTableModel
-from .format import human_count, human_size
 
 SOURCE_LABELS = {
     "local": "Added by hand",

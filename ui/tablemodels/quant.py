@@ -7,9 +7,9 @@ divergence."""
 from __future__ import annotations
 
 from workbench.quant.compare import QuantRow
+from workbench.units import human_size, human_tps
 
 from .base import Column, RowTableModel
-from .format import human_size, human_tps
 
 
 def _agreement(row: QuantRow) -> str:

@@ -7,9 +7,9 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 
 from workbench.scan import Found
+from workbench.units import human_size
 
 from .base import Column, RowTableModel
-from .format import human_size
 from .library import SOURCE_LABELS
 
 

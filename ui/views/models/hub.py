@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from sqlite_utils import Database
 
 from ui.services import Services
-from ui.tablemodels.format import human_count, human_date, human_size
+from ui.tablemodels.format import human_date
 from ui.tablemodels.hub import HubResultsTableModel, RepoFilesTableModel
 from ui.views.models.widgets import MessageBar, heading, make_table, muted, selected_row
 from ui.widgets.plain_label import Label
@@ -38,6 +38,7 @@ from workbench.hub.client import HubClient
 from workbench.hub.files import HubModelFile, RepoFiles, list_files
 from workbench.hub.remote_header import read_remote_header
 from workbench.hub.search import SORTS, RepoResult, search_models
+from workbench.units import human_count, human_size
 
 CONTEXTS = (2048, 4096, 8192, 16384, 32768, 65536, 131072)
 

@@ -33,7 +33,6 @@ from PySide6.QtWidgets import (
 from sqlite_utils import Database
 
 from ui.services import Services
-from ui.tablemodels.format import human_count, human_size
 from ui.tablemodels.library import LibraryTableModel, source_label
 from ui.views.models.model_settings_dialog import MANAGED_KEYS, ModelSettingsDialog
 from ui.views.models.widgets import (
@@ -51,6 +50,7 @@ from workbench.errors import WorkbenchError
 from workbench.library import Model
 from workbench.scan import Found, add_found
 from workbench.settings import all_settings
+from workbench.units import human_count, human_size
 
 
 def ask_remove(parent: QWidget, model: Model) -> bool | None:

@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
 )
 
 from ui.tablemodels.catalog import CatalogTableModel
-from ui.tablemodels.format import human_size
 from ui.views.models.widgets import (
     MessageBar,
     heading,
@@ -35,6 +34,7 @@ from ui.widgets.plain_label import Label
 from workbench.catalog import TASKS, CatalogEntry, filter_catalog, load_catalog
 from workbench.errors import WorkbenchError
 from workbench.library import Model
+from workbench.units import human_size
 
 
 class RecommendedTab(QWidget):
