@@ -15,6 +15,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from workbench import conversations as convs
+from workbench.chat_tools import Toolbox, ToolLoopReply
 from workbench.documents.grounding import MARGIN_TOKENS, Grounding, fit_passages, retrieve
 from workbench.documents.search import Passage
 from workbench.engine import Engine, LoadSettings, Reply, ReplyStats, SamplingSettings
@@ -30,7 +31,7 @@ class ChatTurn(EventStream[str]):
     """Iterate to stream the reply; the rows are saved while it runs."""
 
     db: Database
-    reply: Reply
+    reply: Reply | ToolLoopReply
     conversation_id: int
     user_message_id: int | None
     reply_message_id: int
@@ -154,13 +155,15 @@ def send(
     sampling: SamplingSettings | None = None,
     docs: Sequence[str] = (),
     k: int = 5,
+    toolbox: Toolbox | None = None,
 ) -> ChatTurn:
     """Add the user's message and start the reply (the model loads here if it must).
 
     ``parent_id`` is where the new message hangs: by default the end of the branch on show;
     an edited message hangs where the original did, starting a new branch. ``docs`` names
     collections whose ``k`` best passages for the prompt the model answers from
-    (:mod:`workbench.documents.grounding`).
+    (:mod:`workbench.documents.grounding`). ``toolbox`` offers its tools (MCP servers'):
+    the reply then runs the tool loop (:class:`~workbench.chat_tools.ToolLoopReply`).
     """
     if not prompt.strip():
         raise InvalidInputError("prompt: is empty")
@@ -180,7 +183,8 @@ def send(
         parent_id = conversation["leaf_id"]
     user_id = convs.add_message(db, conversation_id, "user", prompt, parent_id=parent_id)
     return _start_reply(db, engine, model, conversation_id, user_id,
-                        conversation["system_prompt"] or "", load, sampling, passages)
+                        conversation["system_prompt"] or "", load, sampling, passages,
+                        toolbox)
 
 
 def edit(
@@ -226,7 +230,7 @@ def regenerate(
 def _start_reply(
     db: Database, engine: Engine, model: Model, conversation_id: int, user_id: int,
     system_prompt: str, load: LoadSettings | None, sampling: SamplingSettings | None,
-    passages: list[Passage] | None = None,
+    passages: list[Passage] | None = None, toolbox: Toolbox | None = None,
 ) -> ChatTurn:
     messages = history_messages(db, conversation_id, user_id, system_prompt)
     reply_id = convs.add_message(db, conversation_id, "assistant", "", parent_id=user_id,
@@ -237,8 +241,14 @@ def _start_reply(
             grounding = _ground(engine, model, messages, passages, load, sampling)
             messages[-1] = {**messages[-1],
                             "content": grounding.message(messages[-1]["content"])}
-        reply = engine.reply(model.path, messages, load=load, sampling=sampling,
-                             fresh=is_first_turn(messages))
+        reply: Any
+        if toolbox is not None and toolbox.tools:
+            reply = ToolLoopReply(engine, model.path, messages, load,
+                                  sampling or SamplingSettings(), toolbox,
+                                  fresh=is_first_turn(messages))
+        else:
+            reply = engine.reply(model.path, messages, load=load, sampling=sampling,
+                                 fresh=is_first_turn(messages))
     except WorkbenchError as error:
         convs.update_message(db, reply_id, status="error", error=str(error),
                              finish_reason="error")

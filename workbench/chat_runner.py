@@ -22,6 +22,7 @@ from workbench import conversations as convs
 from workbench.engine import Engine, ReplyStats
 from workbench.errors import EngineCrashed
 from workbench.library import Model, list_models
+from workbench.mcp.toolbox import Approver, McpToolbox, open_toolbox
 from workbench.model_settings import runnable
 from workbench.settings import get_setting
 
@@ -115,6 +116,10 @@ class TurnRequest:
     overrides: dict[str, Any] = field(default_factory=dict)
     docs: list[str] = field(default_factory=list)  # collections to answer from ("send")
     k: int = 5  # passages retrieved for ``docs``
+    #: MCP servers whose tools the model may call ("send"); each call goes to ``approve``
+    #: (:data:`workbench.mcp.toolbox.Approver`: once, always or deny; None denies all).
+    mcp: list[str] = field(default_factory=list)
+    approve: Approver | None = None
 
 
 class ChatRunner:
@@ -128,6 +133,7 @@ class ChatRunner:
         self.model: Model | None = None  # once found
         self.turn: chat.ChatTurn | None = None
         self.stopped = False
+        self.toolbox: McpToolbox | None = None  # while the turn runs, with ``mcp``
 
     def stop(self) -> None:
         self.stopped = True
@@ -140,6 +146,10 @@ class ChatRunner:
         except EngineCrashed as error:  # the app goes on: say so, and offer to reload
             assert self.model is not None  # only the engine crashes, after the model is found
             yield Crashed(str(error), self.model.id)
+        finally:
+            if self.toolbox is not None:
+                self.toolbox.close()
+                self.toolbox = None
 
     def _turn(self) -> Iterator[Any]:
         db, request = self.db, self.request
@@ -149,11 +159,15 @@ class ChatRunner:
         loaded = self.engine.loaded
         if loaded is None or loaded.path != Path(model.path).resolve() or loaded.settings != load:
             yield Loading(model.name, model.kind_label)
+        if request.mcp and request.kind == "send":
+            self.toolbox = open_toolbox(db, request.mcp, request.approve or _deny_all)
+            yield from self.toolbox.drain()  # servers that did not start, tools left out
         if request.kind == "send":
             turn = chat.send(db, self.engine, model, request.prompt,
                              conversation_id=request.conversation_id,
                              parent_id=request.parent_id, system_prompt=request.system_prompt,
-                             load=load, sampling=sampling, docs=request.docs, k=request.k)
+                             load=load, sampling=sampling, docs=request.docs, k=request.k,
+                             toolbox=self.toolbox)
         elif request.kind == "edit":
             assert request.message_id is not None
             turn = chat.edit(db, self.engine, model, request.message_id, request.prompt,
@@ -177,6 +191,10 @@ class ChatRunner:
         yield Finished(turn.reply.stats, turn.reply.text, status,
                        grounding.citations() if grounding else [],
                        grounding.note if grounding else None)
+
+
+def _deny_all(call: Any) -> Any:
+    return "deny"
 
 
 def reload_model(db: Database, engine: Engine, model_id: int,

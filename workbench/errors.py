@@ -76,3 +76,8 @@ class AlreadyInLibraryError(WorkbenchError):
 
 class NoConnectionError(HubError):
     """The Hub's host cannot be reached at all (no network, no DNS): local work still goes on."""
+
+
+class McpError(WorkbenchError):
+    """An MCP server could not be started or reached, broke the protocol, or failed a call;
+    the chat goes on without it (or with the call's failure as the tool's result)."""

@@ -16,6 +16,7 @@ from workbench.cli import (  # noqa: F401
     docs,
     history,
     hub,
+    mcp,
     models,
     quant,
     server,

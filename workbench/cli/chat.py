@@ -15,10 +15,12 @@ import click
 from workbench.chat_runner import ChatRunner, Crashed, Finished, Loading, Started, TurnRequest
 from workbench.cli.common import echo_json, pass_workspace
 from workbench.cli.group import cli
+from workbench.cli.mcp import approver, show_call, show_result
 from workbench.engine import Engine
 from workbench.engine.settings import ANY_JSON, json_cut_note, read_json_schema
 from workbench.engine.templates import family_names
 from workbench.errors import EngineCrashed, InvalidInputError, WorkbenchError
+from workbench.mcp.toolbox import McpNotice, ToolCallShown, ToolResultShown
 from workbench.text_files import decode, read_limited, read_text_file
 from workbench.workspace import Workspace
 
@@ -76,6 +78,13 @@ def read_prompt(prompt: str | None, prompt_file: str | None) -> str:
               help="Answer from this collection's passages, cited by number; repeatable.")
 @click.option("--k", "k", type=click.IntRange(1, 50), default=5, show_default=True,
               help="How many passages to retrieve for --docs.")
+@click.option("--mcp", "mcp", multiple=True, metavar="SERVER",
+              help="Offer this MCP server's tools (see 'mcp add'); repeatable. Each call "
+                   "waits for your approval.")
+@click.option("--yes", is_flag=True, help="Allow every tool call of the --mcp servers.")
+@click.option("--tool-choice", "tool_choice", metavar="auto|required|none|TOOL",
+              help="With --mcp: whether the first step must call a tool (required), may "
+                   "(auto, the default), or must call TOOL.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True,
               help="json: print one JSON object (the reply, its metrics and citations) "
@@ -83,11 +92,14 @@ def read_prompt(prompt: str | None, prompt_file: str | None) -> str:
 @pass_workspace
 def chat(workspace: Workspace, model: str, prompt: str | None, prompt_file: str | None,
          system_prompt: str | None, conversation: int | None, schema_file: str | None,
-         any_json: bool, docs: tuple[str, ...], k: int, fmt: str, **options: Any) -> None:
+         any_json: bool, docs: tuple[str, ...], k: int, mcp: tuple[str, ...], yes: bool,
+         fmt: str, **options: Any) -> None:
     """Ask MODEL (an id or a name prefix) and stream the reply; metrics go to stderr.
 
     PROMPT is the text, or - to read it from standard input (or use --prompt-file).
-    With --docs, the reply cites the collection's passages ([1], [2]) and lists them."""
+    With --docs, the reply cites the collection's passages ([1], [2]) and lists them.
+    With --mcp, the model may call the server's tools: each call is shown and waits for
+    your approval (--yes allows all; without a terminal, calls are denied)."""
     prompt = read_prompt(prompt, prompt_file)
     if system_prompt is not None:
         system_prompt = _checked_argument(system_prompt, "--system")
@@ -98,10 +110,13 @@ def chat(workspace: Workspace, model: str, prompt: str | None, prompt_file: str 
         options["json_schema"] = read_json_schema(schema_file, f"--json-schema {schema_file}")
     elif any_json:
         options["json_schema"] = ANY_JSON
+    if options.get("tool_choice") is not None and not mcp:
+        raise InvalidInputError("--tool-choice: needs --mcp SERVER (tools to choose from)")
     overrides = {key: value for key, value in options.items() if value is not None}
     runner = ChatRunner(workspace.db, Engine(), TurnRequest(
         "send", model, prompt=prompt, conversation_id=conversation,
-        system_prompt=system_prompt, overrides=overrides, docs=list(docs), k=k))
+        system_prompt=system_prompt, overrides=overrides, docs=list(docs), k=k,
+        mcp=list(mcp), approve=approver(yes)))
     as_json = fmt == "json"
     # Ctrl+C stops the reply and keeps what was generated, like Stop in the window; the
     # command then exits 130, as an interrupted command does in a shell script.
@@ -129,6 +144,12 @@ def chat(workspace: Workspace, model: str, prompt: str | None, prompt_file: str 
                                "prompt", err=True)
                 if isinstance(event, Started):
                     started = event
+            elif isinstance(event, McpNotice):
+                click.echo(f"note: {event.line}", err=True)
+            elif isinstance(event, ToolCallShown):
+                show_call(event)
+            elif isinstance(event, ToolResultShown):
+                show_result(event)
             elif isinstance(event, Crashed):
                 raise EngineCrashed(event.message)
             elif isinstance(event, Finished):
@@ -140,6 +161,8 @@ def chat(workspace: Workspace, model: str, prompt: str | None, prompt_file: str 
                     _echo_sources(event.citations)
                 if event.docs_note:
                     click.echo(f"note: {event.docs_note}", err=True)
+                if event.stats.settings.get("tool_loop_note"):
+                    click.echo(f"note: {event.stats.settings['tool_loop_note']}", err=True)
                 click.echo(f"[conversation {started.conversation_id}] "
                            f"{event.stats.summary()}", err=True)
                 note = json_cut_note(event.stats.finish_reason,
@@ -176,4 +199,5 @@ def _echo_result(started: Started, finished: Finished) -> None:
         "metrics": finished.stats.measurements(),
         "citations": finished.citations,
         "note": finished.docs_note,
+        "tool_calls": finished.stats.settings.get("tool_calls", []),
     })

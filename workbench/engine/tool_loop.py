@@ -9,7 +9,7 @@ steps, e.g. ``required`` first and ``auto`` after).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,11 +33,35 @@ def steps_line(steps: int) -> str:
             "answering")
 
 
+@dataclass(frozen=True)
+class StepEvent:
+    """Said by :func:`tool_steps` around each call: before it runs (``result`` None), and
+    after, with the text the model will read."""
+
+    call: ToolCall
+    result: str | None = None
+
+
 def tool_loop(reply_for: Callable[[list[dict[str, Any]], int], Any],
               messages: list[dict[str, Any]], run_tool: Callable[[ToolCall], str], *,
               tools: str, max_steps: int = MAX_STEPS) -> LoopResult:
     """Run steps until a reply makes no call, or ``max_steps`` replies have been made.
     ``reply_for(messages, step)`` returns a reply (an iterable of text with ``stats``)."""
+    steps = tool_steps(reply_for, messages, run_tool, tools=tools, max_steps=max_steps)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as end:
+            return end.value  # type: ignore[no-any-return]
+
+
+def tool_steps(reply_for: Callable[[list[dict[str, Any]], int], Any],
+               messages: list[dict[str, Any]], run_tool: Callable[[ToolCall], str], *,
+               tools: str, max_steps: int = MAX_STEPS
+               ) -> Generator[StepEvent, None, LoopResult]:
+    """:func:`tool_loop` as a generator that yields a :class:`StepEvent` before and after
+    each call (a chat shows them as they happen, and can stop between them); its return
+    value is the :class:`LoopResult`."""
     conversation = list(messages)
     result = LoopResult(conversation, "", 0)
     for step in range(max_steps):
@@ -58,7 +82,10 @@ def tool_loop(reply_for: Callable[[list[dict[str, Any]], int], Any],
                              "tool_calls": entries})
         for call in turn.calls:
             result.calls.append(call)
+            yield StepEvent(call)
+            content = bounded_result(run_tool(call))
             conversation.append({"role": "tool", "tool_call_id": call.id, "name": call.name,
-                                 "content": bounded_result(run_tool(call))})
+                                 "content": content})
+            yield StepEvent(call, content)
     result.stopped = steps_line(max_steps)
     return result

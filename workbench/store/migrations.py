@@ -503,3 +503,23 @@ def m014_merge_duplicate_contenders(db: Database) -> None:
             if new != text:
                 db.execute(f"UPDATE {table} SET {column} = ? WHERE id = ?", [new, row_id])
     db.conn.executemany("DELETE FROM contenders WHERE id = ?", [(old,) for old in keep])
+
+
+@migrations(name="m018_mcp_servers")
+def m018_mcp_servers(db: Database) -> None:
+    """MCP servers the user added (issue 23): a stdio command or a loopback Streamable HTTP
+    address. Only a server listed here is ever started or contacted, and only for a chat
+    that names it."""
+    db.table("mcp_servers").create(
+        {
+            "name": str,  # what --mcp NAME says; compared as written
+            "transport": str,  # stdio or http
+            "command": str,  # JSON list: the program and its arguments (stdio)
+            "env": str,  # JSON object: extra environment variables (stdio)
+            "url": str,  # the Streamable HTTP endpoint (http)
+            "timeout_s": float,  # the wait for its handshake and for each call
+            "created_at": str,
+        },
+        pk="name",
+        not_null={"transport", "created_at"},
+    )

@@ -1,0 +1,104 @@
+"""A chat reply that may call tools: the engine's tool loop run inside one chat turn.
+
+:class:`ToolLoopReply` stands where a plain :class:`~workbench.engine.Reply` stands in a
+:class:`~workbench.chat.ChatTurn` (the same ``text``, ``stats``, ``stop()``), so the turn is
+saved and stopped as every other; it runs :func:`~workbench.engine.tool_loop.tool_steps`
+with the toolbox's ``run`` and yields, besides the answer's text, the toolbox's events (each
+call before it runs, each result, each server's notice) as they happen.
+
+The first step uses the ``tool_choice`` asked for (``required`` makes the model call); the
+steps after it are ``auto``, so the model can answer once it has the results. A step's text
+is shown when the step ends (a call's syntax is known only then), as the server does.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from workbench.engine import Engine, LoadSettings, ReplyStats, SamplingSettings
+from workbench.engine.tool_loop import LoopResult, tool_steps
+from workbench.engine.tool_parse import ToolCall
+from workbench.engine.tools import MAX_STEPS
+
+
+class Toolbox(Protocol):
+    """What the loop needs of a toolbox (:class:`workbench.mcp.toolbox.McpToolbox`)."""
+
+    tools: str | None
+
+    def run(self, call: ToolCall) -> str: ...
+
+    def shown(self, call: ToolCall) -> Any: ...
+
+    def drain(self) -> list[Any]: ...
+
+    def records(self) -> list[dict[str, Any]]: ...
+
+
+class ToolLoopReply:
+    def __init__(self, engine: Engine, path: str | Path, messages: list[dict[str, Any]],
+                 load: LoadSettings | None, sampling: SamplingSettings, toolbox: Toolbox,
+                 *, fresh: bool = False, max_steps: int = MAX_STEPS) -> None:
+        self.engine, self.path, self.messages = engine, path, messages
+        self.load, self.sampling, self.toolbox = load, sampling, toolbox
+        self.fresh, self.max_steps = fresh, max_steps
+        self.text = ""
+        self.stats = ReplyStats()
+        self.loop: LoopResult | None = None
+        self._stop = threading.Event()
+        self._current: Any = None
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def note(self) -> str | None:
+        return self.loop.stopped if self.loop else None
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._current is not None:
+            self._current.stop()
+
+    def _reply_for(self, messages: list[dict[str, Any]], step: int) -> Any:
+        choice = self.sampling.tool_choice if step == 0 else "auto"
+        sampling = replace(self.sampling, tools=self.toolbox.tools, tool_choice=choice or "auto")
+        reply = self.engine.reply(self.path, messages, load=self.load, sampling=sampling,
+                                  fresh=self.fresh and step == 0)
+        self._current = reply
+        if self.stopped:
+            reply.stop()
+        return reply
+
+    def __iter__(self) -> Iterator[Any]:
+        steps = tool_steps(self._reply_for, self.messages, self.toolbox.run,
+                           tools=self.toolbox.tools or "[]", max_steps=self.max_steps)
+        try:
+            while not self.stopped:
+                try:
+                    event = next(steps)
+                except StopIteration as end:
+                    self.loop = end.value
+                    break
+                if event.result is None:
+                    yield self.toolbox.shown(event.call)
+                yield from self.toolbox.drain()
+        finally:
+            steps.close()
+            if self._current is not None:
+                self.stats = self._current.stats
+            self.stats.settings = {**self.stats.settings, "tool_calls": self.toolbox.records()}
+            if self.loop is not None:
+                if self.loop.stopped:
+                    self.stats.settings["tool_loop_note"] = self.loop.stopped
+                self.stats.finish_reason = self.stats.finish_reason or "stop"
+        yield from self.toolbox.drain()
+        if self.loop is not None:
+            self.text = self.loop.answer
+            if self.text:
+                yield self.text
