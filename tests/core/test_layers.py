@@ -32,12 +32,13 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "workbench.chat", "workbench.chat_runner", "workbench.trials", "workbench.quant",
         "workbench.hub", "workbench.scan", "workbench.export", "workbench.recovery",
         "workbench.demo", "workbench.selfcheck", "workbench.documents",
+        "workbench.chat_tools",
     ),
     # What the features share: the user's models, conversations and their settings.
     "domain": (
         "workbench.conversations", "workbench.library", "workbench.model_settings",
         "workbench.catalog", "workbench.model_check", "workbench.workspace",
-        "workbench.runnable",
+        "workbench.runnable", "workbench.mcp",
     ),
     # llama.cpp, in its own process.
     "engine": ("workbench.engine", "workbench.engine.tools", "workbench.engine.tool_parse",

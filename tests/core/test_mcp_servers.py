@@ -19,7 +19,6 @@ from workbench.mcp.servers import (
     McpServer,
     add_server,
     get_server,
-    import_config,
     list_servers,
     remove_server,
 )
@@ -162,9 +161,8 @@ def test_a_server_that_floods_stderr_is_drained_and_reported_once(tmp_path) -> N
 
 def test_a_call_that_hangs_times_out_and_the_connection_closes(tmp_path) -> None:
     live, _lines = _opened(tmp_path, "hang", timeout_s=1.5)
-    with live:
-        with pytest.raises(McpError, match="no answer to the call of get_weather in 1.5 s"):
-            live.call("get_weather", {"city": "Rome"})
+    with live, pytest.raises(McpError, match="no answer to the call of get_weather in 1.5 s"):
+        live.call("get_weather", {"city": "Rome"})
     started = time.monotonic()
     live.close()
     assert time.monotonic() - started < 1
@@ -172,10 +170,9 @@ def test_a_call_that_hangs_times_out_and_the_connection_closes(tmp_path) -> None
 
 def test_a_server_that_crashes_mid_call_says_so(tmp_path) -> None:
     live, _lines = _opened(tmp_path, "crash")
-    with live:
-        with pytest.raises(McpError, match="exited with code 7 during the call of "
-                                           "get_weather.*segfault-ish"):
-            live.call("get_weather", {"city": "Rome"})
+    with live, pytest.raises(McpError, match="exited with code 7 during the call of "
+                                       "get_weather.*segfault-ish"):
+        live.call("get_weather", {"city": "Rome"})
 
 
 def test_sampling_is_refused_and_said(tmp_path) -> None:

@@ -12,6 +12,7 @@ from workbench.cli.group import cli
 from workbench.mcp import servers as store
 from workbench.mcp.connection import McpConnection
 from workbench.mcp.toolbox import (
+    Approver,
     Decision,
     ToolCallShown,
     ToolResultShown,
@@ -119,7 +120,7 @@ NO_TTY_LINE = ("denied: no terminal to ask for approval; add --yes to allow the 
                "the --mcp servers")
 
 
-def approver(yes: bool):  # type: ignore[no-untyped-def]
+def approver(yes: bool) -> Approver:
     """The CLI's answer to each call: --yes allows; on a terminal, ask; else deny, once
     said in one line."""
     said: list[bool] = []

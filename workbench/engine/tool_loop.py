@@ -52,7 +52,7 @@ def tool_loop(reply_for: Callable[[list[dict[str, Any]], int], Any],
         try:
             next(steps)
         except StopIteration as end:
-            return end.value  # type: ignore[no-any-return]
+            return end.value
 
 
 def tool_steps(reply_for: Callable[[list[dict[str, Any]], int], Any],

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractContextManager, ExitStack, asynccontextmanager
+from contextlib import AbstractContextManager, ExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -213,10 +213,8 @@ class McpConnection:
         stack, self._stack = self._stack, None
         self._session = None
         if stack is not None:
-            try:
+            with suppress(Exception):  # a server that failed to start may fail to close too
                 stack.close()
-            except Exception:  # a server that failed to start may fail to close too
-                pass
 
 
 @asynccontextmanager

@@ -27,13 +27,14 @@ from sqlite_utils import Database
 from workbench.errors import InvalidInputError, NotFoundError, OfflineError
 from workbench.library import now
 from workbench.text_files import read_text_file
+from workbench.units import human_size
 
 #: The wait for a server's handshake and for each tool call, unless the server says another.
 DEFAULT_TIMEOUT_S = 30.0
 MAX_TIMEOUT_S = 3600.0
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 #: An imported settings file larger than this is not a settings file.
-MAX_IMPORT_BYTES = 4 << 20
+MAX_IMPORT_BYTES = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,7 @@ def import_config(db: Database, path: str | Path, *, replace: bool = False) -> I
     skipped with its reason, and the others are added."""
     where = f"MCP settings file {path}"
     if Path(path).is_file() and Path(path).stat().st_size > MAX_IMPORT_BYTES:
-        raise InvalidInputError(f"{where}: larger than {MAX_IMPORT_BYTES >> 20} MB; not an "
+        raise InvalidInputError(f"{where}: larger than {human_size(MAX_IMPORT_BYTES)}; not an "
                                 "mcpServers settings file")
     text = read_text_file(path, where)
     try:
