@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from workbench.engine import Engine, LoadSettings, ReplyStats, SamplingSettings
 from workbench.engine.tool_loop import LoopResult, tool_steps
 from workbench.engine.tool_parse import ToolCall
-from workbench.engine.tools import MAX_STEPS
+from workbench.engine.tools import MAX_STEPS, check_tool_choice
 
 
 class Toolbox(Protocol):
@@ -67,7 +67,8 @@ class ToolLoopReply:
 
     def _reply_for(self, messages: list[dict[str, Any]], step: int) -> Any:
         choice = self.sampling.tool_choice if step == 0 else "auto"
-        sampling = replace(self.sampling, tools=self.toolbox.tools, tool_choice=choice or "auto")
+        choice = check_tool_choice(choice or "auto", self.toolbox.tools, "--tool-choice")
+        sampling = replace(self.sampling, tools=self.toolbox.tools, tool_choice=choice)
         reply = self.engine.reply(self.path, messages, load=self.load, sampling=sampling,
                                   fresh=self.fresh and step == 0)
         self._current = reply
