@@ -195,3 +195,41 @@ def test_a_50_mb_result_is_cut_while_reading_with_memory_bounded(tmp_path) -> No
     assert len(outcome.text) <= MAX_MESSAGE_BYTES
     assert any("cut at 2.0 MB while reading" in line for line in lines)
     assert grown_mb < 40, f"reading grew the process by {grown_mb:.0f} MB"
+
+
+def test_a_streamable_http_server_on_loopback(run, tmp_path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    script = tmp_path / "http_server.py"
+    script.write_text("from mcp.server.mcpserver import MCPServer\n"
+                      "app = MCPServer('weather')\n"
+                      "@app.tool()\n"
+                      "def get_weather(city: str) -> str:\n"
+                      "    'The weather in a city now.'\n"
+                      "    return city + ': sunny'\n"
+                      f"app.run(transport='streamable-http', host='127.0.0.1', port={port})\n")
+    process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with socket.socket() as client:
+                if client.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.2)
+        url = f"http://127.0.0.1:{port}/mcp"
+        assert run("mcp", "add", "near", "--url", url).exit_code == 0
+        listed = run("mcp", "tools", "near", "--json")
+        assert listed.exit_code == 0, listed.output
+        assert [t["name"] for t in json.loads(listed.output)] == ["get_weather"]
+        server = McpServer("near", "http", url=url, timeout_s=10)
+        with McpConnection(server) as live:
+            assert live.call("get_weather", {"city": "Rome"}).text == "Rome: sunny"
+    finally:
+        process.terminate()
+        process.wait(10)
