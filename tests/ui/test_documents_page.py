@@ -211,3 +211,47 @@ def test_chat_with_an_attached_collection_cites_and_opens_the_passage(
     qtbot.waitUntil(lambda: panel.chosen() == ["handbook"])
     window.close()
     theme.apply_theme(QApplication.instance(), "light")
+
+
+def test_a_stored_reply_shows_its_cut_note_and_its_marks_open_their_passages(
+        qtbot, services, tmp_path) -> None:
+    """Opened from History: the Sources, the note on what was cut, and "[1]" in the text a
+    link that opens the passage (the test model rarely writes marks, so the reply is made)."""
+    from workbench import conversations as convs
+    from workbench.documents.collections import add_collection
+    from workbench.documents.indexing import index
+    from workbench.documents.search import keyword_search
+
+    db = services.workspace.db
+    folder = make_folder(tmp_path / "cut")
+    add_collection(db, "cut", [str(folder)])
+    list(index(db, "cut"))
+    passage = keyword_search(db, "cut", "refund period damaged parcels", 1)[0]
+    citation = {"number": 1, "collection": "cut", "path": passage.path, "page": passage.page,
+                "section": None, "chunk_id": passage.chunk_id, "score": passage.score,
+                "method": "keyword", "where": passage.where, "start": passage.start,
+                "end": passage.end}
+    note = "passages cut to fit the 1,024-token context: 1 of 4 kept"
+    conversation = convs.create_conversation(db, model_id=None)
+    user = convs.add_message(db, conversation, "user", QUESTION, parent_id=None)
+    reply = convs.add_message(db, conversation, "assistant", "Forty-five days [1].",
+                              parent_id=user)
+    convs.update_message(db, reply, settings={"citations": [citation], "docs_note": note})
+    window = make_window(qtbot, services)
+    window.open_conversation(conversation)
+    qtbot.waitUntil(lambda: len(window.chat.view.messages) == 2)
+    widget = window.chat.view.messages[-1]
+    assert widget.sources.note.isVisibleTo(widget) and widget.sources.note.text() == note
+    browser = widget.view._widgets[0]
+    assert "cite:1" in browser.toMarkdown()
+    mark = browser.document().find("[1]")
+    assert mark.charFormat().anchorHref() == "cite:1" or mark.charFormat().isAnchor()
+    cursor = browser.textCursor()
+    cursor.setPosition(mark.selectionStart() + 1)
+    qtbot.mouseClick(browser.viewport(), Qt.MouseButton.LeftButton,
+                     pos=browser.cursorRect(cursor).center())
+    chat = window.chat
+    qtbot.waitUntil(lambda: chat.passage_view is not None and chat.passage_view.isVisible())
+    assert PDF_FACTS[2] in chat.passage_view.text.toPlainText()
+    assert chat.passage_view.windowTitle().startswith("[1] handbook.pdf")
+    window.close()

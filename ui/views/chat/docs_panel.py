@@ -89,7 +89,7 @@ class DocsPanel(QFrame):
         self._filling = False
         self._chosen = [name for name in self._chosen if name in names]
         rows = max(1, min(len(names), VISIBLE_ROWS))
-        self.list.setFixedHeight(rows * (self.list.fontMetrics().height() + 8) + 6)
+        self.list.setFixedHeight(rows * (self.list.fontMetrics().height() + 12) + 8)
         self.list.setVisible(bool(names))
         self._say()
 

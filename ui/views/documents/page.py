@@ -114,7 +114,7 @@ class DocumentsPage(QWidget):
         self.message = MessageBar(self)
 
         # left: the collections
-        self.table = make_table(self.collections_model, stretch="Name")
+        self.table = make_table(self.collections_model, stretch="Status")
         self.table.setAccessibleName("Collections")
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.empty = Label("No collections yet.\n\nDrop folders or files here, or use "
@@ -461,7 +461,8 @@ class DocumentsPage(QWidget):
         def found(passages: list[Any]) -> None:
             self.results_model.set_rows([Found(rank, p) for rank, p in enumerate(passages, 1)])
             self.results_note.setText(
-                f"{len(passages):,} best passages, best first" if passages
+                (f"{len(passages):,} passage{'s' if len(passages) != 1 else ''}, best first")
+                if passages
                 else f"No passage of {name} matches “{query}”.")
             if passages:
                 self.results.selectRow(0)
