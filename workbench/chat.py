@@ -16,6 +16,7 @@ from sqlite_utils import Database
 
 from workbench import conversations as convs
 from workbench.chat_tools import Toolbox, ToolLoopReply
+from workbench.documents.attached import attach_collections, attached_collections
 from workbench.documents.grounding import MARGIN_TOKENS, Grounding, fit_passages, retrieve
 from workbench.documents.search import Passage
 from workbench.engine import Engine, LoadSettings, Reply, ReplyStats, SamplingSettings
@@ -162,7 +163,8 @@ def send(
     ``parent_id`` is where the new message hangs: by default the end of the branch on show;
     an edited message hangs where the original did, starting a new branch. ``docs`` names
     collections whose ``k`` best passages for the prompt the model answers from
-    (:mod:`workbench.documents.grounding`). ``toolbox`` offers its tools (MCP servers'):
+    (:mod:`workbench.documents.grounding`); they stay attached to the conversation, so its
+    edits and regenerates answer from them too. ``toolbox`` offers its tools (MCP servers'):
     the reply then runs the tool loop (:class:`~workbench.chat_tools.ToolLoopReply`).
     """
     if not prompt.strip():
@@ -181,6 +183,8 @@ def send(
         db.table("conversations").update(conversation_id, {"model_id": model.id})
     if parent_id is None:
         parent_id = conversation["leaf_id"]
+    if docs:
+        attach_collections(db, conversation_id, docs)
     user_id = convs.add_message(db, conversation_id, "user", prompt, parent_id=parent_id)
     return _start_reply(db, engine, model, conversation_id, user_id,
                         conversation["system_prompt"] or "", load, sampling, passages,
@@ -196,17 +200,21 @@ def edit(
     *,
     load: LoadSettings | None = None,
     sampling: SamplingSettings | None = None,
+    docs: Sequence[str] | None = None,
+    k: int = 5,
 ) -> ChatTurn:
-    """Resend an edited user message as a sibling of the original: the old branch stays."""
+    """Resend an edited user message as a sibling of the original: the old branch stays.
+    ``docs`` as for :func:`send`; None: the collections attached to the conversation."""
     old = convs.get_message(db, message_id)
     if old.role != "user":
         raise InvalidInputError(f"message {message_id}: only your own messages can be edited")
     if not new_text.strip():
         raise InvalidInputError("prompt: is empty")
     conversation = convs.get_conversation(db, old.conversation_id)
+    passages = _passages(db, old.conversation_id, docs, new_text, k)
     user_id = convs.add_edited(db, message_id, new_text)
     return _start_reply(db, engine, model, old.conversation_id, user_id,
-                        conversation["system_prompt"] or "", load, sampling)
+                        conversation["system_prompt"] or "", load, sampling, passages)
 
 
 def regenerate(
@@ -217,14 +225,27 @@ def regenerate(
     *,
     load: LoadSettings | None = None,
     sampling: SamplingSettings | None = None,
+    docs: Sequence[str] | None = None,
+    k: int = 5,
 ) -> ChatTurn:
-    """A new reply to the same user message, as a sibling branch of ``reply_id``."""
+    """A new reply to the same user message, as a sibling branch of ``reply_id``; its
+    passages are retrieved again (``docs`` as for :func:`edit`)."""
     old = convs.get_message(db, reply_id)
     if old.role != "assistant" or old.parent_id is None:
         raise InvalidInputError(f"message {reply_id}: only a reply can be regenerated")
     conversation = convs.get_conversation(db, old.conversation_id)
+    question = convs.get_message(db, old.parent_id).content
+    passages = _passages(db, old.conversation_id, docs, question, k)
     return _start_reply(db, engine, model, old.conversation_id, old.parent_id,
-                        conversation["system_prompt"] or "", load, sampling)
+                        conversation["system_prompt"] or "", load, sampling, passages)
+
+
+def _passages(db: Database, conversation_id: int, docs: Sequence[str] | None,
+              question: str, k: int) -> list[Passage] | None:
+    """Retrieval for an edit or a regenerate: from ``docs``, or (None) the conversation's
+    attached collections; None when there are none (a plain chat turn)."""
+    names = attached_collections(db, conversation_id) if docs is None else list(docs)
+    return retrieve(db, names, question, k) if names else None
 
 
 def _start_reply(

@@ -30,11 +30,13 @@ from sqlite_utils import Database
 
 from ui.services import Services
 from ui.views.chat.banner import Banner
+from ui.views.chat.docs_panel import DocsPanel
 from ui.views.chat.sampling_panel import SamplingPanel
 from ui.views.chat.turns import Stream, TurnsPart
 from ui.views.chat.view import ChatView
 from ui.views.chat.welcome import WelcomeView
 from ui.widgets.message_widget import MessageWidget
+from ui.widgets.passage_view import PassageView, open_passage
 from ui.widgets.plain_label import Label
 from ui.widgets.text_fit import ElidedLabel
 from workbench import conversations as convs
@@ -165,6 +167,7 @@ class ChatPage(TurnsPart, QWidget):
         self.view.edit_submitted.connect(self.edit)
         self.view.branch_requested.connect(self.switch_branch)
         self.view.continue_requested.connect(self.continue_reply)
+        self.view.citation_clicked.connect(self.open_citation)
         self.stack.addWidget(self.welcome)
         self.stack.addWidget(self.view)
         pane_layout.addWidget(self.stack)
@@ -204,6 +207,13 @@ class ChatPage(TurnsPart, QWidget):
 
         self.panel = SamplingPanel(self)
         self.panel_button.toggled.connect(self.panel.setVisible)
+        self.docs_panel = DocsPanel(self.services, self.panel)
+        panel_layout = self.panel.layout()
+        assert isinstance(panel_layout, QVBoxLayout)
+        panel_layout.insertSpacing(panel_layout.count() - 1, 6)
+        panel_layout.insertWidget(panel_layout.count() - 1, self.docs_panel)
+        #: The passage view last opened from a citation (tests look at it).
+        self.passage_view: PassageView | None = None
         self.panel.structured.file_chosen.connect(self._load_schema)
 
         root.addWidget(side)
@@ -250,11 +260,17 @@ class ChatPage(TurnsPart, QWidget):
         elif "chats" in changes:
             self.refresh_conversations()
 
+
     def refresh(self) -> None:
         """Reload the library and the chat list (at start, and when the library changes)."""
         self.services.ops.run("db", load_startup, name="load chat",
                               success=self._startup_loaded, failure=self.show_error)
         self.refresh_conversations()
+
+    def open_citation(self, citation: dict) -> None:
+        """A cited passage in a small view, with the text around it and "Open file"."""
+        open_passage(self.services, citation, self,
+                     lambda view: setattr(self, "passage_view", view), self.show_error)
 
     def refresh_conversations(self) -> None:
         self.services.ops.run("db", convs.list_conversations, 200, name="list chats",
@@ -390,6 +406,7 @@ class ChatPage(TurnsPart, QWidget):
         else:
             self._show_first_run()
         self.panel.system_prompt.clear()
+        self.docs_panel.set_conversation(None, [])
         self._update_buttons()
         self.input.setFocus()
 
@@ -416,6 +433,7 @@ class ChatPage(TurnsPart, QWidget):
         conversation = data.conversation
         self.title.setText(conversation["title"] or "Untitled chat")
         self.panel.system_prompt.setPlainText(conversation["system_prompt"] or "")
+        self.docs_panel.set_conversation(conversation["id"], data.docs)
         index = self.model_picker.findData(conversation["model_id"])
         if index >= 0 and not self.is_streaming:
             self.model_picker.setCurrentIndex(index)
@@ -447,6 +465,8 @@ class ChatPage(TurnsPart, QWidget):
                 widget.set_status(message.error or "The reply failed.", error=True)
             elif not (message.status == "stopped" and not message.content):
                 widget.set_status("")
+            widget.set_citations(message.settings.get("citations") or [],
+                                 message.settings.get("docs_note"))
         widget.set_siblings(siblings)
 
     # --- errors and files ------------------------------------------------------------------

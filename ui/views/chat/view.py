@@ -17,6 +17,7 @@ class ChatView(QScrollArea):
     edit_submitted = Signal(int, str)
     branch_requested = Signal(int)
     continue_requested = Signal(int)
+    citation_clicked = Signal(dict)  # a reply's citation, as saved with it
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -63,6 +64,7 @@ class ChatView(QScrollArea):
         widget.edit_submitted.connect(self.edit_submitted)
         widget.branch_requested.connect(self.branch_requested)
         widget.continue_requested.connect(self.continue_requested)
+        widget.citation_clicked.connect(self.citation_clicked)
         self.messages.append(widget)
         self._follow = True
         return widget
@@ -82,6 +84,9 @@ class ChatView(QScrollArea):
                 widget.set_status("Interrupted: Workbench closed while this reply was written.")
             elif message.status == "stopped" and not message.content:
                 widget.set_status("Stopped before the first token.")
+            citations = message.settings.get("citations") or []
+            if citations or message.settings.get("docs_note"):
+                widget.set_citations(citations, message.settings.get("docs_note"))
         widget.set_siblings(siblings)
         return self.add(widget)
 
