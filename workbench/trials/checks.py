@@ -34,6 +34,7 @@ from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012, specification_with
 
 from workbench.errors import InvalidInputError
+from workbench.trials.tool_checks import TOOL_CHECKS, normalize_tool_check, run_tool_check
 from workbench.units import human_ms
 
 #: Seconds all the regular expressions of one check may take together.
@@ -86,8 +87,6 @@ CHECK_TYPES: dict[str, str | None] = {
     "no_tool_call": None,
     "valid_arguments": None,
 }
-#: The checks on a cell's tool calls rather than its text (:mod:`.tool_checks`).
-TOOL_CHECKS = ("tool_call", "no_tool_call", "valid_arguments")
 ALIASES = {"not contains": "not_contains", "notcontains": "not_contains", "valid_json": "json",
            "schema": "json_schema", "exact_match": "exact", "equals": "exact",
            "max_latency": "max_latency_ms", "latency_ms": "max_latency_ms",
@@ -152,9 +151,7 @@ def normalize_check(raw: Any, reference: str | None = None) -> dict[str, Any]:
     if kind not in CHECK_TYPES:
         raise InvalidInputError(f"check type '{kind}': unknown ({', '.join(CHECK_TYPES)})")
     if kind in TOOL_CHECKS:
-        from workbench.trials.tool_checks import normalize_tool_check
-
-        return normalize_tool_check(check)
+        return normalize_tool_check(check, check_schema_value)
     if kind in ("json", "no_echo"):
         if check.get("value") not in (True, None):
             raise InvalidInputError(f"check {kind}: takes no value (write "
@@ -179,17 +176,24 @@ def normalize_check(raw: Any, reference: str | None = None) -> dict[str, Any]:
     if kind == "judge":
         check["value"] = normalize_judge(check["value"])
     if kind == "json_schema":
-        if not isinstance(check["value"], dict):
-            raise InvalidInputError("check json_schema: value must be a JSON schema object")
-        try:
-            schema_validator(check["value"]).check_schema(check["value"])
-        except SchemaError as error:
-            raise InvalidInputError(
-                f"check json_schema: not a valid schema ({error.message[:160]})") from None
-        except RecursionError:
-            raise InvalidInputError("check json_schema: nested too deeply") from None
-        check_schema_usable(check["value"])
+        check_schema_value(check["value"], "check json_schema")
     return check
+
+
+def check_schema_value(schema: Any, where: str) -> None:
+    """A schema a check holds: an object, valid, and usable (:func:`check_schema_usable`)."""
+    if not isinstance(schema, dict):
+        raise InvalidInputError(f"{where}: value must be a JSON schema object")
+    try:
+        schema_validator(schema).check_schema(schema)
+    except SchemaError as error:
+        raise InvalidInputError(f"{where}: not a valid schema ({error.message[:160]})") from None
+    except RecursionError:
+        raise InvalidInputError(f"{where}: nested too deeply") from None
+    try:
+        check_schema_usable(schema)
+    except InvalidInputError as error:
+        raise InvalidInputError(str(error).replace("check json_schema", where, 1)) from None
 
 
 #: Judge scales a check may use (a score is 1..scale) and the longest rubric it may carry.
@@ -391,9 +395,10 @@ def run_check(
     the tool calls the cell recorded (None: its prompt offers no tools)."""
     kind = check["type"]
     if kind in TOOL_CHECKS:
-        from workbench.trials.tool_checks import run_tool_check
-
-        return run_tool_check(check, calls)
+        try:
+            return CheckResult(check, *run_tool_check(check, calls, schema_validator))
+        except RegexTimeout:
+            return CheckResult(check, False, "regex timed out checking the arguments")
     if cut and kind in ("json", "json_schema"):
         return CheckResult(check, False, cut)
     value = check.get("value")

@@ -84,6 +84,10 @@ def coerce_value(key: str, text: Any) -> Any:
     """Turn a ``KEY=VALUE`` string into the setting's type; a bad value is one clear line."""
     if not isinstance(text, str):
         return text
+    if key == "tool_choice":  # "none" is a choice here, not an unset value
+        from workbench.trials.tool_prompts import check_choice
+
+        return check_choice(text.strip())
     if text.lower() in ("none", "null", ""):
         return None
     if key == "json_schema":

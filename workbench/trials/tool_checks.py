@@ -20,28 +20,23 @@ only to a prompt that offers tools (a suite refuses them elsewhere, in one line)
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
-from jsonschema import SchemaError
-
 from workbench.errors import InvalidInputError
-from workbench.trials.checks import (
-    TOOL_CHECKS,
-    CheckResult,
-    RegexTimeout,
-    check_schema_usable,
-    schema_validator,
-)
 
-__all__ = ["TOOL_CHECKS", "describe_call", "normalize_tool_check", "run_tool_check"]
-
+#: The checks on a cell's tool calls rather than its text.
+TOOL_CHECKS = ("tool_call", "no_tool_call", "valid_arguments")
 #: The most calls one ``tool_call`` check may expect (the engine reads at most 16 a reply).
 MAX_EXPECTED = 16
 _CALL_KEYS = {"name", "arguments", "arguments_schema"}
 
 
-def normalize_tool_check(check: dict[str, Any]) -> dict[str, Any]:
-    """A tool check in its stored form, or one line saying what is wrong with it."""
+def normalize_tool_check(check: dict[str, Any], check_schema: Callable[[Any, str], None]
+                         ) -> dict[str, Any]:
+    """A tool check in its stored form, or one line saying what is wrong with it;
+    ``check_schema(schema, where)`` refuses a bad ``arguments_schema`` (the checks' own
+    rule for schemas: :func:`workbench.trials.checks.check_schema_value`)."""
     kind = check["type"]
     if kind != "tool_call":
         if check.get("value") not in (True, None):
@@ -54,14 +49,15 @@ def normalize_tool_check(check: dict[str, Any]) -> dict[str, Any]:
         if not 1 <= len(value) <= MAX_EXPECTED:
             raise InvalidInputError(f"check tool_call: expect 1 to {MAX_EXPECTED} calls, not "
                                     f"{len(value)}")
-        check["value"] = [_expected(item, f"check tool_call[{n}]")
+        check["value"] = [_expected(item, f"check tool_call[{n}]", check_schema)
                           for n, item in enumerate(value)]
     else:
-        check["value"] = _expected(value, "check tool_call")
+        check["value"] = _expected(value, "check tool_call", check_schema)
     return check
 
 
-def _expected(value: Any, where: str) -> dict[str, Any]:
+def _expected(value: Any, where: str, check_schema: Callable[[Any, str], None]
+              ) -> dict[str, Any]:
     if isinstance(value, str):  # {"tool_call": "get_weather"}: the name alone
         value = {"name": value}
     if not isinstance(value, dict):
@@ -75,21 +71,8 @@ def _expected(value: Any, where: str) -> dict[str, Any]:
         raise InvalidInputError(f"{where}: needs the tool's name")
     if "arguments" in value and not isinstance(value["arguments"], dict):
         raise InvalidInputError(f"{where}: arguments must be an object of expected values")
-    schema = value.get("arguments_schema")
-    if schema is not None:
-        if not isinstance(schema, dict):
-            raise InvalidInputError(f"{where}: arguments_schema must be a JSON schema object")
-        try:
-            schema_validator(schema).check_schema(schema)
-        except SchemaError as error:
-            raise InvalidInputError(f"{where}: arguments_schema is not a valid schema "
-                                    f"({error.message[:160]})") from None
-        except RecursionError:
-            raise InvalidInputError(f"{where}: arguments_schema is nested too deeply") from None
-        try:
-            check_schema_usable(schema)
-        except InvalidInputError as error:
-            raise InvalidInputError(f"{where}: {error}") from None
+    if value.get("arguments_schema") is not None:
+        check_schema(value["arguments_schema"], f"{where}: arguments_schema")
     return {k: value[k] for k in ("name", "arguments", "arguments_schema") if k in value}
 
 
@@ -100,48 +83,46 @@ def expected_names(check: dict[str, Any]) -> list[str]:
             if isinstance(e, dict)]
 
 
-def run_tool_check(check: dict[str, Any], calls: list[dict[str, Any]] | None) -> CheckResult:
-    """One tool check on a cell's recorded calls (None: the prompt offered no tools)."""
+def run_tool_check(check: dict[str, Any], calls: list[dict[str, Any]] | None,
+                   validator: Callable[[dict[str, Any]], Any]) -> tuple[bool, str]:
+    """One tool check on a cell's recorded calls (None: the prompt offered no tools), as
+    (passed, detail); ``validator(schema)`` checks an ``arguments_schema`` (the checks' own,
+    whose regular expressions run under their time limit)."""
     kind = check["type"]
     if calls is None:
-        return CheckResult(check, False, "the prompt offers no tools")
+        return False, "the prompt offers no tools"
     if kind == "no_tool_call":
-        if not calls:
-            return CheckResult(check, True, "no tool call")
-        return CheckResult(check, False, f"called {_names(calls)}")
+        return (True, "no tool call") if not calls else (False, f"called {_names(calls)}")
     if kind == "valid_arguments":
         bad = [c for c in calls if not c.get("valid")]
         if bad:
-            return CheckResult(check, False, _why(bad[0])[:200])
-        return CheckResult(check, True, f"{len(calls)} call{'s' if len(calls) != 1 else ''}, "
-                           "all valid" if calls else "no calls made")
+            return False, _why(bad[0])[:200]
+        return True, (f"{len(calls)} call{'s' if len(calls) != 1 else ''}, all valid"
+                      if calls else "no calls made")
     expected = check["value"] if isinstance(check["value"], list) else [check["value"]]
     valid = [c for c in calls if c.get("valid")]
-    try:
-        assignment = _match(expected, valid, 0, set())
-    except RegexTimeout:
-        return CheckResult(check, False, "regex timed out checking the arguments")
+    assignment = _match(expected, valid, 0, set(), validator)
     if assignment is not None:
-        return CheckResult(check, True, "called " + "; ".join(
-            _written(valid[i]) for i in assignment)[:200])
-    return CheckResult(check, False, _miss(expected, valid, calls)[:200])
+        return True, ("called " + "; ".join(_written(valid[i]) for i in assignment))[:200]
+    return False, _miss(expected, valid, calls, validator)[:200]
 
 
 def _match(expected: list[dict[str, Any]], calls: list[dict[str, Any]], at: int,
-           used: set[int]) -> list[int] | None:
+           used: set[int], validator: Callable[[dict[str, Any]], Any]) -> list[int] | None:
     """Each expected call its own made call (order-free; at most 16 x 16, so a plain
     search), as indexes into ``calls``; None when no such assignment exists."""
     if at == len(expected):
         return []
     for index, call in enumerate(calls):
-        if index not in used and _fits(expected[at], call) is None:
-            rest = _match(expected, calls, at + 1, used | {index})
+        if index not in used and _fits(expected[at], call, validator) is None:
+            rest = _match(expected, calls, at + 1, used | {index}, validator)
             if rest is not None:
                 return [index, *rest]
     return None
 
 
-def _fits(expected: dict[str, Any], call: dict[str, Any]) -> str | None:
+def _fits(expected: dict[str, Any], call: dict[str, Any],
+          validator: Callable[[dict[str, Any]], Any]) -> str | None:
     """Why ``call`` is not the expected one; None when it is."""
     if call.get("name") != expected["name"]:
         return f"called {call.get('name')}, not {expected['name']}"
@@ -154,7 +135,7 @@ def _fits(expected: dict[str, Any], call: dict[str, Any]) -> str | None:
                     f"expected {json.dumps(value)[:60]}")
     schema = expected.get("arguments_schema")
     if schema is not None:
-        errors = sorted(schema_validator(schema).iter_errors(arguments),
+        errors = sorted(validator(schema).iter_errors(arguments),
                         key=lambda error: list(error.absolute_path))
         if errors:
             return f"{expected['name']}: {errors[0].json_path}: {errors[0].message}"
@@ -162,7 +143,7 @@ def _fits(expected: dict[str, Any], call: dict[str, Any]) -> str | None:
 
 
 def _miss(expected: list[dict[str, Any]], valid: list[dict[str, Any]],
-          calls: list[dict[str, Any]]) -> str:
+          calls: list[dict[str, Any]], validator: Callable[[dict[str, Any]], Any]) -> str:
     """Why the expected calls were not all made, in one line."""
     if not calls:
         return "no tool call"
@@ -173,7 +154,7 @@ def _miss(expected: list[dict[str, Any]], valid: list[dict[str, Any]],
             if written:
                 return _why(written[0])
             return f"{wanted['name']} was not called (called {_names(calls)})"
-        reasons = [_fits(wanted, c) for c in same]
+        reasons = [_fits(wanted, c, validator) for c in same]
         if all(reasons):
             return str(reasons[0])
     return f"expected {len(expected)} calls, the model made {len(valid)} valid ones"
