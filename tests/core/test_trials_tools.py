@@ -19,7 +19,6 @@ from workbench.errors import InvalidInputError
 from workbench.trials.checks import normalize_check, run_checks
 from workbench.trials.contenders import make_contender, parse_set_options
 from workbench.trials.recommend import Bar, recommend
-from workbench.trials.results import trial_summary
 from workbench.trials.runner import create_trial
 from workbench.trials.suites import SuitePrompt, add_prompt, create_suite, parse_suite_text
 from workbench.trials.tool_prompts import combined_stats

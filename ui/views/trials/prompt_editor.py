@@ -90,6 +90,7 @@ class PromptEditorPart:
         self.prompt_system.setText(prompt.system or "" if prompt else "")
         self.prompt_reference.setText(prompt.reference or "" if prompt else "")
         self.check_editor.reference = (prompt.reference or "").strip() if prompt else ""
+        self.check_editor.set_tools(prompt.tools if prompt else None)
         self.check_editor.set_checks(prompt.checks if prompt else [])
         for widget in (self.prompt_text, self.prompt_system, self.prompt_reference,
                        self.check_editor):
