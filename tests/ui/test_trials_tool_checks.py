@@ -85,8 +85,8 @@ def test_the_core_refuses_what_cannot_work(qtbot) -> None:
     assert editor.checks() == []
 
 
-def test_a_tool_prompt_keeps_its_tools_when_edited(qtbot, services, monkeypatch,
-                                                   tmp_path) -> None:
+def test_a_tool_prompt_keeps_its_tools_when_edited(qtbot, services, monkeypatch, tmp_path,
+                                                   screenshot_dir) -> None:
     from workbench.trials.suites import get_suite, list_suites
 
     suite = tmp_path / "tools.jsonl"
@@ -98,6 +98,9 @@ def test_a_tool_prompt_keeps_its_tools_when_edited(qtbot, services, monkeypatch,
     editor = page.check_editor
     editor.choose("tool_call")
     assert editor.tool_fields.name.currentText() == "get_weather"
+    editor.tool_fields.arguments.setText('{"city": "Paris"}')
+    page.grab().save(str(screenshot_dir / "trials_tool_check.png"))
+    editor.tool_fields.arguments.clear()
     click(qtbot, editor.add_button)
     click(qtbot, page.prompt_buttons["Save prompt"])
     qtbot.waitUntil(lambda: page.editor_note.text() == "Saved." and page.busy == 0,

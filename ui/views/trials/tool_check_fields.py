@@ -12,7 +12,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLineEdit, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
 
 from workbench.errors import WorkbenchError
 
@@ -43,11 +50,15 @@ class ToolCallFields(QWidget):
         self.as_schema = QCheckBox("as a schema")
         self.as_schema.setToolTip("The arguments must match this JSON Schema instead of "
                                   "having these exact values")
-        layout = QHBoxLayout(self)
+        top = QHBoxLayout()  # the arguments get a line of their own: JSON needs the width
+        top.setContentsMargins(0, 0, 0, 0)
+        top.addWidget(self.name, 1)
+        top.addWidget(self.as_schema)
+        layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.name, 1)
-        layout.addWidget(self.arguments, 2)
-        layout.addWidget(self.as_schema)
+        layout.setSpacing(4)
+        layout.addLayout(top)
+        layout.addWidget(self.arguments)
 
     def set_tools(self, names: list[str]) -> None:
         typed = self.name.currentText()
