@@ -301,6 +301,10 @@ def _gbnf(schema: dict[str, Any]) -> str:
     from workbench.engine.schema_limits import check_grammar_size
 
     grammar = json_schema_to_gbnf(json.dumps(schema))
+    # llama.cpp's own string character (common/json-schema-to-grammar.cpp) keeps control
+    # characters out of strings, as JSON does; llama-cpp-python's converter lets them in, so
+    # a forced call could put a raw newline in an argument and then not parse.
+    grammar = grammar.replace(r'char ::= [^"\\]', r'char ::= [^"\\\x7F\x00-\x1F]', 1)
     check_grammar_size(grammar, "tools")
     return grammar
 

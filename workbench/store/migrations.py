@@ -523,3 +523,13 @@ def m018_mcp_servers(db: Database) -> None:
         pk="name",
         not_null={"transport", "created_at"},
     )
+
+
+@migrations(name="m019_trial_tool_calls")
+def m019_trial_tool_calls(db: Database) -> None:
+    """Trials of tool use: a suite prompt's tools (OpenAI's format, canonical JSON text) and
+    canned results (JSON), and per cell the calls the model made, valid or why not, with the
+    canned result each was given (JSON). NULL everywhere a prompt offers no tools."""
+    db.table("suite_prompts").add_column("tools", str)
+    db.table("suite_prompts").add_column("tool_results", str)
+    db.table("trial_cells").add_column("tool_calls", str)

@@ -2,12 +2,13 @@
 
 Identity is the model's sha256 plus every setting that shapes the reply: sampling (temperature,
 top-p/k, min-p, repeat penalty, max tokens, seed), the chat template, the system prompt, any
-schema, and the context length (the simple honest rule: it truncates long conversations, so
-it may change the text). Threads, batch size, mmap and GPU layers change speed, not text, so
-they do not make a new contender: asking again with other threads reuses the contender and
-records the new values for the next run. Settings are resolved once, when the contender is
-made (command overrides, then the model's defaults, then the global ones), and stored in full,
-so a trial rerun a month later uses the same values even if the defaults moved.
+schema, ``tool_choice`` (for the suite prompts that offer tools), and the context length (the
+simple honest rule: it truncates long conversations, so it may change the text). Threads,
+batch size, mmap and GPU layers change speed, not text, so they do not make a new contender:
+asking again with other threads reuses the contender and records the new values for the next
+run. Settings are resolved once, when the contender is made (command overrides, then the
+model's defaults, then the global ones), and stored in full, so a trial rerun a month later
+uses the same values even if the defaults moved.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from workbench.engine import LoadSettings, SamplingSettings, parse_gpu_layers
 from workbench.engine.settings import describe_schema, schema_value
 from workbench.errors import InvalidInputError, NotFoundError
 from workbench.library import Model, now
-from workbench.model_settings import LOAD_KEYS, SAMPLING_KEYS, runnable
+from workbench.model_settings import LOAD_KEYS, SAMPLING_KEYS, Runnable, runnable
 
 #: Settings that change speed or memory but not the text: they never make a new contender.
 NON_TEXT_KEYS = {"n_threads", "n_batch", "use_mmap", "gpu_layers"}
@@ -83,6 +84,10 @@ def coerce_value(key: str, text: Any) -> Any:
     """Turn a ``KEY=VALUE`` string into the setting's type; a bad value is one clear line."""
     if not isinstance(text, str):
         return text
+    if key == "tool_choice":  # "none" is a choice here, not an unset value
+        from workbench.trials.tool_prompts import check_choice
+
+        return check_choice(text.strip())
     if text.lower() in ("none", "null", ""):
         return None
     if key == "json_schema":
@@ -190,7 +195,7 @@ def make_contender(
     ready = runnable(db, model, overrides)
     found, system_prompt = ready.model, ready.system_prompt
     settings: dict[str, Any] = {**ready.load.to_dict(), **ready.sampling.to_dict(),
-                                "system_prompt": system_prompt}
+                                "system_prompt": system_prompt, **_tool_choice(ready)}
     identity = {
         "label": label or _label(found, overrides),
         "model_id": found.id,
@@ -201,6 +206,16 @@ def make_contender(
         "file_size": found.file_size,
     }
     return _store(db, identity, settings)
+
+
+def _tool_choice(ready: Runnable) -> dict[str, Any]:
+    """A contender's ``tool_choice`` (``--set tool_choice=required``): part of its identity,
+    used by the suite prompts that offer tools (their tools are the prompt's, not the
+    contender's). Absent when not set, so contenders made before it keep their identity."""
+    from workbench.trials.tool_prompts import check_choice
+
+    choice = check_choice(ready.sampling.tool_choice)
+    return {"tool_choice": choice} if choice else {}
 
 
 def contenders_from(db: Database, chosen: Iterable[tuple[str | int, Sequence[str]]],

@@ -23,6 +23,7 @@ from workbench.trials.plain import (
 from workbench.trials.recommend import Bar, Recommendation, recommend
 from workbench.trials.results import trial_summary
 from workbench.trials.svg import trial_charts
+from workbench.trials.tool_checks import describe_call
 from workbench.trials.votes import comparison_view
 from workbench.units import human_ms, human_size, human_spread, human_tps, reply_metrics
 
@@ -63,11 +64,36 @@ def contender_rows(summary: dict[str, Any]) -> list[list[str]]:
             rate += f"; {c['judge_errors']} not graded (judge error)"
         if c.get("echoes"):
             rate += f"; {echoes_in_words(c['echoes'])}"
+        if c.get("tool_calls") is not None:
+            rate += f"; {tool_calls_in_words(c)}"
         rows.append([label, human_size(c["file_size"]), rate, votes,
                      human_spread(c["gen_tps"], human_tps), human_spread(c["ttft_ms"], human_ms),
                      human_spread(c["cold"]["load_ms"], human_ms),
                      human_spread(c["cold"]["ttft_ms"], human_ms), human_size(c["peak_rss"])])
     return rows
+
+
+def tool_calls_in_words(c: dict[str, Any]) -> str:
+    """A contender's tool calls over the prompts that offer tools: "4 of 5 tool calls valid"."""
+    made = c["tool_calls"]
+    if not made:
+        return "no tool calls"
+    return f"{c['valid_calls']} of {made} tool call{'s' if made != 1 else ''} valid"
+
+
+def call_lines(cell: dict[str, Any]) -> list[str]:
+    """A cell's tool calls, one line each, and the loop's end when its bound stopped it."""
+    record = cell.get("tool_calls")
+    if not record:
+        return []
+    lines = [f"call {c.get('step', 1)}: {describe_call(c)}" for c in record.get("calls", [])]
+    if not lines:
+        lines = ["no tool call"]
+    if record.get("steps", 1) > 1:
+        lines.append(f"{record['steps']} steps to the answer")
+    if record.get("stopped"):
+        lines.append(str(record["stopped"]))
+    return lines
 
 
 def judge_mean(c: dict[str, Any]) -> str:
@@ -173,6 +199,8 @@ def trial_html(db: Database, trial_id: int | str, bar: Bar | None = None) -> str
                 for r in cell["check_results"])
             if cell.get("echo"):
                 checks += f"<div class=fail>{ECHO_NOTE}</div>"
+            checks += "".join(f"<div class=muted>{escape(line)}</div>"
+                              for line in call_lines(cell))
             record = json.dumps(_reproduce(c["contender"], cell["settings"]), indent=1,
                                 default=str)
             cells.append(
@@ -231,6 +259,8 @@ def trial_markdown(db: Database, trial_id: int | str, bar: Bar | None = None) ->
             lines += [f"**{label}** ({_pass(cell['passed'])}{'; ' + checks if checks else ''};"
                       f" {reply_metrics(cell, short=True)})", "",
                       "```", cell["content"].replace("```", "'''"), "```", ""]
+            lines += [*(f"- {_md(line)}" for line in call_lines(cell)),
+                      *([""] if call_lines(cell) else [])]
     lines += ["## Reproducibility", ""]
     for c in summary["contenders"]:
         record = _reproduce(c["contender"], _first_settings(summary, c))

@@ -22,6 +22,7 @@ from workbench.errors import InvalidInputError, NotFoundError, WorkbenchError
 from workbench.library import get_model, now
 from workbench.text_files import read_text_file
 from workbench.trials.checks import loads_strict, normalize_checks
+from workbench.trials.tool_prompts import tool_fields
 
 
 @dataclass
@@ -31,6 +32,10 @@ class SuitePrompt:
     reference: str | None = None
     checks: list[dict[str, Any]] = field(default_factory=list)
     id: int | None = None
+    #: Tools the prompt offers (canonical JSON text) and their canned results
+    #: (:mod:`workbench.trials.tool_prompts`); None when it offers none.
+    tools: str | None = None
+    tool_results: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"prompt": self.prompt}
@@ -39,7 +44,21 @@ class SuitePrompt:
                 data[key] = getattr(self, key)
         if self.checks:
             data["checks"] = self.checks
+        data.update(_tool_dict(self))
         return data
+
+
+def _tool_dict(prompt: SuitePrompt) -> dict[str, Any]:
+    """A tool prompt's own fields, as a suite line writes them."""
+    data: dict[str, Any] = {}
+    if prompt.tools:
+        try:
+            data["tools"] = json.loads(prompt.tools)
+        except (TypeError, ValueError, RecursionError):  # not checked yet: kept as given
+            data["tools"] = prompt.tools
+    if prompt.tool_results:
+        data["tool_results"] = prompt.tool_results
+    return data
 
 
 @dataclass
@@ -83,7 +102,9 @@ def make_prompt(raw: dict[str, Any], where: str) -> SuitePrompt:
         checks = normalize_checks(raw.get("checks"), reference)
     except InvalidInputError as error:
         raise InvalidInputError(f"{where}: {error}") from None
-    return SuitePrompt(text, raw.get("system") or None, reference, checks)
+    tools, tool_results = tool_fields(raw, checks, where)
+    return SuitePrompt(text, raw.get("system") or None, reference, checks, tools=tools,
+                       tool_results=tool_results)
 
 
 def parse_suite_text(text: str, fmt: str, source: str = "suite") -> list[SuitePrompt]:
@@ -195,7 +216,16 @@ def create_suite(db: Database, name: str, prompts: list[SuitePrompt] | None = No
 
 def _prompt_row(prompt: SuitePrompt) -> dict[str, Any]:
     return {"prompt": prompt.prompt, "system": prompt.system, "reference": prompt.reference,
-            "checks": json.dumps(prompt.checks)}
+            "checks": json.dumps(prompt.checks), **_tool_row(prompt)}
+
+
+def _tool_row(prompt: SuitePrompt) -> dict[str, Any]:
+    """A prompt's tools and canned results checked (against its checks too) and as stored."""
+    where = "prompt"
+    prompt.tools, prompt.tool_results = tool_fields(
+        {"tools": prompt.tools, "tool_results": prompt.tool_results}, prompt.checks, where)
+    return {"tools": prompt.tools, "tool_results": json.dumps(prompt.tool_results)
+            if prompt.tool_results else None}
 
 
 def add_prompt(db: Database, suite_id: int, prompt: SuitePrompt) -> int:
@@ -261,7 +291,9 @@ def get_suite(db: Database, ref: int | str) -> Suite:
     row = rows[0]
     prompts = [
         SuitePrompt(p["prompt"], p["system"], p["reference"], json.loads(p["checks"] or "[]"),
-                    p["id"])
+                    p["id"], tools=p.get("tools"),
+                    tool_results=json.loads(p["tool_results"]) if p.get("tool_results")
+                    else None)
         for p in db.table("suite_prompts").rows_where("suite_id = ?", [row["id"]],
                                                 order_by="position, id")
     ]

@@ -1,13 +1,14 @@
 """The Trials page's check editor: what a good answer must do, picked from a list, no JSON.
 
 A type picker (contains, does not contain, matches a pattern, valid JSON, matches a schema
-file, exact, at most N tokens, within N ms, does not repeat the prompt, graded by a judge model)
-with the fields each type needs (a judge: its rubric, the model picked from the library, the
-pass score and the scale). The editor produces the very JSON objects the README's checks
-table documents (``{"contains": "Paris"}``, ``{"type": "json"}``, ``{"max_latency_ms":
-2000}``...), and the core (:func:`workbench.trials.checks.normalize_check`) validates each
-when it is added, so a bad pattern or schema is refused at once with the core's own one-line
-reason.
+file, exact, at most N tokens, within N ms, does not repeat the prompt, graded by a judge model,
+calls a tool, calls no tool, tool calls are valid) with the fields each type needs (a judge: its
+rubric, the model picked from the library, the pass score and the scale; a tool call: the tool,
+from the prompt's tools, and the arguments expected: :mod:`.tool_check_fields`). The editor
+produces the very JSON objects the README's checks table documents (``{"contains":
+"Paris"}``, ``{"type": "json"}``, ``{"max_latency_ms": 2000}``...), and the core
+(:func:`workbench.trials.checks.normalize_check`) validates each when it is added, so a bad
+pattern or schema is refused at once with the core's own one-line reason.
 """
 
 from __future__ import annotations
@@ -34,9 +35,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.views.trials.tool_check_fields import (
+    TOOL_CHECK_TYPES,
+    ToolCallFields,
+    describe_tool_check,
+)
 from ui.widgets.plain_label import Label
+from workbench.engine.tools import tool_names
 from workbench.errors import WorkbenchError
 from workbench.trials.checks import ALIASES, CHECK_TYPES, JUDGE_SCALES, normalize_check
+from workbench.trials.tool_prompts import tool_fields
 from workbench.units import human_ms
 
 #: A schema file bigger than this is refused (it is read on the GUI thread when chosen).
@@ -49,7 +57,7 @@ class CheckKind:
 
     type: str
     label: str
-    field: str  # "text", "number", "schema", "judge" or "none"
+    field: str  # "text", "number", "schema", "judge", "tool" or "none"
     hint: str
     example: str = ""  # the text field's placeholder
     unit: str = ""
@@ -80,8 +88,16 @@ KINDS = (
     CheckKind("judge", "Graded by a judge model", "judge", "A model from your library grades "
               "the reply against this rubric, after the run; it passes at the score you set",
               example="Rubric, e.g. polite, and names Paris"),
+    CheckKind("tool_call", "Calls the tool", "tool", "The model calls this tool (with these "
+              "argument values, if given); for a prompt that offers tools"),
+    CheckKind("no_tool_call", "Calls no tool", "none", "The model answers without calling "
+              "any tool"),
+    CheckKind("valid_arguments", "Tool calls are valid", "none", "Every call the model makes "
+              "parses, names an offered tool and has arguments its schema accepts"),
 )
 BY_TYPE = {kind.type: kind for kind in KINDS}
+#: The kinds with no value, written ``{"TYPE": true}`` as the README shows them.
+FLAGS = ("no_echo", "no_tool_call", "valid_arguments")
 
 
 def supported(kind: CheckKind) -> bool:
@@ -92,7 +108,7 @@ def supported(kind: CheckKind) -> bool:
 def check_json(kind: CheckKind, value: Any = None, ignore_case: bool = False) -> dict[str, Any]:
     """The documented JSON object for one check (the README's checks table)."""
     if kind.field == "none":
-        check: dict[str, Any] = ({"no_echo": True} if kind.type == "no_echo"
+        check: dict[str, Any] = ({kind.type: True} if kind.type in FLAGS
                                  else {"type": kind.type})
     elif kind.type == "judge":
         check = {"judge": value}
@@ -140,6 +156,8 @@ def describe(check: dict[str, Any]) -> str:
         return f"Answers within {human_ms(float(value))}"
     if kind == "no_echo":
         return "Does not repeat the prompt"
+    if kind in TOOL_CHECK_TYPES:
+        return describe_tool_check(kind, value)
     if kind == "judge" and isinstance(value, dict):
         return (f"Judged by {value.get('model')}: “{value.get('rubric')}” (passes at "
                 f"{value.get('min_score', 4)}/{value.get('scale', 5)})")
@@ -221,6 +239,8 @@ class CheckEditor(QWidget):
         self.scale.setValue(5)
         self.scale.setToolTip("Grades run from 1 to this")
         self.scale.valueChanged.connect(self.min_score.setMaximum)
+        self.tools: str | None = None  # the prompt's tools (JSON text), for the tool checks
+        self.tool_fields = ToolCallFields()
         self.ignore_case = QCheckBox("Ignore case")
         self.add_button = QPushButton("Add check")
         self.remove_button = QPushButton("Remove")
@@ -245,6 +265,7 @@ class CheckEditor(QWidget):
         value_row.addWidget(self.number, 1)
         value_row.addWidget(self.schema_button)
         value_row.addWidget(self.schema_name, 1)
+        value_row.addWidget(self.tool_fields, 1)
         value_row.addWidget(self.add_button)
         self.judge_row = QWidget()
         judge_row = QHBoxLayout(self.judge_row)
@@ -294,6 +315,11 @@ class CheckEditor(QWidget):
         if index >= 0:
             self.judge_model.setCurrentIndex(index)
 
+    def set_tools(self, tools: str | None) -> None:
+        """The tools of the prompt being edited (JSON text; None: it offers none)."""
+        self.tools = tools
+        self.tool_fields.set_tools(tool_names(tools))
+
     def current_kind(self) -> CheckKind:
         return BY_TYPE[self.kind.currentData()]
 
@@ -309,6 +335,7 @@ class CheckEditor(QWidget):
         self.number.setVisible(kind.field == "number")
         self.schema_button.setVisible(kind.field == "schema")
         self.schema_name.setVisible(kind.field == "schema")
+        self.tool_fields.setVisible(kind.field == "tool")
         self.ignore_case.setVisible(kind.case)
         self.text.setPlaceholderText(kind.example)
         self.text.setToolTip(kind.hint)
@@ -358,6 +385,12 @@ class CheckEditor(QWidget):
                 return None
             value = {"rubric": rubric, "model": self.judge_model.currentData(),
                      "min_score": self.min_score.value(), "scale": self.scale.value()}
+        elif kind.field == "tool":
+            try:
+                value = self.tool_fields.value()
+            except WorkbenchError as error:
+                self._show_error(str(error))
+                return None
         elif kind.field == "schema":
             if self._schema is None:
                 self._show_error("Choose a schema file first.")
@@ -370,12 +403,15 @@ class CheckEditor(QWidget):
         if check is None:
             return False
         try:  # the core's own rules, at once (a broken pattern or schema is refused here)
-            normalize_check(check, self.reference or "reference")
+            stored = normalize_check(dict(check), self.reference or "reference")
+            if stored["type"] in TOOL_CHECK_TYPES:  # and the prompt's tools, as the core has them
+                tool_fields({"tools": self.tools}, [stored], "this prompt")
         except WorkbenchError as error:
             self._show_error(str(error))
             return False
         self._append(check)
         self.text.clear()
+        self.tool_fields.clear()
         self._show_error("")
         self.changed.emit()
         return True

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from workbench.cli.common import echo_json, pass_workspace
 from workbench.cli.group import cli
 from workbench.cli.trials.common import write_out
+from workbench.engine.tools import tool_names
 from workbench.errors import InvalidInputError
 from workbench.trials.suites import (
     SuitePrompt,
@@ -53,9 +56,14 @@ def suite_create(workspace: Workspace, name: str) -> None:
 @click.option("--reference")
 @click.option("--check", "checks", multiple=True, metavar="JSON",
               help='A check, e.g. \'{"contains": "Paris"}\'; repeat for more.')
+@click.option("--tools", metavar="JSON|FILE", help="Tools the prompt offers (OpenAI's "
+              "format: a JSON list, or a file holding one).")
+@click.option("--tool-results", metavar="JSON|FILE", help='Canned tool results, e.g. '
+              '\'{"get_weather": {"temp": 21}}\' (a list: one per call).')
 @pass_workspace
 def suite_add(workspace: Workspace, suite_ref: str, prompt: str, system: str | None,
-              reference: str | None, checks: tuple[str, ...]) -> None:
+              reference: str | None, checks: tuple[str, ...], tools: str | None,
+              tool_results: str | None) -> None:
     import json
 
     target = get_suite(workspace.db, suite_ref)
@@ -63,7 +71,9 @@ def suite_add(workspace: Workspace, suite_ref: str, prompt: str, system: str | N
         parsed = [json.loads(c) for c in checks]
     except json.JSONDecodeError as error:
         raise InvalidInputError(f"--check: not JSON ({error.msg})") from None
-    add_prompt(workspace.db, target.id, SuitePrompt(prompt, system, reference, parsed))
+    add_prompt(workspace.db, target.id, SuitePrompt(
+        prompt, system, reference, parsed, tools=_json_option(tools, "--tools"),
+        tool_results=_json_option(tool_results, "--tool-results")))
     click.echo(f"Added to '{target.name}' ({len(target.prompts) + 1} prompts).")
 
 
@@ -89,7 +99,9 @@ def suite_show(workspace: Workspace, suite_ref: str, as_json: bool) -> None:
     click.echo(f"Suite {found.id} '{found.name}' ({len(found.prompts)} prompts)")
     for number, p in enumerate(found.prompts, 1):
         checks = ", ".join(c["type"] for c in p.checks)
-        click.echo(f"{number:>4}. {p.prompt[:70]!r}" + (f"  [{checks}]" if checks else ""))
+        tools = f"  tools: {', '.join(tool_names(p.tools))}" if p.tools else ""
+        click.echo(f"{number:>4}. {p.prompt[:70]!r}" + (f"  [{checks}]" if checks else "")
+                   + tools)
 
 
 @suite.command(name="export")
@@ -99,3 +111,20 @@ def suite_show(workspace: Workspace, suite_ref: str, as_json: bool) -> None:
 def suite_export(workspace: Workspace, suite_ref: str, output: str | None) -> None:
     """Write the suite as JSONL (re-importable)."""
     write_out(export_suite(workspace.db, suite_ref), output)
+
+
+def _json_option(value: str | None, option: str) -> Any:
+    """A JSON option's value, given inline or as a file's path; one line when it is neither."""
+    import json
+    from pathlib import Path
+
+    from workbench.text_files import read_text_file
+
+    if value is None:
+        return None
+    if not value.lstrip().startswith(("[", "{")) and Path(value).is_file():
+        value = read_text_file(Path(value), value)
+    try:
+        return json.loads(value)
+    except (json.JSONDecodeError, RecursionError):
+        raise InvalidInputError(f"{option}: not JSON, nor a file holding JSON") from None
