@@ -158,10 +158,12 @@ def _grammar(schema: str | None) -> llama_cpp.LlamaGrammar | None:
     """llama.cpp's grammar for a JSON schema (structured output); None for free text."""
     if not schema:
         return None
+    from workbench.engine.json_grammar import json_gbnf
     from workbench.engine.settings import check_json_schema
 
     text = check_json_schema(schema)
-    return llama_cpp.LlamaGrammar.from_json_schema(text or "{}", verbose=False)
+    return llama_cpp.LlamaGrammar.from_string(json_gbnf(text or "{}", "json_schema"),
+                                              verbose=False)
 
 
 #: How each cache mode is recorded with a reply's settings.

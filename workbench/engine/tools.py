@@ -296,17 +296,9 @@ def _call_schema(tool: dict[str, Any], key: str = "arguments") -> dict[str, Any]
 
 
 def _gbnf(schema: dict[str, Any]) -> str:
-    from llama_cpp.llama_grammar import json_schema_to_gbnf
+    from workbench.engine.json_grammar import json_gbnf
 
-    from workbench.engine.schema_limits import check_grammar_size
-
-    grammar = json_schema_to_gbnf(json.dumps(schema))
-    # llama.cpp's own string character (common/json-schema-to-grammar.cpp) keeps control
-    # characters out of strings, as JSON does; llama-cpp-python's converter lets them in, so
-    # a forced call could put a raw newline in an argument and then not parse.
-    grammar = grammar.replace(r'char ::= [^"\\]', r'char ::= [^"\\\x7F\x00-\x1F]', 1)
-    check_grammar_size(grammar, "tools")
-    return grammar
+    return json_gbnf(schema, "tools")
 
 
 def bounded_result(text: str) -> str:
