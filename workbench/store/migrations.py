@@ -503,3 +503,15 @@ def m014_merge_duplicate_contenders(db: Database) -> None:
             if new != text:
                 db.execute(f"UPDATE {table} SET {column} = ? WHERE id = ?", [new, row_id])
     db.conn.executemany("DELETE FROM contenders WHERE id = ?", [(old,) for old in keep])
+
+
+@migrations(name="m021_endpoints")
+def m021_endpoints(db: Database) -> None:
+    """Remote endpoints (OpenAI-compatible servers the user runs): a name, a base URL, the
+    models it listed, and where its key is kept (an environment variable's name, or the OS
+    keyring under the endpoint's name). The key itself is never stored here."""
+    db.table("endpoints").create(
+        {"id": int, "name": str, "url": str, "models": str, "key_env": str, "keyring": int,
+         "created_at": str},
+        pk="id", not_null={"name", "url", "created_at"})
+    db.table("endpoints").create_index(["name"], unique=True)
