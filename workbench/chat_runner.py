@@ -20,6 +20,7 @@ from sqlite_utils import Database
 from workbench import chat
 from workbench import conversations as convs
 from workbench.engine import Engine, ReplyStats
+from workbench.engine.remote import is_remote
 from workbench.errors import EngineCrashed
 from workbench.library import Model, list_models
 from workbench.model_settings import runnable
@@ -147,7 +148,8 @@ class ChatRunner:
         model, load, sampling = ready.model, ready.load, ready.sampling
         self.model = model
         loaded = self.engine.loaded
-        if loaded is None or loaded.path != Path(model.path).resolve() or loaded.settings != load:
+        if not is_remote(model.path) and (loaded is None or loaded.path != Path(
+                model.path).resolve() or loaded.settings != load):
             yield Loading(model.name, model.kind_label)
         if request.kind == "send":
             turn = chat.send(db, self.engine, model, request.prompt,

@@ -176,6 +176,7 @@ class _Connection:
             http.client.HTTPConnection
         self.base = parts.path.rstrip("/")
         self.conn = kind(parts.hostname or "", parts.port, timeout=CONNECT_S)
+        self.sock: socket.socket | None = None
         self.closed = False
 
     def fail(self, reason: str) -> EndpointError:
@@ -194,8 +195,9 @@ class _Connection:
             headers["Authorization"] = f"Bearer {self.key}"
         try:
             self.conn.request(method, self.base + path, body=data, headers=headers)
-            if self.conn.sock is not None:
-                self.conn.sock.settimeout(READ_S)
+            self.sock = self.conn.sock  # kept: the connection lets go of it on "close"
+            if self.sock is not None:
+                self.sock.settimeout(READ_S)
             response = self.conn.getresponse()
         except TimeoutError:
             raise self.fail(f"no answer within {human_duration(READ_S)} (timed out)") from None
@@ -236,7 +238,7 @@ class _Connection:
     def close(self) -> None:
         """Close now, from any thread: a read waiting on the server ends at once."""
         self.closed = True
-        sock = self.conn.sock
+        sock = self.sock or self.conn.sock
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
