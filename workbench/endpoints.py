@@ -188,3 +188,17 @@ def contacts(db: Database) -> list[dict[str, str]]:
                      "when": f"endpoint {endpoint.name} ({endpoint.shown}): when you use it"
                              + (" (this computer)" if local else "; never while offline")})
     return rows
+
+
+def model_choices(db: Database) -> list[tuple[int | str, str]]:
+    """What a model picker offers: each library model as (id, name), then each model each
+    endpoint listed as (``endpoint:NAME/MODEL``, ``NAME/MODEL (remote: HOST)``); both kinds
+    of reference are taken wherever a model is."""
+    from workbench.library import list_models as library_models
+
+    choices: list[tuple[int | str, str]] = [(m.id, m.name) for m in library_models(db)]
+    for endpoint in list_endpoints(db):
+        for model in endpoint.models:
+            choices.append((f"{REF_PREFIX}{endpoint.name}/{model}",
+                            endpoint.target(model).shown))
+    return choices
