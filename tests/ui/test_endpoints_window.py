@@ -55,3 +55,28 @@ def test_the_trials_page_offers_it_as_contender_and_judge(qtbot, services, stub)
     assert combo.itemText(combo.findData(REF)) == f"stub/stub-model (remote: {stub})"
     judge = page.check_editor.judge_model
     assert judge.itemText(judge.findData(REF)) == f"stub/stub-model (remote: {stub})"
+
+
+def test_the_privacy_page_lists_each_address_it_may_contact(qtbot, services, stub):
+    from PySide6.QtWidgets import QApplication
+
+    from ui.views.settings_dialog import PRIVACY_GROUP, SettingsDialog
+
+    endpoints.add_endpoint(services.workspace.db, "far", "http://192.0.2.1:8080/v1")
+    dialog = SettingsDialog(services)
+    qtbot.addWidget(dialog)
+    dialog.resize(1280, 800)
+    dialog.show()
+    qtbot.waitUntil(lambda: dialog.loaded, timeout=10_000)
+    row = dialog.groups.findItems(PRIVACY_GROUP, Qt.MatchFlag.MatchExactly)[0]
+    rect = dialog.groups.visualItemRect(row)
+    qtbot.mouseClick(dialog.groups.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    QApplication.processEvents()
+    assert dialog.contacts.isVisible()
+    lines = dialog.contacts.text().splitlines()
+    assert lines[0].startswith("https://huggingface.co: only when you search or download")
+    assert any(line.startswith(f"http://{stub}/ok/v1: endpoint stub (remote: {stub})")
+               for line in lines)
+    assert any(line.startswith("http://192.0.2.1:8080/v1: endpoint far") and
+               "never while offline" in line for line in lines)
+    dialog.reject()
