@@ -141,3 +141,19 @@ def test_offline_refuses_a_non_loopback_endpoint_before_any_connection(db) -> No
     # the privacy page lists it all the same
     assert "http://192.0.2.1:8080/v1" in [c["address"] for c in endpoints.contacts(db)]
     assert isinstance(EndpointError("x"), WorkbenchError)
+
+
+def test_chat_from_the_command_line_with_an_endpoint(db, base) -> None:
+    from click.testing import CliRunner
+
+    from workbench.cli import cli
+
+    runner = CliRunner()
+    added = runner.invoke(cli, ["endpoint", "add", "stub", f"{base}/ok/v1", "--key-env",
+                                "WB_STUB_KEY"])
+    assert "it serves stub-model" in added.output and KEY not in added.output
+    result = runner.invoke(cli, ["chat", "endpoint:stub/stub-model", "Hello"])
+    assert result.exit_code == 0 and result.output.startswith("Hello world")
+    assert "42.5 tok/s" in result.output and "peak" not in result.output
+    refused = runner.invoke(cli, ["endpoint", "add", "stub", f"{base}/ok/v1"])
+    assert refused.exit_code == 1 and "already added" in refused.output

@@ -57,7 +57,8 @@ def test_the_trials_page_offers_it_as_contender_and_judge(qtbot, services, stub)
     assert judge.itemText(judge.findData(REF)) == f"stub/stub-model (remote: {stub})"
 
 
-def test_the_privacy_page_lists_each_address_it_may_contact(qtbot, services, stub):
+def test_the_privacy_page_lists_each_address_it_may_contact(qtbot, services, stub,
+                                                           screenshot_dir):
     from PySide6.QtWidgets import QApplication
 
     from ui.views.settings_dialog import PRIVACY_GROUP, SettingsDialog
@@ -79,4 +80,8 @@ def test_the_privacy_page_lists_each_address_it_may_contact(qtbot, services, stu
                for line in lines)
     assert any(line.startswith("http://192.0.2.1:8080/v1: endpoint far") and
                "never while offline" in line for line in lines)
+    area = dialog.pages.currentWidget()
+    area.verticalScrollBar().setValue(area.verticalScrollBar().maximum())
+    qtbot.wait(50)
+    assert dialog.grab().save(str(screenshot_dir / "settings-privacy-contacts-1280x800.png"))
     dialog.reject()
