@@ -20,7 +20,7 @@ from sqlite_utils import Database
 from workbench import chat
 from workbench import conversations as convs
 from workbench.engine import Engine, ReplyStats
-from workbench.engine.remote import is_remote
+from workbench.engine.endpoint_http import is_remote
 from workbench.errors import EngineCrashed
 from workbench.library import Model, list_models
 from workbench.model_settings import runnable

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from workbench.engine.remote import Target, check_url, is_loopback_url, list_models
+from workbench.engine.endpoint_http import Target, check_url, is_loopback_url, list_models
 from workbench.errors import InvalidInputError, NotFoundError, OfflineError, WorkbenchError
 from workbench.keychain import delete_key, redact, save_key
 from workbench.library import Model, now

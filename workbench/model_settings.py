@@ -18,7 +18,7 @@ from sqlite_utils import Database
 
 from workbench import endpoints
 from workbench.engine import PRESETS, LoadSettings, SamplingSettings, parse_gpu_layers
-from workbench.engine.remote import Target, is_remote
+from workbench.engine.endpoint_http import Target, is_remote
 from workbench.errors import InvalidInputError, ModelFileError
 from workbench.library import Model, get_model
 from workbench.settings import all_settings, check_value

@@ -12,8 +12,8 @@ from endpoint_stub import stub_server
 
 from workbench import endpoints
 from workbench.engine import Engine, SamplingSettings
-from workbench.engine import remote as remote_module
-from workbench.engine.remote import EndpointError, Target, check_url
+from workbench.engine import endpoint_http as remote_module
+from workbench.engine.endpoint_http import EndpointError, Target, check_url
 from workbench.errors import InvalidInputError, OfflineError, WorkbenchError
 from workbench.keychain import redact
 from workbench.model_settings import runnable

@@ -7,8 +7,9 @@ import threading
 import time
 from pathlib import Path
 
+from workbench.engine.endpoint_http import Target, is_remote
 from workbench.engine.process import RemoteModel, RemoteReply, WorkerProcess, load_in, start_worker
-from workbench.engine.remote import EndpointReply, Target, is_remote
+from workbench.engine.remote import EndpointReply
 from workbench.engine.reply import Message
 from workbench.engine.settings import LoadSettings, SamplingSettings
 from workbench.errors import InvalidInputError

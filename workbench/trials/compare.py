@@ -36,7 +36,7 @@ def can_run_together(contenders: list[Contender]) -> tuple[bool, str]:
     weights, KV cache and compute buffer from its file's header at its context length,
     judged against this machine now. A remote contender takes no memory here."""
     from workbench import fit, hardware
-    from workbench.engine.remote import is_remote
+    from workbench.engine.endpoint_http import is_remote
 
     parts = [(c.model_path, fit.estimate_for_file(
         c.model_path, c.load.n_ctx, file_size=c.file_size or None)) for c in contenders

@@ -29,7 +29,7 @@ from sqlite_utils import Database
 
 from workbench.endpoints import check_online
 from workbench.engine import Engine, Reply
-from workbench.engine.remote import Target, is_remote
+from workbench.engine.endpoint_http import Target, is_remote
 from workbench.errors import InvalidInputError, WorkbenchError
 from workbench.streams import EventStream
 from workbench.trials import judge, store
