@@ -172,7 +172,7 @@ def send(
     passages = retrieve(db, docs, prompt, k) if docs else None
     if conversation_id is None:
         conversation_id = convs.create_conversation(
-            db, model_id=model.id, system_prompt=system_prompt or ""
+            db, model_id=model.id or None, system_prompt=system_prompt or ""
         )
         conversation = convs.get_conversation(db, conversation_id)
     else:
@@ -180,7 +180,7 @@ def send(
         if system_prompt is not None:
             db.table("conversations").update(conversation_id, {"system_prompt": system_prompt})
             conversation["system_prompt"] = system_prompt
-        db.table("conversations").update(conversation_id, {"model_id": model.id})
+        db.table("conversations").update(conversation_id, {"model_id": model.id or None})
     if parent_id is None:
         parent_id = conversation["leaf_id"]
     if docs:
@@ -255,7 +255,7 @@ def _start_reply(
 ) -> ChatTurn:
     messages = history_messages(db, conversation_id, user_id, system_prompt)
     reply_id = convs.add_message(db, conversation_id, "assistant", "", parent_id=user_id,
-                                 status=convs.STREAMING, model_id=model.id)
+                                 status=convs.STREAMING, model_id=model.id or None)
     grounding = None
     try:
         if passages is not None:

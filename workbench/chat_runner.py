@@ -21,6 +21,7 @@ from workbench import chat
 from workbench import conversations as convs
 from workbench.documents.attached import attached_collections
 from workbench.engine import Engine, ReplyStats
+from workbench.engine.endpoint_http import is_remote
 from workbench.errors import EngineCrashed
 from workbench.library import Model, list_models
 from workbench.mcp.toolbox import Approver, McpToolbox, open_toolbox
@@ -163,7 +164,8 @@ class ChatRunner:
         model, load, sampling = ready.model, ready.load, ready.sampling
         self.model = model
         loaded = self.engine.loaded
-        if loaded is None or loaded.path != Path(model.path).resolve() or loaded.settings != load:
+        if not is_remote(model.path) and (loaded is None or loaded.path != Path(
+                model.path).resolve() or loaded.settings != load):
             yield Loading(model.name, model.kind_label)
         if request.mcp and request.kind == "send":
             self.toolbox = open_toolbox(db, request.mcp, request.approve or _deny_all)

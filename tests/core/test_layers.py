@@ -38,7 +38,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "domain": (
         "workbench.conversations", "workbench.library", "workbench.model_settings",
         "workbench.catalog", "workbench.model_check", "workbench.workspace",
-        "workbench.runnable", "workbench.mcp",
+        "workbench.runnable", "workbench.mcp", "workbench.endpoints",
     ),
     # llama.cpp, in its own process.
     "engine": ("workbench.engine", "workbench.engine.tools", "workbench.engine.tool_parse",
@@ -49,7 +49,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "leaves": (
         "workbench", "workbench.paths", "workbench.errors", "workbench.units",
         "workbench.hardware", "workbench.safe_text", "workbench.streams",
-        "workbench.chat_tuning", "workbench.text_files",
+        "workbench.chat_tuning", "workbench.text_files", "workbench.keychain",
     ),
 }
 

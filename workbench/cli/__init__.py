@@ -14,6 +14,7 @@ from workbench.cli import (  # noqa: F401
     catalog,
     chat,
     docs,
+    endpoints,
     history,
     hub,
     mcp,

@@ -533,3 +533,15 @@ def m019_trial_tool_calls(db: Database) -> None:
     db.table("suite_prompts").add_column("tools", str)
     db.table("suite_prompts").add_column("tool_results", str)
     db.table("trial_cells").add_column("tool_calls", str)
+
+
+@migrations(name="m021_endpoints")
+def m021_endpoints(db: Database) -> None:
+    """Remote endpoints (OpenAI-compatible servers the user runs): a name, a base URL, the
+    models it listed, and where its key is kept (an environment variable's name, or the OS
+    keyring under the endpoint's name). The key itself is never stored here."""
+    db.table("endpoints").create(
+        {"id": int, "name": str, "url": str, "models": str, "key_env": str, "keyring": int,
+         "created_at": str},
+        pk="id", not_null={"name", "url", "created_at"})
+    db.table("endpoints").create_index(["name"], unique=True)

@@ -198,7 +198,7 @@ def make_contender(
                                 "system_prompt": system_prompt, **_tool_choice(ready)}
     identity = {
         "label": label or _label(found, overrides),
-        "model_id": found.id,
+        "model_id": found.id or None,  # a remote model (id 0) is in no library
         "model_name": found.name,
         "model_path": found.path,
         "model_sha256": found.sha256,

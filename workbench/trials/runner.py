@@ -27,7 +27,9 @@ from typing import Any, cast
 
 from sqlite_utils import Database
 
+from workbench.endpoints import check_online
 from workbench.engine import Engine, Reply, ReplyStats, SamplingSettings
+from workbench.engine.endpoint_http import Target, is_remote
 from workbench.errors import InvalidInputError, WorkbenchError
 from workbench.streams import EventStream
 from workbench.trials import judge, store
@@ -115,6 +117,9 @@ class TrialRun(EventStream[TrialProgress]):
         self.trial_id = int(self.trial["id"])
         self.suite: Suite = get_suite(db, self.trial["suite_id"])
         self.contenders = [get_contender(db, i) for i in self.trial["contender_ids"]]
+        for contender in self.contenders:  # a remote one, while offline: refused up front
+            if is_remote(contender.model_path):
+                check_online(db, Target.from_path(contender.model_path))
         self.total = len(self.suite.prompts) * len(self.contenders) * self.trial["repeats"]
         self._stop = threading.Event()
         self._reply: Reply | None = None

@@ -19,7 +19,8 @@ from typing import Any
 from sqlite_utils import Database
 
 from workbench.errors import InvalidInputError, NotFoundError, WorkbenchError
-from workbench.library import get_model, now
+from workbench.library import now
+from workbench.model_settings import find_model
 from workbench.text_files import read_text_file
 from workbench.trials.checks import loads_strict, normalize_checks
 from workbench.trials.tool_prompts import tool_fields
@@ -158,7 +159,7 @@ def check_judge_models(db: Database, checks: list[dict[str, Any]]) -> None:
     for check in checks:
         if check.get("type") == "judge":
             try:
-                get_model(db, check["value"]["model"])
+                find_model(db, check["value"]["model"])
             except WorkbenchError as error:
                 raise InvalidInputError(f"check judge: {error}") from None
 

@@ -299,16 +299,18 @@ class CheckEditor(QWidget):
         self._show_error("")
         self._update_buttons()
 
-    def set_models(self, models: list[tuple[int, str]]) -> None:
+    def set_models(self, models: list[tuple[int | str, str]]) -> None:
         """The judge picker's models, (id, name) from the library. A check names its judge by
-        name when that name is unique (readable, and survives an export), else by id."""
+        name when that name is unique (readable, and survives an export), else by id; an
+        endpoint's model by its ``endpoint:NAME/MODEL``."""
         chosen = self.judge_model.currentData()
         counts: dict[str, int] = {}
         for _id, name in models:
             counts[name] = counts.get(name, 0) + 1
         self.judge_model.clear()
         for model_id, name in models:
-            ref = name if counts[name] == 1 else str(model_id)
+            ref = model_id if isinstance(model_id, str) else \
+                name if counts[name] == 1 else str(model_id)
             self.judge_model.addItem(name if counts[name] == 1 else f"{name} (id {model_id})",
                                      ref)
         index = self.judge_model.findData(chosen)
