@@ -1,5 +1,7 @@
 """Checks on a reply: contains, not contains, regex, valid JSON, JSON schema, exact match,
-max tokens, max latency, no echo of the prompt, and a judge model's grade.
+max tokens, max latency, no echo of the prompt, and a judge model's grade; over documents,
+``cites`` (the reply cites an expected source) and ``grounded`` (a judge model grades whether
+every claim is supported by the passages retrieved).
 
 A check is a small JSON object, ``{"type": "contains", "value": "Paris"}``; the shorthand
 ``{"contains": "Paris"}`` is accepted too, so hand-written JSONL stays short. Checks are
@@ -80,6 +82,8 @@ CHECK_TYPES: dict[str, str | None] = {
     "max_latency_ms": "value",
     "no_echo": None,
     "judge": "value",
+    "cites": None,  # its value is optional: the sources, else the prompt's
+    "grounded": "value",
 }
 ALIASES = {"not contains": "not_contains", "notcontains": "not_contains", "valid_json": "json",
            "schema": "json_schema", "exact_match": "exact", "equals": "exact",
@@ -165,6 +169,8 @@ def normalize_check(raw: Any, reference: str | None = None) -> dict[str, Any]:
         check["value"] = _number(kind, check["value"])
     if kind == "judge":
         check["value"] = normalize_judge(check["value"])
+    if kind in ("cites", "grounded"):
+        normalize_document_check(check)
     if kind == "json_schema":
         if not isinstance(check["value"], dict):
             raise InvalidInputError("check json_schema: value must be a JSON schema object")
@@ -220,6 +226,36 @@ def normalize_judge(value: Any) -> dict[str, Any]:
         raise InvalidInputError(f"check judge: min_score {spec['min_score']} must be between "
                                 f"1 and the scale ({spec['scale']})")
     return spec
+
+
+GROUNDED_KEYS = {"model", "min_score", "scale"}
+
+
+def normalize_document_check(check: dict[str, Any]) -> None:
+    """``cites``: no value (the prompt's sources) or the expected sources; ``grounded``: a
+    judge model (``{"grounded": "MODEL"}`` is short for ``{"model": "MODEL"}``) with the
+    judge's scale and pass score (defaults 5 and 4)."""
+    from workbench.trials.sources import normalize_sources
+
+    value = check.get("value")
+    if check["type"] == "cites":
+        if value in (None, True):
+            check.pop("value", None)
+        else:
+            check["value"] = normalize_sources(value, "check cites")
+        return
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        value = {"model": value}
+    if not isinstance(value, dict):
+        raise InvalidInputError('check grounded: expected {"model": "ID or name", '
+                                '"min_score": 4, "scale": 5}')
+    unknown = sorted(set(value) - GROUNDED_KEYS)
+    if unknown:
+        raise InvalidInputError(f"check grounded: unknown key '{unknown[0]}' "
+                                f"(known: {', '.join(sorted(GROUNDED_KEYS))})")
+    spec = normalize_judge({**value, "rubric": "grounded"})
+    spec.pop("rubric")
+    check["value"] = spec
 
 
 def _number(kind: str, value: Any) -> int | float:
@@ -370,7 +406,8 @@ def extract_json(text: str) -> Any:
 
 def run_check(
     check: dict[str, Any], text: str, completion_tokens: int = 0, total_ms: float = 0.0,
-    *, prompt: str = "", cut: str | None = None,
+    *, prompt: str = "", cut: str | None = None, grounding: dict[str, Any] | None = None,
+    sources: list[str] | None = None,
 ) -> CheckResult:
     """Evaluate one normalized check against a reply, its metrics and its prompt. ``cut``
     says why the reply's JSON is incomplete (the token limit cut what its schema asked
@@ -399,12 +436,29 @@ def run_check(
             _deadline.reset(reset)
     if kind == "judge":  # graded after the contender's cells (workbench.trials.judge)
         return CheckResult(check, None, "waiting for the judge")
+    if kind in ("cites", "grounded"):
+        return run_document_check(check, text, grounding, sources or [])
     if kind == "no_echo":
         echo = is_echo(prompt, text)
         return CheckResult(check, not echo,
                            "echo: the reply starts by repeating the prompt" if echo
                            else "not an echo of the prompt")
     return _run_plain(check, kind, value, text, fold, completion_tokens, total_ms)
+
+
+def run_document_check(check: dict[str, Any], text: str, grounding: dict[str, Any] | None,
+                       sources: list[str]) -> CheckResult:
+    """``cites`` now; ``grounded`` waits for its judge (a cell not answered from documents
+    has nothing to be grounded in, and fails)."""
+    from workbench.trials.sources import cites
+
+    if check["type"] == "grounded":
+        if not grounding:
+            return CheckResult(check, False, "not answered from documents (no collection "
+                                             "for this prompt)")
+        return CheckResult(check, None, "waiting for the judge")
+    passed, detail = cites(check.get("value") or sources, text, grounding)
+    return CheckResult(check, passed, detail)
 
 
 def _run_timed(check: dict[str, Any], kind: str, value: Any, text: str,
@@ -443,10 +497,12 @@ def _run_plain(check: dict[str, Any], kind: str, value: Any, text: str, fold: bo
 
 def run_checks(
     checks: list[dict[str, Any]], text: str, completion_tokens: int = 0, total_ms: float = 0.0,
-    *, prompt: str = "", cut: str | None = None,
+    *, prompt: str = "", cut: str | None = None, grounding: dict[str, Any] | None = None,
+    sources: list[str] | None = None,
 ) -> tuple[bool | None, list[CheckResult]]:
     """All checks; passed is None when there are none (the cell is not scored)."""
-    results = [run_check(c, text, completion_tokens, total_ms, prompt=prompt, cut=cut)
+    results = [run_check(c, text, completion_tokens, total_ms, prompt=prompt, cut=cut,
+                         grounding=grounding, sources=sources)
                for c in checks]
     return overall([r.passed for r in results]), results
 

@@ -177,7 +177,8 @@ class PromptEditorPart:
         def saved(_result: object) -> None:
             if self._shown_prompt is not None and self._shown_prompt.id == prompt_id:
                 self._shown_prompt = SuitePrompt(prompt.prompt, prompt.system,
-                                                 prompt.reference, prompt.checks, prompt_id)
+                                                 prompt.reference, prompt.checks, prompt_id,
+                                                 prompt.docs, prompt.sources)
                 self._note("Saved.")
                 self._update_editor_state()
             self.show_status(f"Saved the prompt “{_short(prompt.prompt)}”.")
