@@ -182,7 +182,8 @@ def test_grounded_with_the_test_model_as_judge_gives_a_verdict_and_reason(
 
 def test_suites_and_contenders_refuse_bad_documents_settings(db, papers, library_model,
                                                              tmp_path) -> None:
-    with pytest.raises(InvalidInputError, match=r"line 1: sources 'handbook.pdf#page=0': the page must"):
+    with pytest.raises(InvalidInputError,
+                       match=r"line 1: sources 'handbook.pdf#page=0': the page must"):
         import_suite(db, _suite_file(tmp_path, [
             {"prompt": "q", "docs": "papers", "sources": ["handbook.pdf#page=0"]}]))
     with pytest.raises(InvalidInputError, match="check cites: name the expected sources"):

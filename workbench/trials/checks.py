@@ -35,6 +35,7 @@ from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012, specification_with
 
 from workbench.errors import InvalidInputError
+from workbench.trials.sources import document_check_value, document_verdict
 from workbench.units import human_ms
 
 #: Seconds all the regular expressions of one check may take together.
@@ -169,8 +170,10 @@ def normalize_check(raw: Any, reference: str | None = None) -> dict[str, Any]:
         check["value"] = _number(kind, check["value"])
     if kind == "judge":
         check["value"] = normalize_judge(check["value"])
-    if kind in ("cites", "grounded"):
-        normalize_document_check(check)
+    if kind in ("cites", "grounded"):  # see workbench.trials.sources
+        check["value"] = document_check_value(kind, check.get("value"), normalize_judge)
+        if check["value"] is None:
+            check.pop("value")
     if kind == "json_schema":
         if not isinstance(check["value"], dict):
             raise InvalidInputError("check json_schema: value must be a JSON schema object")
@@ -226,36 +229,6 @@ def normalize_judge(value: Any) -> dict[str, Any]:
         raise InvalidInputError(f"check judge: min_score {spec['min_score']} must be between "
                                 f"1 and the scale ({spec['scale']})")
     return spec
-
-
-GROUNDED_KEYS = {"model", "min_score", "scale"}
-
-
-def normalize_document_check(check: dict[str, Any]) -> None:
-    """``cites``: no value (the prompt's sources) or the expected sources; ``grounded``: a
-    judge model (``{"grounded": "MODEL"}`` is short for ``{"model": "MODEL"}``) with the
-    judge's scale and pass score (defaults 5 and 4)."""
-    from workbench.trials.sources import normalize_sources
-
-    value = check.get("value")
-    if check["type"] == "cites":
-        if value in (None, True):
-            check.pop("value", None)
-        else:
-            check["value"] = normalize_sources(value, "check cites")
-        return
-    if isinstance(value, str | int) and not isinstance(value, bool):
-        value = {"model": value}
-    if not isinstance(value, dict):
-        raise InvalidInputError('check grounded: expected {"model": "ID or name", '
-                                '"min_score": 4, "scale": 5}')
-    unknown = sorted(set(value) - GROUNDED_KEYS)
-    if unknown:
-        raise InvalidInputError(f"check grounded: unknown key '{unknown[0]}' "
-                                f"(known: {', '.join(sorted(GROUNDED_KEYS))})")
-    spec = normalize_judge({**value, "rubric": "grounded"})
-    spec.pop("rubric")
-    check["value"] = spec
 
 
 def _number(kind: str, value: Any) -> int | float:
@@ -437,28 +410,13 @@ def run_check(
     if kind == "judge":  # graded after the contender's cells (workbench.trials.judge)
         return CheckResult(check, None, "waiting for the judge")
     if kind in ("cites", "grounded"):
-        return run_document_check(check, text, grounding, sources or [])
+        return CheckResult(check, *document_verdict(check, text, grounding, sources or []))
     if kind == "no_echo":
         echo = is_echo(prompt, text)
         return CheckResult(check, not echo,
                            "echo: the reply starts by repeating the prompt" if echo
                            else "not an echo of the prompt")
     return _run_plain(check, kind, value, text, fold, completion_tokens, total_ms)
-
-
-def run_document_check(check: dict[str, Any], text: str, grounding: dict[str, Any] | None,
-                       sources: list[str]) -> CheckResult:
-    """``cites`` now; ``grounded`` waits for its judge (a cell not answered from documents
-    has nothing to be grounded in, and fails)."""
-    from workbench.trials.sources import cites
-
-    if check["type"] == "grounded":
-        if not grounding:
-            return CheckResult(check, False, "not answered from documents (no collection "
-                                             "for this prompt)")
-        return CheckResult(check, None, "waiting for the judge")
-    passed, detail = cites(check.get("value") or sources, text, grounding)
-    return CheckResult(check, passed, detail)
 
 
 def _run_timed(check: dict[str, Any], kind: str, value: Any, text: str,

@@ -77,7 +77,7 @@ def documents_in_words(settings: Mapping[str, Any]) -> list[str]:
     if settings.get("docs"):
         words.append("from " + ", ".join(settings["docs"]))
     if settings.get("k"):
-        words.append(f"{settings['k']} passages")
+        words.append(f"{settings['k']} passage{'s' * (settings['k'] != 1)}")
     return words
 
 

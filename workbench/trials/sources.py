@@ -25,7 +25,7 @@ missed; a high recall with a failing pass rate says the model did.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
@@ -173,6 +173,43 @@ def cites(sources: Sequence[str], text: str, grounding: Mapping[str, Any] | None
     if hits:
         return True, f"cites an expected source: {shown}"[:300]
     return False, f"cites {shown}, none of {', '.join(sources)}"[:300]
+
+
+GROUNDED_KEYS = {"model", "min_score", "scale"}
+
+
+def document_check_value(kind: str, value: Any, judge: Callable[[Any], dict[str, Any]]
+                         ) -> Any:
+    """A ``cites`` or ``grounded`` check's stored value. ``cites``: None (the prompt's
+    sources) or the expected sources. ``grounded``: a judge model (``{"grounded": "MODEL"}``
+    is short for ``{"model": "MODEL"}``) with its scale and pass score, checked by
+    ``judge`` (:func:`workbench.trials.checks.normalize_judge`; defaults 5 and 4)."""
+    if kind == "cites":
+        return None if value in (None, True) else normalize_sources(value, "check cites")
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        value = {"model": value}
+    if not isinstance(value, dict):
+        raise InvalidInputError('check grounded: expected {"model": "ID or name", '
+                                '"min_score": 4, "scale": 5}')
+    unknown = sorted(set(value) - GROUNDED_KEYS)
+    if unknown:
+        raise InvalidInputError(f"check grounded: unknown key '{unknown[0]}' "
+                                f"(known: {', '.join(sorted(GROUNDED_KEYS))})")
+    spec = judge({**value, "rubric": "grounded"})
+    spec.pop("rubric")
+    return spec
+
+
+def document_verdict(check: Mapping[str, Any], text: str,
+                     grounding: Mapping[str, Any] | None, sources: Sequence[str]
+                     ) -> tuple[bool | None, str]:
+    """``cites`` now; ``grounded`` waits for its judge (None), or fails at once when the cell
+    was not answered from documents (nothing to be grounded in)."""
+    if check["type"] == "grounded":
+        if not grounding:
+            return False, "not answered from documents (no collection for this prompt)"
+        return None, "waiting for the judge"
+    return cites(check.get("value") or sources, text, grounding)
 
 
 def retrieval_summary(records: Iterable[Mapping[str, Any] | None], k: int | None = None
