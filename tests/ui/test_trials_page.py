@@ -564,4 +564,15 @@ def test_a_trial_over_documents_shows_recall_and_mrr(qtbot, services, tmp_path, 
     assert page.retrieval.isVisible()
     text = page.retrieval.text()
     assert "recall@1" in text and "recall@2" in text and "MRR" in text, text
-    page.grab().save(str(screenshot_dir / "trials_docs_recommendation.png"))
+    from PySide6.QtWidgets import QApplication
+
+    from ui import theme
+
+    for look in ("light", "dark"):
+        theme.apply_theme(QApplication.instance(), look)
+        for width, height in ((1280, 800), (1920, 1080)):
+            page.resize(width, height)
+            qtbot.wait(100)
+            assert page.grab().save(
+                str(screenshot_dir / f"trials-docs-{look}-{width}x{height}.png"))
+    theme.apply_theme(QApplication.instance(), "light")

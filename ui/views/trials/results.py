@@ -171,8 +171,7 @@ class ResultsPart:
         self.chart_grid.set_svgs(trial_charts(named, chart_style()))
         self._show_recommendation()
         lines = report.retrieval_lines(summary)
-        self.retrieval.setText("\n".join(f"Retrieval: {line}" if i < len(lines) - 1 else line
-                                         for i, line in enumerate(lines)))
+        self.retrieval.setText("\n".join(lines))
         self.retrieval.setVisible(bool(lines))
         self._update_guide()
 
