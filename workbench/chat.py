@@ -17,7 +17,7 @@ from sqlite_utils import Database
 from workbench import conversations as convs
 from workbench.chat_tools import Toolbox, ToolLoopReply
 from workbench.documents.attached import attach_collections, attached_collections
-from workbench.documents.grounding import MARGIN_TOKENS, Grounding, fit_passages, retrieve
+from workbench.documents.grounding import Grounding, ground, retrieve
 from workbench.documents.search import Passage
 from workbench.engine import Engine, LoadSettings, Reply, ReplyStats, SamplingSettings
 from workbench.errors import EngineCrashed, InvalidInputError, WorkbenchError
@@ -259,9 +259,8 @@ def _start_reply(
     grounding = None
     try:
         if passages is not None:
-            grounding = _ground(engine, model, messages, passages, load, sampling)
-            messages[-1] = {**messages[-1],
-                            "content": grounding.message(messages[-1]["content"])}
+            messages, grounding = ground(engine, model.path, messages, passages, load,
+                                         sampling)
         reply: Any
         if toolbox is not None and toolbox.tools:
             reply = ToolLoopReply(engine, model.path, messages, load,
@@ -275,27 +274,3 @@ def _start_reply(
                              finish_reason="error")
         raise
     return ChatTurn(db, reply, conversation_id, user_id, reply_id, model, grounding)
-
-
-def _ground(engine: Engine, model: Model, messages: list[dict[str, str]],
-            passages: list[Passage], load: LoadSettings | None,
-            sampling: SamplingSettings | None) -> Grounding:
-    """Fit ``passages`` into the last (user) message: the room is the context less the
-    conversation rendered with the question alone, less what the reply keeps (as
-    :class:`~workbench.engine.reply.Reply` reserves it), counted by the model's tokenizer."""
-    loaded = engine.load(model.path, load or LoadSettings())
-    sampling = sampling or SamplingSettings()
-    n_ctx = loaded.n_ctx
-    reserve = min(sampling.max_tokens or n_ctx // 4, n_ctx // 2)
-    template = loaded.template(sampling.template)
-    template.model = loaded.path.name
-    bare = [*messages[:-1], {**messages[-1],
-                             "content": f"Question: {messages[-1]['content']}"}]
-    rendered = template.render(bare)
-    used = len(loaded.tokenize(rendered.prompt.encode("utf-8"),
-                               add_bos=not rendered.added_bos, special=True))
-
-    def count(text: str) -> int:
-        return len(loaded.tokenize(text.encode("utf-8"), add_bos=False, special=False))
-
-    return fit_passages(passages, n_ctx - reserve - used - MARGIN_TOKENS, count, n_ctx)

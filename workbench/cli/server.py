@@ -91,10 +91,22 @@ def alias() -> None:
 @click.option("--set", "set_items", multiple=True, metavar="KEY=VALUE",
               help="A setting it is served with (temperature=0.2, n_ctx=8192, "
                    "system_prompt=...); repeat for more.")
+@click.option("--docs", "docs", multiple=True, metavar="COLLECTION",
+              help="Answer from this document collection, with citations in the response; "
+                   "repeat for more.")
+@click.option("--k", "k", type=int, help="Passages retrieved for each question (default 5).")
 @pass_workspace
-def alias_set(workspace: Workspace, name: str, model: str, set_items: tuple[str, ...]) -> None:
-    """Point NAME at MODEL (an id or a name prefix), creating or repointing it."""
-    made = set_alias(workspace.db, name, model, parse_set_options(set_items))
+def alias_set(workspace: Workspace, name: str, model: str, set_items: tuple[str, ...],
+              docs: tuple[str, ...], k: int | None) -> None:
+    """Point NAME at MODEL (an id or a name prefix), creating or repointing it. With
+    --docs, a chat completion to NAME is answered from the collection and its message
+    carries the citations (see "Ask your documents" in the README)."""
+    settings = parse_set_options(set_items)
+    if docs:
+        settings["docs"] = list(docs)
+    if k is not None:
+        settings["k"] = k
+    made = set_alias(workspace.db, name, model, settings)
     target = get_model(workspace.db, made.model_id)
     extra = ", ".join(f"{k}={v}" for k, v in sorted(made.settings.items()))
     click.echo(f"{made.name} -> {target.id}:{target.name}" + (f" ({extra})" if extra else ""))

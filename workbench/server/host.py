@@ -46,6 +46,10 @@ class Job:
     model_id: int | None = None
     reply: Reply | None = None
     cancelled: bool = False
+    #: An alias with collections: fits the passages into the messages on the engine
+    #: thread (:mod:`workbench.server.grounded`), which keeps what it put there here.
+    ground: Callable[[Engine], list[Message]] | None = None
+    grounding: Any = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def cancel(self) -> None:
@@ -231,7 +235,8 @@ class ModelHost:
         try:
             for attempt in (1, 2):
                 try:
-                    reply = self.engine.reply(job.path, job.messages, load=job.load,
+                    messages = job.messages if job.ground is None else job.ground(self.engine)
+                    reply = self.engine.reply(job.path, messages, load=job.load,
                                               sampling=job.sampling)
                     self._model_name = job.model_name
                     self._served = self.engine.loaded

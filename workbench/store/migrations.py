@@ -545,3 +545,15 @@ def m021_endpoints(db: Database) -> None:
          "created_at": str},
         pk="id", not_null={"name", "url", "created_at"})
     db.table("endpoints").create_index(["name"], unique=True)
+
+
+@migrations(name="m016_trial_documents")
+def m016_trial_documents(db: Database) -> None:
+    """Trials over documents (issue 22): the collections a suite or one of its prompts is
+    answered from, the sources that answer a prompt, and each trial cell's grounding (the
+    passages retrieved and given, the numbers the reply cited, recall and reciprocal rank
+    against the prompt's sources). JSON text; NULL for plain prompts and cells."""
+    db.table("suites").add_column("docs", str)
+    db.table("suite_prompts").add_column("docs", str)
+    db.table("suite_prompts").add_column("sources", str)
+    db.table("trial_cells").add_column("grounding", str)

@@ -1,6 +1,8 @@
 """Checks on a reply: contains, not contains, regex, valid JSON, JSON schema, exact match,
-max tokens, max latency, no echo of the prompt, a judge model's grade, and the tool calls it
-made (:mod:`.tool_checks`).
+max tokens, max latency, no echo of the prompt, a judge model's grade, the tool calls it made
+(:mod:`.tool_checks`); over documents, ``cites`` (the reply cites an expected source) and
+``grounded`` (a judge model grades whether every claim is supported by the passages
+retrieved).
 
 A check is a small JSON object, ``{"type": "contains", "value": "Paris"}``; the shorthand
 ``{"contains": "Paris"}`` is accepted too, so hand-written JSONL stays short. Checks are
@@ -34,6 +36,7 @@ from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012, specification_with
 
 from workbench.errors import InvalidInputError
+from workbench.trials.sources import document_check_value, document_verdict
 from workbench.trials.tool_checks import TOOL_CHECKS, normalize_tool_check, run_tool_check
 from workbench.units import human_ms
 
@@ -86,6 +89,8 @@ CHECK_TYPES: dict[str, str | None] = {
     "tool_call": "value",
     "no_tool_call": None,
     "valid_arguments": None,
+    "cites": None,  # its value is optional: the sources, else the prompt's
+    "grounded": "value",
 }
 ALIASES = {"not contains": "not_contains", "notcontains": "not_contains", "valid_json": "json",
            "schema": "json_schema", "exact_match": "exact", "equals": "exact",
@@ -175,6 +180,10 @@ def normalize_check(raw: Any, reference: str | None = None) -> dict[str, Any]:
         check["value"] = _number(kind, check["value"])
     if kind == "judge":
         check["value"] = normalize_judge(check["value"])
+    if kind in ("cites", "grounded"):  # see workbench.trials.sources
+        check["value"] = document_check_value(kind, check.get("value"), normalize_judge)
+        if check["value"] is None:
+            check.pop("value")
     if kind == "json_schema":
         check_schema_value(check["value"], "check json_schema")
     return check
@@ -388,6 +397,7 @@ def extract_json(text: str) -> Any:
 def run_check(
     check: dict[str, Any], text: str, completion_tokens: int = 0, total_ms: float = 0.0,
     *, prompt: str = "", cut: str | None = None, calls: list[dict[str, Any]] | None = None,
+    grounding: dict[str, Any] | None = None, sources: list[str] | None = None,
 ) -> CheckResult:
     """Evaluate one normalized check against a reply, its metrics and its prompt. ``cut``
     says why the reply's JSON is incomplete (the token limit cut what its schema asked
@@ -422,6 +432,8 @@ def run_check(
             _deadline.reset(reset)
     if kind == "judge":  # graded after the contender's cells (workbench.trials.judge)
         return CheckResult(check, None, "waiting for the judge")
+    if kind in ("cites", "grounded"):
+        return CheckResult(check, *document_verdict(check, text, grounding, sources or []))
     if kind == "no_echo":
         echo = is_echo(prompt, text)
         return CheckResult(check, not echo,
@@ -467,10 +479,12 @@ def _run_plain(check: dict[str, Any], kind: str, value: Any, text: str, fold: bo
 def run_checks(
     checks: list[dict[str, Any]], text: str, completion_tokens: int = 0, total_ms: float = 0.0,
     *, prompt: str = "", cut: str | None = None, calls: list[dict[str, Any]] | None = None,
+    grounding: dict[str, Any] | None = None, sources: list[str] | None = None,
 ) -> tuple[bool | None, list[CheckResult]]:
     """All checks; passed is None when there are none (the cell is not scored)."""
     results = [run_check(c, text, completion_tokens, total_ms, prompt=prompt, cut=cut,
-                         calls=calls) for c in checks]
+                         calls=calls, grounding=grounding, sources=sources)
+               for c in checks]
     return overall([r.passed for r in results]), results
 
 

@@ -9,6 +9,12 @@ asking again with other threads reuses the contender and records the new values 
 run. Settings are resolved once, when the contender is made (command overrides, then the
 model's defaults, then the global ones), and stored in full, so a trial rerun a month later
 uses the same values even if the defaults moved.
+
+Over documents, a contender may also name the collections it answers from (``docs``: a
+collection has its own embedding model, so ``--set docs=handbook-bge`` and ``--set
+docs=handbook-e5`` differ in embedding model) and how many passages it retrieves (``k``).
+Both change the text, so both are part of its identity; they are stored only when given,
+so a contender without them keeps the identity it always had.
 """
 
 from __future__ import annotations
@@ -29,7 +35,9 @@ from workbench.model_settings import LOAD_KEYS, SAMPLING_KEYS, Runnable, runnabl
 
 #: Settings that change speed or memory but not the text: they never make a new contender.
 NON_TEXT_KEYS = {"n_threads", "n_batch", "use_mmap", "gpu_layers"}
-INT_KEYS = {"n_ctx", "n_threads", "n_batch", "top_k", "max_tokens", "seed"}
+INT_KEYS = {"n_ctx", "n_threads", "n_batch", "top_k", "max_tokens", "seed", "k"}
+#: Settings of a contender over documents (see the module docstring), not of the model.
+DOC_KEYS = ("docs", "k")
 FLOAT_KEYS = {"temperature", "top_p", "min_p", "repeat_penalty"}
 
 
@@ -92,6 +100,8 @@ def coerce_value(key: str, text: Any) -> Any:
         return None
     if key == "json_schema":
         return schema_value(text, f"setting {key}")
+    if key == "docs":  # docs=handbook or docs=handbook,notes
+        return [name.strip() for name in text.split(",") if name.strip()]
     try:
         if key in INT_KEYS:
             return int(text)
@@ -174,9 +184,29 @@ def _shown(settings: dict[str, Any]) -> dict[str, Any]:
     return settings
 
 
+def doc_settings(db: Database, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Take ``docs`` and ``k`` out of ``overrides``, checked: the collections exist, k is a
+    whole number in range. Returned as stored (empty when neither is given)."""
+    from workbench.documents.collections import get_collection
+    from workbench.trials.sources import check_k, normalize_docs
+
+    out: dict[str, Any] = {}
+    docs = overrides.pop("docs", None)
+    if docs:
+        out["docs"] = normalize_docs(docs, "setting docs")
+        for name in out["docs"]:
+            get_collection(db, name)
+    k = overrides.pop("k", None)
+    if k is not None:
+        out["k"] = check_k(k, "setting k")
+    return out
+
+
 def _label(model: Model, overrides: dict[str, Any]) -> str:
     shown = {k: v for k, v in _shown(overrides).items()
              if k != "system_prompt" and k not in NON_TEXT_KEYS and v is not None}
+    if isinstance(shown.get("docs"), list):
+        shown["docs"] = ",".join(shown["docs"])
     extra = ", ".join(f"{k}={v}" for k, v in sorted(shown.items()))
     if overrides.get("system_prompt"):
         extra = ", ".join(p for p in (extra, "system prompt") if p)
@@ -192,12 +222,15 @@ def make_contender(
     overrides = dict(overrides or {})
     if overrides.get("json_schema") is not None:  # the window passes text, the CLI a file
         overrides["json_schema"] = schema_value(overrides["json_schema"])
+    asked = dict(overrides)
+    documents = doc_settings(db, overrides)
     ready = runnable(db, model, overrides)
     found, system_prompt = ready.model, ready.system_prompt
     settings: dict[str, Any] = {**ready.load.to_dict(), **ready.sampling.to_dict(),
-                                "system_prompt": system_prompt, **_tool_choice(ready)}
+                                "system_prompt": system_prompt, **_tool_choice(ready),
+                                **documents}
     identity = {
-        "label": label or _label(found, overrides),
+        "label": label or _label(found, asked),
         "model_id": found.id or None,  # a remote model (id 0) is in no library
         "model_name": found.name,
         "model_path": found.path,

@@ -22,6 +22,7 @@ from workbench.trials.plain import (
 )
 from workbench.trials.recommend import Bar, Recommendation, recommend
 from workbench.trials.results import trial_summary
+from workbench.trials.sources import retrieval_words
 from workbench.trials.svg import trial_charts
 from workbench.trials.tool_checks import describe_call
 from workbench.trials.votes import comparison_view
@@ -123,6 +124,25 @@ def judge_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def retrieval_lines(summary: dict[str, Any]) -> list[str]:
+    """Per contender over documents, recall@k and MRR over the prompts that name sources
+    (with 95% Wilson intervals), beside its pass rate: a failure with high recall is the
+    model's, one with low recall the retrieval's."""
+    lines = []
+    for c in summary["contenders"]:
+        words = retrieval_words(c.get("retrieval"))
+        if words:
+            rate = (f"; pass rate {c['pass_rate']:.0%}" if c.get("pass_rate") is not None
+                    else "")
+            lines.append(f"{contender_in_words(c)}: {words}{rate}.")
+    if lines:
+        lines.append("Recall@k: the share of a prompt's sources among the k passages "
+                     "retrieved; MRR: 1 / the rank of the first passage that is one. Low "
+                     "recall with failing checks: the retrieval missed; high recall with "
+                     "failing checks: the model did.")
+    return lines
+
+
 #: How a reply that starts by repeating its prompt is flagged (``checks.is_echo``).
 ECHO_NOTE = "echo: the reply starts by repeating the prompt"
 
@@ -196,7 +216,7 @@ def trial_html(db: Database, trial_id: int | str, bar: Bar | None = None) -> str
             checks = "".join(
                 f"<div class={_css(r['passed'])}>"
                 f"{escape(r['check']['type'])}: {escape(r['detail'])}</div>"
-                for r in cell["check_results"])
+                for r in cell["check_results"]) + _sources_html(cell.get("grounding"))
             if cell.get("echo"):
                 checks += f"<div class=fail>{ECHO_NOTE}</div>"
             checks += "".join(f"<div class=muted>{escape(line)}</div>"
@@ -225,10 +245,35 @@ def trial_html(db: Database, trial_id: int | str, bar: Bar | None = None) -> str
             + ("<h2>Judge agreement</h2>" + "".join(f"<p>{escape(line)}</p>"
                                                     for line in judge_lines(summary))
                if judge_lines(summary) else "")
+            + ("<h2>Retrieval</h2>" + "".join(f"<p>{escape(line)}</p>"
+                                              for line in retrieval_lines(summary))
+               if retrieval_lines(summary) else "")
             + f"<h2>Contenders</h2>{_html_table(HEADERS, contender_rows(summary))}"
             f"{_charts(summary)}"
             f"<h2>Results</h2><table><tr><th>Prompt</th>{matrix_head}</tr>"
             + "".join(matrix_rows) + "</table></body></html>")
+
+
+def cited_line(grounding: dict[str, Any] | None) -> str:
+    """A grounded cell's passages in one line: each by its number and place, the cited
+    ones marked, and what retrieval found of the sources."""
+    if not grounding:
+        return ""
+    cited = set(grounding.get("cited") or [])
+    given = ", ".join(f"[{p['number']}]{'*' if p['number'] in cited else ''} {p['where']}"
+                      for p in grounding.get("passages") or []) or "no passage"
+    line = f"Passages (* cited): {given}"
+    if grounding.get("sources"):
+        rank = grounding.get("first_rank")
+        line += (f"; sources found {len(grounding.get('found') or [])} of "
+                 f"{len(grounding['sources'])}"
+                 + (f", first at rank {rank}" if rank else ", none retrieved"))
+    return line + (f"; {grounding['note']}" if grounding.get("note") else "")
+
+
+def _sources_html(grounding: dict[str, Any] | None) -> str:
+    line = cited_line(grounding)
+    return f"<div class=muted>{escape(line)}</div>" if line else ""
 
 
 def trial_markdown(db: Database, trial_id: int | str, bar: Bar | None = None) -> str:
@@ -242,6 +287,8 @@ def trial_markdown(db: Database, trial_id: int | str, bar: Bar | None = None) ->
              f"_{summary['scope']}_", "",
              *(["## Judge agreement", "", *(_md(x) for x in judge_lines(summary)), ""]
                if judge_lines(summary) else []),
+             *(["## Retrieval", "", *(f"- {_md(x)}" for x in retrieval_lines(summary)), ""]
+               if retrieval_lines(summary) else []),
              "## Contenders", "",
              _md_table(HEADERS, contender_rows(summary)), "", "## Results", ""]
     for number, row in enumerate(summary["matrix"], 1):
@@ -258,6 +305,8 @@ def trial_markdown(db: Database, trial_id: int | str, bar: Bar | None = None) ->
                 checks += ("; " if checks else "") + ECHO_NOTE
             lines += [f"**{label}** ({_pass(cell['passed'])}{'; ' + checks if checks else ''};"
                       f" {reply_metrics(cell, short=True)})", "",
+                      *([_md(cited_line(cell.get("grounding"))), ""]
+                        if cell.get("grounding") else []),
                       "```", cell["content"].replace("```", "'''"), "```", ""]
             lines += [*(f"- {_md(line)}" for line in call_lines(cell)),
                       *([""] if call_lines(cell) else [])]
@@ -270,7 +319,7 @@ def trial_markdown(db: Database, trial_id: int | str, bar: Bar | None = None) ->
 
 
 def _md_check(result: dict[str, Any]) -> str:
-    if result["check"]["type"] == "judge":
+    if result["check"]["type"] in ("judge", "grounded", "cites"):
         return _md(f"judge {check_mark(result)} {' '.join(result['detail'].split())}")
     return f"{result['check']['type']} {check_mark(result)}"
 

@@ -42,6 +42,7 @@ from workbench.trials.contenders import (
 from workbench.trials.judge import JUDGE_PROMPT_SHA256, cell_grades, judge_agreement, pending
 from workbench.trials.plain import settings_in_words
 from workbench.trials.sequential import clopper_pearson
+from workbench.trials.sources import retrieval_summary
 from workbench.trials.stats import rate_with_intervals, spread
 from workbench.trials.suites import get_suite
 from workbench.trials.votes import Game, vote_games
@@ -243,6 +244,9 @@ def trial_summary(db: Database, trial_id: int | str, rounds: int = 200) -> dict[
                 (x["prompt_id"], x["contender_id"], x["repeat"]), [])]),
             **votes.get(c.id, _empty_votes()),
             **tool_figures(mine),
+            "retrieval": retrieval_summary(
+                next((x["grounding"] for x in mine if x["prompt_id"] == p.id
+                      and x.get("grounding")), None) for p in suite.prompts),
         })
     matrix = []
     for prompt in suite.prompts:
@@ -266,10 +270,13 @@ def trial_summary(db: Database, trial_id: int | str, rounds: int = 200) -> dict[
                 "settings": first["settings"],
                 "judgements": grades.get((prompt.id, c.id, 0), []),
                 "tool_calls": first.get("tool_calls"),
+                "grounding": first.get("grounding"),
             })
         matrix.append({"prompt_id": prompt.id, "prompt": prompt.prompt,
                        "reference": prompt.reference, "checks": prompt.checks,
-                       "tools": tool_names(prompt.tools), "cells": row_cells})
+                       "tools": tool_names(prompt.tools),
+                       "docs": prompt.docs or suite.docs, "sources": prompt.sources,
+                       "cells": row_cells})
     done = len(cells)
     total = len(suite.prompts) * len(contenders) * trial["repeats"]
     board = sorted(summaries, key=lambda r: (r["rating"] is None, -(r["rating"] or 0),

@@ -36,6 +36,7 @@ from workbench.trials import judge, store
 from workbench.trials.checks import run_checks
 from workbench.trials.compare import build_messages, run_order
 from workbench.trials.contenders import Contender, get_contender
+from workbench.trials.doc_cells import cell_docs, finish_record, ground_cell
 from workbench.trials.recommend import Bar
 from workbench.trials.sequential import MEETS, stop_text, stop_verdict
 from workbench.trials.suites import Suite, get_suite
@@ -252,6 +253,11 @@ class TrialRun(EventStream[TrialProgress]):
         sampling = contender.sampling
         base = sampling.seed if sampling.seed is not None else int(self.trial["seed"])
         sampling = replace(sampling, seed=repeat_seed(base, repeat))
+        where = cell_docs(self.suite, prompt, contender)
+        grounding = None
+        if where is not None:  # answered from documents, grounded as chat is
+            messages, grounding = ground_cell(self.db, self.engine, contender, prompt,
+                                              messages, where, sampling)
         # A rerun must give the same replies, and the template and system prompt they share
         # should be paid for once: keep_prefix evaluates that start as a batch of its own and
         # keeps it, so every cell splits its prompt the same way (see Engine.reply).
@@ -270,14 +276,16 @@ class TrialRun(EventStream[TrialProgress]):
         if reply.stopped:
             return None
         stats = reply.stats
+        grounding = finish_record(grounding, reply.text)
         passed, results = run_checks(prompt.checks, reply.text, stats.completion_tokens,
-                                     stats.total_ms, prompt=prompt.prompt, cut=reply.note)
+                                     stats.total_ms, prompt=prompt.prompt, cut=reply.note,
+                                     grounding=grounding, sources=prompt.sources)
         if error:
             passed = False if prompt.checks else None
         check_dicts = [r.to_dict() for r in results]
         store.save_cell(self.db, self.trial_id, prompt.id, contender.id, repeat, reply.text,
                         stats, passed, check_dicts, "error" if error else "done", error,
-                        seed=sampling.seed)
+                        seed=sampling.seed, grounding=grounding)
         return {"prompt_id": prompt.id, "prompt_index": index, "contender_id": contender.id,
                 "repeat": repeat, "seed": sampling.seed, "content": reply.text, "passed": passed,
                 "error": error,

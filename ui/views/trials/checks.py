@@ -2,7 +2,8 @@
 
 A type picker (contains, does not contain, matches a pattern, valid JSON, matches a schema
 file, exact, at most N tokens, within N ms, does not repeat the prompt, graded by a judge model,
-calls a tool, calls no tool, tool calls are valid) with the fields each type needs (a judge: its
+calls a tool, calls no tool, tool calls are valid; over documents, cites an expected source and
+grounded in the passages, judged by a model) with the fields each type needs (a judge: its
 rubric, the model picked from the library, the pass score and the scale; a tool call: the tool,
 from the prompt's tools, and the arguments expected: :mod:`.tool_check_fields`). The editor
 produces the very JSON objects the README's checks table documents (``{"contains":
@@ -57,7 +58,7 @@ class CheckKind:
 
     type: str
     label: str
-    field: str  # "text", "number", "schema", "judge", "tool" or "none"
+    field: str  # "text", "number", "schema", "judge", "grounded", "tool" or "none"
     hint: str
     example: str = ""  # the text field's placeholder
     unit: str = ""
@@ -94,6 +95,12 @@ KINDS = (
               "any tool"),
     CheckKind("valid_arguments", "Tool calls are valid", "none", "Every call the model makes "
               "parses, names an offered tool and has arguments its schema accepts"),
+    CheckKind("cites", "Cites an expected source", "text", "Over documents: the reply cites "
+              "([1]) a passage from one of these sources; leave empty to use the prompt's "
+              "sources", example="empty: the prompt's sources, or handbook.pdf#page=12"),
+    CheckKind("grounded", "Grounded in the passages (judge)", "grounded", "Over documents: a "
+              "model from your library checks that every claim of the reply is supported by "
+              "the passages it was given; it passes at the score you set"),
 )
 BY_TYPE = {kind.type: kind for kind in KINDS}
 #: The kinds with no value, written ``{"TYPE": true}`` as the README shows them.
@@ -110,8 +117,11 @@ def check_json(kind: CheckKind, value: Any = None, ignore_case: bool = False) ->
     if kind.field == "none":
         check: dict[str, Any] = ({kind.type: True} if kind.type in FLAGS
                                  else {"type": kind.type})
-    elif kind.type == "judge":
-        check = {"judge": value}
+    elif kind.type in ("judge", "grounded"):
+        check = {kind.type: value}
+    elif kind.type == "cites":
+        check = {"cites": [s.strip() for s in str(value or "").split(",") if s.strip()]
+                 or True}
     elif kind.type == "exact" and not value:
         check = {"type": "exact"}  # the reference answer
     else:
@@ -161,6 +171,13 @@ def describe(check: dict[str, Any]) -> str:
     if kind == "judge" and isinstance(value, dict):
         return (f"Judged by {value.get('model')}: “{value.get('rubric')}” (passes at "
                 f"{value.get('min_score', 4)}/{value.get('scale', 5)})")
+    if kind == "cites":
+        named = value if isinstance(value, list) else [value] if isinstance(value, str) else []
+        return "Cites " + (", ".join(named) if named else "one of the prompt's sources")
+    if kind == "grounded":
+        spec = value if isinstance(value, dict) else {"model": value}
+        return (f"Grounded in the passages, judged by {spec.get('model')} (passes at "
+                f"{spec.get('min_score', 4)}/{spec.get('scale', 5)})")
     return json.dumps(check)
 
 
@@ -333,7 +350,7 @@ class CheckEditor(QWidget):
     def _kind_chosen(self) -> None:
         kind = self.current_kind()
         self.text.setVisible(kind.field in ("text", "judge"))
-        self.judge_row.setVisible(kind.field == "judge")
+        self.judge_row.setVisible(kind.field in ("judge", "grounded"))
         self.number.setVisible(kind.field == "number")
         self.schema_button.setVisible(kind.field == "schema")
         self.schema_name.setVisible(kind.field == "schema")
@@ -372,7 +389,7 @@ class CheckEditor(QWidget):
         value: Any = None
         if kind.field == "text":
             value = self.text.text().strip()
-            if not value and kind.type != "exact":
+            if not value and kind.type not in ("exact", "cites"):
                 self._show_error(f"“{kind.label}” needs a text.")
                 return None
         elif kind.field == "number":
@@ -393,6 +410,12 @@ class CheckEditor(QWidget):
             except WorkbenchError as error:
                 self._show_error(str(error))
                 return None
+        elif kind.field == "grounded":
+            if self.judge_model.currentData() is None:
+                self._show_error("Add a model to the library to judge with.")
+                return None
+            value = {"model": self.judge_model.currentData(),
+                     "min_score": self.min_score.value(), "scale": self.scale.value()}
         elif kind.field == "schema":
             if self._schema is None:
                 self._show_error("Choose a schema file first.")

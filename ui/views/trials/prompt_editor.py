@@ -179,7 +179,8 @@ class PromptEditorPart:
             if self._shown_prompt is not None and self._shown_prompt.id == prompt_id:
                 self._shown_prompt = SuitePrompt(prompt.prompt, prompt.system,
                                                  prompt.reference, prompt.checks, prompt_id,
-                                                 prompt.tools, prompt.tool_results)
+                                                 prompt.tools, prompt.tool_results,
+                                                 docs=prompt.docs, sources=prompt.sources)
                 self._note("Saved.")
                 self._update_editor_state()
             self.show_status(f"Saved the prompt “{_short(prompt.prompt)}”.")

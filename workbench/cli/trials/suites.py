@@ -19,6 +19,7 @@ from workbench.trials.suites import (
     get_suite,
     import_suite,
     list_suites,
+    set_suite_docs,
 )
 from workbench.workspace import Workspace
 
@@ -35,8 +36,9 @@ def suite() -> None:
               help="Default: from the file's extension.")
 @pass_workspace
 def suite_import(workspace: Workspace, file: str, name: str | None, fmt: str | None) -> None:
-    """Import FILE: JSONL ({"prompt", "system", "reference", "checks"} a line), CSV (a
-    prompt column) or text (one prompt a line)."""
+    """Import FILE: JSONL ({"prompt", "system", "reference", "checks", "docs", "sources"} a
+    line, and optionally a first line {"suite": {"docs": "COLLECTION"}}), CSV (a prompt
+    column) or text (one prompt a line)."""
     created = import_suite(workspace.db, file, name, fmt)
     click.echo(f"Suite {created.id} '{created.name}': {len(created.prompts)} prompts.")
 
@@ -60,10 +62,15 @@ def suite_create(workspace: Workspace, name: str) -> None:
               "format: a JSON list, or a file holding one).")
 @click.option("--tool-results", metavar="JSON|FILE", help='Canned tool results, e.g. '
               '\'{"get_weather": {"temp": 21}}\' (a list: one per call).')
+@click.option("--docs", "docs", multiple=True, metavar="COLLECTION",
+              help="Answer this prompt from a collection; repeat for more.")
+@click.option("--source", "sources", multiple=True, metavar="FILE[#page=N]",
+              help="A source that answers it (handbook.pdf#page=12); repeat for more.")
 @pass_workspace
 def suite_add(workspace: Workspace, suite_ref: str, prompt: str, system: str | None,
               reference: str | None, checks: tuple[str, ...], tools: str | None,
-              tool_results: str | None) -> None:
+              tool_results: str | None, docs: tuple[str, ...],
+              sources: tuple[str, ...]) -> None:
     import json
 
     target = get_suite(workspace.db, suite_ref)
@@ -73,8 +80,21 @@ def suite_add(workspace: Workspace, suite_ref: str, prompt: str, system: str | N
         raise InvalidInputError(f"--check: not JSON ({error.msg})") from None
     add_prompt(workspace.db, target.id, SuitePrompt(
         prompt, system, reference, parsed, tools=_json_option(tools, "--tools"),
-        tool_results=_json_option(tool_results, "--tool-results")))
+        tool_results=_json_option(tool_results, "--tool-results"), docs=list(docs),
+        sources=list(sources)))
     click.echo(f"Added to '{target.name}' ({len(target.prompts) + 1} prompts).")
+
+
+@suite.command(name="docs")
+@click.argument("suite_ref")
+@click.argument("collections", nargs=-1)
+@pass_workspace
+def suite_docs(workspace: Workspace, suite_ref: str, collections: tuple[str, ...]) -> None:
+    """Answer the suite's prompts from COLLECTIONS (none: plain prompts again). A prompt's
+    own docs, and a contender's --set docs=NAME, come first."""
+    changed = set_suite_docs(workspace.db, suite_ref, list(collections))
+    click.echo(f"Suite '{changed.name}': " + (f"answered from {', '.join(changed.docs)}."
+                                              if changed.docs else "plain prompts."))
 
 
 @suite.command(name="list")
@@ -96,12 +116,18 @@ def suite_show(workspace: Workspace, suite_ref: str, as_json: bool) -> None:
     if as_json:
         echo_json(found.to_dict())
         return
-    click.echo(f"Suite {found.id} '{found.name}' ({len(found.prompts)} prompts)")
+    click.echo(f"Suite {found.id} '{found.name}' ({len(found.prompts)} prompts)"
+               + (f", answered from {', '.join(found.docs)}" if found.docs else ""))
     for number, p in enumerate(found.prompts, 1):
         checks = ", ".join(c["type"] for c in p.checks)
         tools = f"  tools: {', '.join(tool_names(p.tools))}" if p.tools else ""
         click.echo(f"{number:>4}. {p.prompt[:70]!r}" + (f"  [{checks}]" if checks else "")
                    + tools)
+        if p.docs or p.sources:
+            click.echo("      " + "; ".join(
+                part for part in (f"docs: {', '.join(p.docs)}" if p.docs else "",
+                                  f"sources: {', '.join(p.sources)}" if p.sources else "")
+                if part))
 
 
 @suite.command(name="export")
