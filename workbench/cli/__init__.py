@@ -21,6 +21,7 @@ from workbench.cli import (  # noqa: F401
     server,
     settings,
     trials,
+    workers,
 )
 from workbench.cli.group import WorkbenchGroup, cli
 

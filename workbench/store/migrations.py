@@ -503,3 +503,12 @@ def m014_merge_duplicate_contenders(db: Database) -> None:
             if new != text:
                 db.execute(f"UPDATE {table} SET {column} = ? WHERE id = ?", [new, row_id])
     db.conn.executemany("DELETE FROM contenders WHERE id = ?", [(old,) for old in keep])
+
+
+@migrations(name="m020_workers")
+def m020_workers(db: Database) -> None:
+    """Workers (issue 24): llama.cpp RPC servers a model can be split across, by address.
+    Also the list of addresses Workbench may contact for this."""
+    db.table("workers").create({"id": int, "address": str, "added_at": str}, pk="id",
+                         if_not_exists=True)
+    db.table("workers").create_index(["address"], unique=True, if_not_exists=True)

@@ -27,7 +27,7 @@ from workbench.library import Model, now
 from workbench.model_settings import LOAD_KEYS, SAMPLING_KEYS, runnable
 
 #: Settings that change speed or memory but not the text: they never make a new contender.
-NON_TEXT_KEYS = {"n_threads", "n_batch", "use_mmap", "gpu_layers"}
+NON_TEXT_KEYS = {"n_threads", "n_batch", "use_mmap", "gpu_layers", "workers"}
 INT_KEYS = {"n_ctx", "n_threads", "n_batch", "top_k", "max_tokens", "seed"}
 FLOAT_KEYS = {"temperature", "top_p", "min_p", "repeat_penalty"}
 
