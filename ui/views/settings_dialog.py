@@ -260,6 +260,15 @@ class SettingsDialog(QDialog):
             editor.field.setAccessibleName(setting.label)
             editor.field.setAccessibleDescription(tip)
             self._block(page, column, setting.label, editor, tip)
+        if group == "Network and privacy":
+            from ui.views.workers_panel import WorkersPanel
+
+            self.workers_panel = WorkersPanel(self.services, page)
+            self._block(page, column, "Workers", None,
+                        "Other computers running 'llm-workbench worker' that a model can be "
+                        "split across (a model's Workers setting chooses them). llama.cpp's "
+                        "RPC has no password and no encryption: use workers only on a private "
+                        "network, or through an SSH tunnel.", self.workers_panel)
         column.addStretch(1)
         return page
 

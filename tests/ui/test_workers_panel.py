@@ -1,0 +1,39 @@
+"""Settings > Network and privacy > Workers: add, a duplicate refused in one line, remove, and
+each worker's state checked in the background (a port with nothing there: refused)."""
+
+from __future__ import annotations
+
+import socket
+
+from PySide6.QtCore import Qt
+
+from workbench.workers import list_workers
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_workers_in_settings(qtbot, main_window):
+    dialog = main_window.open_settings()
+    qtbot.waitUntil(lambda: dialog.loaded)
+    dialog.show_group("Network and privacy")
+    panel = dialog.workers_panel
+    address = f"127.0.0.1:{free_port()}"
+    panel.address.setText(address)
+    qtbot.mouseClick(panel.add_button, Qt.MouseButton.LeftButton)
+    db = main_window.services.workspace.db
+    qtbot.waitUntil(lambda: list_workers(db) == [address])
+    # checked in the background: nothing listens there, so one line says so
+    qtbot.waitUntil(lambda: panel.list.count() == 1 and "refused" in panel.list.item(0).text()
+                    or "RPC" in panel.list.item(0).text(), timeout=20000)
+    panel.address.setText(address.replace("127.0.0.1", "localhost"))
+    qtbot.mouseClick(panel.add_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.error.isVisible())
+    assert "already added" in panel.error.text() and "\n" not in panel.error.text()
+    panel.list.setCurrentRow(0)
+    qtbot.mouseClick(panel.remove_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: list_workers(db) == [])
+    dialog.reject()
