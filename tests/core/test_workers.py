@@ -70,6 +70,7 @@ class WorkerProc:
         deadline = time.monotonic() + 60
         while rpc.reachable(self.address, timeout=1) is not None:
             if self.process.poll() is not None or time.monotonic() > deadline:
+                self.kill()
                 output = self.process.stdout.read() if self.process.stdout else ""
                 raise RuntimeError(f"worker did not start: {output}")
             time.sleep(0.2)

@@ -69,9 +69,10 @@ def worker(host: str, port: int, threads: int | None, devices: tuple[str, ...],
         try:
             rpc.serve(host, port, threads=threads or max(1, (os.cpu_count() or 2) // 2),
                       devices=list(devices) or None, cache_dir=cache_dir)
-        except (ValueError, RuntimeError) as error:
+        except Exception as error:  # an unknown device, a broken build: said in one line
             failure.append(error)
-        done.set()
+        finally:
+            done.set()
 
     done = threading.Event()
     # llama.cpp's server loop never returns to Python: it runs on a thread, and Ctrl+C (or

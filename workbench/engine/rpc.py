@@ -61,11 +61,11 @@ def _find(stem: str) -> Path | None:
 
 
 @functools.cache
-def _base() -> ctypes.CDLL:
-    """libggml-base: the backend registry and device calls (loaded already by llama_cpp)."""
-    path = _find("ggml-base") or _find("ggml")
+def _base() -> ctypes.CDLL:  # noqa: D401
+    """libggml: the backend registry and device calls (loaded already by llama_cpp)."""
+    path = _find("ggml")
     if path is None:
-        raise OSError("llama-cpp-python ships no libggml-base")
+        raise OSError("llama-cpp-python ships no libggml")
     lib = ctypes.CDLL(str(path), mode=getattr(ctypes, "RTLD_GLOBAL", 0))
     p, size = ctypes.c_void_p, ctypes.c_size_t
     for name, res, args in (
