@@ -66,14 +66,20 @@ def start_worker(threads: int, cache: str | None = None) -> tuple[subprocess.Pop
     return process, address
 
 
-def written(pid: int | None) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/io").read_text().splitlines():
-            if line.startswith("wchar:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+def received(addresses: tuple[str, ...]) -> int | None:
+    """Bytes the workers have received on their open connections (``ss``'s
+    ``bytes_received`` of each worker's end); None where ``ss`` is missing."""
+    import re
+
+    if not addresses or shutil.which("ss") is None:
+        return 0 if not addresses else None
+    total = 0
+    for address in addresses:
+        port = address.rsplit(":", 1)[1]
+        out = subprocess.run(["ss", "-tinH", "state", "established", f"( sport = :{port} )"],
+                             capture_output=True, text=True).stdout
+        total += sum(int(n) for n in re.findall(r"bytes_received:(\d+)", out))
+    return total
 
 
 def run(model: Path, workers: tuple[str, ...], args: argparse.Namespace) -> dict[str, Any]:
@@ -82,7 +88,7 @@ def run(model: Path, workers: tuple[str, ...], args: argparse.Namespace) -> dict
     sampling = SamplingSettings(temperature=0.0, top_k=1, seed=7, max_tokens=args.tokens)
     try:
         loaded = engine.load(model, load)
-        sent = written(engine.worker_pid)
+        sent = received(workers)
         rates, text = [], ""
         for _ in range(args.replies):
             reply = engine.reply(model, PROMPT, load=load, sampling=sampling, fresh=True)
@@ -100,22 +106,34 @@ def main() -> None:
     parser.add_argument("--replies", type=int, default=3)
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     if not rpc.available():
         raise SystemExit(rpc.missing_line())
     workers = [start_worker(args.threads) for _ in range(2)]
     try:
         addresses = tuple(address for _, address in workers)
-        results = {"local": run(args.model, (), args),
-                   "1 worker": run(args.model, addresses[:1], args),
-                   "2 workers": run(args.model, addresses, args)}
+        setups = {"local": (), "1 worker": addresses[:1], "2 workers": addresses}
+        rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in setups}
+        for index in range(args.rounds):  # interleaved: drift in load falls on each setup
+            order = list(setups) if index % 2 == 0 else list(reversed(setups))
+            for name in order:
+                rounds[name].append(run(args.model, setups[name], args))
+        results = {name: {"load_ms": statistics.median(r["load_ms"] for r in rows),
+                          "sent": rows[0]["sent"],
+                          "tps": statistics.median(r["tps"] for r in rows),
+                          "text": rows[0]["text"],
+                          "same": all(r["text"] == rows[0]["text"] for r in rows)}
+                   for name, rows in rounds.items()}
     finally:
         for process, _ in workers:
             process.terminate()
             process.wait(10)
     base = results["local"]
     print(f"model {args.model.name}, {args.threads} thread(s) everywhere, {args.tokens} "
-          f"tokens x {args.replies}, loopback\n")
+          f"tokens x {args.replies}, loopback")
+    print(f"medians of {args.rounds} interleaved rounds; 'sent': bytes the workers received "
+          "during the load\n")
     print(f"{'':10} {'load':>8} {'sent':>10} {'generation':>14} {'vs local':>9}  same text")
     for name, row in results.items():
         print(f"{name:10} {human_ms(row['load_ms']):>8} {human_size(row['sent']):>10} "
