@@ -6,6 +6,9 @@ from __future__ import annotations
 import socket
 
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+
+from ui import theme
 
 from workbench.workers import list_workers
 
@@ -16,7 +19,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_workers_in_settings(qtbot, main_window):
+def test_workers_in_settings(qtbot, main_window, screenshot_dir):
     dialog = main_window.open_settings()
     qtbot.waitUntil(lambda: dialog.loaded)
     dialog.show_group("Network and privacy")
@@ -29,6 +32,17 @@ def test_workers_in_settings(qtbot, main_window):
     # checked in the background: nothing listens there, so one line says so
     qtbot.waitUntil(lambda: panel.list.count() == 1 and "refused" in panel.list.item(0).text()
                     or "RPC" in panel.list.item(0).text(), timeout=20000)
+    area = dialog.pages.currentWidget()
+    for look in ("light", "dark"):
+        theme.apply_theme(QApplication.instance(), look)
+        for width, height in ((1280, 800), (1920, 1080)):
+            main_window.resize(width, height)
+            qtbot.wait(50)
+            area.ensureWidgetVisible(panel)
+            qtbot.wait(50)
+            assert dialog.grab().save(str(screenshot_dir /
+                                          f"settings-workers-{look}-{width}x{height}.png"))
+    theme.apply_theme(QApplication.instance(), "light")
     panel.address.setText(address.replace("127.0.0.1", "localhost"))
     qtbot.mouseClick(panel.add_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: panel.error.isVisible())

@@ -9,6 +9,7 @@ shows them.
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLineEdit,
@@ -38,11 +39,14 @@ class WorkersPanel(QWidget):
         column.addWidget(self.missing)
         self.list = QListWidget(self)
         self.list.setAccessibleName("Workers")
-        self.list.setMinimumHeight(90)
+        self.list.setWordWrap(True)  # a state line is long: wrapped, never cut
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setMinimumHeight(70)
+        self.list.setMaximumHeight(130)
         column.addWidget(self.list)
         row = QHBoxLayout()
         self.address = QLineEdit(self)
-        self.address.setPlaceholderText("HOST:PORT, such as 192.168.1.20:50052")
+        self.address.setPlaceholderText("HOST:PORT")
         self.address.setAccessibleName("Worker address")
         self.add_button = QPushButton("Add", self)
         self.remove_button = QPushButton("Remove", self)
