@@ -51,3 +51,30 @@ def test_workers_in_settings(qtbot, main_window, screenshot_dir):
     qtbot.mouseClick(panel.remove_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: list_workers(db) == [])
     dialog.reject()
+
+
+def test_a_models_workers_setting(qtbot, services):
+    """The model's settings dialog has a Workers field; an address not added is refused in
+    one line and nothing is saved; 'all' is saved and resolves to the added workers."""
+    import pytest
+
+    from ui.views.models.library import save_settings
+    from ui.views.models.model_settings_dialog import ModelSettingsDialog
+    from workbench.errors import InvalidInputError
+    from workbench.library import get_model, list_models
+    from workbench.model_settings import runnable
+    from workbench.workers import add_worker
+
+    db = services.workspace.db
+    model = list_models(db)[0]
+    dialog = ModelSettingsDialog(model)
+    qtbot.addWidget(dialog)
+    dialog.workers.setText("10.9.9.9:50052")
+    with pytest.raises(InvalidInputError, match="not added"):
+        save_settings(db, model, dialog.values())
+    assert "workers" not in get_model(db, model.id).settings
+    add_worker(db, "127.0.0.1:50111")
+    dialog.workers.setText("all")
+    save_settings(db, model, dialog.values())
+    assert get_model(db, model.id).settings["workers"] == "all"
+    assert runnable(db, model.id).load.workers == ("127.0.0.1:50111",)
