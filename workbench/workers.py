@@ -109,7 +109,9 @@ def resolve_workers(db: Database, value: Any) -> tuple[str, ...]:
         if text.lower() in ("", "none", "off", "local"):
             return ()
         if text.lower() == "all":
-            return tuple(list_workers(db))
+            found = list_workers(db)
+            _offline_check(db, found)
+            return tuple(found)
         items = [part for part in text.split(",") if part.strip()]
     known = list_workers(db)
     chosen: list[str] = []
@@ -122,7 +124,20 @@ def resolve_workers(db: Database, value: Any) -> tuple[str, ...]:
         if match in chosen:
             raise InvalidInputError(f"worker {normal}: named twice")
         chosen.append(match)
+    _offline_check(db, chosen)
     return tuple(chosen)
+
+
+def _offline_check(db: Database, addresses: list[str] | tuple[str, ...]) -> None:
+    """Offline mode contacts no other computer: a worker off loopback is refused."""
+    from workbench.settings import get_setting
+
+    if not get_setting(db, "offline"):
+        return
+    for address in addresses:
+        if not rpc.is_loopback(rpc.split_address(address)[0]):
+            raise InvalidInputError(f"worker {address}: offline mode is on, and it is another "
+                                    "computer (turn offline mode off to use it)")
 
 
 # --- checking ----------------------------------------------------------------------------
@@ -199,7 +214,18 @@ def _failure(address: str, output: str) -> tuple[str, str]:
 
 
 def check_all(db: Database, timeout: float = CHECK_TIMEOUT_S) -> list[WorkerCheck]:
-    return [check_worker(address, timeout) for address in list_workers(db)]
+    """Every worker checked; in offline mode those on other computers are not contacted."""
+    from workbench.settings import get_setting
+
+    offline = bool(get_setting(db, "offline"))
+    checks = []
+    for address in list_workers(db):
+        if offline and not rpc.is_loopback(rpc.split_address(address)[0]):
+            checks.append(WorkerCheck(address, SILENT, f"worker {address}: not checked "
+                                      "(offline mode is on)"))
+        else:
+            checks.append(check_worker(address, timeout))
+    return checks
 
 
 def planned_split(path: str, n_ctx: int, workers: tuple[str, ...],

@@ -172,6 +172,15 @@ def test_workers_add_list_rm_and_their_bad_inputs(space: Workspace) -> None:
     assert remove_worker(db, "localhost:50100") == "127.0.0.1:50100"
     code, output = run_cli(space, "workers", "rm", "127.0.0.1:50100")
     assert code == 1 and "not in the list" in output
+    # Offline mode: another computer is refused, loopback stays allowed.
+    from workbench.settings import set_setting
+
+    add_worker(db, "127.0.0.1:50100")
+    set_setting(db, "offline", True)
+    with pytest.raises(InvalidInputError, match="offline mode"):
+        resolve_workers(db, "all")
+    assert resolve_workers(db, "localhost:50100") == ("127.0.0.1:50100",)
+    set_setting(db, "offline", False)
     # A model's setting names the workers; one not added is refused where it is resolved.
     with pytest.raises(InvalidInputError, match="not added"):
         runnable(db, "smollm2", {"workers": "127.0.0.1:1"})
