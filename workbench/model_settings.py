@@ -124,4 +124,8 @@ def resolve_settings(
     if model.context_length:
         load["n_ctx"] = min(int(load["n_ctx"]), int(model.context_length))
     load["gpu_layers"] = parse_gpu_layers(load["gpu_layers"])
+    if "workers" in load:
+        from workbench.workers import resolve_workers
+
+        load["workers"] = resolve_workers(db, load["workers"])
     return LoadSettings(**load), SamplingSettings(**sampling)

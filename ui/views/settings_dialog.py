@@ -274,6 +274,15 @@ class SettingsDialog(QDialog):
             self.contacts.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.contacts.setAccessibleName("Addresses Workbench may contact")
             column.addWidget(self.contacts)
+        if group == PRIVACY_GROUP:
+            from ui.views.workers_panel import WorkersPanel
+
+            self.workers_panel = WorkersPanel(self.services, page)
+            self._block(page, column, "Workers", None,
+                        "Other computers running 'llm-workbench worker' that a model can be "
+                        "split across (a model's Workers setting chooses them). llama.cpp's "
+                        "RPC has no password and no encryption: use workers only on a private "
+                        "network, or through an SSH tunnel.", self.workers_panel)
         column.addStretch(1)
         return page
 

@@ -23,6 +23,7 @@ from workbench.cli import (  # noqa: F401
     server,
     settings,
     trials,
+    workers,
 )
 from workbench.cli.group import WorkbenchGroup, cli
 

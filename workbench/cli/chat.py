@@ -67,6 +67,9 @@ def read_prompt(prompt: str | None, prompt_file: str | None) -> str:
 @click.option("--ctx", "n_ctx", type=int, help="Context length in tokens.")
 @click.option("--gpu-layers", help="Layers to offload to the GPU: a number, all or auto.")
 @click.option("--threads", "n_threads", type=int)
+@click.option("--workers", "workers", metavar="all|ADDR,...",
+              help="Split the model across this computer and these workers (see 'workers "
+                   "add'); none: this computer only.")
 @click.option("--template", type=click.Choice(["auto", "gguf", *family_names()]),
               help="Chat template: the file's own (auto) or a family's.")
 @click.option("--json-schema", "schema_file", type=click.Path(dir_okay=False), metavar="FILE",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from workbench import library
@@ -50,12 +52,16 @@ def models_list(workspace: Workspace, as_json: bool) -> None:
 @models.command("show")
 @click.argument("model")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--workers", "workers", metavar="all|ADDR,...",
+              help="Plan the split across these workers (default: the model's own setting).")
 @pass_workspace
-def models_show(workspace: Workspace, model: str, as_json: bool) -> None:
-    """Show one model: header facts, file, and where it came from."""
+def models_show(workspace: Workspace, model: str, as_json: bool, workers: str | None) -> None:
+    """Show one model: header facts, file, where it came from, and how it would be split
+    across workers when it uses some."""
     found = library.get_model(workspace.db, model)
+    split = _planned_split(workspace, found, workers)
     if as_json:
-        echo_json(found.to_dict())
+        echo_json({**found.to_dict(), **({"split": split} if split else {})})
         return
     facts = [
         ("Name", found.name), ("ID", found.id), ("File", found.path),
@@ -77,6 +83,29 @@ def models_show(workspace: Workspace, model: str, as_json: bool) -> None:
         click.echo("Provenance:")
         for key, value in found.provenance.items():
             click.echo(f"  {key}: {value}")
+    if split:
+        click.echo(f"Split:           {split['summary']}")
+        for check in split["checks"]:
+            if check["state"] not in ("ready",):
+                click.echo(f"  {check['line']}")
+
+
+def _planned_split(workspace: Workspace, found: library.Model, workers: str | None
+                   ) -> dict[str, Any] | None:
+    """The split a load would make now across the model's workers (``--workers`` first),
+    each checked; None when it uses none."""
+    from pathlib import Path
+
+    from workbench.model_settings import check_file, resolve_settings
+    from workbench.workers import planned_split
+
+    overrides = {} if workers is None else {"workers": workers}
+    load, _ = resolve_settings(workspace.db, found, overrides)
+    if not load.workers or not Path(found.path).is_file():
+        return None
+    check_file(found)
+    plan, checks = planned_split(found.path, load.n_ctx, load.workers)
+    return {**plan.to_dict(), "checks": [c.to_dict() for c in checks]}
 
 
 @models.command("rm")

@@ -53,8 +53,25 @@ class LoadSettings:
     gpu_layers: GpuLayers = "auto"
     use_mmap: bool = True
     n_batch: int = 512
+    #: Workers (llama.cpp RPC servers, ``HOST:PORT``) the model is split across with this
+    #: computer; empty: this computer only (and left out of :meth:`to_dict`, so records
+    #: without workers read as before). Resolved from ``workers=all|ADDR,...`` by
+    #: :func:`workbench.workers.resolve_workers`.
+    workers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        from workbench.engine.rpc import normal_address
+
+        if not isinstance(self.workers, tuple) or not all(
+                isinstance(w, str) for w in self.workers):
+            raise InvalidInputError(f"setting workers={self.workers!r}: must be addresses")
+        for worker in self.workers:
+            try:
+                normal_address(worker)
+            except ValueError as error:
+                raise InvalidInputError(f"worker {worker!r}: {error}") from None
+        if len(set(self.workers)) != len(self.workers):
+            raise InvalidInputError("setting workers: the same worker twice")
         check_threads(self.n_threads)
         check_number("n_ctx", self.n_ctx, 1, whole=True)
         check_number("n_batch", self.n_batch, 1, whole=True)
@@ -63,7 +80,12 @@ class LoadSettings:
                                     "false")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        values = asdict(self)
+        if self.workers:
+            values["workers"] = list(self.workers)
+        else:
+            del values["workers"]
+        return values
 
 
 @dataclass(frozen=True)

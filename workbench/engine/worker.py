@@ -141,6 +141,7 @@ class Worker:
             "eos_token": model.token_get_text(eos) if eos != -1 else "",
             "token_bos": bos,
             "token_eos": eos,
+            "split": loaded.split,
         }
 
     def _call(self, name: str, args: tuple[Any, ...]) -> Any:

@@ -110,8 +110,8 @@ class _NoQueryString(logging.Filter):
 def _build(workspace: Workspace, host: str, port: int, api_key: str | None,
            idle_unload_s: float | None, access_log: bool, engine: Engine | None = None,
            engine_worker: Executor | None = None, allow_hosts: list[str] | None = None,
-           allow_origins: list[str] | None = None, limits: ServerLimits | None = None
-           ) -> tuple[Any, socket.socket, ModelHost]:
+           allow_origins: list[str] | None = None, limits: ServerLimits | None = None,
+           workers: tuple[str, ...] | None = None) -> tuple[Any, socket.socket, ModelHost]:
     import uvicorn
 
     from workbench.server.app import ServerState, create_app
@@ -127,7 +127,7 @@ def _build(workspace: Workspace, host: str, port: int, api_key: str | None,
     limits = limits or ServerLimits()
     sock = bind_socket(host, port)
     model_host = ModelHost(idle_unload_s=idle_unload_s, engine=engine,
-                           engine_worker=engine_worker)
+                           engine_worker=engine_worker, workers=workers)
     state = ServerState(workspace, model_host, api_key, allowed, limits)
     config = uvicorn.Config(create_app(state), log_level="info" if access_log else "warning",
                             access_log=access_log, lifespan="off", timeout_graceful_shutdown=5,
@@ -178,11 +178,13 @@ def start_server(workspace: Workspace, *, host: str = DEFAULT_HOST, port: int = 
 def serve_forever(workspace: Workspace, *, host: str, port: int, api_key: str | None,
                   ready: Callable[[str], None] | None = None,
                   allow_hosts: list[str] | None = None,
-                  allow_origins: list[str] | None = None) -> None:
+                  allow_origins: list[str] | None = None,
+                  workers: tuple[str, ...] | None = None) -> None:
     """The ``serve`` command: uvicorn in the foreground until Ctrl+C; ``ready`` gets the
-    address once the socket is bound."""
+    address once the socket is bound; ``workers``: every model split across them."""
     server, sock, model_host = _build(workspace, host, port, api_key, None, True,
-                                      allow_hosts=allow_hosts, allow_origins=allow_origins)
+                                      allow_hosts=allow_hosts, allow_origins=allow_origins,
+                                      workers=workers)
     if ready is not None:
         shown = f"[{host}]" if ":" in host else host
         ready(f"http://{shown}:{sock.getsockname()[1]}/v1")

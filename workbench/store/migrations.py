@@ -557,3 +557,12 @@ def m016_trial_documents(db: Database) -> None:
     db.table("suite_prompts").add_column("docs", str)
     db.table("suite_prompts").add_column("sources", str)
     db.table("trial_cells").add_column("grounding", str)
+
+
+@migrations(name="m020_workers")
+def m020_workers(db: Database) -> None:
+    """Workers (issue 24): llama.cpp RPC servers a model can be split across, by address.
+    Also the list of addresses Workbench may contact for this."""
+    db.table("workers").create({"id": int, "address": str, "added_at": str}, pk="id",
+                         if_not_exists=True)
+    db.table("workers").create_index(["address"], unique=True, if_not_exists=True)

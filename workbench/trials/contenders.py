@@ -34,7 +34,7 @@ from workbench.library import Model, now
 from workbench.model_settings import LOAD_KEYS, SAMPLING_KEYS, Runnable, runnable
 
 #: Settings that change speed or memory but not the text: they never make a new contender.
-NON_TEXT_KEYS = {"n_threads", "n_batch", "use_mmap", "gpu_layers"}
+NON_TEXT_KEYS = {"n_threads", "n_batch", "use_mmap", "gpu_layers", "workers"}
 INT_KEYS = {"n_ctx", "n_threads", "n_batch", "top_k", "max_tokens", "seed", "k"}
 #: Settings of a contender over documents (see the module docstring), not of the model.
 DOC_KEYS = ("docs", "k")
