@@ -21,11 +21,12 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from workbench.engine.endpoint_http import Target, check_url, is_loopback_url, list_models
+from workbench.addresses import is_loopback, is_loopback_url
+from workbench.engine.endpoint_http import Target, check_url, list_models
 from workbench.errors import InvalidInputError, NotFoundError, OfflineError, WorkbenchError
 from workbench.keychain import delete_key, redact, save_key
 from workbench.library import Model, now
-from workbench.settings import get_setting
+from workbench.settings import get_setting, is_offline
 
 #: What a reference to an endpoint's model starts with: ``endpoint:NAME/MODEL``.
 REF_PREFIX = "endpoint:"
@@ -66,15 +67,9 @@ class Endpoint:
                 "loopback": is_loopback_url(self.url), "created_at": self.created_at}
 
 
-def offline(db: Database) -> bool:
-    """The ``offline`` setting (or ``HF_HUB_OFFLINE=1``, which the Hub honours too)."""
-    return bool(get_setting(db, "offline")) or \
-        os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-
-
 def check_online(db: Database, target: Target) -> None:
     """One line, before any connection, when offline mode forbids reaching ``target``."""
-    if not is_loopback_url(target.url) and offline(db):
+    if not is_loopback_url(target.url) and is_offline(db):
         raise OfflineError(f"endpoint {target.name} (remote: {target.host}): Workbench is "
                            "offline, so it contacts no other computer; turn offline mode "
                            "off to use it")
@@ -186,6 +181,20 @@ def contacts(db: Database) -> list[dict[str, str]]:
         local = is_loopback_url(endpoint.url)
         rows.append({"address": endpoint.url,
                      "when": f"endpoint {endpoint.name} ({endpoint.shown}): when you use it"
+                             + (" (this computer)" if local else "; never while offline")})
+    from workbench.mcp.servers import list_servers
+    from workbench.workers import list_workers
+
+    for server in list_servers(db):
+        if server.transport == "http" and server.url:
+            local = is_loopback_url(server.url)
+            rows.append({"address": server.url,
+                         "when": f"MCP server {server.name}: when a chat uses it"
+                                 + (" (this computer)" if local else "; never while offline")})
+    for address in list_workers(db):
+        local = is_loopback(address.rsplit(":", 1)[0])
+        rows.append({"address": address,
+                     "when": "worker: when a model is split across it"
                              + (" (this computer)" if local else "; never while offline")})
     return rows
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from workbench.addresses import is_loopback
 from workbench.engine import rpc
 from workbench.errors import InvalidInputError
 from workbench.fit import PoolPlan, estimate_for_file, pool_split
@@ -67,7 +68,7 @@ def _same_place(a: str, b: str) -> bool:
     (ha, pa), (hb, pb) = rpc.split_address(a), rpc.split_address(b)
     if pa != pb:
         return False
-    return ha.lower() == hb.lower() or (rpc.is_loopback(ha) and rpc.is_loopback(hb))
+    return ha.lower() == hb.lower() or (is_loopback(ha) and is_loopback(hb))
 
 
 def list_workers(db: Database) -> list[str]:
@@ -130,12 +131,12 @@ def resolve_workers(db: Database, value: Any) -> tuple[str, ...]:
 
 def _offline_check(db: Database, addresses: list[str] | tuple[str, ...]) -> None:
     """Offline mode contacts no other computer: a worker off loopback is refused."""
-    from workbench.settings import get_setting
+    from workbench.settings import is_offline
 
-    if not get_setting(db, "offline"):
+    if not is_offline(db):
         return
     for address in addresses:
-        if not rpc.is_loopback(rpc.split_address(address)[0]):
+        if not is_loopback(rpc.split_address(address)[0]):
             raise InvalidInputError(f"worker {address}: offline mode is on, and it is another "
                                     "computer (turn offline mode off to use it)")
 
@@ -215,12 +216,12 @@ def _failure(address: str, output: str) -> tuple[str, str]:
 
 def check_all(db: Database, timeout: float = CHECK_TIMEOUT_S) -> list[WorkerCheck]:
     """Every worker checked; in offline mode those on other computers are not contacted."""
-    from workbench.settings import get_setting
+    from workbench.settings import is_offline
 
-    offline = bool(get_setting(db, "offline"))
+    offline = is_offline(db)
     checks = []
     for address in list_workers(db):
-        if offline and not rpc.is_loopback(rpc.split_address(address)[0]):
+        if offline and not is_loopback(rpc.split_address(address)[0]):
             checks.append(WorkerCheck(address, SILENT, f"worker {address}: not checked "
                                       "(offline mode is on)"))
         else:

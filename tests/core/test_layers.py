@@ -49,7 +49,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "leaves": (
         "workbench", "workbench.paths", "workbench.errors", "workbench.units",
         "workbench.hardware", "workbench.safe_text", "workbench.streams",
-        "workbench.chat_tuning", "workbench.text_files", "workbench.keychain",
+        "workbench.chat_tuning", "workbench.text_files", "workbench.addresses",
+        "workbench.keychain",
     ),
 }
 

@@ -10,6 +10,7 @@ from workbench.cli.common import echo_json, pass_workspace
 from workbench.cli.group import cli
 from workbench.cli.server import read_key_file
 from workbench.keychain import keyring_available
+from workbench.settings import is_offline
 from workbench.workspace import Workspace
 
 
@@ -78,9 +79,9 @@ def privacy(workspace: Workspace, as_json: bool) -> None:
     """Every address Workbench may contact, and when. Nothing else leaves this computer."""
     rows = endpoints.contacts(workspace.db)
     if as_json:
-        echo_json({"offline": endpoints.offline(workspace.db), "contacts": rows})
+        echo_json({"offline": is_offline(workspace.db), "contacts": rows})
         return
-    if endpoints.offline(workspace.db):
+    if is_offline(workspace.db):
         click.echo("Offline: only addresses on this computer are contacted.")
     for row in rows:
         click.echo(f"{row['address']}  {row['when']}")

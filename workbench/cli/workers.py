@@ -9,6 +9,7 @@ import threading
 
 import click
 
+from workbench.addresses import is_loopback
 from workbench.cli.common import echo_json, pass_workspace
 from workbench.cli.group import cli
 from workbench.engine import rpc
@@ -20,7 +21,7 @@ def check_worker_options(host: str, port: int, allow_network: bool) -> None:
     """Loopback unless ``--allow-network``: llama.cpp's RPC has no authentication."""
     if not 1 <= port <= 65535:
         raise InvalidInputError(f"--port {port}: must be from 1 to 65535")
-    if not rpc.is_loopback(host) and not allow_network:
+    if not is_loopback(host) and not allow_network:
         raise InvalidInputError(
             f"--host {host}: a worker reachable from other computers needs --allow-network "
             "(llama.cpp's RPC has no authentication or encryption: use a private network, or "
@@ -55,7 +56,7 @@ def worker(host: str, port: int, threads: int | None, devices: tuple[str, ...],
     reason = _port_taken(host, port)
     if reason:
         raise WorkbenchError(f"worker: cannot listen on {host}:{port} ({reason})")
-    if not rpc.is_loopback(host):
+    if not is_loopback(host):
         click.echo(rpc.NETWORK_WARNING.format(host=host), err=True)
     if cache_dir:
         try:

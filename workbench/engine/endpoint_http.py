@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import ipaddress
 import json
 import socket
 import urllib.parse
@@ -48,17 +47,6 @@ def host_of(url: str) -> str:
     """The host (and port) a URL names, as *remote: HOST* shows it."""
     parts = urllib.parse.urlsplit(url)
     return parts.netloc.rpartition("@")[2] or url
-
-
-def is_loopback_url(url: str) -> bool:
-    """Whether ``url`` names this computer (127.0.0.0/8, ::1, localhost)."""
-    host = (urllib.parse.urlsplit(url).hostname or "").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_url(url: str) -> str:

@@ -181,17 +181,6 @@ def normal_address(address: str) -> str:
     return endpoint(host, port)
 
 
-def is_loopback(host: str) -> bool:
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def reachable(address: str, timeout: float = 2.0) -> str | None:
     """None when something accepts a TCP connection at ``address``; else why not, in a few
     words. Checked before llama.cpp's client connects, since that one ends its process on a

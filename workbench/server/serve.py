@@ -10,7 +10,6 @@ The access log leaves out query strings (a key sent as ``?api_key=`` must not be
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
 import threading
@@ -20,6 +19,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
+from workbench.addresses import is_loopback
 from workbench.engine import Engine
 from workbench.errors import InvalidInputError, WorkbenchError
 from workbench.server.host import ModelHost
@@ -32,15 +32,6 @@ log = logging.getLogger(__name__)
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 START_TIMEOUT_S = 15.0
-
-
-def is_loopback(host: str) -> bool:
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def check_bind(host: str, api_key: str | None) -> None:
