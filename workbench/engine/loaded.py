@@ -9,6 +9,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import llama_cpp
 import psutil
@@ -72,6 +73,8 @@ class LoadedModel:
     fresh: bool = True
     #: What the context's KV cache holds, for the next reply's prefix reuse.
     cache: CacheRecord = field(default_factory=CacheRecord)
+    #: The vision projector's mtmd context, opened by the first reply with images.
+    projector: Any = None
 
     def template(self, override: str | None) -> ChatTemplate:
         model = self.llama._model
@@ -85,6 +88,11 @@ class LoadedModel:
         )
 
     def close(self) -> None:
+        if self.projector is not None:  # before the text model it was made for
+            from workbench.engine.vision import close_projector
+
+            close_projector(self.projector)
+            self.projector = None
         with contextlib.suppress(Exception):
             self.llama.close()
 
