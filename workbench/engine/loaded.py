@@ -89,9 +89,9 @@ class LoadedModel:
 
     def close(self) -> None:
         if self.projector is not None:  # before the text model it was made for
-            from workbench.engine.vision import close_projector
+            from llama_cpp import mtmd_cpp
 
-            close_projector(self.projector)
+            mtmd_cpp.mtmd_free(self.projector)
             self.projector = None
         with contextlib.suppress(Exception):
             self.llama.close()

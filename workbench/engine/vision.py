@@ -230,7 +230,3 @@ class ImageReply(Reply):
             if self.loaded.settings.mmproj:
                 self.stats.settings["mmproj_path"] = self.loaded.settings.mmproj
 
-
-def close_projector(context: Any) -> None:
-    if context:
-        mtmd.mtmd_free(context)
