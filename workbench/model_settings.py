@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from workbench import endpoints
+from workbench import endpoints, vision_models
 from workbench.engine import PRESETS, LoadSettings, SamplingSettings, parse_gpu_layers
 from workbench.engine.endpoint_http import Target, is_remote
 from workbench.errors import InvalidInputError, ModelFileError
@@ -124,4 +124,5 @@ def resolve_settings(
     if model.context_length:
         load["n_ctx"] = min(int(load["n_ctx"]), int(model.context_length))
     load["gpu_layers"] = parse_gpu_layers(load["gpu_layers"])
+    load["mmproj"] = vision_models.usable_projector(model.mmproj)
     return LoadSettings(**load), SamplingSettings(**sampling)
