@@ -12,6 +12,7 @@ is one line. Kept pictures live in the data folder under their sha256
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import io
 import re
@@ -19,6 +20,7 @@ import warnings
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+from sqlite_utils import Database
 
 from workbench.engine.vision import Picture
 from workbench.errors import InvalidInputError
@@ -99,3 +101,38 @@ def store_image(root: Path, data: bytes) -> tuple[str, Path]:
         partial.write_bytes(data)
         partial.replace(target)
     return digest, target
+
+
+def data_root(db: Database) -> Path:
+    """The data folder a connection's database lives in (images are kept beside it)."""
+    row = db.execute("pragma database_list").fetchone()
+    return Path(row[2]).parent
+
+
+def attach_images(db: Database, message_id: int, files: list[str | Path]) -> list[str]:
+    """Keep each image file by sha256 and record it on the user message ``message_id``, in
+    order; each is checked first (one line for a bad one, nothing kept)."""
+    datas = [read_image_file(path) for path in files]
+    for path, data in zip(files, datas, strict=True):
+        picture_from_bytes(data, str(path))
+    digests = []
+    for position, data in enumerate(datas):
+        digest, target = store_image(data_root(db), data)
+        with Image.open(target) as image:
+            width, height = image.size
+        db.table("images").upsert(
+            {"sha256": digest, "path": str(target), "format": image_format(data),
+             "width": width, "height": height, "bytes": len(data),
+             "added_at": datetime.datetime.now(datetime.timezone.utc).isoformat()},
+            pk="sha256")
+        db.table("message_images").insert(
+            {"message_id": message_id, "position": position, "sha256": digest})
+        digests.append(digest)
+    return digests
+
+
+def message_pictures(db: Database, message_id: int) -> list[Picture]:
+    """The pictures a stored message carries, decoded again from the kept files."""
+    rows = db.query("select images.path, images.sha256 from message_images join images "
+                    "using (sha256) where message_id = ? order by position", [message_id])
+    return [picture_from_bytes(Path(row["path"]).read_bytes(), row["sha256"]) for row in rows]
