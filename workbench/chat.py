@@ -15,6 +15,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from workbench import conversations as convs
+from workbench import images
 from workbench.chat_tools import Toolbox, ToolLoopReply
 from workbench.documents.attached import attach_collections, attached_collections
 from workbench.documents.grounding import Grounding, ground, retrieve
@@ -124,7 +125,12 @@ def history_messages(
     for message in convs.branch(db, conversation_id, leaf_id):
         if message.role == "assistant" and message.status == "error":
             continue
-        messages.append({"role": message.role, "content": message.content})
+        entry: dict[str, Any] = {"role": message.role, "content": message.content}
+        if message.role == "user":
+            pictures = images.message_pictures(db, message.id)
+            if pictures:
+                entry["images"] = pictures
+        messages.append(entry)
     return messages
 
 
@@ -157,6 +163,7 @@ def send(
     docs: Sequence[str] = (),
     k: int = 5,
     toolbox: Toolbox | None = None,
+    image_files: Sequence[str] = (),
 ) -> ChatTurn:
     """Add the user's message and start the reply (the model loads here if it must).
 
@@ -169,6 +176,12 @@ def send(
     """
     if not prompt.strip():
         raise InvalidInputError("prompt: is empty")
+    if image_files and not getattr(model, "sees", False):
+        raise InvalidInputError(f"model '{model.name}': cannot see images (no vision "
+                                "projector is paired with it; add one with models add "
+                                "MODEL --mmproj FILE)")
+    for image_file in image_files:  # every picture checked before anything is written
+        images.picture_from_bytes(images.read_image_file(image_file), str(image_file))
     passages = retrieve(db, docs, prompt, k) if docs else None
     if conversation_id is None:
         conversation_id = convs.create_conversation(
@@ -186,6 +199,8 @@ def send(
     if docs:
         attach_collections(db, conversation_id, docs)
     user_id = convs.add_message(db, conversation_id, "user", prompt, parent_id=parent_id)
+    if image_files:
+        images.attach_images(db, user_id, list(image_files))
     return _start_reply(db, engine, model, conversation_id, user_id,
                         conversation["system_prompt"] or "", load, sampling, passages,
                         toolbox)

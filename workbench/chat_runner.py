@@ -127,6 +127,8 @@ class TurnRequest:
     #: (:data:`workbench.mcp.toolbox.Approver`: once, always or deny; None denies all).
     mcp: list[str] = field(default_factory=list)
     approve: Approver | None = None
+    #: Image files the user message carries ("send"; the model must see: a paired mmproj).
+    images: list[str] = field(default_factory=list)
 
 
 class ChatRunner:
@@ -175,7 +177,7 @@ class ChatRunner:
                              conversation_id=request.conversation_id,
                              parent_id=request.parent_id, system_prompt=request.system_prompt,
                              load=load, sampling=sampling, docs=request.docs, k=request.k,
-                             toolbox=self.toolbox)
+                             toolbox=self.toolbox, image_files=request.images)
         elif request.kind == "edit":
             assert request.message_id is not None
             turn = chat.edit(db, self.engine, model, request.message_id, request.prompt,

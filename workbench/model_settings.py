@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from workbench import endpoints
+from workbench import endpoints, vision_models
 from workbench.engine import PRESETS, LoadSettings, SamplingSettings, parse_gpu_layers
 from workbench.engine.endpoint_http import Target, is_remote
 from workbench.errors import InvalidInputError, ModelFileError
@@ -128,4 +128,5 @@ def resolve_settings(
         from workbench.workers import resolve_workers
 
         load["workers"] = resolve_workers(db, load["workers"])
+    load["mmproj"] = vision_models.usable_projector(model.mmproj)
     return LoadSettings(**load), SamplingSettings(**sampling)

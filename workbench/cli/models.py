@@ -20,12 +20,17 @@ def models() -> None:
 @models.command("add")
 @click.argument("path", type=click.Path())
 @click.option("--name", help="Name to show instead of the one in the file.")
+@click.option("--mmproj", type=click.Path(), metavar="FILE",
+              help="Pair this vision projector (mmproj .gguf) with the model, so it sees "
+                   "images. One beside the model is paired without this.")
 @pass_workspace
-def models_add(workspace: Workspace, path: str, name: str | None) -> None:
+def models_add(workspace: Workspace, path: str, name: str | None, mmproj: str | None) -> None:
     """Add a .gguf file by path (it is not copied)."""
-    model = library.add_model(workspace.db, path, name=name)
+    model = library.add_model(workspace.db, path, name=name, mmproj=mmproj)
     click.echo(f"Added {model.id}: {model.name} ({model.quantization}, "
                f"{human_size(model.file_size)})")
+    if model.mmproj:
+        click.echo(f"Vision: sees images through {model.mmproj}")
 
 
 @models.command("list")
@@ -46,7 +51,8 @@ def models_list(workspace: Workspace, as_json: bool) -> None:
         click.echo(f"{m.id:>3}  {m.name[:32]:32} {m.architecture[:10]:10} "
                    f"{human_count(m.parameters):>7} {m.quantization[:8]:8} "
                    f"{human_size(m.file_size):>9} {m.context_length or '-':>7}  "
-                   f"{m.kind_label or ''}".rstrip())
+                   f"{', '.join(n for n in (m.kind_label, 'vision' if m.sees else None) if n)}"
+                   .rstrip())
 
 
 @models.command("show")
@@ -70,6 +76,7 @@ def models_show(workspace: Workspace, model: str, as_json: bool, workers: str | 
         ("Context length", found.context_length or "-"),
         ("Chat template", "in the file" if found.has_chat_template else "none (guessed)"),
         ("Kind", found.kind_label or "tuned for chat"),
+        ("Vision", f"sees images ({found.mmproj})" if found.mmproj else "no (text only)"),
         ("License", found.license or "-"), ("SHA-256", found.sha256),
         ("Source", found.source), ("Added", found.added_at),
     ]

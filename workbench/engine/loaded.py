@@ -79,6 +79,8 @@ class LoadedModel:
     cache: CacheRecord = field(default_factory=CacheRecord)
     #: Where each part sits when split across workers (see :mod:`workbench.engine.pool`).
     split: dict[str, Any] | None = None
+    #: The vision projector's mtmd context, opened by the first reply with images.
+    projector: Any = None
 
     def template(self, override: str | None) -> ChatTemplate:
         model = self.llama._model
@@ -92,6 +94,11 @@ class LoadedModel:
         )
 
     def close(self) -> None:
+        if self.projector is not None:  # before the text model it was made for
+            from llama_cpp import mtmd_cpp
+
+            mtmd_cpp.mtmd_free(self.projector)
+            self.projector = None
         with contextlib.suppress(Exception):
             self.llama.close()
 

@@ -58,6 +58,9 @@ class LoadSettings:
     #: without workers read as before). Resolved from ``workers=all|ADDR,...`` by
     #: :func:`workbench.workers.resolve_workers`.
     workers: tuple[str, ...] = ()
+    #: The vision projector (mmproj GGUF) paired with the model, opened on the first reply
+    #: that carries images (:mod:`workbench.engine.vision`); None: the model cannot see.
+    mmproj: str | None = None
 
     def __post_init__(self) -> None:
         from workbench.engine.rpc import normal_address
@@ -85,6 +88,8 @@ class LoadSettings:
             values["workers"] = list(self.workers)
         else:
             del values["workers"]
+        if self.mmproj is None:  # a model that cannot see reads as it did before images
+            del values["mmproj"]
         return values
 
 
@@ -304,6 +309,10 @@ class ReplyStats:
     finish_reason: str = ""
     dropped_turns: int = 0
     settings: dict[str, Any] = field(default_factory=dict)
+    #: Tokens the reply's images took in the context, and the time spent encoding them and
+    #: decoding their embeddings (replies with images only; also kept in ``settings``).
+    image_tokens: int = 0
+    image_ms: float | None = None
 
     #: The measured numbers every stored reply keeps in columns of the same names.
     MEASURED = ("prompt_tokens", "completion_tokens", "ttft_ms", "prompt_tps", "gen_tps",
@@ -314,5 +323,6 @@ class ReplyStats:
 
     def summary(self) -> str:
         """The long form of :func:`workbench.units.reply_metrics`: the line the window shows."""
-        return reply_metrics({**self.measurements(), "dropped_turns": self.dropped_turns},
+        return reply_metrics({**self.measurements(), "dropped_turns": self.dropped_turns,
+                              "image_tokens": self.image_tokens, "image_ms": self.image_ms},
                              self.finish_reason)

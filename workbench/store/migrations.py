@@ -566,3 +566,18 @@ def m020_workers(db: Database) -> None:
     db.table("workers").create({"id": int, "address": str, "added_at": str}, pk="id",
                          if_not_exists=True)
     db.table("workers").create_index(["address"], unique=True, if_not_exists=True)
+@migrations(name="m024_images")
+def m024_images(db: Database) -> None:
+    """Images (issue 26): the vision projector (mmproj) paired with a model, by path and
+    sha256 (NULL: the model cannot see); the images kept in the data folder by sha256; and
+    which user messages carry which images, in order."""
+    db.table("models").add_column("mmproj", str)
+    db.table("models").add_column("mmproj_sha256", str)
+    db.table("images").create(
+        {"sha256": str, "path": str, "format": str, "width": int, "height": int, "bytes": int,
+         "added_at": str},
+        pk="sha256", not_null={"path", "added_at"})
+    db.table("message_images").create(
+        {"message_id": int, "position": int, "sha256": str},
+        pk=("message_id", "position"), foreign_keys=[("message_id", "messages", "id")])
+    db.table("message_images").create_index(["sha256"])
