@@ -566,6 +566,8 @@ def m020_workers(db: Database) -> None:
     db.table("workers").create({"id": int, "address": str, "added_at": str}, pk="id",
                          if_not_exists=True)
     db.table("workers").create_index(["address"], unique=True, if_not_exists=True)
+
+
 @migrations(name="m024_images")
 def m024_images(db: Database) -> None:
     """Images (issue 26): the vision projector (mmproj) paired with a model, by path and
