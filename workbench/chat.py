@@ -15,6 +15,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from workbench import conversations as convs
+from workbench.documents.embedder import Embedder
 from workbench.documents.grounding import MARGIN_TOKENS, Grounding, fit_passages, retrieve
 from workbench.documents.search import Passage
 from workbench.engine import Engine, LoadSettings, Reply, ReplyStats, SamplingSettings
@@ -154,17 +155,19 @@ def send(
     sampling: SamplingSettings | None = None,
     docs: Sequence[str] = (),
     k: int = 5,
+    embedder: Embedder | None = None,
 ) -> ChatTurn:
     """Add the user's message and start the reply (the model loads here if it must).
 
     ``parent_id`` is where the new message hangs: by default the end of the branch on show;
     an edited message hangs where the original did, starting a new branch. ``docs`` names
     collections whose ``k`` best passages for the prompt the model answers from
-    (:mod:`workbench.documents.grounding`).
+    (:mod:`workbench.documents.grounding`); ``embedder`` embeds the prompt for those with an
+    embedding model (see :func:`~workbench.documents.grounding.retrieve`).
     """
     if not prompt.strip():
         raise InvalidInputError("prompt: is empty")
-    passages = retrieve(db, docs, prompt, k) if docs else None
+    passages = retrieve(db, docs, prompt, k, embedder) if docs else None
     if conversation_id is None:
         conversation_id = convs.create_conversation(
             db, model_id=model.id, system_prompt=system_prompt or ""

@@ -19,6 +19,7 @@ from sqlite_utils import Database
 
 from workbench import chat
 from workbench import conversations as convs
+from workbench.documents.embedder import Embedder
 from workbench.engine import Engine, ReplyStats
 from workbench.errors import EngineCrashed
 from workbench.library import Model, list_models
@@ -119,12 +120,19 @@ class TurnRequest:
 
 class ChatRunner:
     """Runs one turn on ``db``, a connection of the thread that iterates it. ``stop()`` from
-    any thread ends the reply within a token and keeps the text generated so far."""
+    any thread ends the reply within a token and keeps the text generated so far.
 
-    def __init__(self, db: Database, engine: Engine, request: TurnRequest) -> None:
+    With ``docs``, the question is embedded for collections that have an embedding model by
+    ``embedder`` (a caller that runs many turns keeps one: its engine process then stays
+    loaded between turns), else by one started for this turn and ended once the passages
+    are found; either embeds in ``engine`` itself when that has the embedding model loaded."""
+
+    def __init__(self, db: Database, engine: Engine, request: TurnRequest,
+                 embedder: Embedder | None = None) -> None:
         self.db = db
         self.engine = engine
         self.request = request
+        self.embedder = embedder
         self.model: Model | None = None  # once found
         self.turn: chat.ChatTurn | None = None
         self.stopped = False
@@ -150,10 +158,17 @@ class ChatRunner:
         if loaded is None or loaded.path != Path(model.path).resolve() or loaded.settings != load:
             yield Loading(model.name, model.kind_label)
         if request.kind == "send":
-            turn = chat.send(db, self.engine, model, request.prompt,
-                             conversation_id=request.conversation_id,
-                             parent_id=request.parent_id, system_prompt=request.system_prompt,
-                             load=load, sampling=sampling, docs=request.docs, k=request.k)
+            embedder = self.embedder or Embedder(share=self.engine)
+            try:
+                turn = chat.send(db, self.engine, model, request.prompt,
+                                 conversation_id=request.conversation_id,
+                                 parent_id=request.parent_id,
+                                 system_prompt=request.system_prompt, load=load,
+                                 sampling=sampling, docs=request.docs, k=request.k,
+                                 embedder=embedder)
+            finally:
+                if embedder is not self.embedder:
+                    embedder.close()
         elif request.kind == "edit":
             assert request.message_id is not None
             turn = chat.edit(db, self.engine, model, request.message_id, request.prompt,
