@@ -213,3 +213,22 @@ def test_cli_embed_model_search_methods_and_chat_citation(cli_run, db, folder,
         "docs", "show", "papers").stdout
     rm = cli_run("docs", "rm", "papers")
     assert rm.exit_code == 0 and vectors(db) == 0
+
+
+def test_keyword_search_leaves_out_words_too_common_to_matter(db, tmp_path) -> None:
+    from workbench.documents.search import keyword_search, selective_query
+
+    root = tmp_path / "many"
+    root.mkdir()
+    for number in range(30):
+        (root / f"n{number}.txt").write_text(f"The ledger entry number {number} is filed.\n")
+    (root / "rare.txt").write_text("The walrus ledger is filed under zeppelins.\n")
+    add_collection(db, "many", [str(root)])
+    list(IndexRun(db, "many"))
+    assert selective_query(db, "the walrus ledgers", budget=5) == '"walrus"'
+    assert selective_query(db, "the walrus ledgers", budget=100) == (
+        '"the" OR "walrus" OR "ledgers"')  # stems counted: "ledgers" is "ledger"
+    assert selective_query(db, "what about unicorns") == ""  # in no passage: nothing matches
+    best = keyword_search(db, "many", "Where is the walrus ledger filed?", k=1)[0]
+    assert Path(best.path).name == "rare.txt"
+    assert not db.conn.in_transaction  # the query's words were tokenized without holding one

@@ -55,10 +55,66 @@ def fts_query(text: str) -> str:
     return " OR ".join(f'"{word}"' for word in dict.fromkeys(w.lower() for w in words))
 
 
+#: The most postings (a passage holding a query word, counted once per word) one keyword
+#: search ranks: BM25 scores every passage that holds any word of the query, so a word that
+#: is in most passages ("the", "what") would make a search of 100,000 passages take hundreds
+#: of milliseconds while adding almost nothing to the ranking (its BM25 weight is near 0).
+POSTINGS_BUDGET = 20_000
+
+
+def _word_stems(db: Database, words: list[str]) -> list[list[str]]:
+    """Each word as the keyword index stores it (FTS5's porter tokenizer: one word may give
+    several terms), by tokenizing the words in a temporary FTS5 table of the connection
+    (its writes are committed at once unless the caller's transaction holds them: they touch
+    only the connection's temporary database, never the file's write lock)."""
+    ours = not db.conn.in_transaction
+    db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.wb_query_words "
+               "USING fts5(word, tokenize='porter')")
+    db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.wb_query_terms "
+               "USING fts5vocab(temp, wb_query_words, instance)")
+    db.execute("DELETE FROM temp.wb_query_words")
+    db.conn.executemany("INSERT INTO temp.wb_query_words (rowid, word) VALUES (?, ?)",
+                        list(enumerate(words, 1)))
+    stems: list[list[str]] = [[] for _ in words]
+    for term, row in db.execute("SELECT term, doc FROM temp.wb_query_terms"):
+        stems[row - 1].append(term)
+    if ours and db.conn.in_transaction:
+        db.conn.commit()
+    return stems
+
+
+def selective_query(db: Database, text: str, budget: int = POSTINGS_BUDGET) -> str:
+    """:func:`fts_query` of the words of ``text`` that matter: the rarest first, while the
+    passages holding them stay within ``budget`` (the rarest word is always kept); words in
+    no passage are left out, as they match nothing."""
+    words = list(dict.fromkeys(w.lower() for w in regex.findall(r"[\p{L}\p{N}_]+", text)))
+    if not words:
+        return ""
+    stems = _word_stems(db, words)
+    terms = sorted({term for word_terms in stems for term in word_terms})
+    if not terms:
+        return fts_query(text)
+    marks = ",".join("?" * len(terms))
+    counts = dict(db.execute(f"SELECT term, doc FROM doc_chunks_fts_vocab "
+                             f"WHERE term IN ({marks})", terms).fetchall())
+    found = sorted((sum(counts.get(t, 0) for t in word_terms), number)
+                   for number, word_terms in enumerate(stems)
+                   if any(counts.get(t, 0) for t in word_terms))
+    kept: list[int] = []
+    total = 0
+    for postings, number in found:
+        if kept and total + postings > budget:
+            break
+        kept.append(number)
+        total += postings
+    return " OR ".join(f'"{words[number]}"' for number in sorted(kept))
+
+
 def keyword_search(db: Database, name: str, query: str, k: int = 5) -> list[Passage]:
-    """The ``k`` passages of collection ``name`` that best match ``query`` by BM25."""
+    """The ``k`` passages of collection ``name`` that best match ``query`` by BM25 (over
+    its words that are not too common to matter: :func:`selective_query`)."""
     collection = get_collection(db, name)
-    match = fts_query(query)
+    match = selective_query(db, query)
     if not match or k < 1:
         return []
     rows = db.execute("""

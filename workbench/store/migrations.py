@@ -516,7 +516,8 @@ def m015_document_vectors(db: Database) -> None:
     reuses a number (AUTOINCREMENT), so the count and the largest id of a collection's rows
     change on every write: the in-memory matrix of a collection is keyed by them.
     ``doc_files.embed_model_id`` is the model a file's vectors were made with (NULL: none),
-    so a changed embedding model re-embeds every file, and only the stored text. Forgetting
+    so a changed embedding model re-embeds every file, and only the stored text.
+    ``doc_chunks_fts_vocab`` reads the keyword index's terms with their passage counts. Forgetting
     the model in the library leaves the collection keyword-only (``ON DELETE SET NULL``)."""
     db.execute("ALTER TABLE doc_collections ADD COLUMN embed_model_id INTEGER "
                "REFERENCES models(id) ON DELETE SET NULL")
@@ -533,3 +534,6 @@ def m015_document_vectors(db: Database) -> None:
         CREATE TRIGGER doc_chunks_vectors_ad AFTER DELETE ON doc_chunks BEGIN
             DELETE FROM doc_vectors WHERE chunk_id = old.id;
         END""")
+    # How many passages hold each indexed term: keyword search leaves out the words so
+    # common that ranking every passage holding them would take most of its time.
+    db.execute("CREATE VIRTUAL TABLE doc_chunks_fts_vocab USING fts5vocab(doc_chunks_fts, row)")
