@@ -13,8 +13,9 @@ process, the model's pooling, requests cut under the engine's bound, vectors wri
 each file) and the passages it made are embedded again by llama-cpp-python's
 ``Llama.embed`` in this process (``llama_decode`` over multi-sequence batches of n_batch
 tokens: llama.cpp's own batched embedding), with the same model, threads, context and batch
-(2048), loaded as the engine loads it (``safe_model_params``: no AMX repacking). Both sides start warm (model loaded); rounds interleave; the ratio is tokens per
-second (ours over reference), median of rounds. Target: >= 0.9.
+(2048), loaded as the engine loads it (``safe_model_params``: no AMX repacking). Both sides
+start warm (model loaded); rounds interleave; the ratio is tokens per second (ours over
+reference), median of rounds. Target: >= 0.9.
 
     python benchmarks/bench_docs_search.py [--chunks 100000] [--rounds 3] [--threads 1]
 """
