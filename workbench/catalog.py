@@ -22,8 +22,16 @@ from typing import Any
 
 from workbench.errors import InvalidInputError, WorkbenchError
 
-TASKS: tuple[str, ...] = ("chat", "code", "reasoning", "multilingual", "small-and-fast")
+TASKS: tuple[str, ...] = ("chat", "code", "reasoning", "multilingual", "small-and-fast",
+                          "embedding")
 """Every task tag an entry may carry, in the order the CLI and the window list them."""
+
+EMBEDDING = "embedding"
+"""The task of an embedding model (a collection's search by meaning): it makes vectors, not
+replies, so it is listed only when asked for and never offered for chat."""
+
+#: Tasks an embedding model cannot have: they are what a chat model is for.
+CHAT_ONLY = ("chat", "code", "reasoning")
 
 OPENNESS: tuple[str, ...] = ("open source", "open weights", "restricted")
 """From most to least open; the catalog's ``definitions`` object says what each one means."""
@@ -58,6 +66,11 @@ class CatalogEntry:
     min_memory_bytes: int
     """RAM needed at a 4096-token context (file + KV cache + 10%); see the catalog's notes."""
     description: str
+
+    @property
+    def embedding(self) -> bool:
+        """An embedding model: listed only under the ``embedding`` task, never for chat."""
+        return EMBEDDING in self.tasks
 
     @property
     def url(self) -> str:
@@ -130,6 +143,9 @@ def _entry_from_json(raw: Any, index: int) -> CatalogEntry:
     if not tasks or unknown:
         raise CatalogError(f"{label}: tasks must be a non-empty subset of {', '.join(TASKS)}"
                            + (f" (unknown: {', '.join(map(str, unknown))})." if unknown else "."))
+    if EMBEDDING in tasks and set(CHAT_ONLY) & set(tasks):
+        raise CatalogError(f"{label}: an embedding model cannot have the tasks "
+                           f"{', '.join(CHAT_ONLY)}.")
     if not raw["file"].endswith(".gguf") or raw["repo"].count("/") != 1:
         raise CatalogError(f"{label}: repo must be owner/name and file a .gguf file.")
     if raw["min_memory_bytes"] < raw["size_bytes"]:
@@ -187,7 +203,9 @@ def filter_catalog(
 ) -> list[CatalogEntry]:
     """Entries tagged ``task`` (any task if None) that fit in ``max_memory`` bytes (if given).
 
-    The order of ``entries`` is kept. An unknown task is the user's typo, so it raises
+    Embedding models are listed only for the ``embedding`` task: a list of models to chat
+    with (no task, or any other task) never offers one. The order of ``entries`` is kept.
+    An unknown task is the user's typo, so it raises
     :class:`~workbench.errors.InvalidInputError` naming the valid ones instead of returning
     an empty list that would look like "nothing recommended".
     """
@@ -196,6 +214,7 @@ def filter_catalog(
     return [
         entry for entry in entries
         if (task is None or task in entry.tasks)
+        and entry.embedding == (task == EMBEDDING)
         and (max_memory is None or fits(entry, max_memory))
     ]
 

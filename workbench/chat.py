@@ -18,6 +18,7 @@ from workbench import conversations as convs
 from workbench import images
 from workbench.chat_tools import Toolbox, ToolLoopReply
 from workbench.documents.attached import attach_collections, attached_collections
+from workbench.documents.embedder import Embedder
 from workbench.documents.grounding import Grounding, ground, retrieve
 from workbench.documents.search import Passage
 from workbench.engine import Engine, LoadSettings, Reply, ReplyStats, SamplingSettings
@@ -164,6 +165,7 @@ def send(
     k: int = 5,
     toolbox: Toolbox | None = None,
     image_files: Sequence[str] = (),
+    embedder: Embedder | None = None,
 ) -> ChatTurn:
     """Add the user's message and start the reply (the model loads here if it must).
 
@@ -171,8 +173,10 @@ def send(
     an edited message hangs where the original did, starting a new branch. ``docs`` names
     collections whose ``k`` best passages for the prompt the model answers from
     (:mod:`workbench.documents.grounding`); they stay attached to the conversation, so its
-    edits and regenerates answer from them too. ``toolbox`` offers its tools (MCP servers'):
-    the reply then runs the tool loop (:class:`~workbench.chat_tools.ToolLoopReply`).
+    edits and regenerates answer from them too; ``embedder`` embeds the prompt for those with
+    an embedding model (see :func:`~workbench.documents.grounding.retrieve`). ``toolbox``
+    offers its tools (MCP servers'): the reply then runs the tool loop
+    (:class:`~workbench.chat_tools.ToolLoopReply`).
     """
     if not prompt.strip():
         raise InvalidInputError("prompt: is empty")
@@ -182,7 +186,7 @@ def send(
                                 "MODEL --mmproj FILE)")
     for image_file in image_files:  # every picture checked before anything is written
         images.picture_from_bytes(images.read_image_file(image_file), str(image_file))
-    passages = retrieve(db, docs, prompt, k) if docs else None
+    passages = retrieve(db, docs, prompt, k, embedder) if docs else None
     if conversation_id is None:
         conversation_id = convs.create_conversation(
             db, model_id=model.id or None, system_prompt=system_prompt or ""
@@ -217,6 +221,7 @@ def edit(
     sampling: SamplingSettings | None = None,
     docs: Sequence[str] | None = None,
     k: int = 5,
+    embedder: Embedder | None = None,
 ) -> ChatTurn:
     """Resend an edited user message as a sibling of the original: the old branch stays.
     ``docs`` as for :func:`send`; None: the collections attached to the conversation."""
@@ -226,7 +231,7 @@ def edit(
     if not new_text.strip():
         raise InvalidInputError("prompt: is empty")
     conversation = convs.get_conversation(db, old.conversation_id)
-    passages = _passages(db, old.conversation_id, docs, new_text, k)
+    passages = _passages(db, old.conversation_id, docs, new_text, k, embedder)
     user_id = convs.add_edited(db, message_id, new_text)
     return _start_reply(db, engine, model, old.conversation_id, user_id,
                         conversation["system_prompt"] or "", load, sampling, passages)
@@ -242,6 +247,7 @@ def regenerate(
     sampling: SamplingSettings | None = None,
     docs: Sequence[str] | None = None,
     k: int = 5,
+    embedder: Embedder | None = None,
 ) -> ChatTurn:
     """A new reply to the same user message, as a sibling branch of ``reply_id``; its
     passages are retrieved again (``docs`` as for :func:`edit`)."""
@@ -250,17 +256,18 @@ def regenerate(
         raise InvalidInputError(f"message {reply_id}: only a reply can be regenerated")
     conversation = convs.get_conversation(db, old.conversation_id)
     question = convs.get_message(db, old.parent_id).content
-    passages = _passages(db, old.conversation_id, docs, question, k)
+    passages = _passages(db, old.conversation_id, docs, question, k, embedder)
     return _start_reply(db, engine, model, old.conversation_id, old.parent_id,
                         conversation["system_prompt"] or "", load, sampling, passages)
 
 
 def _passages(db: Database, conversation_id: int, docs: Sequence[str] | None,
-              question: str, k: int) -> list[Passage] | None:
+              question: str, k: int, embedder: Embedder | None = None
+              ) -> list[Passage] | None:
     """Retrieval for an edit or a regenerate: from ``docs``, or (None) the conversation's
     attached collections; None when there are none (a plain chat turn)."""
     names = attached_collections(db, conversation_id) if docs is None else list(docs)
-    return retrieve(db, names, question, k) if names else None
+    return retrieve(db, names, question, k, embedder) if names else None
 
 
 def _start_reply(

@@ -20,7 +20,8 @@ from sqlite_utils import Database
 from workbench import chat
 from workbench import conversations as convs
 from workbench.documents.attached import attached_collections
-from workbench.engine import Engine, ReplyStats
+from workbench.documents.embedder import Embedder
+from workbench.engine import Engine, LoadSettings, ReplyStats, SamplingSettings
 from workbench.engine.endpoint_http import is_remote
 from workbench.errors import EngineCrashed
 from workbench.library import Model, list_models
@@ -133,12 +134,19 @@ class TurnRequest:
 
 class ChatRunner:
     """Runs one turn on ``db``, a connection of the thread that iterates it. ``stop()`` from
-    any thread ends the reply within a token and keeps the text generated so far."""
+    any thread ends the reply within a token and keeps the text generated so far.
 
-    def __init__(self, db: Database, engine: Engine, request: TurnRequest) -> None:
+    With ``docs``, the question is embedded for collections that have an embedding model by
+    ``embedder`` (a caller that runs many turns keeps one: its engine process then stays
+    loaded between turns), else by one started for this turn and ended once the passages
+    are found; either embeds in ``engine`` itself when that has the embedding model loaded."""
+
+    def __init__(self, db: Database, engine: Engine, request: TurnRequest,
+                 embedder: Embedder | None = None) -> None:
         self.db = db
         self.engine = engine
         self.request = request
+        self.embedder = embedder
         self.model: Model | None = None  # once found
         self.turn: chat.ChatTurn | None = None
         self.stopped = False
@@ -172,22 +180,12 @@ class ChatRunner:
         if request.mcp and request.kind == "send":
             self.toolbox = open_toolbox(db, request.mcp, request.approve or _deny_all)
             yield from self.toolbox.drain()  # servers that did not start, tools left out
-        if request.kind == "send":
-            turn = chat.send(db, self.engine, model, request.prompt,
-                             conversation_id=request.conversation_id,
-                             parent_id=request.parent_id, system_prompt=request.system_prompt,
-                             load=load, sampling=sampling, docs=request.docs, k=request.k,
-                             toolbox=self.toolbox, image_files=request.images)
-        elif request.kind == "edit":
-            assert request.message_id is not None
-            turn = chat.edit(db, self.engine, model, request.message_id, request.prompt,
-                             load=load, sampling=sampling, docs=request.docs or None,
-                             k=request.k)
-        else:
-            assert request.message_id is not None
-            turn = chat.regenerate(db, self.engine, model, request.message_id,
-                                   load=load, sampling=sampling, docs=request.docs or None,
-                                   k=request.k)
+        embedder = self.embedder or Embedder(share=self.engine)  # starts nothing until used
+        try:
+            turn = self._start(db, model, load, sampling, embedder)
+        finally:
+            if embedder is not self.embedder:
+                embedder.close()
         self.turn = turn
         if self.stopped:
             turn.stop()
@@ -203,6 +201,26 @@ class ChatRunner:
         yield Finished(turn.reply.stats, turn.reply.text, status,
                        grounding.citations() if grounding else [],
                        grounding.note if grounding else None)
+
+    def _start(self, db: Database, model: Model, load: LoadSettings,
+               sampling: SamplingSettings, embedder: Embedder) -> chat.ChatTurn:
+        """The chat turn the request asks for (send, edit or regenerate), started."""
+        request = self.request
+        if request.kind == "send":
+            return chat.send(db, self.engine, model, request.prompt,
+                             conversation_id=request.conversation_id,
+                             parent_id=request.parent_id, system_prompt=request.system_prompt,
+                             load=load, sampling=sampling, docs=request.docs, k=request.k,
+                             toolbox=self.toolbox, image_files=request.images,
+                             embedder=embedder)
+        assert request.message_id is not None
+        if request.kind == "edit":
+            return chat.edit(db, self.engine, model, request.message_id, request.prompt,
+                             load=load, sampling=sampling, docs=request.docs or None,
+                             k=request.k, embedder=embedder)
+        return chat.regenerate(db, self.engine, model, request.message_id, load=load,
+                               sampling=sampling, docs=request.docs or None, k=request.k,
+                               embedder=embedder)
 
 
 def _deny_all(call: Any) -> Any:

@@ -41,7 +41,8 @@ def entries() -> list[CatalogEntry]:
 # --- the shipped data ------------------------------------------------------------------------
 
 def test_shipped_catalog_loads_and_validates(entries: list[CatalogEntry]) -> None:
-    assert 12 <= len(entries) <= 14
+    chat = [e for e in entries if not e.embedding]
+    assert 12 <= len(chat) <= 14 and 4 <= len(entries) - len(chat) <= 8
     assert len({e.id for e in entries}) == len(entries)
     assert catalog.catalog_path().name == "catalog.json"
 
@@ -161,7 +162,26 @@ def test_filter_by_task(entries: list[CatalogEntry]) -> None:
     assert code and all("code" in e.tasks for e in code)
     assert "qwen2.5-coder-7b" in {e.id for e in code}
     assert "mistral-7b-v0.3" not in {e.id for e in code}
-    assert filter_catalog(entries) == entries
+    assert filter_catalog(entries) == [e for e in entries if not e.embedding]
+
+
+def test_embedding_models_are_listed_only_for_embedding(entries: list[CatalogEntry]) -> None:
+    embedding = filter_catalog(entries, task="embedding")
+    assert len(embedding) >= 4 and all(e.embedding for e in embedding)
+    assert {"qwen3-embedding-0.6b", "nomic-embed-text-v1.5"} <= {e.id for e in embedding}
+    assert any("multilingual" in e.tasks for e in embedding)  # several sizes, multilingual
+    assert min(e.parameters for e in embedding) < 50e6 < 500e6 < max(
+        e.parameters for e in embedding)
+    for task in ("chat", "multilingual", "small-and-fast", None):
+        assert not any(e.embedding for e in filter_catalog(entries, task=task)), task
+    fitting = filter_catalog(entries, task="embedding", max_memory=1 * GB)
+    assert fitting and all(e.min_memory_bytes <= GB for e in fitting)
+
+
+def test_an_embedding_model_tagged_for_chat_is_refused(document: dict[str, Any]) -> None:
+    doc = _broken(document, tasks=["embedding", "chat"])
+    with pytest.raises(CatalogError, match="embedding model cannot have the tasks"):
+        parse_catalog(doc)
 
 
 def test_filter_by_memory(entries: list[CatalogEntry]) -> None:
@@ -170,7 +190,7 @@ def test_filter_by_memory(entries: list[CatalogEntry]) -> None:
     assert "smollm2-135m" in {e.id for e in small}
     assert "qwen2.5-14b" not in {e.id for e in small}
     assert filter_catalog(entries, max_memory=1) == []
-    assert filter_catalog(entries, max_memory=10**15) == entries
+    assert filter_catalog(entries, max_memory=10**15) == [e for e in entries if not e.embedding]
     both = filter_catalog(entries, task="code", max_memory=2 * GB)
     assert [e.id for e in both] == ["qwen2.5-coder-1.5b"]
 
@@ -194,7 +214,10 @@ def test_cli_table(entries: list[CatalogEntry]) -> None:
     lines = result.output.splitlines()
     assert lines[0].split() == ["ID", "NAME", "PARAMS", "QUANT", "SIZE", "MIN", "RAM",
                                 "LICENSE", "OPENNESS", "TASKS"]
-    assert len(lines) == 1 + len(entries)
+    entries = [e for e in entries if not e.embedding]
+    assert len(lines) == 1 + len(entries) + 2
+    assert lines[-1].endswith("catalog --task embedding")
+    lines = lines[:-2]
     smol = next(line for line in lines if line.startswith("smollm2-135m "))
     assert "105.5 MB" in smol and "apache-2.0" in smol and "open source" in smol
     # Aligned: every row's LICENSE column starts where the header's does.
@@ -230,4 +253,4 @@ def test_cli_bad_task_is_one_line() -> None:
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
         "Error: Unknown task 'vision'; choose one of: "
-        "chat, code, reasoning, multilingual, small-and-fast."]
+        "chat, code, reasoning, multilingual, small-and-fast, embedding."]

@@ -41,8 +41,9 @@ def _table(entries: list[catalog.CatalogEntry]) -> list[str]:
 def catalog_command(task: str | None, only_fitting: bool, as_json: bool) -> None:
     """List recommended GGUF models from the Hugging Face Hub.
 
-    MIN RAM is the memory needed to run a model with a 4096-token context; a size shown
-    with ~ is an estimate.
+    MIN RAM is the memory needed to run a model with a 4096-token context (an embedding
+    model's: its embedding context); a size shown with ~ is an estimate. Embedding models
+    are listed only with --task embedding.
     """
     entries = catalog.load_catalog()
     budget = catalog.machine_memory_bytes() if only_fitting else None
@@ -56,6 +57,9 @@ def catalog_command(task: str | None, only_fitting: bool, as_json: bool) -> None
         return
     for text in _table(shown):
         click.echo(text)
+    if task is None:
+        click.echo("\nEmbedding models, for searching documents by meaning: "
+                   "llm-workbench catalog --task embedding")
     if budget is not None:
         considered = len(catalog.filter_catalog(entries, task=task))
         click.echo(f"\n{len(shown)} of {considered} models fit in this machine's "

@@ -1,4 +1,5 @@
-"""``docs``: collections of your documents, indexed locally and searched by keyword."""
+"""``docs``: collections of your documents, indexed locally and searched by keyword, and by
+meaning too (hybrid) when a collection has an embedding model."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import click
 from workbench.cli.common import echo_json, pass_workspace
 from workbench.cli.group import cli
 from workbench.documents import collections as docs_store
+from workbench.documents.embedder import Embedder
+from workbench.documents.grounding import retrieve
 from workbench.documents.indexing import index
-from workbench.documents.search import keyword_search
+from workbench.library import get_model
 from workbench.workspace import Workspace
 
 
@@ -20,18 +23,27 @@ def docs() -> None:
 
 
 def _run_index(workspace: Workspace, name: str) -> None:
-    """Index with one line per file that was indexed, skipped or removed (on stderr), then
-    a summary; Ctrl-C stops between files and the next reindex resumes."""
-    run = index(workspace.db, name)
-    for event in run:
-        if event.status == "unchanged":
-            continue
-        note = f": {event.reason}" if event.reason else ""
-        click.echo(f"[{event.done}/{event.total}] {event.status} {event.path}{note}", err=True)
+    """Index with one line per file that was indexed, embedded, skipped or removed (on
+    stderr), then a summary; Ctrl-C stops between files and the next reindex resumes."""
+    with Embedder() as embedder:
+        run = index(workspace.db, name, embedder)
+        for event in run:
+            if event.status == "unchanged":
+                continue
+            note = f": {event.reason}" if event.reason else ""
+            click.echo(f"[{event.done}/{event.total}] {event.status} {event.path}{note}",
+                       err=True)
     counts = run.counts
-    click.echo(", ".join(f"{counts[status]:,} {status}" for status in
-                         ("indexed", "unchanged", "skipped", "error", "removed")
-                         if counts[status]) or "No files found.")
+    summary = [f"{counts[status]:,} {status}" for status in
+               ("indexed", "embedded", "unchanged", "skipped", "error", "removed")
+               if counts[status]]
+    if run.embedded:
+        summary.append(f"{run.embedded:,} passages embedded")
+    click.echo(", ".join(summary) or "No files found.")
+
+
+def _embed_model(value: str | None) -> str | None:
+    return None if value is None or value.lower() == "none" else value
 
 
 @docs.command("add")
@@ -41,19 +53,33 @@ def _run_index(workspace: Workspace, name: str) -> None:
               help="Only files matching (name or path in the folder); repeatable.")
 @click.option("--exclude", multiple=True, metavar="GLOB",
               help="Leave out files and folders matching; repeatable.")
+@click.option("--embed-model", "embed_model", metavar="MODEL",
+              help="A library model that embeds the passages, for search by meaning as well "
+                   "as by keyword (see: catalog --task embedding).")
 @pass_workspace
 def docs_add(workspace: Workspace, name: str, paths: tuple[str, ...],
-             include: tuple[str, ...], exclude: tuple[str, ...]) -> None:
+             include: tuple[str, ...], exclude: tuple[str, ...],
+             embed_model: str | None) -> None:
     """Add files and folders to collection NAME (made if new) and index them."""
-    docs_store.add_collection(workspace.db, name, list(paths), list(include), list(exclude))
+    db = workspace.db
+    if embed_model is not None:
+        get_model(db, embed_model)  # an unknown model is one line before anything is stored
+    docs_store.add_collection(db, name, list(paths), list(include), list(exclude))
+    if embed_model is not None:
+        docs_store.set_embed_model(db, name, _embed_model(embed_model))
     _run_index(workspace, name)
 
 
 @docs.command("reindex")
 @click.argument("name")
+@click.option("--embed-model", "embed_model", metavar="MODEL",
+              help="Set or change the embedding model (every passage is embedded again), "
+                   "or 'none' for keyword search only.")
 @pass_workspace
-def docs_reindex(workspace: Workspace, name: str) -> None:
+def docs_reindex(workspace: Workspace, name: str, embed_model: str | None) -> None:
     """Bring NAME's index up to date: only changed, added and removed files are read."""
+    if embed_model is not None:
+        docs_store.set_embed_model(workspace.db, name, _embed_model(embed_model))
     _run_index(workspace, name)
 
 
@@ -69,9 +95,10 @@ def docs_list(workspace: Workspace, as_json: bool) -> None:
     if not rows:
         click.echo("No collections yet (add one: llm-workbench docs add NAME FOLDER).")
     for row in rows:
+        embedding = f", embedded by {row['embed_model']}" if row["embed_model"] else ""
         click.echo(f"{row['name']:20} {row['indexed']:,} indexed, "
                    f"{row['not_indexed']:,} not, "
-                   f"{row['chunks']:,} passages  ({', '.join(row['paths'])})")
+                   f"{row['chunks']:,} passages{embedding}  ({', '.join(row['paths'])})")
 
 
 @docs.command("show")
@@ -86,6 +113,9 @@ def docs_show(workspace: Workspace, name: str, as_json: bool) -> None:
         echo_json({"collection": collection, "files": files})
         return
     click.echo(f"# {collection['name']}: {', '.join(collection['paths'])}")
+    model_id = collection["embed_model_id"]
+    click.echo("search: keyword only" if model_id is None else
+               f"search: hybrid, embedded by {get_model(workspace.db, model_id).name}")
     for label, key in (("include", "include"), ("exclude", "exclude")):
         if collection[key]:
             click.echo(f"{label}: {' '.join(collection[key])}")
@@ -95,6 +125,9 @@ def docs_show(workspace: Workspace, name: str, as_json: bool) -> None:
         note = f"  ({row['reason']})" if row["reason"] else ""
         passages = f" {row['chunk_count']:,} passages" \
             if row["status"] == "indexed" else ""
+        if model_id is not None and row["status"] == "indexed" and row["chunk_count"] \
+                and row["embed_model_id"] != model_id:
+            passages += " (not embedded yet: reindex)"
         click.echo(f"{row['status']:8}{passages} {row['path']}{note}")
 
 
@@ -106,8 +139,9 @@ def docs_show(workspace: Workspace, name: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @pass_workspace
 def docs_search(workspace: Workspace, name: str, query: str, k: int, as_json: bool) -> None:
-    """The passages of NAME that best match QUERY, best first."""
-    passages = keyword_search(workspace.db, name, query, k)
+    """The passages of NAME that best match QUERY, best first, each with the searches
+    that found it (keyword, dense, or both when NAME has an embedding model)."""
+    passages = retrieve(workspace.db, [name], query, k)
     if as_json:
         echo_json([passage.to_dict() for passage in passages])
         return
@@ -130,5 +164,6 @@ def docs_rm(workspace: Workspace, name: str, path: str | None) -> None:
     else:
         removed = docs_store.remove_path(workspace.db, name, path)
         what = f"{path} from {name!r}"
+    vectors = f", {removed['vectors']:,} vectors" if removed.get("vectors") else ""
     click.echo(f"Removed {what}: {removed['files']:,} files, "
-               f"{removed['chunks']:,} passages; the files were kept.")
+               f"{removed['chunks']:,} passages{vectors}; the files were kept.")

@@ -17,8 +17,9 @@ from typing import Any
 from sqlite_utils import Database
 
 from workbench.documents.chunking import Chunk
+from workbench.documents.vectors import save_vectors, vector_count
 from workbench.errors import InvalidInputError, NotFoundError
-from workbench.library import now
+from workbench.library import get_model, now
 from workbench.store.db import insert_row
 
 
@@ -67,6 +68,8 @@ def _merged(old: list[str], new: list[str]) -> list[str]:
 
 
 def get_collection(db: Database, name: str) -> dict[str, Any]:
+    """The stored collection; ``embed_model_id`` is its embedding model's library id, or
+    None for keyword search only."""
     row = db.execute("SELECT * FROM doc_collections WHERE name = ?", [name]).fetchone()
     if row is None:
         raise NotFoundError(f"no collection named {name!r} (see: docs list)")
@@ -75,7 +78,8 @@ def get_collection(db: Database, name: str) -> dict[str, Any]:
 
 
 def list_collections(db: Database) -> list[dict[str, Any]]:
-    """Every collection with its counts of files (by status) and passages."""
+    """Every collection with its counts of files (by status), passages and vectors, and
+    the name of its embedding model (None: keyword search only)."""
     rows = db.execute("""
         SELECT c.*,
           (SELECT COUNT(*) FROM doc_files f WHERE f.collection_id = c.id) AS files,
@@ -83,7 +87,9 @@ def list_collections(db: Database) -> list[dict[str, Any]]:
              AND f.status = 'indexed') AS indexed,
           (SELECT COUNT(*) FROM doc_files f WHERE f.collection_id = c.id
              AND f.status != 'indexed') AS not_indexed,
-          (SELECT COUNT(*) FROM doc_chunks k WHERE k.collection_id = c.id) AS chunks
+          (SELECT COUNT(*) FROM doc_chunks k WHERE k.collection_id = c.id) AS chunks,
+          (SELECT COUNT(*) FROM doc_vectors v WHERE v.collection_id = c.id) AS vectors,
+          (SELECT m.name FROM models m WHERE m.id = c.embed_model_id) AS embed_model
         FROM doc_collections c ORDER BY c.name""")
     columns = [d[0] for d in rows.description]
     return [_decoded(dict(zip(columns, row, strict=True))) for row in rows.fetchall()]
@@ -99,15 +105,17 @@ def stored_files(db: Database, collection_id: int) -> dict[str, dict[str, Any]]:
 
 
 def remove_collection(db: Database, name: str) -> dict[str, int]:
-    """Delete the collection, its files' rows and its passages (the files stay)."""
+    """Delete the collection, its files' rows, its passages and their vectors (a trigger
+    deletes a passage's vector with it); the files stay."""
     collection = get_collection(db, name)
     with db.atomic():
+        vectors = vector_count(db, collection["id"])
         chunks = db.execute("DELETE FROM doc_chunks WHERE collection_id = ?",
                             [collection["id"]]).rowcount
         files = db.execute("DELETE FROM doc_files WHERE collection_id = ?",
                            [collection["id"]]).rowcount
         db.execute("DELETE FROM doc_collections WHERE id = ?", [collection["id"]])
-    return {"files": files, "chunks": chunks}
+    return {"files": files, "chunks": chunks, "vectors": vectors}
 
 
 def remove_path(db: Database, name: str, path: str) -> dict[str, int]:
@@ -142,9 +150,11 @@ def forget_file(db: Database, file_id: int) -> int:
 
 
 def save_file(db: Database, collection_id: int, row: dict[str, Any],
-              chunks: Sequence[Chunk] = ()) -> int:
-    """One file's state and its passages, replacing what was stored, in one transaction:
-    a kill leaves the file either as it was or as it now is."""
+              chunks: Sequence[Chunk] = (), vectors: Sequence[Sequence[float]] | None = None,
+              embed_model_id: int | None = None) -> int:
+    """One file's state, its passages and their vectors (made by ``embed_model_id``),
+    replacing what was stored, in one transaction: a kill leaves the file either as it was
+    or as it now is."""
     with db.atomic():
         old = db.execute("SELECT id FROM doc_files WHERE collection_id = ? AND path = ?",
                          [collection_id, row["path"]]).fetchone()
@@ -152,13 +162,52 @@ def save_file(db: Database, collection_id: int, row: dict[str, Any],
             forget_file(db, old[0])
         file_id = insert_row(db, "doc_files", {
             **row, "collection_id": collection_id, "chunk_count": len(chunks),
+            "embed_model_id": embed_model_id if vectors is not None else None,
             "indexed_at": now()})
         db.table("doc_chunks").insert_all(({
             "collection_id": collection_id, "file_id": file_id, "position": position,
             "page": chunk.page, "section": chunk.section, "start": chunk.start,
             "end": chunk.end, "text": chunk.text} for position, chunk in enumerate(chunks)),
             batch_size=200)
+        if vectors is not None:
+            save_vectors(db, collection_id, file_chunk_ids(db, file_id), vectors)
     return file_id
+
+
+def file_chunk_ids(db: Database, file_id: int) -> list[int]:
+    return [row[0] for row in db.execute(
+        "SELECT id FROM doc_chunks WHERE file_id = ? ORDER BY position", [file_id])]
+
+
+def file_chunk_texts(db: Database, file_id: int) -> tuple[list[int], list[str]]:
+    rows = db.execute("SELECT id, text FROM doc_chunks WHERE file_id = ? ORDER BY position",
+                      [file_id]).fetchall()
+    return [row[0] for row in rows], [row[1] for row in rows]
+
+
+def save_file_vectors(db: Database, collection_id: int, file_id: int,
+                      vectors: Sequence[Sequence[float]], embed_model_id: int) -> None:
+    """Vectors for a file's stored passages (the embedding model changed, its text did not),
+    with the model noted on the file, in one transaction."""
+    with db.atomic():
+        save_vectors(db, collection_id, file_chunk_ids(db, file_id), vectors)
+        db.table("doc_files").update(file_id, {"embed_model_id": embed_model_id})
+
+
+def set_embed_model(db: Database, name: str, model_ref: str | int | None) -> dict[str, Any]:
+    """Give collection ``name`` an embedding model from the library (None: keyword search
+    only). A change drops the vectors made by the old one; the next index run embeds every
+    file's stored passages again (:class:`~workbench.documents.indexing.IndexRun`)."""
+    collection = get_collection(db, name)
+    model_id = None if model_ref is None else get_model(db, model_ref).id
+    if model_id != collection["embed_model_id"]:
+        with db.atomic():
+            db.table("doc_collections").update(collection["id"], {
+                "embed_model_id": model_id, "updated_at": now()})
+            db.execute("DELETE FROM doc_vectors WHERE collection_id = ?", [collection["id"]])
+            db.execute("UPDATE doc_files SET embed_model_id = NULL WHERE collection_id = ?",
+                       [collection["id"]])
+    return get_collection(db, name)
 
 
 def touch_file(db: Database, file_id: int, mtime_ns: int) -> None:

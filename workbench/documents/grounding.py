@@ -11,15 +11,17 @@ passage shortened rather than dropped where enough room is left, and the reply s
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
 from workbench.documents.collections import get_collection
-from workbench.documents.search import Passage, keyword_search
+from workbench.documents.embedder import Embedder
+from workbench.documents.search import Passage, dense_search, keyword_search
 
 if TYPE_CHECKING:
     from workbench.engine import Engine, LoadSettings, SamplingSettings
@@ -36,13 +38,63 @@ MARGIN_TOKENS = 8
 Count = Callable[[str], int]
 
 
-def retrieve(db: Database, names: Sequence[str], question: str, k: int = 5) -> list[Passage]:
-    """The ``k`` best passages for ``question`` over the collections ``names``, best first.
+#: Reciprocal rank fusion's constant (Cormack, Clarke and Buettcher, SIGIR 2009): a passage
+#: ranked r-th by a search gets 1 / (RRF_K + r) from it.
+RRF_K = 60
+#: How many passages each search offers the fusion, at least.
+CANDIDATES = 20
+
+
+def retrieve(db: Database, names: Sequence[str], question: str, k: int = 5,
+             embedder: Embedder | None = None, keyword_only: bool = False) -> list[Passage]:
+    """The ``k`` best passages for ``question`` over the collections ``names``, best first:
+    every front end retrieves through here.
+
+    Each collection is searched by keyword; one with an embedding model and vectors is also
+    searched densely with the question embedded by that model, and then every ranked list is
+    fused by reciprocal rank (``Passage.method`` says which searches found a passage).
+    ``embedder`` embeds the question (one kept by the caller, e.g. the window's); without
+    one, an :class:`Embedder` is started for this call and ended after it, and only when a
+    collection needs it. ``keyword_only`` searches by keyword alone.
     Every name is checked before any search: one that does not exist is a NotFoundError."""
-    for name in names:
-        get_collection(db, name)
-    found = [p for name in dict.fromkeys(names) for p in keyword_search(db, name, question, k)]
-    return sorted(found, key=lambda p: -p.score)[:k]
+    collections = [get_collection(db, name) for name in dict.fromkeys(names)]
+    dense = [] if keyword_only else [
+        c for c in collections if c["embed_model_id"] is not None and db.execute(
+            "SELECT 1 FROM doc_vectors WHERE collection_id = ? LIMIT 1",
+            [c["id"]]).fetchone()]
+    if not dense:
+        found = [p for c in collections for p in keyword_search(db, c["name"], question, k)]
+        return sorted(found, key=lambda p: -p.score)[:k]
+    depth = max(k, CANDIDATES)
+    lists = [keyword_search(db, c["name"], question, depth) for c in collections]
+    with contextlib.ExitStack() as stack:
+        if embedder is None:
+            embedder = stack.enter_context(Embedder())
+        vectors: dict[int, list[float]] = {}  # the question, by embedding model
+        for c in dense:
+            model_id = c["embed_model_id"]
+            if model_id not in vectors:
+                vectors[model_id] = embedder.embed(db, model_id, [question])[0]
+            lists.append(dense_search(db, c["name"], vectors[model_id], depth))
+    return fuse(lists)[:k]
+
+
+def fuse(lists: Sequence[Sequence[Passage]]) -> list[Passage]:
+    """Reciprocal rank fusion of ranked lists: each passage scored by the sum of
+    1 / (:data:`RRF_K` + its rank) over the lists it is in, best first (ties keep the
+    order they were first met in), its ``method`` naming every search that found it."""
+    scores: dict[int, float] = {}
+    first: dict[int, Passage] = {}
+    methods: dict[int, set[str]] = {}
+    for ranked in lists:
+        for rank, passage in enumerate(ranked, 1):
+            key = passage.chunk_id
+            scores[key] = scores.get(key, 0.0) + 1.0 / (RRF_K + rank)
+            first.setdefault(key, passage)
+            methods.setdefault(key, set()).add(passage.method)
+    order = sorted(scores, key=lambda key: -scores[key])
+    return [replace(first[key], score=scores[key], method="+".join(
+        m for m in ("keyword", "dense") if m in methods[key])) for key in order]
 
 
 @dataclass

@@ -5,6 +5,13 @@ Each file is read once with one bound, hashed, extracted and cut into passages, 
 and passages are committed together before the next file starts, so a stop or a kill leaves a
 consistent index and the next run resumes: a file whose size and time (or, failing those, its
 sha256) match what is stored is not read again. Files gone from the walk lose their passages.
+
+A collection with an embedding model gets its passages' vectors in that same transaction,
+made by an :class:`~workbench.documents.embedder.Embedder` (the caller's, or one the run
+starts and ends itself). A file whose text is unchanged but whose vectors are missing or
+were made by another model has only its stored passages embedded (status ``embedded``).
+A stop is also heard between two embedding requests of one file, which is then left as it
+was.
 """
 
 from __future__ import annotations
@@ -23,12 +30,15 @@ from sqlite_utils import Database
 from workbench.documents.blocks import Unreadable
 from workbench.documents.chunking import chunk
 from workbench.documents.collections import (
+    file_chunk_texts,
     forget_file,
     get_collection,
     save_file,
+    save_file_vectors,
     stored_files,
     touch_file,
 )
+from workbench.documents.embedder import Embedder, Stopped
 from workbench.documents.extract import MAX_FILE_BYTES, extract, format_of
 from workbench.documents.walk import walk
 from workbench.units import human_size
@@ -36,7 +46,8 @@ from workbench.units import human_size
 
 @dataclass(frozen=True)
 class IndexEvent:
-    """One file handled: ``status`` is indexed, unchanged, skipped, error or removed."""
+    """One file handled: ``status`` is indexed, unchanged, embedded (its stored passages got
+    vectors), skipped, error or removed."""
 
     path: str
     status: str
@@ -47,20 +58,59 @@ class IndexEvent:
 
 
 class IndexRun:
-    """Iterate for one :class:`IndexEvent` per file; :meth:`stop` ends the run between files.
-    :attr:`counts` holds how many files ended in each status."""
+    """Iterate for one :class:`IndexEvent` per file; :meth:`stop` ends the run between files
+    (or between two embedding requests). :attr:`counts` holds how many files ended in each
+    status; :attr:`embedded` how many passages got vectors.
 
-    def __init__(self, db: Database, name: str) -> None:
+    ``embedder`` embeds for a collection with an embedding model; without one, the run
+    starts its own and ends it when the run ends. A keyword-only collection starts none."""
+
+    def __init__(self, db: Database, name: str, embedder: Embedder | None = None) -> None:
         self.db = db
         self.collection = get_collection(db, name)
         self.counts: Counter[str] = Counter()
         self.stopped = False
+        self.embedded = 0
+        self.model_id: int | None = self.collection["embed_model_id"]
+        self._embedder = embedder
+        self._own_embedder: Embedder | None = None
         self._stop = threading.Event()
 
     def stop(self) -> None:
         self._stop.set()
 
     def __iter__(self) -> Iterator[IndexEvent]:
+        try:
+            yield from self._files()
+        except Stopped:
+            self.stopped = True
+        finally:
+            if self._own_embedder is not None:
+                self._own_embedder.close()
+                self._own_embedder = None
+
+    def _embed(self, texts: list[str]) -> list[list[float]]:
+        assert self.model_id is not None
+        embedder = self._embedder
+        if embedder is None:
+            embedder = self._own_embedder = self._own_embedder or Embedder()
+        vectors = embedder.embed(self.db, self.model_id, texts, stop=self._stop.is_set)
+        self.embedded += len(texts)
+        return vectors
+
+    def _unchanged(self, old: dict[str, Any]) -> tuple[str, str | None, int]:
+        """A file whose text is as stored: embed its passages if its vectors are not the
+        collection's model's."""
+        chunks = old["chunk_count"] or 0
+        if (self.model_id is None or not chunks or old["status"] != "indexed"
+                or old["embed_model_id"] == self.model_id):
+            return "unchanged", old["reason"], chunks
+        _, texts = file_chunk_texts(self.db, old["id"])
+        vectors = self._embed(texts)
+        save_file_vectors(self.db, self.collection["id"], old["id"], vectors, self.model_id)
+        return "embedded", old["reason"], chunks
+
+    def _files(self) -> Iterator[IndexEvent]:
         collection = self.collection
         found = sorted(walk(collection["paths"], collection["include"], collection["exclude"]))
         stored = stored_files(self.db, collection["id"])
@@ -99,7 +149,7 @@ class IndexRun:
             return self._skip(path, f"cannot read: {error.strerror or error}", old)
         if (old is not None and old["status"] != "error" and old["size"] == before.st_size
                 and old["mtime_ns"] == before.st_mtime_ns):
-            return "unchanged", old["reason"], old["chunk_count"] or 0
+            return self._unchanged(old)
         row = {"path": path, "format": format_of(Path(path)), "size": before.st_size,
                "mtime_ns": before.st_mtime_ns}
         if row["format"] is None:
@@ -125,15 +175,19 @@ class IndexRun:
         row["sha256"] = hashlib.sha256(data).hexdigest()
         if old is not None and old["status"] == "indexed" and old["sha256"] == row["sha256"]:
             touch_file(self.db, old["id"], before.st_mtime_ns)
-            return "unchanged", old["reason"], old["chunk_count"] or 0
+            return self._unchanged(old)
         try:
             extracted = extract(Path(path), data)
         except Unreadable as error:
             return self._skip(path, str(error), old, row)
         passages = chunk(extracted.blocks)
         reason = "; ".join(extracted.notes) or None
+        vectors = None
+        if self.model_id is not None and passages:
+            vectors = self._embed([passage.text for passage in passages])
         save_file(self.db, cid, {**row, "format": extracted.format, "pages": extracted.pages,
-                                 "status": "indexed", "reason": reason}, passages)
+                                 "status": "indexed", "reason": reason}, passages, vectors,
+                  self.model_id)
         return "indexed", reason, len(passages)
 
     def _skip(self, path: str, reason: str, old: dict[str, Any] | None,
@@ -153,6 +207,6 @@ class IndexRun:
         return "removed", "deleted while indexing", 0
 
 
-def index(db: Database, name: str) -> IndexRun:
+def index(db: Database, name: str, embedder: Embedder | None = None) -> IndexRun:
     """The run that brings collection ``name``'s index up to date with its files."""
-    return IndexRun(db, name)
+    return IndexRun(db, name, embedder)

@@ -72,13 +72,18 @@ def open_embedder(loaded: Any) -> llama_cpp.Llama:
     return llama
 
 
-def embed_texts(llama: llama_cpp.Llama, texts: list[str]) -> tuple[list[list[float]], int]:
-    """One normalised vector per text, and the number of tokens embedded."""
+def embed_texts(llama: llama_cpp.Llama, texts: list[str], truncate: bool = False
+                ) -> tuple[list[list[float]], int]:
+    """One normalised vector per text, and the number of tokens embedded. ``truncate``
+    embeds the first tokens of a text longer than the context (a document's passage: its
+    start stands for it) instead of refusing it (a client's input: see the server)."""
     limit = llama.n_batch
     total = 0
     for index, text in enumerate(texts):
         count = len(llama.tokenize(text.encode("utf-8")))
-        if count > limit:
+        if truncate:
+            count = min(count, limit)
+        elif count > limit:
             raise InvalidInputError(f"input[{index}]: {count} tokens, more than the {limit} "
                                     "this model embeds at once")
         if count == 0:
@@ -87,5 +92,5 @@ def embed_texts(llama: llama_cpp.Llama, texts: list[str]) -> tuple[list[list[flo
     if total > MAX_TOTAL_TOKENS:
         raise InvalidInputError(f"input: {total} tokens in all, more than the "
                                 f"{MAX_TOTAL_TOKENS} one request may embed")
-    vectors, tokens = llama.embed(texts, normalize=True, truncate=False, return_count=True)
+    vectors, tokens = llama.embed(texts, normalize=True, truncate=truncate, return_count=True)
     return [list(map(float, vector)) for vector in vectors], int(tokens)

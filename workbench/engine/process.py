@@ -343,11 +343,12 @@ class RemoteModel:
     def detokenize(self, tokens: list[int]) -> bytes:
         return bytes(self.worker.request(("call", "detokenize", (list(tokens),))))
 
-    def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
+    def embed(self, texts: list[str], truncate: bool = False
+              ) -> tuple[list[list[float]], int]:
         """L2-normalised embeddings of ``texts`` and the tokens they took, made in the
         engine process (see :mod:`workbench.engine.embed`); a text longer than the embedding
-        context raises InvalidInputError."""
-        vectors, tokens = self.worker.request(("call", "embed", (list(texts),)))
+        context raises InvalidInputError, or with ``truncate`` is embedded by its start."""
+        vectors, tokens = self.worker.request(("call", "embed", (list(texts), truncate)))
         return vectors, int(tokens)
 
     def close(self) -> None:

@@ -311,7 +311,7 @@ def _prepare_embedding(db: Database, wanted: EmbeddingRequest) -> EmbedJob:
                     emit=lambda _event: None, model_id=ready.model.id)
 
 
-def _prepare(db: Database, wanted: GenerationRequest) -> tuple[Job, bool]:
+def _prepare(db: Database, wanted: GenerationRequest, host: ModelHost) -> tuple[Job, bool]:
     """The job for a request (resolved on a worker thread, on its connection)."""
     target = resolve_target(db, wanted.model)
     ready = target.ready(db, wanted.sampling)
@@ -322,7 +322,7 @@ def _prepare(db: Database, wanted: GenerationRequest) -> tuple[Job, bool]:
     keep = bool(get_setting(db, "server_keep_history"))
     job = Job(ready.model.name, ready.model.path, messages, ready.load, ready.sampling,
               emit=lambda _event: None, model_id=ready.model.id)
-    ground_job(db, job, target.docs, target.k, wanted.raw_prompt, wanted.model)
+    ground_job(db, job, target.docs, target.k, wanted.raw_prompt, wanted.model, host)
     return job, keep
 
 
@@ -344,7 +344,7 @@ def _saver(state: ServerState, job: Job, model: str, finish: Callable[[], str]
 
 async def generate(request: Request, state: ServerState, wanted: GenerationRequest, *,
                    chat: bool) -> Response:
-    job, keep = await state.with_db(_prepare, wanted)
+    job, keep = await state.with_db(_prepare, wanted, state.host)
     events = _events_for(job)
     watcher = StopWatcher(wanted.stop)
     if keep:

@@ -30,13 +30,13 @@ from sqlite_utils import Database
 from workbench.documents.grounding import ground, retrieve
 from workbench.documents.search import Passage
 from workbench.engine import Engine, Message
-from workbench.server.host import Job
+from workbench.server.host import Job, ModelHost
 from workbench.server.protocol import APIError
 from workbench.trials.sources import cited_numbers
 
 
 def ground_job(db: Database, job: Job, docs: list[str], k: int, raw_prompt: bool,
-               model: str) -> None:
+               model: str, host: ModelHost) -> None:
     """Retrieve for the request's last user message and have the host fit the passages in
     before the reply (nothing when the alias names no collection)."""
     if not docs:
@@ -49,7 +49,8 @@ def ground_job(db: Database, job: Job, docs: list[str], k: int, raw_prompt: bool
     if last.get("role") != "user" or not isinstance(question, str) or not question.strip():
         raise APIError(400, f"model '{model}': answers from documents, so the last message "
                        "must be the user's question (text)", param="messages")
-    passages = retrieve(db, docs, question, k)
+    with host.embed_lock:  # one embedding process for the server, one question at a time
+        passages = retrieve(db, docs, question, k, host.embedder)
     job.ground = functools.partial(_fit, job, passages)
 
 

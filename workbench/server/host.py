@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.documents.embedder import Embedder
 from workbench.engine import Engine, LoadSettings, Message, Reply, ReplyStats, SamplingSettings
 from workbench.errors import EngineCrashed, WorkbenchError
 
@@ -110,6 +111,10 @@ class ModelHost:
         self.engine_worker = engine_worker
         self.idle_unload_s = idle_unload_s
         self.requests = 0  # requests answered or refused, for the status bar
+        #: Embeds questions to aliases over collections with an embedding model: its own
+        #: engine process, started on first use and ended with the server.
+        self.embedder = Embedder()
+        self.embed_lock = threading.Lock()
         self.finished: deque[Finished] = deque(maxlen=50)
         self._jobs: queue.Queue[Job | EmbedJob | None] = queue.Queue()
         self._busy = threading.Event()
@@ -158,6 +163,8 @@ class ModelHost:
             current.cancel()
         self._jobs.put(None)
         self._thread.join(timeout=timeout)
+        with self.embed_lock:
+            self.embedder.close()
 
     def _serve(self) -> None:
         while True:

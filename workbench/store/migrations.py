@@ -583,3 +583,35 @@ def m024_images(db: Database) -> None:
         {"message_id": int, "position": int, "sha256": str},
         pk=("message_id", "position"), foreign_keys=[("message_id", "messages", "id")])
     db.table("message_images").create_index(["sha256"])
+@migrations(name="m015_document_vectors")
+def m015_document_vectors(db: Database) -> None:
+    """Dense retrieval for collections (issue 22): a collection may name an embedding model,
+    and each passage's vector is kept beside it as a float32 BLOB (scored with numpy, which
+    works where ``sqlite3`` cannot load extensions: see benchmarks/results-docs-vectors.md).
+
+    A vector row goes with its passage: a trigger deletes it when the passage is deleted, so
+    removing a file, a path or a collection removes its vectors by every route. The id never
+    reuses a number (AUTOINCREMENT), so the count and the largest id of a collection's rows
+    change on every write: the in-memory matrix of a collection is keyed by them.
+    ``doc_files.embed_model_id`` is the model a file's vectors were made with (NULL: none),
+    so a changed embedding model re-embeds every file, and only the stored text.
+    ``doc_chunks_fts_vocab`` reads the keyword index's terms with their passage counts. Forgetting
+    the model in the library leaves the collection keyword-only (``ON DELETE SET NULL``)."""
+    db.execute("ALTER TABLE doc_collections ADD COLUMN embed_model_id INTEGER "
+               "REFERENCES models(id) ON DELETE SET NULL")
+    db.execute("ALTER TABLE doc_files ADD COLUMN embed_model_id INTEGER")
+    db.execute("""
+        CREATE TABLE doc_vectors (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            chunk_id INTEGER NOT NULL UNIQUE REFERENCES doc_chunks(id),
+            collection_id INTEGER NOT NULL,
+            vector BLOB NOT NULL  -- float32, little-endian, L2-normalised
+        )""")
+    db.execute("CREATE INDEX idx_doc_vectors_collection ON doc_vectors (collection_id, id)")
+    db.execute("""
+        CREATE TRIGGER doc_chunks_vectors_ad AFTER DELETE ON doc_chunks BEGIN
+            DELETE FROM doc_vectors WHERE chunk_id = old.id;
+        END""")
+    # How many passages hold each indexed term: keyword search leaves out the words so
+    # common that ranking every passage holding them would take most of its time.
+    db.execute("CREATE VIRTUAL TABLE doc_chunks_fts_vocab USING fts5vocab(doc_chunks_fts, row)")

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from workbench.documents.embedder import Embedder
 from workbench.documents.grounding import ground, retrieve
 from workbench.engine import Engine, Message, SamplingSettings
 from workbench.trials.contenders import Contender
@@ -42,12 +43,13 @@ def cell_docs(suite: Suite, prompt: SuitePrompt, contender: Contender) -> CellDo
     return CellDocs(list(docs), int(contender.settings.get("k") or DEFAULT_K))
 
 
-def ground_cell(db: Database, engine: Engine, contender: Contender, prompt: SuitePrompt,
+def ground_cell(db: Database, engine: Engine, embedder: Embedder | None, contender: Contender,
+                prompt: SuitePrompt,
                 messages: list[Message], where: CellDocs, sampling: SamplingSettings
                 ) -> tuple[list[Message], dict[str, Any]]:
     """The cell's conversation with the passages fitted in, and its grounding record
     (finished by :func:`finish_record` once the reply is in)."""
-    passages = retrieve(db, where.docs, prompt.prompt, where.k)
+    passages = retrieve(db, where.docs, prompt.prompt, where.k, embedder)
     grounded, grounding = ground(engine, contender.model_path, list(messages), passages,
                                  contender.load, sampling)
     retrieved = [{"rank": rank, "path": p.path, "page": p.page, "section": p.section,

@@ -27,6 +27,7 @@ from typing import Any, cast
 
 from sqlite_utils import Database
 
+from workbench.documents.embedder import Embedder
 from workbench.endpoints import check_online
 from workbench.engine import Engine, Reply, ReplyStats, SamplingSettings
 from workbench.engine.endpoint_http import Target, is_remote
@@ -124,6 +125,9 @@ class TrialRun(EventStream[TrialProgress]):
         self.total = len(self.suite.prompts) * len(self.contenders) * self.trial["repeats"]
         self._stop = threading.Event()
         self._reply: Reply | None = None
+        #: One embedding model process for the whole run (prompts over collections with an
+        #: embedding model), started on first use and ended with the run.
+        self.embedder = Embedder(share=engine)
 
     def stop(self) -> None:
         """Cancel from any thread: the running reply ends within a token and is not saved."""
@@ -230,6 +234,7 @@ class TrialRun(EventStream[TrialProgress]):
             status = "error"
             raise
         finally:
+            self.embedder.close()
             store.set_trial_status(self.db, self.trial_id, status)
 
     def _judge(self) -> Iterator[TrialProgress]:
@@ -256,8 +261,8 @@ class TrialRun(EventStream[TrialProgress]):
         where = cell_docs(self.suite, prompt, contender)
         grounding = None
         if where is not None:  # answered from documents, grounded as chat is
-            messages, grounding = ground_cell(self.db, self.engine, contender, prompt,
-                                              messages, where, sampling)
+            messages, grounding = ground_cell(self.db, self.engine, self.embedder, contender,
+                                              prompt, messages, where, sampling)
         # A rerun must give the same replies, and the template and system prompt they share
         # should be paid for once: keep_prefix evaluates that start as a batch of its own and
         # keeps it, so every cell splits its prompt the same way (see Engine.reply).
