@@ -48,7 +48,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "leaves": (
         "workbench", "workbench.paths", "workbench.errors", "workbench.units",
         "workbench.hardware", "workbench.safe_text", "workbench.streams",
-        "workbench.chat_tuning", "workbench.text_files",
+        "workbench.chat_tuning", "workbench.text_files", "workbench.spawning",
     ),
 }
 

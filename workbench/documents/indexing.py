@@ -5,6 +5,10 @@ Each file is read once with one bound, hashed, extracted and cut into passages, 
 and passages are committed together before the next file starts, so a stop or a kill leaves a
 consistent index and the next run resumes: a file whose size and time (or, failing those, its
 sha256) match what is stored is not read again. Files gone from the walk lose their passages.
+
+PDF, DOCX and HTML are parsed in the reader process (:mod:`~workbench.documents.reader_process`),
+one per run, so each such file is bounded in time and memory and a hostile one is listed with
+its reason ("took longer than 30.0 s to read") while the rest is indexed.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from workbench.documents.collections import (
     touch_file,
 )
 from workbench.documents.extract import MAX_FILE_BYTES, extract, format_of
+from workbench.documents.reader_process import ISOLATED, ReaderProcess, ReadStopped
 from workbench.documents.walk import walk
 from workbench.units import human_size
 
@@ -48,10 +53,13 @@ class IndexEvent:
 
 class IndexRun:
     """Iterate for one :class:`IndexEvent` per file; :meth:`stop` ends the run between files.
-    :attr:`counts` holds how many files ended in each status."""
+    :attr:`counts` holds how many files ended in each status. ``reader`` reads PDF, DOCX
+    and HTML (one is started for the run, and ended with it, when none is given)."""
 
-    def __init__(self, db: Database, name: str) -> None:
+    def __init__(self, db: Database, name: str, reader: ReaderProcess | None = None) -> None:
         self.db = db
+        self.reader = reader or ReaderProcess()
+        self._own_reader = reader is None
         self.collection = get_collection(db, name)
         self.counts: Counter[str] = Counter()
         self.stopped = False
@@ -61,6 +69,13 @@ class IndexRun:
         self._stop.set()
 
     def __iter__(self) -> Iterator[IndexEvent]:
+        try:
+            yield from self._run()
+        finally:
+            if self._own_reader:
+                self.reader.close()
+
+    def _run(self) -> Iterator[IndexEvent]:
         collection = self.collection
         found = sorted(walk(collection["paths"], collection["include"], collection["exclude"]))
         stored = stored_files(self.db, collection["id"])
@@ -71,8 +86,12 @@ class IndexRun:
             if self._stop.is_set():
                 self.stopped = True
                 return
+            try:
+                status, reason, chunks = self._one(path, problem, stored.get(path))
+            except ReadStopped:  # stopped while a file was read: that file is left as it was
+                self.stopped = True
+                return
             done += 1
-            status, reason, chunks = self._one(path, problem, stored.get(path))
             self.counts[status] += 1
             yield IndexEvent(path, status, reason, done, total, chunks)
         for path in gone:
@@ -127,7 +146,10 @@ class IndexRun:
             touch_file(self.db, old["id"], before.st_mtime_ns)
             return "unchanged", old["reason"], old["chunk_count"] or 0
         try:
-            extracted = extract(Path(path), data)
+            if row["format"] in ISOLATED:
+                extracted = self.reader.read(Path(path), data, self._stop)
+            else:
+                extracted = extract(Path(path), data)
         except Unreadable as error:
             return self._skip(path, str(error), old, row)
         passages = chunk(extracted.blocks)
@@ -153,6 +175,6 @@ class IndexRun:
         return "removed", "deleted while indexing", 0
 
 
-def index(db: Database, name: str) -> IndexRun:
+def index(db: Database, name: str, reader: ReaderProcess | None = None) -> IndexRun:
     """The run that brings collection ``name``'s index up to date with its files."""
-    return IndexRun(db, name)
+    return IndexRun(db, name, reader)
