@@ -25,7 +25,7 @@ from workbench.documents.search import keyword_search
 def indexed(db, root: Path, reader: ReaderProcess, name: str = "c"
             ) -> dict[str, tuple[str, str | None]]:
     add_collection(db, name, [str(root)])
-    list(index(db, name, reader))
+    list(index(db, name, reader=reader))
     collection = db.execute("SELECT id FROM doc_collections WHERE name = ?", [name]).fetchone()
     return {os.path.relpath(row["path"], root): (row["status"], row["reason"])
             for row in collection_files(db, collection[0])}
@@ -133,7 +133,7 @@ def test_a_stop_ends_a_slow_read_at_once_and_keeps_the_file_as_it_was(db, tmp_pa
     (root / "c.html").write_text(HTML)
     add_collection(db, "c", [str(root)])
     reader = ReaderProcess(timeout_s=600.0, extractor=ENTRY)
-    run = index(db, "c", reader)
+    run = index(db, "c", reader=reader)
     events = []
     started = time.monotonic()
     try:

@@ -30,7 +30,8 @@ from workbench.documents.collections import (
     forget_file,
     get_collection,
     save_file,
-    stored_files,
+    stored_file,
+    stored_paths,
     touch_file,
 )
 from workbench.documents.extract import MAX_FILE_BYTES, extract, format_of
@@ -56,7 +57,8 @@ class IndexRun:
     :attr:`counts` holds how many files ended in each status. ``reader`` reads PDF, DOCX
     and HTML (one is started for the run, and ended with it, when none is given)."""
 
-    def __init__(self, db: Database, name: str, reader: ReaderProcess | None = None) -> None:
+    def __init__(self, db: Database, name: str, *, reader: ReaderProcess | None = None
+                 ) -> None:
         self.db = db
         self.reader = reader or ReaderProcess()
         self._own_reader = reader is None
@@ -78,7 +80,9 @@ class IndexRun:
     def _run(self) -> Iterator[IndexEvent]:
         collection = self.collection
         found = sorted(walk(collection["paths"], collection["include"], collection["exclude"]))
-        stored = stored_files(self.db, collection["id"])
+        # Only paths and ids are held for the run (a file's row is read when it comes up),
+        # so a collection of 100,000 files costs megabytes, not its whole table.
+        stored = stored_paths(self.db, collection["id"])
         gone = sorted(set(stored) - {path for path, _ in found})
         total = len(found) + len(gone)
         done = 0
@@ -87,7 +91,8 @@ class IndexRun:
                 self.stopped = True
                 return
             try:
-                status, reason, chunks = self._one(path, problem, stored.get(path))
+                status, reason, chunks = self._one(path, problem, stored_file(
+                    self.db, stored[path]) if path in stored else None)
             except ReadStopped:  # stopped while a file was read: that file is left as it was
                 self.stopped = True
                 return
@@ -100,7 +105,7 @@ class IndexRun:
                 return
             done += 1
             with self.db.atomic():
-                forget_file(self.db, stored[path]["id"])
+                forget_file(self.db, stored[path])
             self.counts["removed"] += 1
             yield IndexEvent(path, "removed", "no longer in the collection's folders", done,
                              total)
@@ -175,6 +180,6 @@ class IndexRun:
         return "removed", "deleted while indexing", 0
 
 
-def index(db: Database, name: str, reader: ReaderProcess | None = None) -> IndexRun:
+def index(db: Database, name: str, *, reader: ReaderProcess | None = None) -> IndexRun:
     """The run that brings collection ``name``'s index up to date with its files."""
-    return IndexRun(db, name, reader)
+    return IndexRun(db, name, reader=reader)
