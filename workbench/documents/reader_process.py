@@ -251,7 +251,7 @@ class ReaderProcess:
              stopped: threading.Event | None = None) -> Extracted:
         """The blocks of ``data`` (the bytes of ``path``), read in the reader process;
         :class:`Unreadable` with the one-line reason, :class:`ReadStopped` when ``stopped``
-        is set before the file is read."""
+        is set while the file is read."""
         connection = self._start()
         try:
             connection.send(("read", str(path)))
