@@ -85,6 +85,7 @@ def test_a_folder_of_many_small_files(tmp_path, count) -> None:
     code, peak = finish(process)
     took = time.monotonic() - started
     assert code == 0 and f"{count:,} indexed" in summary, summary
+    print(f"{count:,} files: indexed in {took:.0f} s, peak {peak / 1e6:.0f} MB")
     assert consistent(home) == {"files": count, "indexed": count, "chunks": count}
     # The app with its imports is about 60 MB; the run adds a few bytes per file.
     assert peak < 150_000_000, f"peak {peak / 1e6:.0f} MB"
@@ -102,6 +103,7 @@ def test_a_folder_of_many_small_files(tmp_path, count) -> None:
     summary = again.stdout.read().decode()
     code, peak = finish(again)
     assert code == 0 and summary.strip() == f"{count:,} unchanged"
+    print(f"{count:,} files: reindex peak {peak / 1e6:.0f} MB")
     assert peak < 150_000_000, f"peak {peak / 1e6:.0f} MB on reindex"
 
 
