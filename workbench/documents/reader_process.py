@@ -51,6 +51,9 @@ READ_TIMEOUT_S = 30.0
 READ_MEMORY_BYTES = 1_000_000_000
 #: What the reader calls: ``"package.module:function"``, ``(path, data) -> Extracted``.
 EXTRACTOR = "workbench.documents.extract:extract"
+#: The longest the reader may take to start (a fresh interpreter importing pypdf and lxml:
+#: a second or two, far more on a busy machine). Not counted in a file's time.
+START_TIMEOUT_S = 120.0
 #: How often a read in progress looks up to see whether the run was stopped.
 POLL_S = 0.25
 
@@ -140,6 +143,10 @@ def main(connection: Connection, memory_bytes: int, extractor: str) -> None:
         with contextlib.suppress(ImportError):  # imported before the cap: not the file's cost
             importlib.import_module(module)
     cap = _cap_memory(memory_bytes)
+    try:
+        connection.send(("ready",))
+    except (OSError, ValueError):
+        os._exit(0)
     while True:
         try:
             message = connection.recv()
@@ -232,6 +239,17 @@ class ReaderProcess:
         self._process, self._connection = process, ours
         self._finalizer = weakref.finalize(self, _ended, process, ours)
         self.starts += 1
+        # A file's time starts when the reader is ready, not while it imports its parsers.
+        try:
+            ready = ours.poll(START_TIMEOUT_S) and ours.recv() == ("ready",)
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            if process.is_alive():
+                self._end()
+                raise Unreadable("the reader did not start: not ready in "
+                                 f"{human_duration(START_TIMEOUT_S)}")
+            raise Unreadable(f"the reader did not start: {_exit_reason(self._exit_status())}")
         return ours
 
     def _end(self) -> int | None:
