@@ -102,3 +102,53 @@ def docx_bytes_broken() -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("hello.txt", "not a docx")
     return buffer.getvalue()
+
+
+def make_slow_pdf(path: Path, operators: int = 100_000, pages: int = 50) -> Path:
+    """A hostile PDF: every page shares one compressed content stream of ``operators``
+    text-showing operators. It is a few kilobytes, and pypdf takes about three seconds per
+    page here (minutes for the file) to extract its text."""
+    import zlib
+
+    from pypdf import PdfWriter
+    from pypdf.generic import DictionaryObject, NameObject, StreamObject
+
+    writer = PdfWriter()
+    font = writer._add_object(DictionaryObject({
+        NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
+        NameObject("/BaseFont"): NameObject("/Helvetica")}))
+    content = StreamObject()
+    content.set_data(zlib.compress(b"BT /F1 12 Tf 72 720 Td " + b"(a) Tj 1 0 Td " * operators
+                                   + b"ET"))
+    content[NameObject("/Filter")] = NameObject("/FlateDecode")
+    shared = writer._add_object(content)
+    resources = DictionaryObject({NameObject("/Font"): DictionaryObject(
+        {NameObject("/F1"): font})})
+    for _ in range(pages):
+        page = writer.add_blank_page(612, 792)
+        page[NameObject("/Resources")] = resources
+        page[NameObject("/Contents")] = shared
+    with path.open("wb") as stream:
+        writer.write(stream)
+    return path
+
+
+def make_memory_hungry_docx(path: Path, paragraphs: int = 3_000_000) -> Path:
+    """A hostile DOCX under the zip-bomb bound: its XML is about 100 MB of tiny paragraphs,
+    which lxml turns into gigabytes of nodes (the file itself is a few hundred KB)."""
+    plain = make_docx(path.with_suffix(".plain.docx"))
+    with zipfile.ZipFile(plain) as source, zipfile.ZipFile(path, "w",
+                                                           zipfile.ZIP_DEFLATED) as archive:
+        for info in source.infolist():
+            if info.filename != "word/document.xml":
+                archive.writestr(info, source.read(info))
+                continue
+            head, _, tail = source.read(info).decode().partition("<w:body>")
+            with archive.open("word/document.xml", "w", force_zip64=True) as member:
+                member.write((head + "<w:body>").encode())
+                block = b"<w:p><w:r><w:t>x</w:t></w:r></w:p>" * 10_000
+                for _ in range(paragraphs // 10_000):
+                    member.write(block)
+                member.write(tail.encode())
+    plain.unlink()
+    return path

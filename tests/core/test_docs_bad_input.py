@@ -156,3 +156,13 @@ def test_binary_data_under_any_text_name_is_refused(tmp_path, name) -> None:
 
     with pytest.raises(Unreadable, match="binary data, not text"):
         extract(Path(name), b"\x7fELF\x02\x01\x01\0\0\0" + bytes(range(256)))
+
+
+def test_more_text_than_is_kept_from_one_file_is_refused(db, tmp_path) -> None:
+    root = tmp_path / "long"
+    root.mkdir()
+    (root / "long.txt").write_text("otters swim. " * 1_300_000)  # 16.9 million characters
+    (root / "short.txt").write_text("Otters hold hands while they sleep.")
+    found = reasons(db, root)
+    assert found == {"long.txt": ("skipped", "more than 16,000,000 characters of text"),
+                     "short.txt": ("indexed", None)}

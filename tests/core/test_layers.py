@@ -48,7 +48,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "store": ("workbench.store", "workbench.settings", "workbench.gguf_header", "workbench.fit"),
     # Imports nothing of the core (or only other leaves).
     "leaves": (
-        "workbench", "workbench.paths", "workbench.errors", "workbench.units",
+        "workbench", "workbench.paths", "workbench.errors", "workbench.units", "workbench.spawning",
         "workbench.hardware", "workbench.safe_text", "workbench.streams",
         "workbench.chat_tuning", "workbench.text_files", "workbench.addresses",
         "workbench.keychain",

@@ -104,6 +104,18 @@ def stored_files(db: Database, collection_id: int) -> dict[str, dict[str, Any]]:
     return {row["path"]: row for row in collection_files(db, collection_id)}
 
 
+def stored_paths(db: Database, collection_id: int) -> dict[str, int]:
+    """The path and row id of each file stored for the collection (what a run keeps in memory)."""
+    return dict(db.execute("SELECT path, id FROM doc_files WHERE collection_id = ?",
+                           [collection_id]).fetchall())
+
+
+def stored_file(db: Database, file_id: int) -> dict[str, Any]:
+    cursor = db.execute("SELECT * FROM doc_files WHERE id = ?", [file_id])
+    columns = [d[0] for d in cursor.description]
+    return dict(zip(columns, cursor.fetchone(), strict=True))
+
+
 def remove_collection(db: Database, name: str) -> dict[str, int]:
     """Delete the collection, its files' rows, its passages and their vectors (a trigger
     deletes a passage's vector with it); the files stay."""

@@ -54,6 +54,8 @@ def extract(path: Path, data: bytes) -> Extracted:
 
         return office.pdf(data) if kind == "pdf" else office.docx(data)
     text, notes = decode_text(data)
+    if len(text) > MAX_TEXT_CHARS:  # refused before it is split: a copy less at the peak
+        raise Unreadable(f"more than {MAX_TEXT_CHARS:,} characters of text")
     if kind == "html":
         from workbench.documents.html_text import html_blocks
 

@@ -12,6 +12,10 @@ starts and ends itself). A file whose text is unchanged but whose vectors are mi
 were made by another model has only its stored passages embedded (status ``embedded``).
 A stop is also heard between two embedding requests of one file, which is then left as it
 was.
+
+PDF, DOCX and HTML are parsed in the reader process (:mod:`~workbench.documents.reader_process`),
+one per run, so each such file is bounded in time and memory and a hostile one is listed with
+its reason ("took longer than 30.0 s to read") while the rest is indexed.
 """
 
 from __future__ import annotations
@@ -35,11 +39,13 @@ from workbench.documents.collections import (
     get_collection,
     save_file,
     save_file_vectors,
-    stored_files,
+    stored_file,
+    stored_paths,
     touch_file,
 )
 from workbench.documents.embedder import Embedder, Stopped
 from workbench.documents.extract import MAX_FILE_BYTES, extract, format_of
+from workbench.documents.reader_process import ISOLATED, ReaderProcess, ReadStopped
 from workbench.documents.walk import walk
 from workbench.units import human_size
 
@@ -59,14 +65,19 @@ class IndexEvent:
 
 class IndexRun:
     """Iterate for one :class:`IndexEvent` per file; :meth:`stop` ends the run between files
-    (or between two embedding requests). :attr:`counts` holds how many files ended in each
-    status; :attr:`embedded` how many passages got vectors.
+    (or between two embedding requests, or within a slow read). :attr:`counts` holds how many
+    files ended in each status; :attr:`embedded` how many passages got vectors.
 
     ``embedder`` embeds for a collection with an embedding model; without one, the run
-    starts its own and ends it when the run ends. A keyword-only collection starts none."""
+    starts its own and ends it when the run ends. A keyword-only collection starts none.
+    ``reader`` reads PDF, DOCX and HTML (one is started for the run, and ended with it, when
+    none is given)."""
 
-    def __init__(self, db: Database, name: str, embedder: Embedder | None = None) -> None:
+    def __init__(self, db: Database, name: str, embedder: Embedder | None = None, *,
+                 reader: ReaderProcess | None = None) -> None:
         self.db = db
+        self.reader = reader or ReaderProcess()
+        self._own_reader = reader is None
         self.collection = get_collection(db, name)
         self.counts: Counter[str] = Counter()
         self.stopped = False
@@ -88,6 +99,8 @@ class IndexRun:
             if self._own_embedder is not None:
                 self._own_embedder.close()
                 self._own_embedder = None
+            if self._own_reader:
+                self.reader.close()
 
     def _embed(self, texts: list[str]) -> list[list[float]]:
         assert self.model_id is not None
@@ -113,7 +126,9 @@ class IndexRun:
     def _files(self) -> Iterator[IndexEvent]:
         collection = self.collection
         found = sorted(walk(collection["paths"], collection["include"], collection["exclude"]))
-        stored = stored_files(self.db, collection["id"])
+        # Only paths and ids are held for the run (a file's row is read when it comes up),
+        # so a collection of 100,000 files costs megabytes, not its whole table.
+        stored = stored_paths(self.db, collection["id"])
         gone = sorted(set(stored) - {path for path, _ in found})
         total = len(found) + len(gone)
         done = 0
@@ -121,8 +136,13 @@ class IndexRun:
             if self._stop.is_set():
                 self.stopped = True
                 return
+            try:
+                status, reason, chunks = self._one(path, problem, stored_file(
+                    self.db, stored[path]) if path in stored else None)
+            except ReadStopped:  # stopped while a file was read: that file is left as it was
+                self.stopped = True
+                return
             done += 1
-            status, reason, chunks = self._one(path, problem, stored.get(path))
             self.counts[status] += 1
             yield IndexEvent(path, status, reason, done, total, chunks)
         for path in gone:
@@ -131,7 +151,7 @@ class IndexRun:
                 return
             done += 1
             with self.db.atomic():
-                forget_file(self.db, stored[path]["id"])
+                forget_file(self.db, stored[path])
             self.counts["removed"] += 1
             yield IndexEvent(path, "removed", "no longer in the collection's folders", done,
                              total)
@@ -177,7 +197,10 @@ class IndexRun:
             touch_file(self.db, old["id"], before.st_mtime_ns)
             return self._unchanged(old)
         try:
-            extracted = extract(Path(path), data)
+            if row["format"] in ISOLATED:
+                extracted = self.reader.read(Path(path), data, self._stop)
+            else:
+                extracted = extract(Path(path), data)
         except Unreadable as error:
             return self._skip(path, str(error), old, row)
         passages = chunk(extracted.blocks)
@@ -207,6 +230,7 @@ class IndexRun:
         return "removed", "deleted while indexing", 0
 
 
-def index(db: Database, name: str, embedder: Embedder | None = None) -> IndexRun:
+def index(db: Database, name: str, embedder: Embedder | None = None, *,
+          reader: ReaderProcess | None = None) -> IndexRun:
     """The run that brings collection ``name``'s index up to date with its files."""
-    return IndexRun(db, name, embedder)
+    return IndexRun(db, name, embedder, reader=reader)

@@ -27,7 +27,6 @@ from collections.abc import Iterator
 from dataclasses import fields
 from functools import cached_property
 from multiprocessing import get_context
-from multiprocessing import spawn as mp_spawn
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ from workbench.engine.templates import ChatTemplate, choose_template
 from workbench.engine.worker import main as worker_main
 from workbench.errors import EngineCrashed, WorkbenchError
 from workbench.gguf_header import GGUFHeader, read_header
+from workbench.spawning import without_main_module
 
 log = logging.getLogger(__name__)
 
@@ -71,32 +71,6 @@ def _shutdown(process: Any, commands: Connection, events: Connection, output_pat
         os.unlink(output_path)
 
 
-_start_lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def _without_main_module() -> Iterator[None]:
-    """multiprocessing's 'spawn' imports the app's ``__main__`` again in the child, to find
-    functions pickled from there. The engine process needs nothing from it, and a script that
-    does not guard its top level (``if __name__ == "__main__"``) would run again in the child
-    and fail. So the main module is left out of what the child is told to prepare, only while
-    our process starts, under a lock."""
-    with _start_lock:
-        original = mp_spawn.get_preparation_data
-
-        def without_main(name: str) -> dict[str, Any]:
-            data: dict[str, Any] = original(name)
-            data.pop("init_main_from_name", None)
-            data.pop("init_main_from_path", None)
-            return data
-
-        mp_spawn.get_preparation_data = without_main
-        try:
-            yield
-        finally:
-            mp_spawn.get_preparation_data = original
-
-
 class WorkerProcess:
     """One engine process and its two pipes. Used from one thread, like the Engine, except
     :meth:`send_stop`, which any thread may call."""
@@ -109,7 +83,7 @@ class WorkerProcess:
         self.process = _SPAWN.Process(
             target=worker_main, args=(child_commands, child_events, self.output_path),
             name="workbench-engine", daemon=True)
-        with _without_main_module():
+        with without_main_module():
             self.process.start()
         # Only the child holds these ends now, so its death closes the pipe we read.
         child_commands.close()
