@@ -20,6 +20,7 @@ from sqlite_utils import Database
 from workbench import chat
 from workbench import conversations as convs
 from workbench.documents.attached import attached_collections
+from workbench.endpoints import remote_models
 from workbench.engine import Engine, ReplyStats
 from workbench.engine.endpoint_http import is_remote
 from workbench.errors import EngineCrashed
@@ -67,7 +68,9 @@ class ChatStartup:
 
 
 def load_startup(db: Database) -> ChatStartup:
-    return ChatStartup(list_models(db), str(get_setting(db, "sampling_preset")))
+    """The library's models, then each endpoint's (``NAME/MODEL (remote: HOST)``)."""
+    return ChatStartup(list_models(db) + remote_models(db),
+                       str(get_setting(db, "sampling_preset")))
 
 
 # --- the streamed turn ------------------------------------------------------------------

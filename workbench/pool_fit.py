@@ -71,6 +71,18 @@ def checked_members(db: Database) -> list[Member]:
     return members_from_checks(check_all(db)) if list_workers(db) else []
 
 
+def check_unchecked(db: Database) -> bool:
+    """Check every added worker when none was checked yet in this process (the window, once,
+    in the background); whether it checked."""
+    from workbench.workers import check_all, last_checks, list_workers
+
+    addresses = list_workers(db)
+    if not addresses or last_checks(addresses):
+        return False
+    check_all(db)
+    return True
+
+
 def last_members(addresses: list[str] | tuple[str, ...]) -> list[Member]:
     """The members the last checks of ``addresses`` found usable (none checked yet: none)."""
     from workbench.workers import last_checks

@@ -38,9 +38,16 @@ from workbench.hub.client import HubClient
 from workbench.hub.files import HubModelFile, RepoFiles, list_files
 from workbench.hub.remote_header import read_remote_header
 from workbench.hub.search import SORTS, RepoResult, search_models
-from workbench.pool_fit import Member, PoolFit, last_members, measured_rate, pool_fit
+from workbench.pool_fit import (
+    Member,
+    PoolFit,
+    check_unchecked,
+    last_members,
+    measured_rate,
+    pool_fit,
+)
 from workbench.units import human_count, human_size
-from workbench.workers import check_all, last_checks, list_workers
+from workbench.workers import list_workers
 
 CONTEXTS = (2048, 4096, 8192, 16384, 32768, 65536, 131072)
 
@@ -90,10 +97,8 @@ def fit_inputs_job(db: Database, repo: RepoFiles) -> FitInputs:
 def pool_members(db: Database) -> list[Member]:
     """The added workers as their last checks found them; on this (hub) worker, checked now
     when none was checked yet in this run."""
-    addresses = list_workers(db)
-    if addresses and not last_checks(addresses):
-        check_all(db)
-    return last_members(addresses)
+    check_unchecked(db)
+    return last_members(list_workers(db))
 
 
 def verdicts_for(repo: RepoFiles, inputs: FitInputs, n_ctx: int) -> dict[str, PoolFit]:

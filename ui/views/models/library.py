@@ -48,7 +48,7 @@ from ui.widgets.text_fit import ElidedLabel, breakable
 from workbench import library
 from workbench.errors import WorkbenchError
 from workbench.library import Model
-from workbench.pool_fit import library_fits
+from workbench.pool_fit import check_unchecked, library_fits
 from workbench.scan import Found, add_found
 from workbench.settings import all_settings
 from workbench.units import human_count, human_size
@@ -194,6 +194,7 @@ class LibraryTab(QWidget):
         self.table_model = LibraryTableModel(self)
         self.app_settings: dict[str, Any] = {}
         self.settings_dialog: ModelSettingsDialog | None = None
+        self._workers_asked = False
 
         self.message = MessageBar()
         self.count = muted()
@@ -274,6 +275,10 @@ class LibraryTab(QWidget):
         # each file's header read, and the workers' last checks counted: on the db worker
         self._run(library_fits, models, name="fit of each model",
                   on_done=self._fits_arrived)
+        if not self._workers_asked:  # once: the workers' memory counts in the verdicts
+            self._workers_asked = True
+            self.services.ops.run("hub", check_unchecked, name="check workers",
+                                  changes=("workers",))
 
     @property
     def busy(self) -> int:
