@@ -192,7 +192,8 @@ class PoolFit:
         return text
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "fits": self.fits, "label": self.label(),
+        return {**self.local.to_dict(),  # this computer's figures, as fit.Verdict gives them
+                "kind": self.kind, "fits": self.fits, "label": self.label(),
                 "summary": self.summary(), "tokens_per_s": self.tokens_per_s,
                 "local": self.local.to_dict(),
                 "pool": self.plan.to_dict() if self.plan else None}

@@ -144,13 +144,18 @@ class EndpointsPanel(QWidget):
             self._say("Give the endpoint a name and its API's base URL.", error=True)
             return
         source = str(self.key_source.currentData())
-        key = self.key.text() if source != NO_KEY else ""
+        key = self.key.text().strip() if source != NO_KEY else ""
+        if source != NO_KEY and not key:
+            self._say("Give the environment variable's name." if source == ENV_KEY else
+                      "Type the key, or choose No key.", error=True)
+            return
         self.add_button.setEnabled(False)
         self._say(f"Adding {name}: listing its models…")
 
         def added(line: str) -> None:
             for field in (self.name, self.url, self.key):
                 field.clear()
+            self.key_source.setCurrentIndex(0)
             self._say(line)
             self.refresh()
 
