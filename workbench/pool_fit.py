@@ -103,7 +103,8 @@ def expected_tokens_per_s(plan: fit.PoolPlan, members: list[Member],
     It ignores: the prompt (evaluated in batches, not token by token), attention's cost
     growing with the context, workers computing faster or slower than this computer (a GPU
     worker is counted at this computer's rate), llama.cpp overlapping transfers with compute,
-    and a network shared with other traffic. Good to a factor of about two; it says whether
+    a network shared with other traffic, and that only one row of the token-embedding table
+    is read per token (it is counted whole: small models are predicted slow). Good to a factor of about two; it says whether
     the round trips or the compute bound the speed.
     """
     by_place = {m.address: m for m in members}
@@ -128,13 +129,15 @@ def _activation_bytes(e: fit.MemoryEstimate) -> int:
 
 
 def measured_rate(db: Database) -> float | None:
-    """This computer's weights read per second while generating, from its last local replies
-    (speed x file size, the median of up to 20); None before any reply was measured."""
+    """This computer's weights read per second while generating, from its last replies made
+    here alone (speed x file size, the median of up to 20; split replies left out); None
+    before any reply was measured."""
     if "messages" not in db.table_names():
         return None
     rows = db.execute(
         "SELECT messages.gen_tps * models.file_size FROM messages JOIN models ON "
         "models.id = messages.model_id WHERE messages.gen_tps > 0 AND models.file_size > 0 "
+        "AND COALESCE(messages.settings, '') NOT LIKE '%\"split\"%' "
         "ORDER BY messages.id DESC LIMIT 20").fetchall()
     rates = [float(r[0]) for r in rows if r[0]]
     return statistics.median(rates) if rates else None

@@ -17,7 +17,8 @@ def on_placed(page: Any, stream: Any, event: Placed) -> None:
     """Keep the split for the reply's metrics line; say each dropped worker now."""
     stream.placed = event.line
     if event.dropped:
-        page.show_error("; ".join(event.dropped))
+        line = "; ".join(event.dropped)
+        page.show_error(line[:1].upper() + line[1:])
     if stream.widget is not None and event.line:
         stream.widget.set_status(f"Split: {event.line}")
 
