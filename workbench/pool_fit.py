@@ -104,8 +104,8 @@ def expected_tokens_per_s(plan: fit.PoolPlan, members: list[Member],
     growing with the context, workers computing faster or slower than this computer (a GPU
     worker is counted at this computer's rate), llama.cpp overlapping transfers with compute,
     a network shared with other traffic, and that only one row of the token-embedding table
-    is read per token (it is counted whole: small models are predicted slow). Good to a factor of about two; it says whether
-    the round trips or the compute bound the speed.
+    is read per token (it is counted whole: small models are predicted slow). Good to a
+    factor of about two; it says whether the round trips or the compute bound the speed.
     """
     by_place = {m.address: m for m in members}
     seconds = sum(s.weights for s in plan.shares) / max(rate, 1.0)
