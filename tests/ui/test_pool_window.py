@@ -138,7 +138,7 @@ def test_a_split_model_says_where_it_sits_and_who_was_left_out(
         assert "split: layers 0-" in metrics and f"on {worker.address}" in metrics, metrics
         assert chat.banner.isVisible()
         line = chat.banner.label.text()
-        assert f"worker {dead} left out" in line and "\n" not in line
+        assert line.startswith(f"Worker {dead} left out: ") and "\n" not in line
         shoot(qtbot, main_window, main_window, screenshot_dir, "chat-split")
     finally:
         worker.stop()
