@@ -21,12 +21,14 @@ from workbench import chat
 from workbench import conversations as convs
 from workbench.documents.attached import attached_collections
 from workbench.documents.embedder import Embedder
+from workbench.endpoints import remote_models
 from workbench.engine import Engine, LoadSettings, ReplyStats, SamplingSettings
 from workbench.engine.endpoint_http import is_remote
 from workbench.errors import EngineCrashed
 from workbench.library import Model, list_models
 from workbench.mcp.toolbox import Approver, McpToolbox, open_toolbox
 from workbench.model_settings import runnable
+from workbench.pool_fit import dropped_lines, placement_line
 from workbench.settings import get_setting
 
 
@@ -67,7 +69,9 @@ class ChatStartup:
 
 
 def load_startup(db: Database) -> ChatStartup:
-    return ChatStartup(list_models(db), str(get_setting(db, "sampling_preset")))
+    """The library's models, then each endpoint's (``NAME/MODEL (remote: HOST)``)."""
+    return ChatStartup(list_models(db) + remote_models(db),
+                       str(get_setting(db, "sampling_preset")))
 
 
 # --- the streamed turn ------------------------------------------------------------------
@@ -87,6 +91,15 @@ class Started:
     model_name: str
     #: :attr:`Model.kind_label`: a base model, which continues text rather than answering.
     kind_label: str | None = None
+
+
+@dataclass(frozen=True)
+class Placed:
+    """The model was loaded across workers: where each part sits ("layers 0-9 here, 10-29 on
+    HOST:PORT") and one line per worker the load left out."""
+
+    line: str
+    dropped: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -174,8 +187,9 @@ class ChatRunner:
         model, load, sampling = ready.model, ready.load, ready.sampling
         self.model = model
         loaded = self.engine.loaded
-        if not is_remote(model.path) and (loaded is None or loaded.path != Path(
-                model.path).resolve() or loaded.settings != load):
+        loading = not is_remote(model.path) and (loaded is None or loaded.path != Path(
+            model.path).resolve() or loaded.settings != load)
+        if loading:
             yield Loading(model.name, model.kind_label)
         if request.mcp and request.kind == "send":
             self.toolbox = open_toolbox(db, request.mcp, request.approve or _deny_all)
@@ -191,6 +205,9 @@ class ChatRunner:
             turn.stop()
         yield Started(turn.conversation_id, turn.user_message_id, turn.reply_message_id,
                       model.name, model.kind_label)
+        split = self.engine.loaded.split if loading and self.engine.loaded else None
+        if split:
+            yield Placed(placement_line(split), dropped_lines(split))
         stream = iter(turn)
         try:
             yield from stream

@@ -54,10 +54,15 @@ class StoredMessage:
 
     @property
     def note(self) -> str | None:
-        """What to say with a stored reply beyond its metrics: that the token limit cut the
-        JSON its schema asked for (None otherwise); derived, so older rows say it too."""
-        return json_cut_note(self.finish_reason, self.settings.get("json_schema"),
-                             self.content)
+        """What to say with a stored reply beyond its metrics: where a model split across
+        workers sat, and that the token limit cut the JSON its schema asked for (None
+        otherwise); derived, so older rows say it too."""
+        from workbench.pool_fit import placement_line
+
+        placed = placement_line({"split": self.settings.get("split")})
+        cut = json_cut_note(self.finish_reason, self.settings.get("json_schema"), self.content)
+        return "; ".join(part for part in (f"split: {placed}" if placed else "", cut or "")
+                         if part) or None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

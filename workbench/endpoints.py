@@ -211,3 +211,21 @@ def model_choices(db: Database) -> list[tuple[int | str, str]]:
             choices.append((f"{REF_PREFIX}{endpoint.name}/{model}",
                             endpoint.target(model).shown))
     return choices
+
+
+def remote_models(db: Database) -> list[Model]:
+    """Each model each endpoint listed, in the library's shape (see :func:`remote_model`),
+    for a model list that holds :class:`Model` objects (the chat's)."""
+    return [remote_model(endpoint.target(model))
+            for endpoint in list_endpoints(db) for model in endpoint.models]
+
+
+def model_ref(model: Model) -> int | str:
+    """How to name ``model`` to :func:`workbench.model_settings.runnable`: its library id,
+    or ``endpoint:NAME/MODEL`` for an endpoint's model (whose id is 0)."""
+    from workbench.engine.endpoint_http import is_remote
+
+    if model.id or not is_remote(model.path):
+        return model.id
+    target = Target.from_path(model.path)
+    return f"{REF_PREFIX}{target.name}/{target.model}"

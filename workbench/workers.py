@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -143,8 +144,28 @@ def _offline_check(db: Database, addresses: list[str] | tuple[str, ...]) -> None
 
 # --- checking ----------------------------------------------------------------------------
 
+#: Each worker's last check in this process, by address: what fit verdicts count (they never
+#: wait on the network; the window checks in the background, the CLI before it judges).
+_LAST: dict[str, WorkerCheck] = {}
+_LAST_LOCK = threading.Lock()
+
+
+def last_checks(addresses: list[str] | tuple[str, ...]) -> list[WorkerCheck]:
+    """The last check of each of ``addresses`` that was checked in this process."""
+    with _LAST_LOCK:
+        return [_LAST[a] for a in addresses if a in _LAST]
+
+
 def check_worker(address: str, timeout: float = CHECK_TIMEOUT_S) -> WorkerCheck:
-    """What the worker at ``address`` serves, or why it cannot be used, in one line."""
+    """What the worker at ``address`` serves, or why it cannot be used, in one line (kept as
+    its last check, see :func:`last_checks`)."""
+    check = _check_worker(address, timeout)
+    with _LAST_LOCK:
+        _LAST[check.address] = check
+    return check
+
+
+def _check_worker(address: str, timeout: float) -> WorkerCheck:
     normal = _checked(address)
     if not rpc.available():
         return WorkerCheck(normal, NO_RPC, rpc.missing_line())

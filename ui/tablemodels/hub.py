@@ -15,20 +15,23 @@ from ui import theme
 from workbench.fit import Verdict
 from workbench.hub.files import HubModelFile
 from workbench.hub.search import RepoResult
+from workbench.pool_fit import PoolFit
 from workbench.units import human_count, human_size
 
 from .base import Column, RowTableModel
 from .format import human_date
 
 #: Verdict kind (:mod:`workbench.fit`) -> theme role of its text; the order is the sort order.
-VERDICT_COLOURS = {"gpu": "ok", "cpu": "ok", "partial": "warn", "no": "error_text",
+VERDICT_COLOURS = {"gpu": "ok", "cpu": "ok", "pool": "ok", "partial": "warn", "no": "error_text",
                    "unknown": "muted"}
 
 
-def verdict_label(verdict: Verdict | None) -> str:
+def verdict_label(verdict: Verdict | PoolFit | None) -> str:
     """A few words for the table; the tooltip carries :meth:`Verdict.summary`'s numbers."""
     if verdict is None:
         return "unknown"
+    if isinstance(verdict, PoolFit):  # the pool counted: "Fits across this computer and..."
+        return verdict.label()
     need = human_size(verdict.estimate.total)
     approx = "~" if verdict.estimate.source == "estimate" else ""
     if verdict.kind == "gpu":
@@ -94,7 +97,7 @@ class RepoFilesTableModel(RowTableModel[HubModelFile]):
             notes.append(f"{file.missing_parts} parts missing")
         return f"{name}  ({', '.join(notes)})" if notes else name
 
-    def verdict_of(self, file: HubModelFile) -> Verdict | None:
+    def verdict_of(self, file: HubModelFile) -> Verdict | PoolFit | None:
         return self.verdicts.get(file.name)
 
     def verdict_text(self, file: HubModelFile) -> str:

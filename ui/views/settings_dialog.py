@@ -283,6 +283,14 @@ class SettingsDialog(QDialog):
                         "split across (a model's Workers setting chooses them). llama.cpp's "
                         "RPC has no password and no encryption: use workers only on a private "
                         "network, or through an SSH tunnel.", self.workers_panel)
+            from ui.views.endpoints_panel import EndpointsPanel
+
+            self.endpoints_panel = EndpointsPanel(self.services, page)
+            self._block(page, column, "Remote endpoints", None,
+                        "Servers that speak OpenAI's API, used like your models in Chat, "
+                        "Compare and Trials (shown as remote: HOST). A key is read from the "
+                        "environment variable you name, or kept in the OS keyring: never in "
+                        "Workbench's database or logs.", self.endpoints_panel)
         column.addStretch(1)
         return page
 

@@ -109,6 +109,7 @@ class WorkersPanel(QWidget):
         """Every worker, in the background; each line replaced by its state."""
         self.services.ops.run("hub", lambda db: core.check_all(db), name="check workers",
                               key="check", initiator=self, success=self._checked,
+                              changes=("workers",),  # fit verdicts count the new figures
                               failure=self._failed)
 
     def _checked(self, checks: list[core.WorkerCheck]) -> None:

@@ -12,7 +12,15 @@ from typing import Any
 
 import click
 
-from workbench.chat_runner import ChatRunner, Crashed, Finished, Loading, Started, TurnRequest
+from workbench.chat_runner import (
+    ChatRunner,
+    Crashed,
+    Finished,
+    Loading,
+    Placed,
+    Started,
+    TurnRequest,
+)
 from workbench.cli.common import echo_json, pass_workspace
 from workbench.cli.group import cli
 from workbench.cli.mcp import approver, show_call, show_result
@@ -151,6 +159,11 @@ def chat(workspace: Workspace, model: str, prompt: str | None, prompt_file: str 
                                "prompt", err=True)
                 if isinstance(event, Started):
                     started = event
+            elif isinstance(event, Placed):  # loaded across workers: where, and who is left out
+                for line in event.dropped:
+                    click.echo(f"note: {line}", err=True)
+                if event.line:
+                    click.echo(f"note: split: {event.line}", err=True)
             elif isinstance(event, McpNotice):
                 click.echo(f"note: {event.line}", err=True)
             elif isinstance(event, ToolCallShown):

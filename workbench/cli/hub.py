@@ -12,12 +12,13 @@ from workbench import hardware
 from workbench.cli.common import echo_json, human_count, human_size, pass_workspace
 from workbench.cli.group import cli
 from workbench.errors import InvalidInputError
-from workbench.fit import estimate_for_header, judge
+from workbench.fit import estimate_for_header
 from workbench.hub.client import HubClient
 from workbench.hub.download import PullEvent, pull
 from workbench.hub.files import list_files
 from workbench.hub.remote_header import read_remote_header
 from workbench.hub.search import SORTS, search_models
+from workbench.pool_fit import checked_members, measured_rate, pool_fit
 from workbench.settings import get_setting
 from workbench.units import human_eta, human_rate
 from workbench.workspace import Workspace
@@ -79,6 +80,7 @@ def files_cmd(workspace: Workspace, repo: str, revision: str | None, n_ctx: int 
         except Exception as error:  # noqa: BLE001  the listing is still worth showing
             note = f"header not readable ({error}); fit estimated from sizes"
     machine = hardware.detect()
+    members, rate = checked_members(workspace.db), measured_rate(workspace.db)
     rows = []
     for model in listing.files:
         verdict = None
@@ -86,7 +88,7 @@ def files_cmd(workspace: Workspace, repo: str, revision: str | None, n_ctx: int 
             estimate = estimate_for_header(header, model.size, n_ctx,
                                            parameters=listing.parameters,
                                            header_file_size=header_size)
-            verdict = judge(estimate, machine)
+            verdict = pool_fit(estimate, machine, members, rate=rate)
         rows.append((model, verdict))
     if as_json:
         echo_json({
@@ -150,7 +152,8 @@ def pull_cmd(workspace: Workspace, repo: str, file: str, revision: str | None,
     in_bar = False
     try:
         for event in pull(client, workspace.db, workspace.models_dir, repo, file,
-                          revision=revision, force=force, n_ctx=n_ctx):
+                          revision=revision, force=force, n_ctx=n_ctx,
+                          members=checked_members(workspace.db)):
             if event.stage == "download":
                 if tty:
                     click.echo(_bar(event), nl=False)

@@ -252,6 +252,7 @@ class Reply(StreamedReply):
             "n_batch": load.n_batch,
             "prompt_cache": PROMPT_CACHE[mode],
             "model_path": str(self.loaded.path),
+            **_split_record(self.loaded.split),
             "llama_cpp_python": llama_cpp.__version__,
             "workbench": __version__,
         }
@@ -326,3 +327,12 @@ class Reply(StreamedReply):
             if perf.n_p_eval > 0 and perf.t_p_eval_ms > 0:
                 stats.prompt_tps = perf.n_p_eval / (perf.t_p_eval_ms / 1000)
             stats.peak_rss = max(peak, process.memory_info().rss)
+
+
+def _split_record(split: dict[str, Any] | None) -> dict[str, Any]:
+    """Where the model's layers sat when split across workers, kept with the reply (so its
+    line says so when the chat is opened again); nothing when it ran here alone."""
+    if not split:
+        return {}
+    return {"split": [{"where": share["where"], "layers": share["layers"]}
+                      for share in split.get("split", [])]}

@@ -45,6 +45,7 @@ from workbench.hub.files import HubModelFile, RemotePart, list_files
 from workbench.hub.remote_header import read_remote_header
 from workbench.hub.unfinished import PARTIAL_DIR, keep_refused
 from workbench.library import Model, add_model, list_models, now
+from workbench.pool_fit import Member, PoolFit, pool_fit
 from workbench.safe_text import visible
 from workbench.units import human_size
 
@@ -151,7 +152,7 @@ class PullEvent:
     total: int = 0
     rate: float = 0.0  # bytes per second
     eta: float | None = None  # seconds
-    verdict: fit.Verdict | None = None
+    verdict: PoolFit | None = None
     model: Model | None = None
 
 
@@ -166,7 +167,9 @@ class PullPlan:
     gated: Any
     model: HubModelFile
     targets: list[Path]
-    verdict: fit.Verdict
+    #: This computer's verdict, or the pool's when it is too large here alone and workers
+    #: answered (:func:`workbench.pool_fit.pool_fit`).
+    verdict: PoolFit
     models_dir: Path
     endpoint: str
     already_have: int = 0  # bytes of resumable partial files
@@ -192,6 +195,7 @@ def plan_pull(
     revision: str | None = None,
     n_ctx: int = 4096,
     machine: hardware.Hardware | None = None,
+    members: list[Member] | None = None,
 ) -> PullPlan:
     """Resolve the file, judge the fit from its header, and find what is already here."""
     check_repo_id(repo_id)
@@ -221,7 +225,7 @@ def plan_pull(
         header, model.size, n_ctx, parameters=repo.parameters,
         header_file_size=model.parts[0].size if header is not None else None,
     )
-    verdict = fit.judge(estimate, machine or hardware.detect())
+    verdict = pool_fit(estimate, machine or hardware.detect(), members or [])
     have = 0
     for part in model.parts:
         partial, record = partial_paths(models_dir, repo_id, part.path)
@@ -320,10 +324,11 @@ def pull(
     n_ctx: int = 4096,
     disk_free: DiskFree = _disk_free,
     machine: hardware.Hardware | None = None,
+    members: list[Member] | None = None,
 ) -> Iterator[PullEvent]:
     """Plan and run a pull in one iterator (the CLI's way; the window plans first, asks, runs)."""
     plan = plan_pull(client, models_dir, repo_id, filename, revision=revision, n_ctx=n_ctx,
-                     machine=machine)
+                     machine=machine, members=members)
     if plan.note:
         yield PullEvent("note", plan.note, file=plan.model.name)
     yield PullEvent("fit", plan.verdict.summary(), file=plan.model.name, verdict=plan.verdict)

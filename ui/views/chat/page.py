@@ -32,7 +32,7 @@ from ui.services import Services
 from ui.views.chat.banner import Banner
 from ui.views.chat.docs_panel import DocsPanel
 from ui.views.chat.sampling_panel import SamplingPanel
-from ui.views.chat.turns import Stream, TurnsPart
+from ui.views.chat.turns import Stream, TurnsPart, model_ref
 from ui.views.chat.view import ChatView
 from ui.views.chat.welcome import WelcomeView
 from ui.widgets.message_widget import MessageWidget
@@ -285,7 +285,7 @@ class ChatPage(TurnsPart, QWidget):
         self.model_picker.clear()
         for model in self.models:
             label = f"{model.name} · base model" if model.kind_label else model.name
-            self.model_picker.addItem(label, model.id)
+            self.model_picker.addItem(label, model_ref(model))
             if model.kind_label:  # it continues text and echoes prompts: say so where chosen
                 self.model_picker.setItemData(self.model_picker.count() - 1,
                                               model.kind_label, Qt.ItemDataRole.ToolTipRole)
@@ -378,7 +378,7 @@ class ChatPage(TurnsPart, QWidget):
     @property
     def current_model(self) -> Model | None:
         model_id = self.model_picker.currentData()
-        return next((m for m in self.models if m.id == model_id), None)
+        return next((m for m in self.models if model_ref(m) == model_id), None)
 
     @property
     def is_streaming(self) -> bool:

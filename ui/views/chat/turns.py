@@ -21,9 +21,19 @@ from dataclasses import dataclass, field
 from sqlite_utils import Database
 
 from ui.tasks import Job
+from ui.views.chat.placement import metrics_note, on_placed
 from ui.widgets.message_widget import MessageWidget
 from workbench import conversations as convs
-from workbench.chat_runner import ChatRunner, Crashed, Finished, Loading, Started, TurnRequest
+from workbench.chat_runner import (
+    ChatRunner,
+    Crashed,
+    Finished,
+    Loading,
+    Placed,
+    Started,
+    TurnRequest,
+)
+from workbench.endpoints import model_ref
 from workbench.engine.settings import json_cut_note
 from workbench.library import Model
 
@@ -33,6 +43,9 @@ from workbench.library import Model
 #: cores would otherwise have: at 30 frames a second that was 8% of a core, at 20 under 6%.
 FRAME_MS = 50
 CONTINUE_PROMPT = "Continue exactly where you stopped."
+
+
+__all__ = ["Stream", "TurnsPart", "model_ref"]  # model_ref: the page names models so too
 
 
 @dataclass
@@ -52,6 +65,7 @@ class Stream:
     user_widget: MessageWidget | None = None
     pending: list[str] = field(default_factory=list)
     failed: str = ""
+    placed: str = ""  # where the model's parts sit, when loaded across workers
 
 
 class TurnsPart:
@@ -73,7 +87,7 @@ class TurnsPart:
         if model is None:
             self.show_error("Choose a model first: there is none in the library yet.")
             return
-        request = TurnRequest("send", model.id, prompt=text,
+        request = TurnRequest("send", model_ref(model), prompt=text,
                               conversation_id=self.conversation_id,
                               parent_id=self.view.leaf_id if self.conversation_id else None,
                               system_prompt=self.panel.system_text(),
@@ -97,7 +111,7 @@ class TurnsPart:
         if self.is_streaming or model is None:
             return
         self.view.remove_from(reply_id)
-        self._start(TurnRequest("regenerate", model.id, message_id=reply_id,
+        self._start(TurnRequest("regenerate", model_ref(model), message_id=reply_id,
                                 overrides=self.panel.overrides()), model, None)
 
     def edit(self, message_id: int, text: str) -> None:
@@ -106,7 +120,7 @@ class TurnsPart:
             return
         self.view.remove_from(message_id)
         user = self.view.add(MessageWidget("user", text, parent=self.view.column))
-        self._start(TurnRequest("edit", model.id, prompt=text, message_id=message_id,
+        self._start(TurnRequest("edit", model_ref(model), prompt=text, message_id=message_id,
                                 overrides=self.panel.overrides()), model, user)
 
     def _start(self, request: TurnRequest, model: Model, user: MessageWidget | None) -> None:
@@ -185,6 +199,8 @@ class TurnsPart:
                     # the title the database gives it, shown now rather than after the reply
                     self.title.setText(convs.title_from(stream.request.prompt))
                 self.services.events.changed.emit(frozenset({"chats"}), self)
+        elif isinstance(event, Placed):
+            on_placed(self, stream, event)
         elif isinstance(event, Crashed):
             self._flush()
             stream.failed = event.message
@@ -203,8 +219,8 @@ class TurnsPart:
                 # What is stored, so the line reads the same when the chat is opened again.
                 stream.widget.set_metrics(
                     stats.measurements(), stats.finish_reason,
-                    json_cut_note(stats.finish_reason, stats.settings.get("json_schema"),
-                                  event.text))
+                    metrics_note(stream, json_cut_note(
+                        stats.finish_reason, stats.settings.get("json_schema"), event.text)))
                 if event.citations or event.docs_note:
                     stream.widget.set_citations(event.citations, event.docs_note)
 

@@ -43,7 +43,9 @@ from workbench.hub.client import HubClient
 from workbench.hub.download import PullEvent, PullPlan, plan_pull, run_pull
 from workbench.hub.unfinished import Unfinished, discard_download, list_unfinished
 from workbench.library import Model
+from workbench.pool_fit import last_members
 from workbench.units import human_rate, human_size
+from workbench.workers import list_workers
 
 
 def models_dir_for(services: Services) -> Path:
@@ -52,10 +54,15 @@ def models_dir_for(services: Services) -> Path:
     return services.workspace.models_dir
 
 
+def pool_members(db: Database) -> list:
+    """The workers as their last background check found them (never a wait here)."""
+    return last_members(list_workers(db))
+
+
 def plan_job(db: Database, services: Services, item: DownloadItem) -> PullPlan:
     client = HubClient.from_settings(db)
     return plan_pull(client, models_dir_for(services), item.repo_id, item.file,
-                     revision=item.commit, n_ctx=item.n_ctx)
+                     revision=item.commit, n_ctx=item.n_ctx, members=pool_members(db))
 
 
 def transfer_job(db: Database, item: DownloadItem, plan: PullPlan,

@@ -10,7 +10,7 @@ still work" (the core looks at the host once before asking huggingface_hub).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import Signal
@@ -38,7 +38,16 @@ from workbench.hub.client import HubClient
 from workbench.hub.files import HubModelFile, RepoFiles, list_files
 from workbench.hub.remote_header import read_remote_header
 from workbench.hub.search import SORTS, RepoResult, search_models
+from workbench.pool_fit import (
+    Member,
+    PoolFit,
+    check_unchecked,
+    last_members,
+    measured_rate,
+    pool_fit,
+)
 from workbench.units import human_count, human_size
+from workbench.workers import list_workers
 
 CONTEXTS = (2048, 4096, 8192, 16384, 32768, 65536, 131072)
 
@@ -62,26 +71,39 @@ class FitInputs:
     header: GGUFHeader | None
     header_size: int | None
     machine: hardware.Hardware
+    #: The usable workers (their last check) and this computer's measured weights rate:
+    #: a file too large here alone is judged across the pool.
+    members: list[Member] = field(default_factory=list)
+    rate: float | None = None
 
 
 def fit_inputs_job(db: Database, repo: RepoFiles) -> FitInputs:
     """No readable header (a mirror without Range support, a broken file) is not an error:
     the verdicts fall back to an estimate from the file size and say so (``~``)."""
     machine = hardware.detect()
+    members, rate = pool_members(db), measured_rate(db)
     models = [m for m in repo.files if not m.projector and m.size]
     if not models:
-        return FitInputs(None, None, machine)
+        return FitInputs(None, None, machine, members, rate)
     smallest = min(models, key=lambda m: m.size)
     try:
         remote = read_remote_header(HubClient.from_settings(db), repo.repo_id,
                                     smallest.parts[0].path, revision=repo.commit)
     except WorkbenchError:
-        return FitInputs(None, None, machine)
-    return FitInputs(remote.header, smallest.size, machine)
+        return FitInputs(None, None, machine, members, rate)
+    return FitInputs(remote.header, smallest.size, machine, members, rate)
 
 
-def verdicts_for(repo: RepoFiles, inputs: FitInputs, n_ctx: int) -> dict[str, fit.Verdict]:
-    """Each model file's fit verdict at ``n_ctx`` on this machine (pure arithmetic)."""
+def pool_members(db: Database) -> list[Member]:
+    """The added workers as their last checks found them; on this (hub) worker, checked now
+    when none was checked yet in this run."""
+    check_unchecked(db)
+    return last_members(list_workers(db))
+
+
+def verdicts_for(repo: RepoFiles, inputs: FitInputs, n_ctx: int) -> dict[str, PoolFit]:
+    """Each model file's fit verdict at ``n_ctx`` on this machine, or across it and the
+    workers when it is too large alone (pure arithmetic)."""
     verdicts = {}
     for model in repo.files:
         if model.projector or not model.size:
@@ -89,7 +111,8 @@ def verdicts_for(repo: RepoFiles, inputs: FitInputs, n_ctx: int) -> dict[str, fi
         estimate = fit.estimate_for_header(inputs.header, model.size, n_ctx,
                                            parameters=repo.parameters,
                                            header_file_size=inputs.header_size)
-        verdicts[model.name] = fit.judge(estimate, inputs.machine)
+        verdicts[model.name] = pool_fit(estimate, inputs.machine, inputs.members,
+                                        rate=inputs.rate)
     return verdicts
 
 

@@ -48,6 +48,7 @@ from ui.widgets.text_fit import ElidedLabel, breakable
 from workbench import library
 from workbench.errors import WorkbenchError
 from workbench.library import Model
+from workbench.pool_fit import check_unchecked, library_fits
 from workbench.scan import Found, add_found
 from workbench.settings import all_settings
 from workbench.units import human_count, human_size
@@ -136,7 +137,9 @@ class ModelDetails(QFrame):
         layout.addLayout(buttons)
         self.show_model(None)
 
-    def show_model(self, model: Model | None) -> None:
+    def show_model(self, model: Model | None, fit: str | None = None) -> None:
+        """``fit``: its verdict in full (:meth:`workbench.pool_fit.PoolFit.summary`), with the
+        split across workers when it counts them."""
         while self.form.rowCount():
             self.form.removeRow(0)
         for button in (self.chat_button, self.settings_button, self.rename_button,
@@ -152,6 +155,7 @@ class ModelDetails(QFrame):
         facts: list[tuple[str, str]] = [
             ("File", model.path),
             ("Size", human_size(model.file_size)),
+            *([("Fit", fit)] if fit else []),
             ("Context", f"{model.context_length:,} tokens" if model.context_length else "-"),
             ("Chat template", model.template_note),
             ("License", model.license or "not stated"),
@@ -190,6 +194,7 @@ class LibraryTab(QWidget):
         self.table_model = LibraryTableModel(self)
         self.app_settings: dict[str, Any] = {}
         self.settings_dialog: ModelSettingsDialog | None = None
+        self._workers_asked = False
 
         self.message = MessageBar()
         self.count = muted()
@@ -267,6 +272,13 @@ class LibraryTab(QWidget):
             select_source_row(self.table, row)
         self._selection_changed()
         self.changed.emit(models)
+        # each file's header read, and the workers' last checks counted: on the db worker
+        self._run(library_fits, models, name="fit of each model",
+                  on_done=self._fits_arrived)
+        if not self._workers_asked:  # once: the workers' memory counts in the verdicts
+            self._workers_asked = True
+            self.services.ops.run("hub", check_unchecked, name="check workers",
+                                  changes=("workers",))
 
     @property
     def busy(self) -> int:
@@ -282,6 +294,9 @@ class LibraryTab(QWidget):
     def _library_changed_elsewhere(self, changes: frozenset[str], initiator: object) -> None:
         if "library" in changes and initiator is not self:
             self.refresh()
+        elif "workers" in changes and self.table_model.rows():  # new checks: new verdicts
+            self._run(library_fits, self.table_model.rows(), name="fit of each model",
+                      on_done=self._fits_arrived)
 
     def selected_model(self) -> Model | None:
         row = selected_row(self.table)
@@ -292,7 +307,12 @@ class LibraryTab(QWidget):
             self._details_pending = True
             return
         self._details_pending = False
-        self.details.show_model(self.selected_model())
+        model = self.selected_model()
+        self.details.show_model(model, self.table_model.fit_detail(model) if model else None)
+
+    def _fits_arrived(self, fits: dict[int, Any]) -> None:
+        self.table_model.set_fits(fits)
+        self._selection_changed()
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt's name)
         super().showEvent(event)
