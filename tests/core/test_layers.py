@@ -38,7 +38,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "domain": (
         "workbench.conversations", "workbench.library", "workbench.model_settings",
         "workbench.catalog", "workbench.model_check", "workbench.workspace",
-        "workbench.runnable", "workbench.mcp", "workbench.endpoints",
+        "workbench.runnable", "workbench.mcp", "workbench.endpoints", "workbench.drafts",
     ),
     # llama.cpp, in its own process.
     "engine": ("workbench.engine", "workbench.engine.tools", "workbench.engine.tool_parse",

@@ -7,6 +7,7 @@ import click
 from workbench import library
 from workbench.cli.common import echo_json, human_count, human_size, pass_workspace
 from workbench.cli.group import cli
+from workbench.drafts import suggest_draft
 from workbench.workspace import Workspace
 
 
@@ -54,8 +55,9 @@ def models_list(workspace: Workspace, as_json: bool) -> None:
 def models_show(workspace: Workspace, model: str, as_json: bool) -> None:
     """Show one model: header facts, file, and where it came from."""
     found = library.get_model(workspace.db, model)
+    draft = suggest_draft(workspace.db, found)
     if as_json:
-        echo_json(found.to_dict())
+        echo_json({**found.to_dict(), "draft_suggestion": draft.name if draft else None})
         return
     facts = [
         ("Name", found.name), ("ID", found.id), ("File", found.path),
@@ -69,6 +71,9 @@ def models_show(workspace: Workspace, model: str, as_json: bool) -> None:
     ]
     for key, value in facts:
         click.echo(f"{key + ':':16} {value}")
+    if draft is not None:
+        click.echo(f"{'Draft:':16} {draft.name} would fit (a smaller file with the same "
+                   f"vocabulary: --set draft={draft.name} for speculative decoding)")
     if found.settings:
         click.echo("Settings:")
         for key, value in found.settings.items():

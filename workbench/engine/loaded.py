@@ -9,6 +9,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import llama_cpp
 import psutil
@@ -72,6 +73,9 @@ class LoadedModel:
     fresh: bool = True
     #: What the context's KV cache holds, for the next reply's prefix reuse.
     cache: CacheRecord = field(default_factory=CacheRecord)
+    #: The draft model for speculative decoding (:mod:`workbench.engine.speculative`), loaded
+    #: by the first reply that asks for one and kept with this model.
+    draft: Any = None
 
     def template(self, override: str | None) -> ChatTemplate:
         model = self.llama._model
@@ -85,6 +89,9 @@ class LoadedModel:
         )
 
     def close(self) -> None:
+        if self.draft is not None:
+            self.draft.close()
+            self.draft = None
         with contextlib.suppress(Exception):
             self.llama.close()
 

@@ -287,12 +287,24 @@ class Reply(StreamedReply):
         if self.loaded.fresh:
             stats.load_ms = self.loaded.load_ms
             self.loaded.fresh = False
-        llama_cpp.llama_perf_context_reset(llama.ctx)
-        generation = Generation(
-            llama, self.loaded.cache, tokens, sampling=sampling, seed=seed, stops=stops,
-            stop_flag=self._stop, mode=mode, prefix=fitted.prefix,
-            grammar=grammar or grammar_text(_grammar(sampling.json_schema)),
+        options: dict[str, Any] = dict(
+            sampling=sampling, seed=seed, stops=stops, stop_flag=self._stop, mode=mode,
+            prefix=fitted.prefix, grammar=grammar or grammar_text(_grammar(sampling.json_schema)),
             triggers=triggers if grammar else ())
+        generation: Generation
+        draft = None
+        if sampling.draft:
+            from workbench.engine.speculative import SpeculativeGeneration, attach_draft
+
+            draft = attach_draft(self.loaded, sampling.draft)
+            if draft.note:
+                stats.settings["draft_note"] = draft.note
+            generation = SpeculativeGeneration(
+                llama, self.loaded.cache, tokens, **options, draft=draft,
+                draft_max=sampling.draft_max, p_min=sampling.draft_p_min)
+        else:
+            generation = Generation(llama, self.loaded.cache, tokens, **options)
+        llama_cpp.llama_perf_context_reset(llama.ctx)
         stream = generation.__iter__()
         try:
             for count, piece in enumerate(stream):
@@ -315,6 +327,13 @@ class Reply(StreamedReply):
                 stats.ttft_ms = (token_times[0] - started) * 1000
             if len(token_times) > 1 and token_times[-1] > token_times[0]:
                 stats.gen_tps = (len(token_times) - 1) / (token_times[-1] - token_times[0])
-            if perf.n_p_eval > 0 and perf.t_p_eval_ms > 0:
-                stats.prompt_tps = perf.n_p_eval / (perf.t_p_eval_ms / 1000)
+            n_prompt, prompt_ms = perf.n_p_eval, perf.t_p_eval_ms
+            if draft is not None:
+                n_prompt, prompt_ms = generation.prompt_perf  # type: ignore[attr-defined]
+            if n_prompt > 0 and prompt_ms > 0:
+                stats.prompt_tps = n_prompt / (prompt_ms / 1000)
             stats.peak_rss = max(peak, process.memory_info().rss)
+            if draft is not None:
+                figures = generation.figures  # type: ignore[attr-defined]
+                stats.speculative = figures.record(draft, stats.gen_tps, sampling.draft_max)
+                stats.settings["speculative"] = stats.speculative
