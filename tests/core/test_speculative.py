@@ -195,3 +195,19 @@ def test_cli_draft_figures_warning_and_suggestion(files: dict[str, Path], worksp
     assert result.exit_code == 0, result.output
     assert "bigger than" in result.stderr and "draft " in result.stderr
     assert "accepted" in result.stderr
+
+
+def test_a_draft_is_a_speed_setting_of_a_contender(files: dict[str, Path], db) -> None:
+    """The draft changes how fast the text comes, not which: the same contender, with the
+    draft (resolved to its file) recorded for its next run, and reaching the engine."""
+    from workbench.trials.contenders import contenders_from
+
+    target = add_model(db, files["target"])
+    draft = add_model(db, files["draft"])
+    plain, = contenders_from(db, [(target.name, ["temperature=0"])])
+    drafted, = contenders_from(db, [(target.name, ["temperature=0", f"draft={draft.name}",
+                                                   "draft_max=5"])])
+    assert drafted.id == plain.id and drafted.label == plain.label
+    assert drafted.sampling.draft == str(Path(draft.path)) and drafted.sampling.draft_max == 5
+    with pytest.raises(InvalidInputError, match="draft_max"):
+        contenders_from(db, [(target.name, [f"draft={draft.name}", "draft_max=many"])])
