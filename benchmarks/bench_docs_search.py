@@ -50,6 +50,7 @@ from workbench.engine.embed import MAX_TOKENS  # noqa: E402
 from workbench.library import add_model, now  # noqa: E402
 from workbench.settings import set_setting  # noqa: E402
 from workbench.store import open_database  # noqa: E402
+from workbench.units import human_tps  # noqa: E402
 
 DIM = 384
 
@@ -219,11 +220,11 @@ def indexing_speed(folder: Path, rounds: int, threads: int, files: int, words: i
         ours_rates.append(rate)
         ref_rates.append(ref_rate)
         print(f"round {number + 1}: ours {tokens:,} tokens in {seconds:.1f} s "
-              f"({rate:.0f} tok/s, {len(texts)} passages), reference {ref_tokens:,} tokens "
-              f"in {ref_seconds:.1f} s ({ref_rate:.0f} tok/s): ratio {ratios[-1]:.3f}",
+              f"({human_tps(rate)}, {len(texts)} passages), reference {ref_tokens:,} tokens "
+              f"in {ref_seconds:.1f} s ({human_tps(ref_rate)}): ratio {ratios[-1]:.3f}",
               flush=True)
-    print(f"indexing with an embedding model: ours {statistics.median(ours_rates):.0f} tok/s, "
-          f"llama.cpp batched {statistics.median(ref_rates):.0f} tok/s, median ratio "
+    print(f"indexing with an embedding model: ours {human_tps(statistics.median(ours_rates))}, "
+          f"llama.cpp batched {human_tps(statistics.median(ref_rates))}, median ratio "
           f"{statistics.median(ratios):.3f} (SmolLM2-135M Q4_1, mean pooling, {threads} "
           f"thread(s), batch {MAX_TOKENS})")
 

@@ -37,6 +37,9 @@ class StoredMessage:
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> StoredMessage:
         metrics = {k: row[k] for k in METRIC_COLUMNS if row.get(k) is not None}
+        settings = json.loads(row["settings"] or "{}")
+        if isinstance(settings, dict) and settings.get("speculative"):
+            metrics["speculative"] = settings["speculative"]  # a draft's figures, kept there
         return cls(
             id=row["id"],
             conversation_id=row["conversation_id"],
@@ -48,7 +51,7 @@ class StoredMessage:
             model_id=row["model_id"],
             finish_reason=row["finish_reason"],
             metrics=metrics,
-            settings=json.loads(row["settings"] or "{}"),
+            settings=settings,
             error=row["error"],
         )
 

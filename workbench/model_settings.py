@@ -10,7 +10,7 @@ reads the same everywhere.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +96,10 @@ def runnable(db: Database, ref: str | int | Model,
         load, sampling = resolve_settings(db, model, values)
     except TypeError as error:  # a value of the wrong type reached a settings dataclass
         raise InvalidInputError(f"settings: {error}") from None
+    if sampling.draft:
+        from workbench.drafts import check_draft
+
+        sampling = replace(sampling, draft=check_draft(db, model, sampling.draft))
     return Runnable(model, load, sampling, system_prompt)
 
 

@@ -112,6 +112,34 @@ def human_spread(spread: Mapping[str, Any] | None, fmt: Callable[[Any], str]) ->
     return fmt(spread["median"])
 
 
+def human_speculative(figures: Mapping[str, Any] | None, *, short: bool = False) -> str:
+    """What a draft did for a reply: ``draft 31/40 accepted (78%) · 1.4× faster (est.)``;
+    ``short``: ``draft 78% · 1.4×``. "" without figures (no draft)."""
+    if not figures:
+        return ""
+    rate = figures.get("acceptance")
+    drafted = figures.get("drafted") or 0
+    if short:
+        share = f"draft {rate:.0%}" if rate is not None else "draft –"
+    else:
+        share = (f"draft {figures.get('accepted', 0)}/{drafted} accepted"
+                 + (f" ({rate:.0%})" if rate is not None else ""))
+    speedup = figures.get("speedup")
+    if speedup:
+        share += f"{SEP}{speedup:.2g}×" + ("" if short else " speed (est.)")
+    return share
+
+
+def _speculative(metrics: Mapping[str, Any]) -> Any:
+    """A reply's draft figures: its own ``speculative``, else its settings record's (a trial
+    cell's row keeps them there)."""
+    found = metrics.get("speculative")
+    settings = metrics.get("settings")
+    if found is None and isinstance(settings, Mapping):
+        found = settings.get("speculative")
+    return found if isinstance(found, Mapping) else None
+
+
 def reply_metrics(metrics: Mapping[str, Any], finish_reason: str | None = None, *,
                   short: bool = False) -> str:
     """What a reply cost, in the one order: ``12.3 tok/s · first token 840 ms · 120 tokens ·
@@ -139,5 +167,6 @@ def reply_metrics(metrics: Mapping[str, Any], finish_reason: str | None = None, 
         f"{m['image_tokens']} image tokens" if m.get("image_tokens") and not short else None,
         f"images encoded in {human_ms(m['image_ms'])}" if m.get("image_ms") and not short
         else None,
+        human_speculative(_speculative(m), short=short) or None,
     ]
     return SEP.join(p for p in parts if p)

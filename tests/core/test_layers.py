@@ -39,7 +39,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "workbench.conversations", "workbench.library", "workbench.model_settings",
         "workbench.catalog", "workbench.model_check", "workbench.workspace",
         "workbench.runnable", "workbench.mcp", "workbench.endpoints", "workbench.workers",
-        "workbench.vision_models", "workbench.images", "workbench.pool_fit",
+        "workbench.vision_models", "workbench.images", "workbench.pool_fit", "workbench.drafts",
     ),
     # llama.cpp, in its own process.
     "engine": ("workbench.engine", "workbench.engine.tools", "workbench.engine.tool_parse",

@@ -30,6 +30,7 @@ from workbench.engine.templates import family_names
 from workbench.errors import EngineCrashed, InvalidInputError, WorkbenchError
 from workbench.mcp.toolbox import McpNotice, ToolCallShown, ToolResultShown
 from workbench.text_files import decode, read_limited, read_text_file
+from workbench.trials.contenders import parse_set_options
 from workbench.workspace import Workspace
 
 
@@ -103,12 +104,15 @@ def read_prompt(prompt: str | None, prompt_file: str | None) -> str:
               show_default=True,
               help="json: print one JSON object (the reply, its metrics and citations) "
                    "instead of streaming the text.")
+@click.option("--set", "set_items", multiple=True, metavar="KEY=VALUE",
+              help="Any model setting, as in 'trial run' (e.g. draft=MODEL draft_max=8 for "
+                   "speculative decoding); the options above win; repeatable.")
 @pass_workspace
 def chat(workspace: Workspace, model: str, prompt: str | None, prompt_file: str | None,
          system_prompt: str | None, conversation: int | None, schema_file: str | None,
          any_json: bool, docs: tuple[str, ...], k: int, images: tuple[str, ...],
          mcp: tuple[str, ...], yes: bool,
-         fmt: str, **options: Any) -> None:
+         fmt: str, set_items: tuple[str, ...], **options: Any) -> None:
     """Ask MODEL (an id or a name prefix) and stream the reply; metrics go to stderr.
 
     PROMPT is the text, or - to read it from standard input (or use --prompt-file).
@@ -127,7 +131,8 @@ def chat(workspace: Workspace, model: str, prompt: str | None, prompt_file: str 
         options["json_schema"] = ANY_JSON
     if options.get("tool_choice") is not None and not mcp:
         raise InvalidInputError("--tool-choice: needs --mcp SERVER (tools to choose from)")
-    overrides = {key: value for key, value in options.items() if value is not None}
+    overrides = {**parse_set_options(list(set_items)),
+                 **{key: value for key, value in options.items() if value is not None}}
     runner = ChatRunner(workspace.db, Engine(), TurnRequest(
         "send", model, prompt=prompt, conversation_id=conversation,
         system_prompt=system_prompt, overrides=overrides, docs=list(docs), k=k,
@@ -181,8 +186,9 @@ def chat(workspace: Workspace, model: str, prompt: str | None, prompt_file: str 
                     _echo_sources(event.citations)
                 if event.docs_note:
                     click.echo(f"note: {event.docs_note}", err=True)
-                if event.stats.settings.get("tool_loop_note"):
-                    click.echo(f"note: {event.stats.settings['tool_loop_note']}", err=True)
+                for key in ("tool_loop_note", "draft_note"):
+                    if event.stats.settings.get(key):
+                        click.echo(f"note: {event.stats.settings[key]}", err=True)
                 click.echo(f"[conversation {started.conversation_id}] "
                            f"{event.stats.summary()}", err=True)
                 note = json_cut_note(event.stats.finish_reason,
@@ -216,7 +222,9 @@ def _echo_result(started: Started, finished: Finished) -> None:
         "text": finished.text,
         "status": finished.status,
         "finish_reason": finished.stats.finish_reason,
-        "metrics": finished.stats.measurements(),
+        "metrics": {**finished.stats.measurements(),
+                    **({"speculative": finished.stats.speculative}
+                       if finished.stats.speculative else {})},
         "citations": finished.citations,
         "note": finished.docs_note,
         "tool_calls": finished.stats.settings.get("tool_calls", []),

@@ -9,6 +9,7 @@ import click
 from workbench import library
 from workbench.cli.common import echo_json, human_count, human_size, pass_workspace
 from workbench.cli.group import cli
+from workbench.drafts import suggest_draft
 from workbench.workspace import Workspace
 
 
@@ -66,8 +67,10 @@ def models_show(workspace: Workspace, model: str, as_json: bool, workers: str | 
     across workers when it uses some."""
     found = library.get_model(workspace.db, model)
     split = _planned_split(workspace, found, workers)
+    draft = suggest_draft(workspace.db, found)
     if as_json:
-        echo_json({**found.to_dict(), **({"split": split} if split else {})})
+        echo_json({**found.to_dict(), **({"split": split} if split else {}),
+                   "draft_suggestion": draft.name if draft else None})
         return
     facts = [
         ("Name", found.name), ("ID", found.id), ("File", found.path),
@@ -82,6 +85,9 @@ def models_show(workspace: Workspace, model: str, as_json: bool, workers: str | 
     ]
     for key, value in facts:
         click.echo(f"{key + ':':16} {value}")
+    if draft is not None:
+        click.echo(f"{'Draft:':16} {draft.name} would fit (a smaller file with the same "
+                   f"vocabulary: --set draft={draft.name} for speculative decoding)")
     if found.settings:
         click.echo("Settings:")
         for key, value in found.settings.items():

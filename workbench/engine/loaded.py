@@ -81,6 +81,9 @@ class LoadedModel:
     split: dict[str, Any] | None = None
     #: The vision projector's mtmd context, opened by the first reply with images.
     projector: Any = None
+    #: The draft model for speculative decoding (:mod:`workbench.engine.speculative`), loaded
+    #: by the first reply that asks for one and kept with this model.
+    draft: Any = None
 
     def template(self, override: str | None) -> ChatTemplate:
         model = self.llama._model
@@ -99,6 +102,9 @@ class LoadedModel:
 
             mtmd_cpp.mtmd_free(self.projector)
             self.projector = None
+        if self.draft is not None:
+            self.draft.close()
+            self.draft = None
         with contextlib.suppress(Exception):
             self.llama.close()
 

@@ -263,6 +263,10 @@ class Reply(StreamedReply):
         return fit_messages(self.loaded, messages, reserve, self.sampling.template,
                             shared_prefix=self.keep_prefix, tools=tools)
 
+    #: Whether a draft model may speed this reply up (a reply with images evaluates its
+    #: prompt its own way, so it runs without the draft).
+    DRAFTED = True
+
     def _generation(self, tokens: list[int], **options: Any) -> Generation:
         """The generation loop over ``tokens`` (a reply with images evaluates its own)."""
         return Generation(self.loaded.llama, self.loaded.cache, tokens, **options)
@@ -296,12 +300,24 @@ class Reply(StreamedReply):
         if self.loaded.fresh:
             stats.load_ms = self.loaded.load_ms
             self.loaded.fresh = False
-        llama_cpp.llama_perf_context_reset(llama.ctx)
-        generation = self._generation(
-            tokens, sampling=sampling, seed=seed, stops=stops,
-            stop_flag=self._stop, mode=mode, prefix=fitted.prefix,
-            grammar=grammar or grammar_text(_grammar(sampling.json_schema)),
+        options: dict[str, Any] = dict(
+            sampling=sampling, seed=seed, stops=stops, stop_flag=self._stop, mode=mode,
+            prefix=fitted.prefix, grammar=grammar or grammar_text(_grammar(sampling.json_schema)),
             triggers=triggers if grammar else ())
+        generation: Generation
+        draft = None
+        if sampling.draft and self.DRAFTED:
+            from workbench.engine.speculative import SpeculativeGeneration, attach_draft
+
+            draft = attach_draft(self.loaded, sampling.draft)
+            if draft.note:
+                stats.settings["draft_note"] = draft.note
+            generation = SpeculativeGeneration(
+                llama, self.loaded.cache, tokens, **options, draft=draft,
+                draft_max=sampling.draft_max, p_min=sampling.draft_p_min)
+        else:
+            generation = self._generation(tokens, **options)
+        llama_cpp.llama_perf_context_reset(llama.ctx)
         stream = generation.__iter__()
         try:
             for count, piece in enumerate(stream):
@@ -324,9 +340,16 @@ class Reply(StreamedReply):
                 stats.ttft_ms = (token_times[0] - started) * 1000
             if len(token_times) > 1 and token_times[-1] > token_times[0]:
                 stats.gen_tps = (len(token_times) - 1) / (token_times[-1] - token_times[0])
-            if perf.n_p_eval > 0 and perf.t_p_eval_ms > 0:
-                stats.prompt_tps = perf.n_p_eval / (perf.t_p_eval_ms / 1000)
+            n_prompt, prompt_ms = perf.n_p_eval, perf.t_p_eval_ms
+            if draft is not None:
+                n_prompt, prompt_ms = generation.prompt_perf  # type: ignore[attr-defined]
+            if n_prompt > 0 and prompt_ms > 0:
+                stats.prompt_tps = n_prompt / (prompt_ms / 1000)
             stats.peak_rss = max(peak, process.memory_info().rss)
+            if draft is not None:
+                figures = generation.figures  # type: ignore[attr-defined]
+                stats.speculative = figures.record(draft, stats.gen_tps, sampling.draft_max)
+                stats.settings["speculative"] = stats.speculative
 
 
 def _split_record(split: dict[str, Any] | None) -> dict[str, Any]:

@@ -115,6 +115,14 @@ class SamplingSettings:
     tools: str | None = None
     tool_choice: str | None = None
     parallel_tool_calls: bool = True
+    #: Speculative decoding (:mod:`workbench.engine.speculative`): the draft model's file (a
+    #: library reference is resolved to it by :func:`~workbench.model_settings.runnable`), the
+    #: most tokens it drafts at a time, and the least probability a drafted token needs
+    #: (llama.cpp's ``--draft-max`` and ``--draft-p-min``). None: no draft (and the three are
+    #: left out of :meth:`to_dict`, so records without a draft read as before).
+    draft: str | None = None
+    draft_max: int = 8
+    draft_p_min: float = 0.75
 
     def __post_init__(self) -> None:
         check_number("temperature", self.temperature, 0)
@@ -129,13 +137,27 @@ class SamplingSettings:
                 raise InvalidInputError(f"setting {name}: must be JSON text")
         if not isinstance(self.parallel_tool_calls, bool):
             raise InvalidInputError("setting parallel_tool_calls: must be true or false")
+        if self.draft is not None and (not isinstance(self.draft, str) or not self.draft):
+            raise InvalidInputError("setting draft: must name a model or a .gguf file")
+        check_number("draft_max", self.draft_max, 1, MAX_DRAFT, whole=True)
+        check_number("draft_p_min", self.draft_p_min, 0, 1)
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
         if not self.tools:
             for key in ("tools", "tool_choice", "parallel_tool_calls"):
                 del values[key]
+        if not self.draft:
+            for key in DRAFT_KEYS:
+                del values[key]
         return values
+
+
+#: The settings of speculative decoding (see :class:`SamplingSettings`).
+DRAFT_KEYS = ("draft", "draft_max", "draft_p_min")
+#: The longest draft: llama.cpp's verify batch grows with it, and past a few dozen tokens a
+#: draft is almost never accepted whole.
+MAX_DRAFT = 64
 
 
 #: Presets shown in the window; their values are visible and editable there.
@@ -313,6 +335,10 @@ class ReplyStats:
     #: decoding their embeddings (replies with images only; also kept in ``settings``).
     image_tokens: int = 0
     image_ms: float | None = None
+    #: What speculative decoding did (:class:`~workbench.engine.speculative.DraftFigures`'
+    #: record: drafted, accepted, acceptance, speedup...); None without a draft. Stored in
+    #: the reply's settings record as ``speculative``, so no column is needed.
+    speculative: dict[str, Any] | None = None
 
     #: The measured numbers every stored reply keeps in columns of the same names.
     MEASURED = ("prompt_tokens", "completion_tokens", "ttft_ms", "prompt_tps", "gen_tps",
@@ -324,5 +350,5 @@ class ReplyStats:
     def summary(self) -> str:
         """The long form of :func:`workbench.units.reply_metrics`: the line the window shows."""
         return reply_metrics({**self.measurements(), "dropped_turns": self.dropped_turns,
-                              "image_tokens": self.image_tokens, "image_ms": self.image_ms},
-                             self.finish_reason)
+                              "image_tokens": self.image_tokens, "image_ms": self.image_ms,
+                              "speculative": self.speculative}, self.finish_reason)

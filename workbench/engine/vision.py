@@ -177,6 +177,8 @@ class ImageGeneration(Generation):
 class ImageReply(Reply):
     """A reply whose messages carry pictures (made by the worker when they do)."""
 
+    DRAFTED = False
+
     _prompt: ImagePrompt | None = None
     _generated: ImageGeneration | None = None
 

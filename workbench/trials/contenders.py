@@ -34,11 +34,15 @@ from workbench.library import Model, now
 from workbench.model_settings import LOAD_KEYS, SAMPLING_KEYS, Runnable, runnable
 
 #: Settings that change speed or memory but not the text: they never make a new contender.
-NON_TEXT_KEYS = {"n_threads", "n_batch", "use_mmap", "gpu_layers", "workers"}
-INT_KEYS = {"n_ctx", "n_threads", "n_batch", "top_k", "max_tokens", "seed", "k"}
+#: A draft (speculative decoding) is one of them: the target samples every token itself, so
+#: the draft changes how fast the text comes, not which text (see workbench.engine.speculative;
+#: like threads, its batches round differently, which can turn a near tie).
+NON_TEXT_KEYS = {"n_threads", "n_batch", "use_mmap", "gpu_layers", "workers", "draft",
+                 "draft_max", "draft_p_min"}
+INT_KEYS = {"n_ctx", "n_threads", "n_batch", "top_k", "max_tokens", "seed", "k", "draft_max"}
 #: Settings of a contender over documents (see the module docstring), not of the model.
 DOC_KEYS = ("docs", "k")
-FLOAT_KEYS = {"temperature", "top_p", "min_p", "repeat_penalty"}
+FLOAT_KEYS = {"temperature", "top_p", "min_p", "repeat_penalty", "draft_p_min"}
 
 
 @dataclass

@@ -67,6 +67,8 @@ def settings_in_words(settings: Mapping[str, Any]) -> str:
     if settings.get("json_schema"):
         words.append("JSON output" if settings["json_schema"].strip() == "{}"
                      else "JSON following a schema")
+    if settings.get("draft"):  # a speed setting, but worth saying (speculative decoding)
+        words.append(f"drafted by {str(settings['draft']).replace(chr(92), '/').split('/')[-1]}")
     words += documents_in_words(settings)
     return ", ".join(words) or "default settings"
 
