@@ -284,6 +284,13 @@ QStatusBar QLabel {{ color: {muted}; padding: 0 6px; }}
 QProgressBar {{ border: 1px solid {border}; border-radius: 4px; background: {base};
     max-height: 10px; }}
 QProgressBar::chunk {{ background: {accent}; border-radius: 3px; }}
+QFrame#ToolCall {{ background: {code_bg}; border: 1px solid {code_border}; border-radius: 6px; }}
+QFrame#ToolCall QLabel#ToolName {{ font-weight: 600; }}
+QLabel#Mono {{ font-family: monospace; font-size: 9pt; }}
+QFrame#ToolCall QPlainTextEdit {{ font-family: monospace; font-size: 9pt; }}
+QFrame#ApprovalBar {{ background: {info_bg}; border: 1px solid {info_border};
+    border-radius: 8px; }}
+QTreeWidget#ToolsTree {{ background: {base}; border: 1px solid {border}; border-radius: 6px; }}
 """
 
 

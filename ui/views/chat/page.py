@@ -29,8 +29,10 @@ from PySide6.QtWidgets import (
 from sqlite_utils import Database
 
 from ui.services import Services
+from ui.views.chat.approval import ApprovalBar, ApprovalBridge
 from ui.views.chat.banner import Banner
 from ui.views.chat.sampling_panel import SamplingPanel
+from ui.views.chat.tools_panel import ToolsPanel
 from ui.views.chat.turns import Stream, TurnsPart
 from ui.views.chat.view import ChatView
 from ui.views.chat.welcome import WelcomeView
@@ -169,6 +171,13 @@ class ChatPage(TurnsPart, QWidget):
         self.stack.addWidget(self.view)
         pane_layout.addWidget(self.stack)
 
+        #: A tool call waiting for the user; the bridge brings it from the engine worker.
+        self.approval_bar = ApprovalBar(center)
+        self.approvals = ApprovalBridge(self)
+        self.approvals.asked.connect(self._approval_asked)
+        #: (server, tool) pairs allowed "always" in the chat on show (this session).
+        self.allowed_tools: set[tuple[str, str]] = set()
+
         composer = QFrame(center)
         composer.setObjectName("Composer")
         composer_layout = QVBoxLayout(composer)
@@ -200,10 +209,16 @@ class ChatPage(TurnsPart, QWidget):
         center_layout.addLayout(header)
         center_layout.addWidget(self.banner)
         center_layout.addWidget(pane, 1)
+        center_layout.addWidget(self.approval_bar)
         center_layout.addWidget(composer)
 
         self.panel = SamplingPanel(self)
         self.panel_button.toggled.connect(self.panel.setVisible)
+        self.tools_panel = ToolsPanel(self.services, self.panel)
+        tools_layout = self.panel.layout()
+        assert isinstance(tools_layout, QVBoxLayout)
+        tools_layout.insertSpacing(tools_layout.count() - 1, 6)
+        tools_layout.insertWidget(tools_layout.count() - 1, self.tools_panel)
         self.panel.structured.file_chosen.connect(self._load_schema)
 
         root.addWidget(side)
@@ -390,12 +405,16 @@ class ChatPage(TurnsPart, QWidget):
         else:
             self._show_first_run()
         self.panel.system_prompt.clear()
+        self.tools_panel.set_conversation(None)
+        self.allowed_tools = set()
         self._update_buttons()
         self.input.setFocus()
 
     def open_conversation(self, conversation_id: int, message_id: int | None = None) -> None:
         """Show a conversation (with ``message_id``: the branch through that message)."""
         self._detach_stream()
+        if conversation_id != self.conversation_id:
+            self.allowed_tools = set()
         self.conversation_id = conversation_id
         self.banner.hide()
         self.services.ops.run(
@@ -416,6 +435,8 @@ class ChatPage(TurnsPart, QWidget):
         conversation = data.conversation
         self.title.setText(conversation["title"] or "Untitled chat")
         self.panel.system_prompt.setPlainText(conversation["system_prompt"] or "")
+        if self.tools_panel.conversation_id != conversation["id"]:
+            self.tools_panel.set_conversation(conversation["id"])
         index = self.model_picker.findData(conversation["model_id"])
         if index >= 0 and not self.is_streaming:
             self.model_picker.setCurrentIndex(index)
@@ -447,6 +468,8 @@ class ChatPage(TurnsPart, QWidget):
                 widget.set_status(message.error or "The reply failed.", error=True)
             elif not (message.status == "stopped" and not message.content):
                 widget.set_status("")
+            widget.tool_calls.set_records(message.settings.get("tool_calls") or [],
+                                          message.settings.get("tool_notices") or [])
         widget.set_siblings(siblings)
 
     # --- errors and files ------------------------------------------------------------------

@@ -82,6 +82,8 @@ class ChatView(QScrollArea):
                 widget.set_status("Interrupted: Workbench closed while this reply was written.")
             elif message.status == "stopped" and not message.content:
                 widget.set_status("Stopped before the first token.")
+            widget.tool_calls.set_records(message.settings.get("tool_calls") or [],
+                                          message.settings.get("tool_notices") or [])
         widget.set_siblings(siblings)
         return self.add(widget)
 
