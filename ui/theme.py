@@ -290,6 +290,7 @@ QLabel#Mono {{ font-family: monospace; font-size: 9pt; }}
 QFrame#ToolCall QPlainTextEdit {{ font-family: monospace; font-size: 9pt; }}
 QFrame#ApprovalBar {{ background: {info_bg}; border: 1px solid {info_border};
     border-radius: 8px; }}
+QFrame#ToolsPanel QPushButton {{ padding: 4px 7px; }}
 QTreeWidget#ToolsTree {{ background: {base}; border: 1px solid {border}; border-radius: 6px; }}
 """
 

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
 from tests.ui.conftest import REPLY_TIMEOUT_MS, make_window, quick_sampling, wait_reply
 from ui import theme
+from ui.views.chat.tools_panel import AddServerDialog
 from workbench import conversations as convs
 from workbench.library import add_model
 from workbench.mcp.servers import add_server
@@ -56,20 +57,39 @@ def click(qtbot, widget) -> None:  # type: ignore[no-untyped-def]
     qtbot.mouseClick(widget, Qt.MouseButton.LeftButton)
 
 
-def add_weather_by_dialog(qtbot, window, folder: Path) -> None:  # type: ignore[no-untyped-def]
+def answer_add_dialog(qtbot, monkeypatch, name: str, where: str,  # type: ignore[no-untyped-def]
+                      seen: list) -> None:
+    """The Add dialog's ``exec`` answered as a user does: fields typed, Add pressed; it
+    returns once the dialog closed (added) or shows its error line (kept open, then
+    cancelled here)."""
+    def answer(dialog: AddServerDialog) -> int:
+        dialog.show()
+        qtbot.waitExposed(dialog)
+        dialog.name.setText(name)
+        assert dialog.kind.currentData() == "stdio"
+        dialog.where.setText(where)
+        click(qtbot, dialog.ok_button)
+        qtbot.waitUntil(lambda: not dialog.isVisible() or dialog.error.isVisible(),
+                        timeout=10_000)
+        seen.append((dialog.isVisible(), dialog.error.text(), dialog.where.text()))
+        if dialog.isVisible():
+            dialog.reject()
+        return dialog.result()
+
+    monkeypatch.setattr(AddServerDialog, "exec", answer)
+
+
+def add_weather_by_dialog(qtbot, monkeypatch, window, folder: Path  # type: ignore[no-untyped-def]
+                          ) -> None:
     """Add… → name, program, command → Add; the server is on for this chat and its tools
     are listed (on the "mcp" worker)."""
     panel = window.chat.tools_panel
+    seen: list = []
+    answer_add_dialog(qtbot, monkeypatch, "weather", shlex.join(write_server(folder)), seen)
     click(qtbot, panel.add_button)
-    dialog = panel.add_dialog
-    assert dialog is not None and dialog.isVisible()
-    dialog.name.setText("weather")
-    assert dialog.kind.currentData() == "stdio"
-    dialog.where.setText(shlex.join(write_server(folder)))
-    click(qtbot, dialog.ok_button)
+    assert seen == [(False, "", seen[0][2])]  # added: closed, no error line
     qtbot.waitUntil(lambda: panel.item("weather") is not None, timeout=10_000)
     qtbot.waitUntil(lambda: panel.tool_names("weather") == ["get_weather"], timeout=60_000)
-    assert panel.add_dialog is None  # accepted and closed
     item = panel.item("weather")
     assert item.checkState(0) == Qt.CheckState.Checked and panel.chosen() == ["weather"]
     assert item.text(0) == "weather · 1 tool"
@@ -109,9 +129,9 @@ def grab_all(qtbot, window, folder: Path, name: str) -> None:  # type: ignore[no
 
 
 def test_allow_once_runs_the_call_and_shows_it_folded_also_when_reopened(
-        qtbot, window, services, tmp_path, screenshot_dir) -> None:
+        qtbot, window, services, tmp_path, screenshot_dir, monkeypatch) -> None:
     chat = window.chat
-    add_weather_by_dialog(qtbot, window, tmp_path / "servers")
+    add_weather_by_dialog(qtbot, monkeypatch, window, tmp_path / "servers")
     must_call(window)
     ask(qtbot, window)
 
@@ -158,9 +178,10 @@ def test_allow_once_runs_the_call_and_shows_it_folded_also_when_reopened(
     assert card.state.text() == "allowed once" and "sunny, 21" in card.fold.text()
 
 
-def test_deny_runs_nothing_and_the_model_reads_why(qtbot, window, services, tmp_path) -> None:
+def test_deny_runs_nothing_and_the_model_reads_why(qtbot, window, services, tmp_path,
+                                                   monkeypatch) -> None:
     chat = window.chat
-    add_weather_by_dialog(qtbot, window, tmp_path / "servers")
+    add_weather_by_dialog(qtbot, monkeypatch, window, tmp_path / "servers")
     must_call(window)
     ask(qtbot, window)
     click(qtbot, chat.approval_bar.deny)
@@ -230,14 +251,12 @@ def test_import_and_remove(qtbot, window, services, tmp_path, monkeypatch) -> No
 
 
 def test_a_bad_entry_in_the_add_dialog_is_one_line_and_keeps_what_was_typed(
-        qtbot, window) -> None:
+        qtbot, window, monkeypatch) -> None:
     panel = window.chat.tools_panel
+    seen: list = []
+    answer_add_dialog(qtbot, monkeypatch, "bad name!", "python server.py", seen)
     click(qtbot, panel.add_button)
-    dialog = panel.add_dialog
-    dialog.name.setText("bad name!")
-    dialog.where.setText("python server.py")
-    click(qtbot, dialog.ok_button)
-    qtbot.waitUntil(lambda: dialog.error.isVisible(), timeout=10_000)
-    assert dialog.error.text().startswith("MCP server name 'bad name!': 1 to 64 letters")
-    assert dialog.isVisible() and dialog.where.text() == "python server.py"
-    dialog.reject()
+    ((still_open, error, typed),) = seen
+    assert still_open and typed == "python server.py"
+    assert error.startswith("MCP server name 'bad name!': 1 to 64 letters")
+    assert panel.servers == [] and panel.add_dialog is None

@@ -28,6 +28,8 @@ DECISIONS = {
 WAITING = "waiting for your approval"
 #: The most characters of a result shown expanded (History keeps up to 20,000).
 SHOWN_CHARS = 20_000
+#: An expanded result is as tall as its text up to this many lines, then it scrolls.
+RESULT_LINES = 12
 
 
 class ToolCallCard(QFrame):
@@ -63,7 +65,6 @@ class ToolCallCard(QFrame):
         self.result.setObjectName("ToolResult")
         self.result.setReadOnly(True)
         self.result.setAccessibleName("Tool result")
-        self.result.setMaximumHeight(220)
         self.result.hide()
         for widget in (self.heading, self.arguments, self.state, self.fold, self.result):
             layout.addWidget(widget)
@@ -98,6 +99,8 @@ class ToolCallCard(QFrame):
         self._summary = f"Result ({count}, {size}{cut})"
         self._first = lines[0][:120]
         self.result.setPlainText(text[:SHOWN_CHARS])
+        shown = min(RESULT_LINES, max(1, self.result.document().blockCount()))
+        self.result.setFixedHeight(shown * self.result.fontMetrics().lineSpacing() + 18)
         self.fold.show()
         self._folded(self.fold.isChecked())
 

@@ -380,14 +380,17 @@ class ToolsPanel(QFrame):
 
     # --- adding, importing, removing ----------------------------------------------------
 
-    def open_add_dialog(self) -> AddServerDialog:
-        """The dialog is window-modal but not blocking (``open``): tests fill and press it."""
+    def open_add_dialog(self) -> None:
+        """The dialog stays open until the core has added the server (its check runs on
+        the db worker while the dialog's loop runs) or the user cancels."""
         dialog = AddServerDialog(self)
         dialog.submitted.connect(self._add_submitted)
         self.add_dialog = dialog
-        dialog.finished.connect(lambda *_: setattr(self, "add_dialog", None))
-        dialog.open()
-        return dialog
+        try:
+            dialog.exec()
+        finally:
+            self.add_dialog = None
+            dialog.deleteLater()
 
     def _add_submitted(self, name: str, kind: str, where: str) -> None:
         dialog = self.add_dialog

@@ -170,6 +170,7 @@ class TurnsPart:
             call = question.call
             stream.widget.tool_calls.add_call(call.server, call.tool, call.arguments,
                                               call.call_id)
+            stream.widget.set_status("Waiting for your approval (below)…")
         self.approval_bar.ask(question)
 
     # --- stream events (GUI thread) --------------------------------------------------------
@@ -212,9 +213,11 @@ class TurnsPart:
             if stream.widget is not None:
                 stream.widget.tool_calls.add_call(event.server, event.tool, event.arguments,
                                                   event.call_id)
+                stream.widget.set_status(f"Calling {event.tool}…")
         elif isinstance(event, ToolResultShown):
             if stream.widget is not None:
                 stream.widget.tool_calls.set_result(event.record(), event.call_id)
+                stream.widget.set_status("Thinking…")
         elif isinstance(event, McpNotice):
             if stream.widget is not None:
                 stream.widget.tool_calls.add_notice(event.line)
