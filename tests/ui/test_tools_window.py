@@ -18,6 +18,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
 from tests.ui.conftest import REPLY_TIMEOUT_MS, make_window, quick_sampling, wait_reply
+from tests.ui.layout_fit import problems
 from ui import theme
 from ui.views.chat.tools_panel import AddServerDialog
 from workbench import conversations as convs
@@ -124,6 +125,7 @@ def grab_all(qtbot, window, folder: Path, name: str) -> None:  # type: ignore[no
             window.resize(width, height)
             qtbot.wait(150)
             assert window.grab().save(str(folder / f"{name}-{look}-{width}x{height}.png"))
+            assert problems(window.chat) == [], (look, width)  # nothing cut
     theme.apply_theme(app, "light")
     window.resize(1280, 800)
 

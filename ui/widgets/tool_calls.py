@@ -99,8 +99,16 @@ class ToolCallCard(QFrame):
         self._summary = f"Result ({count}, {size}{cut})"
         self._first = lines[0][:120]
         self.result.setPlainText(text[:SHOWN_CHARS])
-        shown = min(RESULT_LINES, max(1, self.result.document().blockCount()))
-        self.result.setFixedHeight(shown * self.result.fontMetrics().lineSpacing() + 18)
+        lines_in = max(1, self.result.document().blockCount())
+        shown = min(RESULT_LINES, lines_in)
+        margins = self.result.contentsMargins()
+        self.result.setFixedHeight(
+            shown * self.result.fontMetrics().lineSpacing()
+            + 2 * round(self.result.document().documentMargin())
+            + margins.top() + margins.bottom() + 12)
+        self.result.setVerticalScrollBarPolicy(
+            Qt.ScrollBarPolicy.ScrollBarAsNeeded if lines_in > RESULT_LINES
+            else Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.fold.show()
         self._folded(self.fold.isChecked())
 
