@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
 from sqlite_utils import Database
 
 from ui.services import Services
-from ui.views.chat.approval import ApprovalBar, ApprovalBridge
 from ui.views.chat.banner import Banner
 from ui.views.chat.sampling_panel import SamplingPanel
 from ui.views.chat.tools_panel import ToolsPanel
@@ -171,13 +170,7 @@ class ChatPage(TurnsPart, QWidget):
         self.stack.addWidget(self.view)
         pane_layout.addWidget(self.stack)
 
-        #: A tool call waiting for the user; the bridge brings it from the engine worker.
-        self.approval_bar = ApprovalBar(center)
-        self.approvals = ApprovalBridge(self)
-        self.approvals.asked.connect(self._approval_asked)
-        #: (server, tool) pairs allowed "always" in the chat on show (this session).
-        self.allowed_tools: set[tuple[str, str]] = set()
-
+        self._build_approvals(center)
         composer = QFrame(center)
         composer.setObjectName("Composer")
         composer_layout = QVBoxLayout(composer)
@@ -214,11 +207,7 @@ class ChatPage(TurnsPart, QWidget):
 
         self.panel = SamplingPanel(self)
         self.panel_button.toggled.connect(self.panel.setVisible)
-        self.tools_panel = ToolsPanel(self.services, self.panel)
-        tools_layout = self.panel.layout()
-        assert isinstance(tools_layout, QVBoxLayout)
-        tools_layout.insertSpacing(tools_layout.count() - 1, 6)
-        tools_layout.insertWidget(tools_layout.count() - 1, self.tools_panel)
+        self.tools_panel = ToolsPanel.install(self.services, self.panel)
         self.panel.structured.file_chosen.connect(self._load_schema)
 
         root.addWidget(side)

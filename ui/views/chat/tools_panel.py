@@ -204,6 +204,16 @@ class ToolsPanel(QFrame):
         self._show([])
         self.refresh()
 
+    @classmethod
+    def install(cls, services: Any, panel: QWidget) -> ToolsPanel:
+        """Made and placed at the end of the chat's side panel (above its stretch)."""
+        made = cls(services, panel)
+        layout = panel.layout()
+        assert isinstance(layout, QVBoxLayout)
+        layout.insertSpacing(layout.count() - 1, 6)
+        layout.insertWidget(layout.count() - 1, made)
+        return made
+
     # --- what the page asks -------------------------------------------------------------
 
     def chosen(self) -> list[str]:

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from PySide6.QtWidgets import QWidget
 from sqlite_utils import Database
 
 from ui.tasks import Job
-from ui.views.chat.approval import Question
+from ui.views.chat.approval import ApprovalBar, ApprovalBridge, Question
 from ui.widgets.message_widget import MessageWidget
 from workbench import conversations as convs
 from workbench.chat_runner import ChatRunner, Crashed, Finished, Loading, Started, TurnRequest
@@ -58,6 +59,14 @@ class Stream:
 
 class TurnsPart:
     """Sending and streaming (a part of the chat page)."""
+
+    def _build_approvals(self, parent: QWidget) -> None:
+        """The bar that asks before a tool runs, and the bridge from the engine worker."""
+        self.approval_bar = ApprovalBar(parent)
+        self.approvals = ApprovalBridge(self)
+        self.approvals.asked.connect(self._approval_asked)
+        #: (server, tool) pairs allowed "always" in the chat on show (this session).
+        self.allowed_tools: set[tuple[str, str]] = set()
 
     def _suggestion(self, text: str) -> None:
         self.input.setPlainText(text)
