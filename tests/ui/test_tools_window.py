@@ -196,6 +196,29 @@ def test_deny_runs_nothing_and_the_model_reads_why(qtbot, window, services, tmp_
     assert first["decision"] == "deny" and DENIED in first["result"]
 
 
+def test_always_for_this_tool_runs_its_later_calls_in_this_chat_without_asking(
+        qtbot, window, services, tmp_path, monkeypatch) -> None:
+    chat = window.chat
+    add_weather_by_dialog(qtbot, monkeypatch, window, tmp_path / "servers")
+    must_call(window)
+    asked: list[object] = []
+    chat.approvals.asked.connect(asked.append)
+    ask(qtbot, window)
+    click(qtbot, chat.approval_bar.always)
+    wait_reply(qtbot, window)
+    assert len(asked) == 1
+    chat.input.setPlainText("And in Rome?")
+    click(qtbot, chat.send_button)
+    wait_reply(qtbot, window)
+    assert len(asked) == 1 and not chat.approval_bar.isVisible()  # not asked again
+    _, stored = stored_reply(services)
+    assert stored.settings["tool_calls"][0]["decision"] == "always"
+    assert chat.view.messages[-1].tool_calls.cards[0].state.text() == \
+        "allowed: always for this tool"
+    chat.new_chat()  # another chat asks again
+    assert chat.allowed_tools == set()
+
+
 def test_stop_while_a_call_waits_denies_it_and_ends_the_reply(
         qtbot, window, services, tmp_path) -> None:
     chat = window.chat

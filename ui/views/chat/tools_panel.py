@@ -178,7 +178,7 @@ class ToolsPanel(QFrame):
             buttons.addWidget(button)
         buttons.addStretch(1)
         choice_row = QHBoxLayout()
-        choice_label = Label("Calls", self)
+        self.choice_label = choice_label = Label("Calls", self)
         self.choice = QComboBox(self)
         self.choice.setAccessibleName("Tool calls")
         self.choice.setToolTip("Whether the model's first step must call a tool; after "
@@ -454,7 +454,10 @@ class ToolsPanel(QFrame):
                               initiator=self, success=lambda _s: self.refresh())
 
     def _update_buttons(self) -> None:
+        """Remove and Calls show once there is a server to remove or call."""
         self.remove_button.setEnabled(self.tree.currentItem() is not None)
+        for widget in (self.remove_button, self.choice_label, self.choice):
+            widget.setVisible(bool(self.servers))
 
     def _say(self) -> None:
         if not self.servers:
