@@ -91,3 +91,21 @@ def library_model(db, model_path):
     from workbench.library import add_model
 
     return add_model(db, model_path)
+
+
+@pytest.fixture(scope="session")
+def mmproj(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny vision projector for the test model (tests/vision_craft.py): llama.cpp's
+    libmtmd loads it with SmolLM2 and encodes real pictures through it."""
+    from tests.vision_craft import write_mmproj
+
+    return write_mmproj(tmp_path_factory.mktemp("vision") / "mmproj-tiny-vision-f32.gguf")
+
+
+@pytest.fixture(scope="session")
+def mmproj_other(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same projector made for a 64-wide text model: it does not fit SmolLM2 (576)."""
+    from tests.vision_craft import write_mmproj
+
+    return write_mmproj(tmp_path_factory.mktemp("vision-other") / "mmproj-other-f32.gguf",
+                        text_embd=64, name="other-vision")

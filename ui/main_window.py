@@ -30,6 +30,7 @@ from ui import theme
 from ui.services import Services
 from ui.views.chat.page import ChatPage
 from ui.views.compare.page import ComparePage
+from ui.views.documents.page import DocumentsPage
 from ui.views.history_page import HistoryPage
 from ui.views.models.page import ModelsPage
 from ui.views.server_switch import ServerSwitch
@@ -44,6 +45,7 @@ PAGES: tuple[tuple[str, Callable[[Services, QWidget], QWidget]], ...] = (
     ("Models", ModelsPage),
     ("Compare", ComparePage),
     ("Trials", TrialsPage),
+    ("Documents", DocumentsPage),
     ("History", HistoryPage),
 )
 NAV = tuple(name for name, _page in PAGES)
@@ -194,7 +196,8 @@ class MainWindow(QMainWindow):
             parts.append("Generating…")
         if len(background) == 1:  # the job itself, short enough for its fixed slot
             name = background[0].name
-            parts.append(f"{name[:1].upper()}{name[1:]}…")
+            detail = f" ({background[0].detail})" if background[0].detail else ""
+            parts.append(f"{name[:1].upper()}{name[1:]}{detail}…")
         elif background:  # the count first: the names may be cut (the tooltip has them)
             names = ", ".join(job.name for job in background[:2])
             parts.append(f"{len(background)} background jobs ({names})")

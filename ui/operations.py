@@ -42,7 +42,7 @@ from workbench.workspace import Workspace
 
 #: What a change announcement may name; pages follow the ones they show.
 CHANGE_KINDS = frozenset({"library", "suites", "trials", "chats", "votes", "settings",
-                          "downloads"})
+                          "downloads", "documents"})
 
 
 class Operations(QObject):

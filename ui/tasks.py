@@ -115,10 +115,14 @@ class Job(QObject):
     failed = Signal(str)  # a one-line message for the user
     cancelled = Signal()
     done = Signal()  # always last, whatever the outcome
+    #: :attr:`detail` changed (the status bar shows it after the name).
+    detail_changed = Signal()
 
     def __init__(self, name: str) -> None:
         super().__init__()
         self.name = name
+        #: How far the job is, in words ("12 of 40 files"), set on the GUI thread.
+        self.detail = ""
         self.resource = ""
         self._cancel = threading.Event()
         self._stoppable: Any = None
@@ -137,6 +141,12 @@ class Job(QObject):
         stoppable = self._stoppable
         if isinstance(stoppable, EventStream):
             stoppable.stop()
+
+    def set_detail(self, text: str) -> None:
+        """Say how far the job is (GUI thread); the status bar follows."""
+        if text != self.detail:
+            self.detail = text
+            self.detail_changed.emit()
 
     def _send_progress(self, value: Any) -> None:
         """On the worker: a signal per value, or (batched) the value queued and the GUI
@@ -281,6 +291,7 @@ class TaskManager(QObject):
         if on_finally:
             job.done.connect(on_finally)
         job.resource = resource
+        job.detail_changed.connect(self.jobs_changed)
         self._running.add(job)
         job.done.connect(lambda: self._job_done(job))
         self._executors[resource].submit(job._run, func, args, kwargs)

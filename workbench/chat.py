@@ -15,8 +15,10 @@ from typing import Any
 from sqlite_utils import Database
 
 from workbench import conversations as convs
+from workbench import images
 from workbench.chat_tools import Toolbox, ToolLoopReply
-from workbench.documents.grounding import MARGIN_TOKENS, Grounding, fit_passages, retrieve
+from workbench.documents.attached import attach_collections, attached_collections
+from workbench.documents.grounding import Grounding, ground, retrieve
 from workbench.documents.search import Passage
 from workbench.engine import Engine, LoadSettings, Reply, ReplyStats, SamplingSettings
 from workbench.errors import EngineCrashed, InvalidInputError, WorkbenchError
@@ -123,7 +125,12 @@ def history_messages(
     for message in convs.branch(db, conversation_id, leaf_id):
         if message.role == "assistant" and message.status == "error":
             continue
-        messages.append({"role": message.role, "content": message.content})
+        entry: dict[str, Any] = {"role": message.role, "content": message.content}
+        if message.role == "user":
+            pictures = images.message_pictures(db, message.id)
+            if pictures:
+                entry["images"] = pictures
+        messages.append(entry)
     return messages
 
 
@@ -156,21 +163,29 @@ def send(
     docs: Sequence[str] = (),
     k: int = 5,
     toolbox: Toolbox | None = None,
+    image_files: Sequence[str] = (),
 ) -> ChatTurn:
     """Add the user's message and start the reply (the model loads here if it must).
 
     ``parent_id`` is where the new message hangs: by default the end of the branch on show;
     an edited message hangs where the original did, starting a new branch. ``docs`` names
     collections whose ``k`` best passages for the prompt the model answers from
-    (:mod:`workbench.documents.grounding`). ``toolbox`` offers its tools (MCP servers'):
+    (:mod:`workbench.documents.grounding`); they stay attached to the conversation, so its
+    edits and regenerates answer from them too. ``toolbox`` offers its tools (MCP servers'):
     the reply then runs the tool loop (:class:`~workbench.chat_tools.ToolLoopReply`).
     """
     if not prompt.strip():
         raise InvalidInputError("prompt: is empty")
+    if image_files and not getattr(model, "sees", False):
+        raise InvalidInputError(f"model '{model.name}': cannot see images (no vision "
+                                "projector is paired with it; add one with models add "
+                                "MODEL --mmproj FILE)")
+    for image_file in image_files:  # every picture checked before anything is written
+        images.picture_from_bytes(images.read_image_file(image_file), str(image_file))
     passages = retrieve(db, docs, prompt, k) if docs else None
     if conversation_id is None:
         conversation_id = convs.create_conversation(
-            db, model_id=model.id, system_prompt=system_prompt or ""
+            db, model_id=model.id or None, system_prompt=system_prompt or ""
         )
         conversation = convs.get_conversation(db, conversation_id)
     else:
@@ -178,10 +193,14 @@ def send(
         if system_prompt is not None:
             db.table("conversations").update(conversation_id, {"system_prompt": system_prompt})
             conversation["system_prompt"] = system_prompt
-        db.table("conversations").update(conversation_id, {"model_id": model.id})
+        db.table("conversations").update(conversation_id, {"model_id": model.id or None})
     if parent_id is None:
         parent_id = conversation["leaf_id"]
+    if docs:
+        attach_collections(db, conversation_id, docs)
     user_id = convs.add_message(db, conversation_id, "user", prompt, parent_id=parent_id)
+    if image_files:
+        images.attach_images(db, user_id, list(image_files))
     return _start_reply(db, engine, model, conversation_id, user_id,
                         conversation["system_prompt"] or "", load, sampling, passages,
                         toolbox)
@@ -196,17 +215,21 @@ def edit(
     *,
     load: LoadSettings | None = None,
     sampling: SamplingSettings | None = None,
+    docs: Sequence[str] | None = None,
+    k: int = 5,
 ) -> ChatTurn:
-    """Resend an edited user message as a sibling of the original: the old branch stays."""
+    """Resend an edited user message as a sibling of the original: the old branch stays.
+    ``docs`` as for :func:`send`; None: the collections attached to the conversation."""
     old = convs.get_message(db, message_id)
     if old.role != "user":
         raise InvalidInputError(f"message {message_id}: only your own messages can be edited")
     if not new_text.strip():
         raise InvalidInputError("prompt: is empty")
     conversation = convs.get_conversation(db, old.conversation_id)
+    passages = _passages(db, old.conversation_id, docs, new_text, k)
     user_id = convs.add_edited(db, message_id, new_text)
     return _start_reply(db, engine, model, old.conversation_id, user_id,
-                        conversation["system_prompt"] or "", load, sampling)
+                        conversation["system_prompt"] or "", load, sampling, passages)
 
 
 def regenerate(
@@ -217,14 +240,27 @@ def regenerate(
     *,
     load: LoadSettings | None = None,
     sampling: SamplingSettings | None = None,
+    docs: Sequence[str] | None = None,
+    k: int = 5,
 ) -> ChatTurn:
-    """A new reply to the same user message, as a sibling branch of ``reply_id``."""
+    """A new reply to the same user message, as a sibling branch of ``reply_id``; its
+    passages are retrieved again (``docs`` as for :func:`edit`)."""
     old = convs.get_message(db, reply_id)
     if old.role != "assistant" or old.parent_id is None:
         raise InvalidInputError(f"message {reply_id}: only a reply can be regenerated")
     conversation = convs.get_conversation(db, old.conversation_id)
+    question = convs.get_message(db, old.parent_id).content
+    passages = _passages(db, old.conversation_id, docs, question, k)
     return _start_reply(db, engine, model, old.conversation_id, old.parent_id,
-                        conversation["system_prompt"] or "", load, sampling)
+                        conversation["system_prompt"] or "", load, sampling, passages)
+
+
+def _passages(db: Database, conversation_id: int, docs: Sequence[str] | None,
+              question: str, k: int) -> list[Passage] | None:
+    """Retrieval for an edit or a regenerate: from ``docs``, or (None) the conversation's
+    attached collections; None when there are none (a plain chat turn)."""
+    names = attached_collections(db, conversation_id) if docs is None else list(docs)
+    return retrieve(db, names, question, k) if names else None
 
 
 def _start_reply(
@@ -234,13 +270,12 @@ def _start_reply(
 ) -> ChatTurn:
     messages = history_messages(db, conversation_id, user_id, system_prompt)
     reply_id = convs.add_message(db, conversation_id, "assistant", "", parent_id=user_id,
-                                 status=convs.STREAMING, model_id=model.id)
+                                 status=convs.STREAMING, model_id=model.id or None)
     grounding = None
     try:
         if passages is not None:
-            grounding = _ground(engine, model, messages, passages, load, sampling)
-            messages[-1] = {**messages[-1],
-                            "content": grounding.message(messages[-1]["content"])}
+            messages, grounding = ground(engine, model.path, messages, passages, load,
+                                         sampling)
         reply: Any
         if toolbox is not None and toolbox.tools:
             reply = ToolLoopReply(engine, model.path, messages, load,
@@ -254,27 +289,3 @@ def _start_reply(
                              finish_reason="error")
         raise
     return ChatTurn(db, reply, conversation_id, user_id, reply_id, model, grounding)
-
-
-def _ground(engine: Engine, model: Model, messages: list[dict[str, str]],
-            passages: list[Passage], load: LoadSettings | None,
-            sampling: SamplingSettings | None) -> Grounding:
-    """Fit ``passages`` into the last (user) message: the room is the context less the
-    conversation rendered with the question alone, less what the reply keeps (as
-    :class:`~workbench.engine.reply.Reply` reserves it), counted by the model's tokenizer."""
-    loaded = engine.load(model.path, load or LoadSettings())
-    sampling = sampling or SamplingSettings()
-    n_ctx = loaded.n_ctx
-    reserve = min(sampling.max_tokens or n_ctx // 4, n_ctx // 2)
-    template = loaded.template(sampling.template)
-    template.model = loaded.path.name
-    bare = [*messages[:-1], {**messages[-1],
-                             "content": f"Question: {messages[-1]['content']}"}]
-    rendered = template.render(bare)
-    used = len(loaded.tokenize(rendered.prompt.encode("utf-8"),
-                               add_bos=not rendered.added_bos, special=True))
-
-    def count(text: str) -> int:
-        return len(loaded.tokenize(text.encode("utf-8"), add_bos=False, special=False))
-
-    return fit_passages(passages, n_ctx - reserve - used - MARGIN_TOKENS, count, n_ctx)

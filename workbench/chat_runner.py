@@ -19,7 +19,9 @@ from sqlite_utils import Database
 
 from workbench import chat
 from workbench import conversations as convs
+from workbench.documents.attached import attached_collections
 from workbench.engine import Engine, ReplyStats
+from workbench.engine.endpoint_http import is_remote
 from workbench.errors import EngineCrashed
 from workbench.library import Model, list_models
 from workbench.mcp.toolbox import Approver, McpToolbox, open_toolbox
@@ -34,6 +36,8 @@ class ConversationData:
     conversation: dict[str, Any]
     messages: list[convs.StoredMessage]
     siblings: dict[int, list[int]] = field(default_factory=dict)
+    #: The collections attached to it (answered from by its sends, edits and regenerates).
+    docs: list[str] = field(default_factory=list)
 
 
 def load_conversation(db: Database, conversation_id: int,
@@ -44,7 +48,8 @@ def load_conversation(db: Database, conversation_id: int,
     conversation = convs.get_conversation(db, conversation_id)
     messages = convs.branch(db, conversation_id)
     siblings = {m.id: convs.siblings(db, m.id) for m in messages}
-    return ConversationData(conversation, messages, siblings)
+    return ConversationData(conversation, messages, siblings,
+                            attached_collections(db, conversation_id))
 
 
 def switch_branch(db: Database, conversation_id: int, message_id: int) -> ConversationData:
@@ -114,12 +119,16 @@ class TurnRequest:
     message_id: int | None = None  # the message edited, or the reply regenerated
     system_prompt: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
-    docs: list[str] = field(default_factory=list)  # collections to answer from ("send")
+    #: Collections to answer from. "send" attaches them to the conversation; for "edit" and
+    #: "regenerate" an empty list means the conversation's own attached collections.
+    docs: list[str] = field(default_factory=list)
     k: int = 5  # passages retrieved for ``docs``
     #: MCP servers whose tools the model may call ("send"); each call goes to ``approve``
     #: (:data:`workbench.mcp.toolbox.Approver`: once, always or deny; None denies all).
     mcp: list[str] = field(default_factory=list)
     approve: Approver | None = None
+    #: Image files the user message carries ("send"; the model must see: a paired mmproj).
+    images: list[str] = field(default_factory=list)
 
 
 class ChatRunner:
@@ -157,7 +166,8 @@ class ChatRunner:
         model, load, sampling = ready.model, ready.load, ready.sampling
         self.model = model
         loaded = self.engine.loaded
-        if loaded is None or loaded.path != Path(model.path).resolve() or loaded.settings != load:
+        if not is_remote(model.path) and (loaded is None or loaded.path != Path(
+                model.path).resolve() or loaded.settings != load):
             yield Loading(model.name, model.kind_label)
         if request.mcp and request.kind == "send":
             self.toolbox = open_toolbox(db, request.mcp, request.approve or _deny_all)
@@ -167,15 +177,17 @@ class ChatRunner:
                              conversation_id=request.conversation_id,
                              parent_id=request.parent_id, system_prompt=request.system_prompt,
                              load=load, sampling=sampling, docs=request.docs, k=request.k,
-                             toolbox=self.toolbox)
+                             toolbox=self.toolbox, image_files=request.images)
         elif request.kind == "edit":
             assert request.message_id is not None
             turn = chat.edit(db, self.engine, model, request.message_id, request.prompt,
-                             load=load, sampling=sampling)
+                             load=load, sampling=sampling, docs=request.docs or None,
+                             k=request.k)
         else:
             assert request.message_id is not None
             turn = chat.regenerate(db, self.engine, model, request.message_id,
-                                   load=load, sampling=sampling)
+                                   load=load, sampling=sampling, docs=request.docs or None,
+                                   k=request.k)
         self.turn = turn
         if self.stopped:
             turn.stop()

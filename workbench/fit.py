@@ -345,3 +345,110 @@ def auto_gpu_layers(header: GGUFHeader, n_ctx: int, file_size: int,
     if result.kind == GPU:
         return e.n_layer + 1
     return _layers_on_gpu(e, machine.vram_free)
+
+
+# --- a model split across this computer and workers (llama.cpp's RPC backend) -------------
+
+@dataclass
+class Share:
+    """One part of a split model: where it sits, how many repeating layers, and its memory."""
+
+    where: str  # "this computer", or a worker's HOST:PORT
+    layers: int
+    weights: int
+    kv_cache: int
+    compute: int
+    free: int
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.kv_cache + self.compute
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "total": self.total}
+
+
+@dataclass
+class PoolPlan:
+    """How a model is split: the layers of each part in proportion to its free memory, as
+    llama.cpp splits them (``tensor_split`` left to free memory); the output layer, the
+    embeddings and the compute buffer stay on this computer."""
+
+    estimate: MemoryEstimate
+    shares: list[Share]
+
+    @property
+    def workers(self) -> list[Share]:
+        return self.shares[1:]
+
+    @property
+    def offloaded(self) -> int:
+        """``n_gpu_layers``: the layers on workers (the last ones, as llama.cpp offloads)."""
+        return sum(s.layers for s in self.workers)
+
+    @property
+    def tensor_split(self) -> list[float]:
+        return [float(s.layers) for s in self.workers]
+
+    @property
+    def fits(self) -> bool:
+        local_room = self.shares[0].free - RAM_HEADROOM
+        return self.shares[0].total <= local_room and all(
+            s.total <= s.free - RAM_HEADROOM for s in self.workers)
+
+    @property
+    def pool_too_small(self) -> bool:
+        room = sum(max(0, s.free - RAM_HEADROOM) for s in self.shares)
+        return self.estimate.total > room
+
+    def summary(self) -> str:
+        """"fits across this computer and 2 workers (31 GB + 12 GB + 12 GB)", with the split
+        and the KV cache; "too large" only when the whole pool is too small."""
+        e = self.estimate
+        n = len(self.workers)
+        pool = f"this computer and {n} worker{'s' if n != 1 else ''}"
+        sizes = " + ".join(human_size(s.total) for s in self.shares)
+        split = "; ".join(f"{s.where}: {s.layers} of {e.n_layer} layers, "
+                          f"{human_size(s.total)} of {human_size(s.free)} free"
+                          for s in self.shares)
+        cache = f"KV cache {human_size(e.kv_cache)} at {e.n_ctx:,} tokens"
+        if self.fits:
+            return f"fits across {pool} ({sizes}): {split}; {cache}"
+        if self.pool_too_small:
+            room = human_size(sum(s.free for s in self.shares))
+            return (f"too large for {pool}: needs {human_size(e.total)}, they have {room} "
+                    f"free ({cache})")
+        crowded = next(s.where for s in self.shares if s.total > s.free - RAM_HEADROOM)
+        return (f"does not fit as split across {pool}: {crowded} has too little free memory "
+                f"for its part ({split}; {cache})")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"fits": self.fits, "summary": self.summary(), "n_gpu_layers": self.offloaded,
+                "tensor_split": self.tensor_split,
+                "split": [s.to_dict() for s in self.shares],
+                "estimate": self.estimate.to_dict()}
+
+
+def pool_split(e: MemoryEstimate, local_free: int, workers: list[tuple[str, int]]
+               ) -> PoolPlan:
+    """The split of ``e`` across this computer (``local_free`` bytes) and ``workers``
+    (address, free bytes), each part's layers in proportion to its free memory (largest
+    remainders), as llama.cpp divides them; at least one layer stays here."""
+    parties = [("this computer", max(0, local_free))] + [(a, max(0, f)) for a, f in workers]
+    room = sum(free for _, free in parties) or 1
+    exact = [e.n_layer * free / room for _, free in parties]
+    layers = [int(x) for x in exact]
+    by_remainder = sorted(range(len(parties)), key=lambda i: exact[i] - layers[i], reverse=True)
+    for i in by_remainder[:e.n_layer - sum(layers)]:
+        layers[i] += 1
+    if layers[0] == 0 and e.n_layer:  # llama.cpp keeps the output layer's input here anyway
+        donor = max(range(1, len(layers)), key=lambda i: layers[i])
+        layers[donor] -= 1
+        layers[0] += 1
+    other = e.weights - e.layer_weights * e.n_layer
+    shares = []
+    for i, (where, free) in enumerate(parties):
+        shares.append(Share(where, layers[i],
+                            layers[i] * e.layer_weights + (other if i == 0 else 0),
+                            layers[i] * e.layer_kv, e.compute if i == 0 else 0, free))
+    return PoolPlan(e, shares)

@@ -48,10 +48,17 @@ class Hardware:
 
 
 def gpu_offload_supported() -> bool:
+    """A GPU backend in this build. llama.cpp also answers yes for a build with only the RPC
+    backend (``llama_supports_rpc``), which offloads to workers, not to a GPU here: such a
+    build counts only when llama.cpp lists a GPU device."""
     try:
         import llama_cpp
 
-        return bool(llama_cpp.llama_supports_gpu_offload())
+        if not llama_cpp.llama_supports_gpu_offload():
+            return False
+        if llama_cpp.llama_supports_rpc():
+            return bool(gpus_from_llama())
+        return True
     except Exception as error:  # no llama.cpp, or a broken build: then no GPU either
         logger.debug("llama_supports_gpu_offload failed: %s", error)
         return False

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from workbench import vision_models
 from workbench.chat_tuning import marks_chat_tuning
 from workbench.errors import (
     AlreadyInLibraryError,
@@ -74,6 +75,12 @@ class Model:
     settings: dict[str, Any] = field(default_factory=dict)
     #: No chat template and no instruct/chat marker in its names or metadata.
     base_model: bool = False
+    #: The paired vision projector (:mod:`workbench.vision_models`); None: it cannot see.
+    mmproj: str | None = None
+
+    @property
+    def sees(self) -> bool:
+        return bool(self.mmproj)
 
     @property
     def kind_label(self) -> str | None:
@@ -108,6 +115,7 @@ class Model:
             provenance=json.loads(row["provenance"] or "{}"),
             settings=json.loads(row["settings"] or "{}"),
             base_model=bool(row.get("base_model")),
+            mmproj=row.get("mmproj"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -167,18 +175,22 @@ def add_model(
     provenance: dict[str, Any] | None = None,
     sha256: str | None = None,
     name: str | None = None,
+    mmproj: str | Path | None = None,
 ) -> Model:
     """Add a GGUF file by path; adding the same file again updates its record.
 
     The header is checked before anything is written, so a bad file leaves no trace. A file
     whose contents (sha256) are already in the library raises AlreadyInLibraryError and adds
     nothing, unless that entry's file is gone: then the model has moved, and the entry
-    follows it to the new path.
+    follows it to the new path. ``mmproj`` pairs a vision projector (refused, naming both
+    files, unless it fits); without it a fitting projector beside a new model is paired.
     """
     # absolute(), not resolve(): a Hugging Face cache snapshot is a link to a blob named by
     # its hash, and llama.cpp finds a split model's other shards beside the link's name.
     path = Path(path).expanduser().absolute()
     row = describe_file(path)
+    if mmproj:  # refused before anything is written
+        vision_models.check_pair(path, mmproj)
     if name:
         row["name"] = name
     row["sha256"] = sha256 or sha256_file(path)
@@ -201,6 +213,10 @@ def add_model(
         row["added_at"] = now()
         row["settings"] = "{}"
         model_id = insert_row(db, "models", row)
+    # A vision projector: the one chosen (refused unless it fits), else the one beside it.
+    found = mmproj or (None if existing else vision_models.projector_beside(path))
+    if found:
+        vision_models.pair(db, model_id, path, found)
     return get_model(db, model_id)
 
 

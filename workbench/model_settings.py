@@ -16,7 +16,9 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from workbench import endpoints, vision_models
 from workbench.engine import PRESETS, LoadSettings, SamplingSettings, parse_gpu_layers
+from workbench.engine.endpoint_http import Target, is_remote
 from workbench.errors import InvalidInputError, ModelFileError
 from workbench.library import Model, get_model
 from workbench.settings import all_settings, check_value
@@ -50,8 +52,21 @@ def check_keys(settings: Mapping[str, Any]) -> None:
                                     f"{', '.join(sorted(known))})")
 
 
+def find_model(db: Database, ref: str | int | Model) -> Model:
+    """The model ``ref`` names: a library id or name, or ``endpoint:NAME/MODEL`` (a model
+    an endpoint serves, :mod:`workbench.endpoints`); one line when there is none."""
+    if isinstance(ref, Model):
+        return ref
+    if endpoints.is_endpoint_ref(ref):
+        return endpoints.remote_model(endpoints.resolve(db, str(ref)))
+    return get_model(db, ref)
+
+
 def check_file(model: Model) -> Model:
-    """The model, or one line saying its file is gone (moved, deleted, a disk unplugged)."""
+    """The model, or one line saying its file is gone (moved, deleted, a disk unplugged).
+    A remote model has no file here: it is taken as it is."""
+    if is_remote(model.path):
+        return model
     if not Path(model.path).is_file():
         raise ModelFileError(f"model '{model.name}': its file is missing ({model.path}); it "
                              "may have been moved or deleted: add it again, or remove it from "
@@ -61,14 +76,17 @@ def check_file(model: Model) -> Model:
 
 def runnable(db: Database, ref: str | int | Model,
              overrides: Mapping[str, Any] | None = None) -> Runnable:
-    """The model ``ref`` names (an id, or a name or file name unambiguous as a prefix; a
-    :class:`Model` already found is taken as it is), checked and resolved to run.
+    """The model ``ref`` names (an id, or a name or file name unambiguous as a prefix, or
+    ``endpoint:NAME/MODEL``; a :class:`Model` already found is taken as it is), checked and
+    resolved to run.
 
     Raises one line: no such model or several match (:class:`ModelNotFound`), its file is
-    missing (:class:`ModelFileError`), or a setting is unknown or of the wrong type
-    (:class:`InvalidInputError`)."""
-    model = ref if isinstance(ref, Model) else get_model(db, ref)
+    missing (:class:`ModelFileError`), a remote one while offline (:class:`OfflineError`), or
+    a setting is unknown or of the wrong type (:class:`InvalidInputError`)."""
+    model = find_model(db, ref)
     check_file(model)
+    if is_remote(model.path):
+        endpoints.check_online(db, Target.from_path(model.path))
     values = dict(overrides or {})
     check_keys(values)
     system_prompt = values.pop("system_prompt", None)
@@ -106,4 +124,9 @@ def resolve_settings(
     if model.context_length:
         load["n_ctx"] = min(int(load["n_ctx"]), int(model.context_length))
     load["gpu_layers"] = parse_gpu_layers(load["gpu_layers"])
+    if "workers" in load:
+        from workbench.workers import resolve_workers
+
+        load["workers"] = resolve_workers(db, load["workers"])
+    load["mmproj"] = vision_models.usable_projector(model.mmproj)
     return LoadSettings(**load), SamplingSettings(**sampling)

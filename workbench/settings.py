@@ -435,6 +435,18 @@ def get_setting(db: Database, key: str) -> Any:
     return _stored(key, rows[0]["value"]) if rows else DEFAULTS[key]
 
 
+def offline_by_environment() -> bool:
+    """``HF_HUB_OFFLINE=1`` (the Hub's own switch): offline whatever the setting says."""
+    return (os.environ.get("HF_HUB_OFFLINE") or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def is_offline(db: Database) -> bool:
+    """Offline mode: the ``offline`` setting or ``HF_HUB_OFFLINE``. The one test every
+    connection out makes (the Hub, remote endpoints, MCP servers over HTTP, RPC workers):
+    offline, only this computer may be contacted."""
+    return bool(get_setting(db, "offline")) or offline_by_environment()
+
+
 def set_setting(db: Database, key: str, value: Any) -> Any:
     """Check ``value`` against the definition, store it, and return what was stored."""
     checked = check_value(key, value)

@@ -136,5 +136,8 @@ def reply_metrics(metrics: Mapping[str, Any], finish_reason: str | None = None, 
         f"finish: {finish}" if finish and not short else None,
         f"dropped {m['dropped_turns']} old turns" if m.get("dropped_turns") and not short
         else None,
+        f"{m['image_tokens']} image tokens" if m.get("image_tokens") and not short else None,
+        f"images encoded in {human_ms(m['image_ms'])}" if m.get("image_ms") and not short
+        else None,
     ]
     return SEP.join(p for p in parts if p)

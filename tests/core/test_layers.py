@@ -38,7 +38,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "domain": (
         "workbench.conversations", "workbench.library", "workbench.model_settings",
         "workbench.catalog", "workbench.model_check", "workbench.workspace",
-        "workbench.runnable", "workbench.mcp",
+        "workbench.runnable", "workbench.mcp", "workbench.endpoints", "workbench.workers",
+        "workbench.vision_models", "workbench.images",
     ),
     # llama.cpp, in its own process.
     "engine": ("workbench.engine", "workbench.engine.tools", "workbench.engine.tool_parse",
@@ -49,7 +50,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "leaves": (
         "workbench", "workbench.paths", "workbench.errors", "workbench.units",
         "workbench.hardware", "workbench.safe_text", "workbench.streams",
-        "workbench.chat_tuning", "workbench.text_files",
+        "workbench.chat_tuning", "workbench.text_files", "workbench.addresses",
+        "workbench.keychain",
     ),
 }
 

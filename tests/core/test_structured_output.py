@@ -223,3 +223,18 @@ def test_a_json_check_on_a_cut_reply_fails_with_that_reason(db, engine, library_
     assert cell["finish_reason"] == "length" and cell["passed"] == 0
     assert [(c["passed"], c["detail"]) for c in cell["check_results"]] == [
         (False, JSON_CUT_NOTE), (False, JSON_CUT_NOTE), (True, "found: '{'")]
+
+
+def test_a_json_string_cannot_hold_a_control_character() -> None:
+    """The grammar of structured output and of tool calls is llama.cpp's: a string's
+    characters exclude control characters (llama-cpp-python's converter lets a raw newline
+    in, so a reply held to the grammar could still fail to parse)."""
+    from workbench.engine.generate import grammar_text
+    from workbench.engine.reply import _grammar
+    from workbench.engine.tools import _gbnf
+
+    schema = {"type": "object", "properties": {"note": {"type": "string"}}}
+    for grammar in (grammar_text(_grammar(json.dumps(schema))), _gbnf(schema)):
+        assert grammar is not None
+        assert r'char ::= [^"\\\x7F\x00-\x1F]' in grammar
+        assert r'char ::= [^"\\]' not in grammar

@@ -28,7 +28,7 @@ import ui.main_window
 def test_every_page_is_registered_in_one_list() -> None:
     from ui.main_window import NAV, PAGES
 
-    assert NAV == ("Chat", "Models", "Compare", "Trials", "History")
+    assert NAV == ("Chat", "Models", "Compare", "Trials", "Documents", "History")
     assert all(callable(page) for _name, page in PAGES)
     source = (ROOT / "ui" / "main_window.py").read_text(encoding="utf-8")
     assert "import_module" not in source and "on its way" not in source

@@ -88,6 +88,9 @@ def test_matrix_model_without_widgets() -> None:
     ("max_tokens", 50, False, {"max_tokens": 50}),
     ("max_latency_ms", 2000, False, {"max_latency_ms": 2000}),
     ("no_echo", None, False, {"no_echo": True}),
+    ("cites", "", False, {"cites": True}),
+    ("cites", "handbook.pdf#page=2, notes.md", False,
+     {"cites": ["handbook.pdf#page=2", "notes.md"]}),
 ])
 def test_the_editor_makes_the_documented_json(qtbot, kind, value, ignore_case, expected):
     """Each type gives the object the README's checks table shows."""
@@ -507,3 +510,69 @@ def test_trials_screenshots(qtbot, services, screenshot_dir, tmp_path, monkeypat
         page.tabs.setCurrentIndex(tab)
         shoot(page.tabs.tabText(tab).lower())
     window.close()
+
+
+def test_the_editor_makes_a_grounded_check_with_a_judge(qtbot) -> None:
+    from ui.views.trials.checks import CheckEditor
+
+    editor = CheckEditor()
+    qtbot.addWidget(editor)
+    editor.show()
+    editor.set_models([(1, "smol")])
+    editor.choose("grounded")
+    assert editor.judge_row.isVisible() and not editor.text.isVisible()
+    editor.min_score.setValue(3)
+    click(qtbot, editor.add_button)
+    expected = {"grounded": {"model": "smol", "min_score": 3, "scale": 5}}
+    assert editor.checks() == [expected]
+    assert editor.list.item(0).text() == ("Grounded in the passages, judged by smol (passes "
+                                          "at 3/5)")
+    normalize_check(expected)
+
+
+def test_a_trial_over_documents_shows_recall_and_mrr(qtbot, services, tmp_path, monkeypatch,
+                                                    screenshot_dir: Path) -> None:
+    """A suite that names a collection and its sources, two contenders that differ in k:
+    the Recommendation tab says, per contender, what retrieval found."""
+    from tests.core.docs_files import make_pdf
+    from workbench.documents.collections import add_collection
+    from workbench.documents.indexing import index
+
+    root = tmp_path / "papers"
+    root.mkdir()
+    make_pdf(root / "handbook.pdf")
+    (root / "notes.md").write_text("# Canteen\n\nThe canteen serves soup on Fridays.\n")
+    db = services.workspace.db
+    add_collection(db, "papers", [str(root)])
+    list(index(db, "papers"))
+    suite = tmp_path / "handbook.jsonl"
+    suite.write_text(
+        '{"suite": {"docs": "papers"}}\n'
+        '{"prompt": "What is the refund period for damaged parcels?", '
+        '"sources": ["handbook.pdf#page=2"], "checks": [{"cites": true}]}\n'
+        '{"prompt": "When does the canteen serve soup?", "sources": ["notes.md#Canteen"]}\n')
+    page = shown_page(qtbot, services)
+    import_suite(qtbot, monkeypatch, page, suite)
+    click(qtbot, page.picker.add_button)
+    page.picker.rows[0][1].setText(SETTINGS + ", k=1")
+    page.picker.rows[1][1].setText(SETTINGS + ", k=2")
+    click(qtbot, page.run_button)
+    qtbot.waitUntil(lambda: not page.is_running, timeout=180_000)
+    qtbot.waitUntil(lambda: page.matrix.rowCount() == 2 and page.busy == 0, timeout=10_000)
+    page.tabs.setCurrentIndex([page.tabs.tabText(i) for i in range(page.tabs.count())]
+                              .index("Recommendation"))
+    assert page.retrieval.isVisible()
+    text = page.retrieval.text()
+    assert "recall@1" in text and "recall@2" in text and "MRR" in text, text
+    from PySide6.QtWidgets import QApplication
+
+    from ui import theme
+
+    for look in ("light", "dark"):
+        theme.apply_theme(QApplication.instance(), look)
+        for width, height in ((1280, 800), (1920, 1080)):
+            page.resize(width, height)
+            qtbot.wait(100)
+            assert page.grab().save(
+                str(screenshot_dir / f"trials-docs-{look}-{width}x{height}.png"))
+    theme.apply_theme(QApplication.instance(), "light")

@@ -37,7 +37,7 @@ def split_settings(text: str) -> list[str]:
     return [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]
 
 
-def build_contenders(db: Any, chosen: list[tuple[int, list[str]]]) -> list[Contender]:
+def build_contenders(db: Any, chosen: list[tuple[int | str, list[str]]]) -> list[Contender]:
     """Runs on a worker: resolve each row's model and settings into stored contenders."""
     return contenders_from(db, chosen)
 
@@ -142,7 +142,7 @@ class ContenderPicker(QWidget):
         super().__init__(parent)
         self.minimum, self.maximum = minimum, maximum
         self.stacked = stacked  # see ContenderRow
-        self.models: list[tuple[int, str]] = []
+        self.models: list[tuple[int | str, str]] = []
         self.row_widgets: list[ContenderRow] = []
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
@@ -158,7 +158,9 @@ class ContenderPicker(QWidget):
         """(model picker, settings, Remove) per row, in numbered order."""
         return [(row.combo, row.edit, row.remove) for row in self.row_widgets]
 
-    def set_models(self, models: list[tuple[int, str]]) -> None:
+    def set_models(self, models: list[tuple[int | str, str]]) -> None:
+        """(reference, name) per model: a library id, or ``endpoint:NAME/MODEL`` shown as
+        ``NAME/MODEL (remote: HOST)``."""
         self.models = models
         for index, row in enumerate(self.row_widgets):
             self._fill(row.combo, index, keep=row.picked)
@@ -209,7 +211,7 @@ class ContenderPicker(QWidget):
             row.set_number(number)
             row.remove.setEnabled(len(self.row_widgets) > self.minimum)
 
-    def chosen(self) -> list[tuple[int, list[str]]]:
+    def chosen(self) -> list[tuple[int | str, list[str]]]:
         """(model id, settings items) per row; parsed in the worker, where errors surface."""
         return [(row.combo.currentData(), row.items())
                 for row in self.row_widgets if row.combo.currentData() is not None]

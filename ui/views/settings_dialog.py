@@ -39,6 +39,7 @@ from sqlite_utils import Database
 
 from ui.services import Services
 from ui.widgets.plain_label import Label
+from workbench.endpoints import contacts
 from workbench.engine import gpu_offload_supported
 from workbench.settings import (
     DEFINITIONS,
@@ -58,10 +59,14 @@ from workbench.settings import (
     set_setting,
 )
 
+#: The group whose page lists every address Workbench may contact.
+PRIVACY_GROUP = "Network and privacy"
+
 
 def load_values(db: Database, root: Path) -> dict[str, Any]:
     values = all_settings(db)
     values["_models_dir_default"] = str(root / "models")
+    values["_contacts"] = contacts(db)  # the privacy list: every address it may contact
     return values
 
 
@@ -260,6 +265,24 @@ class SettingsDialog(QDialog):
             editor.field.setAccessibleName(setting.label)
             editor.field.setAccessibleDescription(tip)
             self._block(page, column, setting.label, editor, tip)
+        if group == PRIVACY_GROUP:
+            title = Label("Addresses Workbench may contact", page)
+            title.setObjectName("Role")
+            column.addWidget(title)
+            self.contacts = Label("", page)
+            self.contacts.setWordWrap(True)
+            self.contacts.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.contacts.setAccessibleName("Addresses Workbench may contact")
+            column.addWidget(self.contacts)
+        if group == PRIVACY_GROUP:
+            from ui.views.workers_panel import WorkersPanel
+
+            self.workers_panel = WorkersPanel(self.services, page)
+            self._block(page, column, "Workers", None,
+                        "Other computers running 'llm-workbench worker' that a model can be "
+                        "split across (a model's Workers setting chooses them). llama.cpp's "
+                        "RPC has no password and no encryption: use workers only on a private "
+                        "network, or through an SSH tunnel.", self.workers_panel)
         column.addStretch(1)
         return page
 
@@ -370,6 +393,8 @@ class SettingsDialog(QDialog):
         models_dir.setPlaceholderText(values["_models_dir_default"])
         for key, editor in self.editors.items():
             editor.set_value(values[key])
+        self.contacts.setText("\n".join(f"{c['address']}: {c['when']}"
+                                         for c in values["_contacts"]))
         self.save_button.setEnabled(True)
         self.loaded = True
 

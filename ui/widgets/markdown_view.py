@@ -22,8 +22,8 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
-from PySide6.QtCore import QEvent, Qt, QTimer
-from PySide6.QtGui import QFontDatabase, QGuiApplication, QTextCursor
+from PySide6.QtCore import QEvent, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QFontDatabase, QGuiApplication, QTextCursor
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -273,10 +273,16 @@ PROSE_GAP_PX = 2
 
 
 class MarkdownView(QWidget):
-    """Markdown text as a column of prose and code segments; see the module's docstring."""
+    """Markdown text as a column of prose and code segments; see the module's docstring.
+
+    With :meth:`set_citations`, a reply's citation marks ([1]) are links that say which
+    passage was clicked (``citation_clicked``) instead of leaving the window."""
+
+    citation_clicked = Signal(int)
 
     def __init__(self, parent: QWidget | None = None, *, plain: bool = False) -> None:
         super().__init__(parent)
+        self.cite_count = 0  # citation marks [1]..[cite_count] are links
         self._plain = plain  # a user's message: shown exactly as typed
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
@@ -306,6 +312,23 @@ class MarkdownView(QWidget):
             self._last_render = done
         else:
             self.append_plain(piece)
+
+    def set_citations(self, count: int, text: str) -> None:
+        """Make marks [1]..[count] in ``text`` links (0: none) and show it again."""
+        if count == self.cite_count:
+            return
+        self.cite_count = count
+        self._truncate(0)
+        self._segments = []
+        self.set_markdown(text)
+
+    def _anchor(self, url: QUrl) -> None:
+        from ui.widgets.sources import SCHEME
+
+        if url.scheme() == SCHEME and url.path().isdigit():
+            self.citation_clicked.emit(int(url.path()))
+        else:
+            QDesktopServices.openUrl(url)
 
     @property
     def code_blocks(self) -> list[CodeBlock]:
@@ -384,6 +407,9 @@ class MarkdownView(QWidget):
                 block.language.setText("")
             return block
         browser = AutoHeightBrowser(self)
+        if self.cite_count:
+            browser.setOpenLinks(False)  # a citation opens its passage, nothing else
+            browser.anchorClicked.connect(self._anchor)
         self._fill(browser, segment)
         return browser
 
@@ -393,5 +419,9 @@ class MarkdownView(QWidget):
         elif isinstance(widget, AutoHeightBrowser):
             if self._plain:
                 widget.setPlainText(segment.text)
+            elif self.cite_count:
+                from ui.widgets.sources import link_citations
+
+                widget.setMarkdown(link_citations(segment.text, self.cite_count))
             else:
                 widget.setMarkdown(segment.text)

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from ui.widgets.markdown_view import MarkdownView
 from ui.widgets.plain_label import Label
+from ui.widgets.sources import SourcesList
 from ui.widgets.tool_calls import ToolCallsView
 from workbench.units import reply_metrics
 
@@ -137,6 +138,8 @@ class MessageWidget(QFrame):
     edit_submitted = Signal(int, str)
     branch_requested = Signal(int)
     continue_requested = Signal(int)  # a reply cut at the token limit: carry on from it
+    #: A citation was clicked (in the text or under Sources): the citation as saved.
+    citation_clicked = Signal(dict)
 
     def __init__(
         self, role: str, text: str = "", *, message_id: int | None = None,
@@ -188,6 +191,9 @@ class MessageWidget(QFrame):
         self.metrics.hide()
         #: A reply's tool calls, above its answer (hidden when it made none).
         self.tool_calls = ToolCallsView(self)
+        self.sources = SourcesList(self)
+        self.sources.opened.connect(self.citation_clicked)
+        self.view.citation_clicked.connect(self._citation_number)
 
         if role == "user":
             self.body.setObjectName("UserBubble")
@@ -211,6 +217,7 @@ class MessageWidget(QFrame):
             outer.addWidget(self.tool_calls)
             outer.addWidget(self.body)
             outer.addWidget(self.status)
+            outer.addWidget(self.sources)
             outer.addWidget(self.metrics)
             actions.addWidget(self.branches)
             actions.addWidget(self.copy_button)
@@ -253,6 +260,17 @@ class MessageWidget(QFrame):
         self.metrics.setText(line)
         self.metrics.setVisible(bool(line))
         self.continue_button.setVisible(self.role == "assistant" and finish_reason == "length")
+
+    def set_citations(self, citations: list[dict[str, Any]], note: str | None) -> None:
+        """The passages the reply was given (its Sources) and what was cut to fit them;
+        its [n] marks become links to them."""
+        self.sources.set_citations(citations, note)
+        self.view.set_citations(len(citations), self.text)
+
+    def _citation_number(self, number: int) -> None:
+        citation = self.sources.citation(number)
+        if citation is not None:
+            self.citation_clicked.emit(citation)
 
     def set_siblings(self, ids: list[int]) -> None:
         if self.message_id is not None:

@@ -14,6 +14,7 @@ from workbench.cli import (  # noqa: F401
     catalog,
     chat,
     docs,
+    endpoints,
     history,
     hub,
     mcp,
@@ -22,6 +23,7 @@ from workbench.cli import (  # noqa: F401
     server,
     settings,
     trials,
+    workers,
 )
 from workbench.cli.group import WorkbenchGroup, cli
 

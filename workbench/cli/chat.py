@@ -67,6 +67,9 @@ def read_prompt(prompt: str | None, prompt_file: str | None) -> str:
 @click.option("--ctx", "n_ctx", type=int, help="Context length in tokens.")
 @click.option("--gpu-layers", help="Layers to offload to the GPU: a number, all or auto.")
 @click.option("--threads", "n_threads", type=int)
+@click.option("--workers", "workers", metavar="all|ADDR,...",
+              help="Split the model across this computer and these workers (see 'workers "
+                   "add'); none: this computer only.")
 @click.option("--template", type=click.Choice(["auto", "gguf", *family_names()]),
               help="Chat template: the file's own (auto) or a family's.")
 @click.option("--json-schema", "schema_file", type=click.Path(dir_okay=False), metavar="FILE",
@@ -78,6 +81,9 @@ def read_prompt(prompt: str | None, prompt_file: str | None) -> str:
               help="Answer from this collection's passages, cited by number; repeatable.")
 @click.option("--k", "k", type=click.IntRange(1, 50), default=5, show_default=True,
               help="How many passages to retrieve for --docs.")
+@click.option("--image", "images", multiple=True, type=click.Path(dir_okay=False),
+              metavar="PATH", help="Show the model this picture (PNG, JPEG, WebP, GIF); "
+                                   "repeatable. The model needs a vision projector.")
 @click.option("--mcp", "mcp", multiple=True, metavar="SERVER",
               help="Offer this MCP server's tools (see 'mcp add'); repeatable. Each call "
                    "waits for your approval.")
@@ -92,7 +98,8 @@ def read_prompt(prompt: str | None, prompt_file: str | None) -> str:
 @pass_workspace
 def chat(workspace: Workspace, model: str, prompt: str | None, prompt_file: str | None,
          system_prompt: str | None, conversation: int | None, schema_file: str | None,
-         any_json: bool, docs: tuple[str, ...], k: int, mcp: tuple[str, ...], yes: bool,
+         any_json: bool, docs: tuple[str, ...], k: int, images: tuple[str, ...],
+         mcp: tuple[str, ...], yes: bool,
          fmt: str, **options: Any) -> None:
     """Ask MODEL (an id or a name prefix) and stream the reply; metrics go to stderr.
 
@@ -116,7 +123,7 @@ def chat(workspace: Workspace, model: str, prompt: str | None, prompt_file: str 
     runner = ChatRunner(workspace.db, Engine(), TurnRequest(
         "send", model, prompt=prompt, conversation_id=conversation,
         system_prompt=system_prompt, overrides=overrides, docs=list(docs), k=k,
-        mcp=list(mcp), approve=approver(yes)))
+        mcp=list(mcp), approve=approver(yes), images=list(images)))
     as_json = fmt == "json"
     # Ctrl+C stops the reply and keeps what was generated, like Stop in the window; the
     # command then exits 130, as an interrupted command does in a shell script.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from workbench import library
@@ -18,12 +20,17 @@ def models() -> None:
 @models.command("add")
 @click.argument("path", type=click.Path())
 @click.option("--name", help="Name to show instead of the one in the file.")
+@click.option("--mmproj", type=click.Path(), metavar="FILE",
+              help="Pair this vision projector (mmproj .gguf) with the model, so it sees "
+                   "images. One beside the model is paired without this.")
 @pass_workspace
-def models_add(workspace: Workspace, path: str, name: str | None) -> None:
+def models_add(workspace: Workspace, path: str, name: str | None, mmproj: str | None) -> None:
     """Add a .gguf file by path (it is not copied)."""
-    model = library.add_model(workspace.db, path, name=name)
+    model = library.add_model(workspace.db, path, name=name, mmproj=mmproj)
     click.echo(f"Added {model.id}: {model.name} ({model.quantization}, "
                f"{human_size(model.file_size)})")
+    if model.mmproj:
+        click.echo(f"Vision: sees images through {model.mmproj}")
 
 
 @models.command("list")
@@ -44,18 +51,23 @@ def models_list(workspace: Workspace, as_json: bool) -> None:
         click.echo(f"{m.id:>3}  {m.name[:32]:32} {m.architecture[:10]:10} "
                    f"{human_count(m.parameters):>7} {m.quantization[:8]:8} "
                    f"{human_size(m.file_size):>9} {m.context_length or '-':>7}  "
-                   f"{m.kind_label or ''}".rstrip())
+                   f"{', '.join(n for n in (m.kind_label, 'vision' if m.sees else None) if n)}"
+                   .rstrip())
 
 
 @models.command("show")
 @click.argument("model")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--workers", "workers", metavar="all|ADDR,...",
+              help="Plan the split across these workers (default: the model's own setting).")
 @pass_workspace
-def models_show(workspace: Workspace, model: str, as_json: bool) -> None:
-    """Show one model: header facts, file, and where it came from."""
+def models_show(workspace: Workspace, model: str, as_json: bool, workers: str | None) -> None:
+    """Show one model: header facts, file, where it came from, and how it would be split
+    across workers when it uses some."""
     found = library.get_model(workspace.db, model)
+    split = _planned_split(workspace, found, workers)
     if as_json:
-        echo_json(found.to_dict())
+        echo_json({**found.to_dict(), **({"split": split} if split else {})})
         return
     facts = [
         ("Name", found.name), ("ID", found.id), ("File", found.path),
@@ -64,6 +76,7 @@ def models_show(workspace: Workspace, model: str, as_json: bool) -> None:
         ("Context length", found.context_length or "-"),
         ("Chat template", "in the file" if found.has_chat_template else "none (guessed)"),
         ("Kind", found.kind_label or "tuned for chat"),
+        ("Vision", f"sees images ({found.mmproj})" if found.mmproj else "no (text only)"),
         ("License", found.license or "-"), ("SHA-256", found.sha256),
         ("Source", found.source), ("Added", found.added_at),
     ]
@@ -77,6 +90,29 @@ def models_show(workspace: Workspace, model: str, as_json: bool) -> None:
         click.echo("Provenance:")
         for key, value in found.provenance.items():
             click.echo(f"  {key}: {value}")
+    if split:
+        click.echo(f"Split:           {split['summary']}")
+        for check in split["checks"]:
+            if check["state"] not in ("ready",):
+                click.echo(f"  {check['line']}")
+
+
+def _planned_split(workspace: Workspace, found: library.Model, workers: str | None
+                   ) -> dict[str, Any] | None:
+    """The split a load would make now across the model's workers (``--workers`` first),
+    each checked; None when it uses none."""
+    from pathlib import Path
+
+    from workbench.model_settings import check_file, resolve_settings
+    from workbench.workers import planned_split
+
+    overrides = {} if workers is None else {"workers": workers}
+    load, _ = resolve_settings(workspace.db, found, overrides)
+    if not load.workers or not Path(found.path).is_file():
+        return None
+    check_file(found)
+    plan, checks = planned_split(found.path, load.n_ctx, load.workers)
+    return {**plan.to_dict(), "checks": [c.to_dict() for c in checks]}
 
 
 @models.command("rm")

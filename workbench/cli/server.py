@@ -50,10 +50,13 @@ def read_key_file(path: str) -> str:
 @click.option("--allow-origin", "allow_origins", multiple=True, metavar="ORIGIN",
               help="A web app (such as http://localhost:3000) allowed to use the server from "
                    "a browser; repeat for more. Other web pages are refused.")
+@click.option("--workers", "workers", metavar="all|ADDR,...",
+              help="Split every model across this computer and these workers (see 'workers "
+                   "add'); by default each model's own 'workers' setting.")
 @pass_workspace
 def serve(workspace: Workspace, host: str, port: int,
           api_key_file: str | None, api_key: str | None, allow_hosts: tuple[str, ...],
-          allow_origins: tuple[str, ...]) -> None:
+          allow_origins: tuple[str, ...], workers: str | None) -> None:
     """Serve your models to other apps through an OpenAI-compatible API.
 
     Apps name a model by library id, name prefix or alias (see 'alias set'). One model is
@@ -76,8 +79,12 @@ def serve(workspace: Workspace, host: str, port: int,
         click.echo(f"Serving on {url} (Ctrl+C to stop)"
                    + ("; clients must send the API key" if api_key else ""), err=True)
 
+    from workbench.workers import resolve_workers
+
+    chosen = None if workers is None else resolve_workers(workspace.db, workers)
     serve_forever(workspace, host=host, port=port, api_key=api_key, ready=ready,
-                  allow_hosts=list(allow_hosts), allow_origins=list(allow_origins))
+                  allow_hosts=list(allow_hosts), allow_origins=list(allow_origins),
+                  workers=chosen)
 
 
 @cli.group()
@@ -91,10 +98,22 @@ def alias() -> None:
 @click.option("--set", "set_items", multiple=True, metavar="KEY=VALUE",
               help="A setting it is served with (temperature=0.2, n_ctx=8192, "
                    "system_prompt=...); repeat for more.")
+@click.option("--docs", "docs", multiple=True, metavar="COLLECTION",
+              help="Answer from this document collection, with citations in the response; "
+                   "repeat for more.")
+@click.option("--k", "k", type=int, help="Passages retrieved for each question (default 5).")
 @pass_workspace
-def alias_set(workspace: Workspace, name: str, model: str, set_items: tuple[str, ...]) -> None:
-    """Point NAME at MODEL (an id or a name prefix), creating or repointing it."""
-    made = set_alias(workspace.db, name, model, parse_set_options(set_items))
+def alias_set(workspace: Workspace, name: str, model: str, set_items: tuple[str, ...],
+              docs: tuple[str, ...], k: int | None) -> None:
+    """Point NAME at MODEL (an id or a name prefix), creating or repointing it. With
+    --docs, a chat completion to NAME is answered from the collection and its message
+    carries the citations (see "Ask your documents" in the README)."""
+    settings = parse_set_options(set_items)
+    if docs:
+        settings["docs"] = list(docs)
+    if k is not None:
+        settings["k"] = k
+    made = set_alias(workspace.db, name, model, settings)
     target = get_model(workspace.db, made.model_id)
     extra = ", ".join(f"{k}={v}" for k, v in sorted(made.settings.items()))
     click.echo(f"{made.name} -> {target.id}:{target.name}" + (f" ({extra})" if extra else ""))

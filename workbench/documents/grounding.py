@@ -13,12 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
 from workbench.documents.collections import get_collection
 from workbench.documents.search import Passage, keyword_search
+
+if TYPE_CHECKING:
+    from workbench.engine import Engine, LoadSettings, SamplingSettings
 
 INSTRUCTION = ("Answer the question from the numbered passages below. Cite each passage "
                "you use by its number in square brackets, like [1]. If the passages do not "
@@ -113,3 +117,32 @@ def fit_passages(passages: list[Passage], room: int, count: Count, n_ctx: int) -
             grounding.shortened = True
         break
     return grounding
+
+
+def ground(engine: Engine, path: str | Path, messages: list[dict[str, str]],
+           passages: list[Passage], load: LoadSettings | None,
+           sampling: SamplingSettings | None) -> tuple[list[dict[str, str]], Grounding]:
+    """The conversation with ``passages`` fitted into its last (user) message, and what was
+    put there. The room is the context less the conversation rendered with the question
+    alone, less what the reply keeps (as :class:`~workbench.engine.reply.Reply` reserves
+    it), counted by the model's tokenizer. The one way chat, trials and the server ground a
+    question: the model at ``path`` is loaded here if it must be."""
+    from workbench.engine import LoadSettings, SamplingSettings
+
+    loaded = engine.load(path, load or LoadSettings())
+    sampling = sampling or SamplingSettings()
+    n_ctx = loaded.n_ctx
+    reserve = min(sampling.max_tokens or n_ctx // 4, n_ctx // 2)
+    template = loaded.template(sampling.template)
+    template.model = loaded.path.name
+    question = messages[-1]["content"]
+    bare = [*messages[:-1], {**messages[-1], "content": f"Question: {question}"}]
+    rendered = template.render(bare)
+    used = len(loaded.tokenize(rendered.prompt.encode("utf-8"),
+                               add_bos=not rendered.added_bos, special=True))
+
+    def count(text: str) -> int:
+        return len(loaded.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    grounding = fit_passages(passages, n_ctx - reserve - used - MARGIN_TOKENS, count, n_ctx)
+    return [*messages[:-1], {**messages[-1], "content": grounding.message(question)}], grounding

@@ -7,12 +7,16 @@ import threading
 import time
 from pathlib import Path
 
+from workbench.engine.endpoint_http import Target, is_remote
 from workbench.engine.process import RemoteModel, RemoteReply, WorkerProcess, load_in, start_worker
+from workbench.engine.remote import EndpointReply
 from workbench.engine.reply import Message
 from workbench.engine.settings import LoadSettings, SamplingSettings
+from workbench.errors import InvalidInputError
 
-#: What :meth:`Engine.reply` returns (callers annotate with this name).
-Reply = RemoteReply
+#: What :meth:`Engine.reply` returns (callers annotate with this name): a reply from the
+#: engine process, or one streamed from a remote endpoint, with the same interface.
+Reply = RemoteReply | EndpointReply
 
 
 class Engine:
@@ -44,6 +48,9 @@ class Engine:
         return worker.pid if worker is not None and worker.alive else None
 
     def load(self, path: str | Path, settings: LoadSettings) -> RemoteModel:
+        if is_remote(path):
+            raise InvalidInputError(f"{Target.from_path(str(path)).shown}: a remote model is "
+                                    "not loaded here, and this needs a local one")
         path = Path(path).resolve()
         with self._lock:
             current = self.loaded
@@ -78,7 +85,14 @@ class Engine:
         ``keep_prefix`` is as reproducible as ``fresh`` and cheaper for many prompts under one
         template and system prompt (a trial): that shared start is evaluated from an empty
         cache as a batch of its own, kept, and each prompt evaluates only the rest as a batch
-        of its own, so the split, and with it the reply, is the same in every run."""
+        of its own, so the split, and with it the reply, is the same in every run.
+
+        A remote model's path (:meth:`Target.path <workbench.engine.remote.Target.path>`)
+        streams from its endpoint instead (:class:`EndpointReply`): nothing is loaded here."""
+        if is_remote(path):
+            return EndpointReply(Target.from_path(str(path)), messages,
+                                 sampling or SamplingSettings(), fresh=fresh,
+                                 keep_prefix=keep_prefix)
         loaded = self.load(path, load or LoadSettings())
         return RemoteReply(loaded, messages, sampling or SamplingSettings(), fresh=fresh,
                            keep_prefix=keep_prefix)

@@ -31,6 +31,9 @@ def describe_exit(exitcode: int | None, output: str) -> str:
             name = signal.Signals(number).name
         except ValueError:
             name = f"signal {number}"
+        if number == signal.SIGABRT and "Remote RPC server crashed" in output:
+            return ("a worker stopped answering (llama.cpp's RPC: \"Remote RPC server crashed "
+                    "or returned malformed response\"); the next request loads without it")
         if number == signal.SIGABRT:
             return f"killed by SIGABRT ({detail or 'llama.cpp aborted'})"
         if number == getattr(signal, "SIGBUS", None):

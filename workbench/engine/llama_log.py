@@ -59,6 +59,12 @@ def install() -> None:
         _installed = True
 
 
+def callback() -> object:
+    """The C log callback itself, for libraries that take their own (libmtmd's
+    ``mtmd_helper_log_set``), so their lines land in the same logger."""
+    return _callback
+
+
 def remember(line: str) -> None:
     """Keep a line that llama.cpp logged in the engine process (forwarded to the app), so
     ``recent_lines`` and ``lines_since`` read the same in the app as in that process."""

@@ -9,6 +9,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import llama_cpp
 import psutil
@@ -26,7 +27,11 @@ TOKENS_KEY = "tokenizer.ggml.tokens"
 
 
 def gpu_offload_supported() -> bool:
-    return bool(llama_cpp.llama_supports_gpu_offload())
+    """A GPU backend to offload to (an RPC-only build does not count: see
+    :func:`workbench.hardware.gpu_offload_supported`)."""
+    from workbench.hardware import gpu_offload_supported as supported
+
+    return supported()
 
 
 def default_threads() -> int:
@@ -72,6 +77,10 @@ class LoadedModel:
     fresh: bool = True
     #: What the context's KV cache holds, for the next reply's prefix reuse.
     cache: CacheRecord = field(default_factory=CacheRecord)
+    #: Where each part sits when split across workers (see :mod:`workbench.engine.pool`).
+    split: dict[str, Any] | None = None
+    #: The vision projector's mtmd context, opened by the first reply with images.
+    projector: Any = None
 
     def template(self, override: str | None) -> ChatTemplate:
         model = self.llama._model
@@ -85,6 +94,11 @@ class LoadedModel:
         )
 
     def close(self) -> None:
+        if self.projector is not None:  # before the text model it was made for
+            from llama_cpp import mtmd_cpp
+
+            mtmd_cpp.mtmd_free(self.projector)
+            self.projector = None
         with contextlib.suppress(Exception):
             self.llama.close()
 
@@ -94,7 +108,14 @@ def load_model(path: str | Path, settings: LoadSettings) -> LoadedModel:
     llama_log.install()
     path = Path(path)
     header = read_header(path, keep_arrays=[TOKENS_KEY])
-    gpu_layers = resolve_gpu_layers(settings, header, path.stat().st_size)
+    pool = None
+    if settings.workers:
+        from workbench.engine.pool import plan_pool
+
+        pool = plan_pool(path, header, settings)
+        gpu_layers = pool.n_gpu_layers
+    else:
+        gpu_layers = resolve_gpu_layers(settings, header, path.stat().st_size)
     threads = settings.n_threads or default_threads()
     log_mark = llama_log.mark()
     started = time.perf_counter()
@@ -102,7 +123,8 @@ def load_model(path: str | Path, settings: LoadSettings) -> LoadedModel:
     # its Python-level prints during the load go nowhere, and llama.cpp's log goes to ours.
     try:
         with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(
-                io.StringIO()), safe_model_params(), file_templates_deferred():
+                io.StringIO()), safe_model_params(), file_templates_deferred(), \
+                contextlib.nullcontext() if pool is None else pool.devices_set():
             llama = llama_cpp.Llama(
                 model_path=str(path),
                 n_ctx=settings.n_ctx,
@@ -116,6 +138,7 @@ def load_model(path: str | Path, settings: LoadSettings) -> LoadedModel:
                 # (full size) gave gemma-3-270m 576 MiB of KV cache at 32k instead of 111.
                 # The cost, per llama.cpp: a reused prefix beyond the window is recomputed.
                 swa_full=SWA_FULL,
+                tensor_split=None if pool is None else pool.tensor_split,
                 verbose=True,
             )
     except (ValueError, RuntimeError, OSError) as error:
@@ -125,7 +148,8 @@ def load_model(path: str | Path, settings: LoadSettings) -> LoadedModel:
         llama_log.install()
     llama.verbose = False
     load_ms = (time.perf_counter() - started) * 1000
-    return LoadedModel(path, settings, llama, header, gpu_layers, load_ms)
+    return LoadedModel(path, settings, llama, header, gpu_layers, load_ms,
+                       split=None if pool is None else pool.report())
 
 
 #: llama.cpp's last line on a failed load only says that it failed; the reason is above it.

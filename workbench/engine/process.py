@@ -314,6 +314,9 @@ class RemoteModel:
         #: From the request to the model ready: the engine process's start included.
         self.load_ms = load_ms
         self.n_ctx: int = info["n_ctx"]
+        #: Where each part sits when split across workers (fit.PoolPlan.to_dict, plus the
+        #: workers left out as "missing"); None when loaded on this computer only.
+        self.split: dict[str, Any] | None = info.get("split")
         self.llama = LlamaView(self)
 
     @property

@@ -158,10 +158,12 @@ def _grammar(schema: str | None) -> llama_cpp.LlamaGrammar | None:
     """llama.cpp's grammar for a JSON schema (structured output); None for free text."""
     if not schema:
         return None
+    from workbench.engine.json_grammar import json_gbnf
     from workbench.engine.settings import check_json_schema
 
     text = check_json_schema(schema)
-    return llama_cpp.LlamaGrammar.from_json_schema(text or "{}", verbose=False)
+    return llama_cpp.LlamaGrammar.from_string(json_gbnf(text or "{}", "json_schema"),
+                                              verbose=False)
 
 
 #: How each cache mode is recorded with a reply's settings.
@@ -254,6 +256,16 @@ class Reply(StreamedReply):
             "workbench": __version__,
         }
 
+    def _fit(self, messages: list[Message], reserve: int,
+             tools: list[dict[str, Any]] | None) -> FittedPrompt:
+        """The prompt as tokens that fit (a reply with images makes it its own way)."""
+        return fit_messages(self.loaded, messages, reserve, self.sampling.template,
+                            shared_prefix=self.keep_prefix, tools=tools)
+
+    def _generation(self, tokens: list[int], **options: Any) -> Generation:
+        """The generation loop over ``tokens`` (a reply with images evaluates its own)."""
+        return Generation(self.loaded.llama, self.loaded.cache, tokens, **options)
+
     def _run(self) -> Iterator[str]:
         llama = self.loaded.llama
         sampling = self.sampling
@@ -266,9 +278,7 @@ class Reply(StreamedReply):
         plan = plan_for(self.loaded.template(sampling.template).template, sampling.tools,
                         sampling.tool_choice, sampling.parallel_tool_calls)
         messages = plan.messages(self.messages) if plan else self.messages
-        fitted = fit_messages(self.loaded, messages, reserve, sampling.template,
-                              shared_prefix=self.keep_prefix,
-                              tools=plan.template_tools() if plan else None)
+        fitted = self._fit(messages, reserve, plan.template_tools() if plan else None)
         grammar = plan.grammar() if plan else None
         triggers: tuple[str, ...] = ()
         if plan and grammar is None:
@@ -286,8 +296,8 @@ class Reply(StreamedReply):
             stats.load_ms = self.loaded.load_ms
             self.loaded.fresh = False
         llama_cpp.llama_perf_context_reset(llama.ctx)
-        generation = Generation(
-            llama, self.loaded.cache, tokens, sampling=sampling, seed=seed, stops=stops,
+        generation = self._generation(
+            tokens, sampling=sampling, seed=seed, stops=stops,
             stop_flag=self._stop, mode=mode, prefix=fitted.prefix,
             grammar=grammar or grammar_text(_grammar(sampling.json_schema)),
             triggers=triggers if grammar else ())

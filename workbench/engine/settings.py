@@ -53,8 +53,28 @@ class LoadSettings:
     gpu_layers: GpuLayers = "auto"
     use_mmap: bool = True
     n_batch: int = 512
+    #: Workers (llama.cpp RPC servers, ``HOST:PORT``) the model is split across with this
+    #: computer; empty: this computer only (and left out of :meth:`to_dict`, so records
+    #: without workers read as before). Resolved from ``workers=all|ADDR,...`` by
+    #: :func:`workbench.workers.resolve_workers`.
+    workers: tuple[str, ...] = ()
+    #: The vision projector (mmproj GGUF) paired with the model, opened on the first reply
+    #: that carries images (:mod:`workbench.engine.vision`); None: the model cannot see.
+    mmproj: str | None = None
 
     def __post_init__(self) -> None:
+        from workbench.engine.rpc import normal_address
+
+        if not isinstance(self.workers, tuple) or not all(
+                isinstance(w, str) for w in self.workers):
+            raise InvalidInputError(f"setting workers={self.workers!r}: must be addresses")
+        for worker in self.workers:
+            try:
+                normal_address(worker)
+            except ValueError as error:
+                raise InvalidInputError(f"worker {worker!r}: {error}") from None
+        if len(set(self.workers)) != len(self.workers):
+            raise InvalidInputError("setting workers: the same worker twice")
         check_threads(self.n_threads)
         check_number("n_ctx", self.n_ctx, 1, whole=True)
         check_number("n_batch", self.n_batch, 1, whole=True)
@@ -63,7 +83,14 @@ class LoadSettings:
                                     "false")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        values = asdict(self)
+        if self.workers:
+            values["workers"] = list(self.workers)
+        else:
+            del values["workers"]
+        if self.mmproj is None:  # a model that cannot see reads as it did before images
+            del values["mmproj"]
+        return values
 
 
 @dataclass(frozen=True)
@@ -282,6 +309,10 @@ class ReplyStats:
     finish_reason: str = ""
     dropped_turns: int = 0
     settings: dict[str, Any] = field(default_factory=dict)
+    #: Tokens the reply's images took in the context, and the time spent encoding them and
+    #: decoding their embeddings (replies with images only; also kept in ``settings``).
+    image_tokens: int = 0
+    image_ms: float | None = None
 
     #: The measured numbers every stored reply keeps in columns of the same names.
     MEASURED = ("prompt_tokens", "completion_tokens", "ttft_ms", "prompt_tps", "gen_tps",
@@ -292,5 +323,6 @@ class ReplyStats:
 
     def summary(self) -> str:
         """The long form of :func:`workbench.units.reply_metrics`: the line the window shows."""
-        return reply_metrics({**self.measurements(), "dropped_turns": self.dropped_turns},
+        return reply_metrics({**self.measurements(), "dropped_turns": self.dropped_turns,
+                              "image_tokens": self.image_tokens, "image_ms": self.image_ms},
                              self.finish_reason)

@@ -296,13 +296,9 @@ def _call_schema(tool: dict[str, Any], key: str = "arguments") -> dict[str, Any]
 
 
 def _gbnf(schema: dict[str, Any]) -> str:
-    from llama_cpp.llama_grammar import json_schema_to_gbnf
+    from workbench.engine.json_grammar import json_gbnf
 
-    from workbench.engine.schema_limits import check_grammar_size
-
-    grammar = json_schema_to_gbnf(json.dumps(schema))
-    check_grammar_size(grammar, "tools")
-    return grammar
+    return json_gbnf(schema, "tools")
 
 
 def bounded_result(text: str) -> str:

@@ -141,6 +141,7 @@ class Worker:
             "eos_token": model.token_get_text(eos) if eos != -1 else "",
             "token_bos": bos,
             "token_eos": eos,
+            "split": loaded.split,
         }
 
     def _call(self, name: str, args: tuple[Any, ...]) -> Any:
@@ -173,13 +174,15 @@ class Worker:
     def _reply(self, reply_id: int, messages: list[dict[str, str]], sampling: Any,
                fresh: bool, keep_prefix: bool = False) -> None:
         from workbench.engine.reply import Reply
+        from workbench.engine.vision import ImageReply, has_images
 
         stop = self._stop_flag(reply_id)
         reply = None
         try:
             if self.loaded is None:
                 raise RuntimeError("engine process: no model is loaded")
-            reply = Reply(self.loaded, messages, sampling, fresh=fresh,
+            kind = ImageReply if has_images(messages) else Reply
+            reply = kind(self.loaded, messages, sampling, fresh=fresh,
                           keep_prefix=keep_prefix, stop_flag=stop)
             first = True
             for piece in reply:

@@ -66,10 +66,6 @@ _install_lock = threading.Lock()
 _installed = False
 
 
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
-
-
 class _DefaultTimeout(httpx.HTTPTransport):
     """Give requests that carry no time limit the current call's limit.
 
@@ -139,13 +135,13 @@ class HubClient:
         ``HF_HUB_OFFLINE``. Nothing is read from huggingface_hub's own token file: the token is
         the one the user gave Workbench.
         """
-        from workbench.settings import get_setting
+        from workbench.settings import get_setting, is_offline
 
         endpoint = (
             get_setting(db, "hub_endpoint") or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT
         )
         token = os.environ.get("HF_TOKEN") or get_setting(db, "hub_token") or None
-        offline = bool(get_setting(db, "offline")) or _truthy(os.environ.get("HF_HUB_OFFLINE"))
+        offline = is_offline(db)
         timeout = float(os.environ.get("HF_HUB_DOWNLOAD_TIMEOUT") or DEFAULT_TIMEOUT)
         values: dict[str, Any] = {
             "endpoint": endpoint, "token": token, "offline": offline, "timeout": timeout,
@@ -159,7 +155,9 @@ class HubClient:
 
     def require_online(self) -> None:
         """Refuse before any connection is made when Workbench is offline."""
-        if self.offline or _truthy(os.environ.get("HF_HUB_OFFLINE")):
+        from workbench.settings import offline_by_environment
+
+        if self.offline or offline_by_environment():
             raise OfflineError(OFFLINE_MESSAGE)
         _install_session()
 

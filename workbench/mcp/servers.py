@@ -13,9 +13,7 @@ is not a network connection, so it runs offline too.
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +22,10 @@ from urllib.parse import urlsplit
 
 from sqlite_utils import Database
 
+from workbench.addresses import is_loopback_url
 from workbench.errors import InvalidInputError, NotFoundError, OfflineError
 from workbench.library import now
+from workbench.settings import is_offline
 from workbench.text_files import read_text_file
 from workbench.units import human_size
 
@@ -71,16 +71,6 @@ def check_name(name: str) -> str:
     return name
 
 
-def is_loopback_url(url: str) -> bool:
-    host = (urlsplit(url).hostname or "").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_url(url: str, where: str) -> str:
     if not isinstance(url, str):
         raise InvalidInputError(f"{where}: the address must be text")
@@ -90,17 +80,9 @@ def check_url(url: str, where: str) -> str:
     return url
 
 
-def offline(db: Database) -> bool:
-    """Workbench's offline mode, read as the Hub client reads it."""
-    from workbench.settings import get_setting
-
-    flag = (os.environ.get("HF_HUB_OFFLINE") or "").strip().lower() in {"1", "true", "yes", "on"}
-    return bool(get_setting(db, "offline")) or flag
-
-
 def require_reachable(db: Database, server: McpServer) -> None:
     """Offline mode refuses an address that is not loopback, before any connection."""
-    if server.transport == "http" and not is_loopback_url(server.url) and offline(db):
+    if server.transport == "http" and not is_loopback_url(server.url) and is_offline(db):
         raise OfflineError(f"MCP server '{server.name}': {server.url} is not on this computer "
                            "and Workbench is offline (the 'offline' setting or "
                            "HF_HUB_OFFLINE=1); only loopback addresses are allowed")

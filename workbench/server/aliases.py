@@ -4,6 +4,12 @@ An app asks the server for ``model="summarize"``; repointing the alias at anothe
 one a trial recommended) changes what answers without touching the app. Settings are checked
 when the alias is set, by the same rules as a model's own settings, so a bad value never
 reaches a request.
+
+An alias may carry document collections (``alias set NAME MODEL --docs COLLECTION [--k N]``):
+a chat completion to it is answered from their passages, grounded as chat is, and the
+citations travel in the response (:mod:`workbench.server.grounded`). They are kept in the
+alias's settings as ``docs`` and ``k``, as a trial's contender keeps them, so an alias made
+from a recommended contender answers from the same collection.
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ from workbench.errors import InvalidInputError, NotFoundError
 from workbench.library import Model, get_model, now
 from workbench.model_settings import check_keys, resolve_settings
 
+#: Passages retrieved for an alias with collections that does not say (as ``chat --docs``).
+DEFAULT_K = 5
+DOC_KEYS = ("docs", "k")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}")
 TABLE = "server_aliases"
 
@@ -38,6 +47,20 @@ class Alias:
         return cls(row["name"], row["model_id"], json.loads(row["settings"] or "{}"),
                    row["updated_at"])
 
+    @property
+    def docs(self) -> list[str]:
+        return list(self.settings.get("docs") or [])
+
+    @property
+    def k(self) -> int:
+        return int(self.settings.get("k") or DEFAULT_K)
+
+    def serving(self) -> tuple[dict[str, Any], str, list[str], int]:
+        """The model settings it is served with, its system prompt, collections and k."""
+        settings = {k: v for k, v in self.settings.items() if k not in DOC_KEYS}
+        system = settings.pop("system_prompt", "") or ""
+        return settings, system, self.docs, self.k
+
 
 def check_name(name: str) -> str:
     text = name.strip()
@@ -52,8 +75,9 @@ def check_name(name: str) -> str:
 def check_settings(db: Database, model: Model, settings: dict[str, Any]) -> dict[str, Any]:
     """The settings as stored, or one line naming the setting that is wrong: each is resolved
     the way a request will resolve it (ranges, thread counts, the template, the schema)."""
-    check_keys(settings)
-    values = {k: v for k, v in settings.items() if v is not None}
+    documents = check_documents(db, settings)
+    check_keys({k: v for k, v in settings.items() if k not in DOC_KEYS})
+    values = {k: v for k, v in settings.items() if v is not None and k not in DOC_KEYS}
     for key in ("tools", "tool_choice", "parallel_tool_calls"):
         if key in values:
             raise InvalidInputError(f"setting '{key}': tools are given with each request, "
@@ -80,7 +104,26 @@ def check_settings(db: Database, model: Model, settings: dict[str, Any]) -> dict
     for key in ("max_tokens", "top_k", "n_batch", "n_ctx"):
         if key in values and not (isinstance(values[key], int) and values[key] >= 1):
             raise InvalidInputError(f"setting '{key}': must be a whole number from 1")
-    return values
+    return {**values, **documents}
+
+
+def check_documents(db: Database, settings: dict[str, Any]) -> dict[str, Any]:
+    """The alias's ``docs`` (collections that exist) and ``k``, as stored; ``k`` without
+    ``docs`` is refused (it would retrieve from nothing)."""
+    from workbench.documents.collections import get_collection
+    from workbench.trials.sources import check_k, normalize_docs
+
+    out: dict[str, Any] = {}
+    docs = normalize_docs(settings.get("docs"), "alias --docs")
+    if docs:
+        for name in docs:
+            get_collection(db, name)
+        out["docs"] = docs
+    if settings.get("k") is not None:
+        if not docs:
+            raise InvalidInputError("alias --k: give the collections too (--docs NAME)")
+        out["k"] = check_k(settings["k"], "alias --k")
+    return out
 
 
 def set_alias(db: Database, name: str, model_ref: str | int,

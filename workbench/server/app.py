@@ -44,6 +44,7 @@ from workbench.library import Model, get_model, list_models
 from workbench.model_settings import Runnable, runnable
 from workbench.server.aliases import alias_model, find_alias, list_aliases
 from workbench.server.embeddings import EmbeddingRequest, embedding_request, embedding_response
+from workbench.server.grounded import add_citations, ground_job, last_delta
 from workbench.server.guard import Allowed, Guard
 from workbench.server.host import EmbedJob, Event, Job, ModelHost, stats_usage
 from workbench.server.limits import ServerLimits
@@ -93,6 +94,8 @@ class Target:
     model: Model
     overrides: dict[str, Any]
     system_prompt: str = ""
+    docs: list[str] = field(default_factory=list)  # collections it answers from, with k
+    k: int = 5
 
     def ready(self, db: Database, asked: dict[str, Any] | None = None) -> Runnable:
         """The model ready to run with the request's settings over the alias's: its file
@@ -104,10 +107,8 @@ def resolve_target(db: Database, name: str) -> Target:
     """An alias (case-insensitive), else a library id or unique name prefix; else 404."""
     alias = find_alias(db, name)
     if alias is not None:
-        settings = dict(alias.settings)
-        system = settings.pop("system_prompt", "") or ""
         try:
-            return Target(alias_model(db, alias), settings, system)
+            return Target(alias_model(db, alias), *alias.serving())
         except NotFoundError as error:
             raise APIError(404, str(error), code="model_not_found", param="model") from None
     try:
@@ -321,6 +322,7 @@ def _prepare(db: Database, wanted: GenerationRequest) -> tuple[Job, bool]:
     keep = bool(get_setting(db, "server_keep_history"))
     job = Job(ready.model.name, ready.model.path, messages, ready.load, ready.sampling,
               emit=lambda _event: None, model_id=ready.model.id)
+    ground_job(db, job, target.docs, target.k, wanted.raw_prompt, wanted.model)
     return job, keep
 
 
@@ -377,8 +379,8 @@ async def generate(request: Request, state: ServerState, wanted: GenerationReque
     content = "".join(text)
     if chat:
         message, called = tool_answer(content, stats, wanted.sampling)
-        choice: dict[str, Any] = {"index": 0, "message": message, "logprobs": None,
-                                  "finish_reason": called or finish}
+        choice: dict[str, Any] = {"index": 0, "message": add_citations(message, job, content),
+                                  "logprobs": None, "finish_reason": called or finish}
     else:
         choice = {"index": 0, "text": content, "logprobs": None, "finish_reason": finish}
     return JSONResponse({"id": ident, "object": "chat.completion" if chat else
@@ -459,7 +461,7 @@ async def _stream(request: Request, job: Job, events: asyncio.Queue[Event],
                 deltas, called = stream_end(held, watcher.flush(), value, wanted.sampling)
                 for delta in deltas:
                     yield _sse(chunk(delta.get("content"), delta=delta))
-                yield _sse(chunk(None, called or _finish(value, watcher)))
+                yield _sse(chunk(None, called or _finish(value, watcher), delta=last_delta(job)))
                 if wanted.include_usage:
                     yield _sse({"id": ident, "object": kind_name, "created": created,
                                 "model": wanted.model, "choices": [],

@@ -10,6 +10,7 @@ has finished with it. After ``idle_unload_s`` without a request the model is unl
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import queue
@@ -46,6 +47,10 @@ class Job:
     model_id: int | None = None
     reply: Reply | None = None
     cancelled: bool = False
+    #: An alias with collections: fits the passages into the messages on the engine
+    #: thread (:mod:`workbench.server.grounded`), which keeps what it put there here.
+    ground: Callable[[Engine], list[Message]] | None = None
+    grounding: Any = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def cancel(self) -> None:
@@ -93,11 +98,15 @@ class ModelHost:
     """Owns the engine and the one thread that calls it; see the module docstring."""
 
     def __init__(self, *, idle_unload_s: float = 600.0, engine: Engine | None = None,
-                 engine_worker: Executor | None = None) -> None:
+                 engine_worker: Executor | None = None,
+                 workers: tuple[str, ...] | None = None) -> None:
         """``engine`` and ``engine_worker``: the window's own engine and the one thread that
         calls it, so that the window's chat and the server share one model in memory and
-        take turns; without them the host has an engine and calls it on its own thread."""
+        take turns; without them the host has an engine and calls it on its own thread.
+        ``workers`` (``serve --workers``): every model is split across them, whatever its own
+        settings say; None: each model's own choice."""
         self.engine = engine or Engine()
+        self.workers = workers
         self.engine_worker = engine_worker
         self.idle_unload_s = idle_unload_s
         self.requests = 0  # requests answered or refused, for the status bar
@@ -208,12 +217,17 @@ class ModelHost:
             except Exception:  # the window's worker is shutting down
                 log.debug("idle unload failed", exc_info=True)
 
+    def _load_settings(self, load: LoadSettings) -> LoadSettings:
+        if self.workers is None:
+            return load
+        return dataclasses.replace(load, workers=self.workers)
+
     def _embed(self, job: EmbedJob) -> None:
         if job.cancelled:
             job.emit(("error", WorkbenchError("cancelled before it started")))
             return
         try:
-            loaded = self.engine.load(job.path, job.load)
+            loaded = self.engine.load(job.path, self._load_settings(job.load))
             self._model_name = job.model_name
             self._served = loaded
             job.emit(("done", loaded.embed(job.texts)))
@@ -231,7 +245,9 @@ class ModelHost:
         try:
             for attempt in (1, 2):
                 try:
-                    reply = self.engine.reply(job.path, job.messages, load=job.load,
+                    job.load = self._load_settings(job.load)  # the passages fit this load
+                    messages = job.messages if job.ground is None else job.ground(self.engine)
+                    reply = self.engine.reply(job.path, messages, load=job.load,
                                               sampling=job.sampling)
                     self._model_name = job.model_name
                     self._served = self.engine.loaded

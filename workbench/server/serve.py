@@ -10,7 +10,6 @@ The access log leaves out query strings (a key sent as ``?api_key=`` must not be
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
 import threading
@@ -20,6 +19,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
+from workbench.addresses import is_loopback
 from workbench.engine import Engine
 from workbench.errors import InvalidInputError, WorkbenchError
 from workbench.server.host import ModelHost
@@ -32,15 +32,6 @@ log = logging.getLogger(__name__)
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 START_TIMEOUT_S = 15.0
-
-
-def is_loopback(host: str) -> bool:
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def check_bind(host: str, api_key: str | None) -> None:
@@ -110,8 +101,8 @@ class _NoQueryString(logging.Filter):
 def _build(workspace: Workspace, host: str, port: int, api_key: str | None,
            idle_unload_s: float | None, access_log: bool, engine: Engine | None = None,
            engine_worker: Executor | None = None, allow_hosts: list[str] | None = None,
-           allow_origins: list[str] | None = None, limits: ServerLimits | None = None
-           ) -> tuple[Any, socket.socket, ModelHost]:
+           allow_origins: list[str] | None = None, limits: ServerLimits | None = None,
+           workers: tuple[str, ...] | None = None) -> tuple[Any, socket.socket, ModelHost]:
     import uvicorn
 
     from workbench.server.app import ServerState, create_app
@@ -127,7 +118,7 @@ def _build(workspace: Workspace, host: str, port: int, api_key: str | None,
     limits = limits or ServerLimits()
     sock = bind_socket(host, port)
     model_host = ModelHost(idle_unload_s=idle_unload_s, engine=engine,
-                           engine_worker=engine_worker)
+                           engine_worker=engine_worker, workers=workers)
     state = ServerState(workspace, model_host, api_key, allowed, limits)
     config = uvicorn.Config(create_app(state), log_level="info" if access_log else "warning",
                             access_log=access_log, lifespan="off", timeout_graceful_shutdown=5,
@@ -178,11 +169,13 @@ def start_server(workspace: Workspace, *, host: str = DEFAULT_HOST, port: int = 
 def serve_forever(workspace: Workspace, *, host: str, port: int, api_key: str | None,
                   ready: Callable[[str], None] | None = None,
                   allow_hosts: list[str] | None = None,
-                  allow_origins: list[str] | None = None) -> None:
+                  allow_origins: list[str] | None = None,
+                  workers: tuple[str, ...] | None = None) -> None:
     """The ``serve`` command: uvicorn in the foreground until Ctrl+C; ``ready`` gets the
-    address once the socket is bound."""
+    address once the socket is bound; ``workers``: every model split across them."""
     server, sock, model_host = _build(workspace, host, port, api_key, None, True,
-                                      allow_hosts=allow_hosts, allow_origins=allow_origins)
+                                      allow_hosts=allow_hosts, allow_origins=allow_origins,
+                                      workers=workers)
     if ready is not None:
         shown = f"[{host}]" if ":" in host else host
         ready(f"http://{shown}:{sock.getsockname()[1]}/v1")

@@ -523,3 +523,63 @@ def m018_mcp_servers(db: Database) -> None:
         pk="name",
         not_null={"transport", "created_at"},
     )
+
+
+@migrations(name="m019_trial_tool_calls")
+def m019_trial_tool_calls(db: Database) -> None:
+    """Trials of tool use: a suite prompt's tools (OpenAI's format, canonical JSON text) and
+    canned results (JSON), and per cell the calls the model made, valid or why not, with the
+    canned result each was given (JSON). NULL everywhere a prompt offers no tools."""
+    db.table("suite_prompts").add_column("tools", str)
+    db.table("suite_prompts").add_column("tool_results", str)
+    db.table("trial_cells").add_column("tool_calls", str)
+
+
+@migrations(name="m021_endpoints")
+def m021_endpoints(db: Database) -> None:
+    """Remote endpoints (OpenAI-compatible servers the user runs): a name, a base URL, the
+    models it listed, and where its key is kept (an environment variable's name, or the OS
+    keyring under the endpoint's name). The key itself is never stored here."""
+    db.table("endpoints").create(
+        {"id": int, "name": str, "url": str, "models": str, "key_env": str, "keyring": int,
+         "created_at": str},
+        pk="id", not_null={"name", "url", "created_at"})
+    db.table("endpoints").create_index(["name"], unique=True)
+
+
+@migrations(name="m016_trial_documents")
+def m016_trial_documents(db: Database) -> None:
+    """Trials over documents (issue 22): the collections a suite or one of its prompts is
+    answered from, the sources that answer a prompt, and each trial cell's grounding (the
+    passages retrieved and given, the numbers the reply cited, recall and reciprocal rank
+    against the prompt's sources). JSON text; NULL for plain prompts and cells."""
+    db.table("suites").add_column("docs", str)
+    db.table("suite_prompts").add_column("docs", str)
+    db.table("suite_prompts").add_column("sources", str)
+    db.table("trial_cells").add_column("grounding", str)
+
+
+@migrations(name="m020_workers")
+def m020_workers(db: Database) -> None:
+    """Workers (issue 24): llama.cpp RPC servers a model can be split across, by address.
+    Also the list of addresses Workbench may contact for this."""
+    db.table("workers").create({"id": int, "address": str, "added_at": str}, pk="id",
+                         if_not_exists=True)
+    db.table("workers").create_index(["address"], unique=True, if_not_exists=True)
+
+
+@migrations(name="m024_images")
+def m024_images(db: Database) -> None:
+    """Images (issue 26): the vision projector (mmproj) paired with a model, by path and
+    sha256 (NULL: the model cannot see); the images kept in the data folder by sha256; and
+    which user messages carry which images, in order."""
+    db.table("models").add_column("mmproj", str)
+    db.table("models").add_column("mmproj_sha256", str)
+    db.table("images").create(
+        {"sha256": str, "path": str, "format": str, "width": int, "height": int, "bytes": int,
+         "added_at": str},
+        pk="sha256", not_null={"path", "added_at"})
+    db.table("message_images").create(
+        {"message_id": int, "position": int, "sha256": str},
+        pk=("message_id", "position"), foreign_keys=[("message_id", "messages", "id")])
+    db.table("message_images").create_index(["sha256"])

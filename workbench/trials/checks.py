@@ -1,5 +1,8 @@
 """Checks on a reply: contains, not contains, regex, valid JSON, JSON schema, exact match,
-max tokens, max latency, no echo of the prompt, and a judge model's grade.
+max tokens, max latency, no echo of the prompt, a judge model's grade, the tool calls it made
+(:mod:`.tool_checks`); over documents, ``cites`` (the reply cites an expected source) and
+``grounded`` (a judge model grades whether every claim is supported by the passages
+retrieved).
 
 A check is a small JSON object, ``{"type": "contains", "value": "Paris"}``; the shorthand
 ``{"contains": "Paris"}`` is accepted too, so hand-written JSONL stays short. Checks are
@@ -33,6 +36,8 @@ from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012, specification_with
 
 from workbench.errors import InvalidInputError
+from workbench.trials.sources import document_check_value, document_verdict
+from workbench.trials.tool_checks import TOOL_CHECKS, normalize_tool_check, run_tool_check
 from workbench.units import human_ms
 
 #: Seconds all the regular expressions of one check may take together.
@@ -80,11 +85,19 @@ CHECK_TYPES: dict[str, str | None] = {
     "max_latency_ms": "value",
     "no_echo": None,
     "judge": "value",
+    # tool use (workbench.trials.tool_checks): graded on the calls a cell recorded
+    "tool_call": "value",
+    "no_tool_call": None,
+    "valid_arguments": None,
+    "cites": None,  # its value is optional: the sources, else the prompt's
+    "grounded": "value",
 }
 ALIASES = {"not contains": "not_contains", "notcontains": "not_contains", "valid_json": "json",
            "schema": "json_schema", "exact_match": "exact", "equals": "exact",
            "max_latency": "max_latency_ms", "latency_ms": "max_latency_ms",
-           "no echo": "no_echo", "noecho": "no_echo", "llm_rubric": "judge"}
+           "no echo": "no_echo", "noecho": "no_echo", "llm_rubric": "judge",
+           "tool_calls": "tool_call", "no_tool_calls": "no_tool_call",
+           "valid_tool_arguments": "valid_arguments"}
 
 #: A reply is an echo when its first words are the prompt's first words: 80% of the prompt's
 #: words (rounded up), at least 3 and at most 20. Words are compared case-folded, without
@@ -142,6 +155,8 @@ def normalize_check(raw: Any, reference: str | None = None) -> dict[str, Any]:
     check["type"] = kind
     if kind not in CHECK_TYPES:
         raise InvalidInputError(f"check type '{kind}': unknown ({', '.join(CHECK_TYPES)})")
+    if kind in TOOL_CHECKS:
+        return normalize_tool_check(check, check_schema_value)
     if kind in ("json", "no_echo"):
         if check.get("value") not in (True, None):
             raise InvalidInputError(f"check {kind}: takes no value (write "
@@ -165,18 +180,29 @@ def normalize_check(raw: Any, reference: str | None = None) -> dict[str, Any]:
         check["value"] = _number(kind, check["value"])
     if kind == "judge":
         check["value"] = normalize_judge(check["value"])
+    if kind in ("cites", "grounded"):  # see workbench.trials.sources
+        check["value"] = document_check_value(kind, check.get("value"), normalize_judge)
+        if check["value"] is None:
+            check.pop("value")
     if kind == "json_schema":
-        if not isinstance(check["value"], dict):
-            raise InvalidInputError("check json_schema: value must be a JSON schema object")
-        try:
-            schema_validator(check["value"]).check_schema(check["value"])
-        except SchemaError as error:
-            raise InvalidInputError(
-                f"check json_schema: not a valid schema ({error.message[:160]})") from None
-        except RecursionError:
-            raise InvalidInputError("check json_schema: nested too deeply") from None
-        check_schema_usable(check["value"])
+        check_schema_value(check["value"], "check json_schema")
     return check
+
+
+def check_schema_value(schema: Any, where: str) -> None:
+    """A schema a check holds: an object, valid, and usable (:func:`check_schema_usable`)."""
+    if not isinstance(schema, dict):
+        raise InvalidInputError(f"{where}: value must be a JSON schema object")
+    try:
+        schema_validator(schema).check_schema(schema)
+    except SchemaError as error:
+        raise InvalidInputError(f"{where}: not a valid schema ({error.message[:160]})") from None
+    except RecursionError:
+        raise InvalidInputError(f"{where}: nested too deeply") from None
+    try:
+        check_schema_usable(schema)
+    except InvalidInputError as error:
+        raise InvalidInputError(str(error).replace("check json_schema", where, 1)) from None
 
 
 #: Judge scales a check may use (a score is 1..scale) and the longest rubric it may carry.
@@ -370,12 +396,19 @@ def extract_json(text: str) -> Any:
 
 def run_check(
     check: dict[str, Any], text: str, completion_tokens: int = 0, total_ms: float = 0.0,
-    *, prompt: str = "", cut: str | None = None,
+    *, prompt: str = "", cut: str | None = None, calls: list[dict[str, Any]] | None = None,
+    grounding: dict[str, Any] | None = None, sources: list[str] | None = None,
 ) -> CheckResult:
     """Evaluate one normalized check against a reply, its metrics and its prompt. ``cut``
     says why the reply's JSON is incomplete (the token limit cut what its schema asked
-    for): JSON checks then fail with that reason rather than a parser's message."""
+    for): JSON checks then fail with that reason rather than a parser's message. ``calls``:
+    the tool calls the cell recorded (None: its prompt offers no tools)."""
     kind = check["type"]
+    if kind in TOOL_CHECKS:
+        try:
+            return CheckResult(check, *run_tool_check(check, calls, schema_validator))
+        except RegexTimeout:
+            return CheckResult(check, False, "regex timed out checking the arguments")
     if cut and kind in ("json", "json_schema"):
         return CheckResult(check, False, cut)
     value = check.get("value")
@@ -399,6 +432,8 @@ def run_check(
             _deadline.reset(reset)
     if kind == "judge":  # graded after the contender's cells (workbench.trials.judge)
         return CheckResult(check, None, "waiting for the judge")
+    if kind in ("cites", "grounded"):
+        return CheckResult(check, *document_verdict(check, text, grounding, sources or []))
     if kind == "no_echo":
         echo = is_echo(prompt, text)
         return CheckResult(check, not echo,
@@ -443,10 +478,12 @@ def _run_plain(check: dict[str, Any], kind: str, value: Any, text: str, fold: bo
 
 def run_checks(
     checks: list[dict[str, Any]], text: str, completion_tokens: int = 0, total_ms: float = 0.0,
-    *, prompt: str = "", cut: str | None = None,
+    *, prompt: str = "", cut: str | None = None, calls: list[dict[str, Any]] | None = None,
+    grounding: dict[str, Any] | None = None, sources: list[str] | None = None,
 ) -> tuple[bool | None, list[CheckResult]]:
     """All checks; passed is None when there are none (the cell is not scored)."""
-    results = [run_check(c, text, completion_tokens, total_ms, prompt=prompt, cut=cut)
+    results = [run_check(c, text, completion_tokens, total_ms, prompt=prompt, cut=cut,
+                         calls=calls, grounding=grounding, sources=sources)
                for c in checks]
     return overall([r.passed for r in results]), results
 

@@ -34,11 +34,13 @@ def can_run_together(contenders: list[Contender]) -> tuple[bool, str]:
 
     The same memory model (:mod:`workbench.fit`) that judges a download: each contender's
     weights, KV cache and compute buffer from its file's header at its context length,
-    judged against this machine now."""
+    judged against this machine now. A remote contender takes no memory here."""
     from workbench import fit, hardware
+    from workbench.engine.endpoint_http import is_remote
 
     parts = [(c.model_path, fit.estimate_for_file(
-        c.model_path, c.load.n_ctx, file_size=c.file_size or None)) for c in contenders]
+        c.model_path, c.load.n_ctx, file_size=c.file_size or None)) for c in contenders
+        if not is_remote(c.model_path)]
     verdict = fit.judge(fit.estimate_together(parts), hardware.detect())
     return verdict.fits, f"together: {verdict.summary()}"
 OUTCOMES = ("tie", "bad")

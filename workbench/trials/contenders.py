@@ -2,12 +2,19 @@
 
 Identity is the model's sha256 plus every setting that shapes the reply: sampling (temperature,
 top-p/k, min-p, repeat penalty, max tokens, seed), the chat template, the system prompt, any
-schema, and the context length (the simple honest rule: it truncates long conversations, so
-it may change the text). Threads, batch size, mmap and GPU layers change speed, not text, so
-they do not make a new contender: asking again with other threads reuses the contender and
-records the new values for the next run. Settings are resolved once, when the contender is
-made (command overrides, then the model's defaults, then the global ones), and stored in full,
-so a trial rerun a month later uses the same values even if the defaults moved.
+schema, ``tool_choice`` (for the suite prompts that offer tools), and the context length (the
+simple honest rule: it truncates long conversations, so it may change the text). Threads,
+batch size, mmap and GPU layers change speed, not text, so they do not make a new contender:
+asking again with other threads reuses the contender and records the new values for the next
+run. Settings are resolved once, when the contender is made (command overrides, then the
+model's defaults, then the global ones), and stored in full, so a trial rerun a month later
+uses the same values even if the defaults moved.
+
+Over documents, a contender may also name the collections it answers from (``docs``: a
+collection has its own embedding model, so ``--set docs=handbook-bge`` and ``--set
+docs=handbook-e5`` differ in embedding model) and how many passages it retrieves (``k``).
+Both change the text, so both are part of its identity; they are stored only when given,
+so a contender without them keeps the identity it always had.
 """
 
 from __future__ import annotations
@@ -24,11 +31,13 @@ from workbench.engine import LoadSettings, SamplingSettings, parse_gpu_layers
 from workbench.engine.settings import describe_schema, schema_value
 from workbench.errors import InvalidInputError, NotFoundError
 from workbench.library import Model, now
-from workbench.model_settings import LOAD_KEYS, SAMPLING_KEYS, runnable
+from workbench.model_settings import LOAD_KEYS, SAMPLING_KEYS, Runnable, runnable
 
 #: Settings that change speed or memory but not the text: they never make a new contender.
-NON_TEXT_KEYS = {"n_threads", "n_batch", "use_mmap", "gpu_layers"}
-INT_KEYS = {"n_ctx", "n_threads", "n_batch", "top_k", "max_tokens", "seed"}
+NON_TEXT_KEYS = {"n_threads", "n_batch", "use_mmap", "gpu_layers", "workers"}
+INT_KEYS = {"n_ctx", "n_threads", "n_batch", "top_k", "max_tokens", "seed", "k"}
+#: Settings of a contender over documents (see the module docstring), not of the model.
+DOC_KEYS = ("docs", "k")
 FLOAT_KEYS = {"temperature", "top_p", "min_p", "repeat_penalty"}
 
 
@@ -83,10 +92,16 @@ def coerce_value(key: str, text: Any) -> Any:
     """Turn a ``KEY=VALUE`` string into the setting's type; a bad value is one clear line."""
     if not isinstance(text, str):
         return text
+    if key == "tool_choice":  # "none" is a choice here, not an unset value
+        from workbench.trials.tool_prompts import check_choice
+
+        return check_choice(text.strip())
     if text.lower() in ("none", "null", ""):
         return None
     if key == "json_schema":
         return schema_value(text, f"setting {key}")
+    if key == "docs":  # docs=handbook or docs=handbook,notes
+        return [name.strip() for name in text.split(",") if name.strip()]
     try:
         if key in INT_KEYS:
             return int(text)
@@ -169,9 +184,29 @@ def _shown(settings: dict[str, Any]) -> dict[str, Any]:
     return settings
 
 
+def doc_settings(db: Database, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Take ``docs`` and ``k`` out of ``overrides``, checked: the collections exist, k is a
+    whole number in range. Returned as stored (empty when neither is given)."""
+    from workbench.documents.collections import get_collection
+    from workbench.trials.sources import check_k, normalize_docs
+
+    out: dict[str, Any] = {}
+    docs = overrides.pop("docs", None)
+    if docs:
+        out["docs"] = normalize_docs(docs, "setting docs")
+        for name in out["docs"]:
+            get_collection(db, name)
+    k = overrides.pop("k", None)
+    if k is not None:
+        out["k"] = check_k(k, "setting k")
+    return out
+
+
 def _label(model: Model, overrides: dict[str, Any]) -> str:
     shown = {k: v for k, v in _shown(overrides).items()
              if k != "system_prompt" and k not in NON_TEXT_KEYS and v is not None}
+    if isinstance(shown.get("docs"), list):
+        shown["docs"] = ",".join(shown["docs"])
     extra = ", ".join(f"{k}={v}" for k, v in sorted(shown.items()))
     if overrides.get("system_prompt"):
         extra = ", ".join(p for p in (extra, "system prompt") if p)
@@ -187,13 +222,16 @@ def make_contender(
     overrides = dict(overrides or {})
     if overrides.get("json_schema") is not None:  # the window passes text, the CLI a file
         overrides["json_schema"] = schema_value(overrides["json_schema"])
+    asked = dict(overrides)
+    documents = doc_settings(db, overrides)
     ready = runnable(db, model, overrides)
     found, system_prompt = ready.model, ready.system_prompt
     settings: dict[str, Any] = {**ready.load.to_dict(), **ready.sampling.to_dict(),
-                                "system_prompt": system_prompt}
+                                "system_prompt": system_prompt, **_tool_choice(ready),
+                                **documents}
     identity = {
-        "label": label or _label(found, overrides),
-        "model_id": found.id,
+        "label": label or _label(found, asked),
+        "model_id": found.id or None,  # a remote model (id 0) is in no library
         "model_name": found.name,
         "model_path": found.path,
         "model_sha256": found.sha256,
@@ -201,6 +239,16 @@ def make_contender(
         "file_size": found.file_size,
     }
     return _store(db, identity, settings)
+
+
+def _tool_choice(ready: Runnable) -> dict[str, Any]:
+    """A contender's ``tool_choice`` (``--set tool_choice=required``): part of its identity,
+    used by the suite prompts that offer tools (their tools are the prompt's, not the
+    contender's). Absent when not set, so contenders made before it keep their identity."""
+    from workbench.trials.tool_prompts import check_choice
+
+    choice = check_choice(ready.sampling.tool_choice)
+    return {"tool_choice": choice} if choice else {}
 
 
 def contenders_from(db: Database, chosen: Iterable[tuple[str | int, Sequence[str]]],

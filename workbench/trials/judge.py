@@ -42,6 +42,7 @@ from workbench.model_settings import Runnable, runnable
 from workbench.trials import store
 from workbench.trials.checks import overall
 from workbench.trials.contenders import get_contender
+from workbench.trials.grounded import GROUNDED_PROMPT_SHA256, grounded_messages
 from workbench.trials.stats import cohen_kappa, wilson
 from workbench.trials.suites import get_suite
 from workbench.trials.votes import vote_games
@@ -123,7 +124,9 @@ def judge_settings(ready: Runnable) -> Runnable:
 
 def pending(db: Database, trial_id: int) -> list[tuple[dict[str, Any], int, dict[str, Any]]]:
     """(cell, check index, judge spec) of every cell's judge check not yet graded (nor
-    failed): what the judging pass does, and what a resume picks up."""
+    failed): what the judging pass does, and what a resume picks up. A ``grounded`` check
+    is graded the same way (its spec marked ``"kind": "grounded"``) when its cell was
+    answered from documents (otherwise it failed when the cell ran)."""
     graded = {(j["prompt_id"], j["contender_id"], j["repeat"], j["check_index"])
               for j in store.trial_judgements(db, trial_id)}
     work = []
@@ -133,6 +136,9 @@ def pending(db: Database, trial_id: int) -> list[tuple[dict[str, Any], int, dict
             key = (cell["prompt_id"], cell["contender_id"], cell["repeat"], index)
             if check.get("type") == "judge" and key not in graded:
                 work.append((cell, index, check["value"]))
+            elif check.get("type") == "grounded" and key not in graded and \
+                    cell.get("grounding"):
+                work.append((cell, index, {**check["value"], "kind": "grounded"}))
     return work
 
 
@@ -177,12 +183,17 @@ def _grade(db: Database, engine: Engine, judge: Runnable, cell: dict[str, Any],
     scale = int(spec["scale"])
     model, load = judge.model, judge.load
     sampling = replace(judge.sampling, json_schema=judge_schema(scale))
-    messages = judge_messages(prompt.prompt if prompt else "", cell["content"] or "",
-                              spec["rubric"], scale, prompt.reference if prompt else None)
+    if spec.get("kind") == "grounded":
+        messages = grounded_messages(prompt.prompt if prompt else "", cell["content"] or "",
+                                     cell["grounding"], scale, _quote)
+    else:
+        messages = judge_messages(prompt.prompt if prompt else "", cell["content"] or "",
+                                  spec["rubric"], scale, prompt.reference if prompt else None)
     contender = get_contender(db, cell["contender_id"])
     values: dict[str, Any] = {
         "scale": scale, "min_score": int(spec["min_score"]), "judge_model": model.name,
-        "judge_sha256": model.sha256, "prompt_sha256": JUDGE_PROMPT_SHA256,
+        "judge_sha256": model.sha256, "prompt_sha256": GROUNDED_PROMPT_SHA256
+        if spec.get("kind") == "grounded" else JUDGE_PROMPT_SHA256,
         "self_judged": int(_same_file(model, contender.model_sha256, contender.model_path)),
     }
     try:

@@ -67,7 +67,18 @@ def settings_in_words(settings: Mapping[str, Any]) -> str:
     if settings.get("json_schema"):
         words.append("JSON output" if settings["json_schema"].strip() == "{}"
                      else "JSON following a schema")
+    words += documents_in_words(settings)
     return ", ".join(words) or "default settings"
+
+
+def documents_in_words(settings: Mapping[str, Any]) -> list[str]:
+    """A contender's documents: "from handbook-bge", "8 passages"."""
+    words = []
+    if settings.get("docs"):
+        words.append("from " + ", ".join(settings["docs"]))
+    if settings.get("k"):
+        words.append(f"{settings['k']} passage{'s' * (settings['k'] != 1)}")
+    return words
 
 
 def contender_in_words(row: Mapping[str, Any]) -> str:
@@ -90,6 +101,9 @@ def failure_reasons(row: Mapping[str, Any]) -> list[str]:
     reasons = [str(row["kind"])] if row.get("kind") else []
     if row.get("echoes"):
         reasons.append(echoes_in_words(int(row["echoes"])))
+    retrieval = row.get("retrieval")
+    if retrieval and retrieval.get("prompts") and (retrieval.get("recall") or 0) < 1:
+        reasons.append(f"retrieval found {retrieval['recall']:.0%} of the expected sources")
     return reasons
 
 

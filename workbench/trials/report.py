@@ -22,7 +22,9 @@ from workbench.trials.plain import (
 )
 from workbench.trials.recommend import Bar, Recommendation, recommend
 from workbench.trials.results import trial_summary
+from workbench.trials.sources import retrieval_words
 from workbench.trials.svg import trial_charts
+from workbench.trials.tool_checks import describe_call
 from workbench.trials.votes import comparison_view
 from workbench.units import human_ms, human_size, human_spread, human_tps, reply_metrics
 
@@ -63,11 +65,36 @@ def contender_rows(summary: dict[str, Any]) -> list[list[str]]:
             rate += f"; {c['judge_errors']} not graded (judge error)"
         if c.get("echoes"):
             rate += f"; {echoes_in_words(c['echoes'])}"
+        if c.get("tool_calls") is not None:
+            rate += f"; {tool_calls_in_words(c)}"
         rows.append([label, human_size(c["file_size"]), rate, votes,
                      human_spread(c["gen_tps"], human_tps), human_spread(c["ttft_ms"], human_ms),
                      human_spread(c["cold"]["load_ms"], human_ms),
                      human_spread(c["cold"]["ttft_ms"], human_ms), human_size(c["peak_rss"])])
     return rows
+
+
+def tool_calls_in_words(c: dict[str, Any]) -> str:
+    """A contender's tool calls over the prompts that offer tools: "4 of 5 tool calls valid"."""
+    made = c["tool_calls"]
+    if not made:
+        return "no tool calls"
+    return f"{c['valid_calls']} of {made} tool call{'s' if made != 1 else ''} valid"
+
+
+def call_lines(cell: dict[str, Any]) -> list[str]:
+    """A cell's tool calls, one line each, and the loop's end when its bound stopped it."""
+    record = cell.get("tool_calls")
+    if not record:
+        return []
+    lines = [f"call {c.get('step', 1)}: {describe_call(c)}" for c in record.get("calls", [])]
+    if not lines:
+        lines = ["no tool call"]
+    if record.get("steps", 1) > 1:
+        lines.append(f"{record['steps']} steps to the answer")
+    if record.get("stopped"):
+        lines.append(str(record["stopped"]))
+    return lines
 
 
 def judge_mean(c: dict[str, Any]) -> str:
@@ -94,6 +121,25 @@ def judge_lines(summary: dict[str, Any]) -> list[str]:
                      + ", ".join(selfs) + ".")
     if lines:
         lines.append(f"Judging prompt sha256 {summary['judge_prompt_sha256']}.")
+    return lines
+
+
+def retrieval_lines(summary: dict[str, Any]) -> list[str]:
+    """Per contender over documents, recall@k and MRR over the prompts that name sources
+    (with 95% Wilson intervals), beside its pass rate: a failure with high recall is the
+    model's, one with low recall the retrieval's."""
+    lines = []
+    for c in summary["contenders"]:
+        words = retrieval_words(c.get("retrieval"))
+        if words:
+            rate = (f"; pass rate {c['pass_rate']:.0%}" if c.get("pass_rate") is not None
+                    else "")
+            lines.append(f"{contender_in_words(c)}: {words}{rate}.")
+    if lines:
+        lines.append("Recall@k: the share of a prompt's sources among the k passages "
+                     "retrieved; MRR: 1 / the rank of the first passage that is one. Low "
+                     "recall with failing checks: the retrieval missed; high recall with "
+                     "failing checks: the model did.")
     return lines
 
 
@@ -170,9 +216,11 @@ def trial_html(db: Database, trial_id: int | str, bar: Bar | None = None) -> str
             checks = "".join(
                 f"<div class={_css(r['passed'])}>"
                 f"{escape(r['check']['type'])}: {escape(r['detail'])}</div>"
-                for r in cell["check_results"])
+                for r in cell["check_results"]) + _sources_html(cell.get("grounding"))
             if cell.get("echo"):
                 checks += f"<div class=fail>{ECHO_NOTE}</div>"
+            checks += "".join(f"<div class=muted>{escape(line)}</div>"
+                              for line in call_lines(cell))
             record = json.dumps(_reproduce(c["contender"], cell["settings"]), indent=1,
                                 default=str)
             cells.append(
@@ -197,10 +245,35 @@ def trial_html(db: Database, trial_id: int | str, bar: Bar | None = None) -> str
             + ("<h2>Judge agreement</h2>" + "".join(f"<p>{escape(line)}</p>"
                                                     for line in judge_lines(summary))
                if judge_lines(summary) else "")
+            + ("<h2>Retrieval</h2>" + "".join(f"<p>{escape(line)}</p>"
+                                              for line in retrieval_lines(summary))
+               if retrieval_lines(summary) else "")
             + f"<h2>Contenders</h2>{_html_table(HEADERS, contender_rows(summary))}"
             f"{_charts(summary)}"
             f"<h2>Results</h2><table><tr><th>Prompt</th>{matrix_head}</tr>"
             + "".join(matrix_rows) + "</table></body></html>")
+
+
+def cited_line(grounding: dict[str, Any] | None) -> str:
+    """A grounded cell's passages in one line: each by its number and place, the cited
+    ones marked, and what retrieval found of the sources."""
+    if not grounding:
+        return ""
+    cited = set(grounding.get("cited") or [])
+    given = ", ".join(f"[{p['number']}]{'*' if p['number'] in cited else ''} {p['where']}"
+                      for p in grounding.get("passages") or []) or "no passage"
+    line = f"Passages (* cited): {given}"
+    if grounding.get("sources"):
+        rank = grounding.get("first_rank")
+        line += (f"; sources found {len(grounding.get('found') or [])} of "
+                 f"{len(grounding['sources'])}"
+                 + (f", first at rank {rank}" if rank else ", none retrieved"))
+    return line + (f"; {grounding['note']}" if grounding.get("note") else "")
+
+
+def _sources_html(grounding: dict[str, Any] | None) -> str:
+    line = cited_line(grounding)
+    return f"<div class=muted>{escape(line)}</div>" if line else ""
 
 
 def trial_markdown(db: Database, trial_id: int | str, bar: Bar | None = None) -> str:
@@ -214,6 +287,8 @@ def trial_markdown(db: Database, trial_id: int | str, bar: Bar | None = None) ->
              f"_{summary['scope']}_", "",
              *(["## Judge agreement", "", *(_md(x) for x in judge_lines(summary)), ""]
                if judge_lines(summary) else []),
+             *(["## Retrieval", "", *(f"- {_md(x)}" for x in retrieval_lines(summary)), ""]
+               if retrieval_lines(summary) else []),
              "## Contenders", "",
              _md_table(HEADERS, contender_rows(summary)), "", "## Results", ""]
     for number, row in enumerate(summary["matrix"], 1):
@@ -230,7 +305,11 @@ def trial_markdown(db: Database, trial_id: int | str, bar: Bar | None = None) ->
                 checks += ("; " if checks else "") + ECHO_NOTE
             lines += [f"**{label}** ({_pass(cell['passed'])}{'; ' + checks if checks else ''};"
                       f" {reply_metrics(cell, short=True)})", "",
+                      *([_md(cited_line(cell.get("grounding"))), ""]
+                        if cell.get("grounding") else []),
                       "```", cell["content"].replace("```", "'''"), "```", ""]
+            lines += [*(f"- {_md(line)}" for line in call_lines(cell)),
+                      *([""] if call_lines(cell) else [])]
     lines += ["## Reproducibility", ""]
     for c in summary["contenders"]:
         record = _reproduce(c["contender"], _first_settings(summary, c))
@@ -240,7 +319,7 @@ def trial_markdown(db: Database, trial_id: int | str, bar: Bar | None = None) ->
 
 
 def _md_check(result: dict[str, Any]) -> str:
-    if result["check"]["type"] == "judge":
+    if result["check"]["type"] in ("judge", "grounded", "cites"):
         return _md(f"judge {check_mark(result)} {' '.join(result['detail'].split())}")
     return f"{result['check']['type']} {check_mark(result)}"
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from workbench.engine.tools import tool_names
 from workbench.library import base_model_label
 from workbench.trials import store
 from workbench.trials.checks import is_echo
@@ -41,6 +42,7 @@ from workbench.trials.contenders import (
 from workbench.trials.judge import JUDGE_PROMPT_SHA256, cell_grades, judge_agreement, pending
 from workbench.trials.plain import settings_in_words
 from workbench.trials.sequential import clopper_pearson
+from workbench.trials.sources import retrieval_summary
 from workbench.trials.stats import rate_with_intervals, spread
 from workbench.trials.suites import get_suite
 from workbench.trials.votes import Game, vote_games
@@ -110,13 +112,28 @@ def _empty_votes() -> dict[str, Any]:
             "games": 0}
 
 
-def prompt_identity(prompt: str, system: str | None, checks: Any) -> str:
+def prompt_identity(prompt: str, system: str | None, checks: Any,
+                    tools: str | None = None, tool_results: str | None = None) -> str:
     """One prompt across suites, trials and reruns: a hash of its text, system prompt and
-    checks (the contender's settings are the leaderboard row's own identity)."""
+    checks, and its tools and canned results when it offers tools (the contender's settings
+    are the leaderboard row's own identity)."""
     if isinstance(checks, str):
         checks = json.loads(checks or "[]")
-    blob = json.dumps([prompt, system or "", checks or []], sort_keys=True, default=str)
+    parts: list[Any] = [prompt, system or "", checks or []]
+    if tools:
+        parts += [json.loads(tools), json.loads(tool_results or "null")]
+    blob = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def tool_figures(cells: list[dict[str, Any]]) -> dict[str, Any]:
+    """A contender's tool calls in a trial: how many it made over its cells of prompts that
+    offer tools, and how many were valid (parsed, an offered tool, arguments that follow its
+    schema); None where it ran no such prompt."""
+    records = [c["tool_calls"] for c in cells if c.get("tool_calls")]
+    calls = [call for record in records for call in record.get("calls", [])]
+    return {"tool_cells": len(records), "tool_calls": len(calls) if records else None,
+            "valid_calls": sum(1 for call in calls if call.get("valid")) if records else None}
 
 
 def leaderboard(db: Database, rounds: int = 300) -> list[dict[str, Any]]:
@@ -133,11 +150,12 @@ def leaderboard(db: Database, rounds: int = 300) -> list[dict[str, Any]]:
     figures = _vote_figures(store.list_votes(db), who, rounds)
     cells = [dict(r) for r in db.query(
         "SELECT c.trial_id, c.prompt_id, c.contender_id, c.passed, p.prompt, p.system, "
-        "p.checks FROM trial_cells c JOIN suite_prompts p ON p.id = c.prompt_id "
-        "WHERE c.passed IS NOT NULL")]
+        "p.checks, p.tools, p.tool_results FROM trial_cells c "
+        "JOIN suite_prompts p ON p.id = c.prompt_id WHERE c.passed IS NOT NULL")]
     by_player: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for cell in cells:
-        cell["trial_prompt"] = prompt_identity(cell["prompt"], cell["system"], cell["checks"])
+        cell["trial_prompt"] = prompt_identity(cell["prompt"], cell["system"], cell["checks"],
+                                               cell["tools"], cell["tool_results"])
         by_player[who.get(cell["contender_id"], int(cell["contender_id"]))].append(cell)
     leaders = {c.id: c for c in first.values()}
     rows = []
@@ -225,6 +243,10 @@ def trial_summary(db: Database, trial_id: int | str, rounds: int = 200) -> dict[
             **_judge_figures([g for x in mine for g in grades.get(
                 (x["prompt_id"], x["contender_id"], x["repeat"]), [])]),
             **votes.get(c.id, _empty_votes()),
+            **tool_figures(mine),
+            "retrieval": retrieval_summary(
+                next((x["grounding"] for x in mine if x["prompt_id"] == p.id
+                      and x.get("grounding")), None) for p in suite.prompts),
         })
     matrix = []
     for prompt in suite.prompts:
@@ -247,9 +269,13 @@ def trial_summary(db: Database, trial_id: int | str, rounds: int = 200) -> dict[
                 "seeds": [x.get("seed") for x in mine],
                 "settings": first["settings"],
                 "judgements": grades.get((prompt.id, c.id, 0), []),
+                "tool_calls": first.get("tool_calls"),
+                "grounding": first.get("grounding"),
             })
         matrix.append({"prompt_id": prompt.id, "prompt": prompt.prompt,
                        "reference": prompt.reference, "checks": prompt.checks,
+                       "tools": tool_names(prompt.tools),
+                       "docs": prompt.docs or suite.docs, "sources": prompt.sources,
                        "cells": row_cells})
     done = len(cells)
     total = len(suite.prompts) * len(contenders) * trial["repeats"]

@@ -23,20 +23,24 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 from sqlite_utils import Database
 
-from workbench.engine import Engine, Reply
+from workbench.endpoints import check_online
+from workbench.engine import Engine, Reply, ReplyStats, SamplingSettings
+from workbench.engine.endpoint_http import Target, is_remote
 from workbench.errors import InvalidInputError, WorkbenchError
 from workbench.streams import EventStream
 from workbench.trials import judge, store
 from workbench.trials.checks import run_checks
 from workbench.trials.compare import build_messages, run_order
 from workbench.trials.contenders import Contender, get_contender
+from workbench.trials.doc_cells import cell_docs, finish_record, ground_cell
 from workbench.trials.recommend import Bar
 from workbench.trials.sequential import MEETS, stop_text, stop_verdict
 from workbench.trials.suites import Suite, get_suite
+from workbench.trials.tool_prompts import Stopped, check_choice_fits, run_tool_cell
 
 
 @dataclass
@@ -67,6 +71,10 @@ def create_trial(db: Database, suite_ref: int | str, contenders: list[Contender]
     suite = get_suite(db, suite_ref)
     if not suite.prompts:
         raise InvalidInputError(f"suite '{suite.name}': has no prompts")
+    for contender in contenders:  # a named tool must be one every tool prompt offers
+        for number, prompt in enumerate(suite.prompts, 1):
+            check_choice_fits(contender.settings.get("tool_choice"), prompt.tools,
+                              f"{contender.label}, prompt {number}")
     seed = seed if seed is not None else random.randrange(2**31)
     return store.insert_trial(db, suite.id, [c.id for c in contenders], seed, repeats, name,
                               rerun_of)
@@ -110,6 +118,9 @@ class TrialRun(EventStream[TrialProgress]):
         self.trial_id = int(self.trial["id"])
         self.suite: Suite = get_suite(db, self.trial["suite_id"])
         self.contenders = [get_contender(db, i) for i in self.trial["contender_ids"]]
+        for contender in self.contenders:  # a remote one, while offline: refused up front
+            if is_remote(contender.model_path):
+                check_online(db, Target.from_path(contender.model_path))
         self.total = len(self.suite.prompts) * len(self.contenders) * self.trial["repeats"]
         self._stop = threading.Event()
         self._reply: Reply | None = None
@@ -235,11 +246,18 @@ class TrialRun(EventStream[TrialProgress]):
     def _run_cell(self, contender: Contender, index: int, repeat: int) -> dict[str, Any] | None:
         prompt = self.suite.prompts[index]
         assert prompt.id is not None
+        if prompt.tools:
+            return self._run_tool_cell(contender, index, repeat)
         messages = build_messages(prompt.prompt, prompt.system or contender.system_prompt)
         error: str | None = None
         sampling = contender.sampling
         base = sampling.seed if sampling.seed is not None else int(self.trial["seed"])
         sampling = replace(sampling, seed=repeat_seed(base, repeat))
+        where = cell_docs(self.suite, prompt, contender)
+        grounding = None
+        if where is not None:  # answered from documents, grounded as chat is
+            messages, grounding = ground_cell(self.db, self.engine, contender, prompt,
+                                              messages, where, sampling)
         # A rerun must give the same replies, and the template and system prompt they share
         # should be paid for once: keep_prefix evaluates that start as a batch of its own and
         # keeps it, so every cell splits its prompt the same way (see Engine.reply).
@@ -258,16 +276,71 @@ class TrialRun(EventStream[TrialProgress]):
         if reply.stopped:
             return None
         stats = reply.stats
+        grounding = finish_record(grounding, reply.text)
         passed, results = run_checks(prompt.checks, reply.text, stats.completion_tokens,
-                                     stats.total_ms, prompt=prompt.prompt, cut=reply.note)
+                                     stats.total_ms, prompt=prompt.prompt, cut=reply.note,
+                                     grounding=grounding, sources=prompt.sources)
         if error:
             passed = False if prompt.checks else None
         check_dicts = [r.to_dict() for r in results]
         store.save_cell(self.db, self.trial_id, prompt.id, contender.id, repeat, reply.text,
                         stats, passed, check_dicts, "error" if error else "done", error,
-                        seed=sampling.seed)
+                        seed=sampling.seed, grounding=grounding)
         return {"prompt_id": prompt.id, "prompt_index": index, "contender_id": contender.id,
                 "repeat": repeat, "seed": sampling.seed, "content": reply.text, "passed": passed,
                 "error": error,
                 "gen_tps": stats.gen_tps, "ttft_ms": stats.ttft_ms, "cold": stats.load_ms
                 is not None}
+
+    def _run_tool_cell(self, contender: Contender, index: int, repeat: int
+                       ) -> dict[str, Any] | None:
+        """A prompt that offers tools: one reply, or the canned loop to a final answer
+        (:mod:`.tool_prompts`); the calls are recorded and the tool checks grade them."""
+        prompt = self.suite.prompts[index]
+        assert prompt.id is not None and prompt.tools is not None
+        messages = build_messages(prompt.prompt, prompt.system or contender.system_prompt)
+        sampling = contender.sampling
+        base = sampling.seed if sampling.seed is not None else int(self.trial["seed"])
+        sampling = replace(sampling, seed=repeat_seed(base, repeat))
+
+        def reply_for(conversation: list[dict[str, Any]], step: SamplingSettings) -> Reply:
+            if self._stop.is_set():
+                raise Stopped
+            reply = self.engine.reply(contender.model_path, cast(Any, conversation),
+                                      load=contender.load, sampling=step, fresh=True,
+                                      keep_prefix=True)
+            self._reply = reply
+            return reply
+
+        try:
+            made = run_tool_cell(reply_for, cast(Any, messages), sampling, prompt.tools,
+                                 prompt.tool_results)
+        except Stopped:
+            return None
+        except WorkbenchError as failure:  # one bad cell (context overflow) is a result
+            reply = self._reply
+            stats = reply.stats if reply is not None else ReplyStats()
+            store.save_cell(self.db, self.trial_id, prompt.id, contender.id, repeat,
+                            reply.text if reply is not None else "", stats,
+                            False if prompt.checks else None, [], "error", str(failure),
+                            seed=sampling.seed)
+            return {"prompt_id": prompt.id, "prompt_index": index,
+                    "contender_id": contender.id, "repeat": repeat, "seed": sampling.seed,
+                    "content": "", "passed": False if prompt.checks else None,
+                    "error": str(failure), "gen_tps": None, "ttft_ms": None, "cold": False}
+        finally:
+            self._reply = None
+        if self._stop.is_set():
+            return None
+        stats = made.stats
+        passed, results = run_checks(prompt.checks, made.answer, stats.completion_tokens,
+                                     stats.total_ms, prompt=prompt.prompt, cut=made.note,
+                                     calls=made.record["calls"])
+        store.save_cell(self.db, self.trial_id, prompt.id, contender.id, repeat, made.content,
+                        stats, passed, [r.to_dict() for r in results], seed=sampling.seed,
+                        tool_calls=made.record)
+        return {"prompt_id": prompt.id, "prompt_index": index, "contender_id": contender.id,
+                "repeat": repeat, "seed": sampling.seed, "content": made.content,
+                "passed": passed, "error": None, "tool_calls": made.record,
+                "gen_tps": stats.gen_tps, "ttft_ms": stats.ttft_ms,
+                "cold": stats.load_ms is not None}

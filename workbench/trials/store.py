@@ -164,20 +164,28 @@ def done_cells(db: Database, trial_id: int) -> set[tuple[int, int, int]]:
 def save_cell(db: Database, trial_id: int, prompt_id: int, contender_id: int, repeat: int,
               text: str, stats: ReplyStats, passed: bool | None,
               check_results: list[dict[str, Any]], status: str = "done",
-              error: str | None = None, seed: int | None = None) -> None:
+              error: str | None = None, seed: int | None = None,
+              tool_calls: dict[str, Any] | None = None,
+              grounding: dict[str, Any] | None = None) -> None:
+    """One cell. ``tool_calls``: a tool prompt's record (the calls made, valid or why not,
+    and the canned results given; :mod:`workbench.trials.tool_prompts`). ``grounding``: its
+    documents record (see :mod:`workbench.trials.doc_cells`), None for a plain prompt."""
     db.table("trial_cells").insert({
         "trial_id": trial_id, "prompt_id": prompt_id, "contender_id": contender_id,
         "repeat": repeat, "seed": seed, "content": text, "status": status, "error": error,
         "passed": None if passed is None else int(passed),
         "check_results": json.dumps(check_results), "cold": int(stats.load_ms is not None),
         **stats_row(stats), "created_at": now(),
+        "tool_calls": json.dumps(tool_calls) if tool_calls is not None else None,
+        "grounding": json.dumps(grounding) if grounding is not None else None,
     }, replace=True)
 
 
 def trial_cells(db: Database, trial_id: int) -> list[dict[str, Any]]:
     rows = db.table("trial_cells").rows_where(
         "trial_id = ?", [trial_id], order_by="prompt_id, contender_id, repeat")
-    return [_decode(dict(r), "check_results", "settings") for r in rows]
+    return [_decode(dict(r), "check_results", "settings", "tool_calls", "grounding")
+            for r in rows]
 
 
 # Judge grades --------------------------------------------------------------------------------

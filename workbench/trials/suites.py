@@ -1,6 +1,10 @@
 """Prompt suites: create, edit, import (JSONL, CSV, plain text) and export (JSONL).
 
-A suite prompt may carry a system prompt, a reference answer and checks. Import reads the
+A suite prompt may carry a system prompt, a reference answer and checks. A suite or a prompt
+may name document collections to answer from (``"docs": "handbook"`` or a list), and a prompt
+the sources that answer it (``"sources": ["handbook.pdf#page=12"]``, see
+:mod:`workbench.trials.sources`); a JSONL suite names its own collections on a first line of
+its own, ``{"suite": {"docs": "handbook"}}``. Import reads the
 whole file and validates every line before writing anything, so a bad line 40 leaves no
 half-imported suite; the error names the file and the line. A suite that could not work is
 refused here, not when a trial reaches it: values of the wrong type, NaN or Infinity, a JSON
@@ -19,9 +23,12 @@ from typing import Any
 from sqlite_utils import Database
 
 from workbench.errors import InvalidInputError, NotFoundError, WorkbenchError
-from workbench.library import get_model, now
+from workbench.library import now
+from workbench.model_settings import find_model
 from workbench.text_files import read_text_file
 from workbench.trials.checks import loads_strict, normalize_checks
+from workbench.trials.sources import normalize_docs, normalize_sources
+from workbench.trials.tool_prompts import tool_fields
 
 
 @dataclass
@@ -31,6 +38,12 @@ class SuitePrompt:
     reference: str | None = None
     checks: list[dict[str, Any]] = field(default_factory=list)
     id: int | None = None
+    #: Tools the prompt offers (canonical JSON text) and their canned results
+    #: (:mod:`workbench.trials.tool_prompts`); None when it offers none.
+    tools: str | None = None
+    tool_results: dict[str, Any] | None = None
+    docs: list[str] = field(default_factory=list)  # collections it is answered from
+    sources: list[str] = field(default_factory=list)  # where its answer is
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"prompt": self.prompt}
@@ -39,7 +52,24 @@ class SuitePrompt:
                 data[key] = getattr(self, key)
         if self.checks:
             data["checks"] = self.checks
+        data.update(_tool_dict(self))
+        for key in ("docs", "sources"):
+            if getattr(self, key):
+                data[key] = getattr(self, key)
         return data
+
+
+def _tool_dict(prompt: SuitePrompt) -> dict[str, Any]:
+    """A tool prompt's own fields, as a suite line writes them."""
+    data: dict[str, Any] = {}
+    if prompt.tools:
+        try:
+            data["tools"] = json.loads(prompt.tools)
+        except (TypeError, ValueError, RecursionError):  # not checked yet: kept as given
+            data["tools"] = prompt.tools
+    if prompt.tool_results:
+        data["tool_results"] = prompt.tool_results
+    return data
 
 
 @dataclass
@@ -48,9 +78,11 @@ class Suite:
     name: str
     description: str
     prompts: list[SuitePrompt]
+    docs: list[str] = field(default_factory=list)  # collections every prompt answers from
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "description": self.description,
+                "docs": self.docs,
                 "prompts": [{"id": p.id, **p.to_dict()} for p in self.prompts]}
 
 
@@ -81,14 +113,45 @@ def make_prompt(raw: dict[str, Any], where: str) -> SuitePrompt:
     reference = raw.get("reference") or None
     try:
         checks = normalize_checks(raw.get("checks"), reference)
+        docs = normalize_docs(raw.get("docs"))
+        sources = normalize_sources(raw.get("sources"))
+        check_cites(checks, sources)
     except InvalidInputError as error:
         raise InvalidInputError(f"{where}: {error}") from None
-    return SuitePrompt(text, raw.get("system") or None, reference, checks)
+    tools, tool_results = tool_fields(raw, checks, where)
+    return SuitePrompt(text, raw.get("system") or None, reference, checks, tools=tools,
+                       tool_results=tool_results, docs=docs, sources=sources)
+
+
+def check_cites(checks: list[dict[str, Any]], sources: list[str]) -> None:
+    """A ``cites`` check without sources of its own needs the prompt's."""
+    for check in checks:
+        if check.get("type") == "cites" and not check.get("value") and not sources:
+            raise InvalidInputError("check cites: name the expected sources (its value, or "
+                                    "the prompt's 'sources')")
+
+
+def suite_header(raw: dict[str, Any], where: str) -> list[str]:
+    """The collections a JSONL suite's header line ``{"suite": {"docs": ...}}`` names."""
+    head = raw["suite"]
+    if not isinstance(head, dict) or set(head) - {"docs"} or len(raw) != 1:
+        raise InvalidInputError(f'{where}: a suite line is {{"suite": {{"docs": "NAME"}}}}')
+    try:
+        return normalize_docs(head.get("docs"))
+    except InvalidInputError as error:
+        raise InvalidInputError(f"{where}: {error}") from None
 
 
 def parse_suite_text(text: str, fmt: str, source: str = "suite") -> list[SuitePrompt]:
     """Parse JSONL, CSV or plain text (one prompt a line) into validated prompts."""
+    return parse_suite(text, fmt, source)[0]
+
+
+def parse_suite(text: str, fmt: str, source: str = "suite"
+                ) -> tuple[list[SuitePrompt], list[str]]:
+    """The validated prompts, and the collections the suite names (a JSONL header line)."""
     prompts: list[SuitePrompt] = []
+    docs: list[str] = []
     if fmt == "jsonl":
         for number, line in enumerate(text.splitlines(), 1):
             if not line.strip():
@@ -103,6 +166,9 @@ def parse_suite_text(text: str, fmt: str, source: str = "suite") -> list[SuitePr
                 raise InvalidInputError(f"{source} line {number}: nested too deeply") from None
             if not isinstance(raw, dict):
                 raise InvalidInputError(f"{source} line {number}: expected a JSON object")
+            if "suite" in raw and not prompts and not docs:
+                docs = suite_header(raw, f"{source} line {number}")
+                continue
             prompts.append(make_prompt(raw, f"{source} line {number}"))
     elif fmt == "csv":
         try:
@@ -115,7 +181,7 @@ def parse_suite_text(text: str, fmt: str, source: str = "suite") -> list[SuitePr
         raise InvalidInputError(f"{source}: unknown suite format '{fmt}' (jsonl, csv, txt)")
     if not prompts:
         raise InvalidInputError(f"{source}: no prompts found")
-    return prompts
+    return prompts, docs
 
 
 def _parse_csv(text: str, source: str) -> list[SuitePrompt]:
@@ -132,14 +198,22 @@ def _parse_csv(text: str, source: str) -> list[SuitePrompt]:
 
 
 def check_judge_models(db: Database, checks: list[dict[str, Any]]) -> None:
-    """Refuse a judge check whose model is not in the library (or whose name matches
-    several) when the suite is imported or edited, not when a trial reaches it."""
+    """Refuse a judge (or grounded) check whose model is not in the library (or whose name
+    matches several) when the suite is imported or edited, not when a trial reaches it."""
     for check in checks:
-        if check.get("type") == "judge":
+        if check.get("type") in ("judge", "grounded"):
             try:
-                get_model(db, check["value"]["model"])
+                find_model(db, check["value"]["model"])
             except WorkbenchError as error:
-                raise InvalidInputError(f"check judge: {error}") from None
+                raise InvalidInputError(f"check {check['type']}: {error}") from None
+
+
+def check_collections(db: Database, docs: list[str]) -> None:
+    """Refuse a collection name that does not exist when the suite is imported or edited."""
+    from workbench.documents.collections import get_collection
+
+    for name in docs:
+        get_collection(db, name)
 
 
 def guess_format(path: Path) -> str:
@@ -156,14 +230,19 @@ def import_suite(db: Database, path: str | Path, name: str | None = None,
     """Create a suite from a file; the name defaults to the file's stem (made unique)."""
     path = Path(path).expanduser()
     text = read_text_file(path, str(path))
-    prompts = parse_suite_text(text, fmt or guess_format(path), str(path))
+    prompts, docs = parse_suite(text, fmt or guess_format(path), str(path))
+    try:
+        check_collections(db, docs)
+    except WorkbenchError as error:
+        raise InvalidInputError(f"{path}: {error}") from None
     for number, prompt in enumerate(prompts, 1):
         try:
             check_judge_models(db, prompt.checks)
-        except InvalidInputError as error:
+            check_collections(db, prompt.docs)
+        except WorkbenchError as error:
             raise InvalidInputError(f"{path} prompt {number}: {error}") from None
     return create_suite(db, name or _unique_name(db, path.stem), prompts,
-                        description=f"imported from {path.name}")
+                        description=f"imported from {path.name}", docs=docs)
 
 
 def _unique_name(db: Database, base: str) -> str:
@@ -177,7 +256,7 @@ def _unique_name(db: Database, base: str) -> str:
 
 
 def create_suite(db: Database, name: str, prompts: list[SuitePrompt] | None = None,
-                 description: str = "") -> Suite:
+                 description: str = "", docs: list[str] | None = None) -> Suite:
     name = name.strip()
     if not name:
         raise InvalidInputError("suite name: must not be empty")
@@ -185,17 +264,50 @@ def create_suite(db: Database, name: str, prompts: list[SuitePrompt] | None = No
         raise InvalidInputError(f"suite '{name}': a suite with that name exists")
     with db.atomic():
         stamp = now()
-        suite_id = int(db.table("suites").insert({
-            "name": name, "description": description, "created_at": stamp, "updated_at": stamp,
-        }).last_pk or 0)
+        row = {"name": name, "description": description, "created_at": stamp,
+               "updated_at": stamp}
+        if docs:
+            check_collections(db, docs)
+            row["docs"] = json.dumps(docs)
+        suite_id = int(db.table("suites").insert(row).last_pk or 0)
         for prompt in prompts or []:
             add_prompt(db, suite_id, prompt)
     return get_suite(db, suite_id)
 
 
 def _prompt_row(prompt: SuitePrompt) -> dict[str, Any]:
-    return {"prompt": prompt.prompt, "system": prompt.system, "reference": prompt.reference,
-            "checks": json.dumps(prompt.checks)}
+    row = {"prompt": prompt.prompt, "system": prompt.system, "reference": prompt.reference,
+           "checks": json.dumps(prompt.checks), **_tool_row(prompt)}
+    row["docs"] = json.dumps(prompt.docs) if prompt.docs else None
+    row["sources"] = json.dumps(prompt.sources) if prompt.sources else None
+    return row
+
+
+def _tool_row(prompt: SuitePrompt) -> dict[str, Any]:
+    """A prompt's tools and canned results checked (against its checks too) and as stored."""
+    where = "prompt"
+    prompt.tools, prompt.tool_results = tool_fields(
+        {"tools": prompt.tools, "tool_results": prompt.tool_results}, prompt.checks, where)
+    return {"tools": prompt.tools, "tool_results": json.dumps(prompt.tool_results)
+            if prompt.tool_results else None}
+
+
+def _check_documents(db: Database, prompt: SuitePrompt) -> None:
+    """The prompt's collections exist, its sources read, a ``cites`` check has sources."""
+    prompt.docs = normalize_docs(prompt.docs)
+    prompt.sources = normalize_sources(prompt.sources)
+    check_cites(prompt.checks, prompt.sources)
+    check_collections(db, prompt.docs)
+
+
+def set_suite_docs(db: Database, ref: int | str, docs: list[str]) -> Suite:
+    """Name the collections the suite's prompts are answered from (none: plain prompts)."""
+    suite = get_suite(db, ref)
+    names = normalize_docs(docs)
+    check_collections(db, names)
+    db.table("suites").update(suite.id, {"docs": json.dumps(names) if names else None,
+                                         "updated_at": now()})
+    return get_suite(db, suite.id)
 
 
 def add_prompt(db: Database, suite_id: int, prompt: SuitePrompt) -> int:
@@ -205,6 +317,7 @@ def add_prompt(db: Database, suite_id: int, prompt: SuitePrompt) -> int:
     check_unicode(prompt.to_dict(), f"suite {suite_id}")
     prompt.checks = normalize_checks(prompt.checks, prompt.reference)
     check_judge_models(db, prompt.checks)
+    _check_documents(db, prompt)
     position = db.execute("SELECT COALESCE(MAX(position), -1) + 1 FROM suite_prompts "
                           "WHERE suite_id = ?", [suite_id]).fetchone()[0]
     row = {"suite_id": suite_id, "position": position, **_prompt_row(prompt)}
@@ -220,6 +333,7 @@ def update_prompt(db: Database, prompt_id: int, prompt: SuitePrompt) -> None:
         raise NotFoundError(f"prompt {prompt_id}: not found")
     prompt.checks = normalize_checks(prompt.checks, prompt.reference)
     check_judge_models(db, prompt.checks)
+    _check_documents(db, prompt)
     db.table("suite_prompts").update(prompt_id, _prompt_row(prompt))
     _touch(db, rows[0]["suite_id"])
 
@@ -261,11 +375,15 @@ def get_suite(db: Database, ref: int | str) -> Suite:
     row = rows[0]
     prompts = [
         SuitePrompt(p["prompt"], p["system"], p["reference"], json.loads(p["checks"] or "[]"),
-                    p["id"])
+                    p["id"], tools=p.get("tools"),
+                    tool_results=json.loads(p["tool_results"]) if p.get("tool_results")
+                    else None, docs=json.loads(p.get("docs") or "[]"),
+                    sources=json.loads(p.get("sources") or "[]"))
         for p in db.table("suite_prompts").rows_where("suite_id = ?", [row["id"]],
                                                 order_by="position, id")
     ]
-    return Suite(row["id"], row["name"], row["description"] or "", prompts)
+    return Suite(row["id"], row["name"], row["description"] or "", prompts,
+                 json.loads(row.get("docs") or "[]"))
 
 
 def list_suites(db: Database) -> list[dict[str, Any]]:
@@ -278,4 +396,6 @@ def list_suites(db: Database) -> list[dict[str, Any]]:
 def export_suite(db: Database, ref: int | str) -> str:
     """The suite as JSONL, the richest of the import formats (imports back unchanged)."""
     suite = get_suite(db, ref)
-    return "".join(json.dumps(p.to_dict(), ensure_ascii=False) + "\n" for p in suite.prompts)
+    head = [{"suite": {"docs": suite.docs}}] if suite.docs else []
+    return "".join(json.dumps(p, ensure_ascii=False) + "\n"
+                   for p in [*head, *(p.to_dict() for p in suite.prompts)])

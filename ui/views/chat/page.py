@@ -30,12 +30,13 @@ from sqlite_utils import Database
 
 from ui.services import Services
 from ui.views.chat.banner import Banner
+from ui.views.chat.docs_panel import DocsPanel
 from ui.views.chat.sampling_panel import SamplingPanel
 from ui.views.chat.tools_panel import ToolsPanel
 from ui.views.chat.turns import Stream, TurnsPart
 from ui.views.chat.view import ChatView
 from ui.views.chat.welcome import WelcomeView
-from ui.widgets.message_widget import MessageWidget
+from ui.widgets.passage_view import PassageView, open_passage
 from ui.widgets.plain_label import Label
 from ui.widgets.text_fit import ElidedLabel
 from workbench import conversations as convs
@@ -166,6 +167,7 @@ class ChatPage(TurnsPart, QWidget):
         self.view.edit_submitted.connect(self.edit)
         self.view.branch_requested.connect(self.switch_branch)
         self.view.continue_requested.connect(self.continue_reply)
+        self.view.citation_clicked.connect(self.open_citation)
         self.stack.addWidget(self.welcome)
         self.stack.addWidget(self.view)
         pane_layout.addWidget(self.stack)
@@ -206,13 +208,21 @@ class ChatPage(TurnsPart, QWidget):
         center_layout.addWidget(composer)
 
         self.panel = SamplingPanel(self)
-        self.panel_button.toggled.connect(self.panel.setVisible)
+        self.panel_box = self.panel.scroll_area(self)  # its sections may be taller than the page
+        self.panel_button.toggled.connect(self.panel_box.setVisible)
         self.tools_panel = ToolsPanel.install(self.services, self.panel)
+        self.docs_panel = DocsPanel(self.services, self.panel)
+        panel_layout = self.panel.layout()
+        assert isinstance(panel_layout, QVBoxLayout)
+        panel_layout.insertSpacing(panel_layout.count() - 1, 6)
+        panel_layout.insertWidget(panel_layout.count() - 1, self.docs_panel)
+        #: The passage view last opened from a citation (tests look at it).
+        self.passage_view: PassageView | None = None
         self.panel.structured.file_chosen.connect(self._load_schema)
 
         root.addWidget(side)
         root.addWidget(center, 1)
-        root.addWidget(self.panel)
+        root.addWidget(self.panel_box)
         QWidget.setTabOrder(self.input, self.send_button)
         QWidget.setTabOrder(self.send_button, self.model_picker)
         QWidget.setTabOrder(self.model_picker, self.panel_button)
@@ -240,7 +250,8 @@ class ChatPage(TurnsPart, QWidget):
         super().resizeEvent(event)
         width = self.width()
         self.side.setFixedWidth(share(width, 0.15, SIDE_PX))
-        self.panel.setFixedWidth(share(width, 0.18, PANEL_PX))
+        bar = self.panel_box.verticalScrollBar().sizeHint().width()  # room for it to scroll
+        self.panel_box.setFixedWidth(share(width, 0.18, PANEL_PX) + bar)
         if self.models and self._panel_wanted:
             self.panel_button.setChecked(width >= PANEL_FOLD_PX)
 
@@ -254,11 +265,17 @@ class ChatPage(TurnsPart, QWidget):
         elif "chats" in changes:
             self.refresh_conversations()
 
+
     def refresh(self) -> None:
         """Reload the library and the chat list (at start, and when the library changes)."""
         self.services.ops.run("db", load_startup, name="load chat",
                               success=self._startup_loaded, failure=self.show_error)
         self.refresh_conversations()
+
+    def open_citation(self, citation: dict) -> None:
+        """A cited passage in a small view, with the text around it and "Open file"."""
+        open_passage(self.services, citation, self,
+                     lambda view: setattr(self, "passage_view", view), self.show_error)
 
     def refresh_conversations(self) -> None:
         self.services.ops.run("db", convs.list_conversations, 200, name="list chats",
@@ -396,6 +413,7 @@ class ChatPage(TurnsPart, QWidget):
         self.panel.system_prompt.clear()
         self.tools_panel.set_conversation(None)
         self.allowed_tools = set()
+        self.docs_panel.set_conversation(None, [])
         self._update_buttons()
         self.input.setFocus()
 
@@ -426,13 +444,15 @@ class ChatPage(TurnsPart, QWidget):
         self.panel.system_prompt.setPlainText(conversation["system_prompt"] or "")
         if self.tools_panel.conversation_id != conversation["id"]:
             self.tools_panel.set_conversation(conversation["id"])
+        self.docs_panel.set_conversation(conversation["id"], data.docs)
         index = self.model_picker.findData(conversation["model_id"])
         if index >= 0 and not self.is_streaming:
             self.model_picker.setCurrentIndex(index)
         shown = [w.message_id for w in self.view.messages]
         if shown == [m.id for m in data.messages]:
             for widget, message in zip(self.view.messages, data.messages, strict=True):
-                self._refresh_widget(widget, message, data.siblings.get(message.id, []))
+                if self.stream is None or message.id != self.stream.reply_id:  # else ahead
+                    self.view.refresh_stored(widget, message, data.siblings.get(message.id, []))
         else:
             self.view.clear()
             for message in data.messages:
@@ -444,22 +464,6 @@ class ChatPage(TurnsPart, QWidget):
             item = self.chat_list.item(row)
             item.setSelected(item.data(Qt.ItemDataRole.UserRole) == self.conversation_id)
         self._update_buttons()
-
-    def _refresh_widget(self, widget: MessageWidget, message: convs.StoredMessage,
-                        siblings: list[int]) -> None:
-        if self.stream is not None and message.id == self.stream.reply_id:
-            return  # the live text is ahead of the saved one
-        if widget.text != message.content:
-            widget.set_content(message.content)
-        if message.role == "assistant":
-            widget.set_metrics(message.metrics, message.finish_reason, message.note)
-            if message.status == "error" or message.status == "interrupted" and message.error:
-                widget.set_status(message.error or "The reply failed.", error=True)
-            elif not (message.status == "stopped" and not message.content):
-                widget.set_status("")
-            widget.tool_calls.set_records(message.settings.get("tool_calls") or [],
-                                          message.settings.get("tool_notices") or [])
-        widget.set_siblings(siblings)
 
     # --- errors and files ------------------------------------------------------------------
 

@@ -92,7 +92,8 @@ class TurnsPart:
                               conversation_id=self.conversation_id,
                               parent_id=self.view.leaf_id if self.conversation_id else None,
                               system_prompt=self.panel.system_text(),
-                              overrides=overrides, mcp=servers)
+                              overrides=overrides, mcp=servers,
+                              docs=self.docs_panel.chosen())
         self.input.clear()
         self.stack.setCurrentWidget(self.view)
         user = self.view.add(MessageWidget("user", text, parent=self.view.column))
@@ -212,7 +213,9 @@ class TurnsPart:
                 if new_chat and self.conversation_id is None:
                     self.conversation_id = event.conversation_id
             if new_chat:
-                if self.conversation_id == event.conversation_id:  # its servers are saved
+                if self.conversation_id == event.conversation_id:  # its docs and servers
+                    self.docs_panel.set_conversation(event.conversation_id,
+                                                     stream.request.docs)
                     self.tools_panel.conversation_started(event.conversation_id)
                 if stream.widget is not None and stream.request.prompt:
                     # the title the database gives it, shown now rather than after the reply
@@ -251,6 +254,8 @@ class TurnsPart:
                     stats.measurements(), stats.finish_reason,
                     json_cut_note(stats.finish_reason, stats.settings.get("json_schema"),
                                   event.text))
+                if event.citations or event.docs_note:
+                    stream.widget.set_citations(event.citations, event.docs_note)
 
     def _flush(self) -> None:
         stream = self.stream

@@ -41,7 +41,7 @@ from ui.views.contender_picker import (
 )
 from ui.widgets.plain_label import Label
 from ui.widgets.rank_dialog import RankDialog
-from workbench.library import list_models
+from workbench.endpoints import model_choices
 from workbench.trials.compare import LETTERS, CompareEvent, CompareRun, can_run_together
 from workbench.trials.contenders import Contender
 from workbench.trials.store import METRICS
@@ -215,8 +215,8 @@ class ComparePage(QWidget):
     # models and the memory estimate -----------------------------------------------------
 
     def refresh_models(self) -> None:
-        def load(db: Database) -> list[tuple[int, str]]:
-            return [(m.id, m.name) for m in list_models(db)]
+        def load(db: Database) -> list[tuple[int | str, str]]:
+            return model_choices(db)  # the library's, then the endpoints' (remote: HOST)
 
         self.services.ops.run("db", load, name="list models for Compare",
                               success=self._models_loaded, failure=self.show_error)
@@ -226,7 +226,7 @@ class ComparePage(QWidget):
         if "library" in changes:
             self.refresh_models()
 
-    def _models_loaded(self, models: list[tuple[int, str]]) -> None:
+    def _models_loaded(self, models: list[tuple[int | str, str]]) -> None:
         self.picker.set_models(models)
         self.run_button.setEnabled(bool(models) and not self.is_running)
         if not models:

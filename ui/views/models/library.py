@@ -411,6 +411,10 @@ class LibraryTab(QWidget):
 
 def save_settings(db: Database, model: Model, values: dict[str, Any]) -> Model:
     """Write the dialog's keys, keeping any other per-model keys the dialog does not show."""
+    if values.get("workers"):
+        from workbench.workers import resolve_workers
+
+        resolve_workers(db, values["workers"])  # an address not added: one line, nothing saved
     current = library.get_model(db, model.id).settings
     merged = {k: v for k, v in current.items() if k not in MANAGED_KEYS}
     merged.update({k: v for k, v in values.items() if v is not None})

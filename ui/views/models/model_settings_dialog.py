@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
+    QLineEdit,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -30,7 +31,7 @@ from workbench.engine import PRESETS, SamplingSettings
 from workbench.engine.templates import family_names
 from workbench.library import Model
 
-LOAD_FIELDS = ("n_ctx", "gpu_layers", "n_threads", "template")
+LOAD_FIELDS = ("n_ctx", "gpu_layers", "n_threads", "template", "workers")
 SAMPLING_FIELDS = ("temperature", "top_p", "top_k", "max_tokens", "seed")
 MANAGED_KEYS = frozenset(LOAD_FIELDS + SAMPLING_FIELDS)
 """The keys this dialog owns; any other per-model key is kept as it was."""
@@ -107,12 +108,19 @@ class ModelSettingsDialog(QDialog):
             if index >= 0:
                 self.template.setCurrentIndex(index)
 
+        self.workers = QLineEdit(str(own.get("workers") or ""))
+        self.workers.setPlaceholderText("none: this computer only")
+        self.workers.setToolTip("Split the model across this computer and workers (Settings > "
+                                "Workers): all, or addresses such as 192.168.1.20:50052, "
+                                "separated by commas.")
+
         load_box = QGroupBox("Loading")
         load_form = QFormLayout(load_box)
         load_form.addRow("Context length", self.n_ctx)
         load_form.addRow("GPU offload", gpu_row)
         load_form.addRow("CPU threads", self.n_threads)
         load_form.addRow("Chat template", self.template)
+        load_form.addRow("Workers", self.workers)
 
         preset = PRESETS.get(str(app.get("sampling_preset")), SamplingSettings())
         self.temperature = _double(0.0, 2.0, 0.05)
@@ -161,6 +169,7 @@ class ModelSettingsDialog(QDialog):
         self.gpu_mode.setCurrentIndex(0)
         self.n_threads.setValue(0)
         self.template.setCurrentIndex(0)
+        self.workers.clear()
         self.sampling_box.setChecked(False)
 
     def values(self) -> dict[str, Any]:
@@ -171,6 +180,7 @@ class ModelSettingsDialog(QDialog):
             "gpu_layers": self.gpu_count.value() if mode == "n" else mode,
             "n_threads": self.n_threads.value() or None,
             "template": self.template.currentData(),
+            "workers": self.workers.text().strip() or None,
         }
         sampling = self.sampling_box.isChecked()
         values.update({

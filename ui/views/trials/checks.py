@@ -1,13 +1,15 @@
 """The Trials page's check editor: what a good answer must do, picked from a list, no JSON.
 
 A type picker (contains, does not contain, matches a pattern, valid JSON, matches a schema
-file, exact, at most N tokens, within N ms, does not repeat the prompt, graded by a judge model)
-with the fields each type needs (a judge: its rubric, the model picked from the library, the
-pass score and the scale). The editor produces the very JSON objects the README's checks
-table documents (``{"contains": "Paris"}``, ``{"type": "json"}``, ``{"max_latency_ms":
-2000}``...), and the core (:func:`workbench.trials.checks.normalize_check`) validates each
-when it is added, so a bad pattern or schema is refused at once with the core's own one-line
-reason.
+file, exact, at most N tokens, within N ms, does not repeat the prompt, graded by a judge model,
+calls a tool, calls no tool, tool calls are valid; over documents, cites an expected source and
+grounded in the passages, judged by a model) with the fields each type needs (a judge: its
+rubric, the model picked from the library, the pass score and the scale; a tool call: the tool,
+from the prompt's tools, and the arguments expected: :mod:`.tool_check_fields`). The editor
+produces the very JSON objects the README's checks table documents (``{"contains":
+"Paris"}``, ``{"type": "json"}``, ``{"max_latency_ms": 2000}``...), and the core
+(:func:`workbench.trials.checks.normalize_check`) validates each when it is added, so a bad
+pattern or schema is refused at once with the core's own one-line reason.
 """
 
 from __future__ import annotations
@@ -34,9 +36,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.views.trials.tool_check_fields import (
+    TOOL_CHECK_TYPES,
+    ToolCallFields,
+    describe_tool_check,
+)
 from ui.widgets.plain_label import Label
+from workbench.engine.tools import tool_names
 from workbench.errors import WorkbenchError
 from workbench.trials.checks import ALIASES, CHECK_TYPES, JUDGE_SCALES, normalize_check
+from workbench.trials.tool_prompts import tool_fields
 from workbench.units import human_ms
 
 #: A schema file bigger than this is refused (it is read on the GUI thread when chosen).
@@ -49,7 +58,7 @@ class CheckKind:
 
     type: str
     label: str
-    field: str  # "text", "number", "schema", "judge" or "none"
+    field: str  # "text", "number", "schema", "judge", "grounded", "tool" or "none"
     hint: str
     example: str = ""  # the text field's placeholder
     unit: str = ""
@@ -80,8 +89,22 @@ KINDS = (
     CheckKind("judge", "Graded by a judge model", "judge", "A model from your library grades "
               "the reply against this rubric, after the run; it passes at the score you set",
               example="Rubric, e.g. polite, and names Paris"),
+    CheckKind("tool_call", "Calls the tool", "tool", "The model calls this tool (with these "
+              "argument values, if given); for a prompt that offers tools"),
+    CheckKind("no_tool_call", "Calls no tool", "none", "The model answers without calling "
+              "any tool"),
+    CheckKind("valid_arguments", "Tool calls are valid", "none", "Every call the model makes "
+              "parses, names an offered tool and has arguments its schema accepts"),
+    CheckKind("cites", "Cites an expected source", "text", "Over documents: the reply cites "
+              "([1]) a passage from one of these sources; leave empty to use the prompt's "
+              "sources", example="empty: the prompt's sources, or handbook.pdf#page=12"),
+    CheckKind("grounded", "Grounded in the passages (judge)", "grounded", "Over documents: a "
+              "model from your library checks that every claim of the reply is supported by "
+              "the passages it was given; it passes at the score you set"),
 )
 BY_TYPE = {kind.type: kind for kind in KINDS}
+#: The kinds with no value, written ``{"TYPE": true}`` as the README shows them.
+FLAGS = ("no_echo", "no_tool_call", "valid_arguments")
 
 
 def supported(kind: CheckKind) -> bool:
@@ -92,10 +115,13 @@ def supported(kind: CheckKind) -> bool:
 def check_json(kind: CheckKind, value: Any = None, ignore_case: bool = False) -> dict[str, Any]:
     """The documented JSON object for one check (the README's checks table)."""
     if kind.field == "none":
-        check: dict[str, Any] = ({"no_echo": True} if kind.type == "no_echo"
+        check: dict[str, Any] = ({kind.type: True} if kind.type in FLAGS
                                  else {"type": kind.type})
-    elif kind.type == "judge":
-        check = {"judge": value}
+    elif kind.type in ("judge", "grounded"):
+        check = {kind.type: value}
+    elif kind.type == "cites":
+        check = {"cites": [s.strip() for s in str(value or "").split(",") if s.strip()]
+                 or True}
     elif kind.type == "exact" and not value:
         check = {"type": "exact"}  # the reference answer
     else:
@@ -140,9 +166,18 @@ def describe(check: dict[str, Any]) -> str:
         return f"Answers within {human_ms(float(value))}"
     if kind == "no_echo":
         return "Does not repeat the prompt"
+    if kind in TOOL_CHECK_TYPES:
+        return describe_tool_check(kind, value)
     if kind == "judge" and isinstance(value, dict):
         return (f"Judged by {value.get('model')}: “{value.get('rubric')}” (passes at "
                 f"{value.get('min_score', 4)}/{value.get('scale', 5)})")
+    if kind == "cites":
+        named = value if isinstance(value, list) else [value] if isinstance(value, str) else []
+        return "Cites " + (", ".join(named) if named else "one of the prompt's sources")
+    if kind == "grounded":
+        spec = value if isinstance(value, dict) else {"model": value}
+        return (f"Grounded in the passages, judged by {spec.get('model')} (passes at "
+                f"{spec.get('min_score', 4)}/{spec.get('scale', 5)})")
     return json.dumps(check)
 
 
@@ -221,6 +256,8 @@ class CheckEditor(QWidget):
         self.scale.setValue(5)
         self.scale.setToolTip("Grades run from 1 to this")
         self.scale.valueChanged.connect(self.min_score.setMaximum)
+        self.tools: str | None = None  # the prompt's tools (JSON text), for the tool checks
+        self.tool_fields = ToolCallFields()
         self.ignore_case = QCheckBox("Ignore case")
         self.add_button = QPushButton("Add check")
         self.remove_button = QPushButton("Remove")
@@ -245,6 +282,7 @@ class CheckEditor(QWidget):
         value_row.addWidget(self.number, 1)
         value_row.addWidget(self.schema_button)
         value_row.addWidget(self.schema_name, 1)
+        value_row.addWidget(self.tool_fields, 1)
         value_row.addWidget(self.add_button)
         self.judge_row = QWidget()
         judge_row = QHBoxLayout(self.judge_row)
@@ -278,21 +316,28 @@ class CheckEditor(QWidget):
         self._show_error("")
         self._update_buttons()
 
-    def set_models(self, models: list[tuple[int, str]]) -> None:
+    def set_models(self, models: list[tuple[int | str, str]]) -> None:
         """The judge picker's models, (id, name) from the library. A check names its judge by
-        name when that name is unique (readable, and survives an export), else by id."""
+        name when that name is unique (readable, and survives an export), else by id; an
+        endpoint's model by its ``endpoint:NAME/MODEL``."""
         chosen = self.judge_model.currentData()
         counts: dict[str, int] = {}
         for _id, name in models:
             counts[name] = counts.get(name, 0) + 1
         self.judge_model.clear()
         for model_id, name in models:
-            ref = name if counts[name] == 1 else str(model_id)
+            ref = model_id if isinstance(model_id, str) else \
+                name if counts[name] == 1 else str(model_id)
             self.judge_model.addItem(name if counts[name] == 1 else f"{name} (id {model_id})",
                                      ref)
         index = self.judge_model.findData(chosen)
         if index >= 0:
             self.judge_model.setCurrentIndex(index)
+
+    def set_tools(self, tools: str | None) -> None:
+        """The tools of the prompt being edited (JSON text; None: it offers none)."""
+        self.tools = tools
+        self.tool_fields.set_tools(tool_names(tools))
 
     def current_kind(self) -> CheckKind:
         return BY_TYPE[self.kind.currentData()]
@@ -305,10 +350,11 @@ class CheckEditor(QWidget):
     def _kind_chosen(self) -> None:
         kind = self.current_kind()
         self.text.setVisible(kind.field in ("text", "judge"))
-        self.judge_row.setVisible(kind.field == "judge")
+        self.judge_row.setVisible(kind.field in ("judge", "grounded"))
         self.number.setVisible(kind.field == "number")
         self.schema_button.setVisible(kind.field == "schema")
         self.schema_name.setVisible(kind.field == "schema")
+        self.tool_fields.setVisible(kind.field == "tool")
         self.ignore_case.setVisible(kind.case)
         self.text.setPlaceholderText(kind.example)
         self.text.setToolTip(kind.hint)
@@ -343,7 +389,7 @@ class CheckEditor(QWidget):
         value: Any = None
         if kind.field == "text":
             value = self.text.text().strip()
-            if not value and kind.type != "exact":
+            if not value and kind.type not in ("exact", "cites"):
                 self._show_error(f"“{kind.label}” needs a text.")
                 return None
         elif kind.field == "number":
@@ -358,6 +404,18 @@ class CheckEditor(QWidget):
                 return None
             value = {"rubric": rubric, "model": self.judge_model.currentData(),
                      "min_score": self.min_score.value(), "scale": self.scale.value()}
+        elif kind.field == "tool":
+            try:
+                value = self.tool_fields.value()
+            except WorkbenchError as error:
+                self._show_error(str(error))
+                return None
+        elif kind.field == "grounded":
+            if self.judge_model.currentData() is None:
+                self._show_error("Add a model to the library to judge with.")
+                return None
+            value = {"model": self.judge_model.currentData(),
+                     "min_score": self.min_score.value(), "scale": self.scale.value()}
         elif kind.field == "schema":
             if self._schema is None:
                 self._show_error("Choose a schema file first.")
@@ -370,12 +428,15 @@ class CheckEditor(QWidget):
         if check is None:
             return False
         try:  # the core's own rules, at once (a broken pattern or schema is refused here)
-            normalize_check(check, self.reference or "reference")
+            stored = normalize_check(dict(check), self.reference or "reference")
+            if stored["type"] in TOOL_CHECK_TYPES:  # and the prompt's tools, as the core has them
+                tool_fields({"tools": self.tools}, [stored], "this prompt")
         except WorkbenchError as error:
             self._show_error(str(error))
             return False
         self._append(check)
         self.text.clear()
+        self.tool_fields.clear()
         self._show_error("")
         self.changed.emit()
         return True

@@ -43,7 +43,7 @@ from ui.views.trials.suites import SUITE_NAME_ROLE, SuitesPart
 from ui.views.trials.tables import MatrixModel
 from ui.widgets.plain_label import Label
 from ui.widgets.svg_chart import ChartGrid
-from workbench.library import list_models
+from workbench.endpoints import model_choices
 from workbench.trials import store
 from workbench.trials.results import BOARD_SCOPE
 from workbench.trials.runner import TrialProgress, TrialRun, create_trial
@@ -231,7 +231,7 @@ class TrialsPage(SuitesPart, PromptEditorPart, ResultsPart, QWidget):
 
     def refresh(self) -> None:
         def load(db: Database) -> dict[str, Any]:
-            return {"models": [(m.id, m.name) for m in list_models(db)],
+            return {"models": model_choices(db),  # library, then endpoints (remote: HOST)
                     "suites": list_suites(db), "trials": store.list_trials(db)}
 
         self._op(load, self._loaded, "loading trials", key="page")

@@ -90,6 +90,7 @@ class PromptEditorPart:
         self.prompt_system.setText(prompt.system or "" if prompt else "")
         self.prompt_reference.setText(prompt.reference or "" if prompt else "")
         self.check_editor.reference = (prompt.reference or "").strip() if prompt else ""
+        self.check_editor.set_tools(prompt.tools if prompt else None)
         self.check_editor.set_checks(prompt.checks if prompt else [])
         for widget in (self.prompt_text, self.prompt_system, self.prompt_reference,
                        self.check_editor):
@@ -177,7 +178,9 @@ class PromptEditorPart:
         def saved(_result: object) -> None:
             if self._shown_prompt is not None and self._shown_prompt.id == prompt_id:
                 self._shown_prompt = SuitePrompt(prompt.prompt, prompt.system,
-                                                 prompt.reference, prompt.checks, prompt_id)
+                                                 prompt.reference, prompt.checks, prompt_id,
+                                                 prompt.tools, prompt.tool_results,
+                                                 docs=prompt.docs, sources=prompt.sources)
                 self._note("Saved.")
                 self._update_editor_state()
             self.show_status(f"Saved the prompt “{_short(prompt.prompt)}”.")

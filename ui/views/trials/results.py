@@ -37,6 +37,7 @@ from ui.views.trials.tables import (
     BoardTable,
 )
 from ui.views.trials.words import contender_in_words, settings_in_words
+from ui.widgets.plain_label import Label
 from ui.widgets.svg_chart import chart_style
 from workbench.settings import DEFAULTS, get_setting
 from workbench.trials import report
@@ -122,6 +123,14 @@ class ResultsPart:
         form.addRow("", self.min_share)
         form.addRow("", self.min_tps)
         column.addLayout(form)
+        # over documents: recall@k and MRR per contender, so a failure reads as the
+        # retrieval's or the model's (hidden for plain trials)
+        self.retrieval = Label("")
+        self.retrieval.setAccessibleName("Retrieval")
+        self.retrieval.setTextFormat(Qt.TextFormat.PlainText)
+        self.retrieval.setWordWrap(True)
+        self.retrieval.hide()
+        column.addWidget(self.retrieval)
         self.recommendation = RecommendationCard(box, services=self.services)
         scroll = QScrollArea(box)  # four contenders' parts and the paired lines can be long
         scroll.setWidgetResizable(True)
@@ -161,6 +170,9 @@ class ResultsPart:
         named = [{**c, "label": contender_in_words(c)} for c in summary["contenders"]]
         self.chart_grid.set_svgs(trial_charts(named, chart_style()))
         self._show_recommendation()
+        lines = report.retrieval_lines(summary)
+        self.retrieval.setText("\n".join(lines))
+        self.retrieval.setVisible(bool(lines))
         self._update_guide()
 
     def _show_board(self) -> None:

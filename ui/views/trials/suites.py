@@ -227,10 +227,15 @@ class SuitesPart:
     def _edited_prompt(self) -> SuitePrompt:
         """The editor's prompt with its checks as JSON objects (validated by the core in the
         worker, against the reference answer as it is now)."""
+        shown = self._shown_prompt  # its tools, collections and sources are kept as they are
         return SuitePrompt(self.prompt_text.toPlainText().strip(),
                            self.prompt_system.text().strip() or None,
                            self.prompt_reference.text().strip() or None,
-                           self.check_editor.checks())
+                           self.check_editor.checks(),
+                           tools=shown.tools if shown else None,
+                           tool_results=shown.tool_results if shown else None,
+                           docs=list(shown.docs) if shown else [],
+                           sources=list(shown.sources) if shown else [])
 
     def new_suite(self, name: str | None = None) -> None:
         if not self._leave_editor():

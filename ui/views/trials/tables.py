@@ -91,13 +91,15 @@ class MatrixModel(QAbstractTableModel):
             if cell is None:
                 return "not run"
             verdict = {None: "", 1: "✓ ", 0: "✗ "}.get(cell["passed"], "")
-            text = " ".join(cell["content"].split())[:90]
+            calls = report.call_lines(cell)  # a tool prompt: the calls it made come first
+            text = " ".join(" · ".join([*calls, cell["content"]]).split())[:90]
             metrics = [*judge_grades(cell), reply_metrics(cell, short=True)]
             return f"{verdict}{text}\n{' · '.join(m for m in metrics if m)}"
         if role == Qt.ItemDataRole.ToolTipRole and cell is not None:
             checks = "\n".join(f"{report.check_mark(r)} {r['check']['type']}: "
                                f"{r['detail']}" for r in cell["check_results"])
-            return f"{cell['content']}\n\n{checks}".strip()
+            calls = "\n".join(report.call_lines(cell))
+            return "\n\n".join(p for p in (calls, cell["content"], checks) if p).strip()
         if role == Qt.ItemDataRole.BackgroundRole and cell is not None:
             if cell["passed"] == 1:
                 return theme.role_color("ok_bg")

@@ -43,7 +43,8 @@ def contender_options(func: Any) -> Any:
     func = click.option("--set", "set_items", multiple=True, metavar="KEY=VALUE",
                         help="A setting for the --model before it (or all, if first): "
                              "temperature, n_ctx, seed, template, gpu_layers, max_tokens, "
-                             "system_prompt, json_schema=FILE|any...")(func)
+                             "system_prompt, json_schema=FILE|any, docs=COLLECTION, "
+                             "k=PASSAGES...")(func)
     return click.option("--model", "-m", "models", multiple=True, required=True,
                         help="A contender's model (id or name prefix); repeat it.")(func)
 

@@ -178,7 +178,7 @@ def _print_summary(workspace: Workspace, trial_id: int, bar: Bar) -> None:
     click.echo("")
     for line in report.recommendation_lines(verdict):
         click.echo(line)
-    for line in report.judge_lines(summary):
+    for line in [*report.judge_lines(summary), *report.retrieval_lines(summary)]:
         click.echo(line)
     click.echo(f"\n{summary['scope']}")
 

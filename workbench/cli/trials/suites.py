@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from workbench.cli.common import echo_json, pass_workspace
 from workbench.cli.group import cli
 from workbench.cli.trials.common import write_out
+from workbench.engine.tools import tool_names
 from workbench.errors import InvalidInputError
 from workbench.trials.suites import (
     SuitePrompt,
@@ -16,6 +19,7 @@ from workbench.trials.suites import (
     get_suite,
     import_suite,
     list_suites,
+    set_suite_docs,
 )
 from workbench.workspace import Workspace
 
@@ -32,8 +36,9 @@ def suite() -> None:
               help="Default: from the file's extension.")
 @pass_workspace
 def suite_import(workspace: Workspace, file: str, name: str | None, fmt: str | None) -> None:
-    """Import FILE: JSONL ({"prompt", "system", "reference", "checks"} a line), CSV (a
-    prompt column) or text (one prompt a line)."""
+    """Import FILE: JSONL ({"prompt", "system", "reference", "checks", "docs", "sources"} a
+    line, and optionally a first line {"suite": {"docs": "COLLECTION"}}), CSV (a prompt
+    column) or text (one prompt a line)."""
     created = import_suite(workspace.db, file, name, fmt)
     click.echo(f"Suite {created.id} '{created.name}': {len(created.prompts)} prompts.")
 
@@ -53,9 +58,19 @@ def suite_create(workspace: Workspace, name: str) -> None:
 @click.option("--reference")
 @click.option("--check", "checks", multiple=True, metavar="JSON",
               help='A check, e.g. \'{"contains": "Paris"}\'; repeat for more.')
+@click.option("--tools", metavar="JSON|FILE", help="Tools the prompt offers (OpenAI's "
+              "format: a JSON list, or a file holding one).")
+@click.option("--tool-results", metavar="JSON|FILE", help='Canned tool results, e.g. '
+              '\'{"get_weather": {"temp": 21}}\' (a list: one per call).')
+@click.option("--docs", "docs", multiple=True, metavar="COLLECTION",
+              help="Answer this prompt from a collection; repeat for more.")
+@click.option("--source", "sources", multiple=True, metavar="FILE[#page=N]",
+              help="A source that answers it (handbook.pdf#page=12); repeat for more.")
 @pass_workspace
 def suite_add(workspace: Workspace, suite_ref: str, prompt: str, system: str | None,
-              reference: str | None, checks: tuple[str, ...]) -> None:
+              reference: str | None, checks: tuple[str, ...], tools: str | None,
+              tool_results: str | None, docs: tuple[str, ...],
+              sources: tuple[str, ...]) -> None:
     import json
 
     target = get_suite(workspace.db, suite_ref)
@@ -63,8 +78,23 @@ def suite_add(workspace: Workspace, suite_ref: str, prompt: str, system: str | N
         parsed = [json.loads(c) for c in checks]
     except json.JSONDecodeError as error:
         raise InvalidInputError(f"--check: not JSON ({error.msg})") from None
-    add_prompt(workspace.db, target.id, SuitePrompt(prompt, system, reference, parsed))
+    add_prompt(workspace.db, target.id, SuitePrompt(
+        prompt, system, reference, parsed, tools=_json_option(tools, "--tools"),
+        tool_results=_json_option(tool_results, "--tool-results"), docs=list(docs),
+        sources=list(sources)))
     click.echo(f"Added to '{target.name}' ({len(target.prompts) + 1} prompts).")
+
+
+@suite.command(name="docs")
+@click.argument("suite_ref")
+@click.argument("collections", nargs=-1)
+@pass_workspace
+def suite_docs(workspace: Workspace, suite_ref: str, collections: tuple[str, ...]) -> None:
+    """Answer the suite's prompts from COLLECTIONS (none: plain prompts again). A prompt's
+    own docs, and a contender's --set docs=NAME, come first."""
+    changed = set_suite_docs(workspace.db, suite_ref, list(collections))
+    click.echo(f"Suite '{changed.name}': " + (f"answered from {', '.join(changed.docs)}."
+                                              if changed.docs else "plain prompts."))
 
 
 @suite.command(name="list")
@@ -86,10 +116,18 @@ def suite_show(workspace: Workspace, suite_ref: str, as_json: bool) -> None:
     if as_json:
         echo_json(found.to_dict())
         return
-    click.echo(f"Suite {found.id} '{found.name}' ({len(found.prompts)} prompts)")
+    click.echo(f"Suite {found.id} '{found.name}' ({len(found.prompts)} prompts)"
+               + (f", answered from {', '.join(found.docs)}" if found.docs else ""))
     for number, p in enumerate(found.prompts, 1):
         checks = ", ".join(c["type"] for c in p.checks)
-        click.echo(f"{number:>4}. {p.prompt[:70]!r}" + (f"  [{checks}]" if checks else ""))
+        tools = f"  tools: {', '.join(tool_names(p.tools))}" if p.tools else ""
+        click.echo(f"{number:>4}. {p.prompt[:70]!r}" + (f"  [{checks}]" if checks else "")
+                   + tools)
+        if p.docs or p.sources:
+            click.echo("      " + "; ".join(
+                part for part in (f"docs: {', '.join(p.docs)}" if p.docs else "",
+                                  f"sources: {', '.join(p.sources)}" if p.sources else "")
+                if part))
 
 
 @suite.command(name="export")
@@ -99,3 +137,20 @@ def suite_show(workspace: Workspace, suite_ref: str, as_json: bool) -> None:
 def suite_export(workspace: Workspace, suite_ref: str, output: str | None) -> None:
     """Write the suite as JSONL (re-importable)."""
     write_out(export_suite(workspace.db, suite_ref), output)
+
+
+def _json_option(value: str | None, option: str) -> Any:
+    """A JSON option's value, given inline or as a file's path; one line when it is neither."""
+    import json
+    from pathlib import Path
+
+    from workbench.text_files import read_text_file
+
+    if value is None:
+        return None
+    if not value.lstrip().startswith(("[", "{")) and Path(value).is_file():
+        value = read_text_file(Path(value), value)
+    try:
+        return json.loads(value)
+    except (json.JSONDecodeError, RecursionError):
+        raise InvalidInputError(f"{option}: not JSON, nor a file holding JSON") from None
