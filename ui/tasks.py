@@ -36,7 +36,9 @@ from workbench.streams import EventStream
 
 log = logging.getLogger(__name__)
 
-RESOURCES = ("engine", "db", "disk", "hub", "download")
+#: "mcp": starting MCP servers to list their tools (each bounded by its timeout, up to a
+#: minute), so a slow server never holds up the database or the disk work.
+RESOURCES = ("engine", "db", "disk", "hub", "download", "mcp")
 
 #: How long a thread may keep the GIL while another waits for it (Python's default is 5 ms).
 #: Each time Qt calls back into Python on the GUI thread (a table's ``data()`` per cell, a

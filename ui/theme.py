@@ -278,12 +278,21 @@ QFrame#InfoBanner {{ background: {bubble}; border-radius: 6px; }}
 #ModelsTabs::pane, #PageTabs::pane {{ border: none; border-top: 1px solid {border}; }}
 QFrame#Card {{ background: {base}; border: 1px solid {border}; border-radius: 8px; }}
 QFrame#Panel {{ background: {window}; border-left: 1px solid {border}; }}
+QScrollArea#PanelScroll {{ background: {window}; border: none; }}
 QTextBrowser {{ background: transparent; border: none; }}
 QStatusBar {{ background: {panel}; border-top: 1px solid {border}; color: {muted}; }}
 QStatusBar QLabel {{ color: {muted}; padding: 0 6px; }}
 QProgressBar {{ border: 1px solid {border}; border-radius: 4px; background: {base};
     max-height: 10px; }}
 QProgressBar::chunk {{ background: {accent}; border-radius: 3px; }}
+QFrame#ToolCall {{ background: {code_bg}; border: 1px solid {code_border}; border-radius: 6px; }}
+QFrame#ToolCall QLabel#ToolName {{ font-weight: 600; }}
+QLabel#Mono {{ font-family: monospace; font-size: 9pt; }}
+QFrame#ToolCall QPlainTextEdit {{ font-family: monospace; font-size: 9pt; }}
+QFrame#ApprovalBar {{ background: {info_bg}; border: 1px solid {info_border};
+    border-radius: 8px; }}
+QFrame#ToolsPanel QPushButton {{ padding: 4px 5px; }}
+QTreeWidget#ToolsTree {{ background: {base}; border: 1px solid {border}; border-radius: 6px; }}
 """
 
 

@@ -94,6 +94,9 @@ class ToolLoopReply:
             if self._current is not None:
                 self.stats = self._current.stats
             self.stats.settings = {**self.stats.settings, "tool_calls": self.toolbox.records()}
+            notes = getattr(self.toolbox, "notes", None)
+            if notes:
+                self.stats.settings["tool_notices"] = list(notes)
             if self.loop is not None:
                 if self.loop.stopped:
                     self.stats.settings["tool_loop_note"] = self.loop.stopped

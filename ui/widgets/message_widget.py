@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from ui.widgets.markdown_view import MarkdownView
 from ui.widgets.plain_label import Label
 from ui.widgets.sources import SourcesList
+from ui.widgets.tool_calls import ToolCallsView
 from workbench.units import reply_metrics
 
 
@@ -188,6 +189,8 @@ class MessageWidget(QFrame):
         self.metrics.setWordWrap(True)
         self.metrics.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.metrics.hide()
+        #: A reply's tool calls, above its answer (hidden when it made none).
+        self.tool_calls = ToolCallsView(self)
         self.sources = SourcesList(self)
         self.sources.opened.connect(self.citation_clicked)
         self.view.citation_clicked.connect(self._citation_number)
@@ -211,6 +214,7 @@ class MessageWidget(QFrame):
             body_layout.setContentsMargins(0, 0, 0, 0)
             body_layout.addWidget(self.view)
             outer.addWidget(self.title)
+            outer.addWidget(self.tool_calls)
             outer.addWidget(self.body)
             outer.addWidget(self.status)
             outer.addWidget(self.sources)

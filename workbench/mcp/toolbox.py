@@ -33,6 +33,8 @@ Decision = Literal["once", "always", "deny"]
 FOLD_LINES = 3
 SAVED_RESULT_CHARS = 20_000
 DENIED = "the user did not allow this call"
+#: The notices kept with one reply (a server that misbehaves on every call says it once each).
+MAX_NOTES = 20
 
 
 @dataclass(frozen=True)
@@ -87,10 +89,15 @@ class McpToolbox:
     offered: dict[str, tuple[str, str]] = field(default_factory=dict)
     always: set[str] = field(default_factory=set)
     results: list[ToolResultShown] = field(default_factory=list)
+    #: Every notice of this chat turn, kept with the reply (``settings.tool_notices``) so a
+    #: reopened chat shows them too.
+    notes: list[str] = field(default_factory=list)
     _events: list[Any] = field(default_factory=list)
 
     def notice(self, line: str) -> None:
         self._events.append(McpNotice(line))
+        if len(self.notes) < MAX_NOTES:
+            self.notes.append(line[:500])
 
     def drain(self) -> list[Any]:
         events, self._events = self._events, []

@@ -32,10 +32,10 @@ from ui.services import Services
 from ui.views.chat.banner import Banner
 from ui.views.chat.docs_panel import DocsPanel
 from ui.views.chat.sampling_panel import SamplingPanel
+from ui.views.chat.tools_panel import ToolsPanel
 from ui.views.chat.turns import Stream, TurnsPart, model_ref
 from ui.views.chat.view import ChatView
 from ui.views.chat.welcome import WelcomeView
-from ui.widgets.message_widget import MessageWidget
 from ui.widgets.passage_view import PassageView, open_passage
 from ui.widgets.plain_label import Label
 from ui.widgets.text_fit import ElidedLabel
@@ -172,6 +172,7 @@ class ChatPage(TurnsPart, QWidget):
         self.stack.addWidget(self.view)
         pane_layout.addWidget(self.stack)
 
+        self._build_approvals(center)
         composer = QFrame(center)
         composer.setObjectName("Composer")
         composer_layout = QVBoxLayout(composer)
@@ -203,10 +204,13 @@ class ChatPage(TurnsPart, QWidget):
         center_layout.addLayout(header)
         center_layout.addWidget(self.banner)
         center_layout.addWidget(pane, 1)
+        center_layout.addWidget(self.approval_bar)
         center_layout.addWidget(composer)
 
         self.panel = SamplingPanel(self)
-        self.panel_button.toggled.connect(self.panel.setVisible)
+        self.panel_box = self.panel.scroll_area(self)  # its sections may be taller than the page
+        self.panel_button.toggled.connect(self.panel_box.setVisible)
+        self.tools_panel = ToolsPanel.install(self.services, self.panel)
         self.docs_panel = DocsPanel(self.services, self.panel)
         panel_layout = self.panel.layout()
         assert isinstance(panel_layout, QVBoxLayout)
@@ -218,7 +222,7 @@ class ChatPage(TurnsPart, QWidget):
 
         root.addWidget(side)
         root.addWidget(center, 1)
-        root.addWidget(self.panel)
+        root.addWidget(self.panel_box)
         QWidget.setTabOrder(self.input, self.send_button)
         QWidget.setTabOrder(self.send_button, self.model_picker)
         QWidget.setTabOrder(self.model_picker, self.panel_button)
@@ -246,7 +250,8 @@ class ChatPage(TurnsPart, QWidget):
         super().resizeEvent(event)
         width = self.width()
         self.side.setFixedWidth(share(width, 0.15, SIDE_PX))
-        self.panel.setFixedWidth(share(width, 0.18, PANEL_PX))
+        bar = self.panel_box.verticalScrollBar().sizeHint().width()  # room for it to scroll
+        self.panel_box.setFixedWidth(share(width, 0.18, PANEL_PX) + bar)
         if self.models and self._panel_wanted:
             self.panel_button.setChecked(width >= PANEL_FOLD_PX)
 
@@ -406,6 +411,8 @@ class ChatPage(TurnsPart, QWidget):
         else:
             self._show_first_run()
         self.panel.system_prompt.clear()
+        self.tools_panel.set_conversation(None)
+        self.allowed_tools = set()
         self.docs_panel.set_conversation(None, [])
         self._update_buttons()
         self.input.setFocus()
@@ -413,6 +420,8 @@ class ChatPage(TurnsPart, QWidget):
     def open_conversation(self, conversation_id: int, message_id: int | None = None) -> None:
         """Show a conversation (with ``message_id``: the branch through that message)."""
         self._detach_stream()
+        if conversation_id != self.conversation_id:
+            self.allowed_tools = set()
         self.conversation_id = conversation_id
         self.banner.hide()
         self.services.ops.run(
@@ -433,6 +442,8 @@ class ChatPage(TurnsPart, QWidget):
         conversation = data.conversation
         self.title.setText(conversation["title"] or "Untitled chat")
         self.panel.system_prompt.setPlainText(conversation["system_prompt"] or "")
+        if self.tools_panel.conversation_id != conversation["id"]:
+            self.tools_panel.set_conversation(conversation["id"])
         self.docs_panel.set_conversation(conversation["id"], data.docs)
         index = self.model_picker.findData(conversation["model_id"])
         if index >= 0 and not self.is_streaming:
@@ -440,7 +451,8 @@ class ChatPage(TurnsPart, QWidget):
         shown = [w.message_id for w in self.view.messages]
         if shown == [m.id for m in data.messages]:
             for widget, message in zip(self.view.messages, data.messages, strict=True):
-                self._refresh_widget(widget, message, data.siblings.get(message.id, []))
+                if self.stream is None or message.id != self.stream.reply_id:  # else ahead
+                    self.view.refresh_stored(widget, message, data.siblings.get(message.id, []))
         else:
             self.view.clear()
             for message in data.messages:
@@ -452,22 +464,6 @@ class ChatPage(TurnsPart, QWidget):
             item = self.chat_list.item(row)
             item.setSelected(item.data(Qt.ItemDataRole.UserRole) == self.conversation_id)
         self._update_buttons()
-
-    def _refresh_widget(self, widget: MessageWidget, message: convs.StoredMessage,
-                        siblings: list[int]) -> None:
-        if self.stream is not None and message.id == self.stream.reply_id:
-            return  # the live text is ahead of the saved one
-        if widget.text != message.content:
-            widget.set_content(message.content)
-        if message.role == "assistant":
-            widget.set_metrics(message.metrics, message.finish_reason, message.note)
-            if message.status == "error" or message.status == "interrupted" and message.error:
-                widget.set_status(message.error or "The reply failed.", error=True)
-            elif not (message.status == "stopped" and not message.content):
-                widget.set_status("")
-            widget.set_citations(message.settings.get("citations") or [],
-                                 message.settings.get("docs_note"))
-        widget.set_siblings(siblings)
 
     # --- errors and files ------------------------------------------------------------------
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
     QFrame,
     QPlainTextEdit,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -104,6 +105,17 @@ class SamplingPanel(QFrame):
         for box in (self.temperature, self.top_p, self.top_k, self.max_tokens, self.seed):
             box.valueChanged.connect(self._edited)
         self.set_preset("balanced")
+
+    def scroll_area(self, parent: QWidget) -> QScrollArea:
+        """The panel in a scroll area of its own: with the Documents and Tools sections it
+        is taller than a 1280x800 window, and a section must scroll, never be squeezed."""
+        area = QScrollArea(parent)
+        area.setObjectName("PanelScroll")
+        area.setWidgetResizable(True)
+        area.setFrameShape(QFrame.Shape.NoFrame)
+        area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        area.setWidget(self)
+        return area
 
     def _double(self, low: float, high: float, step: float, name: str) -> QDoubleSpinBox:
         box = QDoubleSpinBox(self)

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from PySide6.QtWidgets import QWidget
 from sqlite_utils import Database
 
 from ui.tasks import Job
+from ui.views.chat.approval import ApprovalBar, ApprovalBridge, Question
 from ui.views.chat.placement import metrics_note, on_placed
 from ui.widgets.message_widget import MessageWidget
 from workbench import conversations as convs
@@ -36,6 +38,7 @@ from workbench.chat_runner import (
 from workbench.endpoints import model_ref
 from workbench.engine.settings import json_cut_note
 from workbench.library import Model
+from workbench.mcp.toolbox import McpNotice, ToolCallShown, ToolResultShown
 
 #: Streamed tokens reach the GUI thread and are drawn in batches, at most this often: 20 a
 #: second, smooth to read. Each frame lays out and repaints the paragraph being written
@@ -71,6 +74,14 @@ class Stream:
 class TurnsPart:
     """Sending and streaming (a part of the chat page)."""
 
+    def _build_approvals(self, parent: QWidget) -> None:
+        """The bar that asks before a tool runs, and the bridge from the engine worker."""
+        self.approval_bar = ApprovalBar(parent)
+        self.approvals = ApprovalBridge(self)
+        self.approvals.asked.connect(self._approval_asked)
+        #: (server, tool) pairs allowed "always" in the chat on show (this session).
+        self.allowed_tools: set[tuple[str, str]] = set()
+
     def _suggestion(self, text: str) -> None:
         self.input.setPlainText(text)
         self.send()
@@ -87,11 +98,15 @@ class TurnsPart:
         if model is None:
             self.show_error("Choose a model first: there is none in the library yet.")
             return
+        servers = self.tools_panel.chosen()
+        overrides = self.panel.overrides()
+        if servers:  # the first step's tool_choice; each call is approved in the bar
+            overrides["tool_choice"] = self.tools_panel.tool_choice()
         request = TurnRequest("send", model_ref(model), prompt=text,
                               conversation_id=self.conversation_id,
                               parent_id=self.view.leaf_id if self.conversation_id else None,
                               system_prompt=self.panel.system_text(),
-                              overrides=self.panel.overrides(),
+                              overrides=overrides, mcp=servers,
                               docs=self.docs_panel.chosen())
         self.input.clear()
         self.stack.setCurrentWidget(self.view)
@@ -135,6 +150,11 @@ class TurnsPart:
                         widget=reply, user_widget=user)
         self.stream = stream
         services = self.services
+        if request.mcp:  # read on the worker: a stopped reply denies what still waits
+            request.approve = self.approvals.approver(
+                lambda: stream.stop_asked or (stream.runner is not None
+                                              and stream.runner.stopped),
+                self.allowed_tools)
 
         def runner(db: Database) -> ChatRunner:  # on the engine worker, on its connection
             made = ChatRunner(db, services.engine, request)
@@ -161,6 +181,21 @@ class TurnsPart:
                 self.stream.runner.stop()
             if self.stream.widget is not None:
                 self.stream.widget.set_status("Stopping…")
+        self.approval_bar.deny_all()
+
+    def _approval_asked(self, question: Question) -> None:
+        """A tool call waits for the user (from the engine worker, through the bridge): the
+        bar asks, and the call's card in the transcript says it waits."""
+        stream = self.stream
+        if stream is None or stream.stop_asked:
+            question.answer("deny")
+            return
+        if stream.widget is not None:
+            call = question.call
+            stream.widget.tool_calls.add_call(call.server, call.tool, call.arguments,
+                                              call.call_id)
+            stream.widget.set_status("Waiting for your approval (below)…")
+        self.approval_bar.ask(question)
 
     # --- stream events (GUI thread) --------------------------------------------------------
 
@@ -192,15 +227,29 @@ class TurnsPart:
                 if new_chat and self.conversation_id is None:
                     self.conversation_id = event.conversation_id
             if new_chat:
-                if self.conversation_id == event.conversation_id:  # its docs are attached
+                if self.conversation_id == event.conversation_id:  # its docs and servers
                     self.docs_panel.set_conversation(event.conversation_id,
                                                      stream.request.docs)
+                    self.tools_panel.conversation_started(event.conversation_id)
                 if stream.widget is not None and stream.request.prompt:
                     # the title the database gives it, shown now rather than after the reply
                     self.title.setText(convs.title_from(stream.request.prompt))
                 self.services.events.changed.emit(frozenset({"chats"}), self)
         elif isinstance(event, Placed):
             on_placed(self, stream, event)
+        elif isinstance(event, ToolCallShown):
+            if stream.widget is not None:
+                stream.widget.tool_calls.add_call(event.server, event.tool, event.arguments,
+                                                  event.call_id)
+                stream.widget.set_status(f"Calling {event.tool}…")
+        elif isinstance(event, ToolResultShown):
+            if stream.widget is not None:
+                stream.widget.tool_calls.set_result(event.record(), event.call_id)
+                stream.widget.set_status("Thinking…")
+        elif isinstance(event, McpNotice):
+            if stream.widget is not None:
+                stream.widget.tool_calls.add_notice(event.line)
+            self.services.events.status_message.emit(event.line, 8000)
         elif isinstance(event, Crashed):
             self._flush()
             stream.failed = event.message
@@ -255,6 +304,7 @@ class TurnsPart:
             if not stream.failed:
                 stream.widget.finish_stream()
         self.stream = None
+        self.approval_bar.deny_all()  # nothing can still be waiting for an answer
         self.view.set_busy(False)
         self._update_buttons()
         self.streaming_changed.emit(False)

@@ -84,11 +84,30 @@ class ChatView(QScrollArea):
                 widget.set_status("Interrupted: Workbench closed while this reply was written.")
             elif message.status == "stopped" and not message.content:
                 widget.set_status("Stopped before the first token.")
+            widget.tool_calls.set_records(message.settings.get("tool_calls") or [],
+                                          message.settings.get("tool_notices") or [])
             citations = message.settings.get("citations") or []
             if citations or message.settings.get("docs_note"):
                 widget.set_citations(citations, message.settings.get("docs_note"))
         widget.set_siblings(siblings)
         return self.add(widget)
+
+    def refresh_stored(self, widget: MessageWidget, message: StoredMessage,
+                       siblings: list[int]) -> None:
+        """A message on show brought up to date with what was saved (after a reply)."""
+        if widget.text != message.content:
+            widget.set_content(message.content)
+        if message.role == "assistant":
+            widget.set_metrics(message.metrics, message.finish_reason, message.note)
+            if message.status == "error" or message.status == "interrupted" and message.error:
+                widget.set_status(message.error or "The reply failed.", error=True)
+            elif not (message.status == "stopped" and not message.content):
+                widget.set_status("")
+            widget.tool_calls.set_records(message.settings.get("tool_calls") or [],
+                                          message.settings.get("tool_notices") or [])
+            widget.set_citations(message.settings.get("citations") or [],
+                                 message.settings.get("docs_note"))
+        widget.set_siblings(siblings)
 
     def remove_from(self, message_id: int) -> None:
         """Drop the message and everything after it (an edit or a regenerate replaces them)."""
