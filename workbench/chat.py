@@ -222,9 +222,11 @@ def edit(
     docs: Sequence[str] | None = None,
     k: int = 5,
     embedder: Embedder | None = None,
+    toolbox: Toolbox | None = None,
 ) -> ChatTurn:
     """Resend an edited user message as a sibling of the original: the old branch stays.
-    ``docs`` as for :func:`send`; None: the collections attached to the conversation."""
+    ``docs`` as for :func:`send`; None: the collections attached to the conversation;
+    ``toolbox`` as for :func:`send`."""
     old = convs.get_message(db, message_id)
     if old.role != "user":
         raise InvalidInputError(f"message {message_id}: only your own messages can be edited")
@@ -234,7 +236,8 @@ def edit(
     passages = _passages(db, old.conversation_id, docs, new_text, k, embedder)
     user_id = convs.add_edited(db, message_id, new_text)
     return _start_reply(db, engine, model, old.conversation_id, user_id,
-                        conversation["system_prompt"] or "", load, sampling, passages)
+                        conversation["system_prompt"] or "", load, sampling, passages,
+                        toolbox)
 
 
 def regenerate(
@@ -248,9 +251,11 @@ def regenerate(
     docs: Sequence[str] | None = None,
     k: int = 5,
     embedder: Embedder | None = None,
+    toolbox: Toolbox | None = None,
 ) -> ChatTurn:
     """A new reply to the same user message, as a sibling branch of ``reply_id``; its
-    passages are retrieved again (``docs`` as for :func:`edit`)."""
+    passages are retrieved again (``docs`` as for :func:`edit`), and ``toolbox`` offers its
+    tools as for :func:`send`."""
     old = convs.get_message(db, reply_id)
     if old.role != "assistant" or old.parent_id is None:
         raise InvalidInputError(f"message {reply_id}: only a reply can be regenerated")
@@ -258,7 +263,8 @@ def regenerate(
     question = convs.get_message(db, old.parent_id).content
     passages = _passages(db, old.conversation_id, docs, question, k, embedder)
     return _start_reply(db, engine, model, old.conversation_id, old.parent_id,
-                        conversation["system_prompt"] or "", load, sampling, passages)
+                        conversation["system_prompt"] or "", load, sampling, passages,
+                        toolbox)
 
 
 def _passages(db: Database, conversation_id: int, docs: Sequence[str] | None,

@@ -191,7 +191,7 @@ class ChatRunner:
             model.path).resolve() or loaded.settings != load)
         if loading:
             yield Loading(model.name, model.kind_label)
-        if request.mcp and request.kind == "send":
+        if request.mcp:
             self.toolbox = open_toolbox(db, request.mcp, request.approve or _deny_all)
             yield from self.toolbox.drain()  # servers that did not start, tools left out
         embedder = self.embedder or Embedder(share=self.engine)  # starts nothing until used
@@ -234,10 +234,10 @@ class ChatRunner:
         if request.kind == "edit":
             return chat.edit(db, self.engine, model, request.message_id, request.prompt,
                              load=load, sampling=sampling, docs=request.docs or None,
-                             k=request.k, embedder=embedder)
+                             k=request.k, embedder=embedder, toolbox=self.toolbox)
         return chat.regenerate(db, self.engine, model, request.message_id, load=load,
                                sampling=sampling, docs=request.docs or None, k=request.k,
-                               embedder=embedder)
+                               embedder=embedder, toolbox=self.toolbox)
 
 
 def _deny_all(call: Any) -> Any:

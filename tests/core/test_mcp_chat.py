@@ -85,3 +85,36 @@ def test_an_unknown_server_is_one_line_before_anything_runs(chat, db) -> None:
     done = chat("--mcp", "nope", "--yes")
     assert done.exit_code == 1 and "MCP server 'nope': not added" in done.output
     assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 0
+
+
+def test_regenerate_and_edit_offer_the_tools_too(chat, db, workspace, engine) -> None:
+    """A regenerate or an edit with servers named runs the tool loop again, approved by the
+    callback (the window's bar answers it): the new reply's calls are in History."""
+    from workbench.chat_runner import ChatRunner, TurnRequest
+    from workbench.mcp.toolbox import ToolCallShown
+
+    first = chat("--mcp", "weather", "--yes")
+    assert first.exit_code == 0, first.output
+    reply = _reply(db)
+    asked: list[str] = []
+
+    def approve(call) -> str:
+        asked.append(call.tool)
+        return "once"
+
+    overrides = {"tool_choice": "required", "temperature": 0, "max_tokens": 64, "n_ctx": 2048,
+                 "n_threads": 1}
+    for request in (
+            TurnRequest("regenerate", reply.model_id, message_id=reply.id, mcp=["weather"],
+                        approve=approve, overrides=overrides),
+            TurnRequest("edit", reply.model_id, prompt="And the weather in Rome?",
+                        message_id=reply.parent_id, mcp=["weather"], approve=approve,
+                        overrides=overrides)):
+        events = list(ChatRunner(db, engine, request))
+        assert any(isinstance(event, ToolCallShown) for event in events)
+    assert asked == ["get_weather", "get_weather"]
+    rows = db.execute("SELECT id FROM messages WHERE role = 'assistant' ORDER BY id").fetchall()
+    assert len(rows) == 3
+    for (message_id,) in rows[1:]:
+        assert convs.get_message(db, message_id).settings["tool_calls"][0]["tool"] == \
+            "get_weather"

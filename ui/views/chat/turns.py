@@ -17,6 +17,7 @@ signals, so the page (and its tests) reach ``send``, ``stop`` and the stream as 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from PySide6.QtWidgets import QWidget
 from sqlite_utils import Database
@@ -98,16 +99,11 @@ class TurnsPart:
         if model is None:
             self.show_error("Choose a model first: there is none in the library yet.")
             return
-        servers = self.tools_panel.chosen()
-        overrides = self.panel.overrides()
-        if servers:  # the first step's tool_choice; each call is approved in the bar
-            overrides["tool_choice"] = self.tools_panel.tool_choice()
         request = TurnRequest("send", model_ref(model), prompt=text,
                               conversation_id=self.conversation_id,
                               parent_id=self.view.leaf_id if self.conversation_id else None,
                               system_prompt=self.panel.system_text(),
-                              overrides=overrides, mcp=servers,
-                              docs=self.docs_panel.chosen())
+                              docs=self.docs_panel.chosen(), **self._tool_request())
         self.input.clear()
         self.stack.setCurrentWidget(self.view)
         user = self.view.add(MessageWidget("user", text, parent=self.view.column))
@@ -127,7 +123,7 @@ class TurnsPart:
             return
         self.view.remove_from(reply_id)
         self._start(TurnRequest("regenerate", model_ref(model), message_id=reply_id,
-                                overrides=self.panel.overrides()), model, None)
+                                **self._tool_request()), model, None)
 
     def edit(self, message_id: int, text: str) -> None:
         model = self.current_model
@@ -136,7 +132,15 @@ class TurnsPart:
         self.view.remove_from(message_id)
         user = self.view.add(MessageWidget("user", text, parent=self.view.column))
         self._start(TurnRequest("edit", model_ref(model), prompt=text, message_id=message_id,
-                                overrides=self.panel.overrides()), model, user)
+                                **self._tool_request()), model, user)
+
+    def _tool_request(self) -> dict[str, Any]:
+        """The settings and the chat's MCP servers, as a send, edit or regenerate asks."""
+        servers = self.tools_panel.chosen()
+        overrides = self.panel.overrides()
+        if servers:  # the first step's tool_choice; each call is approved in the bar
+            overrides["tool_choice"] = self.tools_panel.tool_choice()
+        return {"overrides": overrides, "mcp": servers}
 
     def _start(self, request: TurnRequest, model: Model, user: MessageWidget | None) -> None:
         self.banner.hide()
