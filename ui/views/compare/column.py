@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from ui.widgets.markdown_view import MarkdownView
 from ui.widgets.message_widget import format_metrics
 from ui.widgets.plain_label import Label
+from workbench.trials.compare import sources_text
 
 #: Narrower than this a column stops shrinking and the answers scroll sideways instead:
 #: four of them still fit side by side in the Compare page of a 1280 px window.
@@ -129,8 +130,10 @@ class AnswerColumn(QFrame):
         self.text = text
         self.view.set_markdown(text)
 
-    def set_sources(self, text: str | None) -> None:
-        """The passages the answer was given and cited (None: it answered without)."""
+    def set_sources(self, grounding: dict[str, Any] | None) -> None:
+        """The passages the answer was given and cited (None: it answered without), in the
+        words the CLI uses."""
+        text = sources_text(grounding)
         self.sources.setText(text or "")
         self.sources.setVisible(bool(text))
 

@@ -42,13 +42,7 @@ from ui.views.contender_picker import (
 from ui.widgets.plain_label import Label
 from ui.widgets.rank_dialog import RankDialog
 from workbench.endpoints import model_choices
-from workbench.trials.compare import (
-    LETTERS,
-    CompareEvent,
-    CompareRun,
-    can_run_together,
-    sources_text,
-)
+from workbench.trials.compare import LETTERS, CompareEvent, CompareRun, can_run_together
 from workbench.trials.contenders import Contender
 from workbench.trials.store import METRICS
 from workbench.trials.votes import cast_vote, comparison_view
@@ -370,7 +364,7 @@ class ComparePage(QWidget):
             column.stream(event.text)
         elif event.kind == "done":
             column.set_text(event.text)
-            column.set_sources(sources_text(event.grounding))
+            column.set_sources(event.grounding)
             if event.stats is not None:
                 metrics = {name: getattr(event.stats, name, None) for name in METRICS}
                 column.set_metrics(metrics, hidden=self.run_blind)
@@ -470,7 +464,7 @@ class ComparePage(QWidget):
             if running or data["status"] == "pending":
                 continue
             column.set_text(data["content"])
-            column.set_sources(sources_text(data.get("grounding")))
+            column.set_sources(data.get("grounding"))
             if data["status"] == "error":
                 column.set_note(f"Error: {data['error']}", error=True)
             else:
