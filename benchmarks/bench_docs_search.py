@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import os
 import random
 import statistics
 import sys
@@ -77,18 +78,20 @@ class FixedQuestion:
     def __init__(self, vector: np.ndarray) -> None:
         self.vector = vector
 
-    def embed(self, db, model_id, texts, stop=None):  # noqa: ANN001, ANN201
+    def embed(self, db, model_id, texts, stop=None, role="passage"):  # noqa: ANN001, ANN201
         return [self.vector.tolist() for _ in texts]
 
 
-def search_speed(folder: Path, chunks: int, queries: int) -> None:
+def build(path: Path, chunks: int) -> None:
+    """A database of ``chunks`` synthetic passages with random normalised vectors."""
     rng = random.Random(7)
     words = vocabulary(rng)
     weights = [1 / (rank + 1) for rank in range(len(words))]
-    db = open_database(folder / "search.db")
+    db = open_database(path)
     model = add_model(db, demo_model_path())
-    (folder / "docs").mkdir()
-    add_collection(db, "big", [str(folder / "docs")])
+    docs = path.parent / "docs"
+    docs.mkdir(exist_ok=True)
+    add_collection(db, "big", [str(docs)])
     set_embed_model(db, "big", model.id)
     cid = get_collection(db, "big")["id"]
     per_file = 100
@@ -98,50 +101,215 @@ def search_speed(folder: Path, chunks: int, queries: int) -> None:
     with db.atomic():
         for file_no in range(chunks // per_file):
             file_id = db.table("doc_files").insert({
-                "collection_id": cid, "path": str(folder / "docs" / f"f{file_no}.txt"),
-                "format": "text", "size": 1, "mtime_ns": 1, "sha256": "x",
-                "status": "indexed", "chunk_count": per_file, "embed_model_id": model.id,
-                "indexed_at": now()}).last_pk
+            "collection_id": cid, "path": str(docs / f"f{file_no}.txt"),
+            "format": "text", "size": 1, "mtime_ns": 1, "sha256": "x",
+            "status": "indexed", "chunk_count": per_file, "embed_model_id": model.id,
+            "indexed_at": now()}).last_pk
             first = file_no * per_file
             db.conn.executemany(
-                'INSERT INTO doc_chunks (id, collection_id, file_id, position, start, "end", '
-                "text) VALUES (?, ?, ?, ?, 0, 1000, ?)",
-                [(first + i + 1, cid, file_id, i, sentence(rng, words, weights, 150))
-                 for i in range(per_file)])
+            'INSERT INTO doc_chunks (id, collection_id, file_id, position, start, "end", '
+            "text) VALUES (?, ?, ?, ?, 0, 1000, ?)",
+            [(first + i + 1, cid, file_id, i, sentence(rng, words, weights, 150))
+             for i in range(per_file)])
             db.conn.executemany(
-                "INSERT INTO doc_vectors (chunk_id, collection_id, vector) VALUES (?, ?, ?)",
-                [(first + i + 1, cid, to_blob(vectors[first + i])) for i in range(per_file)])
+            "INSERT INTO doc_vectors (chunk_id, collection_id, vector) VALUES (?, ?, ?)",
+            [(first + i + 1, cid, to_blob(vectors[first + i])) for i in range(per_file)])
     print(f"built {chunks:,} passages with {DIM}-wide vectors in "
           f"{time.perf_counter() - started:.0f} s")
+    db.close()
+
+
+def before_keyword(db, name: str, query: str, k: int) -> list:  # noqa: ANN001
+    """Keyword search as it was before (word counts read from fts5vocab on every search,
+    every matching passage's text read before the sort): timed beside today's."""
+    from workbench.documents import search
+
+    collection = get_collection(db, name)
+    words = list(dict.fromkeys(w.lower() for w in search.regex.findall(
+        r"[\p{L}\p{N}_]+", query)))
+    stems = search._word_stems(db, words)
+    terms = sorted({t for ws in stems for t in ws})
+    if not terms:
+        return []
+    counts = dict(db.execute(f"SELECT term, doc FROM doc_chunks_fts_vocab WHERE term IN "
+                         f"({','.join('?' * len(terms))})", terms).fetchall())
+    found = sorted((sum(counts.get(t, 0) for t in ws), n) for n, ws in enumerate(stems)
+               if any(counts.get(t, 0) for t in ws))
+    kept, total = [], 0
+    for postings, number in found:
+        if kept and total + postings > search.POSTINGS_BUDGET:
+            break
+        kept.append(number)
+        total += postings
+    match = " OR ".join(f'"{words[n]}"' for n in sorted(kept))
+    return db.execute("""
+        SELECT c.id, f.path, c.page, c.section, c.start, c."end", c.text,
+               bm25(doc_chunks_fts) AS rank
+        FROM doc_chunks_fts JOIN doc_chunks c ON c.id = doc_chunks_fts.rowid
+        JOIN doc_files f ON f.id = c.file_id
+        WHERE doc_chunks_fts MATCH ? AND c.collection_id = ?
+        ORDER BY rank LIMIT ?""", [match, collection["id"], k]).fetchall()
+
+
+def before_dense(db, cid: int, vector: np.ndarray, k: int) -> list:  # noqa: ANN001
+    """The dense side as it was: COUNT/MAX over the collection's rows on every search (to
+    check the kept matrix), then the float32 brute force over every vector."""
+    from workbench.documents.vectors import exact_nearest
+
+    db.execute("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM doc_vectors WHERE "
+               "collection_id = ?", [cid]).fetchone()
+    found = exact_nearest(db, cid, vector, k)
+    marks = ",".join("?" * len(found))
+    return db.execute(f'SELECT c.id, f.path, c.text FROM doc_chunks c JOIN doc_files f '
+                  f'ON f.id = c.file_id WHERE c.id IN ({marks})',
+                  [i for i, _ in found]).fetchall()
+
+
+def before_hybrid(db, name: str, question: str, vector: np.ndarray, k: int) -> list:  # noqa: ANN001
+    from workbench.documents.grounding import CANDIDATES
+
+    depth = max(k, CANDIDATES)
+    before_keyword(db, name, question, depth)
+    return before_dense(db, get_collection(db, name)["id"], vector, depth)
+
+
+def agreement(index, questions: list[np.ndarray], k: int = 10) -> float:  # noqa: ANN001
+    """How much of the float32 brute force's top ``k`` the search returns, on average."""
+    shares = []
+    for vector in questions:
+        exact = {i for i, _ in index.search(vector, k, exact=True)}
+        shares.append(len(exact & {i for i, _ in index.search(vector, k)}) / k)
+    return float(np.mean(shares))
+
+
+def unit(rows: np.ndarray) -> np.ndarray:
+    return (rows / np.linalg.norm(rows, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def topical(count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Vectors shaped more like an embedding model's than random ones: all leaning one way
+    (a shared direction), gathered around 300 topics, with each passage's own part."""
+    shared = unit(rng.standard_normal(DIM))
+    topics = unit(rng.standard_normal((300, DIM)))
+    return unit(shared + topics[rng.integers(0, 300, count)]
+                + 0.9 * unit(rng.standard_normal((count, DIM)))), topics
+
+
+def agreements(queries: int) -> str:
+    """Top-10 agreement of the sign-bit search with the float32 brute force over 100,000
+    topical vectors: questions near a passage, and questions on a topic only."""
+    from workbench.documents.vectors import VectorIndex
+
+    rng = np.random.default_rng(9)
+    matrix, topics = topical(100_000, rng)
+    index = VectorIndex.of(0, np.arange(len(matrix), dtype=np.int64), matrix)
+    near = [unit(matrix[i] + unit(rng.standard_normal(DIM)))
+            for i in rng.integers(0, len(matrix), queries)]
+    on_topic = [unit(topics[t] + unit(rng.standard_normal(DIM)))
+                for t in rng.integers(0, 300, queries)]
+    return (f"{agreement(index, near):.3f} (questions near a passage), "
+            f"{agreement(index, on_topic):.3f} (questions on a topic)")
+
+
+def search_speed(path: Path, chunks: int, queries: int) -> None:
+    """Before and after, interleaved question by question, each beside a bare reference
+    (the FTS5 MATCH alone; the numpy product alone), with the load average."""
+    from workbench.documents import search
+    from workbench.documents.vectors import collection_matrix
+
+    if not path.exists():
+        build(path, chunks)
+    db = open_database(path)
+    model_id = get_collection(db, "big")["embed_model_id"]
+    assert model_id is not None
+    cid = get_collection(db, "big")["id"]
+    rng = random.Random(11)
+    words = vocabulary(random.Random(7))
+    weights = [1 / (rank + 1) for rank in range(len(words))]
     questions = [sentence(rng, words, weights, rng.randint(4, 9)) for _ in range(queries)]
-    question_vector = vectors[rng.randrange(chunks)]
-    fixed = FixedQuestion(question_vector)
-    retrieve(db, ["big"], questions[0], 5, fixed)  # reads the matrix once (the cold query)
-    for label, kwargs in (("keyword", {"keyword_only": True}),
-                          ("hybrid", {"embedder": fixed})):
-        times = []
-        methods: set[str] = set()
-        for question in questions:
-            start = time.perf_counter()
-            found = retrieve(db, ["big"], question, 5, **kwargs)
-            times.append((time.perf_counter() - start) * 1000)
-            methods.update(p.method for p in found)
-        p50, p95 = percentiles(times)
-        print(f"{label:8} search at {chunks:,} passages: p50 {p50:.1f} ms, p95 {p95:.1f} ms "
-              f"({len(questions)} questions; methods seen: {', '.join(sorted(methods))})")
-    cold = time.perf_counter()
+    ids, matrix = collection_matrix(db, cid, DIM)  # read once (the cold query)
+    noise = np.random.default_rng(5)
+
+    def near(row: int) -> np.ndarray:  # a question close to one passage (cosine ~0.7)
+        extra = noise.standard_normal(DIM).astype(np.float32)
+        vector = matrix[row] + extra / np.linalg.norm(extra)
+        return (vector / np.linalg.norm(vector)).astype(np.float32)
+
+    answerable = [near(int(noise.integers(len(ids)))) for _ in questions]
+    matches = {q: search.selective_query(db, q) for q in questions}
+    retrieve(db, ["big"], questions[0], 5, FixedQuestion(answerable[0]))
+    before_hybrid(db, "big", questions[0], answerable[0], 5)
+    times: dict[str, list[float]] = {}
+
+    def timed(label: str, call) -> None:  # noqa: ANN001
+        start = time.perf_counter()
+        call()
+        times.setdefault(label, []).append((time.perf_counter() - start) * 1000)
+
+    def steps_for(question: str, vector: np.ndarray) -> list:
+        return [
+            ("keyword before", lambda: before_keyword(db, "big", question, 5)),
+            ("keyword now", lambda: retrieve(db, ["big"], question, 5, keyword_only=True)),
+            ("FTS5 MATCH alone", lambda: db.execute(
+                "SELECT rowid FROM doc_chunks_fts WHERE doc_chunks_fts MATCH ? "
+                "ORDER BY rank LIMIT 5", [matches[question]]).fetchall()),
+            ("hybrid before", lambda: before_hybrid(db, "big", question, vector, 5)),
+            ("hybrid now", lambda: retrieve(db, ["big"], question, 5,
+                                            FixedQuestion(vector))),
+            ("numpy product alone", lambda: np.argpartition(-(matrix @ vector),
+                                                            20)[:20]),
+        ]
+
+    load_before = os.getloadavg()[0]
+    for number, question in enumerate(questions):
+        steps = steps_for(question, answerable[number])
+        if number % 2:
+            steps.reverse()  # neither side always runs first
+        for label, call in steps:
+            timed(label, call)
+    load_after = os.getloadavg()[0]
+    print(f"\nsearch at {chunks:,} passages ({DIM}-wide vectors), {queries} questions, "
+          f"k = 5; load average {load_before:.1f} before, {load_after:.1f} after")
+    print("| | p50 ms | p95 ms | p50 over its bare reference |")
+    print("| --- | ---: | ---: | ---: |")
+    reference = {"keyword": "FTS5 MATCH alone", "hybrid": "FTS5 MATCH alone"}
+    for label in times:
+        p50, p95 = percentiles(times[label])
+        base = reference.get(label.split()[0])
+        ratio = (f"{p50 / percentiles(times[base])[0]:.1f}x" if base and base != label
+                 else "")
+        print(f"| {label} | {p50:.1f} | {p95:.1f} | {ratio} |")
+    hybrid_ref = [a + b for a, b in zip(times["FTS5 MATCH alone"],
+                                         times["numpy product alone"], strict=True)]
+    print(f"hybrid now over (FTS5 MATCH + numpy product) of the same question: p50 "
+          f"{percentiles(times['hybrid now'])[0] / percentiles(hybrid_ref)[0]:.2f}x")
+    from workbench.documents.vectors import exact_nearest, nearest
+
+    found = np.mean([nearest(db, cid, v, 5)[0][0] == exact_nearest(db, cid, v, 1)[0][0]
+                     for v in answerable])
+    print(f"random vectors: the passage a question was made near is first in {found:.0%} "
+          f"of questions (float32 brute force: 100%)")
+    print(f"top-10 agreement with the float32 brute force, 100,000 topical vectors: "
+          f"{agreements(queries)}")
     from workbench.documents import vectors as store
 
     store._cache.clear()
-    retrieve(db, ["big"], questions[1], 5, fixed)
-    print(f"first hybrid search after a change (reads every vector): "
+    cold = time.perf_counter()
+    retrieve(db, ["big"], questions[1], 5, FixedQuestion(answerable[1]))
+    print(f"first hybrid search after a change (reads every vector, makes the sign bits): "
           f"{(time.perf_counter() - cold) * 1000:.0f} ms")
+    db.close()
+
+
+def embedding_speed(path: Path, queries: int = 10) -> None:
+    db = open_database(path)
+    model_id = get_collection(db, "big")["embed_model_id"]
     with Embedder() as embedder:
-        embedder.embed(db, model.id, ["warm up"])
+        embedder.embed(db, model_id, ["warm up"], role="query")
         times = []
-        for question in questions[:10]:
+        for number in range(queries):
             start = time.perf_counter()
-            embedder.embed(db, model.id, [question])
+            embedder.embed(db, model_id, [f"question number {number}"], role="query")
             times.append((time.perf_counter() - start) * 1000)
     print(f"embedding one question with the test model: p50 {percentiles(times)[0]:.0f} ms")
     db.close()
@@ -239,10 +407,14 @@ def main() -> None:
     parser.add_argument("--words", type=int, default=1600)
     parser.add_argument("--skip-search", action="store_true")
     parser.add_argument("--skip-indexing", action="store_true")
+    parser.add_argument("--db", type=Path, help="keep the search database here (built once)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         if not args.skip_search:
-            search_speed(Path(folder), args.chunks, args.queries)
+            path = args.db or Path(folder) / "search" / "search.db"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            search_speed(path, args.chunks, args.queries)
+            embedding_speed(path)
         if not args.skip_indexing:
             indexing_speed(Path(folder), args.rounds, args.threads, args.files, args.words)
 

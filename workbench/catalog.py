@@ -66,6 +66,11 @@ class CatalogEntry:
     min_memory_bytes: int
     """RAM needed at a 4096-token context (file + KV cache + 10%); see the catalog's notes."""
     description: str
+    query_prefix: str = ""
+    """For an embedding model: put before a question before embedding it (what the model
+    was trained with, e.g. Nomic's ``search_query: ``); see :mod:`workbench.documents.prefixes`."""
+    passage_prefix: str = ""
+    """For an embedding model: put before each passage before embedding it."""
 
     @property
     def embedding(self) -> bool:
@@ -102,6 +107,10 @@ _FIELDS: dict[str, tuple[type, ...]] = {
     "min_memory_bytes": (int,),
     "description": (str,),
 }
+
+
+#: Fields an entry may leave out (strings, "" when absent).
+_OPTIONAL = ("query_prefix", "passage_prefix")
 
 
 def catalog_path() -> Path:
@@ -151,6 +160,12 @@ def _entry_from_json(raw: Any, index: int) -> CatalogEntry:
     if raw["min_memory_bytes"] < raw["size_bytes"]:
         raise CatalogError(f"{label}: min_memory_bytes is smaller than the file itself.")
     values = {name: raw[name] for name in _FIELDS}
+    for name in _OPTIONAL:
+        if name in raw:
+            if not isinstance(raw[name], str):
+                raise CatalogError(f"{label}: {name} should be str, "
+                                   f"not {type(raw[name]).__name__}.")
+            values[name] = raw[name]
     values["tasks"] = tuple(tasks)
     return CatalogEntry(**values)
 

@@ -11,6 +11,10 @@ context is sized by the engine) so that it adds little more than its weights. Wh
 it is given to ``share`` already has that very model loaded, it embeds there instead and
 starts nothing. Requests are cut so that none can exceed the engine's bound on tokens, and
 ``stop`` is asked between them. :meth:`Embedder.close` ends its process; so does ``with``.
+
+Every text is embedded here, so this is where a model's markers (``search_query: ``,
+``passage: ``: :mod:`workbench.documents.prefixes`) are put before questions and passages:
+indexing and retrieval cannot disagree on them.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from types import TracebackType
 
 from sqlite_utils import Database
 
+from workbench.documents.prefixes import Role, for_model
 from workbench.engine import Engine
 from workbench.engine.embed import MAX_TOKENS, MAX_TOTAL_TOKENS
 from workbench.model_settings import runnable
@@ -59,12 +64,15 @@ class Embedder:
         self.tokens = 0  # embedded so far, for throughput
 
     def embed(self, db: Database, model_id: int, texts: Sequence[str],
-              stop: Callable[[], bool] | None = None) -> list[list[float]]:
+              stop: Callable[[], bool] | None = None, role: Role = "passage"
+              ) -> list[list[float]]:
         """One normalised vector per text, made by library model ``model_id``; a text longer
-        than the model's embedding context is embedded by its start."""
+        than the model's embedding context is embedded by its start. ``role`` says whether
+        the texts are passages or questions: each gets the marker the model expects."""
         if not texts:
             return []
         ready = runnable(db, model_id, {"n_ctx": LOAD_N_CTX})
+        texts = for_model(ready.model).apply(role, texts)
         path = Path(ready.model.path).resolve()
         shared = self.share.loaded if self.share is not None else None
         if shared is not None and shared.path == path:

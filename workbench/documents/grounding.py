@@ -74,7 +74,7 @@ def retrieve(db: Database, names: Sequence[str], question: str, k: int = 5,
         for c in dense:
             model_id = c["embed_model_id"]
             if model_id not in vectors:
-                vectors[model_id] = embedder.embed(db, model_id, [question])[0]
+                vectors[model_id] = embedder.embed(db, model_id, [question], role="query")[0]
             lists.append(dense_search(db, c["name"], vectors[model_id], depth))
     return fuse(lists)[:k]
 

@@ -9,6 +9,8 @@ of the words still ranks, below those that have more (and rarer) ones.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -17,7 +19,7 @@ import regex
 from sqlite_utils import Database
 
 from workbench.documents.collections import get_collection
-from workbench.documents.vectors import nearest
+from workbench.documents.vectors import database_file, nearest
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,39 @@ def _word_stems(db: Database, words: list[str]) -> list[list[str]]:
     return stems
 
 
+#: Terms whose passage counts are kept between searches (per database file).
+KEPT_TERMS = 50_000
+_counts: dict[str, tuple[int, OrderedDict[str, int]]] = {}
+_counts_lock = threading.Lock()
+
+
+def term_counts(db: Database, terms: list[str]) -> dict[str, int]:
+    """How many passages hold each of ``terms`` (0 for none). Reading a count from the
+    ``fts5vocab`` table walks the term's whole list of passages, as long as the search it
+    is meant to spare for a common word, so counts are kept in memory, for as long as
+    ``doc_index_state.chunks_version`` (raised by a trigger on every write to a passage)
+    stays the same."""
+    version = db.execute("SELECT chunks_version FROM doc_index_state").fetchone()[0]
+    where = database_file(db)
+    with _counts_lock:
+        kept_version, kept = _counts.get(where, (-1, OrderedDict()))
+        if kept_version != version:
+            kept = OrderedDict()
+            _counts[where] = (version, kept)
+        found = {term: kept[term] for term in terms if term in kept}
+    missing = [term for term in terms if term not in found]
+    if missing:
+        marks = ",".join("?" * len(missing))
+        read = dict(db.execute(f"SELECT term, doc FROM doc_chunks_fts_vocab "
+                               f"WHERE term IN ({marks})", missing).fetchall())
+        with _counts_lock:
+            for term in missing:
+                found[term] = kept[term] = int(read.get(term, 0))
+            while len(kept) > KEPT_TERMS:
+                kept.popitem(last=False)
+    return found
+
+
 def selective_query(db: Database, text: str, budget: int = POSTINGS_BUDGET) -> str:
     """:func:`fts_query` of the words of ``text`` that matter: the rarest first, while the
     passages holding them stay within ``budget`` (the rarest word is always kept); words in
@@ -94,9 +129,7 @@ def selective_query(db: Database, text: str, budget: int = POSTINGS_BUDGET) -> s
     terms = sorted({term for word_terms in stems for term in word_terms})
     if not terms:
         return fts_query(text)
-    marks = ",".join("?" * len(terms))
-    counts = dict(db.execute(f"SELECT term, doc FROM doc_chunks_fts_vocab "
-                             f"WHERE term IN ({marks})", terms).fetchall())
+    counts = term_counts(db, terms)
     found = sorted((sum(counts.get(t, 0) for t in word_terms), number)
                    for number, word_terms in enumerate(stems)
                    if any(counts.get(t, 0) for t in word_terms))
@@ -112,29 +145,29 @@ def selective_query(db: Database, text: str, budget: int = POSTINGS_BUDGET) -> s
 
 def keyword_search(db: Database, name: str, query: str, k: int = 5) -> list[Passage]:
     """The ``k`` passages of collection ``name`` that best match ``query`` by BM25 (over
-    its words that are not too common to matter: :func:`selective_query`)."""
+    its words that are not too common to matter: :func:`selective_query`).
+
+    Ordered by FTS5's own ``rank`` column (BM25), which FTS5 sorts itself, so the join
+    stops at the ``k``-th passage of the collection; ``ORDER BY bm25(...)`` made SQLite read
+    every match's row and sort them (3 times slower at 100,000 passages). The text, file and
+    page are read for the ``k`` kept only."""
     collection = get_collection(db, name)
     match = selective_query(db, query)
     if not match or k < 1:
         return []
-    rows = db.execute("""
-        SELECT c.id, f.path, c.page, c.section, c.start, c."end", c.text,
-               bm25(doc_chunks_fts) AS rank
-        FROM doc_chunks_fts
-        JOIN doc_chunks c ON c.id = doc_chunks_fts.rowid
-        JOIN doc_files f ON f.id = c.file_id
+    ranked = db.execute("""
+        SELECT f.rowid, f.rank
+        FROM doc_chunks_fts f
+        JOIN doc_chunks c ON c.id = f.rowid
         WHERE doc_chunks_fts MATCH ? AND c.collection_id = ?
-        ORDER BY rank LIMIT ?""", [match, collection["id"], k]).fetchall()
-    return [Passage(row[0], collection["name"], row[1], row[2], row[3], row[4], row[5],
-                    row[6], -row[7], "keyword") for row in rows]
+        ORDER BY f.rank LIMIT ?""", [match, collection["id"], k]).fetchall()
+    return _passages(db, collection["name"], [(row[0], -row[1]) for row in ranked],
+                     "keyword")
 
 
-def dense_search(db: Database, name: str, vector: Sequence[float], k: int = 5
-                 ) -> list[Passage]:
-    """The ``k`` passages of collection ``name`` whose vectors are nearest ``vector`` (the
-    question embedded by the collection's model)."""
-    collection = get_collection(db, name)
-    found = nearest(db, collection["id"], vector, k)
+def _passages(db: Database, collection: str, found: list[tuple[int, float]], method: str
+              ) -> list[Passage]:
+    """The passages of ``found`` (chunk id, score), in its order."""
     if not found:
         return []
     marks = ",".join("?" * len(found))
@@ -146,6 +179,14 @@ def dense_search(db: Database, name: str, vector: Sequence[float], k: int = 5
     for chunk_id, score in found:
         if chunk_id in rows:
             _, path, page, section, start, end, text = rows[chunk_id]
-            passages.append(Passage(chunk_id, collection["name"], path, page, section, start,
-                                    end, text, score, "dense"))
+            passages.append(Passage(chunk_id, collection, path, page, section, start,
+                                    end, text, score, method))
     return passages
+
+
+def dense_search(db: Database, name: str, vector: Sequence[float], k: int = 5
+                 ) -> list[Passage]:
+    """The ``k`` passages of collection ``name`` whose vectors are nearest ``vector`` (the
+    question embedded by the collection's model)."""
+    collection = get_collection(db, name)
+    return _passages(db, collection["name"], nearest(db, collection["id"], vector, k), "dense")

@@ -6,9 +6,16 @@ extensions at all; at 100,000 passages numpy's brute force over an in-memory mat
 within the same few milliseconds (benchmarks/results-docs-vectors.md has both measured).
 
 A collection's vectors are read into one matrix on its first search and kept, keyed by the
-database file, the collection, and the count and largest id of its rows (ids are never
-reused, so any write changes the key and the next search reads them again). Matrices are
+database file, the collection and its ``vectors_version`` (a trigger raises it on every
+write to its vectors: one row read tells whether the kept matrix is current). Matrices are
 kept while their bytes stay under :data:`CACHE_BYTES`, the least recently used dropped first.
+
+A float32 brute force reads the whole matrix per question (153 MB at 100,000 x 384): memory
+bound, and slow on a busy machine. From :data:`BINARY_FROM` vectors on, a search first
+ranks every passage by the Hamming distance of sign bits (the vectors less the collection's
+mean, so a model whose vectors all lean one way still splits them: 1/32 of the bytes), then
+scores the best :func:`candidates` exactly in float32 (benchmarks/results-docs-search.md
+measures how often the top 10 agree with the float32 brute force).
 """
 
 from __future__ import annotations
@@ -21,6 +28,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 from sqlite_utils import Database
+
+#: From how many vectors a search ranks by sign bits first (below it, float32 alone is fast).
+BINARY_FROM = 20_000
+#: The fewest passages the sign bits hand to the exact float32 scoring.
+MIN_CANDIDATES = 400
 
 #: The most bytes of vectors kept in memory between searches (about 230,000 passages of a
 #: 384-wide model, or 150,000 of a 576-wide one).
@@ -50,50 +62,110 @@ def vector_count(db: Database, collection_id: int) -> int:
 
 
 @dataclass(frozen=True)
-class _Entry:
-    key: tuple[int, int]  # count, largest id
+class VectorIndex:
+    """A collection's vectors in memory: the float32 matrix, and from :data:`BINARY_FROM`
+    rows on, its sign bits (after taking off the mean) to rank by first."""
+
+    version: int
     ids: npt.NDArray[np.int64]
     matrix: Matrix
+    mean: Matrix | None = None  # what is taken off before the sign bits
+    bits: npt.NDArray[np.uint64] | None = None  # one row of sign bits per vector
+
+    @classmethod
+    def of(cls, version: int, ids: npt.NDArray[np.int64], matrix: Matrix) -> VectorIndex:
+        if len(ids) < BINARY_FROM:
+            return cls(version, ids, matrix)
+        mean = matrix.mean(axis=0, dtype=np.float32)
+        return cls(version, ids, matrix, mean, sign_bits(matrix - mean))
+
+    @property
+    def nbytes(self) -> int:
+        return self.matrix.nbytes + (self.bits.nbytes if self.bits is not None else 0)
+
+    def search(self, vector: Matrix, k: int, exact: bool = False) -> list[tuple[int, float]]:
+        """The ``k`` nearest rows as (chunk id, cosine), best first; ``exact``: by the
+        float32 brute force alone."""
+        if not len(self.ids) or k < 1:
+            return []
+        rows: npt.NDArray[np.intp] | None = None
+        if (not exact and self.bits is not None and self.mean is not None
+                and len(self.ids) > candidates(k)):
+            distance = np.bitwise_count(self.bits ^ sign_bits(vector - self.mean)[0]).sum(
+                axis=1, dtype=np.int32)
+            rows = np.argpartition(distance, candidates(k))[:candidates(k)]
+            rows.sort()  # in stored order, so that ties break as the brute force's
+            scores = self.matrix[rows] @ vector
+        else:
+            scores = self.matrix @ vector
+        if len(scores) > k:
+            top = np.argpartition(-scores, k - 1)[:k]
+            top = top[np.argsort(-scores[top], kind="stable")]
+        else:
+            top = np.argsort(-scores, kind="stable")
+        chosen = rows[top] if rows is not None else top
+        return [(int(self.ids[i]), float(score))
+                for i, score in zip(chosen, scores[top], strict=True)]
 
 
-_cache: OrderedDict[tuple[str, int, int], _Entry] = OrderedDict()
+def sign_bits(vectors: Matrix) -> npt.NDArray[np.uint64]:
+    """Each row's signs packed into 64-bit words (the last padded with zeros)."""
+    packed = np.packbits(np.atleast_2d(vectors) > 0, axis=1)
+    pad = (-packed.shape[1]) % 8
+    if pad:
+        packed = np.pad(packed, ((0, 0), (0, pad)))
+    return np.ascontiguousarray(packed).view(np.uint64)
+
+
+def candidates(k: int) -> int:
+    """How many passages the sign bits hand on to be scored exactly for a top ``k``."""
+    return max(MIN_CANDIDATES, 20 * k)
+
+
+_cache: OrderedDict[tuple[str, int, int], VectorIndex] = OrderedDict()
 _lock = threading.Lock()
 
 
-def _database_file(db: Database) -> str:
+def database_file(db: Database) -> str:
+    """What names the connection's database in the in-memory caches."""
     for _, name, file in db.execute("PRAGMA database_list").fetchall():
         if name == "main":
             return str(file) or f"memory:{id(db.conn)}"
     return f"memory:{id(db.conn)}"
 
 
-def collection_matrix(db: Database, collection_id: int, dim: int
-                      ) -> tuple[npt.NDArray[np.int64], Matrix]:
-    """The chunk ids and the ``dim``-wide vectors of a collection, one row each (vectors of
-    another width, left by a model since replaced, are not in it)."""
-    count, largest = db.execute(
-        "SELECT COUNT(*), COALESCE(MAX(id), 0) FROM doc_vectors WHERE collection_id = ?",
-        [collection_id]).fetchone()
-    where = (_database_file(db), collection_id, dim)
+def _entry(db: Database, collection_id: int, dim: int) -> VectorIndex:
+    row = db.execute("SELECT vectors_version FROM doc_collections WHERE id = ?",
+                     [collection_id]).fetchone()
+    version = int(row[0]) if row is not None else -1
+    where = (database_file(db), collection_id, dim)
     with _lock:
         entry = _cache.get(where)
-        if entry is not None and entry.key == (count, largest):
+        if entry is not None and entry.version == version:
             _cache.move_to_end(where)
-            return entry.ids, entry.matrix
+            return entry
     rows = db.execute("SELECT chunk_id, vector FROM doc_vectors WHERE collection_id = ? "
                       "AND length(vector) = ? ORDER BY id", [collection_id, 4 * dim]).fetchall()
     ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
     matrix = np.frombuffer(b"".join(row[1] for row in rows), dtype="<f4").reshape(
         len(rows), dim)
-    entry = _Entry((count, largest), ids, matrix)
+    entry = VectorIndex.of(version, ids, matrix)
     with _lock:
         _cache[where] = entry
         _cache.move_to_end(where)
-        total = sum(item.matrix.nbytes for item in _cache.values())
+        total = sum(item.nbytes for item in _cache.values())
         while total > CACHE_BYTES and len(_cache) > 1:
             _, dropped = _cache.popitem(last=False)
-            total -= dropped.matrix.nbytes
-    return ids, matrix
+            total -= dropped.nbytes
+    return entry
+
+
+def collection_matrix(db: Database, collection_id: int, dim: int
+                      ) -> tuple[npt.NDArray[np.int64], Matrix]:
+    """The chunk ids and the ``dim``-wide vectors of a collection, one row each (vectors of
+    another width, left by a model since replaced, are not in it)."""
+    entry = _entry(db, collection_id, dim)
+    return entry.ids, entry.matrix
 
 
 def nearest(db: Database, collection_id: int, query: Sequence[float] | Matrix, k: int
@@ -101,13 +173,12 @@ def nearest(db: Database, collection_id: int, query: Sequence[float] | Matrix, k
     """The ``k`` passages whose vectors are closest to ``query`` (cosine: both are
     normalised), as (chunk id, similarity), best first."""
     vector = np.asarray(query, dtype=np.float32)
-    ids, matrix = collection_matrix(db, collection_id, len(vector))
-    if not len(ids) or k < 1:
-        return []
-    scores = matrix @ vector
-    if len(scores) > k:
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
-    else:
-        top = np.argsort(-scores, kind="stable")
-    return [(int(ids[i]), float(scores[i])) for i in top]
+    return _entry(db, collection_id, len(vector)).search(vector, k)
+
+
+def exact_nearest(db: Database, collection_id: int, query: Sequence[float] | Matrix, k: int
+                  ) -> list[tuple[int, float]]:
+    """:func:`nearest` by the float32 brute force alone (what the sign bits are measured
+    against)."""
+    vector = np.asarray(query, dtype=np.float32)
+    return _entry(db, collection_id, len(vector)).search(vector, k, exact=True)

@@ -615,3 +615,34 @@ def m015_document_vectors(db: Database) -> None:
     # How many passages hold each indexed term: keyword search leaves out the words so
     # common that ranking every passage holding them would take most of its time.
     db.execute("CREATE VIRTUAL TABLE doc_chunks_fts_vocab USING fts5vocab(doc_chunks_fts, row)")
+
+
+@migrations(name="m025_docs_finish")
+def m025_docs_finish(db: Database) -> None:
+    """Searches that cost nothing to keep current, and a comparison's grounding (issue 22).
+
+    ``doc_collections.vectors_version`` goes up with every write to the collection's
+    vectors and ``doc_index_state.chunks_version`` with every write to any passage (both by
+    trigger, so every route counts), so the in-memory vector matrix and the keyword index's
+    word counts are checked with one row read instead of counting 100,000 rows.
+    ``comparison_replies.grounding`` keeps what a contender answering from documents was
+    given and cited (JSON, as a trial cell's), so a comparison shows its sources later."""
+    db.execute("ALTER TABLE doc_collections ADD COLUMN vectors_version INTEGER NOT NULL "
+               "DEFAULT 0")
+    for event, row in (("INSERT", "new"), ("DELETE", "old"), ("UPDATE", "new")):
+        db.execute(f"""
+            CREATE TRIGGER doc_vectors_version_{event.lower()} AFTER {event} ON doc_vectors
+            BEGIN
+                UPDATE doc_collections SET vectors_version = vectors_version + 1
+                WHERE id = {row}.collection_id;
+            END""")
+    db.execute("CREATE TABLE doc_index_state (id INTEGER PRIMARY KEY CHECK (id = 1), "
+               "chunks_version INTEGER NOT NULL)")
+    db.execute("INSERT INTO doc_index_state (id, chunks_version) VALUES (1, 0)")
+    for event in ("INSERT", "DELETE", "UPDATE"):
+        db.execute(f"""
+            CREATE TRIGGER doc_chunks_version_{event.lower()} AFTER {event} ON doc_chunks
+            BEGIN
+                UPDATE doc_index_state SET chunks_version = chunks_version + 1 WHERE id = 1;
+            END""")
+    db.execute("ALTER TABLE comparison_replies ADD COLUMN grounding TEXT")

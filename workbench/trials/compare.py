@@ -8,6 +8,12 @@ allowed only when :func:`can_run_together` says they fit, by the one memory mode
 
 The column order shown to the user (``display_order``) is separate from the run order; in
 blind mode it is shuffled and names stay hidden until a vote is cast.
+
+A contender with ``docs`` answers from those collections as a trial cell does: the passages
+are retrieved once per (collections, k) before anything is stored (an unknown collection is
+one line), fitted into the prompt by :func:`workbench.documents.grounding.ground` for that
+contender's model, and the passages given and the numbers cited are stored with its reply
+(``grounding``) and sent with its ``done`` event.
 """
 
 from __future__ import annotations
@@ -15,15 +21,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
 
+from workbench.documents.grounding import Grounding, ground, retrieve
+from workbench.documents.search import Passage
 from workbench.engine import Engine, Message, Reply, ReplyStats
 from workbench.errors import InvalidInputError, WorkbenchError
 from workbench.streams import EventStream
 from workbench.trials import store
 from workbench.trials.contenders import Contender
+from workbench.trials.doc_cells import DEFAULT_K, finish_record
 from workbench.trials.together import EngineWorkers, threads_each
 
 LETTERS = "ABCD"
@@ -55,6 +65,9 @@ class CompareEvent:
     text: str = ""
     stats: ReplyStats | None = None
     error: str | None = None
+    #: ``done`` of a contender answering from documents: the passages it was given
+    #: (``passages``, numbered as in its prompt), the numbers it cited (``cited``), ``note``.
+    grounding: dict[str, Any] | None = None
 
 
 def build_messages(prompt: str, system: str | None) -> list[Message]:
@@ -82,6 +95,56 @@ def run_order(contenders: list[Contender], engine: Engine) -> list[Contender]:
     return [c for group in ordered for c in group]
 
 
+Docs = tuple[tuple[str, ...], int]  # collections, k
+
+
+def docs_of(contender: Contender) -> Docs | None:
+    """The collections and k a contender answers from; None: the prompt alone."""
+    docs = contender.settings.get("docs")
+    if not docs:
+        return None
+    return tuple(docs), int(contender.settings.get("k") or DEFAULT_K)
+
+
+def retrieve_for(db: Database, engine: Engine, contenders: list[Contender], prompt: str
+                 ) -> dict[Docs, list[Passage]]:
+    """The passages for ``prompt`` from each (collections, k) the contenders name, each
+    retrieved once (an embedding model, when one is needed, runs for this call only)."""
+    from workbench.documents.embedder import Embedder
+
+    wanted = list(dict.fromkeys(w for w in map(docs_of, contenders) if w is not None))
+    if not wanted:
+        return {}
+    with Embedder(share=engine) as embedder:
+        return {where: retrieve(db, list(where[0]), prompt, where[1], embedder)
+                for where in wanted}
+
+
+def grounding_record(where: Docs, grounding: Grounding) -> dict[str, Any]:
+    return {"docs": list(where[0]), "k": where[1], "passages": grounding.citations(),
+            "note": grounding.note, "cited": []}
+
+
+def sources_text(grounding: dict[str, Any] | None) -> str | None:
+    """A column's passages in one line, as the CLI and the Compare page show them: each by
+    its number and place, those its answer cited marked, and what was cut; None for a
+    contender without documents."""
+    if not grounding:
+        return None
+    cited = set(grounding.get("cited") or [])
+    parts = [f"[{p['number']}] {Path(p['path']).name}{_place(p)}"
+             + (" (cited)" if p["number"] in cited else "")
+             for p in grounding.get("passages") or []]
+    line = f"Sources from {', '.join(grounding['docs'])}: " + ("; ".join(parts) or "none found")
+    return f"{line} ({grounding['note']})" if grounding.get("note") else line
+
+
+def _place(passage: dict[str, Any]) -> str:
+    if passage.get("page") is not None:
+        return f" p. {passage['page']}"
+    return f" ({passage['section']})" if passage.get("section") else ""
+
+
 class CompareRun(EventStream[CompareEvent]):
     """Iterate for :class:`CompareEvent`; ``stop()`` ends the current reply and the rest."""
 
@@ -99,6 +162,7 @@ class CompareRun(EventStream[CompareEvent]):
             fits, reason = can_run_together(contenders)
             if not fits:
                 raise InvalidInputError(f"compare: cannot run together, {reason}")
+        self.passages = retrieve_for(db, engine, contenders, prompt)
         self.db = db
         self.engine = engine
         self.prompt = prompt
@@ -115,6 +179,8 @@ class CompareRun(EventStream[CompareEvent]):
         self._db_lock = threading.Lock()
         #: The engine workers of a run together, while it runs (tests check they are closed).
         self._workers: EngineWorkers[CompareEvent] | None = None
+
+        self._grounding: dict[int, dict[str, Any]] = {}  # by slot, once grounded
 
     def stop(self) -> None:
         self._stop.set()
@@ -148,8 +214,14 @@ class CompareRun(EventStream[CompareEvent]):
             # Columns running at once share the cores: each taking all of them would make
             # llama.cpp's thread pools fight (see Engine) and every column crawl.
             load = replace(load, n_threads=threads_each(len(self.columns)))
-        return engine.reply(contender.model_path, build_messages(self.prompt, system),
-                            load=load, sampling=contender.sampling, fresh=True)
+        messages = build_messages(self.prompt, system)
+        where = docs_of(contender)
+        if where is not None:
+            messages, grounding = ground(engine, contender.model_path, messages,
+                                         self.passages[where], load, contender.sampling)
+            self._grounding[self.columns.index(contender)] = grounding_record(where, grounding)
+        return engine.reply(contender.model_path, messages, load=load,
+                            sampling=contender.sampling, fresh=True)
 
     def _save(self, slot: int, reply: Reply | None, status: str, error: str | None = None,
               ) -> None:
@@ -157,7 +229,7 @@ class CompareRun(EventStream[CompareEvent]):
             store.save_comparison_reply(
                 self.db, self.comparison_id, self.columns[slot].id, slot,
                 reply.text if reply else "", reply.stats if reply else ReplyStats(), status,
-                error)
+                error, finish_record(self._grounding.get(slot), reply.text if reply else ""))
 
     def _column(self, engine: Engine, slot: int) -> Iterator[CompareEvent]:
         """Stream one column and save its reply, whatever the outcome."""
@@ -177,7 +249,8 @@ class CompareRun(EventStream[CompareEvent]):
             yield CompareEvent("error", slot, error=str(error))
             return
         self._save(slot, reply, "stopped" if reply.stopped else "done")
-        yield CompareEvent("done", slot, reply.text, reply.stats)
+        yield CompareEvent("done", slot, reply.text, reply.stats,
+                           grounding=self._grounding.get(slot))
 
     def _one_by_one(self) -> Generator[CompareEvent, None, None]:
         slot_of = {c.id: i for i, c in enumerate(self.columns)}

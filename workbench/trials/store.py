@@ -65,10 +65,14 @@ def copy_cell_to_comparison(db: Database, comparison_id: int, slot: int,
 
 def save_comparison_reply(db: Database, comparison_id: int, contender_id: int, slot: int,
                           text: str, stats: ReplyStats, status: str,
-                          error: str | None = None) -> None:
+                          error: str | None = None,
+                          grounding: dict[str, Any] | None = None) -> None:
+    """One column's reply; ``grounding``: what a contender answering from documents was
+    given and cited (as a trial cell's record)."""
     db.table("comparison_replies").insert({
         "comparison_id": comparison_id, "contender_id": contender_id, "slot": slot,
         "content": text, "status": status, "error": error, **stats_row(stats),
+        "grounding": json.dumps(grounding) if grounding is not None else None,
         "created_at": now(),
     }, replace=True)
 
@@ -85,7 +89,8 @@ def get_comparison_row(db: Database, comparison_id: int) -> dict[str, Any]:
 
 
 def comparison_replies(db: Database, comparison_id: int) -> list[dict[str, Any]]:
-    return [_decode(dict(r), "settings") for r in db.table("comparison_replies").rows_where(
+    return [_decode(dict(r), "settings", "grounding") for r in db.table(
+        "comparison_replies").rows_where(
         "comparison_id = ?", [comparison_id], order_by="slot")]
 
 

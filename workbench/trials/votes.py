@@ -117,6 +117,7 @@ def comparison_view(db: Database, comparison_id: int) -> dict[str, Any]:
             "error": reply.get("error"),
             "metrics": {k: reply.get(k) for k in store.METRICS},
             "settings": None if hidden else reply.get("settings"),
+            "grounding": reply.get("grounding"),  # passages given and cited, or None
         })
     vote = votes[-1] if votes else None
     if vote and not hidden:

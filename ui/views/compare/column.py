@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from ui.widgets.markdown_view import MarkdownView
 from ui.widgets.message_widget import format_metrics
 from ui.widgets.plain_label import Label
+from workbench.trials.compare import sources_text
 
 #: Narrower than this a column stops shrinking and the answers scroll sideways instead:
 #: four of them still fit side by side in the Compare page of a 1280 px window.
@@ -97,6 +98,13 @@ class AnswerColumn(QFrame):
             self, "_follow", value >= bar.maximum() - 4))
         bar.rangeChanged.connect(lambda _low, high: bar.setValue(high) if self._follow else None)
 
+        self.sources = Label("", self)  # the passages of a contender answering from documents
+        self.sources.setObjectName("Muted")
+        self.sources.setWordWrap(True)
+        self.sources.setTextFormat(Qt.TextFormat.PlainText)
+        self.sources.setAccessibleName(f"Sources of answer {letter}")
+        self.sources.hide()
+
         self.metrics = Label("Waiting…", self)
         self.metrics.setObjectName("Metrics")
         self.metrics.setWordWrap(True)
@@ -104,6 +112,7 @@ class AnswerColumn(QFrame):
         layout.addLayout(heading)
         layout.addWidget(self.writer)
         layout.addWidget(self.scroll, 1)
+        layout.addWidget(self.sources)
         layout.addWidget(self.metrics)
 
     # streaming ---------------------------------------------------------------------------
@@ -120,6 +129,13 @@ class AnswerColumn(QFrame):
         """The whole answer at once (its final, stored text): rendered as Markdown."""
         self.text = text
         self.view.set_markdown(text)
+
+    def set_sources(self, grounding: dict[str, Any] | None) -> None:
+        """The passages the answer was given and cited (None: it answered without), in the
+        words the CLI uses."""
+        text = sources_text(grounding)
+        self.sources.setText(text or "")
+        self.sources.setVisible(bool(text))
 
     def set_note(self, text: str, *, error: bool = False) -> None:
         restyle(self.metrics, "ErrorText" if error else "Metrics")

@@ -22,7 +22,7 @@ from workbench.cli.trials.common import (
 )
 from workbench.engine import Engine
 from workbench.trials import report, store
-from workbench.trials.compare import LETTERS, CompareRun
+from workbench.trials.compare import LETTERS, CompareRun, sources_text
 from workbench.trials.results import group_by_model, leaderboard
 from workbench.trials.votes import cast_vote, comparison_view
 from workbench.units import reply_metrics
@@ -70,6 +70,7 @@ def compare(workspace: Workspace, prompt: str, models: tuple[str, ...],
                     click.secho(f"\n── {LETTERS[event.slot]}: {names[event.slot]} ──", bold=True)
                     if event.kind == "done":
                         click.echo(event.text)
+                        _echo_sources(event.grounding)
                         if event.stats:
                             click.echo(f"[{event.stats.summary()}]", err=True)
                     else:
@@ -79,9 +80,11 @@ def compare(workspace: Workspace, prompt: str, models: tuple[str, ...],
                 click.secho(f"\n── {LETTERS[event.slot]}: {names[event.slot]} ──", bold=True)
             elif event.kind == "chunk":
                 click.echo(event.text, nl=False)
-            elif event.kind == "done" and event.stats:
+            elif event.kind == "done":
                 click.echo("")
-                click.echo(f"[{event.stats.summary()}]", err=True)
+                _echo_sources(event.grounding)
+                if event.stats:
+                    click.echo(f"[{event.stats.summary()}]", err=True)
             elif event.kind == "error":
                 click.echo(f"\nError: {event.error}", err=True)
     finally:
@@ -96,6 +99,12 @@ def compare(workspace: Workspace, prompt: str, models: tuple[str, ...],
                f"{'|'.join([*LETTERS[:len(contenders)].lower(), 'tie', 'bad'])}")
 
 
+def _echo_sources(grounding: dict[str, Any] | None) -> None:
+    line = sources_text(grounding)
+    if line:
+        click.echo(line)
+
+
 def _print_columns(view: dict[str, Any], width: int) -> None:
     n = len(view["columns"])
     col = (width - 3 * (n - 1)) // n
@@ -104,6 +113,9 @@ def _print_columns(view: dict[str, Any], width: int) -> None:
         lines = [f"{c['letter']}: {c['label']}"[:col], "─" * col]
         for paragraph in c["content"].splitlines() or [""]:
             lines += textwrap.wrap(paragraph, col) or [""]
+        sources = sources_text(c.get("grounding"))
+        if sources:
+            lines += ["", *textwrap.wrap(sources, col)]
         lines += ["", *textwrap.wrap(reply_metrics(c["metrics"], short=True), col)]
         wrapped.append(lines)
     for i in range(max(len(w) for w in wrapped)):
