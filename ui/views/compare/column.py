@@ -130,10 +130,12 @@ class AnswerColumn(QFrame):
         self.text = text
         self.view.set_markdown(text)
 
-    def set_sources(self, grounding: dict[str, Any] | None) -> None:
+    def set_sources(self, grounding: dict[str, Any] | None, *, hidden: bool = False) -> None:
         """The passages the answer was given and cited (None: it answered without), in the
-        words the CLI uses."""
-        text = sources_text(grounding)
+        words the CLI uses; ``hidden`` while blind, until the vote, since contenders may
+        answer from different collections and the collection would name the writer."""
+        text = "Sources are shown after your vote." if hidden and grounding else \
+            sources_text(grounding)
         self.sources.setText(text or "")
         self.sources.setVisible(bool(text))
 

@@ -364,7 +364,7 @@ class ComparePage(QWidget):
             column.stream(event.text)
         elif event.kind == "done":
             column.set_text(event.text)
-            column.set_sources(event.grounding)
+            column.set_sources(event.grounding, hidden=self.run_blind)
             if event.stats is not None:
                 metrics = {name: getattr(event.stats, name, None) for name in METRICS}
                 column.set_metrics(metrics, hidden=self.run_blind)
@@ -464,7 +464,7 @@ class ComparePage(QWidget):
             if running or data["status"] == "pending":
                 continue
             column.set_text(data["content"])
-            column.set_sources(data.get("grounding"))
+            column.set_sources(data.get("grounding"), hidden=view["hidden"])
             if data["status"] == "error":
                 column.set_note(f"Error: {data['error']}", error=True)
             else:
