@@ -172,7 +172,8 @@ def _whole(body: dict[str, Any], key: str, low: int, high: int) -> int | None:
 
 
 def _content(value: Any, where: str) -> str:
-    """A message's content: text, or a list of text parts (images are refused by name)."""
+    """A message's content: text, or a list of text parts (``image_url`` parts are read by
+    :mod:`workbench.server.images`; any other kind is refused by name)."""
     if isinstance(value, str):
         return value
     if value is None:
@@ -180,10 +181,13 @@ def _content(value: Any, where: str) -> str:
     if isinstance(value, list):
         texts = []
         for index, part in enumerate(value):
+            if isinstance(part, dict) and part.get("type") == "image_url":
+                continue
             if not isinstance(part, dict) or part.get("type") != "text" or \
                     not isinstance(part.get("text"), str):
                 kind = part.get("type") if isinstance(part, dict) else type(part).__name__
-                raise bad(f"{where}[{index}]: only text parts are supported (got {kind})",
+                raise bad(f"{where}[{index}]: only text and image_url parts are supported "
+                          f"(got {kind})",
                           where)
             texts.append(part["text"])
         return "".join(texts)
@@ -254,6 +258,7 @@ def chat_request(body: dict[str, Any]) -> GenerationRequest:
             raise bad(f"{where}: must be an object with role and content", "messages")
         if message.get("role") not in ROLES:
             raise bad(f"{where}.role: must be one of {', '.join(ROLES)}", "messages")
+    from workbench.server.images import attach
     from workbench.server.tools import ToolRequestError, chat_messages, tool_settings
 
     try:
@@ -261,6 +266,7 @@ def chat_request(body: dict[str, Any]) -> GenerationRequest:
         request.messages = chat_messages(messages, _content, bool(tools))
     except ToolRequestError as error:
         raise bad(str(error), error.param) from None
+    attach(messages, request.messages)
     _check_prompt_size(sum(len(m["content"]) for m in request.messages), "messages")
     request.sampling.update(_response_format(body.get("response_format")))
     request.sampling.update(tools)
