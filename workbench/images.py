@@ -109,6 +109,20 @@ def data_root(db: Database) -> Path:
     return Path(row[2]).parent
 
 
+def keep_image(db: Database, data: bytes) -> str:
+    """Keep checked image ``data`` in the data folder and the ``images`` table (once per
+    sha256); returns the sha256 by which History, suites and comparisons refer to it."""
+    digest, target = store_image(data_root(db), data)
+    with Image.open(target) as image:
+        width, height = image.size
+    db.table("images").upsert(
+        {"sha256": digest, "path": str(target), "format": image_format(data),
+         "width": width, "height": height, "bytes": len(data),
+         "added_at": datetime.datetime.now(datetime.timezone.utc).isoformat()},
+        pk="sha256")
+    return digest
+
+
 def attach_images(db: Database, message_id: int, files: list[str | Path]) -> list[str]:
     """Keep each image file by sha256 and record it on the user message ``message_id``, in
     order; each is checked first (one line for a bad one, nothing kept)."""
@@ -117,18 +131,23 @@ def attach_images(db: Database, message_id: int, files: list[str | Path]) -> lis
         picture_from_bytes(data, str(path))
     digests = []
     for position, data in enumerate(datas):
-        digest, target = store_image(data_root(db), data)
-        with Image.open(target) as image:
-            width, height = image.size
-        db.table("images").upsert(
-            {"sha256": digest, "path": str(target), "format": image_format(data),
-             "width": width, "height": height, "bytes": len(data),
-             "added_at": datetime.datetime.now(datetime.timezone.utc).isoformat()},
-            pk="sha256")
+        digest = keep_image(db, data)
         db.table("message_images").insert(
             {"message_id": message_id, "position": position, "sha256": digest})
         digests.append(digest)
     return digests
+
+
+def kept_pictures(db: Database, digests: list[str]) -> list[Picture]:
+    """The kept pictures with these sha256s, in order, decoded again (one line for one no
+    longer in the data folder)."""
+    pictures = []
+    for digest in digests:
+        row = next(iter(db.query("select path from images where sha256 = ?", [digest])), None)
+        if row is None or not Path(row["path"]).is_file():
+            raise InvalidInputError(f"image {digest[:12]}: no longer in the data folder")
+        pictures.append(picture_from_bytes(Path(row["path"]).read_bytes(), digest[:12]))
+    return pictures
 
 
 def message_pictures(db: Database, message_id: int) -> list[Picture]:

@@ -47,14 +47,13 @@ from workbench.server.embeddings import EmbeddingRequest, embedding_request, emb
 from workbench.server.grounded import add_citations, ground_job, last_delta
 from workbench.server.guard import Allowed, Guard
 from workbench.server.host import EmbedJob, Event, Job, ModelHost, stats_usage
-from workbench.server.images import alias_sees, seeing
+from workbench.server.images import alias_sees, chat_with_images, seeing
 from workbench.server.limits import ServerLimits
 from workbench.server.protocol import (
     MAX_BODY_BYTES,
     APIError,
     GenerationRequest,
     StopWatcher,
-    chat_request,
     check_model_name,
     completion_request,
     parse_body,
@@ -262,7 +261,7 @@ async def models_endpoint(request: Request, state: ServerState) -> Response:
 
 
 async def chat_endpoint(request: Request, state: ServerState) -> Response:
-    wanted = await checked_body(request, state, chat_request)
+    wanted = await checked_body(request, state, chat_with_images)
     return await generate(request, state, wanted, chat=True)
 
 

@@ -25,7 +25,7 @@ from workbench.errors import InvalidInputError, NotFoundError
 from workbench.images import picture_from_bytes
 from workbench.model_settings import Runnable
 from workbench.server.aliases import Alias, alias_model
-from workbench.server.protocol import APIError, bad
+from workbench.server.protocol import APIError, GenerationRequest, bad, chat_request
 
 #: The most pictures one request carries (each costs an encoder pass and its image tokens).
 MAX_IMAGES = 16
@@ -72,6 +72,14 @@ def decode_part(part: dict[str, Any], where: str) -> Picture:
         return picture_from_bytes(data, where)
     except InvalidInputError as error:
         raise bad(str(error), "messages") from None
+
+
+def chat_with_images(body: dict[str, Any]) -> GenerationRequest:
+    """A /v1/chat/completions body checked (:func:`~workbench.server.protocol.chat_request`),
+    its pictures decoded onto its user messages."""
+    request = chat_request(body)
+    attach(body["messages"], request.messages)
+    return request
 
 
 def attach(raw: list[Any], messages: list[dict[str, Any]]) -> None:

@@ -258,7 +258,6 @@ def chat_request(body: dict[str, Any]) -> GenerationRequest:
             raise bad(f"{where}: must be an object with role and content", "messages")
         if message.get("role") not in ROLES:
             raise bad(f"{where}.role: must be one of {', '.join(ROLES)}", "messages")
-    from workbench.server.images import attach
     from workbench.server.tools import ToolRequestError, chat_messages, tool_settings
 
     try:
@@ -266,7 +265,6 @@ def chat_request(body: dict[str, Any]) -> GenerationRequest:
         request.messages = chat_messages(messages, _content, bool(tools))
     except ToolRequestError as error:
         raise bad(str(error), error.param) from None
-    attach(messages, request.messages)
     _check_prompt_size(sum(len(m["content"]) for m in request.messages), "messages")
     request.sampling.update(_response_format(body.get("response_format")))
     request.sampling.update(tools)

@@ -615,3 +615,15 @@ def m015_document_vectors(db: Database) -> None:
     # How many passages hold each indexed term: keyword search leaves out the words so
     # common that ranking every passage holding them would take most of its time.
     db.execute("CREATE VIRTUAL TABLE doc_chunks_fts_vocab USING fts5vocab(doc_chunks_fts, row)")
+
+
+@migrations(name="m026_image_prompts")
+def m026_image_prompts(db: Database) -> None:
+    """Images in compare and trials (issue 26): a suite prompt and a comparison carry the
+    sha256s of their images (JSON list; NULL: none), kept in the data folder as chat's are,
+    so a trial reruns after the files it was imported from move; a trial cell and a
+    comparison reply record the image tokens their prompt took."""
+    db.table("suite_prompts").add_column("images", str)
+    db.table("comparisons").add_column("images", str)
+    db.table("trial_cells").add_column("image_tokens", int)
+    db.table("comparison_replies").add_column("image_tokens", int)
