@@ -33,6 +33,8 @@ class StoredMessage:
     metrics: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    #: The kept picture files it carries, in order (filled where a view shows thumbnails).
+    images: list[str] = field(default_factory=list)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> StoredMessage:

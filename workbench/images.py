@@ -155,3 +155,23 @@ def message_pictures(db: Database, message_id: int) -> list[Picture]:
     rows = db.query("select images.path, images.sha256 from message_images join images "
                     "using (sha256) where message_id = ? order by position", [message_id])
     return [picture_from_bytes(Path(row["path"]).read_bytes(), row["sha256"]) for row in rows]
+
+
+def message_image_paths(db: Database, message_ids: list[int]) -> dict[int, list[str]]:
+    """The kept files of the pictures each message carries, in order (for thumbnails)."""
+    if not message_ids:
+        return {}
+    marks = ",".join("?" * len(message_ids))
+    found: dict[int, list[str]] = {}
+    for row in db.query(f"select message_id, images.path from message_images join images "
+                        f"using (sha256) where message_id in ({marks}) order by message_id, "
+                        "position", message_ids):
+        found.setdefault(int(row["message_id"]), []).append(row["path"])
+    return found
+
+
+def copy_message_images(db: Database, from_id: int, to_id: int) -> None:
+    """An edited message carries the pictures of the one it replaces."""
+    for row in db.query("select position, sha256 from message_images where message_id = ? "
+                        "order by position", [from_id]):
+        db.table("message_images").insert({"message_id": to_id, **row})

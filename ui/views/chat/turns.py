@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from sqlite_utils import Database
 
 from ui.tasks import Job
+from ui.widgets.image_strip import show_images
 from ui.widgets.message_widget import MessageWidget
 from workbench import conversations as convs
 from workbench.chat_runner import ChatRunner, Crashed, Finished, Loading, Started, TurnRequest
@@ -78,10 +79,12 @@ class TurnsPart:
                               parent_id=self.view.leaf_id if self.conversation_id else None,
                               system_prompt=self.panel.system_text(),
                               overrides=self.panel.overrides(),
-                              docs=self.docs_panel.chosen())
+                              docs=self.docs_panel.chosen(),
+                              images=self.attachments.take())
         self.input.clear()
         self.stack.setCurrentWidget(self.view)
         user = self.view.add(MessageWidget("user", text, parent=self.view.column))
+        show_images(user, request.images)
         self._start(request, model, user)
 
     def continue_reply(self, reply_id: int) -> None:

@@ -154,6 +154,7 @@ class ModelDetails(QFrame):
             ("Size", human_size(model.file_size)),
             ("Context", f"{model.context_length:,} tokens" if model.context_length else "-"),
             ("Chat template", model.template_note),
+            ("Vision", f"sees images (projector {model.mmproj})" if model.sees else "no"),
             ("License", model.license or "not stated"),
             ("Source", source_label(model)),
             ("Added", model.added_at[:16].replace("T", " ")),
