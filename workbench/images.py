@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import io
+import json
 import re
 import warnings
 from pathlib import Path
@@ -175,3 +176,23 @@ def copy_message_images(db: Database, from_id: int, to_id: int) -> None:
     for row in db.query("select position, sha256 from message_images where message_id = ? "
                         "order by position", [from_id]):
         db.table("message_images").insert({"message_id": to_id, **row})
+
+
+def prune_unused(db: Database, keep: set[str] | frozenset[str] = frozenset()) -> int:
+    """Delete the kept pictures nothing refers to any more (no message, suite prompt or
+    comparison), files and rows, except those in ``keep``; returns how many went."""
+    used = {row["sha256"] for row in db.query("select distinct sha256 from message_images")}
+    for table in ("suite_prompts", "comparisons"):
+        for row in db.query(f"select images from {table} where images is not null"):
+            used.update(json.loads(row["images"]))
+    gone = 0
+    for row in list(db.query("select sha256, path from images")):
+        if row["sha256"] in used or row["sha256"] in keep:
+            continue
+        try:
+            Path(row["path"]).unlink(missing_ok=True)
+        except OSError:  # a file that cannot go now is tried again next time
+            continue
+        db.table("images").delete(row["sha256"])
+        gone += 1
+    return gone
