@@ -103,6 +103,20 @@ def mmproj(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def vision_twin(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the test model under another name (other contents, so the library holds it
+    beside the text-only demo model): paired with ``mmproj`` where a test needs a model that
+    sees and one that does not."""
+    target = tmp_path_factory.mktemp("vision-twin") / "SmolVision-135M.gguf"
+    subprocess.run(
+        [sys.executable, "-m", "gguf.scripts.gguf_new_metadata", "--general-name",
+         "SmolVision", "--force", str(model_path), str(target)],
+        check=True, capture_output=True, stdin=subprocess.DEVNULL,
+    )
+    return target
+
+
+@pytest.fixture(scope="session")
 def mmproj_other(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same projector made for a 64-wide text model: it does not fit SmolLM2 (576)."""
     from tests.vision_craft import write_mmproj

@@ -235,6 +235,7 @@ def edit(
     conversation = convs.get_conversation(db, old.conversation_id)
     passages = _passages(db, old.conversation_id, docs, new_text, k, embedder)
     user_id = convs.add_edited(db, message_id, new_text)
+    images.copy_message_images(db, message_id, user_id)  # the edit keeps its pictures
     return _start_reply(db, engine, model, old.conversation_id, user_id,
                         conversation["system_prompt"] or "", load, sampling, passages,
                         toolbox)

@@ -25,6 +25,7 @@ from workbench.endpoints import remote_models
 from workbench.engine import Engine, LoadSettings, ReplyStats, SamplingSettings
 from workbench.engine.endpoint_http import is_remote
 from workbench.errors import EngineCrashed
+from workbench.images import message_image_paths
 from workbench.library import Model, list_models
 from workbench.mcp.toolbox import Approver, McpToolbox, open_toolbox
 from workbench.model_settings import runnable
@@ -51,6 +52,12 @@ def load_conversation(db: Database, conversation_id: int,
     conversation = convs.get_conversation(db, conversation_id)
     messages = convs.branch(db, conversation_id)
     siblings = {m.id: convs.siblings(db, m.id) for m in messages}
+    pictures = message_image_paths(db, [m.id for m in messages])
+    for message in messages:
+        message.images = pictures.get(message.id, [])
+        if message.settings.get("image_tokens"):  # the metrics line counts them too
+            message.metrics.update({k: message.settings.get(k)
+                                    for k in ("image_tokens", "image_ms")})
     return ConversationData(conversation, messages, siblings,
                             attached_collections(db, conversation_id))
 

@@ -33,6 +33,8 @@ class StoredMessage:
     metrics: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    #: The kept picture files it carries, in order (filled where a view shows thumbnails).
+    images: list[str] = field(default_factory=list)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> StoredMessage:
@@ -228,17 +230,28 @@ def rename_conversation(db: Database, conversation_id: int, title: str) -> None:
 
 
 def delete_conversation(db: Database, conversation_id: int) -> dict[str, Any]:
-    """Delete a conversation and its messages; returns what is needed to restore it (undo)."""
+    """Delete a conversation and its messages; returns what is needed to restore it (undo).
+
+    Pictures nothing else uses are deleted from the data folder, except this chat's own: they
+    go at the next delete (or the next start), so Undo of the last delete brings them back."""
+    from workbench.images import prune_unused
+
     conversation = get_conversation(db, conversation_id)
     messages = list(db.table("messages").rows_where("conversation_id = ?", [conversation_id],
                                               order_by="id"))
+    pictures = [dict(row) for row in db.query(
+        "SELECT message_images.* FROM message_images JOIN messages ON messages.id = "
+        "message_images.message_id WHERE messages.conversation_id = ?", [conversation_id])]
     with db.atomic():
+        db.execute("DELETE FROM message_images WHERE message_id IN (SELECT id FROM messages "
+                   "WHERE conversation_id = ?)", [conversation_id])
         db.execute("UPDATE conversations SET leaf_id = NULL WHERE id = ?", [conversation_id])
         db.execute("UPDATE messages SET parent_id = NULL WHERE conversation_id = ?",
                    [conversation_id])
         db.execute("DELETE FROM messages WHERE conversation_id = ?", [conversation_id])
         db.table("conversations").delete(conversation_id)
-    return {"conversation": conversation, "messages": messages}
+    prune_unused(db, keep={row["sha256"] for row in pictures})
+    return {"conversation": conversation, "messages": messages, "message_images": pictures}
 
 
 def restore_conversation(db: Database, saved: dict[str, Any]) -> int:
@@ -249,6 +262,10 @@ def restore_conversation(db: Database, saved: dict[str, Any]) -> int:
         db.table("conversations").insert(conversation)
         for message in saved["messages"]:
             db.table("messages").insert(dict(message))
+        kept = {row["sha256"] for row in db.query("SELECT sha256 FROM images")}
+        for picture in saved.get("message_images", []):
+            if picture["sha256"] in kept:
+                db.table("message_images").insert(dict(picture))
         db.table("conversations").update(conversation["id"], {"leaf_id": leaf})
     return int(conversation["id"])
 

@@ -1,4 +1,7 @@
-"""Conversations as Markdown (to read or share) and JSON (to keep or process)."""
+"""Conversations as Markdown (to read or share) and JSON (to keep or process).
+
+A message's pictures are named by their kept files in the data folder (``images``: paths in
+JSON, image links in Markdown), in the order they were sent."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from workbench import conversations as convs
+from workbench import images
 from workbench.errors import InvalidInputError
 from workbench.units import reply_metrics
 
@@ -18,6 +22,9 @@ from workbench.units import reply_metrics
 def export_conversation(db: Database, conversation_id: int, fmt: str) -> str:
     conversation = convs.get_conversation(db, conversation_id)
     messages = convs.branch(db, conversation_id)
+    pictures = images.message_image_paths(db, [m.id for m in messages])
+    for message in messages:
+        message.images = pictures.get(message.id, [])
     if fmt == "json":
         return json.dumps(
             {"conversation": conversation, "messages": [m.to_dict() for m in messages]},
@@ -31,7 +38,10 @@ def export_conversation(db: Database, conversation_id: int, fmt: str) -> str:
     for message in messages:
         who = "You" if message.role == "user" else message.settings.get("model_name",
                                                                           "Assistant")
-        lines += [f"**{who}:**", "", message.content, ""]
+        lines += [f"**{who}:**", ""]
+        lines += [f"![picture {n}]({Path(path).as_uri()})" for n, path in
+                  enumerate(message.images, 1)] + ([""] if message.images else [])
+        lines += [message.content, ""]
         if message.role == "assistant" and message.metrics.get("gen_tps"):
             lines += [f"*{reply_metrics(message.metrics, message.finish_reason or '')}*", ""]
     return "\n".join(lines)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import io
+import json
 import re
 import warnings
 from pathlib import Path
@@ -109,6 +110,20 @@ def data_root(db: Database) -> Path:
     return Path(row[2]).parent
 
 
+def keep_image(db: Database, data: bytes) -> str:
+    """Keep checked image ``data`` in the data folder and the ``images`` table (once per
+    sha256); returns the sha256 by which History, suites and comparisons refer to it."""
+    digest, target = store_image(data_root(db), data)
+    with Image.open(target) as image:
+        width, height = image.size
+    db.table("images").upsert(
+        {"sha256": digest, "path": str(target), "format": image_format(data),
+         "width": width, "height": height, "bytes": len(data),
+         "added_at": datetime.datetime.now(datetime.timezone.utc).isoformat()},
+        pk="sha256")
+    return digest
+
+
 def attach_images(db: Database, message_id: int, files: list[str | Path]) -> list[str]:
     """Keep each image file by sha256 and record it on the user message ``message_id``, in
     order; each is checked first (one line for a bad one, nothing kept)."""
@@ -117,18 +132,23 @@ def attach_images(db: Database, message_id: int, files: list[str | Path]) -> lis
         picture_from_bytes(data, str(path))
     digests = []
     for position, data in enumerate(datas):
-        digest, target = store_image(data_root(db), data)
-        with Image.open(target) as image:
-            width, height = image.size
-        db.table("images").upsert(
-            {"sha256": digest, "path": str(target), "format": image_format(data),
-             "width": width, "height": height, "bytes": len(data),
-             "added_at": datetime.datetime.now(datetime.timezone.utc).isoformat()},
-            pk="sha256")
+        digest = keep_image(db, data)
         db.table("message_images").insert(
             {"message_id": message_id, "position": position, "sha256": digest})
         digests.append(digest)
     return digests
+
+
+def kept_pictures(db: Database, digests: list[str]) -> list[Picture]:
+    """The kept pictures with these sha256s, in order, decoded again (one line for one no
+    longer in the data folder)."""
+    pictures = []
+    for digest in digests:
+        row = next(iter(db.query("select path from images where sha256 = ?", [digest])), None)
+        if row is None or not Path(row["path"]).is_file():
+            raise InvalidInputError(f"image {digest[:12]}: no longer in the data folder")
+        pictures.append(picture_from_bytes(Path(row["path"]).read_bytes(), digest[:12]))
+    return pictures
 
 
 def message_pictures(db: Database, message_id: int) -> list[Picture]:
@@ -136,3 +156,43 @@ def message_pictures(db: Database, message_id: int) -> list[Picture]:
     rows = db.query("select images.path, images.sha256 from message_images join images "
                     "using (sha256) where message_id = ? order by position", [message_id])
     return [picture_from_bytes(Path(row["path"]).read_bytes(), row["sha256"]) for row in rows]
+
+
+def message_image_paths(db: Database, message_ids: list[int]) -> dict[int, list[str]]:
+    """The kept files of the pictures each message carries, in order (for thumbnails)."""
+    if not message_ids:
+        return {}
+    marks = ",".join("?" * len(message_ids))
+    found: dict[int, list[str]] = {}
+    for row in db.query(f"select message_id, images.path from message_images join images "
+                        f"using (sha256) where message_id in ({marks}) order by message_id, "
+                        "position", message_ids):
+        found.setdefault(int(row["message_id"]), []).append(row["path"])
+    return found
+
+
+def copy_message_images(db: Database, from_id: int, to_id: int) -> None:
+    """An edited message carries the pictures of the one it replaces."""
+    for row in db.query("select position, sha256 from message_images where message_id = ? "
+                        "order by position", [from_id]):
+        db.table("message_images").insert({"message_id": to_id, **row})
+
+
+def prune_unused(db: Database, keep: set[str] | frozenset[str] = frozenset()) -> int:
+    """Delete the kept pictures nothing refers to any more (no message, suite prompt or
+    comparison), files and rows, except those in ``keep``; returns how many went."""
+    used = {row["sha256"] for row in db.query("select distinct sha256 from message_images")}
+    for table in ("suite_prompts", "comparisons"):
+        for row in db.query(f"select images from {table} where images is not null"):
+            used.update(json.loads(row["images"]))
+    gone = 0
+    for row in list(db.query("select sha256, path from images")):
+        if row["sha256"] in used or row["sha256"] in keep:
+            continue
+        try:
+            Path(row["path"]).unlink(missing_ok=True)
+        except OSError:  # a file that cannot go now is tried again next time
+            continue
+        db.table("images").delete(row["sha256"])
+        gone += 1
+    return gone

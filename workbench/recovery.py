@@ -17,6 +17,7 @@ from sqlite_utils import Database
 
 from workbench.conversations import STREAMING, dead_owners, mark_interrupted
 from workbench.errors import StoreError
+from workbench.images import prune_unused
 from workbench.store.owners import clear_stale_locks
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ def repair_after_kill(db: Database) -> Repaired:
             repaired = Repaired(mark_interrupted(db), _mark_running(db, "trials"),
                                 _mark_running(db, "comparisons"))
         clear_stale_locks(db)
+        prune_unused(db)  # pictures of chats deleted last time (kept then for Undo)
     except StoreError as error:
         log.warning("could not mark interrupted work: %s", error)
         return Repaired()

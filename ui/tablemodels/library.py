@@ -74,7 +74,8 @@ class LibraryTableModel(RowTableModel[Model]):
 
     columns = (
         Column("Name", lambda m: m.name, tooltip=lambda m: m.path),
-        Column("Kind", lambda m: m.kind_label or "chat"),
+        Column("Kind", lambda m: (m.kind_label or "chat") + (" · vision" if m.sees else ""),
+               tooltip=lambda m: f"Sees images through {m.mmproj}" if m.sees else ""),
         Column("Architecture", lambda m: m.architecture),
         Column("Parameters", lambda m: human_count(m.parameters), lambda m: m.parameters,
                numeric=True),

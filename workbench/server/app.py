@@ -47,13 +47,13 @@ from workbench.server.embeddings import EmbeddingRequest, embedding_request, emb
 from workbench.server.grounded import add_citations, ground_job, last_delta
 from workbench.server.guard import Allowed, Guard
 from workbench.server.host import EmbedJob, Event, Job, ModelHost, stats_usage
+from workbench.server.images import alias_sees, chat_with_images, seeing
 from workbench.server.limits import ServerLimits
 from workbench.server.protocol import (
     MAX_BODY_BYTES,
     APIError,
     GenerationRequest,
     StopWatcher,
-    chat_request,
     check_model_name,
     completion_request,
     parse_body,
@@ -128,11 +128,11 @@ def model_ids(db: Database) -> list[dict[str, Any]]:
     entries = []
     for alias in list_aliases(db):
         entries.append({"id": alias.name, "object": "model", "created": _stamp(alias.updated_at),
-                        "owned_by": "workbench-alias"})
+                        "owned_by": "workbench-alias", "vision": alias_sees(db, alias)})
     for model in models:
         shown = model.name if names.count(model.name) == 1 else str(model.id)
         entries.append({"id": shown, "object": "model", "created": _stamp(model.added_at),
-                        "owned_by": "workbench"})
+                        "owned_by": "workbench", "vision": model.sees})
     return entries
 
 
@@ -257,11 +257,11 @@ async def models_endpoint(request: Request, state: ServerState) -> Response:
             return JSONResponse(entry)
     target = await state.with_db(resolve_target, wanted)  # ids and prefixes work too
     return JSONResponse({"id": wanted, "object": "model", "created": _stamp(
-        target.model.added_at), "owned_by": "workbench"})
+        target.model.added_at), "owned_by": "workbench", "vision": target.model.sees})
 
 
 async def chat_endpoint(request: Request, state: ServerState) -> Response:
-    wanted = await checked_body(request, state, chat_request)
+    wanted = await checked_body(request, state, chat_with_images)
     return await generate(request, state, wanted, chat=True)
 
 
@@ -314,7 +314,7 @@ def _prepare_embedding(db: Database, wanted: EmbeddingRequest) -> EmbedJob:
 def _prepare(db: Database, wanted: GenerationRequest, host: ModelHost) -> tuple[Job, bool]:
     """The job for a request (resolved on a worker thread, on its connection)."""
     target = resolve_target(db, wanted.model)
-    ready = target.ready(db, wanted.sampling)
+    ready = seeing(target.ready(db, wanted.sampling), wanted.messages, wanted.model)
     messages = list(wanted.messages)
     if target.system_prompt and not wanted.raw_prompt and \
             not any(m["role"] == "system" for m in messages):

@@ -172,7 +172,8 @@ def _whole(body: dict[str, Any], key: str, low: int, high: int) -> int | None:
 
 
 def _content(value: Any, where: str) -> str:
-    """A message's content: text, or a list of text parts (images are refused by name)."""
+    """A message's content: text, or a list of text parts (``image_url`` parts are read by
+    :mod:`workbench.server.images`; any other kind is refused by name)."""
     if isinstance(value, str):
         return value
     if value is None:
@@ -180,10 +181,13 @@ def _content(value: Any, where: str) -> str:
     if isinstance(value, list):
         texts = []
         for index, part in enumerate(value):
+            if isinstance(part, dict) and part.get("type") == "image_url":
+                continue
             if not isinstance(part, dict) or part.get("type") != "text" or \
                     not isinstance(part.get("text"), str):
                 kind = part.get("type") if isinstance(part, dict) else type(part).__name__
-                raise bad(f"{where}[{index}]: only text parts are supported (got {kind})",
+                raise bad(f"{where}[{index}]: only text and image_url parts are supported "
+                          f"(got {kind})",
                           where)
             texts.append(part["text"])
         return "".join(texts)

@@ -646,3 +646,15 @@ def m025_docs_finish(db: Database) -> None:
                 UPDATE doc_index_state SET chunks_version = chunks_version + 1 WHERE id = 1;
             END""")
     db.execute("ALTER TABLE comparison_replies ADD COLUMN grounding TEXT")
+
+
+@migrations(name="m026_image_prompts")
+def m026_image_prompts(db: Database) -> None:
+    """Images in compare and trials (issue 26): a suite prompt and a comparison carry the
+    sha256s of their images (JSON list; NULL: none), kept in the data folder as chat's are,
+    so a trial reruns after the files it was imported from move; a trial cell and a
+    comparison reply record the image tokens their prompt took."""
+    db.table("suite_prompts").add_column("images", str)
+    db.table("comparisons").add_column("images", str)
+    db.table("trial_cells").add_column("image_tokens", int)
+    db.table("comparison_replies").add_column("image_tokens", int)

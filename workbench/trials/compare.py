@@ -18,6 +18,7 @@ contender's model, and the passages given and the numbers cited are stored with 
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, replace
@@ -30,10 +31,12 @@ from workbench.documents.grounding import Grounding, ground, retrieve
 from workbench.documents.search import Passage
 from workbench.engine import Engine, Message, Reply, ReplyStats
 from workbench.errors import InvalidInputError, WorkbenchError
+from workbench.images import kept_pictures
 from workbench.streams import EventStream
 from workbench.trials import store
 from workbench.trials.contenders import Contender
 from workbench.trials.doc_cells import DEFAULT_K, finish_record
+from workbench.trials.image_prompts import check_contenders_see, with_pictures
 from workbench.trials.together import EngineWorkers, threads_each
 
 LETTERS = "ABCD"
@@ -150,7 +153,9 @@ class CompareRun(EventStream[CompareEvent]):
 
     def __init__(self, db: Database, engine: Engine, contenders: list[Contender], prompt: str,
                  *, system: str | None = None, blind: bool = True, together: bool = False,
-                 seed_rng: Any = None) -> None:
+                 seed_rng: Any = None, images: list[str] | None = None) -> None:
+        """``images``: the sha256s of pictures kept in the data folder, sent with the prompt
+        (:mod:`.image_prompts`; a contender that cannot see is refused here)."""
         if not 2 <= len(contenders) <= 4:
             raise InvalidInputError("compare: choose 2 to 4 contenders")
         if len({c.id for c in contenders}) < len(contenders):
@@ -158,6 +163,9 @@ class CompareRun(EventStream[CompareEvent]):
                                     "change a setting (--set) to make a second contender")
         if not prompt.strip():
             raise InvalidInputError("compare: the prompt is empty")
+        check_contenders_see(contenders, "the prompt carries images" if images else "")
+        #: The prompt's pictures, decoded once (columns running together share them).
+        self.pictures = kept_pictures(db, images or [])
         if together:
             fits, reason = can_run_together(contenders)
             if not fits:
@@ -170,6 +178,8 @@ class CompareRun(EventStream[CompareEvent]):
         self.together = together
         self.comparison_id = store.create_comparison(
             db, prompt, system, blind, [c.id for c in contenders], seed_rng)
+        if images:
+            db.table("comparisons").update(self.comparison_id, {"images": json.dumps(images)})
         order = store.get_comparison_row(db, self.comparison_id)["display_order"]
         by_id = {c.id: c for c in contenders}
         #: contenders in column order (what the user sees)
@@ -214,7 +224,7 @@ class CompareRun(EventStream[CompareEvent]):
             # Columns running at once share the cores: each taking all of them would make
             # llama.cpp's thread pools fight (see Engine) and every column crawl.
             load = replace(load, n_threads=threads_each(len(self.columns)))
-        messages = build_messages(self.prompt, system)
+        messages = with_pictures(build_messages(self.prompt, system), self.pictures)
         where = docs_of(contender)
         if where is not None:
             messages, grounding = ground(engine, contender.model_path, messages,

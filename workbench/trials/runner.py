@@ -38,6 +38,7 @@ from workbench.trials.checks import run_checks
 from workbench.trials.compare import build_messages, run_order
 from workbench.trials.contenders import Contender, get_contender
 from workbench.trials.doc_cells import cell_docs, finish_record, ground_cell
+from workbench.trials.image_prompts import check_contenders_see, suite_carries, with_images
 from workbench.trials.recommend import Bar
 from workbench.trials.sequential import MEETS, stop_text, stop_verdict
 from workbench.trials.suites import Suite, get_suite
@@ -76,6 +77,7 @@ def create_trial(db: Database, suite_ref: int | str, contenders: list[Contender]
         for number, prompt in enumerate(suite.prompts, 1):
             check_choice_fits(contender.settings.get("tool_choice"), prompt.tools,
                               f"{contender.label}, prompt {number}")
+    check_contenders_see(contenders, suite_carries(suite.prompts))
     seed = seed if seed is not None else random.randrange(2**31)
     return store.insert_trial(db, suite.id, [c.id for c in contenders], seed, repeats, name,
                               rerun_of)
@@ -253,7 +255,8 @@ class TrialRun(EventStream[TrialProgress]):
         assert prompt.id is not None
         if prompt.tools:
             return self._run_tool_cell(contender, index, repeat)
-        messages = build_messages(prompt.prompt, prompt.system or contender.system_prompt)
+        messages = with_images(self.db, build_messages(
+            prompt.prompt, prompt.system or contender.system_prompt), prompt.images)
         error: str | None = None
         sampling = contender.sampling
         base = sampling.seed if sampling.seed is not None else int(self.trial["seed"])
@@ -293,7 +296,7 @@ class TrialRun(EventStream[TrialProgress]):
                         seed=sampling.seed, grounding=grounding)
         return {"prompt_id": prompt.id, "prompt_index": index, "contender_id": contender.id,
                 "repeat": repeat, "seed": sampling.seed, "content": reply.text, "passed": passed,
-                "error": error,
+                "error": error, "image_tokens": stats.image_tokens,
                 "gen_tps": stats.gen_tps, "ttft_ms": stats.ttft_ms, "cold": stats.load_ms
                 is not None}
 

@@ -17,7 +17,7 @@ from workbench.errors import NotFoundError
 from workbench.library import now
 from workbench.store.owners import owner_token
 
-METRICS = (*ReplyStats.MEASURED, "total_ms", "finish_reason")
+METRICS = (*ReplyStats.MEASURED, "total_ms", "finish_reason", "image_tokens")
 
 
 def stats_row(stats: ReplyStats) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from workbench.library import now
 from workbench.model_settings import find_model
 from workbench.text_files import read_text_file
 from workbench.trials.checks import loads_strict, normalize_checks
+from workbench.trials.image_prompts import image_refs, keep_prompt_images, normalize_images
 from workbench.trials.sources import normalize_docs, normalize_sources
 from workbench.trials.tool_prompts import tool_fields
 
@@ -44,6 +45,9 @@ class SuitePrompt:
     tool_results: dict[str, Any] | None = None
     docs: list[str] = field(default_factory=list)  # collections it is answered from
     sources: list[str] = field(default_factory=list)  # where its answer is
+    #: The sha256s of its pictures, kept in the data folder (:mod:`.image_prompts`); paths
+    #: until the prompt is stored.
+    images: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"prompt": self.prompt}
@@ -56,6 +60,8 @@ class SuitePrompt:
         for key in ("docs", "sources"):
             if getattr(self, key):
                 data[key] = getattr(self, key)
+        if self.images:
+            data["images"] = image_refs(self.images)
         return data
 
 
@@ -120,7 +126,8 @@ def make_prompt(raw: dict[str, Any], where: str) -> SuitePrompt:
         raise InvalidInputError(f"{where}: {error}") from None
     tools, tool_results = tool_fields(raw, checks, where)
     return SuitePrompt(text, raw.get("system") or None, reference, checks, tools=tools,
-                       tool_results=tool_results, docs=docs, sources=sources)
+                       tool_results=tool_results, docs=docs, sources=sources,
+                       images=normalize_images(raw.get("images"), where))
 
 
 def check_cites(checks: list[dict[str, Any]], sources: list[str]) -> None:
@@ -241,6 +248,9 @@ def import_suite(db: Database, path: str | Path, name: str | None = None,
             check_collections(db, prompt.docs)
         except WorkbenchError as error:
             raise InvalidInputError(f"{path} prompt {number}: {error}") from None
+    for number, prompt in enumerate(prompts, 1):  # paths relative to the suite file
+        prompt.images = keep_prompt_images(db, prompt.images, path.parent,
+                                           f"{path} prompt {number}")
     return create_suite(db, name or _unique_name(db, path.stem), prompts,
                         description=f"imported from {path.name}", docs=docs)
 
@@ -280,6 +290,7 @@ def _prompt_row(prompt: SuitePrompt) -> dict[str, Any]:
            "checks": json.dumps(prompt.checks), **_tool_row(prompt)}
     row["docs"] = json.dumps(prompt.docs) if prompt.docs else None
     row["sources"] = json.dumps(prompt.sources) if prompt.sources else None
+    row["images"] = json.dumps(prompt.images) if prompt.images else None
     return row
 
 
@@ -318,6 +329,7 @@ def add_prompt(db: Database, suite_id: int, prompt: SuitePrompt) -> int:
     prompt.checks = normalize_checks(prompt.checks, prompt.reference)
     check_judge_models(db, prompt.checks)
     _check_documents(db, prompt)
+    prompt.images = keep_prompt_images(db, prompt.images, None, "prompt")
     position = db.execute("SELECT COALESCE(MAX(position), -1) + 1 FROM suite_prompts "
                           "WHERE suite_id = ?", [suite_id]).fetchone()[0]
     row = {"suite_id": suite_id, "position": position, **_prompt_row(prompt)}
@@ -334,6 +346,7 @@ def update_prompt(db: Database, prompt_id: int, prompt: SuitePrompt) -> None:
     prompt.checks = normalize_checks(prompt.checks, prompt.reference)
     check_judge_models(db, prompt.checks)
     _check_documents(db, prompt)
+    prompt.images = keep_prompt_images(db, prompt.images, None, "prompt")
     db.table("suite_prompts").update(prompt_id, _prompt_row(prompt))
     _touch(db, rows[0]["suite_id"])
 
@@ -378,7 +391,8 @@ def get_suite(db: Database, ref: int | str) -> Suite:
                     p["id"], tools=p.get("tools"),
                     tool_results=json.loads(p["tool_results"]) if p.get("tool_results")
                     else None, docs=json.loads(p.get("docs") or "[]"),
-                    sources=json.loads(p.get("sources") or "[]"))
+                    sources=json.loads(p.get("sources") or "[]"),
+                    images=json.loads(p.get("images") or "[]"))
         for p in db.table("suite_prompts").rows_where("suite_id = ?", [row["id"]],
                                                 order_by="position, id")
     ]

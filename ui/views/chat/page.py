@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from sqlite_utils import Database
 
 from ui.services import Services
+from ui.views.chat.attachments import Attachments
 from ui.views.chat.banner import Banner
 from ui.views.chat.docs_panel import DocsPanel
 from ui.views.chat.sampling_panel import SamplingPanel
@@ -123,7 +124,6 @@ class ChatPage(TurnsPart, QWidget):
         side_layout.addSpacing(6)
         side_layout.addWidget(recent)
         side_layout.addWidget(self.chat_list, 1)
-
         center = QWidget(self)
         center_layout = QVBoxLayout(center)
         center_layout.setContentsMargins(8, 12, 12, 12)
@@ -200,6 +200,7 @@ class ChatPage(TurnsPart, QWidget):
         buttons.addWidget(self.send_button)
         composer_layout.addWidget(self.input)
         composer_layout.addLayout(buttons)
+        self.attachments = Attachments(self, composer, composer_layout, buttons)
 
         center_layout.addLayout(header)
         center_layout.addWidget(self.banner)

@@ -25,6 +25,7 @@ from sqlite_utils import Database
 from ui.tasks import Job
 from ui.views.chat.approval import ApprovalBar, ApprovalBridge, Question
 from ui.views.chat.placement import metrics_note, on_placed
+from ui.widgets.image_strip import show_images
 from ui.widgets.message_widget import MessageWidget
 from workbench import conversations as convs
 from workbench.chat_runner import (
@@ -103,10 +104,12 @@ class TurnsPart:
                               conversation_id=self.conversation_id,
                               parent_id=self.view.leaf_id if self.conversation_id else None,
                               system_prompt=self.panel.system_text(),
-                              docs=self.docs_panel.chosen(), **self._tool_request())
+                              docs=self.docs_panel.chosen(), images=self.attachments.take(),
+                              **self._tool_request())
         self.input.clear()
         self.stack.setCurrentWidget(self.view)
         user = self.view.add(MessageWidget("user", text, parent=self.view.column))
+        show_images(user, request.images)
         self._start(request, model, user)
 
     def continue_reply(self, reply_id: int) -> None:

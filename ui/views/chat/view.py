@@ -6,6 +6,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QScrollArea, QVBoxLayout, QWidget
 
+from ui.widgets.image_strip import show_images
 from ui.widgets.message_widget import MessageWidget
 from workbench.conversations import StoredMessage
 
@@ -74,6 +75,7 @@ class ChatView(QScrollArea):
         title = message.settings.get("model_name") or model_name or "Assistant"
         widget = MessageWidget(message.role, message.content, message_id=message.id,
                                title=title, parent=self.column)
+        show_images(widget, message.images)
         if message.role == "assistant":
             widget.set_metrics(message.metrics, message.finish_reason, message.note)
             if message.status == "error":

@@ -158,6 +158,7 @@ class ModelDetails(QFrame):
             *([("Fit", fit)] if fit else []),
             ("Context", f"{model.context_length:,} tokens" if model.context_length else "-"),
             ("Chat template", model.template_note),
+            ("Vision", f"sees images (projector {model.mmproj})" if model.sees else "no"),
             ("License", model.license or "not stated"),
             ("Source", source_label(model)),
             ("Added", model.added_at[:16].replace("T", " ")),

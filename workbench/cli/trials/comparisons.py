@@ -23,6 +23,7 @@ from workbench.cli.trials.common import (
 from workbench.engine import Engine
 from workbench.trials import report, store
 from workbench.trials.compare import LETTERS, CompareRun, sources_text
+from workbench.trials.image_prompts import keep_prompt_images
 from workbench.trials.results import group_by_model, leaderboard
 from workbench.trials.votes import cast_vote, comparison_view
 from workbench.units import reply_metrics
@@ -42,16 +43,20 @@ COLUMN_MIN = 38
 @click.option("--together", is_flag=True, help="Run all at once (each model loaded "
               "separately); refused when the memory estimate says they do not fit.")
 @click.option("--json", "as_json", is_flag=True, help="Print the stored comparison as JSON.")
+@click.option("--image", "image_files", multiple=True, metavar="PATH",
+              help="A picture sent with the prompt (every contender must see); repeatable.")
 @pass_workspace
 def compare(workspace: Workspace, prompt: str, models: tuple[str, ...],
             set_items: tuple[str, ...], system_prompt: str | None, seed: int | None,
-            max_tokens: int | None, blind: bool, together: bool, as_json: bool) -> None:
+            max_tokens: int | None, blind: bool, together: bool, as_json: bool,
+            image_files: tuple[str, ...]) -> None:
     """Ask 2 to 4 contenders the same PROMPT; replies and metrics are stored."""
     del models, set_items  # read in order by ContenderCommand
     extra = {k: v for k, v in {"seed": seed, "max_tokens": max_tokens}.items() if v is not None}
     contenders = build_contenders(workspace, extra)
+    images = keep_prompt_images(workspace.db, image_files, None, "--image")
     run = CompareRun(workspace.db, Engine(), contenders, prompt, system=system_prompt,
-                     blind=blind, together=together)
+                     blind=blind, together=together, images=images)
     width = shutil.get_terminal_size((80, 24)).columns
     columns = (sys.stdout.isatty() and not as_json
                and width >= COLUMN_MIN * len(contenders) + 3 * (len(contenders) - 1))

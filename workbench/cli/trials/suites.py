@@ -66,11 +66,13 @@ def suite_create(workspace: Workspace, name: str) -> None:
               help="Answer this prompt from a collection; repeat for more.")
 @click.option("--source", "sources", multiple=True, metavar="FILE[#page=N]",
               help="A source that answers it (handbook.pdf#page=12); repeat for more.")
+@click.option("--image", "image_files", multiple=True, metavar="PATH",
+              help="A picture sent with the prompt (kept by sha256); repeat for more.")
 @pass_workspace
 def suite_add(workspace: Workspace, suite_ref: str, prompt: str, system: str | None,
               reference: str | None, checks: tuple[str, ...], tools: str | None,
               tool_results: str | None, docs: tuple[str, ...],
-              sources: tuple[str, ...]) -> None:
+              sources: tuple[str, ...], image_files: tuple[str, ...]) -> None:
     import json
 
     target = get_suite(workspace.db, suite_ref)
@@ -81,7 +83,7 @@ def suite_add(workspace: Workspace, suite_ref: str, prompt: str, system: str | N
     add_prompt(workspace.db, target.id, SuitePrompt(
         prompt, system, reference, parsed, tools=_json_option(tools, "--tools"),
         tool_results=_json_option(tool_results, "--tool-results"), docs=list(docs),
-        sources=list(sources)))
+        sources=list(sources), images=list(image_files)))
     click.echo(f"Added to '{target.name}' ({len(target.prompts) + 1} prompts).")
 
 
@@ -123,6 +125,8 @@ def suite_show(workspace: Workspace, suite_ref: str, as_json: bool) -> None:
         tools = f"  tools: {', '.join(tool_names(p.tools))}" if p.tools else ""
         click.echo(f"{number:>4}. {p.prompt[:70]!r}" + (f"  [{checks}]" if checks else "")
                    + tools)
+        if p.images:
+            click.echo(f"      images: {len(p.images)}")
         if p.docs or p.sources:
             click.echo("      " + "; ".join(
                 part for part in (f"docs: {', '.join(p.docs)}" if p.docs else "",
