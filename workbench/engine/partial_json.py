@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import json
 import re
-
-import regex
 from dataclasses import dataclass, field
 from typing import Any
+
+import regex
 
 _NUMBER = regex.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
 #: What may still follow a number at the end of the text (``1.``, ``1e-``), or nothing.

@@ -188,7 +188,7 @@ def _hermes(text: str, reader: _Reader) -> PartialTurn:
         if not go_on:
             break
         closer = f"</{tag or 'function'}>"
-        closed = re.compile(r"\s*(?:%s)?\s*(?:```)?\s*" % closer).match(body, end)
+        closed = re.compile(r"\s*(?:" + closer + r")?\s*(?:```)?\s*").match(body, end)
         pos = closed.end() if closed else end
         rest = body[pos:]
         if not rest or closer.startswith(rest) or "```".startswith(rest):
