@@ -7,8 +7,10 @@ with the toolbox's ``run`` and yields, besides the answer's text, the toolbox's 
 call before it runs, each result, each server's notice) as they happen.
 
 The first step uses the ``tool_choice`` asked for (``required`` makes the model call); the
-steps after it are ``auto``, so the model can answer once it has the results. A step's text
-is shown when the step ends (a call's syntax is known only then), as the server does.
+steps after it are ``auto``, so the model can answer once it has the results. Each step's
+text is shown as it is written, less what may be part of a call (the partial parser the
+server streams with, :mod:`workbench.engine.tool_stream`); steps that wrote text are joined
+by a blank line, and the reply's saved text is what was shown.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from workbench.engine import Engine, LoadSettings, ReplyStats, SamplingSettings
-from workbench.engine.tool_loop import LoopResult, tool_steps
+from workbench.engine.tool_loop import LoopResult, StepText, tool_steps
 from workbench.engine.tool_parse import ToolCall
 from workbench.engine.tools import MAX_STEPS, check_tool_choice
 
@@ -78,7 +80,9 @@ class ToolLoopReply:
 
     def __iter__(self) -> Iterator[Any]:
         steps = tool_steps(self._reply_for, self.messages, self.toolbox.run,
-                           tools=self.toolbox.tools or "[]", max_steps=self.max_steps)
+                           tools=self.toolbox.tools or "[]", max_steps=self.max_steps,
+                           stream=True)
+        step_shown = 0  # the loop's step whose text was shown last
         try:
             while not self.stopped:
                 try:
@@ -86,6 +90,14 @@ class ToolLoopReply:
                 except StopIteration as end:
                     self.loop = end.value
                     break
+                if isinstance(event, StepText):
+                    text = event.text
+                    if self.text and step_shown != id(self._current):
+                        text = "\n\n" + text  # a new step's text
+                    step_shown = id(self._current)
+                    self.text += text
+                    yield text
+                    continue
                 if event.result is None:
                     yield self.toolbox.shown(event.call)
                 yield from self.toolbox.drain()
@@ -102,7 +114,3 @@ class ToolLoopReply:
                     self.stats.settings["tool_loop_note"] = self.loop.stopped
                 self.stats.finish_reason = self.stats.finish_reason or "stop"
         yield from self.toolbox.drain()
-        if self.loop is not None:
-            self.text = self.loop.answer
-            if self.text:
-                yield self.text

@@ -181,3 +181,48 @@ def test_an_alias_cannot_carry_tools(space: Workspace) -> None:
 
     with pytest.raises(InvalidInputError, match="given with each request"):
         set_alias(space.db, "toolish", "1", {"tool_choice": "required"})
+
+
+def _assembled(stream) -> tuple[str, list[dict], str | None, int]:
+    """A streamed answer put together as the ``openai`` client's users do: the content, the
+    calls, the finish reason, and how many ``arguments`` deltas came."""
+    content, calls, finish, argument_deltas = "", {}, None, 0
+    for chunk in stream:
+        if not chunk.choices:
+            continue
+        delta = chunk.choices[0].delta
+        content += delta.content or ""
+        for part in delta.tool_calls or []:
+            if part.id:  # a call's first delta: id, type, name, empty arguments
+                assert part.type == "function" and part.function.name
+                assert part.function.arguments == "" and part.index not in calls
+                calls[part.index] = {"name": part.function.name, "arguments": ""}
+            else:
+                assert part.function.name is None and part.function.arguments
+                calls[part.index]["arguments"] += part.function.arguments
+                argument_deltas += 1
+        finish = chunk.choices[0].finish_reason or finish
+    return content, [calls[i] for i in sorted(calls)], finish, argument_deltas
+
+
+@pytest.mark.parametrize(("choice", "tools"), [
+    ("auto", TOOLS), ("required", TOOLS),
+    ({"type": "function", "function": {"name": "get_weather"}}, TOOLS),
+    ("none", TOOLS), (None, None)])
+def test_the_stream_adds_up_to_the_answer(client: openai.OpenAI, choice, tools) -> None:
+    """Streamed as it is written (llama.cpp's partial parse and diffs), the deltas put
+    together are the non-streamed answer at the same seed: content, calls, finish."""
+    extra = {"tools": tools, "tool_choice": choice} if tools else {}
+    for seed in (1, 2):
+        whole = client.chat.completions.create(model="qwen-tools", messages=ASK, seed=seed,
+                                               temperature=0.9, max_tokens=80, **extra)
+        content, calls, finish, pieces = _assembled(client.chat.completions.create(
+            model="qwen-tools", messages=ASK, seed=seed, temperature=0.9, max_tokens=80,
+            stream=True, **extra))
+        message = whole.choices[0].message
+        assert (content or None) == (message.content or None)
+        assert calls == [{"name": c.function.name, "arguments": c.function.arguments}
+                         for c in message.tool_calls or []]
+        assert finish == whole.choices[0].finish_reason
+        if choice not in ("auto", "none", None):  # a forced call: its arguments grow
+            assert finish == "tool_calls" and pieces > 1

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workbench.engine.tool_parse import ToolCall, ToolTurn, parse_reply
+from workbench.engine.tool_stream import ToolStream
 from workbench.engine.tools import MAX_STEPS, bounded_result
 
 
@@ -31,6 +32,14 @@ class LoopResult:
 def steps_line(steps: int) -> str:
     return (f"stopped after {steps} tool steps: the model kept calling tools without "
             "answering")
+
+
+@dataclass(frozen=True)
+class StepText:
+    """Said by :func:`tool_steps` with ``stream``: more of a step's text, as it is written
+    (only what is surely not part of a call: :mod:`~workbench.engine.tool_stream`)."""
+
+    text: str
 
 
 @dataclass(frozen=True)
@@ -57,19 +66,35 @@ def tool_loop(reply_for: Callable[[list[dict[str, Any]], int], Any],
 
 def tool_steps(reply_for: Callable[[list[dict[str, Any]], int], Any],
                messages: list[dict[str, Any]], run_tool: Callable[[ToolCall], str], *,
-               tools: str, max_steps: int = MAX_STEPS
-               ) -> Generator[StepEvent, None, LoopResult]:
+               tools: str, max_steps: int = MAX_STEPS, stream: bool = False
+               ) -> Generator[StepEvent | StepText, None, LoopResult]:
     """:func:`tool_loop` as a generator that yields a :class:`StepEvent` before and after
-    each call (a chat shows them as they happen, and can stop between them); its return
-    value is the :class:`LoopResult`."""
+    each call (a chat shows them as they happen, and can stop between them), and with
+    ``stream`` each step's text as a :class:`StepText` as it is written; its return value
+    is the :class:`LoopResult`."""
     conversation = list(messages)
     result = LoopResult(conversation, "", 0)
     for step in range(max_steps):
         reply = reply_for(conversation, step)
-        text = "".join(reply)
+        shown: ToolStream | None = None
+        pieces = []
+        for piece in reply:
+            pieces.append(piece)
+            if not stream:
+                continue
+            if shown is None:  # the syntax is known once the reply has begun
+                shown = ToolStream(reply.stats.settings.get("tool_format", "generic"), tools)
+            for delta in shown.feed(piece):
+                if delta.content:
+                    yield StepText(delta.content)
+        text = "".join(pieces)
         result.steps = step + 1
         form = reply.stats.settings.get("tool_format", "generic")
         turn: ToolTurn = parse_reply(text, form, tools)
+        if stream and shown is not None:
+            for delta in shown.finish(turn):
+                if delta.content:
+                    yield StepText(delta.content)
         result.problems.extend(turn.problems)
         if not turn.calls:
             conversation.append({"role": "assistant", "content": turn.content})

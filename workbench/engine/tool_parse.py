@@ -332,7 +332,8 @@ def parse_reply(text: str, format: str, tools: str | None = None) -> ToolTurn:
         rest = _harmony(text, turn)
     else:
         rest = _generic(text, turn)
-    turn.content = rest.strip() if turn.calls else rest
+    # leading blanks never count (a streamed reply cannot know yet whether a call follows)
+    turn.content = rest.strip() if turn.calls else rest.lstrip()
     if len(turn.calls) > MAX_CALLS:
         turn.problems.append(f"{len(turn.calls)} calls in one reply; the first {MAX_CALLS} "
                              "were kept")

@@ -58,7 +58,8 @@ from workbench.server.protocol import (
     completion_request,
     parse_body,
 )
-from workbench.server.tools import stream_end, tool_answer, tools_active
+from workbench.server.tool_deltas import end_deltas, tool_deltas
+from workbench.server.tools import tool_answer
 from workbench.settings import get_setting
 from workbench.workspace import Workspace
 
@@ -435,7 +436,7 @@ async def _stream(request: Request, job: Job, events: asyncio.Queue[Event],
                 "choices": [choice]}
 
     ended = False
-    held: list[str] | None = [] if chat and tools_active(wanted.sampling) else None
+    tooling = tool_deltas(chat, wanted.sampling)  # None: no tools, pieces are content
     try:
         if chat:
             yield _sse(chunk(None, role=True))
@@ -446,9 +447,9 @@ async def _stream(request: Request, job: Job, events: asyncio.Queue[Event],
                 return
             if kind == "piece":
                 text = watcher.feed(value)
-                if held is not None:  # a reply that may call tools is read when it ends
-                    held.append(text)
-                elif text:
+                for delta in tooling.feed(text, job) if tooling else []:
+                    yield _sse(chunk(delta.get("content"), delta=delta))
+                if text and tooling is None:
                     yield _sse(chunk(text))
                 if watcher.hit:
                     job.cancel()
@@ -458,7 +459,7 @@ async def _stream(request: Request, job: Job, events: asyncio.Queue[Event],
                 return
             else:
                 ended = True
-                deltas, called = stream_end(held, watcher.flush(), value, wanted.sampling)
+                deltas, called = end_deltas(tooling, watcher.flush(), value)
                 for delta in deltas:
                     yield _sse(chunk(delta.get("content"), delta=delta))
                 yield _sse(chunk(None, called or _finish(value, watcher), delta=last_delta(job)))

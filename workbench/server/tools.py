@@ -5,9 +5,8 @@
 The engine renders and constrains (:mod:`workbench.engine.tools`) and reads the reply
 (:mod:`workbench.engine.tool_parse`); this module checks the request's parts in OpenAI's
 error shape (every tool schema goes through the same bounds as ``response_format``) and
-shapes the answer. A streamed reply that may call tools is held until it ends, then sent as
-its content and one ``tool_calls`` delta per call: a call is only sent once it is known to
-parse and validate.
+shapes the answer. A streamed reply that may call tools is sent as it is written by
+:mod:`workbench.server.tool_deltas`.
 """
 
 from __future__ import annotations
@@ -130,12 +129,6 @@ def answer_message(turn: ToolTurn) -> tuple[dict[str, Any], str | None]:
         "tool_calls"
 
 
-def answer_deltas(turn: ToolTurn) -> tuple[list[dict[str, Any]], str | None]:
-    """The same, as streamed deltas: the content, then one delta per call."""
-    deltas: list[dict[str, Any]] = [{"content": turn.content}] if turn.content else []
-    deltas += [{"tool_calls": [call.openai(index)]} for index, call in enumerate(turn.calls)]
-    return deltas, "tool_calls" if turn.calls else None
-
 def tool_answer(text: str, stats: ReplyStats, sampling: dict[str, Any]
            ) -> tuple[dict[str, Any], str | None]:
     """The chat answer's message (and ``tool_calls`` when it made calls)."""
@@ -143,11 +136,3 @@ def tool_answer(text: str, stats: ReplyStats, sampling: dict[str, Any]
         return {"role": "assistant", "content": text}, None
     return answer_message(read_turn(text, stats, sampling))
 
-
-def stream_end(held: list[str] | None, tail: str, stats: ReplyStats,
-               sampling: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
-    """The last deltas of a stream: the held-back tail, or, for a reply that may call tools
-    (``held``: its whole text), its content and calls."""
-    if held is None:
-        return ([{"content": tail}] if tail else []), None
-    return answer_deltas(read_turn("".join(held) + tail, stats, sampling))
