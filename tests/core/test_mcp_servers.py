@@ -4,6 +4,7 @@ thing) reported in one line within its bound, without taking the caller down."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import resource
 import time
@@ -197,7 +198,10 @@ def test_a_50_mb_result_is_cut_while_reading_with_memory_bounded(tmp_path) -> No
     assert grown_mb < 40, f"reading grew the process by {grown_mb:.0f} MB"
 
 
-def test_a_streamable_http_server_on_loopback(run, tmp_path) -> None:
+@contextlib.contextmanager
+def _http_server(tmp_path, body: str, json_response: bool = False):
+    """A real Streamable HTTP MCP server (the SDK's) on loopback whose one tool returns
+    ``body`` (a Python expression of ``city``); yields its URL, stops it after."""
     import socket
     import subprocess
     import sys
@@ -211,8 +215,9 @@ def test_a_streamable_http_server_on_loopback(run, tmp_path) -> None:
                       "@app.tool()\n"
                       "def get_weather(city: str) -> str:\n"
                       "    'The weather in a city now.'\n"
-                      "    return city + ': sunny'\n"
-                      f"app.run(transport='streamable-http', host='127.0.0.1', port={port})\n")
+                      f"    return {body}\n"
+                      f"app.run(transport='streamable-http', host='127.0.0.1', port={port}, "
+                      f"json_response={json_response})\n")
     process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     try:
@@ -222,7 +227,14 @@ def test_a_streamable_http_server_on_loopback(run, tmp_path) -> None:
                 if client.connect_ex(("127.0.0.1", port)) == 0:
                     break
             time.sleep(0.2)
-        url = f"http://127.0.0.1:{port}/mcp"
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_a_streamable_http_server_on_loopback(run, tmp_path) -> None:
+    with _http_server(tmp_path, "city + ': sunny'") as url:
         assert run("mcp", "add", "near", "--url", url).exit_code == 0
         listed = run("mcp", "tools", "near", "--json")
         assert listed.exit_code == 0, listed.output
@@ -230,6 +242,17 @@ def test_a_streamable_http_server_on_loopback(run, tmp_path) -> None:
         server = McpServer("near", "http", url=url, timeout_s=10)
         with McpConnection(server) as live:
             assert live.call("get_weather", {"city": "Rome"}).text == "Rome: sunny"
-    finally:
-        process.terminate()
-        process.wait(10)
+
+
+def test_a_50_mb_json_answer_over_http_is_refused_with_memory_bounded(tmp_path) -> None:
+    """A server answering in plain JSON (not events) is read through a byte bound: a 50 MB
+    tool result is one line, the connection goes on, and memory does not grow by the 50 MB."""
+    with _http_server(tmp_path, "'y' * 50_000_000", json_response=True) as url:
+        server = McpServer("near", "http", url=url, timeout_s=60)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        with McpConnection(server) as live, pytest.raises(McpError) as refused:
+            live.call("get_weather", {"city": "Rome"})
+        grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert str(refused.value) == ("MCP server 'near': the call of get_weather failed: its "
+                                  "answer is larger than 2.0 MB, the most read from one answer")
+    assert grown_mb < 40, f"reading grew the process by {grown_mb:.0f} MB"

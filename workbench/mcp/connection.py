@@ -61,6 +61,8 @@ class McpConnection:
         self.server = server
         self._report = report or (lambda line: None)
         self.state = ProcessState()
+        #: Lines of answers refused by the HTTP byte bound (workbench.mcp.http_bound).
+        self.refused: list[str] = []
         self.tools: list[McpTool] = []
         self._stack: ExitStack | None = None
         self._portal: BlockingPortal | None = None
@@ -116,7 +118,7 @@ class McpConnection:
         server = self.server
         if server.transport == "stdio":
             return bounded_stdio(server.command, server.env, self.state, self.report)
-        return _http(server.url)
+        return _http(server.url, self.refused)
 
     def _list_tools(self) -> list[McpTool]:
         tools: list[McpTool] = []
@@ -167,6 +169,8 @@ class McpConnection:
         from mcp.shared.exceptions import MCPError
 
         name = self.server.name
+        if self.refused:  # the SDK reports our bound as a closed connection: say the bound
+            return McpError(f"MCP server '{name}': {what} failed: {self.refused[-1]}")
         code = self.state.returncode
         if code is None and self.server.transport == "stdio" and isinstance(error, MCPError) \
                 and "closed" in str(error.error.message).lower():
@@ -218,10 +222,13 @@ class McpConnection:
 
 
 @asynccontextmanager
-async def _http(url: str) -> Any:
+async def _http(url: str, refused: list[str]) -> Any:
     from mcp.client.streamable_http import streamable_http_client
 
-    async with streamable_http_client(url, max_sse_event_size=MAX_MESSAGE_BYTES) as streams:
+    from workbench.mcp.http_bound import bounded_client
+
+    async with bounded_client(refused) as client, streamable_http_client(
+            url, http_client=client, max_sse_event_size=MAX_MESSAGE_BYTES) as streams:
         yield streams[0], streams[1]
 
 
