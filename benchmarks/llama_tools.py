@@ -177,7 +177,7 @@ def main() -> None:
     parser.add_argument("--sdist", type=Path, help="the llama-cpp-python sdist (default: pip)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--only", nargs="+", choices=TOOLS, default=[],
-                        help="build only these tools (llama-batched-bench is the longest)")
+                        help="build only these tools (llama-server takes the longest)")
     parser.add_argument("--timeout", type=float, default=900,
                         help="seconds the build may take; a build cut short resumes")
     args = parser.parse_args()
