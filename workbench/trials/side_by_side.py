@@ -25,7 +25,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psutil
 from sqlite_utils import Database
@@ -35,9 +35,6 @@ from workbench.engine.endpoint_http import is_remote
 from workbench.errors import InvalidInputError
 from workbench.trials.contenders import Contender
 from workbench.trials.together import EngineWorkers, threads_each
-
-if TYPE_CHECKING:
-    from workbench.trials.runner import TrialRun
 
 #: Contenders running at once: two, so each keeps at least half the cores.
 WIDTH = 2
@@ -91,7 +88,9 @@ class Lanes:
     """Run each contender's planned cells in one of :data:`WIDTH` lanes; iterate for
     ``(contender, cell)`` as cells finish (``cell`` None: a lane was stopped mid-cell)."""
 
-    def __init__(self, run: TrialRun, plan: list[tuple[Contender, int, int]]) -> None:
+    def __init__(self, run: Any, plan: list[tuple[Contender, int, int]]) -> None:
+        """``run``: the :class:`~workbench.trials.runner.TrialRun` (not imported: it
+        imports this)."""
         self.run = run
         self.path = database_file(run.db)
         self.threads = threads_each(WIDTH)
