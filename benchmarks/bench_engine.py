@@ -209,7 +209,8 @@ def llama_bench(path: Path, threads: int, tokens: int, repetitions: int = 3
                          capture_output=True, text=True, check=True, timeout=600).stdout
     rows = json.loads(out)
     pp = next(r["avg_ts"] for r in rows if r.get("n_prompt") and not r.get("n_gen"))
-    tg = next(r["avg_ts"] for r in rows if r.get("n_gen") and not r.get("n_prompt"))
+    tg = next((r["avg_ts"] for r in rows if r.get("n_gen") and not r.get("n_prompt")),
+              float("nan"))
     return float(pp), float(tg)
 
 

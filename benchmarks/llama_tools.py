@@ -147,7 +147,9 @@ def build(sdist: Path | None = None, jobs: int = 2, timeout: float = 900,
         "-DLLAMA_BUILD_TOOLS=ON", "-DLLAMA_BUILD_EXAMPLES=OFF", "-DLLAMA_BUILD_TESTS=OFF",
         "-DLLAMA_BUILD_SERVER=ON", "-DLLAMA_CURL=OFF", "-DLLAMA_OPENSSL=OFF",
         "-DLLAMA_BUILD_UI=OFF", "-DLLAMA_USE_PREBUILT_UI=OFF",
-        "-DCMAKE_BUILD_RPATH=$ORIGIN",
+        # llama.cpp's common code and the tools' logic linked in (only the wheel's libraries
+        # are shared), found beside the binaries through $ORIGIN.
+        "-DBUILD_SHARED_LIBS=OFF", "-DCMAKE_BUILD_RPATH=$ORIGIN",
     ]
     if shutil.which("ninja"):
         configure += ["-G", "Ninja"]
@@ -157,7 +159,9 @@ def build(sdist: Path | None = None, jobs: int = 2, timeout: float = 900,
     subprocess.run(["cmake", "--build", str(out), "--config", "Release", "-j", str(jobs),
                     "--target", *(names or TOOLS)], check=True, timeout=timeout)
     target.mkdir(parents=True, exist_ok=True)
-    for so in lib.glob("lib*.so*"):
+    # The wheel's libraries, and the tools' own (llama.cpp builds its common code and each
+    # tool's logic as shared libraries): all beside the binaries, found through $ORIGIN.
+    for so in [*lib.glob("lib*.so*"), *(out / "bin").glob("lib*.so*")]:
         shutil.copy2(so, target / so.name, follow_symlinks=True)
     for name in names or TOOLS:
         built = next((p for p in out.rglob(name) if p.is_file()), None)
@@ -166,10 +170,22 @@ def build(sdist: Path | None = None, jobs: int = 2, timeout: float = 900,
         partial = target / f"{name}.partial"
         shutil.copy2(built, partial)
         partial.rename(target / name)
+    for name in names or TOOLS:
+        check_runs(target / name)
     if all(cached(name) for name in TOOLS):
-        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)  # only once every tool is known to start
     print(f"built {', '.join(TOOLS)} in {time.monotonic() - started:.0f} s")
     return target
+
+
+def check_runs(path: Path) -> None:
+    """The tool starts (its libraries are found): else it is removed from the cache, so the
+    next build makes it again, and the build stops with the loader's reason."""
+    done = subprocess.run([str(path), "--help"], capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        path.unlink()
+        reason = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        sys.exit(f"{path.name}: does not start ({reason[0]})")
 
 
 def main() -> None:
