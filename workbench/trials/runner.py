@@ -41,6 +41,7 @@ from workbench.trials.doc_cells import cell_docs, finish_record, ground_cell
 from workbench.trials.image_prompts import check_contenders_see, suite_carries, with_images
 from workbench.trials.recommend import Bar
 from workbench.trials.sequential import MEETS, stop_text, stop_verdict
+from workbench.trials.side_by_side import Lanes, decide
 from workbench.trials.suites import Suite, get_suite
 from workbench.trials.tool_prompts import Stopped, check_choice_fits, run_tool_cell
 
@@ -98,21 +99,24 @@ class TrialRun(EventStream[TrialProgress]):
 
     @classmethod
     def under(cls, db: Database, engine: Engine, trial_id: int, bar: Bar | None,
-              stop_early: bool = True) -> TrialRun:
+              stop_early: bool = True, together: bool | None = False) -> TrialRun:
         """The run for the user's bar, as the CLI and the window start it: a contender stops
         early once its pass rate settles the bar, and a settled "meets" stops it only when
         no vote or speed part of the bar still needs every reply."""
         return cls(db, engine, trial_id,
                    bar=bar.min_pass_rate if bar is not None else None, stop_early=stop_early,
                    settled_by_pass_rate=bar is None or (bar.min_vote_share is None
-                                                        and bar.min_tps is None))
+                                                        and bar.min_tps is None),
+                   together=together)
 
     def __init__(self, db: Database, engine: Engine, trial_id: int,
                  bar: float | None = None, stop_early: bool = True,
-                 settled_by_pass_rate: bool = True) -> None:
+                 settled_by_pass_rate: bool = True, together: bool | None = False) -> None:
         """``bar``: the pass-rate bar (0-1) a contender may stop early at, when
         ``stop_early``; ``settled_by_pass_rate`` False (other parts of the bar still need
-        every reply, such as votes) stops only on a failing pass rate."""
+        every reply, such as votes) stops only on a failing pass rate. ``together``: two
+        contenders side by side (True), one at a time (False) or as memory allows (None);
+        see :mod:`.side_by_side`."""
         self.bar = bar if stop_early else None
         self.settled_by_pass_rate = settled_by_pass_rate
         self.db = db
@@ -130,13 +134,19 @@ class TrialRun(EventStream[TrialProgress]):
         #: One embedding model process for the whole run (prompts over collections with an
         #: embedding model), started on first use and ended with the run.
         self.embedder = Embedder(share=engine)
+        self.together = together
+        #: Side by side: the lanes running (copies of this run, see .side_by_side), and the
+        #: note a lane adds to its cells' settings record.
+        self._lanes: list[TrialRun] = []
+        self.side_by_side: dict[str, Any] | None = None
 
     def stop(self) -> None:
-        """Cancel from any thread: the running reply ends within a token and is not saved."""
+        """Cancel from any thread: the running replies end within a token and are not saved."""
         self._stop.set()
-        reply = self._reply
-        if reply is not None:
-            reply.stop()
+        for run in [self, *self._lanes]:
+            reply = run._reply
+            if reply is not None:
+                reply.stop()
 
     @property
     def stopped(self) -> bool:
@@ -206,17 +216,24 @@ class TrialRun(EventStream[TrialProgress]):
         started = time.perf_counter()
         ran = 0
         skip: set[int] = set()
+        left: dict[int, int] = {}  # cells planned and not yet run, per contender
+        for contender, _index, _repeat in plan:
+            left[contender.id] = left.get(contender.id, 0) + 1
         try:
-            for position, (contender, index, repeat) in enumerate(plan):
-                if self._stop.is_set():
-                    break
-                if contender.id in skip:
-                    continue
-                cell = self._run_cell(contender, index, repeat)
+            cells = self._cells(plan, skip)
+            side, why = decide(self.db, list({c.id: c for c, _i, _r in plan}.values()),
+                               self.together)
+            if side:
+                lanes = Lanes(self, plan)
+                lanes.skip = skip
+                cells = iter(lanes)
+                yield TrialProgress(self.trial_id, done, self.total, None, message=why)
+            for contender, cell in cells:
                 if cell is None:  # stopped in the middle: not a result, not saved
                     break
                 done += 1
                 ran += 1
+                left[contender.id] -= 1
                 elapsed = time.perf_counter() - started
                 eta = elapsed / ran * (self.total - done)
                 yield TrialProgress(self.trial_id, done, self.total, eta, cell,
@@ -224,13 +241,13 @@ class TrialRun(EventStream[TrialProgress]):
                 settled = self._settled(contender)
                 if settled:
                     skip.add(contender.id)
-                    self.total -= sum(1 for c, _i, _r in plan[position + 1:]
-                                      if c.id == contender.id)
+                    self.total -= left[contender.id]
                     yield TrialProgress(self.trial_id, done, self.total, None,
                                         message=f"{contender.label} {settled}",
                                         contender=contender.label)
             else:
-                yield from self._judge()
+                if not self._stop.is_set():
+                    yield from self._judge()
                 status = "cancelled" if self._stop.is_set() else "done"
         except WorkbenchError:
             status = "error"
@@ -238,6 +255,19 @@ class TrialRun(EventStream[TrialProgress]):
         finally:
             self.embedder.close()
             store.set_trial_status(self.db, self.trial_id, status)
+
+    def _cells(self, plan: list[tuple[Contender, int, int]], skip: set[int]
+               ) -> Iterator[tuple[Contender, dict[str, Any] | None]]:
+        """One cell after another on the run's engine (``cell`` None: stopped mid-cell)."""
+        for contender, index, repeat in plan:
+            if self._stop.is_set():
+                return
+            if contender.id in skip:
+                continue
+            cell = self._run_cell(contender, index, repeat)
+            yield contender, cell
+            if cell is None:
+                return
 
     def _judge(self) -> Iterator[TrialProgress]:
         """After every contender's cells: the judge checks, graded in one pass (see
@@ -284,6 +314,8 @@ class TrialRun(EventStream[TrialProgress]):
         if reply.stopped:
             return None
         stats = reply.stats
+        if self.side_by_side:  # the one difference in a cell run beside another contender
+            stats.settings["side_by_side"] = self.side_by_side
         grounding = finish_record(grounding, reply.text)
         passed, results = run_checks(prompt.checks, reply.text, stats.completion_tokens,
                                      stats.total_ms, prompt=prompt.prompt, cut=reply.note,
@@ -341,6 +373,8 @@ class TrialRun(EventStream[TrialProgress]):
         if self._stop.is_set():
             return None
         stats = made.stats
+        if self.side_by_side:
+            stats.settings["side_by_side"] = self.side_by_side
         passed, results = run_checks(prompt.checks, made.answer, stats.completion_tokens,
                                      stats.total_ms, prompt=prompt.prompt, cut=made.note,
                                      calls=made.record["calls"])

@@ -300,7 +300,8 @@ class TrialsPage(SuitesPart, PromptEditorPart, ResultsPart, QWidget):
         def job(db: Database) -> TrialRun:
             trial_id = create_trial(db, suite_id, build_contenders(db, chosen), seed=seed,
                                     repeats=repeats)
-            return TrialRun.under(db, services.engine, trial_id, bar)
+            # Two contenders side by side when memory allows (as `trial run` does).
+            return TrialRun.under(db, services.engine, trial_id, bar, together=None)
 
         self._run(job)
 
@@ -309,7 +310,8 @@ class TrialsPage(SuitesPart, PromptEditorPart, ResultsPart, QWidget):
         if trial_id is None:
             return
         services, bar = self.services, self.bar()
-        self._run(lambda db: TrialRun.under(db, services.engine, trial_id, bar))
+        self._run(lambda db: TrialRun.under(db, services.engine, trial_id, bar,
+                                            together=None))
 
     def _run(self, job: Any) -> None:
         self.run_button.setEnabled(False)
@@ -349,6 +351,8 @@ class TrialsPage(SuitesPart, PromptEditorPart, ResultsPart, QWidget):
         self._show_cells(progress.done, progress.total)
         if progress.message.startswith("judging"):
             self.cells.setText(progress.message.capitalize())
+        elif " side by side" in progress.message:
+            self.show_status(progress.message[:1].upper() + progress.message[1:])
         done = progress.done >= progress.total
         self.eta.setText(f"about {human_eta(max(1.0, progress.eta_s))} left"
                          if progress.eta_s is not None and not done else "")
@@ -366,7 +370,7 @@ class TrialsPage(SuitesPart, PromptEditorPart, ResultsPart, QWidget):
             self.progress.setRange(0, 1)
             self.progress.setValue(0)
             self.cells.setText("")
-        if self.status.text() == "Running…":
+        if self.status.text() == "Running…" or " side by side" in self.status.text():
             self.show_status("")
         self.refresh()
 
