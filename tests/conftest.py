@@ -76,6 +76,23 @@ def db(workspace):
     return workspace.db
 
 
+@pytest.fixture
+def cli_run(workspace):
+    """The command line as a user types it, on this test's workspace: ``cli_run("models",
+    "list")`` is ``llm-workbench --data-dir WORKSPACE models list`` (keywords, such as
+    ``input=``, go to click's runner)."""
+    from click.testing import CliRunner
+
+    from workbench.cli import cli
+
+    runner = CliRunner()
+
+    def invoke(*args: str, **kwargs):
+        return runner.invoke(cli, ["--data-dir", str(workspace.root), *args], **kwargs)
+
+    return invoke
+
+
 @pytest.fixture(scope="session")
 def engine():
     """One engine for the session: tests that use the same settings reuse the loaded model."""
