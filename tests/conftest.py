@@ -7,8 +7,6 @@ its installed files without importing the package.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -34,13 +32,10 @@ def model_path() -> Path:
 @pytest.fixture(scope="session")
 def no_template_model(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The test model with ``tokenizer.chat_template`` removed, written by the gguf package."""
-    target = tmp_path_factory.mktemp("gguf") / "SmolLM2-no-template.gguf"
-    subprocess.run(
-        [sys.executable, "-m", "gguf.scripts.gguf_new_metadata", "--remove-metadata",
-         "tokenizer.chat_template", "--force", str(model_path), str(target)],
-        check=True, capture_output=True, stdin=subprocess.DEVNULL,
-    )
-    return target
+    from tests.core.gguf_variants import make_variant
+
+    return make_variant(model_path, tmp_path_factory.mktemp("gguf"), "SmolLM2-no-template",
+                        remove=("tokenizer.chat_template",))
 
 
 @pytest.fixture(scope="session")
@@ -76,6 +71,23 @@ def db(workspace):
     return workspace.db
 
 
+@pytest.fixture
+def cli_run(workspace):
+    """The command line as a user types it, on this test's workspace: ``cli_run("models",
+    "list")`` is ``llm-workbench --data-dir WORKSPACE models list`` (keywords, such as
+    ``input=``, go to click's runner)."""
+    from click.testing import CliRunner
+
+    from workbench.cli import cli
+
+    runner = CliRunner()
+
+    def invoke(*args: str, **kwargs):
+        return runner.invoke(cli, ["--data-dir", str(workspace.root), *args], **kwargs)
+
+    return invoke
+
+
 @pytest.fixture(scope="session")
 def engine():
     """One engine for the session: tests that use the same settings reuse the loaded model."""
@@ -107,13 +119,10 @@ def vision_twin(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     """A copy of the test model under another name (other contents, so the library holds it
     beside the text-only demo model): paired with ``mmproj`` where a test needs a model that
     sees and one that does not."""
-    target = tmp_path_factory.mktemp("vision-twin") / "SmolVision-135M.gguf"
-    subprocess.run(
-        [sys.executable, "-m", "gguf.scripts.gguf_new_metadata", "--general-name",
-         "SmolVision", "--force", str(model_path), str(target)],
-        check=True, capture_output=True, stdin=subprocess.DEVNULL,
-    )
-    return target
+    from tests.core.gguf_variants import make_variant
+
+    return make_variant(model_path, tmp_path_factory.mktemp("vision-twin"), "SmolVision-135M",
+                        general_name="SmolVision")
 
 
 @pytest.fixture(scope="session")

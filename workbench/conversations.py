@@ -93,6 +93,30 @@ def get_conversation(db: Database, conversation_id: int) -> dict[str, Any]:
     return rows[0]
 
 
+def chat_setting(db: Database, conversation_id: int, key: str) -> Any:
+    """One value kept in the conversation's ``settings`` JSON (the collections it answers
+    from, the MCP servers it uses): None when absent, unreadable or the chat is gone."""
+    row = db.execute("SELECT settings FROM conversations WHERE id = ?",
+                     [conversation_id]).fetchone()
+    try:
+        value = json.loads(row[0] or "{}") if row else {}
+    except ValueError:
+        return None
+    return value.get(key) if isinstance(value, dict) else None
+
+
+def set_chat_setting(db: Database, conversation_id: int, key: str, value: Any) -> None:
+    """Keep ``key`` in the conversation's ``settings`` JSON beside the keys already there
+    (an unreadable value is replaced); NotFoundError naming the conversation if it is gone."""
+    row = get_conversation(db, conversation_id)
+    try:
+        settings = json.loads(row.get("settings") or "{}")
+    except ValueError:
+        settings = {}
+    settings = {**(settings if isinstance(settings, dict) else {}), key: value}
+    db.table("conversations").update(conversation_id, {"settings": json.dumps(settings)})
+
+
 def list_conversations(db: Database, limit: int | None = None) -> list[dict[str, Any]]:
     sql = """
         select c.id, c.title, c.model_id, m.name as model_name, c.created_at, c.updated_at,

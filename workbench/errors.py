@@ -7,6 +7,8 @@ the thing and the reason. The CLI and the window show that line, never a traceba
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
+
 
 class WorkbenchError(Exception):
     """Root of every error meant for the user: ``str(error)`` is the whole message."""
@@ -57,6 +59,15 @@ class DownloadError(WorkbenchError):
 
 class InvalidInputError(WorkbenchError):
     """A value the user gave (an option, a file to import) is not usable."""
+
+
+def refuse_unknown_keys(value: Iterable[str], known: Collection[str], where: str) -> None:
+    """One line for the first key of VALUE (a dict's keys) not in KNOWN, naming the known ones:
+    ``check judge: unknown key 'rubrik' (known: model, rubric)``."""
+    unknown = sorted(set(value) - set(known))
+    if unknown:
+        raise InvalidInputError(f"{where}: unknown key '{unknown[0]}' "
+                                f"(known: {', '.join(sorted(known))})")
 
 
 class TemplateError(WorkbenchError):

@@ -28,6 +28,21 @@ def make_pdf(path: Path, facts: dict[int, str] = PDF_FACTS) -> Path:
     return path
 
 
+def papers_collection(db, root: Path, notes: str | None = None) -> Path:
+    """The collection "papers" most documents tests ask about: ROOT holds the handbook PDF
+    (``PDF_FACTS``) and, given NOTES, ``notes.md``; added and indexed by keyword."""
+    from workbench.documents.collections import add_collection
+    from workbench.documents.indexing import index
+
+    root.mkdir(parents=True, exist_ok=True)
+    make_pdf(root / "handbook.pdf")
+    if notes is not None:
+        (root / "notes.md").write_text(notes)
+    add_collection(db, "papers", [str(root)])
+    list(index(db, "papers"))
+    return root
+
+
 def make_scanned_pdf(path: Path) -> Path:
     """Pages with only a drawing on them, no text layer: what a scanner makes."""
     from reportlab.lib.pagesizes import A4

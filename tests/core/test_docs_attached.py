@@ -7,12 +7,12 @@ Real llama.cpp with the test model; nothing checks the model's wording."""
 from __future__ import annotations
 
 import pytest
-from docs_files import PDF_FACTS, make_pdf
+from docs_files import PDF_FACTS, papers_collection
 
 from workbench import conversations as convs
 from workbench.chat_runner import ChatRunner, Finished, TurnRequest, load_conversation
 from workbench.documents.attached import attach_collections, attached_collections
-from workbench.documents.collections import add_collection, remove_collection
+from workbench.documents.collections import remove_collection
 from workbench.documents.indexing import index
 from workbench.documents.passage import passage_context
 from workbench.errors import NotFoundError
@@ -23,15 +23,9 @@ SMALL = {"n_ctx": 1024, "n_threads": 1, "max_tokens": 6, "seed": 1}
 
 @pytest.fixture
 def papers(db, tmp_path, library_model):
-    root = tmp_path / "papers"
-    root.mkdir()
-    make_pdf(root / "handbook.pdf")
     notes = "# Notes\n\n" + "\n\n".join(f"Paragraph {i}: the canteen serves soup number {i} "
                                         "on Fridays, " + "with bread " * 40 for i in range(6))
-    (root / "notes.md").write_text(notes)
-    add_collection(db, "papers", [str(root)])
-    list(index(db, "papers"))
-    return root
+    return papers_collection(db, tmp_path / "papers", notes)
 
 
 def model_id(db) -> int:

@@ -10,12 +10,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
-from docs_files import PDF_FACTS, make_pdf
+from docs_files import PDF_FACTS, papers_collection
 
 from workbench import conversations as convs
 from workbench.chat_runner import ChatRunner, Finished, TurnRequest
-from workbench.cli import cli
 from workbench.documents.collections import add_collection
 from workbench.documents.grounding import fit_passages
 from workbench.documents.indexing import index
@@ -27,13 +25,8 @@ SMALL = {"n_ctx": 1024, "n_threads": 1, "max_tokens": 8, "seed": 1}
 
 @pytest.fixture
 def papers(db, tmp_path, library_model):
-    root = tmp_path / "papers"
-    root.mkdir()
-    make_pdf(root / "handbook.pdf")
-    (root / "notes.md").write_text("# Notes\n\nThe canteen serves soup on Fridays.\n")
-    add_collection(db, "papers", [str(root)])
-    list(index(db, "papers"))
-    return root
+    return papers_collection(db, tmp_path / "papers",
+                             "# Notes\n\nThe canteen serves soup on Fridays.\n")
 
 
 def test_the_prompt_holds_the_passage_and_the_reply_records_its_citation(
@@ -105,17 +98,9 @@ def test_fitting_keeps_whole_passages_then_shortens_one_then_stops() -> None:
     assert none.passages == [] and none.message("Q?") == "Q?" and none.cut
 
 
-@pytest.fixture
-def run(workspace):
-    def invoke(*args: str):
-        return CliRunner().invoke(cli, ["--data-dir", str(workspace.root), *args])
-
-    return invoke
-
-
-def test_cli_chat_docs_json_cites_the_page_and_history_lists_it(run, db, papers) -> None:
-    result = run("chat", "1", QUESTION, "--docs", "papers", "--format", "json", "--k", "2",
-                 "--ctx", "1024", "--threads", "1", "--max-tokens", "8", "--seed", "1")
+def test_cli_chat_docs_json_cites_the_page_and_history_lists_it(cli_run, db, papers) -> None:
+    result = cli_run("chat", "1", QUESTION, "--docs", "papers", "--format", "json", "--k", "2",
+                     "--ctx", "1024", "--threads", "1", "--max-tokens", "8", "--seed", "1")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     first = data["citations"][0]
@@ -123,17 +108,17 @@ def test_cli_chat_docs_json_cites_the_page_and_history_lists_it(run, db, papers)
         "papers", str(papers / "handbook.pdf"), 2)
     assert {"chunk_id", "score", "section"} <= set(first) and len(data["citations"]) <= 2
     assert data["text"] == convs.get_message(db, data["message_id"]).content
-    shown = run("history", "show", str(data["conversation_id"])).output
+    shown = cli_run("history", "show", str(data["conversation_id"])).output
     assert "[1] " + str(papers / "handbook.pdf") + "#page=2 (papers, passage" in shown
-    text = run("chat", "1", QUESTION, "--docs", "papers", "--k", "1", "--ctx", "1024",
-               "--threads", "1", "--max-tokens", "4", "--seed", "1")
+    text = cli_run("chat", "1", QUESTION, "--docs", "papers", "--k", "1", "--ctx", "1024",
+                   "--threads", "1", "--max-tokens", "4", "--seed", "1")
     assert text.exit_code == 0, text.output
     assert "Sources:\n[1] " + str(papers / "handbook.pdf") + "#page=2" in text.stdout
 
 
-def test_cli_chat_unknown_collection_is_one_line_and_saves_nothing(run, db,
+def test_cli_chat_unknown_collection_is_one_line_and_saves_nothing(cli_run, db,
                                                                    library_model) -> None:
-    result = run("chat", "1", QUESTION, "--docs", "nosuch")
+    result = cli_run("chat", "1", QUESTION, "--docs", "nosuch")
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == 1 and lines == [
         "Error: no collection named 'nosuch' (see: docs list)"], result.output

@@ -9,11 +9,10 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from docs_files import PDF_FACTS, make_pdf
+from docs_files import PDF_FACTS, papers_collection
 
 from workbench.cli import cli
-from workbench.documents.collections import add_collection, remove_collection
-from workbench.documents.indexing import index
+from workbench.documents.collections import remove_collection
 from workbench.errors import InvalidInputError, NotFoundError, WorkbenchError
 from workbench.library import update_settings
 from workbench.trials import store
@@ -27,11 +26,7 @@ BASE = {"n_ctx": 2048, "n_threads": 1, "gpu_layers": 0, "temperature": 0.0, "see
 
 @pytest.fixture
 def papers(db, tmp_path, library_model):
-    root = tmp_path / "papers"
-    root.mkdir()
-    make_pdf(root / "handbook.pdf")
-    add_collection(db, "papers", [str(root)])
-    list(index(db, "papers"))
+    root = papers_collection(db, tmp_path / "papers")
     update_settings(db, library_model.id, {"n_threads": 1, "n_ctx": 2048, "gpu_layers": 0})
     return root
 

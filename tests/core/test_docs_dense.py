@@ -11,10 +11,8 @@ import os
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from docs_files import MARKDOWN, PDF_FACTS, make_docx, make_pdf
 
-from workbench.cli import cli
 from workbench.documents.collections import (
     add_collection,
     get_collection,
@@ -173,14 +171,6 @@ def test_requests_never_exceed_the_engines_bound() -> None:
     assert [t for group in groups for t in group] == texts
     for group in groups:
         assert sum(min(len(t.encode()) + 2, 2048) for t in group) <= MAX_TOTAL_TOKENS
-
-
-@pytest.fixture
-def cli_run(workspace):
-    def invoke(*args: str):
-        return CliRunner().invoke(cli, ["--data-dir", str(workspace.root), *args])
-
-    return invoke
 
 
 def test_cli_embed_model_search_methods_and_chat_citation(cli_run, db, folder,

@@ -13,11 +13,9 @@ import re
 
 import pytest
 from click.testing import CliRunner
-from docs_files import PDF_FACTS, make_pdf
+from docs_files import PDF_FACTS, papers_collection
 
 from workbench.cli import cli
-from workbench.documents.collections import add_collection
-from workbench.documents.indexing import index
 from workbench.errors import InvalidInputError, NotFoundError
 from workbench.library import update_settings
 from workbench.trials import store
@@ -40,12 +38,8 @@ SOUP = "When does the canteen serve soup?"
 
 @pytest.fixture
 def papers(db, tmp_path, library_model):
-    root = tmp_path / "papers"
-    root.mkdir()
-    make_pdf(root / "handbook.pdf")
-    (root / "notes.md").write_text("# Canteen\n\nThe canteen serves soup on Fridays.\n")
-    add_collection(db, "papers", [str(root)])
-    list(index(db, "papers"))
+    root = papers_collection(db, tmp_path / "papers",
+                             "# Canteen\n\nThe canteen serves soup on Fridays.\n")
     update_settings(db, library_model.id, {"n_threads": 1, "n_ctx": 2048, "gpu_layers": 0})
     return root
 

@@ -23,16 +23,6 @@ from workbench.trials.report import _md, _md_table
 HOSTILE = "\x1b[2J\x1b]0;pwned\x07\x1b]52;c;ZWNobyBoaQ==\x07\x9b31m\u202egnp.exe"
 
 
-@pytest.fixture
-def run(workspace):
-    runner = CliRunner()
-
-    def invoke(*args: str, input: str | bytes | None = None):
-        return runner.invoke(cli, ["--data-dir", str(workspace.root), *args], input=input)
-
-    return invoke
-
-
 def one_line_error(result) -> str:
     assert result.exit_code == 1, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
@@ -41,9 +31,9 @@ def one_line_error(result) -> str:
 
 
 @pytest.mark.parametrize("threads", ["5000", "100000", "0", "-3", str(max_threads() + 1)])
-def test_thread_counts_past_the_bound_are_refused(run, library_model, threads) -> None:
+def test_thread_counts_past_the_bound_are_refused(cli_run, library_model, threads) -> None:
     started = time.perf_counter()
-    line = one_line_error(run("chat", "1", "hi", "--threads", threads))
+    line = one_line_error(cli_run("chat", "1", "hi", "--threads", threads))
     assert "threads" in line and f"from 1 to {max_threads()}" in line
     assert time.perf_counter() - started < 5
 
@@ -52,21 +42,21 @@ def test_the_thread_bound_is_sane() -> None:
     assert 64 <= max_threads() <= 512
 
 
-def test_prompt_from_stdin(run, library_model) -> None:
-    result = run("chat", "1", "-", "--max-tokens", "4", "--seed", "1", "--ctx", "1024",
-                 input="Say hello.\n")
+def test_prompt_from_stdin(cli_run, library_model) -> None:
+    result = cli_run("chat", "1", "-", "--max-tokens", "4", "--seed", "1", "--ctx", "1024",
+                     input="Say hello.\n")
     assert result.exit_code == 0, result.output
-    shown = run("history", "show", "1")
+    shown = cli_run("history", "show", "1")
     assert "[user] Say hello." in shown.output
 
 
-def test_a_megabyte_prompt_from_a_file(run, library_model, tmp_path: Path) -> None:
+def test_a_megabyte_prompt_from_a_file(cli_run, library_model, tmp_path: Path) -> None:
     """A prompt too long for any command line gets through, and is refused by the context
     length (one line), not by the system's argument limit."""
     big = tmp_path / "long.txt"
     big.write_text("All work and no play makes a dull model. " * 25_000)
     assert big.stat().st_size > 1_000_000
-    line = one_line_error(run("chat", "1", "--prompt-file", str(big), "--ctx", "1024"))
+    line = one_line_error(cli_run("chat", "1", "--prompt-file", str(big), "--ctx", "1024"))
     assert "do not fit the 1,024-token context" in line
 
 
@@ -78,34 +68,34 @@ def test_a_megabyte_prompt_from_a_file(run, library_model, tmp_path: Path) -> No
     (["-"], b"   \n", "prompt: empty"),
     ([], None, "prompt: missing"),
 ], ids=["stdin-latin1", "stdin-utf16", "argument", "system", "empty", "missing"])
-def test_bad_prompts_are_one_line(run, library_model, args, stdin, reason) -> None:
-    assert reason in one_line_error(run("chat", "1", *args, input=stdin))
+def test_bad_prompts_are_one_line(cli_run, library_model, args, stdin, reason) -> None:
+    assert reason in one_line_error(cli_run("chat", "1", *args, input=stdin))
 
 
-def test_bad_prompt_files_are_one_line(run, library_model, tmp_path: Path) -> None:
+def test_bad_prompt_files_are_one_line(cli_run, library_model, tmp_path: Path) -> None:
     latin = tmp_path / "latin1.txt"
     latin.write_bytes("Grüße".encode("latin-1"))
     assert f"prompt file {latin}: not valid UTF-8" in one_line_error(
-        run("chat", "1", "--prompt-file", str(latin)))
+        cli_run("chat", "1", "--prompt-file", str(latin)))
     missing = tmp_path / "nope.txt"
     assert "cannot read (No such file or directory)" in one_line_error(
-        run("chat", "1", "--prompt-file", str(missing)))
+        cli_run("chat", "1", "--prompt-file", str(missing)))
     assert "not two of them" in one_line_error(
-        run("chat", "1", "hi", "--prompt-file", str(latin)))
+        cli_run("chat", "1", "hi", "--prompt-file", str(latin)))
 
 
-def test_history_export_to_a_missing_folder(run, db, tmp_path: Path) -> None:
+def test_history_export_to_a_missing_folder(cli_run, db, tmp_path: Path) -> None:
     conversation = create_conversation(db, model_id=None, title="t")
     add_message(db, conversation, "user", "hello", parent_id=None)
     target = tmp_path / "missing" / "dir" / "x.md"
-    line = one_line_error(run("history", "export", str(conversation), "-o", str(target)))
+    line = one_line_error(cli_run("history", "export", str(conversation), "-o", str(target)))
     assert f"{target}: cannot write (the folder" in line
     a_file = tmp_path / "plain.txt"
     a_file.write_text("not a folder")
     assert "cannot write" in one_line_error(
-        run("history", "export", str(conversation), "-o", str(a_file / "x.md")))
+        cli_run("history", "export", str(conversation), "-o", str(a_file / "x.md")))
     good = tmp_path / "ok.md"
-    assert run("history", "export", str(conversation), "-o", str(good)).exit_code == 0
+    assert cli_run("history", "export", str(conversation), "-o", str(good)).exit_code == 0
     assert "hello" in good.read_text() and not list(tmp_path.glob(".*.tmp"))
 
 
@@ -130,7 +120,7 @@ def test_the_guard_keeps_text_and_its_own_bold(capsys) -> None:
         guard.write(b"bytes")  # type: ignore[arg-type]
 
 
-def test_file_metadata_reaches_the_terminal_escaped(run, model_path: Path, tmp_path: Path,
+def test_file_metadata_reaches_the_terminal_escaped(cli_run, model_path: Path, tmp_path: Path,
                                                      monkeypatch) -> None:
     """A licence and a name with escape sequences, shown by models add/list/show on a
     terminal: every sequence is visible, none reaches the terminal."""
@@ -141,18 +131,18 @@ def test_file_metadata_reaches_the_terminal_escaped(run, model_path: Path, tmp_p
                                       "general.architecture", craft.STRING,
                                       craft.string("llama")))
     monkeypatch.setattr(safe_text, "is_terminal", lambda stream: True)
-    outputs = [run("models", "add", str(hostile), "--name", "evil" + HOSTILE).output,
-               run("models", "list").output, run("models", "show", "evil").output,
-               run("models", "show", "nothing" + HOSTILE).output]
+    outputs = [cli_run("models", "add", str(hostile), "--name", "evil" + HOSTILE).output,
+               cli_run("models", "list").output, cli_run("models", "show", "evil").output,
+               cli_run("models", "show", "nothing" + HOSTILE).output]
     for output in outputs:
         assert "\x1b" not in output and "\x9b" not in output and "\u202e" not in output, output
     assert "\\x1b]52;c;" in outputs[2] and "\\u202e" in outputs[2]
     assert "Error:" in outputs[3] and "\\x1b]0;pwned" in outputs[3]
 
 
-def test_output_to_a_pipe_is_left_alone(run, library_model) -> None:
+def test_output_to_a_pipe_is_left_alone(cli_run, library_model) -> None:
     assert sys.stdout is not None
-    result = run("models", "list", "--json")
+    result = cli_run("models", "list", "--json")
     assert result.exit_code == 0 and "SmolLM2" in result.output
 
 
@@ -180,16 +170,16 @@ def test_markdown_escapes_raw_html() -> None:
     (["--top-p", "-3"], "top_p"), (["--max-tokens", "-5"], "max_tokens"),
     (["--max-tokens", "0"], "max_tokens"),
 ])
-def test_impossible_sampling_values_are_refused(run, library_model, args, name) -> None:
-    line = one_line_error(run("chat", "1", "hi", *args))
+def test_impossible_sampling_values_are_refused(cli_run, library_model, args, name) -> None:
+    line = one_line_error(cli_run("chat", "1", "hi", *args))
     assert f"setting {name}=" in line and "must be" in line
 
 
 @pytest.mark.parametrize(("item", "name"), [("use_mmap=maybe", "use_mmap"),
                                             ("n_batch=0", "n_batch"), ("top_k=-1", "top_k")])
-def test_impossible_set_values_are_refused(run, library_model, item, name) -> None:
-    line = one_line_error(run("compare", "-m", "1", "--set", item, "-m", "1", "--set",
-                              "seed=2", "--max-tokens", "2", "hi"))
+def test_impossible_set_values_are_refused(cli_run, library_model, item, name) -> None:
+    line = one_line_error(cli_run("compare", "-m", "1", "--set", item, "-m", "1", "--set",
+                                  "seed=2", "--max-tokens", "2", "hi"))
     assert f"setting {name}=" in line
 
 
@@ -223,17 +213,17 @@ def test_a_data_folder_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not Path("/proc/version").exists(), reason="needs /proc")
-def test_history_export_into_proc_says_why(run, db) -> None:
+def test_history_export_into_proc_says_why(cli_run, db) -> None:
     conversation = create_conversation(db, model_id=None, title="t")
     add_message(db, conversation, "user", "hello", parent_id=None)
-    line = one_line_error(run("history", "export", str(conversation), "-o", "/proc/version"))
+    line = one_line_error(cli_run("history", "export", str(conversation), "-o", "/proc/version"))
     assert "the folder /proc does not take new files" in line
     assert "No such file" not in line
 
 
-def test_suite_add_with_a_byte_that_is_not_utf8(run, db) -> None:
-    assert run("suite", "create", "s").exit_code == 0
-    line = one_line_error(run("suite", "add", "s", "x\udcff"))
+def test_suite_add_with_a_byte_that_is_not_utf8(cli_run, db) -> None:
+    assert cli_run("suite", "create", "s").exit_code == 0
+    line = one_line_error(cli_run("suite", "add", "s", "x\udcff"))
     assert "'prompt' has a lone surrogate" in line
 
 

@@ -10,10 +10,8 @@ import resource
 import time
 
 import pytest
-from click.testing import CliRunner
 from mcp_servers import write_server
 
-from workbench.cli import cli
 from workbench.errors import InvalidInputError, McpError, NotFoundError, OfflineError
 from workbench.mcp.connection import McpConnection
 from workbench.mcp.servers import (
@@ -27,41 +25,33 @@ from workbench.mcp.transport import MAX_MESSAGE_BYTES
 from workbench.settings import set_setting
 
 
-@pytest.fixture
-def run(workspace):
-    def invoke(*args: str, **kwargs):
-        return CliRunner().invoke(cli, ["--data-dir", str(workspace.root), *args], **kwargs)
-
-    return invoke
-
-
 def _server(tmp_path, mode=None, timeout_s=5.0) -> McpServer:
     return McpServer(mode or "weather", "stdio", write_server(tmp_path, mode),
                      timeout_s=timeout_s)
 
 
-def test_add_list_tools_rm_from_the_cli(run, tmp_path) -> None:
+def test_add_list_tools_rm_from_the_cli(cli_run, tmp_path) -> None:
     command = write_server(tmp_path)
-    added = run("mcp", "add", "weather", "--", *command)
+    added = cli_run("mcp", "add", "weather", "--", *command)
     assert added.exit_code == 0, added.output
-    listed = json.loads(run("mcp", "list", "--json").output)
+    listed = json.loads(cli_run("mcp", "list", "--json").output)
     assert [(s["name"], s["transport"], s["command"]) for s in listed] == [
         ("weather", "stdio", command)]
-    tools = run("mcp", "tools", "weather", "--json")
+    tools = cli_run("mcp", "tools", "weather", "--json")
     assert tools.exit_code == 0, tools.output
     (tool,) = json.loads(tools.output)
     assert tool["name"] == "get_weather" and tool["server"] == "weather"
     assert tool["input_schema"]["required"] == ["city"]
-    assert "get_weather" in run("mcp", "tools", "weather").output
-    again = run("mcp", "add", "weather", "--", *command)
+    assert "get_weather" in cli_run("mcp", "tools", "weather").output
+    again = cli_run("mcp", "add", "weather", "--", *command)
     assert again.exit_code == 1 and "already added" in again.output
-    assert run("mcp", "rm", "weather").exit_code == 0
-    assert json.loads(run("mcp", "list", "--json").output) == []
-    gone = run("mcp", "tools", "weather")
+    assert cli_run("mcp", "rm", "weather").exit_code == 0
+    assert json.loads(cli_run("mcp", "list", "--json").output) == []
+    gone = cli_run("mcp", "tools", "weather")
     assert gone.exit_code == 1 and "not added" in gone.output
 
 
-def test_import_of_an_mcpservers_file(run, db, tmp_path) -> None:
+def test_import_of_an_mcpservers_file(cli_run, db, tmp_path) -> None:
     config = tmp_path / "claude_desktop_config.json"
     config.write_text(json.dumps({"mcpServers": {
         "files": {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-filesystem",
@@ -70,7 +60,7 @@ def test_import_of_an_mcpservers_file(run, db, tmp_path) -> None:
         "bad name!": {"command": "x"},
         "noargs": {"command": "srv", "args": "not a list"},
         "off": {"command": "srv", "disabled": True}}}))
-    done = run("mcp", "import", str(config))
+    done = cli_run("mcp", "import", str(config))
     assert done.exit_code == 0, done.output
     assert "2 added, 3 skipped" in done.output
     servers = {s.name: s for s in list_servers(db)}
@@ -80,10 +70,10 @@ def test_import_of_an_mcpservers_file(run, db, tmp_path) -> None:
     assert "args must be a list" in done.output and "disabled" in done.output
     not_json = tmp_path / "x.json"
     not_json.write_text("{nope")
-    bad = run("mcp", "import", str(not_json))
+    bad = cli_run("mcp", "import", str(not_json))
     assert bad.exit_code == 1 and "not JSON" in bad.output
     not_json.write_text("{}")
-    assert "no \"mcpServers\" object" in run("mcp", "import", str(not_json)).output
+    assert "no \"mcpServers\" object" in cli_run("mcp", "import", str(not_json)).output
 
 
 def test_bad_additions_are_one_line(db) -> None:
@@ -233,10 +223,10 @@ def _http_server(tmp_path, body: str, json_response: bool = False):
         process.wait(10)
 
 
-def test_a_streamable_http_server_on_loopback(run, tmp_path) -> None:
+def test_a_streamable_http_server_on_loopback(cli_run, tmp_path) -> None:
     with _http_server(tmp_path, "city + ': sunny'") as url:
-        assert run("mcp", "add", "near", "--url", url).exit_code == 0
-        listed = run("mcp", "tools", "near", "--json")
+        assert cli_run("mcp", "add", "near", "--url", url).exit_code == 0
+        listed = cli_run("mcp", "tools", "near", "--json")
         assert listed.exit_code == 0, listed.output
         assert [t["name"] for t in json.loads(listed.output)] == ["get_weather"]
         server = McpServer("near", "http", url=url, timeout_s=10)

@@ -11,11 +11,9 @@ import urllib.request
 import openai
 import pytest
 from click.testing import CliRunner
-from docs_files import make_pdf
+from docs_files import papers_collection
 
 from workbench.cli import cli
-from workbench.documents.collections import add_collection
-from workbench.documents.indexing import index
 from workbench.errors import InvalidInputError, NotFoundError
 from workbench.server.aliases import find_alias, set_alias
 from workbench.server.serve import RunningServer
@@ -27,11 +25,8 @@ QUESTION = "What is the refund period for damaged parcels?"
 @pytest.fixture(scope="module")
 def space(make_space, tmp_path_factory) -> Workspace:
     space = make_space("server-docs")
-    root = tmp_path_factory.mktemp("papers")
-    make_pdf(root / "handbook.pdf")
-    (root / "notes.md").write_text("# Canteen\n\nThe canteen serves soup on Fridays.\n")
-    add_collection(space.db, "papers", [str(root)])
-    list(index(space.db, "papers"))
+    papers_collection(space.db, tmp_path_factory.mktemp("papers"),
+                      "# Canteen\n\nThe canteen serves soup on Fridays.\n")
     set_alias(space.db, "handbook", "smollm2", {"max_tokens": 6, "temperature": 0,
                                                 "docs": ["papers"], "k": 2})
     set_alias(space.db, "plain", "smollm2", {"max_tokens": 3, "temperature": 0})

@@ -9,9 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from workbench.cli import cli
 from workbench.engine import PRESETS
 from workbench.settings import (
     DEFAULTS,
@@ -28,12 +26,6 @@ from workbench.settings import (
 
 OLD_KEYS = {"models_dir", "threads", "gpu_layers", "context_length", "offline", "hub_endpoint",
             "hub_token", "theme", "sampling_preset"}
-
-
-@pytest.fixture
-def run(workspace):
-    runner = CliRunner()
-    return lambda *args: runner.invoke(cli, ["--data-dir", str(workspace.root), *args])
 
 
 def refused(result) -> str:
@@ -83,43 +75,43 @@ def test_min_pass_rate_defaults_to_80_and_is_bounded(db) -> None:
     ("hub_token", "two words", "an access token"),
 ])
 def test_bad_values_are_refused_when_set_naming_what_is_allowed(
-        run, db, key: str, value: str, expected: str) -> None:
+        cli_run, db, key: str, value: str, expected: str) -> None:
     before = get_setting(db, key)
-    line = refused(run("settings", key, value))
+    line = refused(cli_run("settings", key, value))
     assert f"'{key}'" in line and expected in line
     assert get_setting(db, key) == before  # nothing was stored
 
 
-def test_the_token_is_never_echoed_even_when_refused(run) -> None:
-    line = refused(run("settings", "hub_token", "hf_secret with space"))
+def test_the_token_is_never_echoed_even_when_refused(cli_run) -> None:
+    line = refused(cli_run("settings", "hub_token", "hf_secret with space"))
     assert "secret" not in line
 
 
-def test_good_values_are_stored_typed(run, db, tmp_path: Path) -> None:
-    assert run("settings", "threads", "2").exit_code == 0
-    assert run("settings", "context_length", "8192").exit_code == 0
-    assert run("settings", "offline", "yes").exit_code == 0
-    assert run("settings", "gpu_layers", "12").exit_code == 0
-    assert run("settings", "hub_endpoint", "http://127.0.0.1:9/").exit_code == 0
+def test_good_values_are_stored_typed(cli_run, db, tmp_path: Path) -> None:
+    assert cli_run("settings", "threads", "2").exit_code == 0
+    assert cli_run("settings", "context_length", "8192").exit_code == 0
+    assert cli_run("settings", "offline", "yes").exit_code == 0
+    assert cli_run("settings", "gpu_layers", "12").exit_code == 0
+    assert cli_run("settings", "hub_endpoint", "http://127.0.0.1:9/").exit_code == 0
     folder = tmp_path / "new" / "models"
-    assert run("settings", "models_dir", str(folder)).exit_code == 0
+    assert cli_run("settings", "models_dir", str(folder)).exit_code == 0
     values = all_settings(db)
     assert (values["threads"], values["context_length"], values["offline"],
             values["gpu_layers"], values["hub_endpoint"]) == (2, 8192, True, 12,
                                                               "http://127.0.0.1:9")
     assert values["models_dir"] == str(folder) and folder.is_dir()
-    assert run("settings", "threads", "auto").exit_code == 0
+    assert cli_run("settings", "threads", "auto").exit_code == 0
     assert get_setting(db, "threads") is None
-    assert run("settings", "context_length", "--reset").exit_code == 0
+    assert cli_run("settings", "context_length", "--reset").exit_code == 0
     assert get_setting(db, "context_length") == 4096
-    shown = json.loads(run("settings", "--json").output)
+    shown = json.loads(cli_run("settings", "--json").output)
     assert shown["offline"] is True and shown["min_pass_rate"] == 80
 
 
-def test_describe_lists_every_setting_with_its_allowed_values(run) -> None:
-    rows = json.loads(run("settings", "--describe", "--json").output)
+def test_describe_lists_every_setting_with_its_allowed_values(cli_run) -> None:
+    rows = json.loads(cli_run("settings", "--describe", "--json").output)
     assert [r["key"] for r in rows] == [s.key for s in DEFINITIONS]
-    text = run("settings", "--describe").output
+    text = cli_run("settings", "--describe").output
     assert f"a whole number from 1 to {max_threads():,}" in text
 
 
@@ -148,10 +140,10 @@ def test_the_engine_reads_threads_and_context_through_the_definitions(db, librar
 
 
 @pytest.mark.skipif(os.name != "posix", reason="a POSIX path")
-def test_a_file_in_the_way_is_not_a_models_folder(run, tmp_path: Path) -> None:
+def test_a_file_in_the_way_is_not_a_models_folder(cli_run, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    assert "a file is in the way" in refused(run("settings", "models_dir", str(blocker)))
+    assert "a file is in the way" in refused(cli_run("settings", "models_dir", str(blocker)))
 
 
 def test_the_readme_table_lists_every_setting_with_what_it_allows() -> None:
@@ -165,7 +157,7 @@ def test_the_readme_table_lists_every_setting_with_what_it_allows() -> None:
 
 
 @pytest.mark.skipif(os.name != "posix", reason="a POSIX path")
-def test_a_models_folder_that_went_away_is_one_line(run, db) -> None:
+def test_a_models_folder_that_went_away_is_one_line(cli_run, db) -> None:
     db["settings"].upsert({"key": "models_dir", "value": '"/proc/gone/models"'}, pk="key")
-    line = refused(run("unfinished"))
+    line = refused(cli_run("unfinished"))
     assert "models_dir" in line and "cannot be used" in line

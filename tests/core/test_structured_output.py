@@ -100,18 +100,6 @@ def person_file(tmp_path):
     return path
 
 
-@pytest.fixture
-def run(workspace):
-    from click.testing import CliRunner
-
-    from workbench.cli import cli
-
-    def invoke(*args: str):
-        return CliRunner().invoke(cli, ["--data-dir", str(workspace.root), *args])
-
-    return invoke
-
-
 def _one_line(result) -> str:
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == 1 and len(lines) == 1 and lines[0].startswith("Error: "), \
@@ -119,42 +107,42 @@ def _one_line(result) -> str:
     return lines[0]
 
 
-def test_chat_json_schema_and_json(run, person_file, tmp_path) -> None:
+def test_chat_json_schema_and_json(cli_run, person_file, tmp_path) -> None:
     common = ("--seed", "1", "--ctx", "1024", "--threads", "1")
-    result = run("chat", "1", "Describe a person.", "--json-schema", str(person_file),
-                 "--max-tokens", str(ROOMY), *common)
+    result = cli_run("chat", "1", "Describe a person.", "--json-schema", str(person_file),
+                     "--max-tokens", str(ROOMY), *common)
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout.splitlines()[0])
     assert isinstance(data["name"], str) and isinstance(data["age"], int)
     assert "finish: stop" in result.stderr and "cut" not in result.stderr
-    stored = json.loads(run("history", "show", "1", "--json").output)
+    stored = json.loads(cli_run("history", "show", "1", "--json").output)
     assert stored["messages"][1]["settings"]["json_schema"] == check_json_schema(PERSON | {
         "title": "Person"})
-    result = run("chat", "1", "Say hello.", "--json", "--max-tokens", "60", *common)
+    result = cli_run("chat", "1", "Say hello.", "--json", "--max-tokens", "60", *common)
     assert result.exit_code == 0, result.output
-    reply = json.loads(run("history", "show", "2", "--json").output)["messages"][1]
+    reply = json.loads(cli_run("history", "show", "2", "--json").output)["messages"][1]
     if reply["finish_reason"] == "stop":  # any JSON has no bound: complete, or said to be cut
         assert isinstance(json.loads(reply["content"]), dict)
     else:
         assert f"note: {JSON_CUT_NOTE}" in result.stderr
     missing = tmp_path / "nope.json"
     assert f"--json-schema {missing}: cannot read it" in _one_line(
-        run("chat", "1", "hi", "--json-schema", str(missing)))
+        cli_run("chat", "1", "hi", "--json-schema", str(missing)))
     (tmp_path / "bad.json").write_text('{"type": "object", "properties": 3}')
     assert f"--json-schema {tmp_path / 'bad.json'}: " in _one_line(
-        run("chat", "1", "hi", "--json-schema", str(tmp_path / "bad.json")))
+        cli_run("chat", "1", "hi", "--json-schema", str(tmp_path / "bad.json")))
     assert "give one of them" in _one_line(
-        run("chat", "1", "hi", "--json", "--json-schema", str(person_file)))
+        cli_run("chat", "1", "hi", "--json", "--json-schema", str(person_file)))
 
 
-def test_chat_says_when_the_token_limit_cut_the_json(run, person_file) -> None:
-    result = run("chat", "1", "Describe a person.", "--json-schema", str(person_file),
-                 "--max-tokens", str(CUT), "--seed", "1", "--ctx", "1024", "--threads", "1")
+def test_chat_says_when_the_token_limit_cut_the_json(cli_run, person_file) -> None:
+    result = cli_run("chat", "1", "Describe a person.", "--json-schema", str(person_file),
+                     "--max-tokens", str(CUT), "--seed", "1", "--ctx", "1024", "--threads", "1")
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("{")  # the text so far is kept, as it is
     assert "finish: length" in result.stderr
     assert f"note: {JSON_CUT_NOTE} (raise --max-tokens" in result.stderr
-    shown = run("history", "show", "1").output
+    shown = cli_run("history", "show", "1").output
     assert "finish: length" in shown and f"note: {JSON_CUT_NOTE}" in shown
 
 

@@ -1,21 +1,9 @@
 """``chat MODEL PROMPT --image PATH`` end to end: real llama.cpp, the crafted projector."""
 
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
 from tests.vision_craft import N_PATCHES
-from workbench.cli import cli
-
-
-@pytest.fixture
-def cli_run(workspace):
-    runner = CliRunner()
-
-    def invoke(*args: str):
-        return runner.invoke(cli, ["--data-dir", str(workspace.root), *args])
-
-    return invoke
 
 
 @pytest.fixture

@@ -3,23 +3,9 @@
 
 import shutil
 
-import pytest
-from click.testing import CliRunner
-
 from tests.vision_craft import N_PATCHES
 from workbench import library
-from workbench.cli import cli
 from workbench.engine import Engine
-
-
-@pytest.fixture
-def cli_run(workspace):
-    runner = CliRunner()
-
-    def invoke(*args: str):
-        return runner.invoke(cli, ["--data-dir", str(workspace.root), *args])
-
-    return invoke
 
 
 def test_models_add_mmproj_pairs_and_shows_vision(cli_run, db, model_path, mmproj) -> None:

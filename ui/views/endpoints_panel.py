@@ -1,6 +1,7 @@
 """Settings > Network and privacy > Remote endpoints: OpenAI-compatible servers the user runs.
 
-Small and local, like the Workers panel beside it: the list (name, address as *remote: HOST*,
+Small and local, like the Workers panel beside it (both a
+:class:`ui.widgets.list_panel.ListPanel`): the list (name, address as *remote: HOST*,
 the models it serves, where its key is), a name, a base URL and where the key comes from (none,
 an environment variable read at each use, or the OS keyring where this computer has one), with
 Add and Remove. Adding lists the server's models over the network, so it runs on the "hub"
@@ -18,16 +19,13 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLineEdit,
-    QListWidget,
-    QListWidgetItem,
     QPushButton,
-    QVBoxLayout,
     QWidget,
 )
 from sqlite_utils import Database
 
 from ui.services import Services
-from ui.widgets.plain_label import Label
+from ui.widgets.list_panel import ListPanel
 from workbench import endpoints as core
 from workbench.keychain import keyring_available
 
@@ -49,19 +47,9 @@ def item_text(endpoint: core.Endpoint) -> str:
     return f"{endpoint.name} ({endpoint.shown}): {models}; key: {endpoint.key_text}"
 
 
-class EndpointsPanel(QWidget):
+class EndpointsPanel(ListPanel):
     def __init__(self, services: Services, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.services = services
-        column = QVBoxLayout(self)
-        column.setContentsMargins(0, 0, 0, 0)
-        self.list = QListWidget(self)
-        self.list.setAccessibleName("Remote endpoints")
-        self.list.setWordWrap(True)
-        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.list.setMinimumHeight(60)
-        self.list.setMaximumHeight(120)
-        column.addWidget(self.list)
+        super().__init__(services, "Remote endpoints", (60, 120), parent)
         grid = QGridLayout()
         self.name = QLineEdit(self)
         self.name.setPlaceholderText("name, e.g. box")
@@ -87,19 +75,14 @@ class EndpointsPanel(QWidget):
         grid.addWidget(self.key_source, 1, 0)
         grid.addWidget(self.key, 1, 1)
         grid.setColumnStretch(1, 1)
-        column.addLayout(grid)
+        self.add_row(grid)
         row = QHBoxLayout()
         self.add_button = QPushButton("Add endpoint", self)
         self.remove_button = QPushButton("Remove", self)
         row.addWidget(self.add_button)
         row.addWidget(self.remove_button)
         row.addStretch(1)
-        column.addLayout(row)
-        self.note = Label("", self)
-        self.note.setWordWrap(True)
-        self.note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.note.hide()
-        column.addWidget(self.note)
+        self.add_row(row)
         self.key_source.currentIndexChanged.connect(self._source_chosen)
         self.add_button.clicked.connect(self.add)
         self.remove_button.clicked.connect(self.remove)
@@ -115,62 +98,48 @@ class EndpointsPanel(QWidget):
                                      KEYRING_KEY: "the key (kept in the OS keyring)"}
                                     .get(source, ""))
 
-    def _say(self, text: str, *, error: bool = False) -> None:
-        self.note.setObjectName("ErrorText" if error else "Muted")
-        self.note.style().unpolish(self.note)
-        self.note.style().polish(self.note)
-        self.note.setText(text)
-        self.note.show()
-
     def refresh(self) -> None:
         self.services.ops.run("db", core.list_endpoints, name="list endpoints",
-                              success=self._show,
-                              failure=lambda message: self._say(message, error=True))
+                              success=self._show, failure=self.failed)
 
     def _show(self, found: list[core.Endpoint]) -> None:
-        self.list.clear()
-        for endpoint in found:
-            item = QListWidgetItem(item_text(endpoint))
-            item.setData(Qt.ItemDataRole.UserRole, endpoint.name)
-            item.setToolTip(endpoint.url)
-            self.list.addItem(item)
-        if not found:
-            self.list.addItem("No endpoints. Add a server that speaks OpenAI's API (Workbench's "
-                              "serve, llama-server, vLLM, Ollama) by its base URL.")
+        self.show_entries(((item_text(endpoint), endpoint.name, endpoint.url)
+                           for endpoint in found),
+                          "No endpoints. Add a server that speaks OpenAI's API (Workbench's "
+                          "serve, llama-server, vLLM, Ollama) by its base URL.")
 
     def add(self) -> None:
         name, url = self.name.text().strip(), self.url.text().strip()
         if not name or not url:
-            self._say("Give the endpoint a name and its API's base URL.", error=True)
+            self.say("Give the endpoint a name and its API's base URL.", error=True)
             return
         source = str(self.key_source.currentData())
         key = self.key.text().strip() if source != NO_KEY else ""
         if source != NO_KEY and not key:
-            self._say("Give the environment variable's name." if source == ENV_KEY else
-                      "Type the key, or choose No key.", error=True)
+            self.say("Give the environment variable's name." if source == ENV_KEY else
+                     "Type the key, or choose No key.", error=True)
             return
         self.add_button.setEnabled(False)
-        self._say(f"Adding {name}: listing its models…")
+        self.say(f"Adding {name}: listing its models…")
 
         def added(line: str) -> None:
             for field in (self.name, self.url, self.key):
                 field.clear()
             self.key_source.setCurrentIndex(0)
-            self._say(line)
+            self.say(line)
             self.refresh()
 
         self.services.ops.run("hub", add_job, name, url, source, key, name="add an endpoint",
                               initiator=self, changes=("library",), success=added,
-                              failure=lambda message: self._say(message, error=True),
+                              failure=self.failed,
                               finished=lambda: self.add_button.setEnabled(True))
 
     def remove(self) -> None:
-        item = self.list.currentItem()
-        name = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+        name = self.selected()
         if not name:
             return
         self.services.ops.run("db", core.remove_endpoint, name, name="remove an endpoint",
                               initiator=self, changes=("library",),
-                              success=lambda gone: (self._say(f"Removed {gone.name}."),
+                              success=lambda gone: (self.say(f"Removed {gone.name}."),
                                                     self.refresh()),
-                              failure=lambda message: self._say(message, error=True))
+                              failure=self.failed)

@@ -4,7 +4,7 @@ Small and local: the list, an address field with Add, Remove for the selected wo
 worker's state line (device count, free and total memory, round-trip time, RPC protocol),
 checked in the background on the "hub" worker (network calls that answer) when the panel opens
 and on Check. Adding, removing and checking are the core's :mod:`workbench.workers`; this only
-shows them.
+shows them, in a :class:`ui.widgets.list_panel.ListPanel` like the Remote endpoints panel.
 """
 
 from __future__ import annotations
@@ -13,37 +13,25 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLineEdit,
-    QListWidget,
-    QListWidgetItem,
     QPushButton,
-    QVBoxLayout,
     QWidget,
 )
 
 from ui.services import Services
+from ui.widgets.list_panel import ListPanel
 from ui.widgets.plain_label import Label
 from workbench import workers as core
 from workbench.engine import rpc
 
 
-class WorkersPanel(QWidget):
+class WorkersPanel(ListPanel):
     def __init__(self, services: Services, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.services = services
-        column = QVBoxLayout(self)
-        column.setContentsMargins(0, 0, 0, 0)
+        super().__init__(services, "Workers", (70, 130), parent)
         self.missing = Label("" if rpc.available() else rpc.missing_line(), self)
         self.missing.setObjectName("ErrorText")
         self.missing.setWordWrap(True)
         self.missing.setVisible(not rpc.available())
-        column.addWidget(self.missing)
-        self.list = QListWidget(self)
-        self.list.setAccessibleName("Workers")
-        self.list.setWordWrap(True)  # a state line is long: wrapped, never cut
-        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.list.setMinimumHeight(70)
-        self.list.setMaximumHeight(130)
-        column.addWidget(self.list)
+        self.column.insertWidget(0, self.missing)
         row = QHBoxLayout()
         self.address = QLineEdit(self)
         self.address.setPlaceholderText("HOST:PORT")
@@ -53,36 +41,23 @@ class WorkersPanel(QWidget):
         self.check_button = QPushButton("Check", self)
         for widget in (self.address, self.add_button, self.remove_button, self.check_button):
             row.addWidget(widget, 1 if widget is self.address else 0)
-        column.addLayout(row)
-        self.error = Label("", self)
-        self.error.setObjectName("ErrorText")
-        self.error.setWordWrap(True)
-        self.error.hide()
-        column.addWidget(self.error)
+        self.add_row(row)
         self.add_button.clicked.connect(self.add)
         self.address.returnPressed.connect(self.add)
         self.remove_button.clicked.connect(self.remove)
         self.check_button.clicked.connect(self.check)
         self.refresh()
 
-    def _failed(self, message: str) -> None:
-        self.error.setText(message)
-        self.error.show()
-
     def refresh(self, *, check: bool = True) -> None:
         self.services.ops.run("db", core.list_workers, name="list workers",
                               success=lambda found: self._show(found, check),
-                              failure=self._failed)
+                              failure=self.failed)
 
     def _show(self, addresses: list[str], check: bool) -> None:
-        self.list.clear()
-        for address in addresses:
-            item = QListWidgetItem(f"{address}: {'checking...' if check else 'not checked'}")
-            item.setData(256, address)
-            self.list.addItem(item)
-        if not addresses:
-            self.list.addItem("No workers. Run 'llm-workbench worker' on another computer, "
-                              "then add its address here.")
+        state = "checking..." if check else "not checked"
+        self.show_entries(((f"{address}: {state}", address, "") for address in addresses),
+                          "No workers. Run 'llm-workbench worker' on another computer, "
+                          "then add its address here.")
         if check and addresses:
             self.check()
 
@@ -90,32 +65,31 @@ class WorkersPanel(QWidget):
         text = self.address.text().strip()
         if not text:
             return
-        self.error.hide()
+        self.note.hide()
         self.services.ops.run("db", core.add_worker, text, name="add a worker",
                               success=lambda _: (self.address.clear(), self.refresh()),
-                              failure=self._failed)
+                              failure=self.failed)
 
     def remove(self) -> None:
-        item = self.list.currentItem()
-        address = item.data(256) if item is not None else None
+        address = self.selected()
         if not address:
             return
-        self.error.hide()
+        self.note.hide()
         self.services.ops.run("db", core.remove_worker, address, name="remove a worker",
                               success=lambda _: self.refresh(check=False),
-                              failure=self._failed)
+                              failure=self.failed)
 
     def check(self) -> None:
         """Every worker, in the background; each line replaced by its state."""
         self.services.ops.run("hub", lambda db: core.check_all(db), name="check workers",
                               key="check", initiator=self, success=self._checked,
                               changes=("workers",),  # fit verdicts count the new figures
-                              failure=self._failed)
+                              failure=self.failed)
 
     def _checked(self, checks: list[core.WorkerCheck]) -> None:
         lines = {check.address: check.line for check in checks}
         for index in range(self.list.count()):
             item = self.list.item(index)
-            address = item.data(256)
+            address = item.data(Qt.ItemDataRole.UserRole)
             if address in lines:
                 item.setText(lines[address])

@@ -9,30 +9,17 @@ regenerate over a name the user already chose to delete.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from sqlite_utils import Database
 
-from workbench.conversations import get_conversation
+from workbench.conversations import chat_setting, get_conversation, set_chat_setting
 from workbench.documents.collections import get_collection
-
-
-def _settings(db: Database, conversation_id: int) -> dict:
-    row = db.execute("SELECT settings FROM conversations WHERE id = ?",
-                     [conversation_id]).fetchone()
-    if row is None:
-        return {}
-    try:
-        value = json.loads(row[0] or "{}")
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def attached_collections(db: Database, conversation_id: int) -> list[str]:
     """The names attached to the conversation that still exist, in the order attached."""
-    names = _settings(db, conversation_id).get("docs") or []
+    names = chat_setting(db, conversation_id, "docs") or []
     existing = {name for (name,) in db.execute("SELECT name FROM doc_collections")}
     return [name for name in names if isinstance(name, str) and name in existing]
 
@@ -44,6 +31,5 @@ def attach_collections(db: Database, conversation_id: int, names: Sequence[str])
     unique = list(dict.fromkeys(names))
     for name in unique:
         get_collection(db, name)
-    settings = {**_settings(db, conversation_id), "docs": unique}
-    db.table("conversations").update(conversation_id, {"settings": json.dumps(settings)})
+    set_chat_setting(db, conversation_id, "docs", unique)
     return unique

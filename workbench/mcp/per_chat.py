@@ -8,31 +8,20 @@ takes its choice with it. A server removed since is no longer on: it is left out
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlite_utils import Database
 
-from workbench.conversations import get_conversation
+from workbench.conversations import chat_setting, get_conversation, set_chat_setting
 from workbench.errors import WorkbenchError
 from workbench.mcp.connection import McpConnection, McpTool
 from workbench.mcp.servers import get_server, list_servers, require_reachable
 
 
-def _settings(db: Database, conversation_id: int) -> dict:
-    row = db.execute("SELECT settings FROM conversations WHERE id = ?",
-                     [conversation_id]).fetchone()
-    try:
-        value = json.loads(row[0] or "{}") if row else {}
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def chat_servers(db: Database, conversation_id: int) -> list[str]:
     """The servers switched on for the conversation that are still added, in order."""
-    names = _settings(db, conversation_id).get("mcp") or []
+    names = chat_setting(db, conversation_id, "mcp") or []
     added = {server.name for server in list_servers(db)}
     return [name for name in names if isinstance(name, str) and name in added]
 
@@ -44,8 +33,7 @@ def set_chat_servers(db: Database, conversation_id: int, names: Sequence[str]) -
     unique = list(dict.fromkeys(names))
     for name in unique:
         get_server(db, name)
-    settings = {**_settings(db, conversation_id), "mcp": unique}
-    db.table("conversations").update(conversation_id, {"settings": json.dumps(settings)})
+    set_chat_setting(db, conversation_id, "mcp", unique)
     return unique
 
 

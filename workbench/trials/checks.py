@@ -35,7 +35,7 @@ from referencing import Registry
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012, specification_with
 
-from workbench.errors import InvalidInputError
+from workbench.errors import InvalidInputError, refuse_unknown_keys
 from workbench.trials.sources import document_check_value, document_verdict
 from workbench.trials.tool_checks import TOOL_CHECKS, normalize_tool_check, run_tool_check
 from workbench.units import human_ms
@@ -218,10 +218,7 @@ def normalize_judge(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidInputError('check judge: expected {"rubric": "...", "model": "ID or '
                                 'name", "min_score": 4, "scale": 5}')
-    unknown = sorted(set(value) - JUDGE_KEYS)
-    if unknown:
-        raise InvalidInputError(f"check judge: unknown key '{unknown[0]}' "
-                                f"(known: {', '.join(sorted(JUDGE_KEYS))})")
+    refuse_unknown_keys(value, JUDGE_KEYS, "check judge")
     rubric = value.get("rubric")
     if not isinstance(rubric, str) or not rubric.strip():
         raise InvalidInputError("check judge: needs a rubric (what a good reply does)")

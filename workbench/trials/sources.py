@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 
-from workbench.errors import InvalidInputError
+from workbench.errors import InvalidInputError, refuse_unknown_keys
 from workbench.trials.stats import wilson
 
 #: The most sources one prompt may name, and the longest source.
@@ -191,10 +191,7 @@ def document_check_value(kind: str, value: Any, judge: Callable[[Any], dict[str,
     if not isinstance(value, dict):
         raise InvalidInputError('check grounded: expected {"model": "ID or name", '
                                 '"min_score": 4, "scale": 5}')
-    unknown = sorted(set(value) - GROUNDED_KEYS)
-    if unknown:
-        raise InvalidInputError(f"check grounded: unknown key '{unknown[0]}' "
-                                f"(known: {', '.join(sorted(GROUNDED_KEYS))})")
+    refuse_unknown_keys(value, GROUNDED_KEYS, "check grounded")
     spec = judge({**value, "rubric": "grounded"})
     spec.pop("rubric")
     return spec

@@ -23,7 +23,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from workbench.errors import InvalidInputError
+from workbench.errors import InvalidInputError, refuse_unknown_keys
 
 #: The checks on a cell's tool calls rather than its text.
 TOOL_CHECKS = ("tool_call", "no_tool_call", "valid_arguments")
@@ -62,10 +62,7 @@ def _expected(value: Any, where: str, check_schema: Callable[[Any, str], None]
         value = {"name": value}
     if not isinstance(value, dict):
         raise InvalidInputError(f'{where}: expected {{"name": "...", "arguments": {{...}}}}')
-    unknown = sorted(set(value) - _CALL_KEYS)
-    if unknown:
-        raise InvalidInputError(f"{where}: unknown key '{unknown[0]}' (known: "
-                                f"{', '.join(sorted(_CALL_KEYS))})")
+    refuse_unknown_keys(value, _CALL_KEYS, where)
     name = value.get("name")
     if not isinstance(name, str) or not name.strip():
         raise InvalidInputError(f"{where}: needs the tool's name")
