@@ -9,6 +9,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import llama_cpp
 import psutil
@@ -72,6 +73,8 @@ class LoadedModel:
     fresh: bool = True
     #: What the context's KV cache holds, for the next reply's prefix reuse.
     cache: CacheRecord = field(default_factory=CacheRecord)
+    #: The second context batched replies run in (:mod:`workbench.engine.batched`), once made.
+    batch_context: Any = None
 
     def template(self, override: str | None) -> ChatTemplate:
         model = self.llama._model
@@ -85,6 +88,10 @@ class LoadedModel:
         )
 
     def close(self) -> None:
+        if self.batch_context is not None:  # before the model it belongs to
+            with contextlib.suppress(Exception):
+                self.batch_context.close()
+            self.batch_context = None
         with contextlib.suppress(Exception):
             self.llama.close()
 

@@ -30,7 +30,7 @@ from multiprocessing import get_context
 from multiprocessing import spawn as mp_spawn
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.engine import llama_log
 from workbench.engine.exits import describe_exit, read_tail
@@ -40,6 +40,9 @@ from workbench.engine.templates import ChatTemplate, choose_template
 from workbench.engine.worker import main as worker_main
 from workbench.errors import EngineCrashed, WorkbenchError
 from workbench.gguf_header import GGUFHeader, read_header
+
+if TYPE_CHECKING:
+    from workbench.engine.remote_batch import RemoteBatch
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +120,7 @@ class WorkerProcess:
         self._send_lock = threading.Lock()
         self._pending_stops: list[int] = []
         self._next_id = 0
-        self.active: RemoteReply | None = None
+        self.active: RemoteReply | RemoteBatch | None = None
         self.crash_reason: str | None = None
         self.model_name = ""
         self.loading = False
@@ -224,13 +227,13 @@ class WorkerProcess:
 
     # --- replies ---------------------------------------------------------------------------
 
-    def begin(self, reply: RemoteReply) -> int:
+    def begin(self, reply: RemoteReply | RemoteBatch) -> int:
+        """Send a reply's (or a batch's) request; its messages are read with next_for."""
         self.finish_active()
         self._next_id += 1
         reply_id = self._next_id
         self.active = reply
-        self.send(("reply", reply_id, reply.messages, reply.sampling, reply.fresh,
-                   reply.keep_prefix))
+        self.send(reply.command(reply_id))
         return reply_id
 
     def finish_active(self) -> None:
@@ -249,7 +252,7 @@ class WorkerProcess:
         finally:
             self.active = None
 
-    def next_for(self, reply: RemoteReply) -> tuple[Any, ...]:
+    def next_for(self, reply: RemoteReply | RemoteBatch) -> tuple[Any, ...]:
         """The next message about ``reply``; ends the process if a stop goes unanswered."""
         while True:
             if self._pending_stops:
@@ -368,6 +371,10 @@ class RemoteReply(StreamedReply):
         self.finished = False
         self.stop_requested_at: float | None = None
         self._began = 0.0
+
+    def command(self, reply_id: int) -> tuple[Any, ...]:
+        """The request the engine process runs this reply by."""
+        return ("reply", reply_id, self.messages, self.sampling, self.fresh, self.keep_prefix)
 
     def stop(self) -> None:
         """Ask the reply to end; safe from any thread; it ends within one token's time."""

@@ -28,9 +28,11 @@ from typing import Any
 from sqlite_utils import Database
 
 from workbench.engine import Engine, Reply
+from workbench.engine.remote_batch import RemoteBatch
 from workbench.errors import InvalidInputError, WorkbenchError
 from workbench.streams import EventStream
 from workbench.trials import judge, store
+from workbench.trials.batched_run import Step, batched_steps, check_batch
 from workbench.trials.checks import run_checks
 from workbench.trials.compare import build_messages, run_order
 from workbench.trials.contenders import Contender, get_contender
@@ -87,21 +89,27 @@ class TrialRun(EventStream[TrialProgress]):
 
     @classmethod
     def under(cls, db: Database, engine: Engine, trial_id: int, bar: Bar | None,
-              stop_early: bool = True) -> TrialRun:
+              stop_early: bool = True, batch: int | None = None) -> TrialRun:
         """The run for the user's bar, as the CLI and the window start it: a contender stops
         early once its pass rate settles the bar, and a settled "meets" stops it only when
-        no vote or speed part of the bar still needs every reply."""
+        no vote or speed part of the bar still needs every reply. Cells are batched at the
+        automatic width unless ``batch`` says otherwise."""
         return cls(db, engine, trial_id,
                    bar=bar.min_pass_rate if bar is not None else None, stop_early=stop_early,
                    settled_by_pass_rate=bar is None or (bar.min_vote_share is None
-                                                        and bar.min_tps is None))
+                                                        and bar.min_tps is None),
+                   batch=batch)
 
     def __init__(self, db: Database, engine: Engine, trial_id: int,
                  bar: float | None = None, stop_early: bool = True,
-                 settled_by_pass_rate: bool = True) -> None:
+                 settled_by_pass_rate: bool = True, batch: int | None = 1) -> None:
         """``bar``: the pass-rate bar (0-1) a contender may stop early at, when
         ``stop_early``; ``settled_by_pass_rate`` False (other parts of the bar still need
-        every reply, such as votes) stops only on a failing pass rate."""
+        every reply, such as votes) stops only on a failing pass rate. ``batch``: how many
+        of a contender's cells are decoded together (1: one after another; None: as many
+        as memory and the machine suit, see :mod:`.batched_run`)."""
+        self.batch = check_batch(batch)
+        self._complete = False
         self.bar = bar if stop_early else None
         self.settled_by_pass_rate = settled_by_pass_rate
         self.db = db
@@ -112,7 +120,7 @@ class TrialRun(EventStream[TrialProgress]):
         self.contenders = [get_contender(db, i) for i in self.trial["contender_ids"]]
         self.total = len(self.suite.prompts) * len(self.contenders) * self.trial["repeats"]
         self._stop = threading.Event()
-        self._reply: Reply | None = None
+        self._reply: Reply | RemoteBatch | None = None
 
     def stop(self) -> None:
         """Cancel from any thread: the running reply ends within a token and is not saved."""
@@ -189,30 +197,33 @@ class TrialRun(EventStream[TrialProgress]):
         started = time.perf_counter()
         ran = 0
         skip: set[int] = set()
+        steps = (self._sequential(plan, skip) if self.batch == 1
+                 else batched_steps(self, plan, skip))
         try:
-            for position, (contender, index, repeat) in enumerate(plan):
-                if self._stop.is_set():
-                    break
-                if contender.id in skip:
+            for step in steps:
+                contender = step.contender
+                if step.message:
+                    yield TrialProgress(self.trial_id, done, self.total, None,
+                                        message=f"{contender.label}: {step.message}",
+                                        contender=contender.label)
+                if step.cell is not None:
+                    done += 1
+                    ran += 1
+                    elapsed = time.perf_counter() - started
+                    eta = elapsed / ran * (self.total - done)
+                    yield TrialProgress(self.trial_id, done, self.total, eta, step.cell,
+                                        contender=contender.label)
+                if not step.boundary:
                     continue
-                cell = self._run_cell(contender, index, repeat)
-                if cell is None:  # stopped in the middle: not a result, not saved
-                    break
-                done += 1
-                ran += 1
-                elapsed = time.perf_counter() - started
-                eta = elapsed / ran * (self.total - done)
-                yield TrialProgress(self.trial_id, done, self.total, eta, cell,
-                                    contender=contender.label)
-                settled = self._settled(contender)
+                settled = self._settled(contender)  # a batch's end: where the rule is read
                 if settled:
                     skip.add(contender.id)
-                    self.total -= sum(1 for c, _i, _r in plan[position + 1:]
+                    self.total -= sum(1 for c, _i, _r in plan[step.position + 1:]
                                       if c.id == contender.id)
                     yield TrialProgress(self.trial_id, done, self.total, None,
                                         message=f"{contender.label} {settled}",
                                         contender=contender.label)
-            else:
+            if self._complete:
                 yield from self._judge()
                 status = "cancelled" if self._stop.is_set() else "done"
         except WorkbenchError:
@@ -220,6 +231,21 @@ class TrialRun(EventStream[TrialProgress]):
             raise
         finally:
             store.set_trial_status(self.db, self.trial_id, status)
+
+    def _sequential(self, plan: list[tuple[Contender, int, int]], skip: set[int]
+                    ) -> Iterator[Step]:
+        """One cell after another (``batch=1``): the stop rule is read after every cell."""
+        self._complete = False
+        for position, (contender, index, repeat) in enumerate(plan):
+            if self._stop.is_set():
+                return
+            if contender.id in skip:
+                continue
+            cell = self._run_cell(contender, index, repeat)
+            if cell is None:  # stopped in the middle: not a result, not saved
+                return
+            yield Step(contender, position, cell, boundary=True)
+        self._complete = True
 
     def _judge(self) -> Iterator[TrialProgress]:
         """After every contender's cells: the judge checks, graded in one pass (see
