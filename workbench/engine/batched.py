@@ -9,19 +9,23 @@ So a contender's cells run here as the sequences of a second context of the load
 
 - the template's and system prompt's shared start (:func:`~workbench.engine.reply.fit_messages`
   finds it) is evaluated once, as a batch of its own, and copied to every sequence that shares
-  it (``llama_memory_seq_cp``: the cells are shared, not recomputed);
+  it (``llama_memory_seq_cp``);
 - each cell's own prompt tokens are then evaluated as a batch of their own, so its first token
   comes from the same computation as in a sequential trial;
 - then one ``llama_decode`` a step carries one token of every running sequence, and each
   sequence samples from its own logits with its own sampler chain (its own seed).
 
-Reproducibility. llama.cpp computes a batch of several tokens with other kernels than a single
-token (matrix-matrix instead of matrix-vector products), so a cell's logits differ from a
-sequential run's in the last bits, and a greedy reply can turn at a near tie. A cell's reply
-depends only on its own tokens and the *layout* it ran in: the batch width and its position
-(which sequence). Both are recorded with the reply (``batch_width``, ``batch_position`` in
-its settings); a rerun with the same layout gives the same replies bit for bit. The size of
-the difference is measured by ``tests/core/test_batched.py`` and stated in the README.
+Reproducibility. Each sequence has a stream of KV cells of its own (``kv_unified`` off), so
+its attention reads the same cells in the same order as it would alone. With one cache shared
+by all (``kv_unified`` on, llama.cpp's choice for a shared prefix) a sequence's cells sit
+between the others' and the masked softmax adds them up in another order: measured on the
+test model, half of 8 greedy replies of 32 tokens turned at a near tie. With a stream each,
+a token's logits decoded in a batch of several sequences equal those decoded alone, bit for
+bit (``tests/core/test_batched.py`` measures it), and a fixed seed gives the same replies
+batched as one after another. A backend whose batched kernels round differently (a GPU's, or
+a CPU's repacked weights) could still differ; so each reply is also recorded with the layout
+it ran in (``batch_width``, ``batch_position`` in its settings), and the same layout reruns
+it exactly.
 
 Memory. Each sequence needs KV cache for its prompt and its longest reply; the width is cut to
 what half the free memory holds (:func:`fit_width`), and a cut says so.
@@ -60,6 +64,9 @@ AUTO_WIDTH_GPU = 32
 MAX_WIDTH = 64
 #: The share of free memory a batch's KV cache may take.
 KV_SHARE = 0.5
+#: One KV cache shared by every sequence (True), or a stream of cells per sequence (False):
+#: see the module's docstring for why each sequence gets its own.
+UNIFIED = False
 #: How the batched cells' cache use is recorded with their settings.
 PROMPT_CACHE = "shared prefix, evaluated once and copied to each sequence of a batch"
 
@@ -130,16 +137,16 @@ class _Sequence:
 
 
 class BatchContext:
-    """A second llama.cpp context of a loaded model, for ``width`` sequences that share one
-    KV cache (``kv_unified``: a copied prefix is shared cells). Kept on the loaded model and
-    reused while it is wide and long enough."""
+    """A second llama.cpp context of a loaded model, for ``width`` sequences, each with a
+    stream of ``n_ctx / width`` KV cells. Kept on the loaded model and reused while it is
+    wide and long enough."""
 
     def __init__(self, loaded: LoadedModel, width: int, n_ctx: int) -> None:
         llama = loaded.llama
         params = type(llama.context_params).from_buffer_copy(llama.context_params)
         params.n_ctx = n_ctx
         params.n_seq_max = width
-        params.kv_unified = True
+        params.kv_unified = UNIFIED
         self.ctx = llama_cpp.llama_init_from_model(llama.model, params)
         if not self.ctx:
             raise WorkbenchError(f"batch: llama.cpp could not make a context for {width} "
@@ -311,8 +318,8 @@ class BatchRun:
             if not seq.prefix:
                 continue
             key = tuple(seq.tokens[:seq.prefix])
-            if key in done:
-                llama_cpp.llama_memory_seq_cp(memory, done[key], seq.slot, 0, seq.prefix)
+            if key in done:  # between streams llama.cpp copies whole sequences only
+                llama_cpp.llama_memory_seq_cp(memory, done[key], seq.slot, -1, -1)
             else:
                 self._run(context, list(key), 0, seq.slot, False)
                 done[key] = seq.slot

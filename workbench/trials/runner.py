@@ -135,8 +135,13 @@ class TrialRun(EventStream[TrialProgress]):
 
     def prompt_order(self) -> list[int]:
         """The suite's prompt indexes shuffled with the trial's seed."""
-        order = list(range(len(self.suite.prompts)))
-        random.Random(f"workbench-order:{int(self.trial['seed'])}").shuffle(order)
+        return self.order_for(len(self.suite.prompts), int(self.trial["seed"]))
+
+    @staticmethod
+    def order_for(count: int, seed: int) -> list[int]:
+        """``count`` prompt indexes shuffled with a trial's ``seed``."""
+        order = list(range(count))
+        random.Random(f"workbench-order:{int(seed)}").shuffle(order)
         return order
 
     def plan(self) -> list[tuple[Contender, int, int]]:
