@@ -21,6 +21,7 @@ from workbench.trials.contenders import make_contender
 from workbench.trials.runner import TrialRun, create_trial
 from workbench.trials.sequential import FAILS
 from workbench.trials.suites import SuitePrompt, create_suite
+from workbench.units import reply_metrics
 
 LOAD = LoadSettings(n_ctx=1024, n_threads=1, gpu_layers=0)
 TOPICS = ["a river", "gravity", "a violin", "bread"]
@@ -206,5 +207,9 @@ def test_batch_width_is_checked_and_the_cli_records_the_layout(workspace, librar
     assert ran.exit_code == 0, ran.output
     cells = store.trial_cells(workspace.db, 1)
     assert sorted(c["settings"]["batch_position"] for c in cells) == [0, 1, 2]
+    shown = json.loads(CliRunner().invoke(cli, ["trial", "show", "1", "--json"]).output)
+    cell = shown["matrix"][0]["cells"][0]
+    assert cell["batch_width"] == 3
+    assert "batch of 3" in reply_metrics(cell, short=True)  # the metrics say it was batched
     bad = CliRunner().invoke(cli, ["trial", "resume", "1", "--batch", "0"])
     assert bad.exit_code != 0 and "--batch" in bad.output

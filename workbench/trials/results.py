@@ -246,6 +246,7 @@ def trial_summary(db: Database, trial_id: int | str, rounds: int = 200) -> dict[
                 "repeats": len(mine), "cold": any(x["cold"] for x in mine),
                 "seeds": [x.get("seed") for x in mine],
                 "settings": first["settings"],
+                "batch_width": (first["settings"] or {}).get("batch_width"),
                 "judgements": grades.get((prompt.id, c.id, 0), []),
             })
         matrix.append({"prompt_id": prompt.id, "prompt": prompt.prompt,
