@@ -30,7 +30,7 @@ from multiprocessing import get_context
 from multiprocessing import spawn as mp_spawn
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from workbench.engine import llama_log
 from workbench.engine.exits import describe_exit, read_tail
@@ -40,9 +40,6 @@ from workbench.engine.templates import ChatTemplate, choose_template
 from workbench.engine.worker import main as worker_main
 from workbench.errors import EngineCrashed, WorkbenchError
 from workbench.gguf_header import GGUFHeader, read_header
-
-if TYPE_CHECKING:
-    from workbench.engine.remote_batch import RemoteBatch
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +97,23 @@ def _without_main_module() -> Iterator[None]:
             mp_spawn.get_preparation_data = original
 
 
+class Request(Protocol):
+    """What the engine process is working on for us: a reply, or a batch of them
+    (:class:`~workbench.engine.remote_batch.RemoteBatch`)."""
+
+    reply_id: int | None
+    finished: bool
+    stop_requested_at: float | None
+
+    def command(self, reply_id: int) -> tuple[Any, ...]: ...
+
+    def stop(self) -> None: ...
+
+    def handle(self, message: tuple[Any, ...]) -> str: ...
+
+    def interrupted(self) -> None: ...
+
+
 class WorkerProcess:
     """One engine process and its two pipes. Used from one thread, like the Engine, except
     :meth:`send_stop`, which any thread may call."""
@@ -120,7 +134,7 @@ class WorkerProcess:
         self._send_lock = threading.Lock()
         self._pending_stops: list[int] = []
         self._next_id = 0
-        self.active: RemoteReply | RemoteBatch | None = None
+        self.active: Request | None = None
         self.crash_reason: str | None = None
         self.model_name = ""
         self.loading = False
@@ -227,7 +241,7 @@ class WorkerProcess:
 
     # --- replies ---------------------------------------------------------------------------
 
-    def begin(self, reply: RemoteReply | RemoteBatch) -> int:
+    def begin(self, reply: Request) -> int:
         """Send a reply's (or a batch's) request; its messages are read with next_for."""
         self.finish_active()
         self._next_id += 1
@@ -252,7 +266,7 @@ class WorkerProcess:
         finally:
             self.active = None
 
-    def next_for(self, reply: RemoteReply | RemoteBatch) -> tuple[Any, ...]:
+    def next_for(self, reply: Request) -> tuple[Any, ...]:
         """The next message about ``reply``; ends the process if a stop goes unanswered."""
         while True:
             if self._pending_stops:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from workbench.engine.batched import MAX_WIDTH, BatchCell, CellResult, auto_width
 from workbench.engine.settings import json_cut_note
@@ -28,8 +28,9 @@ from workbench.trials.checks import run_checks
 from workbench.trials.compare import build_messages
 from workbench.trials.contenders import Contender
 
-if TYPE_CHECKING:
-    from workbench.trials.runner import TrialRun
+#: The :class:`~workbench.trials.runner.TrialRun` these steps serve (not imported: the runner
+#: imports this module).
+TrialRun = Any
 
 
 @dataclass
@@ -119,7 +120,7 @@ def batched_steps(run: TrialRun, plan: list[tuple[Contender, int, int]], skip: s
         width = widths[contender.id]
         wave = next(_waves(plan[position:], width, repeats))
         members = [plan[position + k] for k in wave]
-        seeds = [_seed(run, c, r) for c, _i, r in members]
+        seeds = [run.cell_seed(c, r) for c, _i, r in members]
         cells = [BatchCell(build_messages(run.suite.prompts[i].prompt,
                                           run.suite.prompts[i].system or c.system_prompt),
                            replace(c.sampling, seed=seed))
@@ -147,10 +148,3 @@ def batched_steps(run: TrialRun, plan: list[tuple[Contender, int, int]], skip: s
         position += len(wave)
         yield Step(contender, position - 1, boundary=True)
     run._complete = True
-
-
-def _seed(run: TrialRun, contender: Contender, repeat: int) -> int:
-    from workbench.trials.runner import repeat_seed
-
-    base = contender.sampling.seed
-    return repeat_seed(base if base is not None else int(run.trial["seed"]), repeat)

@@ -263,14 +263,17 @@ class TrialRun(EventStream[TrialProgress]):
             yield TrialProgress(self.trial_id, self.total, self.total, None,
                                 message=f"judging {graded}/{total}")
 
+    def cell_seed(self, contender: Contender, repeat: int) -> int:
+        """A cell's seed: the contender's (or else the trial's) for the repeat."""
+        base = contender.sampling.seed
+        return repeat_seed(base if base is not None else int(self.trial["seed"]), repeat)
+
     def _run_cell(self, contender: Contender, index: int, repeat: int) -> dict[str, Any] | None:
         prompt = self.suite.prompts[index]
         assert prompt.id is not None
         messages = build_messages(prompt.prompt, prompt.system or contender.system_prompt)
         error: str | None = None
-        sampling = contender.sampling
-        base = sampling.seed if sampling.seed is not None else int(self.trial["seed"])
-        sampling = replace(sampling, seed=repeat_seed(base, repeat))
+        sampling = replace(contender.sampling, seed=self.cell_seed(contender, repeat))
         # A rerun must give the same replies, and the template and system prompt they share
         # should be paid for once: keep_prefix evaluates that start as a batch of its own and
         # keeps it, so every cell splits its prompt the same way (see Engine.reply).
