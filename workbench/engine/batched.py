@@ -195,7 +195,9 @@ class BatchRun:
         self.per_sequence = min(need, loaded.llama.n_ctx())
         if kv_budget is None:  # the share of free memory a batch's KV cache may take
             kv_budget = int(psutil.virtual_memory().available * KV_SHARE)
-        requested = max(1, min(width, MAX_WIDTH))
+        # no wider than the cells (the recorded width is the one they ran at)
+        cells_to_run = sum(isinstance(p, _Sequence) for p in self.prepared)
+        requested = max(1, min(width, MAX_WIDTH, cells_to_run))
         self.width, self.message = fit_width(requested, kv_bytes(loaded, self.per_sequence),
                                              kv_budget)
 
