@@ -145,8 +145,9 @@ def reply_metrics(metrics: Mapping[str, Any], finish_reason: str | None = None, 
     """What a reply cost, in the one order: ``12.3 tok/s · first token 840 ms · 120 tokens ·
     peak 310.2 MB · loaded in 1.2 s · finish: stop``. ``metrics`` has the stored names
     (``gen_tps``, ``ttft_ms``, ``prompt_tokens``, ``completion_tokens``, ``prompt_tps``,
-    ``peak_rss``, ``load_ms``, ``finish_reason``, ``dropped_turns``); what is missing is left
-    out. ``short`` keeps speed, ``TTFT``, tokens and peak memory for a cell or a column."""
+    ``peak_rss``, ``load_ms``, ``finish_reason``, ``dropped_turns``, a trial cell's
+    ``batch_width``); what is missing is left out. ``short`` keeps speed, ``TTFT``, tokens,
+    peak memory and the batch for a cell or a column."""
     m = metrics
     finish = m.get("finish_reason") if finish_reason is None else finish_reason
     tokens = m.get("completion_tokens")
@@ -168,5 +169,7 @@ def reply_metrics(metrics: Mapping[str, Any], finish_reason: str | None = None, 
         f"images encoded in {human_ms(m['image_ms'])}" if m.get("image_ms") and not short
         else None,
         human_speculative(_speculative(m), short=short) or None,
+        # a batched cell's speed is its share of a batch: say so beside it
+        f"batch of {m['batch_width']}" if (m.get("batch_width") or 0) > 1 else None,
     ]
     return SEP.join(p for p in parts if p)

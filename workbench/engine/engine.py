@@ -7,9 +7,11 @@ import threading
 import time
 from pathlib import Path
 
+from workbench.engine.batched import BatchCell
 from workbench.engine.endpoint_http import Target, is_remote
 from workbench.engine.process import RemoteModel, RemoteReply, WorkerProcess, load_in, start_worker
 from workbench.engine.remote import EndpointReply
+from workbench.engine.remote_batch import RemoteBatch
 from workbench.engine.reply import Message
 from workbench.engine.settings import LoadSettings, SamplingSettings
 from workbench.errors import InvalidInputError
@@ -96,6 +98,16 @@ class Engine:
         loaded = self.load(path, load or LoadSettings())
         return RemoteReply(loaded, messages, sampling or SamplingSettings(), fresh=fresh,
                            keep_prefix=keep_prefix)
+
+    def reply_batch(self, path: str | Path, cells: list[BatchCell], *, width: int,
+                    load: LoadSettings | None = None, kv_budget: int | None = None
+                    ) -> RemoteBatch:
+        """Load (or reuse) the model, and return a batch of replies made ``width`` at a
+        time as the sequences of one context (see :mod:`workbench.engine.batched`), ready to
+        be iterated for each cell as it finishes. The width is cut to what ``kv_budget``
+        bytes of KV cache hold (default: half the free memory), and ``message`` says so."""
+        loaded = self.load(path, load or LoadSettings())
+        return RemoteBatch(loaded, cells, width, kv_budget)
 
     def unload(self) -> None:
         """Free the model and end its engine process."""

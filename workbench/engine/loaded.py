@@ -84,6 +84,8 @@ class LoadedModel:
     #: The draft model for speculative decoding (:mod:`workbench.engine.speculative`), loaded
     #: by the first reply that asks for one and kept with this model.
     draft: Any = None
+    #: The second context batched replies run in (:mod:`workbench.engine.batched`), once made.
+    batch_context: Any = None
 
     def template(self, override: str | None) -> ChatTemplate:
         model = self.llama._model
@@ -97,6 +99,10 @@ class LoadedModel:
         )
 
     def close(self) -> None:
+        if self.batch_context is not None:  # before the model it belongs to
+            with contextlib.suppress(Exception):
+                self.batch_context.close()
+            self.batch_context = None
         if self.projector is not None:  # before the text model it was made for
             from llama_cpp import mtmd_cpp
 

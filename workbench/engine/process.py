@@ -29,7 +29,7 @@ from functools import cached_property
 from multiprocessing import get_context
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from workbench.engine import llama_log
 from workbench.engine.exits import describe_exit, read_tail
@@ -71,6 +71,23 @@ def _shutdown(process: Any, commands: Connection, events: Connection, output_pat
         os.unlink(output_path)
 
 
+class Request(Protocol):
+    """What the engine process is working on for us: a reply, or a batch of them
+    (:class:`~workbench.engine.remote_batch.RemoteBatch`)."""
+
+    reply_id: int | None
+    finished: bool
+    stop_requested_at: float | None
+
+    def command(self, reply_id: int) -> tuple[Any, ...]: ...
+
+    def stop(self) -> None: ...
+
+    def handle(self, message: tuple[Any, ...]) -> str: ...
+
+    def interrupted(self) -> None: ...
+
+
 class WorkerProcess:
     """One engine process and its two pipes. Used from one thread, like the Engine, except
     :meth:`send_stop`, which any thread may call."""
@@ -91,7 +108,7 @@ class WorkerProcess:
         self._send_lock = threading.Lock()
         self._pending_stops: list[int] = []
         self._next_id = 0
-        self.active: RemoteReply | None = None
+        self.active: Request | None = None
         self.crash_reason: str | None = None
         self.model_name = ""
         self.loading = False
@@ -198,13 +215,13 @@ class WorkerProcess:
 
     # --- replies ---------------------------------------------------------------------------
 
-    def begin(self, reply: RemoteReply) -> int:
+    def begin(self, reply: Request) -> int:
+        """Send a reply's (or a batch's) request; its messages are read with next_for."""
         self.finish_active()
         self._next_id += 1
         reply_id = self._next_id
         self.active = reply
-        self.send(("reply", reply_id, reply.messages, reply.sampling, reply.fresh,
-                   reply.keep_prefix))
+        self.send(reply.command(reply_id))
         return reply_id
 
     def finish_active(self) -> None:
@@ -223,7 +240,7 @@ class WorkerProcess:
         finally:
             self.active = None
 
-    def next_for(self, reply: RemoteReply) -> tuple[Any, ...]:
+    def next_for(self, reply: Request) -> tuple[Any, ...]:
         """The next message about ``reply``; ends the process if a stop goes unanswered."""
         while True:
             if self._pending_stops:
@@ -346,6 +363,10 @@ class RemoteReply(StreamedReply):
         self.finished = False
         self.stop_requested_at: float | None = None
         self._began = 0.0
+
+    def command(self, reply_id: int) -> tuple[Any, ...]:
+        """The request the engine process runs this reply by."""
+        return ("reply", reply_id, self.messages, self.sampling, self.fresh, self.keep_prefix)
 
     def stop(self) -> None:
         """Ask the reply to end; safe from any thread; it ends within one token's time."""

@@ -34,12 +34,13 @@ from typing import Any
 from workbench.engine.stopflag import StopFlag
 
 #: Messages, parent to child: ("load", path, LoadSettings), ("reply", id, messages, sampling,
-#: fresh, keep_prefix), ("stop", id), ("call", name, args), ("unload",), ("quit",). A call's
-#: name is the engine's own (tokenize, detokenize, embed) or a feature's entry point,
-#: "package.module:function" (see :func:`entry_point`).
-#: Child to parent: ("loaded", info), ("chunk", id, text, meta),
-#: ("done", id, stats), ("failed", id, error, stats), ("result", value), ("error", error),
-#: ("log", logger name, level, line).
+#: fresh, keep_prefix), ("batch", id, cells, width, kv_budget), ("stop", id),
+#: ("call", name, args), ("unload",), ("quit",). A call's name is the engine's own (tokenize,
+#: detokenize, embed) or a feature's entry point, "package.module:function" (see
+#: :func:`entry_point`).
+#: Child to parent: ("loaded", info), ("chunk", id, text, meta), ("batch_started", id, info),
+#: ("cell", id, CellResult), ("done", id, stats), ("failed", id, error, stats),
+#: ("result", value), ("error", error), ("log", logger name, level, line).
 
 
 class _Forward(logging.Handler):
@@ -107,6 +108,9 @@ class Worker:
                 return
             if kind == "reply":
                 self._reply(*message[1:])
+                continue
+            if kind == "batch":
+                self._batch(*message[1:])
                 continue
             try:
                 if kind == "load":
@@ -202,6 +206,26 @@ class Worker:
             with self._stops_lock:
                 self._stops.pop(reply_id, None)
                 self._finished_upto = reply_id
+
+
+    def _batch(self, batch_id: int, cells: list[Any], width: int, kv_budget: int | None
+               ) -> None:
+        """Several replies side by side (:mod:`workbench.engine.batched`): each finished
+        cell is sent as it ends, so a stop keeps every one already made."""
+        from workbench.engine.batched import run_batch
+
+        stop = self._stop_flag(batch_id)
+        try:
+            if self.loaded is None:
+                raise RuntimeError("engine process: no model is loaded")
+            run_batch(self.loaded, cells, width, stop, self.send, batch_id, kv_budget)
+            self.send(("done", batch_id, None))
+        except Exception as error:
+            self.send(("failed", batch_id, _portable(error), None))
+        finally:
+            with self._stops_lock:
+                self._stops.pop(batch_id, None)
+                self._finished_upto = batch_id
 
 
 def entry_point(name: str) -> Callable[..., Any]:

@@ -268,6 +268,7 @@ def trial_summary(db: Database, trial_id: int | str, rounds: int = 200) -> dict[
                 "repeats": len(mine), "cold": any(x["cold"] for x in mine),
                 "seeds": [x.get("seed") for x in mine],
                 "settings": first["settings"],
+                "batch_width": (first["settings"] or {}).get("batch_width"),
                 "judgements": grades.get((prompt.id, c.id, 0), []),
                 "tool_calls": first.get("tool_calls"),
                 "grounding": first.get("grounding"),

@@ -31,9 +31,11 @@ from workbench.documents.embedder import Embedder
 from workbench.endpoints import check_online
 from workbench.engine import Engine, Reply, ReplyStats, SamplingSettings
 from workbench.engine.endpoint_http import Target, is_remote
+from workbench.engine.remote_batch import RemoteBatch
 from workbench.errors import InvalidInputError, WorkbenchError
 from workbench.streams import EventStream
 from workbench.trials import judge, store
+from workbench.trials.batched_run import Step, batched_steps, check_batch
 from workbench.trials.checks import run_checks
 from workbench.trials.compare import build_messages, run_order
 from workbench.trials.contenders import Contender, get_contender
@@ -99,24 +101,32 @@ class TrialRun(EventStream[TrialProgress]):
 
     @classmethod
     def under(cls, db: Database, engine: Engine, trial_id: int, bar: Bar | None,
-              stop_early: bool = True, together: bool | None = False) -> TrialRun:
+              stop_early: bool = True, together: bool | None = False,
+              batch: int | None = None) -> TrialRun:
         """The run for the user's bar, as the CLI and the window start it: a contender stops
         early once its pass rate settles the bar, and a settled "meets" stops it only when
-        no vote or speed part of the bar still needs every reply."""
+        no vote or speed part of the bar still needs every reply. Cells are batched at the
+        automatic width unless ``batch`` says otherwise."""
         return cls(db, engine, trial_id,
                    bar=bar.min_pass_rate if bar is not None else None, stop_early=stop_early,
                    settled_by_pass_rate=bar is None or (bar.min_vote_share is None
                                                         and bar.min_tps is None),
-                   together=together)
+                   together=together, batch=batch)
 
     def __init__(self, db: Database, engine: Engine, trial_id: int,
                  bar: float | None = None, stop_early: bool = True,
-                 settled_by_pass_rate: bool = True, together: bool | None = False) -> None:
+                 settled_by_pass_rate: bool = True, together: bool | None = False,
+                 batch: int | None = 1) -> None:
         """``bar``: the pass-rate bar (0-1) a contender may stop early at, when
         ``stop_early``; ``settled_by_pass_rate`` False (other parts of the bar still need
         every reply, such as votes) stops only on a failing pass rate. ``together``: two
         contenders side by side (True), one at a time (False) or as memory allows (None);
-        see :mod:`.side_by_side`."""
+        see :mod:`.side_by_side`. ``batch``: how many of a contender's cells are decoded
+        together (1: one after another; None: as many as memory and the machine suit, see
+        :mod:`.batched_run`). Batching comes first: contenders go side by side when asked
+        (``together`` True) or when their cells run one at a time."""
+        self.batch = check_batch(batch)
+        self._complete = False
         self.bar = bar if stop_early else None
         self.settled_by_pass_rate = settled_by_pass_rate
         self.db = db
@@ -130,7 +140,7 @@ class TrialRun(EventStream[TrialProgress]):
                 check_online(db, Target.from_path(contender.model_path))
         self.total = len(self.suite.prompts) * len(self.contenders) * self.trial["repeats"]
         self._stop = threading.Event()
-        self._reply: Reply | None = None
+        self._reply: Reply | RemoteBatch | None = None
         #: One embedding model process for the whole run (prompts over collections with an
         #: embedding model), started on first use and ended with the run.
         self.embedder = Embedder(share=engine)
@@ -154,8 +164,13 @@ class TrialRun(EventStream[TrialProgress]):
 
     def prompt_order(self) -> list[int]:
         """The suite's prompt indexes shuffled with the trial's seed."""
-        order = list(range(len(self.suite.prompts)))
-        random.Random(f"workbench-order:{int(self.trial['seed'])}").shuffle(order)
+        return self.order_for(len(self.suite.prompts), int(self.trial["seed"]))
+
+    @staticmethod
+    def order_for(count: int, seed: int) -> list[int]:
+        """``count`` prompt indexes shuffled with a trial's ``seed``."""
+        order = list(range(count))
+        random.Random(f"workbench-order:{int(seed)}").shuffle(order)
         return order
 
     def plan(self) -> list[tuple[Contender, int, int]]:
@@ -220,34 +235,44 @@ class TrialRun(EventStream[TrialProgress]):
         for contender, _index, _repeat in plan:
             left[contender.id] = left.get(contender.id, 0) + 1
         try:
-            cells = self._cells(plan, skip)
-            side, why = decide(self.db, list({c.id: c for c, _i, _r in plan}.values()),
-                               self.together)
+            steps: Iterator[Step]
+            side, why = (decide(self.db, list({c.id: c for c, _i, _r in plan}.values()),
+                                self.together)
+                         if self.together or self.batch == 1 else (False, ""))
             if side:
                 lanes = Lanes(self, plan)
                 lanes.skip = skip
-                cells = iter(lanes)
+                steps = self._lane_steps(lanes)
                 yield TrialProgress(self.trial_id, done, self.total, None, message=why)
-            for contender, cell in cells:
-                if cell is None:  # stopped in the middle: not a result, not saved
-                    break
-                done += 1
-                ran += 1
-                left[contender.id] -= 1
-                elapsed = time.perf_counter() - started
-                eta = elapsed / ran * (self.total - done)
-                yield TrialProgress(self.trial_id, done, self.total, eta, cell,
-                                    contender=contender.label)
-                settled = self._settled(contender)
+            elif self.batch == 1:
+                steps = self._sequential(plan, skip)
+            else:
+                steps = batched_steps(self, plan, skip)
+            for step in steps:
+                contender = step.contender
+                if step.message:
+                    yield TrialProgress(self.trial_id, done, self.total, None,
+                                        message=f"{contender.label}: {step.message}",
+                                        contender=contender.label)
+                if step.cell is not None:
+                    done += 1
+                    ran += 1
+                    left[contender.id] -= 1
+                    elapsed = time.perf_counter() - started
+                    eta = elapsed / ran * (self.total - done)
+                    yield TrialProgress(self.trial_id, done, self.total, eta, step.cell,
+                                        contender=contender.label)
+                if not step.boundary:
+                    continue
+                settled = self._settled(contender)  # a batch's end: where the rule is read
                 if settled:
                     skip.add(contender.id)
                     self.total -= left[contender.id]
                     yield TrialProgress(self.trial_id, done, self.total, None,
                                         message=f"{contender.label} {settled}",
                                         contender=contender.label)
-            else:
-                if not self._stop.is_set():
-                    yield from self._judge()
+            if self._complete:
+                yield from self._judge()
                 status = "cancelled" if self._stop.is_set() else "done"
         except WorkbenchError:
             status = "error"
@@ -256,18 +281,30 @@ class TrialRun(EventStream[TrialProgress]):
             self.embedder.close()
             store.set_trial_status(self.db, self.trial_id, status)
 
-    def _cells(self, plan: list[tuple[Contender, int, int]], skip: set[int]
-               ) -> Iterator[tuple[Contender, dict[str, Any] | None]]:
-        """One cell after another on the run's engine (``cell`` None: stopped mid-cell)."""
-        for contender, index, repeat in plan:
+    def _lane_steps(self, lanes: Lanes) -> Iterator[Step]:
+        """Two contenders side by side (:mod:`.side_by_side`): the stop rule is read after
+        every cell, as one at a time."""
+        self._complete = False
+        for contender, cell in lanes:
+            if cell is None:  # stopped in the middle: not a result, not saved
+                return
+            yield Step(contender, -1, cell, boundary=True)
+        self._complete = not self._stop.is_set()
+
+    def _sequential(self, plan: list[tuple[Contender, int, int]], skip: set[int]
+                    ) -> Iterator[Step]:
+        """One cell after another (``batch=1``): the stop rule is read after every cell."""
+        self._complete = False
+        for position, (contender, index, repeat) in enumerate(plan):
             if self._stop.is_set():
                 return
             if contender.id in skip:
                 continue
             cell = self._run_cell(contender, index, repeat)
-            yield contender, cell
-            if cell is None:
+            if cell is None:  # stopped in the middle: not a result, not saved
                 return
+            yield Step(contender, position, cell, boundary=True)
+        self._complete = True
 
     def _judge(self) -> Iterator[TrialProgress]:
         """After every contender's cells: the judge checks, graded in one pass (see
@@ -280,6 +317,18 @@ class TrialRun(EventStream[TrialProgress]):
             yield TrialProgress(self.trial_id, self.total, self.total, None,
                                 message=f"judging {graded}/{total}")
 
+    def batchable(self, contender: Contender, index: int, _repeat: int = 0) -> bool:
+        """Whether a cell may be decoded in a batch: a plain prompt on a local model. Tools
+        (a loop), documents (grounded first), images and remote models run one at a time."""
+        prompt = self.suite.prompts[index]
+        return not (is_remote(contender.model_path) or prompt.tools or prompt.images
+                    or cell_docs(self.suite, prompt, contender) is not None)
+
+    def cell_seed(self, contender: Contender, repeat: int) -> int:
+        """A cell's seed: the contender's (or else the trial's) for the repeat."""
+        base = contender.sampling.seed
+        return repeat_seed(base if base is not None else int(self.trial["seed"]), repeat)
+
     def _run_cell(self, contender: Contender, index: int, repeat: int) -> dict[str, Any] | None:
         prompt = self.suite.prompts[index]
         assert prompt.id is not None
@@ -288,9 +337,7 @@ class TrialRun(EventStream[TrialProgress]):
         messages = with_images(self.db, build_messages(
             prompt.prompt, prompt.system or contender.system_prompt), prompt.images)
         error: str | None = None
-        sampling = contender.sampling
-        base = sampling.seed if sampling.seed is not None else int(self.trial["seed"])
-        sampling = replace(sampling, seed=repeat_seed(base, repeat))
+        sampling = replace(contender.sampling, seed=self.cell_seed(contender, repeat))
         where = cell_docs(self.suite, prompt, contender)
         grounding = None
         if where is not None:  # answered from documents, grounded as chat is
@@ -339,9 +386,8 @@ class TrialRun(EventStream[TrialProgress]):
         prompt = self.suite.prompts[index]
         assert prompt.id is not None and prompt.tools is not None
         messages = build_messages(prompt.prompt, prompt.system or contender.system_prompt)
-        sampling = contender.sampling
-        base = sampling.seed if sampling.seed is not None else int(self.trial["seed"])
-        sampling = replace(sampling, seed=repeat_seed(base, repeat))
+        sampling = replace(contender.sampling, seed=self.cell_seed(contender, repeat))
+        last: list[Reply] = []  # the step running, for the error record
 
         def reply_for(conversation: list[dict[str, Any]], step: SamplingSettings) -> Reply:
             if self._stop.is_set():
@@ -350,6 +396,7 @@ class TrialRun(EventStream[TrialProgress]):
                                       load=contender.load, sampling=step, fresh=True,
                                       keep_prefix=True)
             self._reply = reply
+            last[:] = [reply]
             return reply
 
         try:
@@ -358,7 +405,7 @@ class TrialRun(EventStream[TrialProgress]):
         except Stopped:
             return None
         except WorkbenchError as failure:  # one bad cell (context overflow) is a result
-            reply = self._reply
+            reply = last[0] if last else None
             stats = reply.stats if reply is not None else ReplyStats()
             store.save_cell(self.db, self.trial_id, prompt.id, contender.id, repeat,
                             reply.text if reply is not None else "", stats,

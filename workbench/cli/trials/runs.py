@@ -19,6 +19,7 @@ from workbench.cli.trials.common import (
     write_out,
 )
 from workbench.engine import Engine
+from workbench.engine.batched import MAX_WIDTH
 from workbench.settings import get_setting
 from workbench.trials import report, store
 from workbench.trials.compare import LETTERS
@@ -83,17 +84,21 @@ def together_option(func: Any) -> Any:
 
 
 def _drive(workspace: Workspace, trial_id: int, bar: Bar | None = None,
-           stop_early: bool = True, together: bool | None = None) -> None:
+           stop_early: bool = True, together: bool | None = None,
+           batch: int | None = None) -> None:
     """Run or resume a trial with a progress line; Ctrl+C cancels and keeps finished cells.
-    With a pass-rate bar a contender stops once its verdict is settled (``stop_early``)."""
-    run = TrialRun.under(workspace.db, Engine(), trial_id, bar, stop_early, together)
+    With a pass-rate bar a contender stops once its verdict is settled (``stop_early``);
+    ``batch`` cells are decoded together (None: the automatic width)."""
+    run = TrialRun.under(workspace.db, Engine(), trial_id, bar, stop_early, together=together,
+                         batch=batch)
     previous = on_interrupt(run)
     try:
         for progress in run:
             eta = f", ETA {human_eta(progress.eta_s)}" if progress.eta_s is not None else ""
             where = (progress.message if progress.message.startswith("judging")
                      else f"{progress.done}/{progress.total} cells{eta}")
-            if " stopped after " in progress.message or " side by side" in progress.message:
+            if " stopped after " in progress.message or " side by side" in progress.message \
+                    or "batch width" in progress.message:
                 click.echo(f"\n[trial {trial_id}] {progress.message}", err=True)
                 continue
             click.echo(f"\r[trial {trial_id}] {where}   ", nl=False, err=True)
@@ -120,12 +125,17 @@ def _drive(workspace: Workspace, trial_id: int, bar: Bar | None = None,
               help="Stop a contender once its pass rate is settled against the bar (valid "
               "however often it is checked); --no-stop-early runs every cell.")
 @together_option
+@click.option("--batch", type=click.IntRange(1, MAX_WIDTH), default=None,
+              help="Decode this many of a contender's cells together (1: one at a time; "
+              "default: as many as free memory and the machine suit). Replies are recorded "
+              "with their batch layout; the same width reproduces them.")
 @bar_options
 @pass_workspace
 def trial_run(workspace: Workspace, suite_ref: str, models: tuple[str, ...],
               set_items: tuple[str, ...], seed: int | None, repeats: int,
               max_tokens: int | None, name: str, report_file: str | None,
-              stop_early: bool, together: bool | None, **bar: float | None) -> None:
+              stop_early: bool, together: bool | None, batch: int | None,
+              **bar: float | None) -> None:
     """Run SUITE (a suite's id or name, or a .jsonl/.csv/.txt file to import) over the
     contenders given by --model."""
     del models, set_items
@@ -136,7 +146,7 @@ def trial_run(workspace: Workspace, suite_ref: str, models: tuple[str, ...],
     trial_id = create_trial(db, suite_ref, build_contenders(workspace, extra), seed=seed,
                             repeats=repeats, name=name)
     click.echo(f"Trial {trial_id} started.", err=True)
-    _drive(workspace, trial_id, make_bar(workspace, **bar), stop_early, together)
+    _drive(workspace, trial_id, make_bar(workspace, **bar), stop_early, together, batch)
     _print_summary(workspace, trial_id, make_bar(workspace, **bar))
     if report_file:
         _write_report(workspace, trial_id, report_file, make_bar(workspace, **bar))
@@ -154,13 +164,17 @@ def _write_report(workspace: Workspace, trial_id: int, path: str, bar: Bar,
 @click.option("--stop-early/--no-stop-early", default=True, show_default=True,
               help="--no-stop-early also runs the prompts of contenders stopped early.")
 @together_option
+@click.option("--batch", type=click.IntRange(1, MAX_WIDTH), default=None,
+              help="Decode this many of a contender's cells together (1: one at a time; "
+              "default: as many as free memory and the machine suit). Replies are recorded "
+              "with their batch layout; the same width reproduces them.")
 @bar_options
 @pass_workspace
 def trial_resume(workspace: Workspace, trial_id: int, stop_early: bool,
-                 together: bool | None, **bar: float | None) -> None:
+                 together: bool | None, batch: int | None, **bar: float | None) -> None:
     """Continue a cancelled trial, skipping the cells already finished; with
     --no-stop-early, run the rest of a contender that stopped early."""
-    _drive(workspace, trial_id, make_bar(workspace, **bar), stop_early, together)
+    _drive(workspace, trial_id, make_bar(workspace, **bar), stop_early, together, batch)
     _print_summary(workspace, trial_id, make_bar(workspace, **bar))
 
 
