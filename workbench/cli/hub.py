@@ -137,13 +137,17 @@ def _bar(event: PullEvent, width: int = 30) -> str:
 @click.option("--ctx", "n_ctx", type=click.IntRange(1, None), default=None,
               help="Context length for the fit verdict (default: the context_length setting).")
 @click.option("--force", is_flag=True, help="Download even if the model will not fit.")
+@click.option("--mmproj", "mmproj", metavar="NAME",
+              help="The vision projector to bring along (default: the smallest that fits).")
+@click.option("--no-mmproj", is_flag=True, help="Leave the repository's projector out.")
 @pass_workspace
 def pull_cmd(workspace: Workspace, repo: str, file: str, revision: str | None,
-             n_ctx: int | None, force: bool) -> None:
+             n_ctx: int | None, force: bool, mmproj: str | None, no_mmproj: bool) -> None:
     """Download FILE from REPO (verified, resumable) and add it to the library.
 
     FILE is a path in the repository, the first part of a split model, or a quantization
-    such as Q4_K_M when only one file has it.
+    such as Q4_K_M when only one file has it. A repository with a vision projector (mmproj)
+    brings it along in the same download, paired with the model.
     """
     client = _client(workspace)
     n_ctx = n_ctx or int(get_setting(workspace.db, "context_length"))
@@ -153,7 +157,8 @@ def pull_cmd(workspace: Workspace, repo: str, file: str, revision: str | None,
     try:
         for event in pull(client, workspace.db, workspace.models_dir, repo, file,
                           revision=revision, force=force, n_ctx=n_ctx,
-                          members=checked_members(workspace.db)):
+                          members=checked_members(workspace.db), mmproj=mmproj,
+                          with_mmproj=not no_mmproj):
             if event.stage == "download":
                 if tty:
                     click.echo(_bar(event), nl=False)
