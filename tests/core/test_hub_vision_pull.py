@@ -88,3 +88,22 @@ def test_cli_pull_pairs_and_no_mmproj(hub_workspace, hub):
     assert result.exit_code == 0, result.output
     seen = [m for m in library.list_models(hub_workspace.db) if m.sees]
     assert len(seen) == 1 and seen[0].mmproj.endswith("mmproj-SmolLM2-135M-F32.gguf")
+
+
+def test_files_verdicts_count_the_projector(hub_workspace, hub):
+    import json
+
+    from click.testing import CliRunner
+
+    from workbench.cli import cli
+
+    runner = CliRunner()
+    home = ["--data-dir", str(hub_workspace.root)]
+    result = runner.invoke(cli, [*home, "files", VISION_REPO, "--ctx", "2048"])
+    assert result.exit_code == 0, result.output
+    assert f"({N_PATCHES} image tokens a picture)" in result.output
+    assert "pulled with the models" in result.output
+    data = json.loads(runner.invoke(cli, [*home, "files", VISION_REPO, "--json"]).output)
+    assert data["mmproj"] == "mmproj-SmolLM2-135M-F16.gguf"
+    model = next(f for f in data["files"] if f["name"] == MODEL_FILE)
+    assert model["fit"]["local"]["estimate"]["image_tokens"] == N_PATCHES
