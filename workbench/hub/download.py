@@ -320,9 +320,12 @@ def run_pull(
         )
     client.require_online()
     digests: list[str] = []
+    offset, job = 0, sum(p.size or 0 for p, _ in wanted)
     for index, (part, _target) in enumerate(wanted):
-        digest = yield from _download_part(client, plan, part, index, len(wanted))
+        digest = yield from _in_job(_download_part(client, plan, part, index, len(wanted)),
+                                    offset, job)
         digests.append(digest)
+        offset += part.size or 0
     moved: list[tuple[Path, Path, Path]] = []  # (target, partial, record)
     for part, target in wanted:
         partial, record = partial_paths(plan.models_dir, plan.repo_id, part.path)
@@ -448,6 +451,24 @@ def _already_in_library(db: Database, plan: PullPlan) -> Model | None:
         if model.path != target and Path(model.path).exists():
             return model
     return None
+
+
+def _in_job(events: Generator[PullEvent, None, str], offset: int, total: int,
+            ) -> Generator[PullEvent, None, str]:
+    """One file's progress as the whole job's (a model and its projector are one bar)."""
+    try:
+        while True:
+            try:
+                event = next(events)
+            except StopIteration as stop:
+                return str(stop.value)
+            if event.stage in ("download", "rehash", "retry", "verify") and total:
+                event.done, event.total = event.done + offset, total
+                if event.rate:
+                    event.eta = max(0, total - event.done) / event.rate
+            yield event
+    finally:
+        events.close()
 
 
 class _ShortRead(Exception):
