@@ -111,7 +111,7 @@ def test_cancel_then_resume(hub_client, hub_workspace, hub, test_model_file):
     events = run_pull(hub_client, hub_workspace.db, plan)
     for event in events:
         if event.stage == "download" and event.done >= 8 << 20:
-            assert event.rate > 0 and event.eta is not None and event.total == plan.model.size
+            assert event.rate > 0 and event.eta is not None and event.total == plan.size
             break
     events.close()  # what the window's Stop button does between two yields
     partial, _ = partial_paths(hub_workspace.models_dir, REPO, MODEL_FILE)
