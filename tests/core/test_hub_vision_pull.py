@@ -107,3 +107,46 @@ def test_files_verdicts_count_the_projector(hub_workspace, hub):
     assert data["mmproj"] == "mmproj-SmolLM2-135M-F16.gguf"
     model = next(f for f in data["files"] if f["name"] == MODEL_FILE)
     assert model["fit"]["local"]["estimate"]["image_tokens"] == N_PATCHES
+
+
+# --- the pairing and token estimate against real models' published headers ---------------
+# Values from the models' published configs and GGUF metadata: gemma-3-4b-it (text
+# n_embd 2560; SigLIP 896 px, patch 14, 256 tokens a picture), gemma-3-12b-it (n_embd 3840),
+# Qwen2.5-VL-3B-Instruct (n_embd 2048, patch 14, 2x2 merge), SmolVLM2-2.2B-Instruct
+# (SmolLM2-1.7B text, n_embd 2048; 384 px, patch 14, pixel-shuffle scale factor 3).
+
+def _header(**metadata):
+    from workbench.gguf_header import GGUFHeader
+
+    return GGUFHeader(3, metadata)
+
+
+def _projector(kind, width, size, patch, **extra):
+    return _header(**{"general.architecture": "clip", "clip.projector_type": kind,
+                      "clip.vision.projection_dim": width, "clip.vision.image_size": size,
+                      "clip.vision.patch_size": patch, "clip.has_vision_encoder": True},
+                   **extra)
+
+
+def _text(arch, width):
+    return _header(**{"general.architecture": arch, f"{arch}.embedding_length": width})
+
+
+def test_real_vision_models_pair_and_count_image_tokens():
+    from workbench.fit import image_tokens
+    from workbench.vision_models import pair_problem
+
+    gemma = _projector("gemma3", 2560, 896, 14)
+    assert pair_problem(_text("gemma3", 2560), gemma, "gemma-3-4b", "mmproj") is None
+    wrong = pair_problem(_text("gemma3", 3840), gemma, "gemma-3-12b-it-Q4_K_M.gguf",
+                         "mmproj-model-f16.gguf")
+    assert "2560" in wrong and "3840" in wrong and "gemma-3-12b-it-Q4_K_M.gguf" in wrong
+    assert image_tokens(gemma) == 256
+    qwen = _projector("qwen2.5vl_merger", 2048, 560, 14)
+    assert pair_problem(_text("qwen2vl", 2048), qwen, "qwen", "mmproj") is None
+    assert "feeds qwen2vl" in pair_problem(_text("llama", 2048), qwen, "llama", "mmproj")
+    assert image_tokens(qwen) == 400  # (560 / 14 / 2)^2 at the header's size
+    smol = _projector("idefics3", 2048, 384, 14, **{"clip.vision.projector.scale_factor": 3})
+    assert pair_problem(_text("llama", 2048), smol, "smolvlm2", "mmproj") is None
+    assert image_tokens(smol) == 81
+    assert image_tokens(_projector("mlp", 4096, 336, 14)) == 576  # LLaVA-1.5
