@@ -16,7 +16,7 @@ This is the one memory model: a download's verdict, ``models``' fit column, GPU 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -256,18 +256,12 @@ def image_tokens(header: GGUFHeader) -> int | None:
         return None
     kind = str(header.get("clip.projector_type") or "mlp")
     merge = header.get("clip.vision.projector.scale_factor") or _MERGE.get(kind, 1)
-    try:
-        merge = max(1, int(merge))
-    except (TypeError, ValueError):
-        merge = 1
+    merge = max(1, merge) if isinstance(merge, int) else 1
     return max(1, (size // patch // merge) ** 2)
 
 
 def with_projector(e: MemoryEstimate, size: int, header: GGUFHeader | None) -> MemoryEstimate:
-    """``e`` with a vision projector of ``size`` bytes beside the model (its header, when
-    read, gives the image tokens a picture costs)."""
-    from dataclasses import replace
-
+    """``e`` plus a vision projector of ``size`` bytes (its header gives the image tokens)."""
     return replace(e, projector=max(0, int(size)),
                    image_tokens=image_tokens(header) if header is not None else None)
 
