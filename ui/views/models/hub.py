@@ -300,6 +300,8 @@ class HubTab(QWidget):
         except WorkbenchError as error:
             self.message.show_error(str(error))
             return
+        projector = self.fit_inputs.projector
+        self.files_model.chosen_projector = projector.name if projector else None
         self.files_model.set_verdicts(verdicts)
 
     def selected_file(self) -> HubModelFile | None:
