@@ -106,7 +106,7 @@ class RepoFilesTableModel(RowTableModel[HubModelFile]):
     def verdict_text(self, file: HubModelFile) -> str:
         if file.projector:
             if file.name == self.chosen_projector:
-                return "— downloaded with the models (vision)"
+                return "— comes with the models"
             return "— (loaded beside a model)"
         if not self.verdicts:
             return "checking…"

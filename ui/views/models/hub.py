@@ -303,6 +303,7 @@ class HubTab(QWidget):
         projector = self.fit_inputs.projector
         self.files_model.chosen_projector = projector.name if projector else None
         self.files_model.set_verdicts(verdicts)
+        self._file_chosen()
 
     def selected_file(self) -> HubModelFile | None:
         row = selected_row(self.files)
@@ -312,8 +313,11 @@ class HubTab(QWidget):
         file = self.selected_file()
         self.download_button.setEnabled(file is not None and not file.missing_parts)
         if file is not None:
-            self.download_button.setText(f"Download {file.quantization or ''}".strip()
-                                         + (f" ({human_size(file.size)})" if file.size else ""))
+            projector = self.fit_inputs.projector if self.fit_inputs else None
+            size = file.size + (projector.size if projector and not file.projector else 0)
+            seen = " + projector" if projector and not file.projector else ""
+            self.download_button.setText(f"Download {file.quantization or ''}".strip() + seen
+                                         + (f" ({human_size(size)})" if size else ""))
 
     def download_selected(self) -> None:
         file = self.selected_file()
