@@ -11,7 +11,8 @@ from importlib.metadata import distribution
 from pathlib import Path
 
 import pytest
-from hub_standin import MODEL_FILE, REPO, HubStandin, StandinFile, StandinRepo
+from hub_standin import MODEL_FILE, REPO, VISION_REPO, HubStandin, StandinFile, StandinRepo
+from vision_craft import write_mmproj
 
 
 def find_test_model() -> Path:
@@ -34,6 +35,19 @@ def test_model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return copy
 
 
+@pytest.fixture(scope="session")
+def projector_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The crafted projectors the stand-in serves, by their names in the repository."""
+    folder = tmp_path_factory.mktemp("hub-mmproj")
+    fitting = write_mmproj(folder / "fits.gguf")
+    larger = folder / "larger.gguf"
+    shutil.copyfile(fitting, larger)
+    with larger.open("ab") as stream:  # after the tensor data, which llama.cpp ignores
+        stream.write(b"\0" * 4096)
+    return {"mmproj-SmolLM2-135M-F16.gguf": fitting, "mmproj-SmolLM2-135M-F32.gguf": larger,
+            "mmproj-other-64-Q8_0.gguf": write_mmproj(folder / "other.gguf", text_embd=64)}
+
+
 @pytest.fixture
 def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """huggingface_hub's retry waits (1, 2, 4, 8 s) made tiny, so error tests stay fast."""
@@ -46,16 +60,21 @@ def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def hub(test_model_file: Path, fast_backoff: None) -> Iterator[HubStandin]:
+def hub(test_model_file: Path, projector_files: dict[str, Path],
+        fast_backoff: None) -> Iterator[HubStandin]:
     standin = HubStandin()
     model = StandinFile(MODEL_FILE, test_model_file)
     standin.add(StandinRepo(REPO, [
         model,
         StandinFile("split/SmolLM2-135M-Instruct.Q8_0-00001-of-00002.gguf", test_model_file),
         StandinFile("split/SmolLM2-135M-Instruct.Q8_0-00002-of-00002.gguf", b"second part"),
-        StandinFile("mmproj-SmolLM2-135M-F16.gguf", b"GGUF" + b"\0" * 60),
+        StandinFile("mmproj-SmolLM2-135M-F16.gguf",
+                    projector_files["mmproj-SmolLM2-135M-F16.gguf"]),
         StandinFile("README.md", b"# SmolLM2 GGUF\n"),
     ], downloads=5000, likes=40, trending=3.0, last_modified="2024-11-01T12:00:00.000Z"))
+    standin.add(StandinRepo(VISION_REPO, [
+        model, *(StandinFile(name, path) for name, path in projector_files.items()),
+    ], downloads=10))
     standin.add(StandinRepo("other-org/TinyLlama-GGUF", [
         StandinFile("tinyllama.Q2_K.gguf", b"GGUF" + b"\1" * 100),
         StandinFile("tinyllama.IQ3_XXS.gguf", b"GGUF" + b"\2" * 100),

@@ -27,6 +27,9 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 REPO = "test-org/SmolLM2-135M-Instruct-GGUF"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+#: A vision model's repository: the test model with crafted projectors (tests/vision_craft.py)
+#: that fit it (F16, and a larger F32) and a smaller one made for a 64-wide model.
+VISION_REPO = "test-org/SmolLM2-Vision-GGUF"
 TOKEN = "hf_test_token_0123456789"
 GATED_MESSAGE = ("Access to model {repo} is restricted. You must have access to it and be "
                  "authenticated to access it. Please log in.")

@@ -23,8 +23,12 @@ from typing import Any
 from workbench.errors import InvalidInputError, WorkbenchError
 
 TASKS: tuple[str, ...] = ("chat", "code", "reasoning", "multilingual", "small-and-fast",
-                          "embedding")
+                          "vision", "embedding")
 """Every task tag an entry may carry, in the order the CLI and the window list them."""
+
+VISION = "vision"
+"""The task of a model that sees images: it names a projector (``mmproj``) from its
+repository, which a pull brings along (:mod:`workbench.hub.projectors`)."""
 
 EMBEDDING = "embedding"
 """The task of an embedding model (a collection's search by meaning): it makes vectors, not
@@ -71,6 +75,16 @@ class CatalogEntry:
     was trained with, e.g. Nomic's ``search_query: ``); see :mod:`workbench.documents.prefixes`."""
     passage_prefix: str = ""
     """For an embedding model: put before each passage before embedding it."""
+    mmproj: str = ""
+    """For a vision model: an example projector in :attr:`repo` (a pull chooses from the
+    repository's own list, the smallest that fits)."""
+    mmproj_size_bytes: int = 0
+    """That projector's size; :attr:`min_memory_bytes` includes it."""
+
+    @property
+    def vision(self) -> bool:
+        """A model that sees images, downloaded with its projector."""
+        return VISION in self.tasks
 
     @property
     def embedding(self) -> bool:
@@ -166,6 +180,20 @@ def _entry_from_json(raw: Any, index: int) -> CatalogEntry:
                 raise CatalogError(f"{label}: {name} should be str, "
                                    f"not {type(raw[name]).__name__}.")
             values[name] = raw[name]
+    if (VISION in tasks) != bool(raw.get("mmproj")):
+        raise CatalogError(f"{label}: a vision model names its projector (mmproj), and only "
+                           "a vision model does.")
+    if VISION in tasks:
+        mmproj, size = raw["mmproj"], raw.get("mmproj_size_bytes")
+        if not isinstance(mmproj, str) or "mmproj" not in mmproj.lower() or not \
+                mmproj.endswith(".gguf"):
+            raise CatalogError(f"{label}: mmproj must be a projector's .gguf file name.")
+        if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+            raise CatalogError(f"{label}: mmproj_size_bytes must be a positive int.")
+        if raw["min_memory_bytes"] < raw["size_bytes"] + size:
+            raise CatalogError(f"{label}: min_memory_bytes is smaller than the model and "
+                               "its projector.")
+        values.update(mmproj=mmproj, mmproj_size_bytes=size)
     values["tasks"] = tuple(tasks)
     return CatalogEntry(**values)
 

@@ -16,7 +16,7 @@ This is the one memory model: a download's verdict, ``models``' fit column, GPU 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -149,10 +149,14 @@ class MemoryEstimate:
     layer_weights: int
     layer_kv: int
     source: str
+    #: A paired vision projector's file (loaded whole beside the model) and the image tokens
+    #: one picture costs at the projector's own image size (:func:`image_tokens`).
+    projector: int = 0
+    image_tokens: int | None = None
 
     @property
     def total(self) -> int:
-        return self.weights + self.kv_cache + self.compute
+        return self.weights + self.kv_cache + self.compute + self.projector
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "total": self.total}
@@ -230,6 +234,46 @@ def estimate_for_file(path: str | Path, n_ctx: int, *, file_size: int | None = N
     return estimate_for_header(header, size, n_ctx)
 
 
+#: How many patches a side each projector type merges into one image token when its header
+#: has no ``clip.vision.projector.scale_factor`` (clip.cpp's defaults: gemma3 pools 4x4, the
+#: Qwen-VL mergers 2x2; LLaVA's ``mlp`` keeps every patch).
+_MERGE = {"gemma3": 4, "qwen2vl_merger": 2, "qwen2.5vl_merger": 2, "qwen3vl_merger": 2,
+          "internvl": 2, "idefics3": 3, "lfm2": 2}
+
+
+def image_tokens(header: GGUFHeader) -> int | None:
+    """Image tokens for one picture at the projector's own image size, from its header: a
+    documented estimate, ``(image_size / patch_size / merge) ** 2``, where ``merge`` is the
+    header's ``clip.vision.projector.scale_factor`` or the type's default (:data:`_MERGE`).
+    Models that tile large images (SmolVLM, Qwen-VL at high resolution) spend more per
+    picture; None when the header does not say its image or patch size."""
+    size, patch = header.get("clip.vision.image_size"), header.get("clip.vision.patch_size")
+    try:
+        size, patch = int(size), int(patch)
+    except (TypeError, ValueError):
+        return None
+    if size <= 0 or patch <= 0:
+        return None
+    kind = str(header.get("clip.projector_type") or "mlp")
+    merge = header.get("clip.vision.projector.scale_factor") or _MERGE.get(kind, 1)
+    merge = max(1, merge) if isinstance(merge, int) else 1
+    return max(1, (size // patch // merge) ** 2)
+
+
+def with_projector(e: MemoryEstimate, size: int, header: GGUFHeader | None) -> MemoryEstimate:
+    """``e`` plus a vision projector of ``size`` bytes (its header gives the image tokens)."""
+    return replace(e, projector=max(0, int(size)),
+                   image_tokens=image_tokens(header) if header is not None else None)
+
+
+def projector_line(e: MemoryEstimate) -> str:
+    """" + projector 1.2 MB (256 image tokens a picture)", or "" without one."""
+    if not e.projector:
+        return ""
+    tokens = f" ({e.image_tokens:,} image tokens a picture)" if e.image_tokens else ""
+    return f" + projector {human_size(e.projector)}{tokens}"
+
+
 def estimate_together(parts: list[tuple[str, MemoryEstimate]]) -> MemoryEstimate:
     """What several models loaded at once need, each in its own engine process: every KV
     cache and compute buffer, and the weights of each distinct file once (llama.cpp maps a
@@ -248,6 +292,7 @@ def estimate_together(parts: list[tuple[str, MemoryEstimate]]) -> MemoryEstimate
         layer_weights=sum(p.layer_weights * p.n_layer for _, p in parts) // max(n_layer, 1),
         layer_kv=kv // max(n_layer, 1),
         source="estimate" if any(p.source == "estimate" for _, p in parts) else "header",
+        projector=sum(p.projector for _, p in parts),
     )
 
 
@@ -274,7 +319,7 @@ class Verdict:
             self.ram_available)
         approx = "~" if e.source == "estimate" else ""
         parts = (f"weights {human_size(e.weights)} + KV cache {human_size(e.kv_cache)} + compute "
-                 f"{human_size(e.compute)} at {e.n_ctx:,} tokens")
+                 f"{human_size(e.compute)}{projector_line(e)} at {e.n_ctx:,} tokens")
         if self.kind == GPU:
             head = f"fits on the GPU: needs {approx}{need} of {vram} free VRAM"
         elif self.kind == PARTIAL:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
@@ -280,9 +281,27 @@ def model_fit(db: Database, model: Any, hardware: Hardware | None = None,
     except WorkbenchError:  # a setting refused now (offline mode and a worker elsewhere)
         n_ctx, chosen = int(model.context_length or 4096), ()
     machine = hardware or hw.detect()
-    e = fit.estimate_for_file(model.path, n_ctx, file_size=model.file_size or None)
+    e = with_paired_projector(
+        fit.estimate_for_file(model.path, n_ctx, file_size=model.file_size or None), model)
     members = last_members(chosen or tuple(list_workers(db)))
     return pool_fit(e, machine, members, use_pool=bool(chosen), rate=rate)
+
+
+def with_paired_projector(e: fit.MemoryEstimate, model: Any) -> fit.MemoryEstimate:
+    """``e`` plus the model's paired projector (its size and image tokens) while its file is
+    there; a projector whose header cannot be read counts by size alone."""
+    from workbench.errors import ModelFileError
+    from workbench.gguf_header import read_header
+    from workbench.vision_models import usable_projector
+
+    path = usable_projector(getattr(model, "mmproj", None))
+    if path is None:
+        return e
+    try:
+        header = read_header(path)
+    except (ModelFileError, OSError, ValueError):
+        header = None
+    return fit.with_projector(e, Path(path).stat().st_size, header)
 
 
 def library_fits(db: Database, models: list[Any]) -> dict[int, PoolFit]:

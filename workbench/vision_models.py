@@ -49,26 +49,39 @@ def check_pair(model_path: str | Path, mmproj_path: str | Path) -> None:
     """One line unless the projector at ``mmproj_path`` fits the model at ``model_path``."""
     model_path, mmproj_path = Path(model_path), Path(mmproj_path)
     header = read_header(mmproj_path)
-    if header.architecture != "clip":
-        raise InvalidInputError(f"{mmproj_path.name}: not a vision projector (its "
-                                f"architecture is {header.architecture}, not clip)")
-    facts = projector_facts(header)
+    problem = pair_problem(None, header, model_path.name, mmproj_path.name)
+    if problem is None:  # the projector itself first, then against the model
+        problem = pair_problem(read_header(model_path), header, model_path.name,
+                               mmproj_path.name)
+    if problem:
+        raise InvalidInputError(problem)
+
+
+def pair_problem(model: GGUFHeader | None, projector: GGUFHeader, model_name: str,
+                 mmproj_name: str) -> str | None:
+    """Why the projector does not fit the model, in one line, or None when it does; from
+    the two headers alone, so a download checks a pair (over HTTP Range) before it starts.
+    ``model`` None checks the projector only."""
+    if projector.architecture != "clip":
+        return (f"{mmproj_name}: not a vision projector (its architecture is "
+                f"{projector.architecture}, not clip)")
+    facts = projector_facts(projector)
     if not facts["vision"]:
-        raise InvalidInputError(f"{mmproj_path.name}: this projector has no image encoder")
-    model = read_header(model_path)
+        return f"{mmproj_name}: this projector has no image encoder"
+    if model is None:
+        return None
     width = model.arch_value("embedding_length")
     if facts["width"] and width and int(width) != facts["width"]:
-        raise InvalidInputError(
-            f"{mmproj_path.name} does not fit {model_path.name}: the projector writes "
-            f"{facts['width']}-wide embeddings for a text model of that width, and "
-            f"{model_path.name} ({model.architecture}) is {int(width)} wide; use the mmproj "
-            "from the same repository as the model")
+        return (f"{mmproj_name} does not fit {model_name}: the projector writes "
+                f"{facts['width']}-wide embeddings for a text model of that width, and "
+                f"{model_name} ({model.architecture}) is {int(width)} wide; use the mmproj "
+                "from the same repository as the model")
     families = FAMILY_PROJECTORS.get(facts["type"])
     if families and model.architecture not in families:
-        raise InvalidInputError(
-            f"{mmproj_path.name} does not fit {model_path.name}: a {facts['type']} projector "
-            f"feeds {' or '.join(families)} models, and {model_path.name} is "
-            f"{model.architecture}")
+        return (f"{mmproj_name} does not fit {model_name}: a {facts['type']} projector "
+                f"feeds {' or '.join(families)} models, and {model_name} is "
+                f"{model.architecture}")
+    return None
 
 
 def pair(db: Database, model_id: int, model_path: str | Path, mmproj_path: str | Path) -> None:

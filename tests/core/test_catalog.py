@@ -41,8 +41,10 @@ def entries() -> list[CatalogEntry]:
 # --- the shipped data ------------------------------------------------------------------------
 
 def test_shipped_catalog_loads_and_validates(entries: list[CatalogEntry]) -> None:
-    chat = [e for e in entries if not e.embedding]
-    assert 12 <= len(chat) <= 14 and 4 <= len(entries) - len(chat) <= 8
+    chat = [e for e in entries if not e.embedding and not e.vision]
+    vision = [e for e in entries if e.vision]
+    assert 12 <= len(chat) <= 14 and 3 <= len(vision) <= 6
+    assert 4 <= len(entries) - len(chat) - len(vision) <= 8
     assert len({e.id for e in entries}) == len(entries)
     assert catalog.catalog_path().name == "catalog.json"
 
@@ -55,8 +57,8 @@ def test_document_defines_openness_tasks_and_memory_formula(document: dict[str, 
 
 def test_every_entry_has_every_field(document: dict[str, Any]) -> None:
     # the embedding markers are optional: most models expect none
-    required = {f for f in CatalogEntry.__dataclass_fields__} - {"query_prefix",
-                                                                  "passage_prefix"}
+    required = {f for f in CatalogEntry.__dataclass_fields__} - {
+        "query_prefix", "passage_prefix", "mmproj", "mmproj_size_bytes"}
     for raw in document["models"]:
         assert required <= set(raw), raw.get("id")
 
@@ -95,6 +97,31 @@ def test_licenses_match_openness(entries: list[CatalogEntry]) -> None:
             assert e.license in {"apache-2.0", "mit"}, e.id
 
 
+def test_vision_models_name_their_projector_at_several_sizes(
+        entries: list[CatalogEntry]) -> None:
+    vision = [e for e in entries if e.vision]
+    sizes = sorted(e.parameters for e in vision)
+    assert sizes[0] < 2.5e9 and sizes[-1] > 4e9  # several sizes
+    for e in vision:
+        assert "mmproj" in e.mmproj and e.mmproj.endswith(".gguf"), e.id
+        # file + projector + KV cache at 4k (> 0) + 10%
+        assert e.min_memory_bytes > (e.size_bytes + e.mmproj_size_bytes) * 1.1, e.id
+        assert e in filter_catalog(entries, task="vision")
+    gemma = next(e for e in vision if e.repo == "ggml-org/gemma-3-4b-it-GGUF")
+    assert gemma.mmproj == "mmproj-model-f16.gguf" and gemma.openness == "restricted"
+
+
+def test_vision_entries_are_checked(document: dict[str, Any]) -> None:
+    doc = copy.deepcopy(document)
+    entry = next(m for m in doc["models"] if "vision" in m["tasks"])
+    entry["mmproj"] = "model.gguf"
+    with pytest.raises(CatalogError, match="projector's .gguf"):
+        parse_catalog(doc)
+    del entry["mmproj"]
+    with pytest.raises(CatalogError, match="names its projector"):
+        parse_catalog(doc)
+
+
 def test_entry_url_and_dict(entries: list[CatalogEntry]) -> None:
     smol = next(e for e in entries if e.id == "smollm2-135m")
     assert smol.url == ("https://huggingface.co/bartowski/SmolLM2-135M-Instruct-GGUF"
@@ -121,7 +148,7 @@ def _broken(document: dict[str, Any], **changes: Any) -> dict[str, Any]:
     ({"size_bytes": "105 MB"}, "size_bytes should be int"),
     ({"size_verified": 1}, "size_verified should be bool"),
     ({"parameters": True}, "parameters should be int"),
-    ({"tasks": ["chat", "vision"]}, "unknown: vision"),
+    ({"tasks": ["chat", "seeing"]}, "unknown: seeing"),
     ({"tasks": []}, "non-empty subset"),
     ({"openness": "open-ish"}, "openness 'open-ish'"),
     ({"min_memory_bytes": 1}, "smaller than the file"),
@@ -205,7 +232,7 @@ def test_fits_is_inclusive(entries: list[CatalogEntry]) -> None:
 
 def test_unknown_task_names_the_valid_ones(entries: list[CatalogEntry]) -> None:
     with pytest.raises(InvalidInputError, match="chat, code, reasoning"):
-        filter_catalog(entries, task="vision")
+        filter_catalog(entries, task="seeing")
 
 
 # --- CLI -------------------------------------------------------------------------------------
@@ -251,8 +278,8 @@ def test_cli_fits_uses_machine_memory(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_cli_bad_task_is_one_line() -> None:
-    result = CliRunner().invoke(cli, ["catalog", "--task", "vision"])
+    result = CliRunner().invoke(cli, ["catalog", "--task", "seeing"])
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
-        "Error: Unknown task 'vision'; choose one of: "
-        "chat, code, reasoning, multilingual, small-and-fast, embedding."]
+        "Error: Unknown task 'seeing'; choose one of: "
+        "chat, code, reasoning, multilingual, small-and-fast, vision, embedding."]

@@ -68,6 +68,9 @@ def test_search_shows_results_and_files_show_fit_verdicts(qtbot, page, hub):  # 
     assert "2 parts" in tab.files_model.cell(split, "File")
     projector = next(r for n, r in files.items() if "mmproj" in n)
     assert tab.files_model.cell(projector, "Fit on this machine").startswith("—")
+    # The projector comes with a download, so every verdict counts it.
+    assert "comes with the models" in tab.files_model.cell(projector, "Fit on this machine")
+    assert "image tokens a picture" in tab.files_model.verdicts[MODEL_FILE].summary()
     # A bigger context changes the estimate without another request.
     before = len(hub.requests())
     tab.context.setCurrentIndex(tab.context.findData(131072))

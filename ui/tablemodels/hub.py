@@ -64,6 +64,8 @@ class RepoFilesTableModel(RowTableModel[HubModelFile]):
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self.verdicts: dict[str, Any] = {}
+        #: The projector a download brings along (the smallest that fits the models).
+        self.chosen_projector: str | None = None
         self.columns = (
             Column("File", self.file_text, lambda f: f.name.lower()),
             Column("Quantization", lambda f: f.quantization or "-"),
@@ -75,6 +77,7 @@ class RepoFilesTableModel(RowTableModel[HubModelFile]):
 
     def set_rows(self, rows: Any) -> None:
         self.verdicts = {}
+        self.chosen_projector = None
         super().set_rows(rows)
 
     def set_verdicts(self, verdicts: dict[str, Any]) -> None:
@@ -102,6 +105,8 @@ class RepoFilesTableModel(RowTableModel[HubModelFile]):
 
     def verdict_text(self, file: HubModelFile) -> str:
         if file.projector:
+            if file.name == self.chosen_projector:
+                return "— comes with the models"
             return "— (loaded beside a model)"
         if not self.verdicts:
             return "checking…"

@@ -11,11 +11,12 @@ import click
 from workbench import hardware
 from workbench.cli.common import echo_json, human_count, human_size, pass_workspace
 from workbench.cli.group import cli
-from workbench.errors import InvalidInputError
-from workbench.fit import estimate_for_header
+from workbench.errors import InvalidInputError, WorkbenchError
+from workbench.fit import estimate_for_header, with_projector
 from workbench.hub.client import HubClient
 from workbench.hub.download import PullEvent, pull
 from workbench.hub.files import list_files
+from workbench.hub.projectors import ProjectorChoice, choose_projector
 from workbench.hub.remote_header import read_remote_header
 from workbench.hub.search import SORTS, search_models
 from workbench.pool_fit import checked_members, measured_rate, pool_fit
@@ -79,6 +80,12 @@ def files_cmd(workspace: Workspace, repo: str, revision: str | None, n_ctx: int 
             header, header_size = remote.header, probe.parts[0].size
         except Exception as error:  # noqa: BLE001  the listing is still worth showing
             note = f"header not readable ({error}); fit estimated from sizes"
+    projector = ProjectorChoice()
+    if models and header is not None:
+        try:  # the projector a pull brings along counts in every verdict
+            projector = choose_projector(client, listing, models[0], header)
+        except WorkbenchError as error:
+            note = f"projector not readable ({error})"
     machine = hardware.detect()
     members, rate = checked_members(workspace.db), measured_rate(workspace.db)
     rows = []
@@ -88,6 +95,8 @@ def files_cmd(workspace: Workspace, repo: str, revision: str | None, n_ctx: int 
             estimate = estimate_for_header(header, model.size, n_ctx,
                                            parameters=listing.parameters,
                                            header_file_size=header_size)
+            if projector.file is not None:
+                estimate = with_projector(estimate, projector.file.size, projector.header)
             verdict = pool_fit(estimate, machine, members, rate=rate)
         rows.append((model, verdict))
     if as_json:
@@ -96,6 +105,7 @@ def files_cmd(workspace: Workspace, repo: str, revision: str | None, n_ctx: int 
             "gated": listing.gated, "architecture": listing.architecture,
             "context_length": listing.context_length, "n_ctx": n_ctx, "note": note,
             "files": [{**m.to_dict(), "fit": v.to_dict() if v else None} for m, v in rows],
+            "mmproj": projector.file.name if projector.file else None,
         })
         return
     click.echo(f"{listing.repo_id} @ {(listing.commit or '?')[:12]}  license: "
@@ -109,7 +119,10 @@ def files_cmd(workspace: Workspace, repo: str, revision: str | None, n_ctx: int 
     for model, verdict in rows:
         kind = "projector" if model.projector else (model.quantization or "?")
         parts = f" [{len(model.parts)} parts]" if model.is_split else ""
-        fit_text = "vision projector, not a chat model" if verdict is None else verdict.summary()
+        fit_text = verdict.summary() if verdict is not None else (
+            "vision projector, not a chat model; pulled with the models (every verdict "
+            "counts it; --no-mmproj leaves it out)" if model is projector.file else
+            "vision projector, not a chat model (pull ... --mmproj NAME chooses it)")
         click.echo(f"  {model.name}{parts}  {kind}  {human_size(model.size)}")
         click.echo(f"      {fit_text}")
 
@@ -137,13 +150,17 @@ def _bar(event: PullEvent, width: int = 30) -> str:
 @click.option("--ctx", "n_ctx", type=click.IntRange(1, None), default=None,
               help="Context length for the fit verdict (default: the context_length setting).")
 @click.option("--force", is_flag=True, help="Download even if the model will not fit.")
+@click.option("--mmproj", "mmproj", metavar="NAME",
+              help="The vision projector to bring along (default: the smallest that fits).")
+@click.option("--no-mmproj", is_flag=True, help="Leave the repository's projector out.")
 @pass_workspace
 def pull_cmd(workspace: Workspace, repo: str, file: str, revision: str | None,
-             n_ctx: int | None, force: bool) -> None:
+             n_ctx: int | None, force: bool, mmproj: str | None, no_mmproj: bool) -> None:
     """Download FILE from REPO (verified, resumable) and add it to the library.
 
     FILE is a path in the repository, the first part of a split model, or a quantization
-    such as Q4_K_M when only one file has it.
+    such as Q4_K_M when only one file has it. A repository with a vision projector (mmproj)
+    brings it along in the same download, paired with the model.
     """
     client = _client(workspace)
     n_ctx = n_ctx or int(get_setting(workspace.db, "context_length"))
@@ -153,7 +170,8 @@ def pull_cmd(workspace: Workspace, repo: str, file: str, revision: str | None,
     try:
         for event in pull(client, workspace.db, workspace.models_dir, repo, file,
                           revision=revision, force=force, n_ctx=n_ctx,
-                          members=checked_members(workspace.db)):
+                          members=checked_members(workspace.db), mmproj=mmproj,
+                          with_mmproj=not no_mmproj):
             if event.stage == "download":
                 if tty:
                     click.echo(_bar(event), nl=False)

@@ -12,6 +12,14 @@ huggingface_hub's ``hf_hub_download`` resumes only within one call and deletes i
 file on failure, so this is built on its pieces instead: ``hf_hub_url`` and
 ``get_hf_file_metadata`` for a fresh (signed) location on every attempt, and its session and
 ``http_stream_backoff`` for the transfer.
+
+A model whose repository publishes a vision projector (mmproj) is pulled with it, as one
+job: the projector is chosen before the download (:mod:`workbench.hub.projectors`),
+downloaded and verified like the model's own parts, counted in the fit verdict, and paired
+in the library (``--no-mmproj`` leaves it out).
+
+Whole because a pull is one sequence (plan, transfer, verify, move, add) whose steps share
+the plan; the choice of projector and the Hub's pieces live in their own modules.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ from huggingface_hub import get_hf_file_metadata, hf_hub_url
 from huggingface_hub.utils import hf_raise_for_status, http_stream_backoff
 from sqlite_utils import Database
 
-from workbench import fit, hardware
+from workbench import fit, hardware, vision_models
 from workbench.errors import (
     DownloadError,
     HubError,
@@ -42,12 +50,14 @@ from workbench.errors import (
 )
 from workbench.hub.client import HubClient, httpx
 from workbench.hub.files import HubModelFile, RemotePart, list_files
+from workbench.hub.projectors import choose_projector
 from workbench.hub.remote_header import read_remote_header
 from workbench.hub.unfinished import PARTIAL_DIR, keep_refused
-from workbench.library import Model, add_model, list_models, now
+from workbench.library import Model, add_model, get_model, list_models, now
 from workbench.pool_fit import Member, PoolFit, pool_fit
 from workbench.safe_text import visible
 from workbench.units import human_size
+from workbench.vision_models import usable_projector
 
 CHUNK = 1 << 20
 PROGRESS_EVERY = 0.25  # seconds between progress events
@@ -176,14 +186,31 @@ class PullPlan:
     note: str | None = None
     header_bytes: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The vision projector pulled with the model (one job, verified the same way), its
+    #: place in the models folder, and a line for each projector left out.
+    projector: HubModelFile | None = None
+    projector_target: Path | None = None
+    projector_skipped: list[str] = field(default_factory=list)
+
+    @property
+    def parts(self) -> list[tuple[RemotePart, Path]]:
+        """Every file this pull writes, the model's parts first, with its target."""
+        pairs = list(zip(self.model.parts, self.targets, strict=True))
+        if self.projector is not None and self.projector_target is not None:
+            pairs.append((self.projector.parts[0], self.projector_target))
+        return pairs
+
+    @property
+    def size(self) -> int:
+        return self.model.size + (self.projector.size if self.projector else 0)
 
     @property
     def remaining(self) -> int:
-        return max(0, self.model.size - self.already_have)
+        return max(0, self.size - self.already_have)
 
     @property
     def disk_needed(self) -> int:
-        return self.remaining + disk_margin(self.model.size)
+        return self.remaining + disk_margin(self.size)
 
 
 def plan_pull(
@@ -196,8 +223,13 @@ def plan_pull(
     n_ctx: int = 4096,
     machine: hardware.Hardware | None = None,
     members: list[Member] | None = None,
+    mmproj: str | None = None,
+    with_mmproj: bool = True,
 ) -> PullPlan:
-    """Resolve the file, judge the fit from its header, and find what is already here."""
+    """Resolve the file, judge the fit from its header, and find what is already here.
+
+    A repository with a vision projector brings it along: ``mmproj`` (its name) chooses
+    one, else the smallest that fits the model; ``with_mmproj=False`` leaves it out."""
     check_repo_id(repo_id)
     safe_relative(filename)
     repo = list_files(client, repo_id, revision)
@@ -225,14 +257,25 @@ def plan_pull(
         header, model.size, n_ctx, parameters=repo.parameters,
         header_file_size=model.parts[0].size if header is not None else None,
     )
+    if mmproj is not None and not with_mmproj:
+        raise InvalidInputError("--mmproj and --no-mmproj: choose one")
+    chosen = choose_projector(client, repo, model, header, mmproj) if with_mmproj else None
+    projector = chosen.file if chosen else None
+    projector_target = None
+    if projector is not None:
+        projector_target = target_path(models_dir, repo_id, projector.parts[0].path)
+        estimate = fit.with_projector(estimate, projector.size, chosen.header if chosen
+                                      else None)
     verdict = pool_fit(estimate, machine or hardware.detect(), members or [])
     have = 0
-    for part in model.parts:
+    for part in model.parts + (projector.parts if projector else []):
         partial, record = partial_paths(models_dir, repo_id, part.path)
         if partial.exists() and _record_matches(record, repo_id, part):
             have += min(partial.stat().st_size, part.size or 0)
     return PullPlan(repo_id, revision, repo.commit, repo.license, repo.gated, model, targets,
-                    verdict, models_dir, client.endpoint, have, note, header_bytes)
+                    verdict, models_dir, client.endpoint, have, note, header_bytes,
+                    projector=projector, projector_target=projector_target,
+                    projector_skipped=chosen.skipped if chosen else [])
 
 
 def _record_matches(record_path: Path, repo_id: str, part: RemotePart) -> bool:
@@ -259,46 +302,63 @@ def run_pull(
     if not plan.verdict.fits and not force:
         raise DownloadError(f"{name}: {plan.verdict.summary()}; use --force to download anyway")
     existing = _already_in_library(db, plan)
+    wanted = plan.parts
     if existing is not None:
-        yield PullEvent("done", f"{name} is already in the library as model {existing.id}",
-                        file=plan.model.name, model=existing)
-        return
+        if plan.projector is None or usable_projector(existing.mmproj):
+            yield PullEvent("done", f"{name} is already in the library as model {existing.id}",
+                            file=plan.model.name, model=existing)
+            return
+        wanted = wanted[len(plan.model.parts):]  # the model is here: its projector only
     plan.models_dir.mkdir(parents=True, exist_ok=True)
     free = disk_free(plan.models_dir)
-    if free < plan.disk_needed:
+    needed = sum(p.size or 0 for p, _ in wanted)
+    needed = max(0, needed - plan.already_have) + disk_margin(needed)
+    if free < needed:
         raise DownloadError(
             f"{name}: not enough disk space in {plan.models_dir} (needs "
-            f"{human_size(plan.disk_needed)} with margin, {human_size(free)} free)"
+            f"{human_size(needed)} with margin, {human_size(free)} free)"
         )
     client.require_online()
     digests: list[str] = []
-    for index, part in enumerate(plan.model.parts):
-        digest = yield from _download_part(client, plan, part, index)
+    offset, job = 0, sum(p.size or 0 for p, _ in wanted)
+    for index, (part, _target) in enumerate(wanted):
+        digest = yield from _in_job(_download_part(client, plan, part, index, len(wanted)),
+                                    offset, job)
         digests.append(digest)
+        offset += part.size or 0
     moved: list[tuple[Path, Path, Path]] = []  # (target, partial, record)
-    for part, target in zip(plan.model.parts, plan.targets, strict=True):
+    for part, target in wanted:
         partial, record = partial_paths(plan.models_dir, plan.repo_id, part.path)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(partial, target)
         moved.append((target, partial, record))
-    yield PullEvent("move", f"saved to {plan.targets[0]}", file=plan.model.name)
-    provenance = {
+    yield PullEvent("move", f"saved to {wanted[0][1]}", file=wanted[0][0].path)
+    if existing is not None:  # the projector for a model already here
+        model = yield from _pair_existing(db, existing, plan, moved)
+        yield PullEvent("done", f"model {model.id} ({model.name}) paired with "
+                        f"{plan.projector.name if plan.projector else ''}",
+                        file=plan.model.name, model=model)
+        return
+    count = len(plan.model.parts)
+    provenance: dict[str, Any] = {
         "source": "huggingface",
         "endpoint": plan.endpoint,
         "repo": plan.repo_id,
         "revision": plan.revision or "main",
         "commit": plan.commit,
         "files": [{"path": p.path, "size": p.size, "sha256": d}
-                  for p, d in zip(plan.model.parts, digests, strict=True)],
+                  for p, d in zip(plan.model.parts, digests[:count], strict=True)],
         "size": plan.model.size,
         "sha256": digests[0],
         "license": plan.license,
         "gated": bool(plan.gated),
         "downloaded_at": now(),
     }
+    if plan.projector is not None:
+        part = plan.projector.parts[0]
+        provenance["mmproj"] = {"path": part.path, "size": part.size, "sha256": digests[-1]}
     try:
-        model = add_model(db, plan.targets[0], source="hub", provenance=provenance,
-                          sha256=digests[0])
+        model, refused = _add_paired(db, plan, provenance, digests[0])
     except WorkbenchError as error:
         # A verified file the library refuses (or cannot record: a full disk) stays visible
         # in `unfinished`, with the reason, instead of lying in the models folder unlisted.
@@ -308,8 +368,44 @@ def run_pull(
             "kept with the unfinished downloads, where it can be discarded") from None
     for _target, _partial, record in moved:
         record.unlink(missing_ok=True)
-    yield PullEvent("done", f"added as model {model.id}: {model.name}", file=plan.model.name,
-                    total=plan.model.size, done=plan.model.size, model=model)
+    if refused:
+        yield PullEvent("note", f"not paired: {refused}; the projector is kept beside the "
+                        "model", file=plan.model.name)
+    seen = " and its projector" if model.mmproj else ""
+    yield PullEvent("done", f"added as model {model.id}{seen}: {model.name}",
+                    file=plan.model.name, total=plan.size, done=plan.size, model=model)
+
+
+def _add_paired(db: Database, plan: PullPlan, provenance: dict[str, Any], sha256: str,
+                ) -> tuple[Model, str | None]:
+    """Add the model paired with the downloaded projector; a pair the library refuses (the
+    headers disagree once on disk) adds the model alone and says why."""
+    if plan.projector_target is not None:
+        try:
+            return add_model(db, plan.targets[0], source="hub", provenance=provenance,
+                             sha256=sha256, mmproj=plan.projector_target), None
+        except InvalidInputError as error:
+            refused = str(error)
+            return add_model(db, plan.targets[0], source="hub", provenance=provenance,
+                             sha256=sha256), refused
+    return add_model(db, plan.targets[0], source="hub", provenance=provenance,
+                     sha256=sha256), None
+
+
+def _pair_existing(db: Database, existing: Model, plan: PullPlan,
+                   moved: list[tuple[Path, Path, Path]]) -> Generator[PullEvent, None, Model]:
+    """Pair a library model with the projector just downloaded for it."""
+    assert plan.projector_target is not None
+    try:
+        vision_models.pair(db, existing.id, existing.path, plan.projector_target)
+    except WorkbenchError as error:
+        keep_refused(moved, str(error))
+        raise DownloadError(f"{plan.projector_target.name}: downloaded and verified, but not "
+                            f"paired ({error}); it is kept with the unfinished downloads") from None
+    for _target, _partial, record in moved:
+        record.unlink(missing_ok=True)
+    yield PullEvent("note", f"paired with {plan.projector_target.name}", file=plan.model.name)
+    return get_model(db, existing.id)
 
 
 def pull(
@@ -325,13 +421,20 @@ def pull(
     disk_free: DiskFree = _disk_free,
     machine: hardware.Hardware | None = None,
     members: list[Member] | None = None,
+    mmproj: str | None = None,
+    with_mmproj: bool = True,
 ) -> Iterator[PullEvent]:
     """Plan and run a pull in one iterator (the CLI's way; the window plans first, asks, runs)."""
     plan = plan_pull(client, models_dir, repo_id, filename, revision=revision, n_ctx=n_ctx,
-                     machine=machine, members=members)
+                     machine=machine, members=members, mmproj=mmproj, with_mmproj=with_mmproj)
     if plan.note:
         yield PullEvent("note", plan.note, file=plan.model.name)
     yield PullEvent("fit", plan.verdict.summary(), file=plan.model.name, verdict=plan.verdict)
+    for line in plan.projector_skipped:
+        yield PullEvent("note", f"projector left out: {line}", file=plan.model.name)
+    if plan.projector is not None:
+        yield PullEvent("note", f"with its vision projector {plan.projector.name} "
+                        f"({human_size(plan.projector.size)})", file=plan.model.name)
     yield from run_pull(client, db, plan, force=force, disk_free=disk_free)
 
 
@@ -350,15 +453,32 @@ def _already_in_library(db: Database, plan: PullPlan) -> Model | None:
     return None
 
 
+def _in_job(events: Generator[PullEvent, None, str], offset: int, total: int,
+            ) -> Generator[PullEvent, None, str]:
+    """One file's progress as the whole job's (a model and its projector are one bar)."""
+    try:
+        while True:
+            try:
+                event = next(events)
+            except StopIteration as stop:
+                return str(stop.value)
+            if event.stage in ("download", "rehash", "retry", "verify") and total:
+                event.done, event.total = event.done + offset, total
+                if event.rate:
+                    event.eta = max(0, total - event.done) / event.rate
+            yield event
+    finally:
+        events.close()
+
+
 class _ShortRead(Exception):
     """The server closed the body before the last byte."""
 
 
 def _download_part(
-    client: HubClient, plan: PullPlan, part: RemotePart, index: int
+    client: HubClient, plan: PullPlan, part: RemotePart, index: int, count: int
 ) -> Generator[PullEvent, None, str]:
     """One file into its partial; returns its verified sha256 hex (via ``yield from``)."""
-    count = len(plan.model.parts)
     label = part.path if count == 1 else f"{part.path} ({index + 1}/{count})"
     partial, record_path = partial_paths(plan.models_dir, plan.repo_id, part.path)
     try:

@@ -181,7 +181,7 @@ class DownloadQueue(QObject):
                 return
             force = True
         self._update(item, state="resuming" if plan.already_have else "queued",
-                     total=plan.model.size, done=plan.already_have)
+                     total=plan.size, done=plan.already_have)
         job = self.services.ops.run(
             "download", transfer_job, item, plan, force,
             name=f"downloading {item.name}",

@@ -36,6 +36,7 @@ from workbench.errors import WorkbenchError
 from workbench.gguf_header import GGUFHeader
 from workbench.hub.client import HubClient
 from workbench.hub.files import HubModelFile, RepoFiles, list_files
+from workbench.hub.projectors import ProjectorChoice, choose_projector
 from workbench.hub.remote_header import read_remote_header
 from workbench.hub.search import SORTS, RepoResult, search_models
 from workbench.pool_fit import (
@@ -75,6 +76,10 @@ class FitInputs:
     #: a file too large here alone is judged across the pool.
     members: list[Member] = field(default_factory=list)
     rate: float | None = None
+    #: The repository's vision projector a download brings along (the smallest that fits,
+    #: :func:`workbench.hub.projectors.choose_projector`): every verdict counts it.
+    projector: HubModelFile | None = None
+    projector_header: GGUFHeader | None = None
 
 
 def fit_inputs_job(db: Database, repo: RepoFiles) -> FitInputs:
@@ -86,12 +91,18 @@ def fit_inputs_job(db: Database, repo: RepoFiles) -> FitInputs:
     if not models:
         return FitInputs(None, None, machine, members, rate)
     smallest = min(models, key=lambda m: m.size)
+    client = HubClient.from_settings(db)
     try:
-        remote = read_remote_header(HubClient.from_settings(db), repo.repo_id,
-                                    smallest.parts[0].path, revision=repo.commit)
+        remote = read_remote_header(client, repo.repo_id, smallest.parts[0].path,
+                                    revision=repo.commit)
     except WorkbenchError:
         return FitInputs(None, None, machine, members, rate)
-    return FitInputs(remote.header, smallest.size, machine, members, rate)
+    try:
+        chosen = choose_projector(client, repo, smallest, remote.header)
+    except WorkbenchError:
+        chosen = ProjectorChoice()
+    return FitInputs(remote.header, smallest.size, machine, members, rate, chosen.file,
+                     chosen.header)
 
 
 def pool_members(db: Database) -> list[Member]:
@@ -111,6 +122,9 @@ def verdicts_for(repo: RepoFiles, inputs: FitInputs, n_ctx: int) -> dict[str, Po
         estimate = fit.estimate_for_header(inputs.header, model.size, n_ctx,
                                            parameters=repo.parameters,
                                            header_file_size=inputs.header_size)
+        if inputs.projector is not None:
+            estimate = fit.with_projector(estimate, inputs.projector.size,
+                                          inputs.projector_header)
         verdicts[model.name] = pool_fit(estimate, inputs.machine, inputs.members,
                                         rate=inputs.rate)
     return verdicts
@@ -286,7 +300,10 @@ class HubTab(QWidget):
         except WorkbenchError as error:
             self.message.show_error(str(error))
             return
+        projector = self.fit_inputs.projector
+        self.files_model.chosen_projector = projector.name if projector else None
         self.files_model.set_verdicts(verdicts)
+        self._file_chosen()
 
     def selected_file(self) -> HubModelFile | None:
         row = selected_row(self.files)
@@ -296,8 +313,11 @@ class HubTab(QWidget):
         file = self.selected_file()
         self.download_button.setEnabled(file is not None and not file.missing_parts)
         if file is not None:
-            self.download_button.setText(f"Download {file.quantization or ''}".strip()
-                                         + (f" ({human_size(file.size)})" if file.size else ""))
+            projector = self.fit_inputs.projector if self.fit_inputs else None
+            size = file.size + (projector.size if projector and not file.projector else 0)
+            seen = " + projector" if projector and not file.projector else ""
+            self.download_button.setText(f"Download {file.quantization or ''}".strip() + seen
+                                         + (f" ({human_size(size)})" if size else ""))
 
     def download_selected(self) -> None:
         file = self.selected_file()
