@@ -73,7 +73,7 @@ def one_thread(services):  # type: ignore[no-untyped-def]
 def test_add_with_a_model_then_change_it_pause_and_resume(qtbot, one_thread, tmp_path,
                                                           monkeypatch) -> None:
     services = one_thread
-    folder = make_folder(tmp_path / "papers", extra=12)
+    folder = make_folder(tmp_path / "papers", extra=4)
     window = make_window(qtbot, services)
     page, model = add_with_model(qtbot, window, folder, "papers", monkeypatch)
     idle(qtbot, window)

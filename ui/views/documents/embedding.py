@@ -118,6 +118,7 @@ class EmbedModelLine(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         self.label = Label(self)
         self.label.setAccessibleName("Embedding model of the collection")
+        self.label.setWordWrap(True)  # a long model name wraps rather than widening the page
         self.change_button = QPushButton("Change…", self)
         self.change_button.setToolTip("Choose another embedding model (or none); the "
                                       "passages are embedded again in the background")
