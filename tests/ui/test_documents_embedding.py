@@ -115,7 +115,7 @@ def test_add_with_a_model_then_change_it_pause_and_resume(qtbot, one_thread, tmp
 
 
 def test_chat_k_and_contender_collection_choosers(qtbot, one_thread, tmp_path,
-                                                  monkeypatch) -> None:
+                                                  monkeypatch, screenshot_dir) -> None:
     services = one_thread
     db = services.workspace.db
     folder = make_folder(tmp_path / "handbook", extra=6)
@@ -163,6 +163,10 @@ def test_chat_k_and_contender_collection_choosers(qtbot, one_thread, tmp_path,
     made = contenders_from(db, chosen)
     assert made[0].settings["docs"] == ["handbook"] and made[0].settings["k"] == 6
     assert "docs" not in made[1].settings
+    for width, height in SIZES:
+        window.resize(width, height)
+        qtbot.wait(120)
+        assert window.grab().save(str(screenshot_dir / f"compare-docs-k-{width}x{height}.png"))
     window.close()
 
 

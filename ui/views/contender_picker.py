@@ -90,6 +90,10 @@ class ContenderRow(QWidget):
         self.docs.setToolTip("The collection this contender answers from (its embedding "
                              "model comes with it)")
         self.docs.addItem(NO_DOCS, None)
+        # a long collection name must not widen the row (as the model combo)
+        self.docs.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.docs.setMinimumContentsLength(12)
         self.k = QSpinBox(self)
         self.k.setRange(1, MAX_K)
         self.k.setValue(DEFAULT_K)
