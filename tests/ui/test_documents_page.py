@@ -141,7 +141,7 @@ def test_add_by_drop_index_search_open_pause_resume_and_remove(qtbot, services, 
     idle(qtbot, window)
     assert page.paths.count() == 1 and page.current_row().files == 63  # type: ignore[union-attr]
 
-    monkeypatch.setattr("ui.views.documents.page.ask_remove", lambda _parent, _name: True)
+    monkeypatch.setattr("ui.views.documents.removing.ask_remove", lambda _parent, _name: True)
     click(qtbot, page.remove_button)
     idle(qtbot, window)
     assert page.collections_model.rowCount() == 0 and page.empty.isVisibleTo(page)

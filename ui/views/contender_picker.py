@@ -7,6 +7,12 @@ model. Numbers follow the rows as they are added and removed.
 Each row's "Structured output" (free text, any JSON, a schema file) becomes its
 ``json_schema`` setting; the file is read on the worker that makes the contenders, and the
 contender keeps the schema itself, so a trial reruns without the file.
+
+Once there are document collections, each row also chooses the collection it answers from
+and how many passages it retrieves: they become its ``docs=`` and ``k=`` settings, which the
+core already takes (:data:`workbench.trials.contenders.DOC_KEYS`); two rows may differ in
+collection (and so in embedding model) or in k. More than one collection is typed in the
+settings: ``docs=handbook,notes``.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSizePolicy,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -28,6 +35,12 @@ from ui.views.trials.words import typed_in_words
 from ui.widgets.plain_label import Label
 from ui.widgets.structured_output import StructuredOutputCombo
 from workbench.trials.contenders import Contender, contenders_from
+from workbench.trials.sources import MAX_K
+
+#: The documents choice that adds no ``docs=`` setting.
+NO_DOCS = "No documents"
+#: Passages a row retrieves until the user says otherwise (the core's default).
+DEFAULT_K = 5
 
 DEFAULT_SETTINGS = "temperature=0, max_tokens=256"
 
@@ -73,6 +86,23 @@ class ContenderRow(QWidget):
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.structured.setMinimumContentsLength(9)
         self.remove = QPushButton("Remove", self)
+        self.docs = QComboBox(self)
+        self.docs.setToolTip("The collection this contender answers from (its embedding "
+                             "model comes with it)")
+        self.docs.addItem(NO_DOCS, None)
+        # a long collection name must not widen the row (as the model combo)
+        self.docs.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.docs.setMinimumContentsLength(12)
+        self.k = QSpinBox(self)
+        self.k.setRange(1, MAX_K)
+        self.k.setValue(DEFAULT_K)
+        self.k.setPrefix("k = ")
+        self.k.setToolTip("Passages retrieved for each prompt")
+        self.k.setEnabled(False)
+        self.docs.currentIndexChanged.connect(
+            lambda _index: self.k.setEnabled(self.docs.currentData() is not None))
+        self.set_collections([])
         self.words: Label | None = None
         #: The user chose this row's model (a new model list then keeps it).
         self.picked = False
@@ -81,6 +111,9 @@ class ContenderRow(QWidget):
         if not stacked:
             line.addWidget(self.edit, 3)
         line.addWidget(self.structured)
+        if not stacked:
+            line.addWidget(self.docs)
+            line.addWidget(self.k)
         line.addWidget(self.remove)
         if not stacked:
             self.setLayout(line)
@@ -99,6 +132,11 @@ class ContenderRow(QWidget):
         self.words.setAccessibleName("Settings in words")
         below.addWidget(self.words, 2)
         column.addLayout(below)
+        documents = QHBoxLayout()
+        documents.setContentsMargins(self.number.minimumWidth() + 6, 0, 0, 0)
+        documents.addWidget(self.docs, 1)
+        documents.addWidget(self.k)
+        column.addLayout(documents)
         self.edit.textChanged.connect(self._show_words)
         # the start of the settings in view, not their last few characters
         self.edit.editingFinished.connect(lambda: self.edit.setCursorPosition(0))
@@ -114,9 +152,28 @@ class ContenderRow(QWidget):
             self.words.setText(words)
             self.edit.setToolTip(words)
 
+    def set_collections(self, names: list[str]) -> None:
+        """The collections to choose from (hidden while there are none); the chosen one
+        stays chosen while it exists."""
+        current = self.docs.currentData()
+        self.docs.blockSignals(True)
+        while self.docs.count() > 1:
+            self.docs.removeItem(1)
+        for name in names:
+            self.docs.addItem(name, name)
+        found = self.docs.findData(current) if current is not None else -1
+        self.docs.setCurrentIndex(max(found, 0))
+        self.docs.blockSignals(False)
+        self.k.setEnabled(self.docs.currentData() is not None)
+        self.docs.setVisible(bool(names))
+        self.k.setVisible(bool(names))
+
     def items(self) -> list[str]:
-        """The row's settings as ``KEY=VALUE`` items, its structured output last (it wins)."""
+        """The row's settings as ``KEY=VALUE`` items; the chosen collection and k, then
+        its structured output, last (they win over the same keys typed)."""
         items = split_settings(self.edit.text())
+        if self.docs.currentData() is not None:
+            items += [f"docs={self.docs.currentData()}", f"k={self.k.value()}"]
         schema = self.structured.setting()
         if schema is not None:
             items.append(f"json_schema={schema}")
@@ -128,6 +185,8 @@ class ContenderRow(QWidget):
         self.combo.setAccessibleName(f"Contender {number} model")
         self.edit.setAccessibleName(f"Contender {number} settings")
         self.structured.setAccessibleName(f"Contender {number} structured output")
+        self.docs.setAccessibleName(f"Contender {number} documents")
+        self.k.setAccessibleName(f"Contender {number} passages per prompt")
         self.remove.setToolTip(f"Remove contender {number}")
 
 
@@ -143,6 +202,7 @@ class ContenderPicker(QWidget):
         self.minimum, self.maximum = minimum, maximum
         self.stacked = stacked  # see ContenderRow
         self.models: list[tuple[int | str, str]] = []
+        self.collections: list[str] = []
         self.row_widgets: list[ContenderRow] = []
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
@@ -165,6 +225,12 @@ class ContenderPicker(QWidget):
         for index, row in enumerate(self.row_widgets):
             self._fill(row.combo, index, keep=row.picked)
 
+    def set_collections(self, names: list[str]) -> None:
+        """The document collections a row may answer from (none: the choice is hidden)."""
+        self.collections = list(names)
+        for row in self.row_widgets:
+            row.set_collections(self.collections)
+
     def _fill(self, combo: QComboBox, index: int, *, keep: bool = True) -> None:
         """List the models; a row keeps the model the user picked, and a row left as it was
         given takes the index-th model, so rows start on different models when the library
@@ -186,6 +252,8 @@ class ContenderPicker(QWidget):
             return
         row = ContenderRow(settings, self, stacked=self.stacked)
         self._fill(row.combo, len(self.row_widgets))
+        row.set_collections(self.collections)
+        row.docs.currentIndexChanged.connect(lambda _index: self.changed.emit())
         row.combo.activated.connect(lambda _index: setattr(row, "picked", True))
         self.row_widgets.append(row)
         row.remove.clicked.connect(lambda: self.remove_row(row))

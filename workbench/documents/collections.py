@@ -95,6 +95,11 @@ def list_collections(db: Database) -> list[dict[str, Any]]:
     return [_decoded(dict(zip(columns, row, strict=True))) for row in rows.fetchall()]
 
 
+def collection_names(db: Database) -> list[str]:
+    """The collections' names, in order (what a chooser lists)."""
+    return [row[0] for row in db.execute("SELECT name FROM doc_collections ORDER BY name")]
+
+
 def collection_files(db: Database, collection_id: int) -> list[dict[str, Any]]:
     return [dict(row) for row in db.table("doc_files").rows_where(
         "collection_id = ?", [collection_id], order_by="path")]

@@ -4,7 +4,8 @@ A self-contained widget (other sections of the panel come and go without touchin
 lists the collections (again whenever ``events.changed`` says "documents"), and remembers the
 checked ones per conversation (:mod:`workbench.documents.attached`) as soon as they change;
 a new chat's choice is sent with its first message, which attaches it. The page reads
-:meth:`DocsPanel.chosen` for each send and tells the panel which conversation is on show.
+:meth:`DocsPanel.chosen` and :meth:`DocsPanel.k` (the passages retrieved per question) for
+each turn and tells the panel which conversation is on show.
 """
 
 from __future__ import annotations
@@ -13,12 +14,23 @@ from collections.abc import Iterable
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFrame, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QListWidget,
+    QListWidgetItem,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ui.widgets.plain_label import Label
 from workbench.documents.attached import attach_collections
 from workbench.documents.collections import list_collections
+from workbench.trials.sources import MAX_K
 
+#: Passages retrieved per question until the user says otherwise (the core's default).
+DEFAULT_K = 5
 #: The list is never taller than this many rows (it scrolls beyond).
 VISIBLE_ROWS = 4
 
@@ -49,6 +61,18 @@ class DocsPanel(QFrame):
         self.hint.setWordWrap(True)
         layout.addWidget(heading)
         layout.addWidget(self.list)
+        self.k_spin = QSpinBox(self)
+        self.k_spin.setRange(1, MAX_K)
+        self.k_spin.setValue(DEFAULT_K)
+        self.k_spin.setAccessibleName("Passages per question")
+        self.k_spin.setToolTip("How many passages are retrieved for each question (fewer "
+                               "leave more of the context for the conversation)")
+        self.k_row = QWidget(self)
+        k_layout = QHBoxLayout(self.k_row)
+        k_layout.setContentsMargins(0, 0, 0, 0)
+        k_layout.addWidget(Label("Passages per question", self.k_row), 1)
+        k_layout.addWidget(self.k_spin)
+        layout.addWidget(self.k_row)
         layout.addWidget(self.hint)
         self._chosen: list[str] = []
         self._filling = False
@@ -91,6 +115,7 @@ class DocsPanel(QFrame):
         rows = max(1, min(len(names), VISIBLE_ROWS))
         self.list.setFixedHeight(rows * (self.list.fontMetrics().height() + 12) + 8)
         self.list.setVisible(bool(names))
+        self.k_row.setVisible(bool(names))
         self._say()
 
     def set_chosen(self, names: Iterable[str]) -> None:
@@ -107,6 +132,10 @@ class DocsPanel(QFrame):
 
     def chosen(self) -> list[str]:
         return list(self._chosen)
+
+    def k(self) -> int:
+        """Passages retrieved per question (``TurnRequest.k``)."""
+        return int(self.k_spin.value())
 
     def item(self, name: str) -> QListWidgetItem | None:
         for row in range(self.list.count()):

@@ -104,7 +104,8 @@ class TurnsPart:
                               conversation_id=self.conversation_id,
                               parent_id=self.view.leaf_id if self.conversation_id else None,
                               system_prompt=self.panel.system_text(),
-                              docs=self.docs_panel.chosen(), images=self.attachments.take(),
+                              docs=self.docs_panel.chosen(), k=self.docs_panel.k(),
+                              images=self.attachments.take(),
                               **self._tool_request())
         self.input.clear()
         self.stack.setCurrentWidget(self.view)
@@ -126,7 +127,7 @@ class TurnsPart:
             return
         self.view.remove_from(reply_id)
         self._start(TurnRequest("regenerate", model_ref(model), message_id=reply_id,
-                                **self._tool_request()), model, None)
+                                k=self.docs_panel.k(), **self._tool_request()), model, None)
 
     def edit(self, message_id: int, text: str) -> None:
         model = self.current_model
@@ -135,7 +136,7 @@ class TurnsPart:
         self.view.remove_from(message_id)
         user = self.view.add(MessageWidget("user", text, parent=self.view.column))
         self._start(TurnRequest("edit", model_ref(model), prompt=text, message_id=message_id,
-                                **self._tool_request()), model, user)
+                                k=self.docs_panel.k(), **self._tool_request()), model, user)
 
     def _tool_request(self) -> dict[str, Any]:
         """The settings and the chat's MCP servers, as a send, edit or regenerate asks."""

@@ -41,6 +41,7 @@ from ui.views.contender_picker import (
 )
 from ui.widgets.plain_label import Label
 from ui.widgets.rank_dialog import RankDialog
+from workbench.documents.collections import collection_names
 from workbench.endpoints import model_choices
 from workbench.trials.compare import LETTERS, CompareEvent, CompareRun, can_run_together
 from workbench.trials.contenders import Contender
@@ -215,15 +216,15 @@ class ComparePage(QWidget):
     # models and the memory estimate -----------------------------------------------------
 
     def refresh_models(self) -> None:
-        def load(db: Database) -> list[tuple[int | str, str]]:
-            return model_choices(db)  # the library's, then the endpoints' (remote: HOST)
-
-        self.services.ops.run("db", load, name="list models for Compare",
+        """The models (library, then endpoints), and the collections to answer from."""
+        self.services.ops.run("db", model_choices, name="list models for Compare",
                               success=self._models_loaded, failure=self.show_error)
+        self.services.ops.run("db", collection_names, name="list collections",
+                              success=self.picker.set_collections, failure=self.show_error)
 
     def _data_changed(self, changes: frozenset[str], _initiator: object) -> None:
         """The picker follows the library (a model added or removed on another page)."""
-        if "library" in changes:
+        if changes & {"library", "documents"}:
             self.refresh_models()
 
     def _models_loaded(self, models: list[tuple[int | str, str]]) -> None:

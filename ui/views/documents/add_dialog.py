@@ -1,12 +1,13 @@
 """Making a collection: its name, the folders and files in it (chosen with a dialog or
-dropped here or on the page), and include/exclude patterns. Nothing is checked here beyond
+dropped here or on the page), include/exclude patterns and its embedding model (or none:
+keyword search only). Nothing is checked here beyond
 "something to add": the core says what is wrong with a path, in one line."""
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from PySide6.QtCore import QMimeData
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.views.documents.embedding import Choice, EmbedModelCombo
 from ui.widgets.plain_label import Label
 
 
@@ -49,10 +51,11 @@ def ask_files(parent: QWidget) -> list[str]:
 
 
 class AddCollectionDialog(QDialog):
-    """Name, paths and patterns; :meth:`values` once accepted."""
+    """Name, paths, patterns and embedding model; :meth:`values` once accepted.
+    ``choices``: the embedding models offered (:func:`.embedding.embed_choices`)."""
 
     def __init__(self, paths: Iterable[str] = (), name: str = "",
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, choices: Sequence[Choice] = ()) -> None:
         super().__init__(parent)
         self.setWindowTitle("Add a collection")
         self.setAcceptDrops(True)
@@ -91,9 +94,12 @@ class AddCollectionDialog(QDialog):
         self.exclude.setPlaceholderText("e.g. drafts/* *.log")
         patterns_form.addRow("Include", self.include)
         patterns_form.addRow("Exclude", self.exclude)
+        self.embed_model = EmbedModelCombo(choices, None, self)
+        patterns_form.addRow("Embedding model", self.embed_model)
         layout.addLayout(patterns_form)
         hint = Label("Files are read where they are, never copied or changed. Indexing runs "
-                     "in the background and can be paused.", self)
+                     "in the background and can be paused. An embedding model finds passages "
+                     "by meaning as well as by keyword; it can be changed later.", self)
         hint.setObjectName("Muted")
         hint.setWordWrap(True)
         layout.addWidget(hint)
@@ -128,10 +134,10 @@ class AddCollectionDialog(QDialog):
     def path_list(self) -> list[str]:
         return [self.paths.item(row).text() for row in range(self.paths.count())]
 
-    def values(self) -> tuple[str, list[str], list[str], list[str]]:
-        """Name, paths, include patterns, exclude patterns."""
+    def values(self) -> tuple[str, list[str], list[str], list[str], int | None]:
+        """Name, paths, include patterns, exclude patterns, embedding model id (or None)."""
         return (self.name.text().strip(), self.path_list(), patterns(self.include.text()),
-                patterns(self.exclude.text()))
+                patterns(self.exclude.text()), self.embed_model.model_id())
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt's name)
         if dropped_paths(event.mimeData()):

@@ -6,8 +6,10 @@ adding, indexing and removing on "disk". Indexing is the core's stoppable
 :class:`~workbench.documents.indexing.IndexRun`: its events move the collection's status and
 the status bar's job line; Pause stops it between files (each file's passages are committed
 with its row, so nothing is half-written) and Resume is a reindex, which skips the files
-already done. Removing a collection runs on the same "disk" worker, so it waits for a paused
-run to end rather than racing it.
+already done. Changing a collection's embedding model (the details' Change…) is the same
+run after :func:`~workbench.documents.collections.set_embed_model`: it embeds the stored
+passages again, with the same progress and Pause. Removing (:mod:`.removing`) runs on the
+same "disk" worker, so it waits for a paused run to end rather than racing it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLineEdit,
     QListWidget,
-    QMessageBox,
     QPushButton,
     QSplitter,
     QStackedWidget,
@@ -35,6 +36,14 @@ from sqlite_utils import Database
 from ui.services import Services
 from ui.tasks import Job
 from ui.views.documents.add_dialog import AddCollectionDialog, ask_files, ask_folder, dropped_paths
+from ui.views.documents.embedding import (
+    Choice,
+    EmbedModelLine,
+    ask_embed_model,
+    embed_choices,
+)
+from ui.views.documents.embedding import add_collection as add_with_model
+from ui.views.documents.removing import remove_collection, remove_path
 from ui.views.documents.tables import (
     CollectionRow,
     CollectionsModel,
@@ -66,16 +75,6 @@ def collection_files(db: Database, name: str) -> tuple[dict[str, Any], list[dict
                         for row in files]
 
 
-def ask_remove(parent: QWidget, name: str) -> bool:
-    """Ask before removing a collection (a function so tests can answer it)."""
-    answer = QMessageBox.question(
-        parent, "Remove collection",
-        f"Remove the collection “{name}” and its index?\n\nYour files stay where they are.",
-        QMessageBox.StandardButton.Ok | QMessageBox.StandardButton.Cancel,
-        QMessageBox.StandardButton.Cancel)
-    return answer == QMessageBox.StandardButton.Ok
-
-
 class DocumentsPage(QWidget):
     def __init__(self, services: Services, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -89,6 +88,8 @@ class DocumentsPage(QWidget):
         self._last_counts = 0.0
         self.add_dialog: AddCollectionDialog | None = None
         self.passage_view: PassageView | None = None
+        #: The embedding models offered (loaded with the collections).
+        self.embed_choices: list[Choice] = []
         self._build()
         services.events.changed.connect(self._data_changed)
         self.refresh()
@@ -153,6 +154,8 @@ class DocumentsPage(QWidget):
         right_layout.setContentsMargins(8, 0, 0, 0)
         self.title = heading("", 13)
         self.summary = muted()
+        self.embed_line = EmbedModelLine(self)
+        self.embed_line.change_button.clicked.connect(lambda: self.change_embed_model())
         self.paths = QListWidget(self)
         self.paths.setAccessibleName("Folders and files of the collection")
         self.paths.setMaximumHeight(78)
@@ -205,6 +208,7 @@ class DocumentsPage(QWidget):
 
         right_layout.addWidget(self.title)
         right_layout.addWidget(self.summary)
+        right_layout.addWidget(self.embed_line)
         right_layout.addWidget(self.paths)
         right_layout.addLayout(path_buttons)
         right_layout.addWidget(self.tabs, 1)
@@ -236,6 +240,8 @@ class DocumentsPage(QWidget):
     def refresh(self) -> None:
         self.services.ops.run("db", store.list_collections, name="list collections",
                               success=self._collections_loaded, initiator=self, key="list")
+        self.services.ops.run("db", embed_choices, name="list models", initiator=self,
+                              key="models", success=lambda c: setattr(self, "embed_choices", c))
 
     def _collections_loaded(self, rows: list[dict[str, Any]]) -> None:
         self.collections_model.set_rows(
@@ -273,12 +279,14 @@ class DocumentsPage(QWidget):
         if row is None:
             self.title.setText("No collection")
             self.summary.setText("")
+            self.embed_line.show_model(None)
             self.files_model.set_rows([])
             self._update_buttons()
             return
         self.title.setText(row.name)
         self.summary.setText(f"{row.indexed:,} files indexed · {row.not_indexed:,} not "
                              f"indexed · {row.chunks:,} passages · {row.status}")
+        self.embed_line.show_model(row.embed_model)
         self.paths.addItems(row.paths)
         name = row.name
         self.services.ops.run("db", collection_files, name, name="list files",
@@ -302,6 +310,7 @@ class DocumentsPage(QWidget):
         paused = name is not None and self.states.get(name, "").startswith("paused")
         self.reindex_button.setText("Resume" if paused else "Reindex")
         self.pause_button.setEnabled(running)
+        self.embed_line.change_button.setEnabled(name is not None and not running)
         self.remove_button.setEnabled(name is not None)
         self.remove_path_button.setEnabled(bool(self.paths.selectedItems()))
         self.open_button.setEnabled(bool(self.results.selectionModel().selectedRows()))
@@ -314,22 +323,23 @@ class DocumentsPage(QWidget):
         if self.add_dialog is not None and self.add_dialog.isVisible():
             self.add_dialog.add_paths(paths or [])
             return self.add_dialog
-        dialog = AddCollectionDialog(paths or [], parent=self)
+        dialog = AddCollectionDialog(paths or [], parent=self, choices=self.embed_choices)
         dialog.accepted.connect(lambda: self.add_collection(*dialog.values()))
         self.add_dialog = dialog
         dialog.open()
         return dialog
 
     def add_collection(self, name: str, paths: list[str], include: Sequence[str] = (),
-                       exclude: Sequence[str] = ()) -> None:
-        """Store the collection (or add to it), then index it in the background."""
+                       exclude: Sequence[str] = (), embed_model: int | None = None) -> None:
+        """Store the collection (or add to it) with its embedding model (None: keyword
+        only), then index it in the background."""
         def added(collection: dict[str, Any]) -> None:
             self.current = collection["name"]
             self.refresh()
             self.start_index(collection["name"])
 
-        self.services.ops.run("disk", store.add_collection, name, paths, list(include),
-                              list(exclude), name=f"adding {name}", initiator=self,
+        self.services.ops.run("disk", add_with_model, name, paths, list(include),
+                              list(exclude), embed_model, name=f"adding {name}", initiator=self,
                               success=added, failure=self.message.show_error)
 
     def add_paths(self, paths: list[str]) -> None:
@@ -351,18 +361,19 @@ class DocumentsPage(QWidget):
 
     # --- indexing --------------------------------------------------------------------------
 
-    def start_index(self, name: str) -> Job | None:
-        """Index ``name`` on the "disk" worker; its events move the status (row, status bar)."""
+    def start_index(self, name: str, verb: str = "indexing") -> Job | None:
+        """Index ``name`` on the "disk" worker; its events move the status (row, status bar).
+        ``verb``: what the status says it does ("embedding" after a change of model)."""
         if name in self.jobs:
             return self.jobs[name]
-        self.states[name] = "indexing…"
+        self.states[name] = f"{verb}…"
         update_state(self.collections_model, name, self.states[name])
         last: list[IndexEvent] = []
 
         def progress(event: IndexEvent) -> None:
             last[:] = [event]
             where = f"{event.done:,} of {event.total:,} files"
-            self.states[name] = f"indexing {where}"
+            self.states[name] = f"{verb} {where}"
             update_state(self.collections_model, name, self.states[name])
             job = self.jobs.get(name)
             if job is not None:
@@ -395,7 +406,7 @@ class DocumentsPage(QWidget):
             self.services.events.changed.emit(frozenset({"documents"}), self)
 
         self.jobs[name] = self.services.ops.run(
-            "disk", index, name, name=f"indexing {name}", initiator=self, progress=progress,
+            "disk", index, name, name=f"{verb} {name}", initiator=self, progress=progress,
             success=done, cancelled=paused, failure=failed, finished=finished)
         self._update_buttons()
         return self.jobs[name]
@@ -411,44 +422,35 @@ class DocumentsPage(QWidget):
             job.cancel()
             self.pause_button.setEnabled(False)
 
+    def change_embed_model(self) -> None:
+        """Ask for another embedding model; once stored (the old vectors dropped), the
+        passages are embedded again in the background."""
+        row = self.current_row()
+        if row is None or row.name in self.jobs:
+            return
+        chosen, model_id = ask_embed_model(self, row.name, self.embed_choices,
+                                           row.embed_model_id)
+        if not chosen or model_id == row.embed_model_id:
+            return
+        name = row.name
+
+        def changed(_collection: dict[str, Any]) -> None:
+            self.refresh()
+            if model_id is not None:
+                self.start_index(name, "embedding")
+
+        self.services.ops.run("disk", store.set_embed_model, name, model_id,
+                              name=f"changing the model of {name}", initiator=self,
+                              changes={"documents"}, success=changed,
+                              failure=self.message.show_error)
+
     # --- removing --------------------------------------------------------------------------
 
     def remove_collection(self, name: str | None = None) -> None:
-        name = name or self.current
-        if name is None or not ask_remove(self, name):
-            return
-        job = self.jobs.get(name)
-        if job is not None:
-            job.cancel()  # the removal waits for it on the same worker
-
-        def removed(counts: dict[str, int]) -> None:
-            self.states.pop(name, None)
-            self.services.events.status_message.emit(
-                f"Removed {name}: {counts['files']:,} files and {counts['chunks']:,} "
-                "passages left the index (the files stay).", 8000)
-            self.refresh()
-
-        self.services.ops.run("disk", store.remove_collection, name, name=f"removing {name}",
-                              initiator=self, changes={"documents"}, success=removed,
-                              failure=self.message.show_error)
+        remove_collection(self, name)
 
     def remove_path(self, path: str | None = None) -> None:
-        if path is None:
-            items = self.paths.selectedItems()
-            path = items[0].text() if items else None
-        name = self.current
-        if path is None or name is None:
-            return
-
-        def removed(counts: dict[str, int]) -> None:
-            self.services.events.status_message.emit(
-                f"Took {path} out of {name}: {counts['chunks']:,} passages left the index.",
-                8000)
-            self.refresh()
-
-        self.services.ops.run("disk", store.remove_path, name, path, name="removing a path",
-                              initiator=self, changes={"documents"}, success=removed,
-                              failure=self.message.show_error)
+        remove_path(self, path)
 
     # --- searching -------------------------------------------------------------------------
 

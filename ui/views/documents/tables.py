@@ -22,13 +22,17 @@ class CollectionRow:
     indexed: int
     not_indexed: int
     chunks: int
+    #: The name of its embedding model (None: keyword search only), and that model's id.
+    embed_model: str | None = None
+    embed_model_id: int | None = None
     #: "indexing 12 of 40 files", "paused at 12 of 40 files", or "" when idle.
     state: str = ""
 
     @classmethod
     def from_stored(cls, row: dict[str, Any], state: str = "") -> CollectionRow:
         return cls(row["name"], row["paths"], row["files"], row["indexed"],
-                   row["not_indexed"], row["chunks"], state)
+                   row["not_indexed"], row["chunks"], row.get("embed_model"),
+                   row.get("embed_model_id"), state)
 
     @property
     def status(self) -> str:

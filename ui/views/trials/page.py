@@ -43,6 +43,7 @@ from ui.views.trials.suites import SUITE_NAME_ROLE, SuitesPart
 from ui.views.trials.tables import MatrixModel
 from ui.widgets.plain_label import Label
 from ui.widgets.svg_chart import ChartGrid
+from workbench.documents.collections import collection_names
 from workbench.endpoints import model_choices
 from workbench.trials import store
 from workbench.trials.results import BOARD_SCOPE
@@ -51,7 +52,7 @@ from workbench.trials.suites import list_suites
 from workbench.units import human_eta
 
 #: The changes this page follows (see the module docstring).
-FOLLOWS = frozenset({"library", "suites", "trials", "votes"})
+FOLLOWS = frozenset({"library", "suites", "trials", "votes", "documents"})
 
 
 GUIDES = {
@@ -232,12 +233,14 @@ class TrialsPage(SuitesPart, PromptEditorPart, ResultsPart, QWidget):
     def refresh(self) -> None:
         def load(db: Database) -> dict[str, Any]:
             return {"models": model_choices(db),  # library, then endpoints (remote: HOST)
-                    "suites": list_suites(db), "trials": store.list_trials(db)}
+                    "suites": list_suites(db), "trials": store.list_trials(db),
+                    "collections": collection_names(db)}
 
         self._op(load, self._loaded, "loading trials", key="page")
 
     def _loaded(self, data: dict[str, Any]) -> None:
         self.picker.set_models(data["models"])
+        self.picker.set_collections(data["collections"])
         self.check_editor.set_models(data["models"])
         self.counts.update(models=len(data["models"]), suites=len(data["suites"]),
                            trials=len(data["trials"]))
