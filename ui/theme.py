@@ -279,6 +279,7 @@ QFrame#InfoBanner {{ background: {bubble}; border-radius: 6px; }}
 QFrame#Card {{ background: {base}; border: 1px solid {border}; border-radius: 8px; }}
 QFrame#Panel {{ background: {window}; border-left: 1px solid {border}; }}
 QScrollArea#PanelScroll {{ background: {window}; border: none; }}
+QScrollArea#CardScroll, QWidget#CardScrollBody {{ background: {base}; border: none; }}
 QTextBrowser {{ background: transparent; border: none; }}
 QStatusBar {{ background: {panel}; border-top: 1px solid {border}; color: {muted}; }}
 QStatusBar QLabel {{ color: {muted}; padding: 0 6px; }}

@@ -9,7 +9,7 @@ from workbench.cli.common import echo_json, pass_workspace
 from workbench.cli.group import cli
 from workbench.documents import collections as docs_store
 from workbench.documents.embedder import Embedder
-from workbench.documents.grounding import retrieve
+from workbench.documents.grounding import search_one
 from workbench.documents.indexing import index
 from workbench.library import get_model
 from workbench.workspace import Workspace
@@ -141,7 +141,7 @@ def docs_show(workspace: Workspace, name: str, as_json: bool) -> None:
 def docs_search(workspace: Workspace, name: str, query: str, k: int, as_json: bool) -> None:
     """The passages of NAME that best match QUERY, best first, each with the searches
     that found it (keyword, dense, or both when NAME has an embedding model)."""
-    passages = retrieve(workspace.db, [name], query, k)
+    passages = search_one(workspace.db, name, query, k)
     if as_json:
         echo_json([passage.to_dict() for passage in passages])
         return

@@ -97,6 +97,11 @@ def fuse(lists: Sequence[Sequence[Passage]]) -> list[Passage]:
         m for m in ("keyword", "dense") if m in methods[key])) for key in order]
 
 
+def search_one(db: Database, name: str, query: str, k: int = 5) -> list[Passage]:
+    """The ``k`` best passages of one collection, as ``docs search`` and the Documents page
+    show them (hybrid when it has an embedding model)."""
+    return retrieve(db, [name], query, k)
+
 @dataclass
 class Grounding:
     """The passages as put into the prompt, and what was cut to make them fit."""

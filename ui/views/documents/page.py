@@ -57,9 +57,9 @@ from ui.views.models.widgets import MessageBar, heading, make_table, muted, sele
 from ui.widgets.passage_view import PassageView
 from ui.widgets.plain_label import Label
 from workbench.documents import collections as store
+from workbench.documents.grounding import search_one
 from workbench.documents.indexing import IndexEvent, IndexRun, index
 from workbench.documents.passage import passage_context
-from workbench.documents.search import keyword_search
 
 #: Passages a search shows.
 SEARCH_K = 10
@@ -311,6 +311,7 @@ class DocumentsPage(QWidget):
         self.reindex_button.setText("Resume" if paused else "Reindex")
         self.pause_button.setEnabled(running)
         self.embed_line.change_button.setEnabled(name is not None and not running)
+        self.embed_line.setVisible(name is not None)  # no collection: nothing to say
         self.remove_button.setEnabled(name is not None)
         self.remove_path_button.setEnabled(bool(self.paths.selectedItems()))
         self.open_button.setEnabled(bool(self.results.selectionModel().selectedRows()))
@@ -470,7 +471,9 @@ class DocumentsPage(QWidget):
                 self.results.selectRow(0)
             self._update_buttons()
 
-        self.services.ops.run("db", keyword_search, name, query, SEARCH_K, name="search",
+        # The same search as `docs search`: by keyword, and by meaning too when the collection
+        # has an embedding model (its own process, for this search).
+        self.services.ops.run("db", search_one, name, query, SEARCH_K, name="search",
                               initiator=self, key="search", success=found,
                               failure=self.message.show_error)
 

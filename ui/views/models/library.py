@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMessageBox,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QSplitter,
     QStackedWidget,
@@ -131,8 +132,21 @@ class ModelDetails(QFrame):
         layout.addWidget(self.title)
         layout.addWidget(self.subtitle)
         layout.addSpacing(6)
-        layout.addLayout(self.form)
-        layout.addStretch(1)
+        # The facts scroll when the window is short (a verdict across workers, a projector):
+        # a fact is never squeezed into less height than its wrapped text needs.
+        facts = QWidget()
+        facts.setObjectName("CardScrollBody")
+        facts_layout = QVBoxLayout(facts)
+        facts_layout.setContentsMargins(0, 0, 0, 0)
+        facts_layout.addLayout(self.form)
+        facts_layout.addStretch(1)
+        self.facts = QScrollArea()
+        self.facts.setObjectName("CardScroll")
+        self.facts.setWidget(facts)
+        self.facts.setWidgetResizable(True)
+        self.facts.setFrameShape(QFrame.Shape.NoFrame)
+        self.facts.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        layout.addWidget(self.facts, 1)
         layout.addWidget(self.chat_button)
         layout.addLayout(buttons)
         self.show_model(None)
