@@ -10,8 +10,11 @@ with ``--cache DIR`` and the model loaded twice: llama.cpp sends a tensor over 1
 only its hash afterwards, so the second load should be faster where the offloaded tensors are
 that large (not the case for the 93 MB test model, whose largest offloaded tensor is ~1 MB).
 
-llama.cpp's own ``llama-server --rpc`` is run against the same workers when a ``llama-server``
-binary is on PATH; the script says so when it is not.
+llama.cpp's own ``llama-server --rpc`` (the one ``benchmarks/llama_tools.py`` builds from the
+installed llama-cpp-python, linked to its RPC-enabled libraries, else one on PATH) is run
+against the same workers in the same interleaved rounds, all layers offloaded, greedy, the
+same number of tokens, with the engine's flash attention and weight layout; its own timings
+give its generation tokens/s, and the ratio is Workbench's over it (target >= 0.95).
 
     python benchmarks/bench_rpc.py [MODEL.gguf] [--replies 3] [--tokens 64] [--threads 1]
 """
@@ -19,6 +22,7 @@ binary is on PATH; the script says so when it is not.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import socket
@@ -27,11 +31,16 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import llama_tools  # noqa: E402
+from bench_engine import same_work_flags  # noqa: E402
 
 from workbench.demo import demo_model_path  # noqa: E402
 from workbench.engine import Engine, LoadSettings, SamplingSettings, rpc  # noqa: E402
@@ -100,6 +109,49 @@ def run(model: Path, workers: tuple[str, ...], args: argparse.Namespace) -> dict
         engine.unload()
 
 
+def llama_server(model: Path, workers: tuple[str, ...], args: argparse.Namespace
+                 ) -> dict[str, Any]:
+    """llama.cpp's own server with ``--rpc`` on the same workers: its load time and the
+    median generation tokens/s of its own timings (``text``: its first reply)."""
+    tool = llama_tools.tool("llama-server")
+    assert tool is not None
+    port = free_port()
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [tool, "-m", str(model), "--rpc", ",".join(workers), "-ngl", "99", "-t",
+         str(args.threads), "-c", "1024", "--port", str(port), "--host", "127.0.0.1", "-np",
+         "1", *same_work_flags("llama-server")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("llama-server --rpc did not start") from None
+                time.sleep(0.3)
+        load_ms = (time.perf_counter() - started) * 1000
+        rates, text = [], ""
+        for _ in range(args.replies):
+            body = json.dumps({"messages": PROMPT, "max_tokens": args.tokens,
+                               "temperature": 0, "top_k": 1, "seed": 7,
+                               "cache_prompt": False}).encode()
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/v1/chat/completions", body,
+                {"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=600) as answer:
+                reply = json.load(answer)
+            rates.append(float(reply["timings"]["predicted_per_second"]))
+            text = text or reply["choices"][0]["message"]["content"]
+        return {"load_ms": load_ms, "sent": received(workers), "tps": statistics.median(rates),
+                "text": text}
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", nargs="?", type=Path, default=demo_model_path())
@@ -114,11 +166,15 @@ def main() -> None:
     try:
         addresses = tuple(address for _, address in workers)
         setups = {"local": (), "1 worker": addresses[:1], "2 workers": addresses}
+        if llama_tools.tool("llama-server"):
+            setups |= {"llama-server, 1 worker": addresses[:1],
+                       "llama-server, 2 workers": addresses}
         rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in setups}
         for index in range(args.rounds):  # interleaved: drift in load falls on each setup
             order = list(setups) if index % 2 == 0 else list(reversed(setups))
             for name in order:
-                rounds[name].append(run(args.model, setups[name], args))
+                measure = llama_server if name.startswith("llama-server") else run
+                rounds[name].append(measure(args.model, setups[name], args))
         results = {name: {"load_ms": statistics.median(r["load_ms"] for r in rows),
                           "sent": rows[0]["sent"],
                           "tps": statistics.median(r["tps"] for r in rows),
@@ -134,11 +190,19 @@ def main() -> None:
           f"tokens x {args.replies}, loopback")
     print(f"medians of {args.rounds} interleaved rounds; 'sent': bytes the workers received "
           "during the load\n")
-    print(f"{'':10} {'load':>8} {'sent':>10} {'generation':>14} {'vs local':>9}  same text")
+    print(f"{'':24} {'load':>8} {'sent':>10} {'generation':>14} {'vs local':>9}  same text")
     for name, row in results.items():
-        print(f"{name:10} {human_ms(row['load_ms']):>8} {human_size(row['sent']):>10} "
-              f"{human_tps(row['tps']):>14} {row['tps'] / base['tps']:>9.2f}  "
-              f"{'yes' if row['text'] == base['text'] else 'NO'}")
+        sent = human_size(row["sent"]) if row["sent"] is not None else "-"
+        same = "yes" if row["text"] == base["text"] else (
+            "n/a (its own template)" if name.startswith("llama-server") else "NO")
+        print(f"{name:24} {human_ms(row['load_ms']):>8} {sent:>10} "
+              f"{human_tps(row['tps']):>14} {row['tps'] / base['tps']:>9.2f}  {same}")
+    for count in ("1 worker", "2 workers"):
+        theirs = results.get(f"llama-server, {count}")
+        if theirs:
+            print(f"workbench / llama-server --rpc, {count}: generation "
+                  f"{results[count]['tps'] / theirs['tps']:.3f} (target >= 0.95), load "
+                  f"{results[count]['load_ms'] / theirs['load_ms']:.2f}x its time")
 
     cache = tempfile.mkdtemp(prefix="wb-rpc-cache-")
     cached = [start_worker(args.threads, cache)]
@@ -154,13 +218,9 @@ def main() -> None:
           f"({human_size(first['sent'])} sent), second {human_ms(second['load_ms'])} "
           f"({human_size(second['sent'])} sent); {len(files)} tensor(s) cached")
 
-    server = shutil.which("llama-server")
-    if server is None:
-        print("\nllama-server: not on PATH, so llama.cpp's own --rpc was not measured "
-              "(build llama.cpp with -DGGML_RPC=ON and put llama-server on PATH to compare)")
-    else:
-        print(f"\nllama-server found at {server}: compare by hand with "
-              f"'{server} -m {args.model} --rpc ADDR,ADDR -ngl 99' against the same workers")
+    if not llama_tools.tool("llama-server"):
+        print("\nllama-server: not built (python benchmarks/llama_tools.py) and not on PATH, "
+              "so llama.cpp's own --rpc was not measured")
 
 
 if __name__ == "__main__":
