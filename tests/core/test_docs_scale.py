@@ -101,10 +101,16 @@ def test_a_folder_of_many_small_files(tmp_path, count) -> None:
     code, summary, peak = finish(process)
     took = time.monotonic() - started
     assert code == 0 and f"{count:,} indexed" in summary, summary
-    print(f"{count:,} files: indexed in {took:.0f} s, peak {peak / 1e6:.0f} MB")
+    # What the run adds, over the app with its imports (`docs list`, the same process but
+    # for the run): the bound is on the growth, as the is, so that a heavier import
+    # elsewhere in the app does not read as indexing memory.
+    _code, _out, base = finish(cli(home, "docs", "list", stdout=subprocess.PIPE,
+                                   stderr=subprocess.DEVNULL))
+    print(f"{count:,} files: indexed in {took:.0f} s, peak {peak / 1e6:.0f} MB, the app "
+          f"alone {base / 1e6:.0f} MB")
     assert consistent(home) == {"files": count, "indexed": count, "chunks": count}
-    # The app with its imports is about 60 MB; the run adds a few bytes per file.
-    assert peak < 150_000_000, f"peak {peak / 1e6:.0f} MB"
+    # A few hundred bytes per file held for the run: paths and ids, not rows.
+    assert peak - base < 100_000_000, f"grew {(peak - base) / 1e6:.0f} MB"
     assert took < count / 50, f"{took:.0f} s"  # 20 ms a file at most: ~1 ms here
     db = sqlite3.connect(home / "workbench.db")
     last = count - 1
@@ -118,7 +124,7 @@ def test_a_folder_of_many_small_files(tmp_path, count) -> None:
     code, summary, peak = finish(again)
     assert code == 0 and summary.strip() == f"{count:,} unchanged"
     print(f"{count:,} files: reindex peak {peak / 1e6:.0f} MB")
-    assert peak < 150_000_000, f"peak {peak / 1e6:.0f} MB on reindex"
+    assert peak - base < 100_000_000, f"grew {(peak - base) / 1e6:.0f} MB on reindex"
 
 
 def descendants(pid: int) -> set[int]:

@@ -10,7 +10,6 @@ import click
 from workbench.cli.common import echo_json, pass_workspace
 from workbench.cli.group import cli
 from workbench.mcp import servers as store
-from workbench.mcp.connection import McpConnection
 from workbench.mcp.toolbox import (
     Approver,
     Decision,
@@ -89,6 +88,8 @@ def tools(workspace: Workspace, name: str, as_json: bool) -> None:
     """Start NAME, list its tools, and stop it."""
     server = store.get_server(workspace.db, name)
     store.require_reachable(workspace.db, server)
+    from workbench.mcp.connection import McpConnection  # the SDK, only when it is needed
+
     with McpConnection(server, lambda line: click.echo(f"note: {line}", err=True)) as live:
         listed = live.tools
     if as_json:

@@ -18,15 +18,17 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlite_utils import Database
 
 from workbench.engine.tool_parse import ToolCall
 from workbench.engine.tools import MAX_DESCRIPTION, MAX_RESULT_CHARS, check_tools
 from workbench.errors import McpError, WorkbenchError
-from workbench.mcp.connection import McpConnection, McpTool
 from workbench.mcp.servers import get_server, require_reachable
+
+if TYPE_CHECKING:  # the SDK is imported when a chat opens servers, not by every command
+    from workbench.mcp.connection import McpConnection, McpTool
 
 Decision = Literal["once", "always", "deny"]
 #: The lines of a result shown folded, and the characters kept in History per result.
@@ -151,6 +153,8 @@ def open_toolbox(db: Database, names: Sequence[str], approve: Approver) -> McpTo
     servers = [get_server(db, name) for name in dict.fromkeys(names)]
     for server in servers:
         require_reachable(db, server)
+    from workbench.mcp.connection import McpConnection
+
     box = McpToolbox([], approve)
     listed: list[McpTool] = []
     for server in servers:
