@@ -9,11 +9,9 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
 from workbench import conversations as convs
-from workbench.cli import cli
 from workbench.export import export_conversation
 from workbench.images import prune_unused
 from workbench.recovery import repair_after_kill
@@ -21,11 +19,9 @@ from workbench.trials.suites import SuitePrompt, create_suite
 
 
 @pytest.fixture
-def chats(workspace, model_path, mmproj, tmp_path):
-    runner = CliRunner()
-
+def chats(workspace, model_path, mmproj, tmp_path, cli_run):
     def run(*args: str):
-        result = runner.invoke(cli, ["--data-dir", str(workspace.root), *args])
+        result = cli_run(*args)
         assert result.exit_code == 0, result.output
         return result
 

@@ -9,11 +9,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
 from tests.vision_craft import N_PATCHES
-from workbench.cli import cli
 from workbench.errors import InvalidInputError
 from workbench.library import add_model
 from workbench.trials import store
@@ -113,12 +111,10 @@ def test_compare_with_an_image(db, engine, seeing, library_model, suite_file) ->
                    images=images)
 
 
-def test_cli_suite_add_and_compare_with_image(workspace, seeing, suite_file) -> None:
-    runner = CliRunner()
+def test_cli_suite_add_and_compare_with_image(workspace, seeing, suite_file,
+                                              cli_run) -> None:
     picture = str(suite_file.parent / "receipt.png")
-
-    def run(*args: str):
-        return runner.invoke(cli, ["--data-dir", str(workspace.root), *args])
+    run = cli_run
 
     assert run("suite", "create", "eyes").exit_code == 0
     added = run("suite", "add", "eyes", "What is this?", "--image", picture)
