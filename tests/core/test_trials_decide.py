@@ -9,7 +9,16 @@ import random
 import pytest
 
 from workbench.errors import InvalidInputError
-from workbench.trials.recommend import FAILS, MEETS, UNSURE, Bar, judge, make_bar, recommend
+from workbench.trials.recommend import (
+    FAILS,
+    MEETS,
+    UNSURE,
+    Bar,
+    judge,
+    make_bar,
+    paired_lines,
+    recommend,
+)
 from workbench.trials.results import _pass_figures, prompt_scores
 from workbench.trials.sequential import more_to_meet, settle
 from workbench.trials.stats import (
@@ -116,6 +125,16 @@ def test_paired_line_when_a_smaller_one_is_recommended() -> None:
     assert line["min_detectable"] == 6 and "smallest difference 40 prompts can detect is 6" in (
         line["text"])
 
+
+
+def test_paired_line_says_which_split_would_be_significant() -> None:
+    """With 10 prompts differing, 9 to 1 is the least lopsided split an exact test accepts."""
+    big_scores = {p: 1.0 for p in range(40)}
+    small_scores = {p: (0.0 if p < 10 else 1.0) for p in range(40)}
+    rows = [_row("7B", 7000, 40, 40, big_scores), _row("1B", 1000, 30, 40, small_scores)]
+    (line,) = paired_lines(rows, 1, [0])
+    assert "with 10 prompts differing, a split of at least 9 to 1 is needed" in line["text"]
+    assert line["significant"]
 
 def _simulate(bar_rate: float, true_rate: float, prompts: int, runs: int, rule: str,
               rng: random.Random) -> float:

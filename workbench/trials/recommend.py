@@ -306,7 +306,9 @@ def paired_lines(rows: list[dict[str, Any]], chosen: int,
             detect = (f"the smallest difference {test.prompts} prompts can detect is "
                       f"{smallest} prompts (all going one way)")
             if need is not None and need > smallest:
-                detect += f"; with {discordant} prompts differing, {need} would be needed"
+                detect += (f"; with {discordant} prompts differing, a split of at least "
+                           f"{(discordant + need) // 2} to {(discordant - need) // 2} is "
+                           "needed")
         out.append({"label": other["label"], "against": base["label"], **test.to_dict(),
                     "significant": significant, "min_detectable": smallest,
                     "text": f"Against {_name(base)}: {how}; {verdict}. Note: {detect}."})
