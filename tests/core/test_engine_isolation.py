@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ import pytest
 from workbench import chat
 from workbench import conversations as convs
 from workbench.engine import Engine, LoadSettings, SamplingSettings
+from workbench.engine.batched import BatchCell
 from workbench.engine.exits import describe_exit
 from workbench.errors import ContextOverflowError, EngineCrashed
 
@@ -150,6 +152,46 @@ def test_a_reply_left_half_read_does_not_disturb_the_next(own_engine, model_path
     assert loaded is not None
     assert loaded.tokenize(b"Paris", add_bos=False) == loaded.llama.tokenize(b"Paris", False)
     assert loaded.detokenize(loaded.tokenize(b" Paris", add_bos=False)) == b" Paris"
+
+
+def _batch_cells() -> list[BatchCell]:
+    """One short cell, then long ones: the first finishes while the others still run."""
+    short = SamplingSettings(temperature=0.0, max_tokens=4)
+    texts = ["Say yes.", STORY, STORY, STORY]
+    return [BatchCell([{"role": "user", "content": text}],
+                      short if index == 0 else replace(LONG, max_tokens=400))
+            for index, text in enumerate(texts)]
+
+
+def test_a_batch_left_half_read_is_stopped_and_does_not_disturb_the_next(own_engine,
+                                                                          model_path) -> None:
+    """A batch follows a reply's protocol (process.Request): closed by its consumer after
+    its first cell, it is stopped and read to its end, and the same process answers next."""
+    batch = own_engine.reply_batch(model_path, _batch_cells(), width=4, load=LOAD)
+    stream = iter(batch)
+    first = next(stream)
+    assert first.error is None and first.index == 0
+    pid = own_engine.worker_pid
+    stream.close()
+    assert batch.finished and batch.stopped
+    after = own_engine.reply(model_path, QUESTION, load=LOAD, sampling=GREEDY)
+    assert "".join(after).strip() and after.finish_reason in ("stop", "length")
+    assert own_engine.worker_pid == pid  # the stop was answered: no process was ended
+
+
+def test_an_engine_process_dying_mid_batch_keeps_the_finished_cells(own_engine,
+                                                                     model_path) -> None:
+    batch = own_engine.reply_batch(model_path, _batch_cells(), width=4, load=LOAD)
+    seen = []
+    with pytest.raises(EngineCrashed, match="SIGKILL"):
+        for cell in batch:
+            seen.append(cell)
+            pid = own_engine.worker_pid
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+    assert [cell.index for cell in seen] == [0] and batch.finished
+    after = own_engine.reply(model_path, QUESTION, load=LOAD, sampling=GREEDY)
+    assert "".join(after).strip()
 
 
 def test_the_engine_process_does_not_outlive_the_app(model_path, tmp_path) -> None:

@@ -13,8 +13,10 @@ difference in the reply starts at a near tie, where that rounding decides.
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import gguf
 import llama_cpp
@@ -25,9 +27,11 @@ from gguf.scripts.gguf_new_metadata import MetadataDetails, copy_with_new_metada
 from quant_made import requantize
 
 from workbench.cli import cli
+from workbench.engine.generate import Generation
 from workbench.engine.loaded import TOKENS_KEY, LoadedModel, load_model
-from workbench.engine.reply import Reply
+from workbench.engine.reply import Reply, fit_messages
 from workbench.engine.settings import LoadSettings, SamplingSettings
+from workbench.engine.speculative import SpeculativeGeneration, attach_draft
 from workbench.errors import InvalidInputError
 from workbench.gguf_header import read_header
 from workbench.library import add_model
@@ -92,6 +96,51 @@ def test_the_draft_changes_no_token(files: dict[str, Path], temperature: float) 
             assert fast.stats.settings["speculative"] == figures
             assert "draft" in fast.stats.settings  # the settings record names the draft
         assert plain.stats.speculative is None and "draft" not in plain.stats.settings
+    finally:
+        loaded.close()
+
+
+def test_a_drafted_reply_ends_as_a_plain_one(files: dict[str, Path]) -> None:
+    """Every way a reply ends (a stop string, the model's own end, the limit, a stop) goes
+    through the same token tail with a draft as without: the same text, finish, token times
+    and cache (cut back to what the reply kept, when it ends by itself)."""
+    loaded = one_token_micro_batches(files["target"])
+    try:
+        draft = attach_draft(loaded, files["draft"])
+
+        def run(messages: list[dict[str, str]], stops: list[str], max_tokens: int,
+                stop_after: int = 0, drafted: bool = False) -> tuple[str, str, int, list[int]]:
+            tokens = fit_messages(loaded, messages, max_tokens, None).tokens
+            options: dict[str, Any] = dict(
+                sampling=SamplingSettings(temperature=0.0, max_tokens=max_tokens), seed=1,
+                stops=stops, stop_flag=threading.Event(), mode="fresh")
+            generation = (SpeculativeGeneration(loaded.llama, loaded.cache, tokens, **options,
+                                                draft=draft, draft_max=6, p_min=0.0)
+                          if drafted else Generation(loaded.llama, loaded.cache, tokens,
+                                                     **options))
+            pieces = []
+            for piece in generation:
+                pieces.append(piece)
+                if len(pieces) == stop_after:
+                    generation.stop_flag.set()
+            return ("".join(pieces), generation.finish, len(generation.token_times),
+                    list(loaded.cache.tokens))
+
+        story = run(MESSAGES, [], 40)
+        assert story[1] == "length"
+        short = [{"role": "user", "content": "What is the capital of France?"}]
+        # Stop strings at several places: some end the reply inside a verified run.
+        cases = [(MESSAGES, [story[0][at:at + 4]], 40, 0) for at in range(6, 60, 6)]
+        cases += [(short, [], 200, 0), (MESSAGES, [], 40, 0), (MESSAGES, [], 40, 5)]
+        finishes = set()
+        for messages, stops, max_tokens, stop_after in cases:
+            plain = run(messages, stops, max_tokens, stop_after)
+            drafted = run(messages, stops, max_tokens, stop_after, drafted=True)
+            # After a stop the plain loop's next decode is aborted, which empties its cache.
+            same = slice(0, 3) if stop_after else slice(0, 4)
+            assert drafted[same] == plain[same]
+            finishes.add(plain[1])
+        assert finishes == {"stop", "length", "stopped"}
     finally:
         loaded.close()
 

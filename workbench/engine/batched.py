@@ -49,7 +49,7 @@ import psutil
 from workbench.engine.generate import StopText, build_sampler, grammar_text
 from workbench.engine.loaded import LoadedModel
 from workbench.engine.settings import ReplyStats, SamplingSettings
-from workbench.engine.stopflag import StopFlag, abort_type, byte_reader
+from workbench.engine.stopflag import AbortWatch
 from workbench.errors import WorkbenchError
 from workbench.units import human_size
 
@@ -247,13 +247,7 @@ class BatchRun:
         ctx = context.ctx
         memory = llama_cpp.llama_get_memory(ctx)
         llama_cpp.llama_memory_clear(memory, True)
-        flag = self.stop_flag
-        reader = byte_reader()
-        if isinstance(flag, StopFlag) and reader is not None:
-            llama_cpp.llama_set_abort_callback(ctx, reader, ctypes.addressof(flag.byte))
-        else:
-            callback = abort_type(lambda _data: flag.is_set())
-            llama_cpp.llama_set_abort_callback(ctx, callback, None)
+        watch = AbortWatch(ctx, self.stop_flag)
         started = time.perf_counter()
         running: list[_Sequence] = []
         try:
@@ -271,7 +265,7 @@ class BatchRun:
         except _Aborted:
             return
         finally:
-            llama_cpp.llama_set_abort_callback(ctx, abort_type(0), None)
+            watch.close()
             for seq in wave:
                 if seq.chain is not None:
                     llama_cpp.llama_sampler_free(seq.chain)
@@ -388,15 +382,8 @@ class BatchRun:
         assert seq.stopper is not None
         seq.text += seq.stopper.flush() + seq.decoder.decode(b"", final=True)
         stats = seq.stats
-        ended = time.perf_counter()
-        times = seq.times
+        stats.timed(seq.times, started, time.perf_counter())
         stats.finish_reason = seq.finish
-        stats.completion_tokens = len(times)
-        stats.total_ms = (ended - started) * 1000
-        if times:
-            stats.ttft_ms = (times[0] - started) * 1000
-        if len(times) > 1 and times[-1] > times[0]:
-            stats.gen_tps = (len(times) - 1) / (times[-1] - times[0])
         stats.peak_rss = psutil.Process(os.getpid()).memory_info().rss
         return CellResult(seq.index, seq.text, stats)
 

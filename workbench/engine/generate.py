@@ -35,7 +35,7 @@ from typing import Any
 import llama_cpp
 
 from workbench.engine.settings import SamplingSettings
-from workbench.engine.stopflag import StopFlag, abort_type, byte_reader
+from workbench.engine.stopflag import AbortWatch
 from workbench.errors import WorkbenchError
 
 #: llama-cpp-python's ``last_n_tokens_size``: the window the repeat penalty looks back over.
@@ -253,15 +253,9 @@ class Generation:
 
     def __iter__(self) -> Generator[str, None, None]:
         llama, flag = self.llama, self.stop_flag
-        ctx = llama.ctx
         vocab = llama._model.vocab
         n_ctx = llama.n_ctx()
-        reader = byte_reader()
-        if isinstance(flag, StopFlag) and reader is not None:
-            llama_cpp.llama_set_abort_callback(ctx, reader, ctypes.addressof(flag.byte))
-        else:
-            abort = abort_type(lambda _data: flag.is_set())
-            llama_cpp.llama_set_abort_callback(ctx, abort, None)
+        watch = AbortWatch(llama.ctx, flag)
         chain = None
         try:
             chain = build_sampler(llama, self.sampling, self.seed, self.grammar, self.triggers)
@@ -273,7 +267,7 @@ class Generation:
         except _Aborted:
             self.finish = "stopped"
         finally:
-            llama_cpp.llama_set_abort_callback(ctx, abort_type(0), None)
+            watch.close()
             if chain is not None:
                 llama_cpp.llama_sampler_free(chain)
             if flag.is_set():
@@ -282,52 +276,85 @@ class Generation:
     def _loop(self, chain: Any, vocab: Any, limit: int) -> Iterator[str]:
         ctx, flag, record = self.llama.ctx, self.stop_flag, self.record
         sample = llama_cpp.llama_sampler_sample
-        is_eog = llama_cpp.llama_vocab_is_eog
-        to_piece = llama_cpp.llama_token_to_piece
         decode = llama_cpp.llama_decode
         get_one = llama_cpp.llama_batch_get_one
         clock = time.perf_counter
-        times = self.token_times
-        size = 64
-        buffer = ctypes.create_string_buffer(size)
         one = (llama_cpp.llama_token * 1)()
-        text = codecs.getincrementaldecoder("utf-8")("ignore")
-        stopper = StopText(self.stops)
-        count = 0
+        tail = TokenTail(self, vocab, limit)
+        take = tail.take
         while True:
             if flag.is_set():
-                self.finish = "stopped"
-                break
+                rest = tail.end("stopped")
+                if rest:
+                    yield rest
+                return
             token = sample(chain, ctx, -1)
-            now = clock()
-            if is_eog(vocab, token):
-                self.finish = "stop"
-                break
-            n = to_piece(vocab, token, buffer, size, 0, False)
-            if n < 0:  # a piece longer than the buffer: grow it once for this vocabulary
-                size = -n
-                buffer = ctypes.create_string_buffer(size)
-                n = to_piece(vocab, token, buffer, size, 0, False)
-            times.append(now)
-            count += 1
-            piece, hit = stopper.feed(text.decode(buffer.raw[:n]))
+            piece, ended = take(token, clock())
             if piece:
                 yield piece
-            if hit:
-                times.pop()  # the token that completed the stop string is not the reply's
-                self.finish = "stop"
+            if ended:
                 return
-            if count >= limit:
-                self.finish = "length"
-                break
             one[0] = token
             code = decode(ctx, get_one(one, 1))
             if code != 0:
                 self._failed(code)
             record.tokens.append(token)
-        rest = stopper.flush() + text.decode(b"", final=True)
-        if rest:
-            yield rest
+
+
+class TokenTail:
+    """What every generation loop does with each token it samples, one token at a time
+    (:class:`Generation`'s, and the speculative one's runs of verified tokens): end at an
+    end-of-generation token; turn the token into text (llama.cpp's piece, decoded as UTF-8
+    across tokens, held back while it could become a stop string); record when it was sampled
+    (``token_times``: the reply's metrics); and end at a stop string or the token limit,
+    setting the generation's ``finish``. The text held back is given at the end, except after
+    a stop string (it follows the stop)."""
+
+    def __init__(self, generation: Generation, vocab: Any, limit: int) -> None:
+        self.generation = generation
+        self.vocab = vocab
+        self.limit = limit
+        #: Tokens of the reply so far, and of those the ones the cache holds or is about to
+        #: (all but a last one that ended the reply when shown: a stop string's, the limit's).
+        self.count = 0
+        self.kept = 0
+        self._times = generation.token_times
+        self._size = 64
+        self._buffer = ctypes.create_string_buffer(self._size)
+        self._text = codecs.getincrementaldecoder("utf-8")("ignore")
+        self._stopper = StopText(generation.stops)
+
+    def take(self, token: int, now: float) -> tuple[str, bool]:
+        """The text to show for ``token`` (sampled at ``now``), and whether the reply ends
+        with it."""
+        vocab, buffer = self.vocab, self._buffer
+        if llama_cpp.llama_vocab_is_eog(vocab, token):
+            return self.end("stop"), True
+        to_piece = llama_cpp.llama_token_to_piece
+        n = to_piece(vocab, token, buffer, self._size, 0, False)
+        if n < 0:  # a piece longer than the buffer: grow it once for this vocabulary
+            self._size = -n
+            self._buffer = buffer = ctypes.create_string_buffer(self._size)
+            n = to_piece(vocab, token, buffer, self._size, 0, False)
+        self._times.append(now)
+        self.count += 1
+        self.kept = self.count
+        piece, hit = self._stopper.feed(self._text.decode(buffer.raw[:n]))
+        if hit:
+            self._times.pop()  # the token that completed the stop string is not the reply's
+            self.generation.finish = "stop"
+            self.kept -= 1
+            return piece, True
+        if self.count >= self.limit:
+            piece += self.end("length")
+            self.kept -= 1
+            return piece, True
+        return piece, False
+
+    def end(self, finish: str) -> str:
+        """End the reply for ``finish``; the text still held back."""
+        self.generation.finish = finish
+        return self._stopper.flush() + self._text.decode(b"", final=True)
 
 
 class _Aborted(Exception):

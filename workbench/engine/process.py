@@ -29,7 +29,7 @@ from functools import cached_property
 from multiprocessing import get_context
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Generic, TypeVar
 
 from workbench.engine import llama_log
 from workbench.engine.exits import describe_exit, read_tail
@@ -50,6 +50,7 @@ POLL_S = 0.25
 #: decode that ignores the abort callback cannot hold the app).
 STOP_GRACE_S = 5.0
 TOKENS_KEY = "tokenizer.ggml.tokens"
+T = TypeVar("T")
 
 
 def _shutdown(process: Any, commands: Connection, events: Connection, output_path: str
@@ -71,21 +72,70 @@ def _shutdown(process: Any, commands: Connection, events: Connection, output_pat
         os.unlink(output_path)
 
 
-class Request(Protocol):
-    """What the engine process is working on for us: a reply, or a batch of them
-    (:class:`~workbench.engine.remote_batch.RemoteBatch`)."""
+class Request(Generic[T]):
+    """What the engine process is working on for us, a reply (:class:`RemoteReply`) or a batch
+    of them (:class:`~workbench.engine.remote_batch.RemoteBatch`), and the one protocol both
+    follow with it: one request id; a stop that any thread may send, even before the request
+    is sent; a request its consumer abandons stopped and read to its end, so the pipe is clean
+    for the next; an engine process that dies raises :class:`EngineCrashed` after what had
+    come. Subclasses set ``loaded`` and ``_stop`` and write :meth:`command`, :meth:`handle`
+    and :meth:`interrupted`; iterating :meth:`_exchange` runs the request."""
 
-    reply_id: int | None
-    finished: bool
-    stop_requested_at: float | None
+    loaded: RemoteModel
+    _stop: threading.Event
+    reply_id: int | None = None
+    finished = False
+    stop_requested_at: float | None = None
 
-    def command(self, reply_id: int) -> tuple[Any, ...]: ...
+    def command(self, reply_id: int) -> tuple[Any, ...]:
+        """The message that asks the engine process for this request."""
+        raise NotImplementedError
 
-    def stop(self) -> None: ...
+    def handle(self, message: tuple[Any, ...]) -> T | None:
+        """Apply one message from the engine process; what it adds for the consumer (None or
+        empty: nothing). Sets ``finished`` on the request's last message."""
+        raise NotImplementedError
 
-    def handle(self, message: tuple[Any, ...]) -> str: ...
+    def interrupted(self) -> None:
+        """The engine process died before the request finished."""
+        self.finished = True
 
-    def interrupted(self) -> None: ...
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def stop(self) -> None:
+        """Ask the request to end; safe from any thread; it ends within one token's time."""
+        if not self._stop.is_set():
+            self.stop_requested_at = time.monotonic()
+        self._stop.set()
+        if self.reply_id is not None and not self.finished:
+            self.loaded.worker.send_stop(self.reply_id)
+
+    def _exchange(self) -> Iterator[T]:
+        """Send the request, then yield what each message about it adds until it finishes."""
+        worker = self.loaded.worker
+        if not worker.alive:
+            raise worker.crashed()
+        self.reply_id = worker.begin(self)
+        if self._stop.is_set():
+            worker.send_stop(self.reply_id)
+        try:
+            while not self.finished:
+                item = self.handle(worker.next_for(self))
+                if item:
+                    yield item
+        except EngineCrashed:
+            self.interrupted()
+            raise
+        except GeneratorExit:
+            self.stop()  # the consumer closed the stream: that is a stop too
+            with contextlib.suppress(WorkbenchError):
+                worker.finish_active()
+            raise
+        finally:
+            if worker.active is self and self.finished:
+                worker.active = None
 
 
 class WorkerProcess:
@@ -108,7 +158,7 @@ class WorkerProcess:
         self._send_lock = threading.Lock()
         self._pending_stops: list[int] = []
         self._next_id = 0
-        self.active: Request | None = None
+        self.active: Request[Any] | None = None
         self.crash_reason: str | None = None
         self.model_name = ""
         self.loading = False
@@ -215,7 +265,7 @@ class WorkerProcess:
 
     # --- replies ---------------------------------------------------------------------------
 
-    def begin(self, reply: Request) -> int:
+    def begin(self, reply: Request[Any]) -> int:
         """Send a reply's (or a batch's) request; its messages are read with next_for."""
         self.finish_active()
         self._next_id += 1
@@ -240,7 +290,7 @@ class WorkerProcess:
         finally:
             self.active = None
 
-    def next_for(self, reply: Request) -> tuple[Any, ...]:
+    def next_for(self, reply: Request[Any]) -> tuple[Any, ...]:
         """The next message about ``reply``; ends the process if a stop goes unanswered."""
         while True:
             if self._pending_stops:
@@ -346,7 +396,7 @@ class RemoteModel:
         self.worker.close()
 
 
-class RemoteReply(StreamedReply):
+class RemoteReply(Request[str], StreamedReply):
     """A reply generated in the engine process: iterate to stream text; ``stats``, ``text``
     and ``finish_reason`` are set as it runs, as for the in-process
     :class:`~workbench.engine.reply.Reply` that the engine process runs for it.
@@ -359,47 +409,15 @@ class RemoteReply(StreamedReply):
                  keep_prefix: bool = False) -> None:
         super().__init__(messages, sampling, fresh=fresh, keep_prefix=keep_prefix)
         self.loaded = loaded
-        self.reply_id: int | None = None
-        self.finished = False
-        self.stop_requested_at: float | None = None
         self._began = 0.0
 
     def command(self, reply_id: int) -> tuple[Any, ...]:
         """The request the engine process runs this reply by."""
         return ("reply", reply_id, self.messages, self.sampling, self.fresh, self.keep_prefix)
 
-    def stop(self) -> None:
-        """Ask the reply to end; safe from any thread; it ends within one token's time."""
-        if not self._stop.is_set():
-            self.stop_requested_at = time.monotonic()
-        self._stop.set()
-        if self.reply_id is not None and not self.finished:
-            self.loaded.worker.send_stop(self.reply_id)
-
     def _run(self) -> Iterator[str]:
-        worker = self.loaded.worker
         self._began = time.perf_counter()
-        if not worker.alive:
-            raise worker.crashed()
-        self.reply_id = worker.begin(self)
-        if self._stop.is_set():
-            worker.send_stop(self.reply_id)
-        try:
-            while not self.finished:
-                piece = self.handle(worker.next_for(self))
-                if piece:
-                    yield piece
-        except EngineCrashed:
-            self.interrupted()
-            raise
-        except GeneratorExit:
-            self.stop()  # the consumer closed the stream: that is a stop too
-            with contextlib.suppress(WorkbenchError):
-                worker.finish_active()
-            raise
-        finally:
-            if worker.active is self and self.finished:
-                worker.active = None
+        yield from self._exchange()
 
     def handle(self, message: tuple[Any, ...]) -> str:
         """Apply one message from the engine process; returns the text it adds."""

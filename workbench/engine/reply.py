@@ -330,16 +330,9 @@ class Reply(StreamedReply):
             raise
         finally:
             stream.close()  # its own finally puts llama.cpp's abort callback back
-            ended = time.perf_counter()
-            token_times = generation.token_times
+            stats.timed(generation.token_times, started, time.perf_counter())
             perf = llama_cpp.llama_perf_context(llama.ctx)
             stats.finish_reason = "stopped" if self._stop.is_set() else generation.finish
-            stats.completion_tokens = len(token_times)
-            stats.total_ms = (ended - started) * 1000
-            if token_times:
-                stats.ttft_ms = (token_times[0] - started) * 1000
-            if len(token_times) > 1 and token_times[-1] > token_times[0]:
-                stats.gen_tps = (len(token_times) - 1) / (token_times[-1] - token_times[0])
             n_prompt, prompt_ms = perf.n_p_eval, perf.t_p_eval_ms
             if draft is not None:
                 n_prompt, prompt_ms = generation.prompt_perf  # type: ignore[attr-defined]

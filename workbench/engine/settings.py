@@ -347,6 +347,17 @@ class ReplyStats:
     def measurements(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.MEASURED}
 
+    def timed(self, token_times: list[float], started: float, ended: float) -> None:
+        """The figures a reply's token times give (a reply in this process or a cell of a
+        batch): tokens, total time, time to the first token, and the generation speed
+        (tokens after the first over the time from the first to the last)."""
+        self.completion_tokens = len(token_times)
+        self.total_ms = (ended - started) * 1000
+        if token_times:
+            self.ttft_ms = (token_times[0] - started) * 1000
+        if len(token_times) > 1 and token_times[-1] > token_times[0]:
+            self.gen_tps = (len(token_times) - 1) / (token_times[-1] - token_times[0])
+
     def summary(self) -> str:
         """The long form of :func:`workbench.units.reply_metrics`: the line the window shows."""
         return reply_metrics({**self.measurements(), "dropped_turns": self.dropped_turns,

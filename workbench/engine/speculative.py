@@ -29,7 +29,6 @@ A draft with another vocabulary is refused (:func:`vocab_mismatch`, llama.cpp's
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import statistics
 import time
 from collections.abc import Iterator
@@ -40,7 +39,7 @@ from typing import Any
 import llama_cpp
 import numpy as np
 
-from workbench.engine.generate import CacheRecord, Generation, StopText
+from workbench.engine.generate import CacheRecord, Generation, TokenTail, common_prefix
 from workbench.errors import InvalidInputError, WorkbenchError
 
 #: llama.cpp's SPEC_VOCAB_MAX_SIZE_DIFFERENCE and SPEC_VOCAB_CHECK_START_TOKEN_ID.
@@ -200,7 +199,7 @@ class SpeculativeGeneration(Generation):
         draft, record = self.draft.llama, self.draft.cache
         ctx = draft.ctx
         memory = llama_cpp.llama_get_memory(ctx)
-        same = min(len(context) - 1, _common(record.tokens, context))
+        same = min(len(context) - 1, common_prefix(record.tokens, context))
         if same <= 0 or not llama_cpp.llama_memory_seq_rm(memory, 0, same, -1):
             llama_cpp.llama_memory_clear(memory, True)
             same = 0
@@ -290,66 +289,28 @@ class SpeculativeGeneration(Generation):
     # --- the loop --------------------------------------------------------------------------
 
     def _loop(self, chain: Any, vocab: Any, limit: int) -> Iterator[str]:
-        import codecs
-
-        ctx, flag, record = self.llama.ctx, self.stop_flag, self.record
+        """The base loop's, but each token comes from a verified run: every token goes
+        through the same :class:`~workbench.engine.generate.TokenTail`, and at the end the
+        cache is cut back to what the reply kept (a run may hold tokens past it)."""
+        flag, record = self.stop_flag, self.record
         is_eog = llama_cpp.llama_vocab_is_eog
-        to_piece = llama_cpp.llama_token_to_piece
         clock = time.perf_counter
-        times = self.token_times
-        size = 64
-        buffer = ctypes.create_string_buffer(size)
-        text = codecs.getincrementaldecoder("utf-8")("ignore")
-        stopper = StopText(self.stops)
-        count = 0
-        ready = [llama_cpp.llama_sampler_sample(chain, ctx, -1)]
+        tail = TokenTail(self, vocab, limit)
+        ready = [llama_cpp.llama_sampler_sample(chain, self.llama.ctx, -1)]
         while True:
             now = clock()
             for token in ready:
                 if flag.is_set():
-                    self.finish = "stopped"
-                    self._cut(len(self.tokens) + count)
-                    return
-                if is_eog(vocab, token):
-                    self.finish = "stop"
-                    self._cut(len(self.tokens) + count)
-                    yield from self._rest(stopper, text)
-                    return
-                n = to_piece(vocab, token, buffer, size, 0, False)
-                if n < 0:
-                    size = -n
-                    buffer = ctypes.create_string_buffer(size)
-                    n = to_piece(vocab, token, buffer, size, 0, False)
-                times.append(now)
-                count += 1
-                piece, hit = stopper.feed(text.decode(buffer.raw[:n]))
+                    piece, ended = tail.end("stopped"), True
+                else:
+                    piece, ended = tail.take(token, now)
+                if ended:
+                    self._cut(len(self.tokens) + tail.kept)
                 if piece:
                     yield piece
-                if hit:
-                    times.pop()
-                    self.finish = "stop"
-                    self._cut(len(self.tokens) + count - 1)
-                    return
-                if count >= limit:
-                    self.finish = "length"
-                    self._cut(len(self.tokens) + count - 1)
-                    yield from self._rest(stopper, text)
+                if ended:
                     return
             last = ready[-1]
-            room = min(self.draft_max, limit - count - 1)
+            room = min(self.draft_max, limit - tail.count - 1)
             guesses = self._propose(record.tokens + [last], room) if room > 0 else []
             ready = self._verify(chain, last, guesses, is_eog, vocab)
-
-    @staticmethod
-    def _rest(stopper: StopText, text: Any) -> Iterator[str]:
-        rest = stopper.flush() + text.decode(b"", final=True)
-        if rest:
-            yield rest
-
-
-def _common(a: list[int], b: list[int]) -> int:
-    n = min(len(a), len(b))
-    for i in range(n):
-        if a[i] != b[i]:
-            return i
-    return n

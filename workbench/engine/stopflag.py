@@ -52,3 +52,25 @@ class StopFlag(threading.Event):
     def clear(self) -> None:
         super().clear()
         self.byte[0] = b"\x00"
+
+
+class AbortWatch:
+    """llama.cpp's abort callback on a context, reading ``flag`` while a generation or a batch
+    runs: the C reader (:func:`byte_reader`) for a :class:`StopFlag` where it works, else a
+    Python callback, held here so it lives as long as llama.cpp may call it. :meth:`close`
+    takes it off."""
+
+    def __init__(self, ctx: Any, flag: threading.Event) -> None:
+        import llama_cpp  # here, not above: the app imports this module without llama.cpp
+
+        self._ctx = ctx
+        self._set = llama_cpp.llama_set_abort_callback
+        reader = byte_reader()
+        if isinstance(flag, StopFlag) and reader is not None:
+            self._callback, data = reader, ctypes.addressof(flag.byte)
+        else:
+            self._callback, data = abort_type(lambda _data: flag.is_set()), None
+        self._set(ctx, self._callback, data)
+
+    def close(self) -> None:
+        self._set(self._ctx, abort_type(0), None)

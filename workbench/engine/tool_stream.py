@@ -122,6 +122,16 @@ class _Reader:
             return None, False
         return call, node.complete and call is not None
 
+    def entries(self, nodes: list[Node], calls: list[PartialCall]) -> None:
+        """Calls written as a list of entries (:meth:`entry`), added to ``calls`` up to the
+        first one that is unfinished or not a call."""
+        for node in nodes:
+            call, go_on = self.entry(node)
+            if call is not None:
+                calls.append(call)
+            if not go_on:
+                return
+
 
 def _held(text: str, start: int, triggers: regex.Pattern[str]) -> int:
     """Where text that may begin a call starts (a full or a partial match), or the end."""
@@ -212,12 +222,7 @@ def _mistral(text: str, reader: _Reader) -> PartialTurn:
             node, _ = partial_json.read(rest)
         except NotJson:
             return turn
-        for item in node.items if node is not None else []:
-            call, go_on = reader.entry(item)
-            if call is not None:
-                turn.calls.append(call)
-            if not go_on:
-                break
+        reader.entries(node.items if node is not None else [], turn.calls)
         return turn
     pos = 0
     while (match := _MISTRAL_ARGS.match(rest, pos)) is not None:
@@ -252,12 +257,7 @@ def _generic(text: str, reader: _Reader) -> PartialTurn:
     listed = node.get("tool_calls")
     entries = listed.items if listed is not None and listed.kind == "array" else \
         [one] if (one := node.get("tool_call")) is not None else []
-    for entry in entries:
-        call, go_on = reader.entry(entry)
-        if call is not None:
-            turn.calls.append(call)
-        if not go_on:
-            break
+    reader.entries(entries, turn.calls)
     return turn
 
 
