@@ -25,12 +25,13 @@ from sqlite_utils import Database
 
 from workbench import fit
 from workbench.hardware import Hardware
-from workbench.units import human_ms, human_size, human_tps
+from workbench.units import human_ms, human_rate, human_size, human_tps
 
 #: What this computer reads of a model's weights per second while generating, when no reply
 #: has been measured yet (a laptop's CPU, a few threads); :func:`measured_rate` replaces it.
 DEFAULT_RATE = 4e9
-#: Network bandwidth when none was measured: a gigabit LAN, in bytes per second.
+#: Network bandwidth when none was measured (a worker checked by an older version, or one
+#: whose transfers failed): a gigabit LAN, in bytes per second. Each check measures it.
 DEFAULT_BANDWIDTH = 125e6
 #: Round trips per hand-over between parts, per token: the activations sent with the graph
 #: to compute, and the result read back (llama.cpp's RPC ``SET_TENSOR`` + ``GRAPH_COMPUTE``
@@ -60,7 +61,8 @@ def members_from_checks(checks: list[Any]) -> list[Member]:
         for device in check.per_device or [{"index": 0, "free": check.free}]:
             where = check.address if check.devices <= 1 else \
                 f"{check.address}#{device['index']}"
-            members.append(Member(where, int(device["free"]), check.rtt_ms))
+            members.append(Member(where, int(device["free"]), check.rtt_ms,
+                                  getattr(check, "bandwidth", None)))
     return members
 
 
@@ -99,7 +101,8 @@ def expected_tokens_per_s(plan: fit.PoolPlan, members: list[Member],
     once per token, one part after the other) + for each hand-over between parts (to each
     worker holding layers, and back here for the output layer) ``TRIPS_PER_BOUNDARY`` round
     trips plus the activations (``n_embd`` floats, estimated from a layer's size) over the
-    link's bandwidth.
+    link's bandwidth: the one the worker's check measured, :data:`DEFAULT_BANDWIDTH` only
+    where none was (:meth:`PoolFit.bandwidth_words` says which).
 
     It ignores: the prompt (evaluated in batches, not token by token), attention's cost
     growing with the context, workers computing faster or slower than this computer (a GPU
@@ -192,13 +195,34 @@ class PoolFit:
                               if m.rtt_ms is not None)
             text += (f"; expected ~{human_tps(self.tokens_per_s)} (compute here and on the "
                      f"workers, plus {TRIPS_PER_BOUNDARY} round trips per worker per token"
-                     + (f": round trip {trips}" if trips else "") + ")")
+                     + (f": round trip {trips}" if trips else "") + f"; {self.bandwidth_words()})")
         return text
+
+    def bandwidth_words(self) -> str:
+        """Which bandwidth the speed estimate used: each worker's measured one, or the
+        assumed gigabit LAN for those not measured."""
+        measured = [f"{m.address} {human_rate(m.bandwidth)}" for m in self.members
+                    if m.bandwidth]
+        assumed = [m.address for m in self.members if not m.bandwidth]
+        parts = []
+        if measured:
+            parts.append("bandwidth measured: " + ", ".join(measured))
+        if assumed:
+            parts.append(f"bandwidth assumed {human_rate(DEFAULT_BANDWIDTH)} (a gigabit "
+                         "network)" + (f" for {', '.join(assumed)}" if measured else ""))
+        return "; ".join(parts)
+
+    @property
+    def bandwidth_measured(self) -> bool:
+        return bool(self.members) and all(m.bandwidth for m in self.members)
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.local.to_dict(),  # this computer's figures, as fit.Verdict gives them
                 "kind": self.kind, "fits": self.fits, "label": self.label(),
                 "summary": self.summary(), "tokens_per_s": self.tokens_per_s,
+                "bandwidth": ({m.address: m.bandwidth for m in self.members}
+                              if self.members else None),
+                "bandwidth_measured": self.bandwidth_measured if self.members else None,
                 "local": self.local.to_dict(),
                 "pool": self.plan.to_dict() if self.plan else None}
 
