@@ -25,6 +25,7 @@ from sqlite_utils import Database
 
 from workbench import fit
 from workbench.hardware import Hardware
+from workbench.split_choice import AUTO, split_weights
 from workbench.units import human_ms, human_rate, human_size, human_tps
 
 #: What this computer reads of a model's weights per second while generating, when no reply
@@ -241,17 +242,22 @@ def _local_label(verdict: fit.Verdict) -> str:
 
 
 def pool_fit(e: fit.MemoryEstimate, hardware: Hardware, members: list[Member], *,
-             use_pool: bool = False, rate: float | None = None) -> PoolFit:
+             use_pool: bool = False, rate: float | None = None, split: str = AUTO,
+             chosen: tuple[str, ...] = ()) -> PoolFit:
     """The verdict for ``e`` on this computer and ``members`` (the usable workers).
 
     With no members, or when the model fits here and ``use_pool`` is off (a model set to use
-    no workers), it is this computer's verdict. Otherwise the pool's: *pool* when the split
-    fits, *no* when it does not (too large only when the whole pool is too small).
+    no workers), it is this computer's verdict. Otherwise the pool's, split as the model's
+    ``split`` setting says (``chosen``: its workers, in order, which proportions follow):
+    *pool* when the split fits, *no* when it does not (too large only when the whole pool is
+    too small).
     """
     local = fit.judge(e, hardware)
     if not members or (local.fits and not use_pool):
         return PoolFit(local.kind, local)
-    plan = fit.pool_split(e, hardware.ram_available, [(m.address, m.free) for m in members])
+    parties = [(m.address, m.free) for m in members]
+    plan = fit.pool_split(e, hardware.ram_available, parties,
+                          split_weights(split, hardware.ram_available, parties, chosen))
     if not plan.fits:
         return PoolFit(fit.NO, local, plan, None, tuple(members))
     speed = expected_tokens_per_s(plan, members, rate or DEFAULT_RATE)
@@ -301,14 +307,15 @@ def model_fit(db: Database, model: Any, hardware: Hardware | None = None,
 
     try:
         load, _ = resolve_settings(db, model, {})
-        n_ctx, chosen = load.n_ctx, tuple(load.workers)
+        n_ctx, chosen, split = load.n_ctx, tuple(load.workers), load.split
     except WorkbenchError:  # a setting refused now (offline mode and a worker elsewhere)
-        n_ctx, chosen = int(model.context_length or 4096), ()
+        n_ctx, chosen, split = int(model.context_length or 4096), (), AUTO
     machine = hardware or hw.detect()
     e = with_paired_projector(
         fit.estimate_for_file(model.path, n_ctx, file_size=model.file_size or None), model)
     members = last_members(chosen or tuple(list_workers(db)))
-    return pool_fit(e, machine, members, use_pool=bool(chosen), rate=rate)
+    return pool_fit(e, machine, members, use_pool=bool(chosen), rate=rate, split=split,
+                    chosen=chosen)
 
 
 def with_paired_projector(e: fit.MemoryEstimate, model: Any) -> fit.MemoryEstimate:

@@ -27,6 +27,7 @@ from workbench.addresses import is_loopback
 from workbench.engine import rpc
 from workbench.errors import InvalidInputError
 from workbench.fit import PoolPlan, estimate_for_file, pool_split
+from workbench.split_choice import split_weights
 from workbench.units import human_duration, human_ms, human_rate, human_size
 
 #: A check that takes longer is "not answering" (a worker serves one main computer at a time:
@@ -316,9 +317,11 @@ def recorded_checks(db: Database) -> dict[str, WorkerCheck | None]:
 
 
 def planned_split(path: str, n_ctx: int, workers: tuple[str, ...],
-                  timeout: float = CHECK_TIMEOUT_S) -> tuple[PoolPlan, list[WorkerCheck]]:
+                  timeout: float = CHECK_TIMEOUT_S, split: str = "auto"
+                  ) -> tuple[PoolPlan, list[WorkerCheck]]:
     """The split a load across ``workers`` would make now (each worker checked; those not
-    usable are left out, as the load leaves them out), and the checks."""
+    usable are left out, as the load leaves them out) as the ``split`` setting says, and the
+    checks."""
     import psutil
 
     checks = [check_worker(address, timeout) for address in workers]
@@ -330,6 +333,7 @@ def planned_split(path: str, n_ctx: int, workers: tuple[str, ...],
             where = check.address if check.devices == 1 else \
                 f"{check.address}#{device['index']}"
             parties.append((where, int(device["free"])))
-    plan = pool_split(estimate_for_file(path, n_ctx), int(psutil.virtual_memory().available),
-                      parties)
+    local = int(psutil.virtual_memory().available)
+    plan = pool_split(estimate_for_file(path, n_ctx), local, parties,
+                      split_weights(split, local, parties, workers))
     return plan, checks
