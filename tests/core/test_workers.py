@@ -305,6 +305,7 @@ def test_split_across_two_workers_gives_the_local_tokens(
     local = runnable(db, "smollm2", {})
     pooled = runnable(db, "smollm2", {"workers": "all"})
     assert pooled.load.workers == tuple(w.address for w in two_workers)
+    remote = runnable(db, "smollm2", {"workers": "all", "split": "workers"})
     engine = Engine()
     try:
         reply = engine.reply(local.model.path, PROMPT, load=local.load, sampling=GREEDY,
@@ -314,9 +315,19 @@ def test_split_across_two_workers_gives_the_local_tokens(
                              fresh=True)
         pooled_text = "".join(reply)
         split = engine.loaded.split if engine.loaded else None
+        # split=workers: every layer and the output layer on the workers, like llama-server
+        reply = engine.reply(remote.model.path, PROMPT, load=remote.load, sampling=GREEDY,
+                             fresh=True)
+        remote_text = "".join(reply)
+        on_workers = engine.loaded.split if engine.loaded else None
     finally:
         engine.unload()
-    assert local_text and pooled_text == local_text
+    assert local_text and pooled_text == local_text and remote_text == local_text
+    assert on_workers is not None and on_workers["fits"]
+    n_layer = on_workers["estimate"]["n_layer"]
+    assert [s["layers"] for s in on_workers["split"]][0] == 0
+    assert all(s["layers"] > 0 for s in on_workers["split"][1:])
+    assert on_workers["n_gpu_layers"] == n_layer + 1  # the output layer too, as -ngl 99
     assert split is not None and split["fits"] and not split["missing"]
     where = [share["where"] for share in split["split"]]
     assert where == ["this computer", *(w.address for w in two_workers)]
@@ -325,6 +336,22 @@ def test_split_across_two_workers_gives_the_local_tokens(
     # The same split is what models show --json plans.
     code, output = run_cli(space, "models", "show", "smollm2", "--json", "--workers", "all")
     assert code == 0 and '"split"' in output and "fits across this computer and 2 workers" \
+        in output, output
+    assert json.loads(output)["split"]["choice"] == "auto"
+    # Proportions, this computer first, as the model's own setting.
+    from workbench import library
+
+    model = library.get_model(db, "smollm2")
+    library.update_settings(db, model.id, {"split": "1,1,2"})
+    code, output = run_cli(space, "models", "show", "smollm2", "--json", "--workers", "all")
+    assert code == 0, output
+    planned = json.loads(output)["split"]
+    layers = [s["layers"] for s in planned["split"]]
+    assert planned["choice"] == "1,1,2" and sum(layers) == n_layer
+    assert abs(layers[2] - 2 * layers[1]) <= 1 and abs(layers[0] - layers[1]) <= 1, layers
+    code, output = run_cli(space, "chat", "smollm2", "Hi", "--workers", "all", "--set",
+                           "split=1,2")
+    assert code != 0 and "split=1,2: 2 proportions for this computer and 2 workers (give 3" \
         in output, output
 
 
