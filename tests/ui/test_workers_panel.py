@@ -52,7 +52,7 @@ def test_workers_in_settings(qtbot, main_window, screenshot_dir):
     dialog.reject()
 
 
-def test_a_models_workers_setting(qtbot, services):
+def test_a_models_workers_setting(qtbot, services, screenshot_dir):
     """The model's settings dialog has a Workers field; an address not added is refused in
     one line and nothing is saved; 'all' is saved and resolves to the added workers."""
     import pytest
@@ -93,9 +93,15 @@ def test_a_models_workers_setting(qtbot, services):
     reopened = ModelSettingsDialog(get_model(db, model.id))
     qtbot.addWidget(reopened)
     assert reopened.split.text() == "workers"
+    reopened.show()
+    for look in ("light", "dark"):
+        theme.apply_theme(QApplication.instance(), look)
+        qtbot.wait(50)
+        assert reopened.grab().save(str(screenshot_dir / f"model-settings-split-{look}.png"))
+    theme.apply_theme(QApplication.instance(), "light")
 
 
-def test_a_running_worker_shows_its_bandwidth(qtbot, main_window, tmp_path):
+def test_a_running_worker_shows_its_bandwidth(qtbot, main_window, tmp_path, screenshot_dir):
     """A real ``llm-workbench worker`` on loopback: the panel's line, checked in the
     background, gives its memory, round trip and the measured bandwidth."""
     import os
@@ -132,6 +138,17 @@ def test_a_running_worker_shows_its_bandwidth(qtbot, main_window, tmp_path):
                         and "bandwidth" in panel.list.item(0).text(), timeout=30000)
         line = panel.list.item(0).text()
         assert ": ready, 1 device, " in line and " up, " in line and " down" in line, line
+        area = dialog.pages.currentWidget()
+        for look in ("light", "dark"):
+            theme.apply_theme(QApplication.instance(), look)
+            for width, height in ((1280, 800), (1920, 1080)):
+                main_window.resize(width, height)
+                qtbot.wait(50)
+                area.ensureWidgetVisible(panel)
+                qtbot.wait(50)
+                assert dialog.grab().save(str(
+                    screenshot_dir / f"settings-workers-bandwidth-{look}-{width}x{height}.png"))
+        theme.apply_theme(QApplication.instance(), "light")
         dialog.reject()
     finally:
         worker.terminate()
