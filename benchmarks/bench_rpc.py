@@ -12,9 +12,13 @@ that large (not the case for the 93 MB test model, whose largest offloaded tenso
 
 llama.cpp's own ``llama-server --rpc`` (the one ``benchmarks/llama_tools.py`` builds from the
 installed llama-cpp-python, linked to its RPC-enabled libraries, else one on PATH) is run
-against the same workers in the same interleaved rounds, all layers offloaded, greedy, the
-same number of tokens, with the engine's flash attention and weight layout; its own timings
-give its generation tokens/s, and the ratio is Workbench's over it (target >= 0.95).
+against the same workers in the same interleaved rounds, all layers offloaded (``-ngl 99``),
+greedy, the same number of tokens, with the engine's flash attention and weight layout; its
+own timings give its generation tokens/s. Like is compared with like: Workbench with
+``split=workers`` (every layer and the output layer on the workers, as ``-ngl 99`` puts them)
+over llama-server (target >= 0.95); Workbench's default split (``auto``: this computer keeps
+its share by free memory) is shown beside it. Each worker's check (round trip, measured
+bandwidth) is printed first.
 
     python benchmarks/bench_rpc.py [MODEL.gguf] [--replies 3] [--tokens 64] [--threads 1]
 """
@@ -45,6 +49,7 @@ from bench_engine import same_work_flags  # noqa: E402
 from workbench.demo import demo_model_path  # noqa: E402
 from workbench.engine import Engine, LoadSettings, SamplingSettings, rpc  # noqa: E402
 from workbench.units import human_ms, human_size, human_tps  # noqa: E402
+from workbench.workers import check_worker  # noqa: E402
 
 PROMPT = [{"role": "user", "content": "Explain, step by step and at length, how a steam "
            "engine works."}]
@@ -91,9 +96,10 @@ def received(addresses: tuple[str, ...]) -> int | None:
     return total
 
 
-def run(model: Path, workers: tuple[str, ...], args: argparse.Namespace) -> dict[str, Any]:
+def run(model: Path, workers: tuple[str, ...], args: argparse.Namespace,
+        split: str = "auto") -> dict[str, Any]:
     engine = Engine()
-    load = LoadSettings(n_ctx=1024, n_threads=args.threads, workers=workers)
+    load = LoadSettings(n_ctx=1024, n_threads=args.threads, workers=workers, split=split)
     sampling = SamplingSettings(temperature=0.0, top_k=1, seed=7, max_tokens=args.tokens)
     try:
         loaded = engine.load(model, load)
@@ -165,7 +171,10 @@ def main() -> None:
     workers = [start_worker(args.threads) for _ in range(2)]
     try:
         addresses = tuple(address for _, address in workers)
-        setups = {"local": (), "1 worker": addresses[:1], "2 workers": addresses}
+        for address in addresses:
+            print(check_worker(address, timeout=30).line)
+        setups = {"local": (), "1 worker": addresses[:1], "2 workers": addresses,
+                  "1 worker, all layers": addresses[:1], "2 workers, all layers": addresses}
         if llama_tools.tool("llama-server"):
             setups |= {"llama-server, 1 worker": addresses[:1],
                        "llama-server, 2 workers": addresses}
@@ -173,8 +182,11 @@ def main() -> None:
         for index in range(args.rounds):  # interleaved: drift in load falls on each setup
             order = list(setups) if index % 2 == 0 else list(reversed(setups))
             for name in order:
-                measure = llama_server if name.startswith("llama-server") else run
-                rounds[name].append(measure(args.model, setups[name], args))
+                if name.startswith("llama-server"):
+                    rounds[name].append(llama_server(args.model, setups[name], args))
+                else:
+                    split = "workers" if name.endswith("all layers") else "auto"
+                    rounds[name].append(run(args.model, setups[name], args, split))
         results = {name: {"load_ms": statistics.median(r["load_ms"] for r in rows),
                           "sent": rows[0]["sent"],
                           "tps": statistics.median(r["tps"] for r in rows),
@@ -200,9 +212,12 @@ def main() -> None:
     for count in ("1 worker", "2 workers"):
         theirs = results.get(f"llama-server, {count}")
         if theirs:
-            print(f"workbench / llama-server --rpc, {count}: generation "
-                  f"{results[count]['tps'] / theirs['tps']:.3f} (target >= 0.95), load "
-                  f"{results[count]['load_ms'] / theirs['load_ms']:.2f}x its time")
+            same = results[f"{count}, all layers"]
+            print(f"workbench (split=workers) / llama-server --rpc, {count}, the same setup: "
+                  f"generation {same['tps'] / theirs['tps']:.3f} (target >= 0.95), load "
+                  f"{same['load_ms'] / theirs['load_ms']:.2f}x its time; with this "
+                  f"computer's share (split=auto): "
+                  f"{results[count]['tps'] / theirs['tps']:.3f}")
 
     cache = tempfile.mkdtemp(prefix="wb-rpc-cache-")
     cached = [start_worker(args.threads, cache)]

@@ -5,9 +5,9 @@ the KV cache holds, for every layer, ``n_ctx`` cells of K and V (f16) per KV hea
 padded to 256 and sliding-window layers capped at their window plus one micro-batch (the
 loader passes ``swa_full=False``, as llama.cpp's own tools do: :data:`SWA_FULL`); the
 compute buffer is the larger of the logits (vocabulary x micro-batch, f32) and, without flash
-attention, the attention scores (context x micro-batch x heads, f32). The inputs
-come from the file's own GGUF header (read before download over HTTP Range, or from disk),
-else from an estimate made of the file size and the Hub's parameter count.
+attention, the attention scores (context x micro-batch x heads, f32). The inputs come from the
+file's GGUF header (before download over HTTP Range, or on disk), else from the file size and
+the Hub's parameter count.
 
 This is the one memory model: a download's verdict, ``models``' fit column, GPU layers on
 ``auto`` and whether contenders may run together (:func:`estimate_together`) all use it.
@@ -96,11 +96,9 @@ class ModelShape:
     @classmethod
     def guess(cls, file_size: int, parameters: int | None = None,
               context_length: int | None = None) -> ModelShape:
-        """A rough shape from the file size and the Hub's parameter count (no header).
-
-        Fitted to common GQA models: KV bytes per token ~ 1.5 * sqrt(parameters), and about
-        one block per 60 parameters^(1/3); good to a factor of ~1.5, which the verdict states.
-        """
+        """A rough shape from the file size and the Hub's parameter count (no header), fitted
+        to common GQA models: KV bytes per token ~ 1.5 * sqrt(parameters), and about one
+        block per 60 parameters^(1/3); good to a factor of ~1.5, which the verdict states."""
         params = parameters or int(file_size * 8 / 4.5)  # ~4.5 bits per weight if unknown
         n_layer = max(8, round(params ** (1 / 3) / 60))
         kv_per_token = 1.5 * math.sqrt(params)
@@ -415,8 +413,7 @@ class Share:
 
 @dataclass
 class PoolPlan:
-    """How a model is split: the layers of each part in proportion to its free memory, as
-    llama.cpp splits them (``tensor_split`` left to free memory); the output layer, the
+    """How a model is split: the layers of each part (``tensor_split``: the workers'); the
     embeddings and the compute buffer stay on this computer."""
 
     estimate: MemoryEstimate
@@ -428,8 +425,10 @@ class PoolPlan:
 
     @property
     def offloaded(self) -> int:
-        """``n_gpu_layers``: the layers on workers (the last ones, as llama.cpp offloads)."""
-        return sum(s.layers for s in self.workers)
+        """``n_gpu_layers``: the layers on workers (the last ones), the output layer too
+        when none is here (one more, as ``-ngl 99`` does)."""
+        on = sum(s.layers for s in self.workers)
+        return on + (1 if on and not self.shares[0].layers else 0)
 
     @property
     def tensor_split(self) -> list[float]:
@@ -474,19 +473,21 @@ class PoolPlan:
                 "estimate": self.estimate.to_dict()}
 
 
-def pool_split(e: MemoryEstimate, local_free: int, workers: list[tuple[str, int]]
-               ) -> PoolPlan:
+def pool_split(e: MemoryEstimate, local_free: int, workers: list[tuple[str, int]],
+               weights: list[float] | None = None) -> PoolPlan:
     """The split of ``e`` across this computer (``local_free`` bytes) and ``workers``
-    (address, free bytes), each part's layers in proportion to its free memory (largest
-    remainders), as llama.cpp divides them; at least one layer stays here."""
+    (address, free bytes), each part's layers in proportion to its free memory (or to
+    ``weights``, :func:`workbench.split_choice.split_weights`), by largest remainders as
+    llama.cpp divides them; at least one layer stays here unless ``weights`` gives it none."""
     parties = [("this computer", max(0, local_free))] + [(a, max(0, f)) for a, f in workers]
-    room = sum(free for _, free in parties) or 1
-    exact = [e.n_layer * free / room for _, free in parties]
+    shares_of = weights or [float(free) for _, free in parties]
+    room = sum(shares_of) or 1
+    exact = [e.n_layer * w / room for w in shares_of]
     layers = [int(x) for x in exact]
     by_remainder = sorted(range(len(parties)), key=lambda i: exact[i] - layers[i], reverse=True)
     for i in by_remainder[:e.n_layer - sum(layers)]:
         layers[i] += 1
-    if layers[0] == 0 and e.n_layer:  # llama.cpp keeps the output layer's input here anyway
+    if layers[0] == 0 and e.n_layer and len(layers) > 1 and (weights is None or weights[0]):
         donor = max(range(1, len(layers)), key=lambda i: layers[i])
         layers[donor] -= 1
         layers[0] += 1

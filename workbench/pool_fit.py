@@ -25,12 +25,14 @@ from sqlite_utils import Database
 
 from workbench import fit
 from workbench.hardware import Hardware
-from workbench.units import human_ms, human_size, human_tps
+from workbench.split_choice import AUTO, split_weights
+from workbench.units import human_ms, human_rate, human_size, human_tps
 
 #: What this computer reads of a model's weights per second while generating, when no reply
 #: has been measured yet (a laptop's CPU, a few threads); :func:`measured_rate` replaces it.
 DEFAULT_RATE = 4e9
-#: Network bandwidth when none was measured: a gigabit LAN, in bytes per second.
+#: Network bandwidth when none was measured (a worker checked by an older version, or one
+#: whose transfers failed): a gigabit LAN, in bytes per second. Each check measures it.
 DEFAULT_BANDWIDTH = 125e6
 #: Round trips per hand-over between parts, per token: the activations sent with the graph
 #: to compute, and the result read back (llama.cpp's RPC ``SET_TENSOR`` + ``GRAPH_COMPUTE``
@@ -60,7 +62,8 @@ def members_from_checks(checks: list[Any]) -> list[Member]:
         for device in check.per_device or [{"index": 0, "free": check.free}]:
             where = check.address if check.devices <= 1 else \
                 f"{check.address}#{device['index']}"
-            members.append(Member(where, int(device["free"]), check.rtt_ms))
+            members.append(Member(where, int(device["free"]), check.rtt_ms,
+                                  getattr(check, "bandwidth", None)))
     return members
 
 
@@ -99,7 +102,8 @@ def expected_tokens_per_s(plan: fit.PoolPlan, members: list[Member],
     once per token, one part after the other) + for each hand-over between parts (to each
     worker holding layers, and back here for the output layer) ``TRIPS_PER_BOUNDARY`` round
     trips plus the activations (``n_embd`` floats, estimated from a layer's size) over the
-    link's bandwidth.
+    link's bandwidth: the one the worker's check measured, :data:`DEFAULT_BANDWIDTH` only
+    where none was (:meth:`PoolFit.bandwidth_words` says which).
 
     It ignores: the prompt (evaluated in batches, not token by token), attention's cost
     growing with the context, workers computing faster or slower than this computer (a GPU
@@ -192,13 +196,34 @@ class PoolFit:
                               if m.rtt_ms is not None)
             text += (f"; expected ~{human_tps(self.tokens_per_s)} (compute here and on the "
                      f"workers, plus {TRIPS_PER_BOUNDARY} round trips per worker per token"
-                     + (f": round trip {trips}" if trips else "") + ")")
+                     + (f": round trip {trips}" if trips else "") + f"; {self.bandwidth_words()})")
         return text
+
+    def bandwidth_words(self) -> str:
+        """Which bandwidth the speed estimate used: each worker's measured one, or the
+        assumed gigabit LAN for those not measured."""
+        measured = [f"{m.address} {human_rate(m.bandwidth)}" for m in self.members
+                    if m.bandwidth]
+        assumed = [m.address for m in self.members if not m.bandwidth]
+        parts = []
+        if measured:
+            parts.append("bandwidth measured: " + ", ".join(measured))
+        if assumed:
+            parts.append(f"bandwidth assumed {human_rate(DEFAULT_BANDWIDTH)} (a gigabit "
+                         "network)" + (f" for {', '.join(assumed)}" if measured else ""))
+        return "; ".join(parts)
+
+    @property
+    def bandwidth_measured(self) -> bool:
+        return bool(self.members) and all(m.bandwidth for m in self.members)
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.local.to_dict(),  # this computer's figures, as fit.Verdict gives them
                 "kind": self.kind, "fits": self.fits, "label": self.label(),
                 "summary": self.summary(), "tokens_per_s": self.tokens_per_s,
+                "bandwidth": ({m.address: m.bandwidth for m in self.members}
+                              if self.members else None),
+                "bandwidth_measured": self.bandwidth_measured if self.members else None,
                 "local": self.local.to_dict(),
                 "pool": self.plan.to_dict() if self.plan else None}
 
@@ -217,17 +242,22 @@ def _local_label(verdict: fit.Verdict) -> str:
 
 
 def pool_fit(e: fit.MemoryEstimate, hardware: Hardware, members: list[Member], *,
-             use_pool: bool = False, rate: float | None = None) -> PoolFit:
+             use_pool: bool = False, rate: float | None = None, split: str = AUTO,
+             chosen: tuple[str, ...] = ()) -> PoolFit:
     """The verdict for ``e`` on this computer and ``members`` (the usable workers).
 
     With no members, or when the model fits here and ``use_pool`` is off (a model set to use
-    no workers), it is this computer's verdict. Otherwise the pool's: *pool* when the split
-    fits, *no* when it does not (too large only when the whole pool is too small).
+    no workers), it is this computer's verdict. Otherwise the pool's, split as the model's
+    ``split`` setting says (``chosen``: its workers, in order, which proportions follow):
+    *pool* when the split fits, *no* when it does not (too large only when the whole pool is
+    too small).
     """
     local = fit.judge(e, hardware)
     if not members or (local.fits and not use_pool):
         return PoolFit(local.kind, local)
-    plan = fit.pool_split(e, hardware.ram_available, [(m.address, m.free) for m in members])
+    parties = [(m.address, m.free) for m in members]
+    plan = fit.pool_split(e, hardware.ram_available, parties,
+                          split_weights(split, hardware.ram_available, parties, chosen))
     if not plan.fits:
         return PoolFit(fit.NO, local, plan, None, tuple(members))
     speed = expected_tokens_per_s(plan, members, rate or DEFAULT_RATE)
@@ -277,14 +307,15 @@ def model_fit(db: Database, model: Any, hardware: Hardware | None = None,
 
     try:
         load, _ = resolve_settings(db, model, {})
-        n_ctx, chosen = load.n_ctx, tuple(load.workers)
+        n_ctx, chosen, split = load.n_ctx, tuple(load.workers), load.split
     except WorkbenchError:  # a setting refused now (offline mode and a worker elsewhere)
-        n_ctx, chosen = int(model.context_length or 4096), ()
+        n_ctx, chosen, split = int(model.context_length or 4096), (), AUTO
     machine = hardware or hw.detect()
     e = with_paired_projector(
         fit.estimate_for_file(model.path, n_ctx, file_size=model.file_size or None), model)
     members = last_members(chosen or tuple(list_workers(db)))
-    return pool_fit(e, machine, members, use_pool=bool(chosen), rate=rate)
+    return pool_fit(e, machine, members, use_pool=bool(chosen), rate=rate, split=split,
+                    chosen=chosen)
 
 
 def with_paired_projector(e: fit.MemoryEstimate, model: Any) -> fit.MemoryEstimate:

@@ -60,9 +60,12 @@ def _clock(whole: int) -> str:
 
 
 def human_duration(seconds: float | None) -> str:
-    """A measured time: ``840 ms``, ``2.3 s``, ``4 min 10 s``, ``1 h 03 min``; ``-`` unknown."""
+    """A measured time: ``0.3 ms``, ``840 ms``, ``2.3 s``, ``4 min 10 s``, ``1 h 03 min``;
+    ``-`` unknown. Under 10 ms with a decimal (a loopback round trip is not "0 ms")."""
     if seconds is None:
         return "-"
+    if 0 < round(seconds * 1000, 1) < 10:
+        return f"{seconds * 1000:.1f} ms"
     if round(seconds * 1000) < 1000:
         return f"{seconds * 1000:.0f} ms"
     if round(seconds, 1) < 60:

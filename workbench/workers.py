@@ -4,8 +4,11 @@ server, whose memory and compute a model can be split across.
 The list lives in the one SQLite file (table ``workers``, migration ``m020_workers``): it is
 also the list of addresses Workbench may contact for this. A check asks a worker, through
 llama.cpp's own RPC client in a short-lived process (:mod:`workbench.engine.rpc_probe`), what
-it serves: devices, free and total memory, round-trip time, and whether its protocol version
-is this build's. Each way a check can fail is one line.
+it serves: devices, free and total memory, round-trip time, the bandwidth to and from it
+(timed tensor transfers), and whether its protocol version is this build's. Each way a check
+can fail is one line. A device's name and type are not among them: llama.cpp's RPC protocol
+does not carry them. Each worker's last check is kept with it (``workers.last_check``, JSON) so
+``workers list`` shows it without asking again.
 """
 
 from __future__ import annotations
@@ -24,13 +27,17 @@ from workbench.addresses import is_loopback
 from workbench.engine import rpc
 from workbench.errors import InvalidInputError
 from workbench.fit import PoolPlan, estimate_for_file, pool_split
-from workbench.units import human_duration, human_ms, human_size
+from workbench.split_choice import split_weights
+from workbench.units import human_duration, human_ms, human_rate, human_size
 
 #: A check that takes longer is "not answering" (a worker serves one main computer at a time:
 #: one in use answers nobody else until that computer lets go).
 CHECK_TIMEOUT_S = 10.0
 #: A round trip above this is said to be slow: every generated token waits for a few of them.
 SLOW_MS = 50.0
+#: A bandwidth below this (bytes per second; 80 Mbit/s) is said to be slow: the layers go over
+#: it at every load.
+SLOW_BANDWIDTH = 10e6
 READY, SLOW, REFUSED, SILENT, VERSION, NO_RPC, FAILED = (
     "ready", "slow", "refused", "not answering", "other version", "no RPC", "failed")
 
@@ -46,13 +53,29 @@ class WorkerCheck:
     rtt_ms: float | None = None
     protocol: str | None = None
     per_device: list[dict[str, int]] = field(default_factory=list)
+    #: Measured bytes per second to the worker (a tensor written) and from it (read back).
+    upload: float | None = None
+    download: float | None = None
+    checked_at: str | None = None
 
     @property
     def usable(self) -> bool:
         return self.state in (READY, SLOW)
 
+    @property
+    def bandwidth(self) -> float | None:
+        """The slower direction, what a hand-over between parts waits on; None when not
+        measured."""
+        found = [b for b in (self.upload, self.download) if b]
+        return min(found) if found else None
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "bandwidth": self.bandwidth}
+
+    @classmethod
+    def from_dict(cls, found: dict[str, Any]) -> WorkerCheck:
+        names = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in found.items() if k in names})
 
 
 # --- the stored list ---------------------------------------------------------------------
@@ -160,6 +183,7 @@ def check_worker(address: str, timeout: float = CHECK_TIMEOUT_S) -> WorkerCheck:
     """What the worker at ``address`` serves, or why it cannot be used, in one line (kept as
     its last check, see :func:`last_checks`)."""
     check = _check_worker(address, timeout)
+    check.checked_at = time.strftime("%Y-%m-%dT%H:%M:%S")
     with _LAST_LOCK:
         _LAST[check.address] = check
     return check
@@ -205,16 +229,34 @@ def _ready(address: str, found: dict[str, Any]) -> WorkerCheck:
     total = sum(int(d["total"]) for d in devices)
     rtt = found.get("rtt_ms")
     check = WorkerCheck(address, READY, "", len(devices), free, total, rtt,
-                        found.get("protocol"), devices)
+                        found.get("protocol"), devices, _rate(found.get("upload")),
+                        _rate(found.get("download")))
     speed = f"round trip {human_ms(rtt)}" if rtt is not None else "round trip unknown"
+    width = _bandwidth_words(check)
     check.line = (f"worker {address}: ready, {len(devices)} device"
                   f"{'s' if len(devices) != 1 else ''}, {human_size(free)} free of "
-                  f"{human_size(total)}, {speed}, RPC protocol {check.protocol or 'unknown'}")
+                  f"{human_size(total)}, {speed}, {width}, "
+                  f"RPC protocol {check.protocol or 'unknown'}")
     if rtt is not None and rtt > SLOW_MS:
         check.state = SLOW
         check.line = (f"worker {address}: slow, round trip {human_ms(rtt)} (each token waits for "
-                      f"a few of them); {human_size(free)} free of {human_size(total)}")
+                      f"a few of them), {width}; {human_size(free)} free of {human_size(total)}")
+    elif check.bandwidth is not None and check.bandwidth < SLOW_BANDWIDTH:
+        check.state = SLOW
+        check.line = (f"worker {address}: slow link, {width} (a model's layers go over it at "
+                      f"each load); round trip {human_ms(rtt)}, {human_size(free)} free of "
+                      f"{human_size(total)}")
     return check
+
+
+def _rate(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and value > 0 else None
+
+
+def _bandwidth_words(check: WorkerCheck) -> str:
+    if check.upload is None or check.download is None:
+        return "bandwidth not measured"
+    return f"bandwidth {human_rate(check.upload)} up, {human_rate(check.download)} down"
 
 
 def _failure(address: str, output: str) -> tuple[str, str]:
@@ -247,13 +289,39 @@ def check_all(db: Database, timeout: float = CHECK_TIMEOUT_S) -> list[WorkerChec
                                       "(offline mode is on)"))
         else:
             checks.append(check_worker(address, timeout))
+    record_checks(db, checks)
     return checks
 
 
+def record_checks(db: Database, checks: list[WorkerCheck]) -> None:
+    """Keep each added worker's check with it (``workers.last_check``): what ``workers list``
+    shows later, in another process, without asking the worker again."""
+    for check in checks:
+        if check.checked_at is None:  # not contacted (offline mode): keep the last real one
+            continue
+        db.execute("UPDATE workers SET last_check = ? WHERE address = ?",
+                   [json.dumps(check.to_dict()), check.address])
+
+
+def recorded_checks(db: Database) -> dict[str, WorkerCheck | None]:
+    """Each added worker's last recorded check (None: never checked), in the list's order."""
+    if "workers" not in db.table_names():
+        return {}
+    found: dict[str, WorkerCheck | None] = {}
+    for row in db.execute("SELECT address, last_check FROM workers ORDER BY id").fetchall():
+        try:
+            found[row[0]] = WorkerCheck.from_dict(json.loads(row[1])) if row[1] else None
+        except (ValueError, TypeError):
+            found[row[0]] = None
+    return found
+
+
 def planned_split(path: str, n_ctx: int, workers: tuple[str, ...],
-                  timeout: float = CHECK_TIMEOUT_S) -> tuple[PoolPlan, list[WorkerCheck]]:
+                  timeout: float = CHECK_TIMEOUT_S, split: str = "auto"
+                  ) -> tuple[PoolPlan, list[WorkerCheck]]:
     """The split a load across ``workers`` would make now (each worker checked; those not
-    usable are left out, as the load leaves them out), and the checks."""
+    usable are left out, as the load leaves them out) as the ``split`` setting says, and the
+    checks."""
     import psutil
 
     checks = [check_worker(address, timeout) for address in workers]
@@ -265,6 +333,7 @@ def planned_split(path: str, n_ctx: int, workers: tuple[str, ...],
             where = check.address if check.devices == 1 else \
                 f"{check.address}#{device['index']}"
             parties.append((where, int(device["free"])))
-    plan = pool_split(estimate_for_file(path, n_ctx), int(psutil.virtual_memory().available),
-                      parties)
+    local = int(psutil.virtual_memory().available)
+    plan = pool_split(estimate_for_file(path, n_ctx), local, parties,
+                      split_weights(split, local, parties, workers))
     return plan, checks

@@ -1,6 +1,8 @@
 """A second ``llm-workbench serve`` on loopback, started with a key, used through
 ``endpoint:NAME/MODEL`` as a trial's contender, as its judge and in ``compare``: the real test
-model on both sides, the key read from an environment variable and never stored."""
+model on both sides, the key read from an environment variable and never stored; and the key
+kept in an OS keyring (an in-memory one installed through keyring's plugin API), used for
+requests and never in the database, the data folder, an output or a log."""
 
 from __future__ import annotations
 
@@ -13,10 +15,13 @@ import time
 import urllib.request
 from pathlib import Path
 
+import keyring
 import pytest
 from click.testing import CliRunner
+from keyring.backend import KeyringBackend
+from keyring.errors import PasswordDeleteError
 
-from workbench import endpoints
+from workbench import endpoints, keychain
 from workbench.cli import cli
 from workbench.trials import store
 from workbench.trials.contenders import contenders_from
@@ -154,3 +159,98 @@ def test_a_wrong_key_is_one_line_that_does_not_show_it(db, library_model, remote
     assert wrong not in failed[0]["error"]
     removed = CliRunner().invoke(cli, ["endpoint", "rm", "locked"])
     assert removed.exit_code == 0 and "Removed endpoint locked" in removed.output
+
+
+# --- a key kept in the OS keyring ------------------------------------------------------------
+
+class MemoryKeyring(KeyringBackend):
+    """An OS keyring for the test, installed through keyring's own plugin API: a backend
+    with a positive priority that keeps passwords in a dict."""
+
+    priority = 10  # type: ignore[assignment]  # a plain figure is what keyring reads
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kept: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.kept.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.kept[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        if self.kept.pop((service, username), None) is None:
+            raise PasswordDeleteError(f"no password for {username}")
+
+
+@pytest.fixture
+def memory_keyring():
+    before = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    try:
+        yield backend
+    finally:
+        keyring.set_keyring(before)
+
+
+def test_a_key_in_the_os_keyring_is_used_and_never_stored_or_logged(
+        workspace, db, remote, memory_keyring: MemoryKeyring, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    runner = CliRunner()
+    key_file = tmp_path / "key.txt"
+    key_file.write_text(KEY + "\n")
+    added = runner.invoke(cli, ["endpoint", "add", "vault", remote, "--key-file", str(key_file)])
+    assert added.exit_code == 0, added.output
+    assert "key: OS keyring" in added.output and "it serves " in added.output
+    key_file.unlink()  # from now on the key exists only in the keyring
+    assert memory_keyring.kept == {(keychain.SERVICE, "vault"): KEY}
+    listed = runner.invoke(cli, ["endpoint", "list", "--json"])
+    assert [r["key"] for r in json.loads(listed.output)] == ["OS keyring"]
+    model = endpoints.get_endpoint(db, "vault").models[0]
+
+    # a request to the server that demands the key: answered, with the keyring's key
+    reply = runner.invoke(cli, ["chat", f"endpoint:vault/{model}", "Say hi",
+                                "--max-tokens", "4"])
+    assert reply.exit_code == 0, reply.output
+    assert reply.output.strip()
+    # the keyring's key is the one sent: another one there is refused by the server
+    memory_keyring.kept[(keychain.SERVICE, "vault")] = "wb-wrong-Key-0000000000"
+    refused = runner.invoke(cli, ["chat", f"endpoint:vault/{model}", "Say hi",
+                                  "--max-tokens", "4"])
+    assert refused.exit_code != 0 and "401" in refused.output, refused.output
+    assert "wb-wrong-Key-0000000000" not in refused.output
+    memory_keyring.kept[(keychain.SERVICE, "vault")] = KEY
+
+    # in no file of the data folder (the SQLite file and its journal included), no output, no log
+    for path in Path(workspace.root).rglob("*"):
+        if path.is_file():
+            assert KEY.encode() not in path.read_bytes(), path
+    for output in (added.output, listed.output, reply.output, refused.output, caplog.text):
+        assert KEY not in output
+    removed = runner.invoke(cli, ["endpoint", "rm", "vault"])
+    assert removed.exit_code == 0, removed.output
+    assert memory_keyring.kept == {}  # forgetting the endpoint forgets its key
+
+
+def test_without_a_keyring_a_key_is_refused_in_one_line_and_nothing_is_added(
+        db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "keyring", None)  # the package not installed
+    assert not keychain.keyring_available()
+    key_file = tmp_path / "key.txt"
+    key_file.write_text(KEY + "\n")
+    runner = CliRunner()
+    result = runner.invoke(cli, ["endpoint", "add", "vault", "http://127.0.0.1:9/v1",
+                                 "--key-file", str(key_file)])
+    assert result.exit_code != 0
+    assert "no OS keyring" in result.output and "--key-env VAR" in result.output
+    assert KEY not in result.output and "Traceback" not in result.output
+    assert endpoints.list_endpoints(db) == []
+    # the way that works there: the key in an environment variable
+    env = runner.invoke(cli, ["endpoint", "add", "vault", "http://127.0.0.1:9/v1",
+                              "--key-env", "WB_REMOTE_KEY"])
+    assert env.exit_code == 0, env.output
+    listed = runner.invoke(cli, ["endpoint", "list"])
+    assert "key: environment variable WB_REMOTE_KEY" in listed.output
+    assert "(no OS keyring on this computer: give keys with --key-env VAR)" in listed.output

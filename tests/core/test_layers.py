@@ -45,7 +45,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "engine": ("workbench.engine", "workbench.engine.tools", "workbench.engine.tool_parse",
                "workbench.engine.tool_loop"),
     # The database, the settings file, and pure arithmetic on a model file's header.
-    "store": ("workbench.store", "workbench.settings", "workbench.gguf_header", "workbench.fit"),
+    "store": ("workbench.store", "workbench.settings", "workbench.gguf_header", "workbench.fit",
+              "workbench.split_choice"),
     # Imports nothing of the core (or only other leaves).
     "leaves": (
         "workbench", "workbench.paths", "workbench.errors", "workbench.units", "workbench.spawning",

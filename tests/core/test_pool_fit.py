@@ -85,6 +85,29 @@ def test_expected_speed_follows_compute_and_round_trips() -> None:
     assert expected_tokens_per_s(plan, far, 40e9) > expected_tokens_per_s(plan, far, 20e9)
 
 
+def test_expected_speed_uses_the_measured_bandwidth_and_says_which() -> None:
+    e = made_estimate()
+    assumed = [Member("a:1", 24 * GB, rtt_ms=0.1), Member("b:1", 24 * GB, rtt_ms=0.1)]
+    thin = [Member("a:1", 24 * GB, rtt_ms=0.1, bandwidth=50e3),
+            Member("b:1", 24 * GB, rtt_ms=0.1, bandwidth=50e3)]
+    guess = pool_fit(e, machine(31), assumed, rate=20e9)
+    slow = pool_fit(e, machine(31), thin, rate=20e9)
+    assert guess.tokens_per_s and slow.tokens_per_s and slow.tokens_per_s < guess.tokens_per_s
+    # the measured figure is the one used: 2 workers x 2 x activations / 50 kB/s
+    plan = slow.plan
+    assert plan is not None
+    activations = 4 * (e.layer_weights * 8 / 4.5 / 12) ** 0.5
+    extra = 2 * (2 * 0.0001 + 2 * activations / 50e3)
+    assert 1 / slow.tokens_per_s == pytest.approx(e.weights / 20e9 + extra, rel=0.05)
+    assert "bandwidth assumed 125.0 MB/s (a gigabit network)" in guess.summary()
+    assert "bandwidth measured: a:1 50.0 KB/s, b:1 50.0 KB/s" in slow.summary()
+    assert "assumed" not in slow.summary()
+    assert slow.to_dict()["bandwidth_measured"] is True
+    assert guess.to_dict()["bandwidth_measured"] is False
+    mixed = pool_fit(e, machine(31), [thin[0], assumed[1]], rate=20e9).summary()
+    assert "measured: a:1 50.0 KB/s" in mixed and "a gigabit network) for b:1" in mixed
+
+
 def test_placement_line_and_dropped_workers() -> None:
     split = {"split": [{"where": "this computer", "layers": 10},
                        {"where": "192.168.1.5:50052", "layers": 11}],

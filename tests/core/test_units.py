@@ -33,7 +33,8 @@ def test_sizes_are_decimal(n: float | None, text: str) -> None:
 
 
 @pytest.mark.parametrize(("seconds", "text"), [
-    (None, "-"), (0.0, "0 ms"), (0.8404, "840 ms"), (0.9996, "1.0 s"), (2.34, "2.3 s"),
+    (None, "-"), (0.0, "0 ms"), (0.00009, "0.1 ms"), (0.0042, "4.2 ms"),
+    (0.8404, "840 ms"), (0.9996, "1.0 s"), (2.34, "2.3 s"),
     (59.96, "1 min 00 s"), (250, "4 min 10 s"), (3780, "1 h 03 min"),
 ])
 def test_a_measured_time_is_ms_under_a_second_then_seconds_then_minutes(

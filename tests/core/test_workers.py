@@ -8,6 +8,7 @@ installed llama.cpp was built without it (the README's install and .ci/run build
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -25,6 +26,7 @@ from workbench.cli import cli
 from workbench.engine import Engine, SamplingSettings, rpc
 from workbench.errors import EngineCrashed, InvalidInputError
 from workbench.fit import MemoryEstimate, pool_split
+from workbench.hardware import Hardware
 from workbench.model_settings import runnable
 from workbench.workers import (
     FAILED,
@@ -241,6 +243,53 @@ def test_check_of_a_running_worker(space: Workspace, tmp_path: Path) -> None:
         worker.stop()
 
 
+@needs_rpc
+def test_check_measures_the_bandwidth_of_two_workers_and_the_estimate_uses_it(
+        space: Workspace, two_workers: list[WorkerProc]) -> None:
+    from workbench import pool_fit
+
+    for worker in two_workers:
+        add_worker(space.db, worker.address)
+    started = time.monotonic()
+    code, output = run_cli(space, "workers", "check")
+    assert code == 0, output
+    assert time.monotonic() - started < 20  # a few seconds each on a loaded machine
+    for worker in two_workers:
+        line = next(x for x in output.splitlines() if worker.address in x)
+        assert " up, " in line and " down" in line and "bandwidth" in line, line
+    # kept with the worker: the list shows it later, in another process, without asking
+    code, listed = run_cli(space, "workers", "list", "--json")
+    assert code == 0, listed
+    rows = json.loads(listed)
+    assert [r["address"] for r in rows] == [w.address for w in two_workers]
+    for row in rows:
+        check = row["last_check"]
+        assert check["state"] == READY, check
+        assert check["upload"] > 1e6 and check["download"] > 1e6  # loopback: far above 1 MB/s
+        assert check["bandwidth"] == min(check["upload"], check["download"])
+    code, text = run_cli(space, "workers", "list")
+    assert code == 0 and text.count("bandwidth ") == 2, text
+    # the speed estimate uses the measured figure, and says so
+    checks = [check_worker(w.address, timeout=30) for w in two_workers]
+    members = pool_fit.members_from_checks(checks)
+    assert [m.bandwidth for m in members] == [c.bandwidth for c in checks]
+    assert all(m.bandwidth and m.bandwidth > 1e6 for m in members)
+    e = made_estimate()
+    hardware = Hardware(ram_total=int(64 * GB), ram_available=int(31 * GB), gpu_offload=False)
+    big = [pool_fit.Member(m.address, 24 * GB, m.rtt_ms, m.bandwidth) for m in members]
+    measured = pool_fit.pool_fit(e, hardware, big, rate=20e9)
+    assert measured.kind == pool_fit.POOL and measured.bandwidth_measured
+    assert "bandwidth measured: " in measured.summary()
+    assert "assumed" not in measured.summary()
+    unmeasured = [pool_fit.Member(m.address, m.free, m.rtt_ms) for m in big]
+    assumed = pool_fit.pool_fit(e, hardware, unmeasured, rate=20e9)
+    assert "bandwidth assumed" in assumed.summary()
+    plan = measured.plan
+    assert plan is not None
+    thin = [pool_fit.Member(m.address, m.free, m.rtt_ms, 1e3) for m in big]
+    assert pool_fit.expected_tokens_per_s(plan, thin, 20e9) < measured.tokens_per_s
+
+
 # --- a model split across two workers and this process --------------------------------------
 
 GREEDY = SamplingSettings(temperature=0.0, top_k=1, seed=42, max_tokens=24)
@@ -256,6 +305,7 @@ def test_split_across_two_workers_gives_the_local_tokens(
     local = runnable(db, "smollm2", {})
     pooled = runnable(db, "smollm2", {"workers": "all"})
     assert pooled.load.workers == tuple(w.address for w in two_workers)
+    remote = runnable(db, "smollm2", {"workers": "all", "split": "workers"})
     engine = Engine()
     try:
         reply = engine.reply(local.model.path, PROMPT, load=local.load, sampling=GREEDY,
@@ -265,9 +315,19 @@ def test_split_across_two_workers_gives_the_local_tokens(
                              fresh=True)
         pooled_text = "".join(reply)
         split = engine.loaded.split if engine.loaded else None
+        # split=workers: every layer and the output layer on the workers, like llama-server
+        reply = engine.reply(remote.model.path, PROMPT, load=remote.load, sampling=GREEDY,
+                             fresh=True)
+        remote_text = "".join(reply)
+        on_workers = engine.loaded.split if engine.loaded else None
     finally:
         engine.unload()
-    assert local_text and pooled_text == local_text
+    assert local_text and pooled_text == local_text and remote_text == local_text
+    assert on_workers is not None and on_workers["fits"]
+    n_layer = on_workers["estimate"]["n_layer"]
+    assert [s["layers"] for s in on_workers["split"]][0] == 0
+    assert all(s["layers"] > 0 for s in on_workers["split"][1:])
+    assert on_workers["n_gpu_layers"] == n_layer + 1  # the output layer too, as -ngl 99
     assert split is not None and split["fits"] and not split["missing"]
     where = [share["where"] for share in split["split"]]
     assert where == ["this computer", *(w.address for w in two_workers)]
@@ -276,6 +336,22 @@ def test_split_across_two_workers_gives_the_local_tokens(
     # The same split is what models show --json plans.
     code, output = run_cli(space, "models", "show", "smollm2", "--json", "--workers", "all")
     assert code == 0 and '"split"' in output and "fits across this computer and 2 workers" \
+        in output, output
+    assert json.loads(output)["split"]["choice"] == "auto"
+    # Proportions, this computer first, as the model's own setting.
+    from workbench import library
+
+    model = library.get_model(db, "smollm2")
+    library.update_settings(db, model.id, {"split": "1,1,2"})
+    code, output = run_cli(space, "models", "show", "smollm2", "--json", "--workers", "all")
+    assert code == 0, output
+    planned = json.loads(output)["split"]
+    layers = [s["layers"] for s in planned["split"]]
+    assert planned["choice"] == "1,1,2" and sum(layers) == n_layer
+    assert abs(layers[2] - 2 * layers[1]) <= 1 and abs(layers[0] - layers[1]) <= 1, layers
+    code, output = run_cli(space, "chat", "smollm2", "Hi", "--workers", "all", "--set",
+                           "split=1,2")
+    assert code != 0 and "split=1,2: 2 proportions for this computer and 2 workers (give 3" \
         in output, output
 
 

@@ -52,7 +52,7 @@ def test_workers_in_settings(qtbot, main_window, screenshot_dir):
     dialog.reject()
 
 
-def test_a_models_workers_setting(qtbot, services):
+def test_a_models_workers_setting(qtbot, services, screenshot_dir):
     """The model's settings dialog has a Workers field; an address not added is refused in
     one line and nothing is saved; 'all' is saved and resolves to the added workers."""
     import pytest
@@ -77,3 +77,79 @@ def test_a_models_workers_setting(qtbot, services):
     save_settings(db, model, dialog.values())
     assert get_model(db, model.id).settings["workers"] == "all"
     assert runnable(db, model.id).load.workers == ("127.0.0.1:50111",)
+    # how to split: proportions must name this computer and each worker; 'workers' puts
+    # every layer on them
+    dialog.split.setText("1,2,3")
+    with pytest.raises(InvalidInputError, match="3 proportions for this computer and 1 worker"):
+        save_settings(db, model, dialog.values())
+    dialog.split.setText("often")
+    with pytest.raises(InvalidInputError, match="must be auto, workers or proportions"):
+        save_settings(db, model, dialog.values())
+    assert "split" not in get_model(db, model.id).settings
+    dialog.split.setText("Workers")
+    save_settings(db, model, dialog.values())
+    assert get_model(db, model.id).settings["split"] == "workers"
+    assert runnable(db, model.id).load.split == "workers"
+    reopened = ModelSettingsDialog(get_model(db, model.id))
+    qtbot.addWidget(reopened)
+    assert reopened.split.text() == "workers"
+    reopened.show()
+    for look in ("light", "dark"):
+        theme.apply_theme(QApplication.instance(), look)
+        qtbot.wait(50)
+        assert reopened.grab().save(str(screenshot_dir / f"model-settings-split-{look}.png"))
+    theme.apply_theme(QApplication.instance(), "light")
+
+
+def test_a_running_worker_shows_its_bandwidth(qtbot, main_window, tmp_path, screenshot_dir):
+    """A real ``llm-workbench worker`` on loopback: the panel's line, checked in the
+    background, gives its memory, round trip and the measured bandwidth."""
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import pytest
+
+    from workbench.engine import rpc
+
+    if not rpc.available():
+        pytest.skip(rpc.missing_line())
+    port = free_port()
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    worker = subprocess.Popen([sys.executable, "-m", "workbench", "--data-dir",
+                               str(tmp_path / "w"), "worker", "--port", str(port),
+                               "--threads", "1"], env=env, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while rpc.reachable(f"127.0.0.1:{port}", timeout=1) is not None:
+            assert worker.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        dialog = main_window.open_settings()
+        qtbot.waitUntil(lambda: dialog.loaded)
+        dialog.show_group("Network and privacy")
+        panel = dialog.workers_panel
+        panel.address.setText(f"127.0.0.1:{port}")
+        qtbot.mouseClick(panel.add_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: panel.list.count() == 1
+                        and "bandwidth" in panel.list.item(0).text(), timeout=30000)
+        line = panel.list.item(0).text()
+        assert ": ready, 1 device, " in line and " up, " in line and " down" in line, line
+        area = dialog.pages.currentWidget()
+        for look in ("light", "dark"):
+            theme.apply_theme(QApplication.instance(), look)
+            for width, height in ((1280, 800), (1920, 1080)):
+                main_window.resize(width, height)
+                qtbot.wait(50)
+                area.ensureWidgetVisible(panel)
+                qtbot.wait(50)
+                assert dialog.grab().save(str(
+                    screenshot_dir / f"settings-workers-bandwidth-{look}-{width}x{height}.png"))
+        theme.apply_theme(QApplication.instance(), "light")
+        dialog.reject()
+    finally:
+        worker.terminate()
+        worker.wait(10)

@@ -1,7 +1,8 @@
 """Settings > Network and privacy > Workers: the computers a model can be split across.
 
 Small and local: the list, an address field with Add, Remove for the selected worker, and each
-worker's state line (device count, free and total memory, round-trip time, RPC protocol),
+worker's state line (device count, free and total memory, round-trip time, measured bandwidth,
+RPC protocol; llama.cpp's RPC protocol carries no device name),
 checked in the background on the "hub" worker (network calls that answer) when the panel opens
 and on Check. Adding, removing and checking are the core's :mod:`workbench.workers`; this only
 shows them, in a :class:`ui.widgets.list_panel.ListPanel` like the Remote endpoints panel.

@@ -117,8 +117,9 @@ def _planned_split(workspace: Workspace, found: library.Model, workers: str | No
     if not load.workers or not Path(found.path).is_file():
         return None
     check_file(found)
-    plan, checks = planned_split(found.path, load.n_ctx, load.workers)
-    return {**plan.to_dict(), "checks": [c.to_dict() for c in checks]}
+    plan, checks = planned_split(found.path, load.n_ctx, load.workers, split=load.split)
+    return {**plan.to_dict(), "choice": load.split,
+            "checks": [c.to_dict() for c in checks]}
 
 
 @models.command("rm")

@@ -133,18 +133,23 @@ def workers_rm(workspace: Workspace, address: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_workspace
 def workers_list(workspace: Workspace, as_json: bool) -> None:
-    """The workers added, by address (not checked: see 'workers check')."""
-    from workbench.workers import list_workers
+    """The workers added, each with its last check (not asked again: see 'workers check')."""
+    from workbench.workers import recorded_checks
 
-    found = list_workers(workspace.db)
+    found = recorded_checks(workspace.db)
     if as_json:
-        echo_json([{"address": a} for a in found])
+        echo_json([{"address": a, "last_check": c.to_dict() if c else None}
+                   for a, c in found.items()])
         return
     if not found:
         click.echo("No workers. Start 'llm-workbench worker' on another computer, then: "
                    "llm-workbench workers add HOST:PORT")
-    for address in found:
-        click.echo(address)
+    for address, check in found.items():
+        if check is None:
+            click.echo(f"{address}  (not checked yet: llm-workbench workers check)")
+        else:
+            click.echo(f"{address}  checked {check.checked_at}: "
+                       f"{check.line.removeprefix(f'worker {address}: ')}")
 
 
 @workers.command("check")
@@ -155,10 +160,15 @@ def workers_list(workspace: Workspace, as_json: bool) -> None:
 @pass_workspace
 def workers_check(workspace: Workspace, address: str | None, as_json: bool,
                   timeout: float) -> None:
-    """Ask each worker (or ADDRESS) its state, memory, round-trip time and protocol."""
-    from workbench.workers import check_all, check_worker
+    """Ask each worker (or ADDRESS) its state, memory, round-trip time, bandwidth and
+    protocol (llama.cpp's RPC protocol does not carry a device's name)."""
+    from workbench.workers import check_all, check_worker, record_checks
 
-    checks = [check_worker(address, timeout)] if address else check_all(workspace.db, timeout)
+    if address:
+        checks = [check_worker(address, timeout)]
+        record_checks(workspace.db, checks)
+    else:
+        checks = check_all(workspace.db, timeout)
     if as_json:
         echo_json([c.to_dict() for c in checks])
         return

@@ -4,8 +4,9 @@ Runs in the engine process (llama.cpp's RPC client ends its process when a worke
 Each worker is first checked with a plain TCP connection: one that is gone is left out with a
 line in the log, so the request after a worker died mid-reply loads on what remains. The rest
 are added with ``ggml_backend_rpc_add_server``; their devices, and only those, go to
-``llama_model_params.devices``; the layers are split in proportion to free memory by
-:func:`workbench.fit.pool_split` (the same plan ``models show --json`` prints), given to
+``llama_model_params.devices``; the layers are split by :func:`workbench.fit.pool_split` as
+the model's ``split`` setting says (:mod:`workbench.split_choice`: by free memory, all on the
+workers, or given proportions; the same plan ``models show --json`` prints), given to
 llama.cpp as ``n_gpu_layers`` and ``tensor_split``.
 """
 
@@ -25,6 +26,7 @@ from workbench.engine import rpc
 from workbench.engine.settings import LoadSettings
 from workbench.fit import PoolPlan, estimate_for_header, pool_split
 from workbench.gguf_header import GGUFHeader
+from workbench.split_choice import split_weights
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +93,8 @@ def plan_pool(path: Path, header: GGUFHeader, settings: LoadSettings) -> Pool:
             parties.append((where, device.free))
             handles.append(handle)
     estimate = estimate_for_header(header, path.stat().st_size, settings.n_ctx)
-    plan = pool_split(estimate, int(psutil.virtual_memory().available), parties)
+    local = int(psutil.virtual_memory().available)
+    weights = split_weights(settings.split, local, parties, settings.workers)
+    plan = pool_split(estimate, local, parties, weights)
     log.info("split across this computer and workers: %s", plan.summary())
     return Pool(plan, handles, missing)

@@ -253,6 +253,87 @@ def add_worker(address: str) -> list[tuple[int, Device]]:
                                       for i in range(base.ggml_backend_reg_dev_count(reg)))]
 
 
+class _InitParams(ctypes.Structure):
+    """``struct ggml_init_params`` (ggml.h), passed by value to ``ggml_init``."""
+
+    _fields_ = [("mem_size", ctypes.c_size_t), ("mem_buffer", ctypes.c_void_p),
+                ("no_alloc", ctypes.c_bool)]
+
+
+@functools.cache
+def _tensors() -> ctypes.CDLL:
+    """libggml's context, tensor and backend-buffer calls (ggml.h, ggml-backend.h,
+    ggml-alloc.h), found through libggml's dependency on libggml-base."""
+    lib = _base()
+    p, size = ctypes.c_void_p, ctypes.c_size_t
+    for name, res, args in (
+        ("ggml_tensor_overhead", size, []),
+        ("ggml_init", p, [_InitParams]),
+        ("ggml_free", None, [p]),
+        ("ggml_new_tensor_1d", p, [p, ctypes.c_int, ctypes.c_int64]),
+        ("ggml_backend_dev_init", p, [p, ctypes.c_char_p]),
+        ("ggml_backend_free", None, [p]),
+        ("ggml_backend_alloc_ctx_tensors", p, [p, p]),
+        ("ggml_backend_buffer_free", None, [p]),
+        ("ggml_backend_tensor_set", None, [p, p, size, size]),
+        ("ggml_backend_tensor_get", None, [p, p, size, size]),
+    ):
+        function = getattr(lib, name)
+        function.restype, function.argtypes = res, args
+    return lib
+
+
+#: ggml_type of a plain float (ggml.h's GGML_TYPE_F32).
+_F32 = 0
+
+
+def transfer_rate(handle: int, size: int, *, budget_s: float,
+                  rounds: int = 5) -> tuple[float, float] | None:
+    """Bytes per second to and from the device ``handle`` (an RPC device from
+    :func:`add_worker`), measured with ggml's own backend calls: one f32 tensor of ``size``
+    bytes allocated in the device's memory, written (``ggml_backend_tensor_set``, then a
+    4-byte read, so the time includes the worker taking it) and read back
+    (``ggml_backend_tensor_get``), each up to ``rounds`` times within ``budget_s``; the
+    medians, or None where the device gave no buffer. Everything is freed before it returns.
+
+    Keep ``size`` under llama.cpp's 10 MiB threshold, above which its RPC client sends a
+    tensor's hash first and a worker's ``--cache`` would answer without the bytes moving."""
+    import statistics
+    import time
+
+    lib = _tensors()
+    backend = lib.ggml_backend_dev_init(handle, None)
+    if not backend:
+        return None
+    ctx = lib.ggml_init(_InitParams(lib.ggml_tensor_overhead() * 2, None, True))
+    buffer = None
+    try:
+        tensor = lib.ggml_new_tensor_1d(ctx, _F32, size // 4)
+        buffer = lib.ggml_backend_alloc_ctx_tensors(ctx, backend)
+        if not tensor or not buffer:
+            return None
+        data = ctypes.create_string_buffer(bytes(range(256)) * (size // 256), size)
+        tail = ctypes.create_string_buffer(4)
+        ups: list[float] = []
+        downs: list[float] = []
+        deadline = time.perf_counter() + budget_s
+        while len(ups) < rounds and (not ups or time.perf_counter() < deadline):
+            started = time.perf_counter()
+            lib.ggml_backend_tensor_set(tensor, data, 0, size)
+            lib.ggml_backend_tensor_get(tensor, tail, size - 4, 4)
+            middle = time.perf_counter()
+            lib.ggml_backend_tensor_get(tensor, data, 0, size)
+            ups.append(middle - started)
+            downs.append(time.perf_counter() - middle)
+        return (size / max(statistics.median(ups), 1e-9),
+                size / max(statistics.median(downs), 1e-9))
+    finally:
+        if buffer:
+            lib.ggml_backend_buffer_free(buffer)
+        lib.ggml_free(ctx)
+        lib.ggml_backend_free(backend)
+
+
 def device_memory(address: str, device: int = 0) -> tuple[int, int]:
     """A worker device's free and total memory: one round trip to it."""
     lib = _rpc()

@@ -58,6 +58,11 @@ class LoadSettings:
     #: without workers read as before). Resolved from ``workers=all|ADDR,...`` by
     #: :func:`workbench.workers.resolve_workers`.
     workers: tuple[str, ...] = ()
+    #: How the layers are split across this computer and the workers
+    #: (:mod:`workbench.split_choice`): ``auto`` (by free memory, some here), ``workers``
+    #: (every layer on the workers, as ``llama-server --rpc`` does) or proportions
+    #: ``1,2,2`` (this computer first). ``auto`` is left out of :meth:`to_dict`.
+    split: str = "auto"
     #: The vision projector (mmproj GGUF) paired with the model, opened on the first reply
     #: that carries images (:mod:`workbench.engine.vision`); None: the model cannot see.
     mmproj: str | None = None
@@ -75,6 +80,10 @@ class LoadSettings:
                 raise InvalidInputError(f"worker {worker!r}: {error}") from None
         if len(set(self.workers)) != len(self.workers):
             raise InvalidInputError("setting workers: the same worker twice")
+        from workbench.split_choice import check_split, parse_split
+
+        object.__setattr__(self, "split", parse_split(self.split))
+        check_split(self.split, self.workers)
         check_threads(self.n_threads)
         check_number("n_ctx", self.n_ctx, 1, whole=True)
         check_number("n_batch", self.n_batch, 1, whole=True)
@@ -88,6 +97,8 @@ class LoadSettings:
             values["workers"] = list(self.workers)
         else:
             del values["workers"]
+        if self.split == "auto":  # records from before the choice read as before
+            del values["split"]
         if self.mmproj is None:  # a model that cannot see reads as it did before images
             del values["mmproj"]
         return values

@@ -658,3 +658,10 @@ def m026_image_prompts(db: Database) -> None:
     db.table("comparisons").add_column("images", str)
     db.table("trial_cells").add_column("image_tokens", int)
     db.table("comparison_replies").add_column("image_tokens", int)
+
+
+@migrations(name="m027_worker_bandwidth")
+def m027_worker_bandwidth(db: Database) -> None:
+    """Workers (issue 24): each worker's last check (JSON: state, memory, round trip and the
+    measured bandwidth), kept so ``workers list`` shows it without asking the worker again."""
+    db.table("workers").add_column("last_check", str)

@@ -37,8 +37,8 @@ from workbench.model_settings import LOAD_KEYS, SAMPLING_KEYS, Runnable, runnabl
 #: A draft (speculative decoding) is one of them: the target samples every token itself, so
 #: the draft changes how fast the text comes, not which text (see workbench.engine.speculative;
 #: like threads, its batches round differently, which can turn a near tie).
-NON_TEXT_KEYS = {"n_threads", "n_batch", "use_mmap", "gpu_layers", "workers", "draft",
-                 "draft_max", "draft_p_min"}
+NON_TEXT_KEYS = {"n_threads", "n_batch", "use_mmap", "gpu_layers", "workers", "split",
+                 "draft", "draft_max", "draft_p_min"}
 INT_KEYS = {"n_ctx", "n_threads", "n_batch", "top_k", "max_tokens", "seed", "k", "draft_max"}
 #: Settings of a contender over documents (see the module docstring), not of the model.
 DOC_KEYS = ("docs", "k")

@@ -446,10 +446,16 @@ class LibraryTab(QWidget):
 
 def save_settings(db: Database, model: Model, values: dict[str, Any]) -> Model:
     """Write the dialog's keys, keeping any other per-model keys the dialog does not show."""
+    chosen: tuple[str, ...] = ()
     if values.get("workers"):
         from workbench.workers import resolve_workers
 
-        resolve_workers(db, values["workers"])  # an address not added: one line, nothing saved
+        chosen = resolve_workers(db, values["workers"])  # not added: one line, nothing saved
+    if values.get("split"):
+        from workbench.split_choice import check_split, parse_split
+
+        values = {**values, "split": parse_split(values["split"])}  # one line if malformed
+        check_split(values["split"], chosen)
     current = library.get_model(db, model.id).settings
     merged = {k: v for k, v in current.items() if k not in MANAGED_KEYS}
     merged.update({k: v for k, v in values.items() if v is not None})

@@ -31,7 +31,7 @@ from workbench.engine import PRESETS, SamplingSettings
 from workbench.engine.templates import family_names
 from workbench.library import Model
 
-LOAD_FIELDS = ("n_ctx", "gpu_layers", "n_threads", "template", "workers")
+LOAD_FIELDS = ("n_ctx", "gpu_layers", "n_threads", "template", "workers", "split")
 SAMPLING_FIELDS = ("temperature", "top_p", "top_k", "max_tokens", "seed")
 MANAGED_KEYS = frozenset(LOAD_FIELDS + SAMPLING_FIELDS)
 """The keys this dialog owns; any other per-model key is kept as it was."""
@@ -114,6 +114,14 @@ class ModelSettingsDialog(QDialog):
                                 "Workers): all, or addresses such as 192.168.1.20:50052, "
                                 "separated by commas.")
 
+        self.split = QLineEdit("" if own.get("split") in (None, "auto") else str(own["split"]))
+        self.split.setPlaceholderText("auto: by free memory")
+        self.split.setAccessibleName("Split")
+        self.split.setToolTip("How the layers are split across this computer and the workers: "
+                              "auto (by free memory, some here), workers (every layer on the "
+                              "workers, as llama-server --rpc does), or proportions such as "
+                              "1,2,2 (this computer first, then each worker in order).")
+
         load_box = QGroupBox("Loading")
         load_form = QFormLayout(load_box)
         load_form.addRow("Context length", self.n_ctx)
@@ -121,6 +129,7 @@ class ModelSettingsDialog(QDialog):
         load_form.addRow("CPU threads", self.n_threads)
         load_form.addRow("Chat template", self.template)
         load_form.addRow("Workers", self.workers)
+        load_form.addRow("Split", self.split)
 
         preset = PRESETS.get(str(app.get("sampling_preset")), SamplingSettings())
         self.temperature = _double(0.0, 2.0, 0.05)
@@ -170,6 +179,7 @@ class ModelSettingsDialog(QDialog):
         self.n_threads.setValue(0)
         self.template.setCurrentIndex(0)
         self.workers.clear()
+        self.split.clear()
         self.sampling_box.setChecked(False)
 
     def values(self) -> dict[str, Any]:
@@ -181,6 +191,7 @@ class ModelSettingsDialog(QDialog):
             "n_threads": self.n_threads.value() or None,
             "template": self.template.currentData(),
             "workers": self.workers.text().strip() or None,
+            "split": self.split.text().strip() or None,
         }
         sampling = self.sampling_box.isChecked()
         values.update({
