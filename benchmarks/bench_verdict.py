@@ -132,8 +132,8 @@ class Cli:
 def settled_at(cells: list[dict[str, Any] | None], contenders: int) -> int | None:
     """Where the stop rule (:func:`~workbench.trials.sequential.stop_verdict`, the runner's),
     read after every prompt in run order, first settles a contender: the prompt a run one
-    cell at a time stops after. A batched run reads it at each batch's end, so it stops at
-    the first batch boundary from there."""
+    cell at a time stops after. A batched run reads it as each cell finishes, on the longest
+    finished prefix of the same order, so it stops there too (in the middle of a batch)."""
     passed = 0.0
     for count, cell in enumerate(cells, 1):
         if cell is None or cell["score"] is None:
@@ -208,7 +208,8 @@ def table(results: dict[str, dict[str, list[Run]]], args: argparse.Namespace) ->
                 f"{', '.join(sorted({r.contenders[label][0] for r in early}))} | "
                 f"{_stopped([r.contenders[label][3] for r in early], total)} | "
                 f"{_settled([r.settled[label] for r in full], total)} |")
-    lines += ["", "Where it stopped: the batched run reads the stop rule at each batch's end. "
+    lines += ["", "Where it stopped: the batched run reads the stop rule as each cell finishes, on "
+              "the longest finished prefix of the shuffled order, and stops the batch there. "
               "Settled by the rule after: the prompt after which the same rule first holds, "
               "read after every prompt of the full run in the same shuffled order (where a "
               f"run one cell at a time stops). Start-up of the CLI alone (`trial list`): "

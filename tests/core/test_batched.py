@@ -1,8 +1,9 @@
 """Batched cells on the real llama.cpp: for a seed, batched replies are the sequential ones
 (and a batch rerun in the same layout is the same bit for bit), and batched logits are
 measured against single-sequence ones; a trial cancelled in the middle of a batch
-keeps its finished cells, early stopping reads its rule at batch ends, and a width that does
-not fit memory shrinks and says so."""
+keeps its finished cells, early stopping stops a batch at the first prefix of the prompt order
+where its rule holds (the unbatched verdict), and a width that does not fit memory shrinks and
+says so."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from workbench.errors import InvalidInputError
 from workbench.trials import store
 from workbench.trials.compare import build_messages
 from workbench.trials.contenders import make_contender
+from workbench.trials.recommend import Bar, recommend
+from workbench.trials.results import trial_summary
 from workbench.trials.runner import TrialRun, create_trial
 from workbench.trials.sequential import FAILS
 from workbench.trials.suites import SuitePrompt, create_suite
@@ -174,21 +177,80 @@ def test_a_cancel_in_the_middle_of_a_batch_keeps_every_finished_cell(db, engine,
     assert len(store.trial_cells(db, trial_id)) == 8
 
 
-def test_early_stopping_reads_its_rule_at_batch_ends(db, engine, library_model) -> None:
-    contender = make_contender(db, library_model, BASE)
-    suite = _suite(db, 40, NEVER)
-    trial_id = create_trial(db, suite.id, [contender], seed=3)
-    events = list(TrialRun(db, engine, trial_id, bar=0.8, batch=4))
+FIVE_WORDS = [{"regex": r"(\w+\W+){4}\w"}]  # a 2-token reply cannot pass it
+QUESTIONS = [f"In one short sentence, what is {t}?" for t in
+             ["a river", "gravity", "a violin", "bread", "a cloud", "a bridge", "a forest",
+              "a clock", "the moon", "a volcano", "a library", "a magnet"]]
+
+
+def _stops_and_cells(db, trial_id):  # type: ignore[no-untyped-def]
+    stops = {c: (s["after_prompts"], s["outcome"], s["text"])
+             for c, s in store.trial_stops(db, trial_id).items()}
+    cells = {(c["prompt_id"], c["contender_id"], c["repeat"]): c["content"]
+             for c in store.trial_cells(db, trial_id)}
+    return stops, cells
+
+
+@pytest.mark.parametrize(("repeats", "width"), [(1, 8), (2, 16)])
+def test_a_batch_stops_at_the_first_prefix_where_the_rule_holds(db, engine, library_model,
+                                                                repeats, width) -> None:
+    """The clear suite of bench_verdict: a contender capped at 2 tokens cannot pass a
+    five-word check. The rule settles it after 4 prompts; batched 8 prompts wide it stops
+    there, mid-batch, with the verdict a run one cell at a time gives (Holm across two)."""
+    low = make_contender(db, library_model, {**BASE, "max_tokens": 2})
+    high = make_contender(db, library_model, {**BASE, "max_tokens": 16})
+    suite = create_suite(db, f"clear{repeats}", [SuitePrompt(q, checks=FIVE_WORDS)
+                                                 for q in QUESTIONS])
+    results = {}
+    for batch in (width, 1):
+        trial_id = create_trial(db, suite.id, [low, high], seed=1, repeats=repeats)
+        events = list(TrialRun(db, engine, trial_id, bar=0.8, batch=batch))
+        stops, cells = _stops_and_cells(db, trial_id)
+        summary = trial_summary(db, trial_id)
+        verdict = recommend(summary["contenders"], Bar(min_pass_rate=0.8))
+        results[batch] = (stops, cells, verdict.to_dict()["choice"], verdict.reason,
+                          [(v.label, [(p.name, p.outcome, p.count, p.total, p.level)
+                                      for p in v.parts]) for v in verdict.verdicts])
+        assert events[-1].done == events[-1].total == summary["done"] == len(cells)
+        after, outcome, text = stops[low.id]
+        assert (after, outcome) == (4, FAILS) and any(text in e.message for e in events)
+        mine = [k for k in cells if k[1] == low.id]
+        run = TrialRun(db, engine, trial_id)
+        first = {suite.prompts[i].id for i in run.prompt_order()[:after]}
+        assert {k[0] for k in mine} == first and len(mine) == after * repeats
+        assert summary["contenders"][0]["stopped"]["after_prompts"] == after
+    # fewer cells than one batch's width ran, and the verdict is the unbatched one
+    assert len([k for k in results[width][1] if k[1] == low.id]) < width
+    assert results[width][0] == results[1][0]
+    assert results[width][1] == results[1][1]
+    assert results[width][2:] == results[1][2:]
+
+
+def test_cells_finished_past_the_prefix_are_not_counted(db, engine, library_model) -> None:
+    """Short replies finish first: the cells after the settling prefix that finished before
+    it are dropped, so the contender's cells are exactly its first prompts in the order."""
+    contender = make_contender(db, library_model, {**BASE, "max_tokens": 40})
+    order = TrialRun.order_for(12, seed=5)
+    texts = ["Write a long story about a dragon."] * 12
+    for k in order[4:8]:  # after the prefix the rule settles on: replies that end soon
+        texts[k] = "Reply with just the word yes."
+    suite = create_suite(db, "outoforder", [SuitePrompt(t, checks=NEVER) for t in texts])
+    trial_id = create_trial(db, suite.id, [contender], seed=5)
+    seen = []
+    events = []
+    for event in TrialRun(db, engine, trial_id, bar=0.8, batch=8):
+        events.append(event)
+        if event.cell is not None:
+            seen.append(event.cell["prompt_index"])
     stop = store.trial_stops(db, trial_id)[contender.id]
     cells = store.trial_cells(db, trial_id)
-    assert stop["outcome"] == FAILS and stop["after_prompts"] < 40
-    assert len(cells) == stop["after_prompts"] and len(cells) % 4 == 0
-    assert any(stop["text"] in e.message for e in events)
-    # the sequential run stops within the batch that the batched one finished
-    sequential = create_trial(db, suite.id, [contender], seed=3)
-    list(TrialRun(db, engine, sequential, bar=0.8, batch=1))
-    after = store.trial_stops(db, sequential)[contender.id]["after_prompts"]
-    assert after <= stop["after_prompts"] < after + 4
+    assert (stop["after_prompts"], stop["outcome"]) == (4, FAILS)
+    assert {c["prompt_id"] for c in cells} == {suite.prompts[i].id for i in order[:4]}
+    assert any(i in order[4:8] for i in seen[:4])  # some finished out of order, were dropped
+    assert events[-1].done == events[-1].total == 4
+    # run the rest: the dropped ones run again, with the seeds they had
+    list(TrialRun(db, engine, trial_id, bar=0.8, batch=8, stop_early=False))
+    assert len(store.trial_cells(db, trial_id)) == 12
 
 
 def test_batch_width_is_checked_and_the_cli_records_the_layout(workspace, library_model,

@@ -3,10 +3,13 @@ llama.cpp context (:mod:`workbench.engine.batched`), a batch at a time.
 
 A batch is a run of one contender's cells in the trial's (shuffled) order, as wide as the
 width asked for (``trial run --batch N``; None: :func:`~workbench.engine.batched.auto_width`),
-cut to whole prompts so each batch ends with every repeat of its prompts done. The end of a
-batch is where early stopping reads its rule: the cells already running finish and are kept,
-and the contender's later batches are skipped once it is settled. A cancel in the middle of a
-batch keeps every cell that had finished (the engine sends each one as it ends).
+cut to whole prompts so each batch ends with every repeat of its prompts done. Early stopping
+reads its rule as each cell finishes, on the longest finished prefix of the trial's prompt
+order (:meth:`~workbench.trials.runner.TrialRun._settled` says why only prefixes count and
+what happens to the cells past one); once the contender is settled its batch is stopped at
+once (the cells still running are not finished, those that come after are not kept) and its
+later batches are skipped. A cancel in the middle of a batch keeps every cell that had finished
+(the engine sends each one as it ends).
 
 Each cell's reply is recorded with the layout it ran in (``batch_width``, ``batch_position``
 in its settings), because a batched reply can differ from the sequential one in the last bits
@@ -36,8 +39,9 @@ TrialRun = Any
 @dataclass
 class Step:
     """What the runner hears from its cells: a finished cell (its summary), a line to show,
-    and whether this is a boundary where the stop rule is read (``position``: the plan index
-    of the last cell it covers)."""
+    and whether the stop rule is read after it (``position``: the plan index of the last
+    cell it covers). A contender the runner adds to the ``skip`` set it shares with the steps
+    is settled: its batch stops and its other cells are not run."""
 
     contender: Contender
     position: int
@@ -133,21 +137,24 @@ def batched_steps(run: TrialRun, plan: list[tuple[Contender, int, int]], skip: s
         run._reply = batch
         try:
             for result in batch:
+                if contender.id in skip:  # settled: what was still on its way is not kept
+                    continue
                 if batch.message and contender.id not in told:
                     told.add(contender.id)
                     widths[contender.id] = batch.width
                     yield Step(contender, position, message=batch.message)
                 _c, index, repeat = members[result.index]
                 cell = save_cell(run, contender, index, repeat, seeds[result.index], result)
-                yield Step(contender, position + result.index, cell)
+                yield Step(contender, position + result.index, cell, boundary=True)
+                if contender.id in skip:  # the runner found it settled: stop the rest now
+                    batch.stop()
         except WorkbenchError as failure:
             if run._stop.is_set():
                 return
             raise WorkbenchError(f"{contender.label}: {failure}") from failure
         finally:
             run._reply = None
-        if batch.stopped or run._stop.is_set():
+        if run._stop.is_set() or (batch.stopped and contender.id not in skip):
             return
         position += len(wave)
-        yield Step(contender, position - 1, boundary=True)
     run._complete = True

@@ -148,6 +148,9 @@ class TrialRun(EventStream[TrialProgress]):
         #: Side by side: the lanes running (copies of this run, see .side_by_side), and the
         #: note a lane adds to its cells' settings record.
         self._lanes: list[TrialRun] = []
+        #: per contender id: how far into the prompt order its cells reached when the run
+        #: began (see :meth:`_settled`)
+        self._floors: dict[int, int] = {}
         self.side_by_side: dict[str, Any] | None = None
 
     def stop(self) -> None:
@@ -191,32 +194,65 @@ class TrialRun(EventStream[TrialProgress]):
                         cells.append((contender, index, repeat))
         return cells
 
-    def _settled(self, contender: Contender) -> str | None:
-        """After a prompt's last repeat: the stop sentence when the contender's pass rate
-        is settled (recorded), else None."""
+    def _reach(self, contender: Contender) -> int:
+        """How far into the prompt order the contender's stored cells go (0: none)."""
+        ran = {c["prompt_id"] for c in store.trial_cells(self.db, self.trial_id)
+               if c["contender_id"] == contender.id}
+        order = [int(self.suite.prompts[i].id or 0) for i in self.prompt_order()]
+        return max((n for n, prompt_id in enumerate(order, 1) if prompt_id in ran), default=0)
+
+    def _settled(self, contender: Contender) -> tuple[str, int] | None:
+        """After a cell: the stop sentence when the contender's pass rate is settled
+        (recorded), and how many of its cells were dropped for it; else None.
+
+        The rule is read only on *prefixes of the prompt order*, the order the trial's seed
+        fixed before any reply was seen: a prompt counts once all its repeats are stored, and
+        the walk ends at the first prompt that is not. Cells of a batch finish in any order
+        (short replies first), so the longest finished prefix can grow by several prompts at
+        once; the rule is read at each of them and the contender stops at the *first* prefix
+        where it holds, the prompt a run one cell at a time stops after. Reading it at a time
+        that depends on the replies is fine: the confidence sequence behind it is valid at
+        every number of prompts at once. What must not depend on the replies is which prompts
+        are counted, so the cells that finished past that prefix (out of order, or in the
+        same batch after it) are dropped rather than counted: counting them would pick
+        prompts by how soon their replies ended, which goes with whether they pass. So a
+        stopped contender's cells are exactly its first N prompts, as one at a time, and the
+        stop record, ``trial show --json`` and the verdict all read those N. ``trial resume
+        --no-stop-early`` runs the dropped ones again (same seeds).
+
+        The walk starts no earlier than where the contender's cells reached when this run
+        began (:attr:`_floors`), so cells an earlier, cancelled run left past a gap are never
+        dropped: the stop then comes at the first prefix, from there on, where it holds."""
         if self.bar is None:
             return None
-        mine = [c for c in store.trial_cells(self.db, self.trial_id)
-                if c["contender_id"] == contender.id]
-        if len(mine) % int(self.trial["repeats"]):
-            return None
-        tally: dict[int, list[int]] = {}
-        for cell in mine:
-            if cell["passed"] is not None:
-                entry = tally.setdefault(int(cell["prompt_id"]), [0, 0])
-                entry[0] += int(cell["passed"])
-                entry[1] += 1
-        passed = sum(a / b for a, b in tally.values())
-        outcome = stop_verdict(passed, len(tally), self.bar, len(self.contenders))
-        if outcome is None or (outcome == MEETS and not self.settled_by_pass_rate):
-            return None
-        after, total = len({c["prompt_id"] for c in mine}), len(self.suite.prompts)
-        if after >= total:
-            return None
-        text = stop_text(outcome, after, total, self.bar)
-        store.save_stop(self.db, self.trial_id, contender.id, after, total, outcome,
-                        self.bar, text)
-        return text
+        repeats = int(self.trial["repeats"])
+        order = [int(self.suite.prompts[i].id or 0) for i in self.prompt_order()]
+        mine: dict[int, list[dict[str, Any]]] = {}
+        for cell in store.trial_cells(self.db, self.trial_id):
+            if cell["contender_id"] == contender.id:
+                mine.setdefault(int(cell["prompt_id"]), []).append(cell)
+        floor, total = self._floors.get(contender.id, 0), len(order)
+        passed, checked = 0.0, 0
+        for after, prompt_id in enumerate(order, 1):
+            cells = mine.get(prompt_id, [])
+            if len(cells) < repeats or after >= total:
+                return None
+            verdicts = [int(c["passed"]) for c in cells if c["passed"] is not None]
+            if verdicts:
+                passed += sum(verdicts) / len(verdicts)
+                checked += 1
+            if after < floor:
+                continue
+            outcome = stop_verdict(passed, checked, self.bar, len(self.contenders))
+            if outcome is None or (outcome == MEETS and not self.settled_by_pass_rate):
+                continue
+            past = [p for p in order[after:] if p in mine]
+            store.drop_cells(self.db, self.trial_id, contender.id, past)
+            text = stop_text(outcome, after, total, self.bar)
+            store.save_stop(self.db, self.trial_id, contender.id, after, total, outcome,
+                            self.bar, text)
+            return text, sum(len(mine[p]) for p in past)
+        return None
 
     def __iter__(self) -> Iterator[TrialProgress]:
         plan = self.plan()
@@ -230,6 +266,7 @@ class TrialRun(EventStream[TrialProgress]):
                             message="resuming" if done else "starting")
         started = time.perf_counter()
         ran = 0
+        self._floors = {c.id: self._reach(c) for c in self.contenders}
         skip: set[int] = set()
         left: dict[int, int] = {}  # cells planned and not yet run, per contender
         for contender, _index, _repeat in plan:
@@ -262,14 +299,16 @@ class TrialRun(EventStream[TrialProgress]):
                     eta = elapsed / ran * (self.total - done)
                     yield TrialProgress(self.trial_id, done, self.total, eta, step.cell,
                                         contender=contender.label)
-                if not step.boundary:
+                if not step.boundary or contender.id in skip:
                     continue
-                settled = self._settled(contender)  # a batch's end: where the rule is read
+                settled = self._settled(contender)  # after each cell, on the order's prefix
                 if settled:
-                    skip.add(contender.id)
-                    self.total -= left[contender.id]
+                    text, dropped = settled
+                    skip.add(contender.id)  # a batch running for it stops at once
+                    done -= dropped
+                    self.total -= left[contender.id] + dropped
                     yield TrialProgress(self.trial_id, done, self.total, None,
-                                        message=f"{contender.label} {settled}",
+                                        message=f"{contender.label} {text}",
                                         contender=contender.label)
             if self._complete:
                 yield from self._judge()

@@ -186,6 +186,14 @@ def save_cell(db: Database, trial_id: int, prompt_id: int, contender_id: int, re
     }, replace=True)
 
 
+def drop_cells(db: Database, trial_id: int, contender_id: int, prompt_ids: list[int]) -> None:
+    """Forget a contender's cells of ``prompt_ids``: replies that finished past the prompt
+    where an early stop settled it (see :meth:`workbench.trials.runner.TrialRun._settled`)."""
+    for prompt_id in prompt_ids:
+        db.execute("DELETE FROM trial_cells WHERE trial_id = ? AND contender_id = ? AND "
+                   "prompt_id = ?", [trial_id, contender_id, prompt_id])
+
+
 def trial_cells(db: Database, trial_id: int) -> list[dict[str, Any]]:
     rows = db.table("trial_cells").rows_where(
         "trial_id = ?", [trial_id], order_by="prompt_id, contender_id, repeat")
