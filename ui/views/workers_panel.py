@@ -6,7 +6,8 @@ RPC protocol; llama.cpp's RPC protocol carries no device name).
 When the panel opens, each worker shows its last recorded check at once, with when it was
 made ("checked 3 min ago", kept in ``workers.last_check``), and is checked again in the
 background on the "hub" worker (network calls that answer); Check does it again. Adding,
-removing and checking are the core's :mod:`workbench.workers`; this only shows them, in a :class:`ui.widgets.list_panel.ListPanel` like the Remote endpoints panel.
+removing and checking are the core's :mod:`workbench.workers`; this only shows them, in a
+:class:`ui.widgets.list_panel.ListPanel` like the Remote endpoints panel.
 """
 
 from __future__ import annotations
