@@ -471,6 +471,7 @@ class ToolsPanel(QFrame):
                               "the model may call.")
         elif self._chosen:
             self.hint.setText("The model may call the checked servers' tools; each call "
-                              "waits for your approval.")
+                              "waits for your approval, unless you allowed its tool "
+                              "always.")
         else:
             self.hint.setText("Check a server to offer its tools in this chat.")
