@@ -332,3 +332,23 @@ def test_a_bad_entry_in_the_add_dialog_is_one_line_and_keeps_what_was_typed(
     assert still_open and typed == "python server.py"
     assert error.startswith("MCP server name 'bad name!': 1 to 64 letters")
     assert panel.servers == [] and panel.add_dialog is None
+
+
+def test_the_bar_says_when_a_tool_allowed_always_changed(qtbot) -> None:
+    """A tool allowed always whose server now describes it differently is asked about again
+    (the core drops the approval: tests/core/test_mcp_approvals.py); the bar says why."""
+    from ui.views.chat.approval import ApprovalBar, Question
+    from workbench.mcp.toolbox import ToolCallShown
+
+    bar = ApprovalBar()
+    qtbot.addWidget(bar)
+    plain = Question(ToolCallShown("weather", "get_weather", {"city": "Paris"}))
+    changed = Question(ToolCallShown("weather", "get_weather", {"city": "Oslo"}, changed=True))
+    bar.ask(plain)
+    assert "changed since" not in bar.text.text()
+    click(qtbot, bar.allow_once)
+    bar.ask(changed)
+    assert "It changed since you allowed it always" in bar.text.text()
+    click(qtbot, bar.always)
+    assert plain.decision == "once" and changed.decision == "always"
+    assert not bar.isVisible()
