@@ -8,6 +8,7 @@ fails when a unit is written by hand anywhere else.
 - **A measured time** is whole milliseconds under a second (``840 ms``), seconds with one
   decimal under a minute (``2.3 s``), then ``4 min 10 s`` and ``1 h 03 min``.
   **A time left** is an estimate, so whole seconds only: ``12 s``, ``4 min 10 s``.
+  **How long ago** is coarse: ``just now``, ``3 min ago``, ``2 h ago``, ``5 days ago``.
 - **Rates** have one decimal under 100 and none above: ``12.3 tok/s``, ``1,234 tok/s``;
   bytes per second as a size: ``5.0 MB/s``.
 - **A reply's metrics** in one order: speed, first token, tokens, peak memory, load time,
@@ -84,6 +85,23 @@ def human_eta(seconds: float | None) -> str:
     if seconds is None or seconds < 0:
         return ""
     return _clock(int(round(seconds)))
+
+
+def human_ago(seconds: float | None) -> str:
+    """How long ago something was checked or seen: ``just now`` (under a minute),
+    ``3 min ago``, ``2 h ago``, ``5 days ago``; ``-`` when unknown. A time a little in the
+    future (another computer's clock) reads ``just now``."""
+    if seconds is None:
+        return "-"
+    whole = int(seconds)
+    if whole < 60:
+        return "just now"
+    if whole < 3600:
+        return f"{whole // 60} min ago"
+    if whole < 86400:
+        return f"{whole // 3600} h ago"
+    days = whole // 86400
+    return f"{days} day{'s' if days != 1 else ''} ago"
 
 
 def _rate(value: float) -> str:

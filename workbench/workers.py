@@ -28,7 +28,7 @@ from workbench.engine import rpc
 from workbench.errors import InvalidInputError
 from workbench.fit import PoolPlan, estimate_for_file, pool_split
 from workbench.split_choice import split_weights
-from workbench.units import human_duration, human_ms, human_rate, human_size
+from workbench.units import human_ago, human_duration, human_ms, human_rate, human_size
 
 #: A check that takes longer is "not answering" (a worker serves one main computer at a time:
 #: one in use answers nobody else until that computer lets go).
@@ -71,6 +71,22 @@ class WorkerCheck:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "bandwidth": self.bandwidth}
+
+    def age_s(self, now: float | None = None) -> float | None:
+        """Seconds since this check (None: never made, or its time unreadable)."""
+        if not self.checked_at:
+            return None
+        try:
+            made = time.mktime(time.strptime(self.checked_at, "%Y-%m-%dT%H:%M:%S"))
+        except (ValueError, OverflowError):
+            return None
+        return max(0.0, (time.time() if now is None else now) - made)
+
+    def shown(self, now: float | None = None) -> str:
+        """The check's line with when it was made: "worker ...: ready, ... (checked 3 min
+        ago)"; what a list shows before (or instead of) asking the worker again."""
+        age = self.age_s(now)
+        return f"{self.line} (checked {human_ago(age)})" if age is not None else self.line
 
     @classmethod
     def from_dict(cls, found: dict[str, Any]) -> WorkerCheck:

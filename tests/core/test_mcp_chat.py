@@ -118,3 +118,30 @@ def test_regenerate_and_edit_offer_the_tools_too(chat, db, workspace, engine) ->
     for (message_id,) in rows[1:]:
         assert convs.get_message(db, message_id).settings["tool_calls"][0]["tool"] == \
             "get_weather"
+
+
+def test_a_tool_allowed_always_runs_without_asking_until_taken_back(
+        chat, db, workspace) -> None:
+    """Allowed always (here through the core, as the window's bar or a terminal's [a] does):
+    the CLI chat runs it with no terminal and no --yes, says so, and after 'mcp approvals
+    rm' denies it again."""
+    from click.testing import CliRunner
+
+    from workbench.cli import cli
+    from workbench.engine.tool_parse import ToolCall
+    from workbench.mcp.toolbox import open_toolbox
+
+    with open_toolbox(db, ["weather"], lambda call: "always") as box:
+        box.run(ToolCall("get_weather", {"city": "Oslo"}))
+    done = chat("--mcp", "weather")
+    assert done.exit_code == 0, done.output
+    assert NO_TTY_LINE not in done.output
+    assert "allowed always (to be asked again: mcp approvals rm weather get_weather)" in \
+        done.output
+    first = _reply(db).settings["tool_calls"][0]
+    assert first["decision"] == "auto" and "sunny" in first["result"]
+    taken = CliRunner().invoke(cli, ["--data-dir", str(workspace.root), "mcp", "approvals",
+                                     "rm", "weather", "get_weather"])
+    assert taken.exit_code == 0, taken.output
+    again = chat("--mcp", "weather")
+    assert again.exit_code == 0 and NO_TTY_LINE in again.output

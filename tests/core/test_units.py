@@ -10,6 +10,7 @@ import pytest
 
 from workbench.units import (
     TOKENS_PER_S,
+    human_ago,
     human_duration,
     human_eta,
     human_ms,
@@ -53,6 +54,14 @@ def test_milliseconds_read_as_durations() -> None:
 ])
 def test_a_time_left_is_whole_seconds(seconds: float | None, text: str) -> None:
     assert human_eta(seconds) == text
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (None, "-"), (0, "just now"), (59.9, "just now"), (60, "1 min ago"), (3599, "59 min ago"),
+    (7300, "2 h ago"), (86400, "1 day ago"), (5 * 86400 + 10, "5 days ago"),
+])
+def test_how_long_ago_is_coarse(seconds: float | None, text: str) -> None:
+    assert human_ago(seconds) == text
 
 
 @pytest.mark.parametrize(("tps", "text"), [

@@ -33,6 +33,7 @@ from workbench.workers import (
     READY,
     REFUSED,
     SILENT,
+    WorkerCheck,
     add_worker,
     check_worker,
     list_workers,
@@ -194,6 +195,20 @@ def test_check_of_a_refused_connection_is_one_line() -> None:
     check = check_worker(f"127.0.0.1:{free_port()}", timeout=3)
     assert check.state in (REFUSED,) or not rpc.available()
     assert check.line.count("\n") == 0 and ("refused" in check.line or "RPC" in check.line)
+
+
+def test_a_recorded_check_says_when_it_was_made() -> None:
+    """What the Workers panel and ``workers list`` show before asking again."""
+    check = check_worker(f"127.0.0.1:{free_port()}", timeout=3)
+    assert check.checked_at is not None
+    made = time.mktime(time.strptime(check.checked_at, "%Y-%m-%dT%H:%M:%S"))
+    assert check.shown(made + 5).endswith(" (checked just now)")
+    assert check.shown(made + 185) == f"{check.line} (checked 3 min ago)"
+    assert check.shown(made - 30).endswith("(checked just now)")  # clock skew: not negative
+    never = WorkerCheck(check.address, SILENT, "worker x: not checked")
+    assert never.age_s() is None and never.shown() == never.line
+    odd = WorkerCheck(check.address, SILENT, "worker x", checked_at="yesterday")
+    assert odd.shown() == "worker x"
 
 
 @needs_rpc

@@ -196,9 +196,18 @@ def test_deny_runs_nothing_and_the_model_reads_why(qtbot, window, services, tmp_
     assert first["decision"] == "deny" and DENIED in first["result"]
 
 
-def test_always_for_this_tool_runs_its_later_calls_in_this_chat_without_asking(
-        qtbot, window, services, tmp_path, monkeypatch) -> None:
+def test_always_for_this_tool_is_kept_listed_under_tools_and_removed_there(
+        qtbot, window, services, tmp_path, monkeypatch, screenshot_dir) -> None:
+    """Always: later calls run without asking, in this chat and in another one (the answer
+    is kept in the database, so a restart keeps it too: tests/core/test_mcp_approvals.py);
+    the Tools section lists the tool under "Always allowed"; Remove there makes the next
+    call ask again."""
+    from workbench.mcp.approvals import list_approvals
+
     chat = window.chat
+    db = services.workspace.db
+    allowed = chat.tools_panel.approvals
+    assert not allowed.isVisible()  # nothing allowed always yet
     add_weather_by_dialog(qtbot, monkeypatch, window, tmp_path / "servers")
     must_call(window)
     asked: list[object] = []
@@ -207,16 +216,54 @@ def test_always_for_this_tool_runs_its_later_calls_in_this_chat_without_asking(
     click(qtbot, chat.approval_bar.always)
     wait_reply(qtbot, window)
     assert len(asked) == 1
+    assert [(a.server, a.tool) for a in list_approvals(db)] == [("weather", "get_weather")]
+    qtbot.waitUntil(lambda: allowed.pairs() == [("weather", "get_weather")], timeout=5_000)
+    assert allowed.isVisible() and allowed.list.item(0).text() == "get_weather · weather"
     chat.input.setPlainText("And in Rome?")
     click(qtbot, chat.send_button)
     wait_reply(qtbot, window)
     assert len(asked) == 1 and not chat.approval_bar.isVisible()  # not asked again
     _, stored = stored_reply(services)
-    assert stored.settings["tool_calls"][0]["decision"] == "always"
+    assert stored.settings["tool_calls"][0]["decision"] == "auto"  # allowed before
     assert chat.view.messages[-1].tool_calls.cards[0].state.text() == \
-        "allowed: always for this tool"
-    chat.new_chat()  # another chat asks again
-    assert chat.allowed_tools == set()
+        "allowed always (you allowed this tool before)"
+    chat.new_chat()  # another chat: still allowed (kept, not per chat)
+    chat.tools_panel.item("weather").setCheckState(0, Qt.CheckState.Checked)
+    must_call(window)
+    quick_sampling(window, 64)
+    chat.input.setPlainText(QUESTION)
+    click(qtbot, chat.send_button)
+    wait_reply(qtbot, window)
+    assert len(asked) == 1
+    assert chat.view.messages[-1].tool_calls.cards[0].state.text().startswith("allowed always")
+    app = QApplication.instance()
+    for look in ("light", "dark"):  # the side panel scrolled to its "Always allowed" list
+        theme.apply_theme(app, look)
+        for width, height in SIZES:
+            window.resize(width, height)
+            qtbot.wait(150)
+            chat.panel_box.ensureWidgetVisible(allowed)
+            qtbot.wait(50)
+            assert window.grab().save(str(
+                screenshot_dir / f"chat-tools-always-allowed-{look}-{width}x{height}.png"))
+            assert problems(window.chat) == [], (look, width)  # nothing cut
+    theme.apply_theme(app, "light")
+    window.resize(1280, 800)
+    # taken back with the real buttons: the next call asks again
+    assert not allowed.remove_button.isEnabled()  # nothing selected yet
+    rect = allowed.list.visualItemRect(allowed.list.item(0))
+    qtbot.mouseClick(allowed.list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert allowed.remove_button.isEnabled()
+    click(qtbot, allowed.remove_button)
+    qtbot.waitUntil(lambda: list_approvals(db) == [] and allowed.pairs() == [],
+                    timeout=5_000)
+    assert not allowed.isVisible()
+    chat.input.setPlainText("And in Oslo?")
+    click(qtbot, chat.send_button)
+    qtbot.waitUntil(lambda: chat.approval_bar.isVisible(), timeout=REPLY_TIMEOUT_MS)
+    assert len(asked) == 2
+    click(qtbot, chat.approval_bar.deny)
+    wait_reply(qtbot, window)
 
 
 def test_stop_while_a_call_waits_denies_it_and_ends_the_reply(
@@ -285,3 +332,23 @@ def test_a_bad_entry_in_the_add_dialog_is_one_line_and_keeps_what_was_typed(
     assert still_open and typed == "python server.py"
     assert error.startswith("MCP server name 'bad name!': 1 to 64 letters")
     assert panel.servers == [] and panel.add_dialog is None
+
+
+def test_the_bar_says_when_a_tool_allowed_always_changed(qtbot) -> None:
+    """A tool allowed always whose server now describes it differently is asked about again
+    (the core drops the approval: tests/core/test_mcp_approvals.py); the bar says why."""
+    from ui.views.chat.approval import ApprovalBar, Question
+    from workbench.mcp.toolbox import ToolCallShown
+
+    bar = ApprovalBar()
+    qtbot.addWidget(bar)
+    plain = Question(ToolCallShown("weather", "get_weather", {"city": "Paris"}))
+    changed = Question(ToolCallShown("weather", "get_weather", {"city": "Oslo"}, changed=True))
+    bar.ask(plain)
+    assert "changed since" not in bar.text.text()
+    click(qtbot, bar.allow_once)
+    bar.ask(changed)
+    assert "It changed since you allowed it always" in bar.text.text()
+    click(qtbot, bar.always)
+    assert plain.decision == "once" and changed.decision == "always"
+    assert not bar.isVisible()

@@ -104,6 +104,7 @@ def test_a_models_workers_setting(qtbot, services, screenshot_dir):
 def test_a_running_worker_shows_its_bandwidth(qtbot, main_window, tmp_path, screenshot_dir):
     """A real ``llm-workbench worker`` on loopback: the panel's line, checked in the
     background, gives its memory, round trip and the measured bandwidth."""
+    import json
     import os
     import subprocess
     import sys
@@ -149,6 +150,40 @@ def test_a_running_worker_shows_its_bandwidth(qtbot, main_window, tmp_path, scre
                 assert dialog.grab().save(str(
                     screenshot_dir / f"settings-workers-bandwidth-{look}-{width}x{height}.png"))
         theme.apply_theme(QApplication.instance(), "light")
+        dialog.reject()
+        # opened again (as after a restart: the check is read from the database), three
+        # minutes later: the last check shows at once with its age while a new one runs
+        db = main_window.services.workspace.db
+        (stored,) = db.execute("SELECT last_check FROM workers").fetchone()
+        found = json.loads(stored)
+        made = time.mktime(time.strptime(found["checked_at"], "%Y-%m-%dT%H:%M:%S"))
+        found["checked_at"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(made - 185))
+        db.execute("UPDATE workers SET last_check = ?", [json.dumps(found)])
+        dialog = main_window.open_settings()
+        qtbot.waitUntil(lambda: dialog.loaded)
+        dialog.show_group("Network and privacy")
+        panel = dialog.workers_panel
+        qtbot.waitUntil(lambda: panel.list.count() == 1
+                        and "bandwidth" in panel.list.item(0).text(), timeout=5000)
+        first = panel.list.item(0).text()
+        assert "(checked 3 min ago) · checking again…" in first, first
+        assert ": ready, 1 device, " in first and "checking..." not in first
+        area = dialog.pages.currentWidget()
+        area.ensureWidgetVisible(panel)
+        for look in ("light", "dark"):  # grabbed at once: the new check may come quickly
+            theme.apply_theme(QApplication.instance(), look)
+            assert dialog.grab().save(str(
+                screenshot_dir / f"settings-workers-last-check-{look}.png"))
+        theme.apply_theme(QApplication.instance(), "light")
+        # the background check replaces it; Check (the real button) does it again
+        qtbot.waitUntil(lambda: "(checked just now)" in panel.list.item(0).text()
+                        and "checking" not in panel.list.item(0).text(), timeout=30000)
+        worker.terminate()  # the worker went away: Check says so
+        worker.wait(10)
+        qtbot.mouseClick(panel.check_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: "connection refused" in panel.list.item(0).text()
+                        and panel.list.item(0).text().endswith("(checked just now)"),
+                        timeout=30000)
         dialog.reject()
     finally:
         worker.terminate()

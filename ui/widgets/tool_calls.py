@@ -22,7 +22,7 @@ from workbench.units import human_size
 DECISIONS = {
     "once": "allowed once",
     "always": "allowed: always for this tool",
-    "auto": "allowed: always for this tool",
+    "auto": "allowed always (you allowed this tool before)",
     "deny": "denied: nothing ran",
 }
 WAITING = "waiting for your approval"

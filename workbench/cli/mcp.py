@@ -1,5 +1,6 @@
-"""``mcp``: the MCP servers whose tools a chat may offer (``chat --mcp NAME``), and the
-approval prompt the CLI chat asks before each call."""
+"""``mcp``: the MCP servers whose tools a chat may offer (``chat --mcp NAME``), the tools
+allowed "always" (``mcp approvals``), and the approval prompt the CLI chat asks before each
+call."""
 
 from __future__ import annotations
 
@@ -115,6 +116,42 @@ def import_(workspace: Workspace, file: str, replace: bool) -> None:
     click.echo(f"{len(result.added)} added, {len(result.skipped)} skipped.", err=True)
 
 
+@mcp.group("approvals")
+def approvals() -> None:
+    """The tools allowed "always" (in a chat here or in the window): they run without asking
+    until removed, or until their server describes them differently."""
+
+
+@approvals.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON list.")
+@pass_workspace
+def approvals_list(workspace: Workspace, as_json: bool) -> None:
+    """Each tool allowed always: its server, its name and when."""
+    from workbench.mcp.approvals import list_approvals
+
+    found = list_approvals(workspace.db)
+    if as_json:
+        echo_json([a.to_dict() for a in found])
+        return
+    if not found:
+        click.echo("No tools allowed always: each call asks first.")
+    for approval in found:
+        click.echo(f"{approval.server}  {approval.tool}  allowed always since "
+                   f"{approval.approved_at.replace('T', ' ')}")
+
+
+@approvals.command("rm")
+@click.argument("server")
+@click.argument("tool")
+@pass_workspace
+def approvals_rm(workspace: Workspace, server: str, tool: str) -> None:
+    """Take back "always" for TOOL of SERVER: its next call asks again."""
+    from workbench.mcp.approvals import remove_approval
+
+    remove_approval(workspace.db, server, tool)
+    click.echo(f"{server} {tool}: no longer allowed always; its next call asks first.")
+
+
 # --- what the chat shows ------------------------------------------------------------------
 
 NO_TTY_LINE = ("denied: no terminal to ask for approval; add --yes to allow the tools of "
@@ -127,6 +164,9 @@ def approver(yes: bool) -> Approver:
     said: list[bool] = []
 
     def approve(call: ToolCallShown) -> Decision:
+        if call.changed:
+            click.echo("  it changed since you allowed it always (description or input "
+                       "schema): asking again", err=True)
         if yes:
             click.echo("  allowed (--yes)", err=True)
             return "once"
@@ -137,7 +177,8 @@ def approver(yes: bool) -> Approver:
             else:
                 click.echo("  denied", err=True)
             return "deny"
-        answer = click.prompt("  Allow? [o]nce, [a]lways for this tool, [d]eny",
+        answer = click.prompt("  Allow? [o]nce, [a]lways for this tool (kept: 'mcp "
+                              "approvals rm' takes it back), [d]eny",
                               type=click.Choice(["o", "a", "d"]), default="d",
                               show_choices=False, err=True)
         return {"o": "once", "a": "always"}.get(answer, "deny")  # type: ignore[return-value]
@@ -152,6 +193,9 @@ def show_call(call: ToolCallShown) -> None:
 def show_result(result: ToolResultShown) -> None:
     if result.decision == "deny":
         return
+    if result.decision == "auto":
+        click.echo(f"  allowed always (to be asked again: mcp approvals rm {result.server} "
+                   f"{result.tool})", err=True)
     lines = result.folded()
     more = len(result.text.splitlines()) - len(lines)
     size = human_size(result.size or len(result.text.encode("utf-8")))

@@ -148,8 +148,7 @@ def workers_list(workspace: Workspace, as_json: bool) -> None:
         if check is None:
             click.echo(f"{address}  (not checked yet: llm-workbench workers check)")
         else:
-            click.echo(f"{address}  checked {check.checked_at}: "
-                       f"{check.line.removeprefix(f'worker {address}: ')}")
+            click.echo(f"{address}  {check.shown().removeprefix(f'worker {address}: ')}")
 
 
 @workers.command("check")

@@ -25,6 +25,7 @@ from sqlite_utils import Database
 from workbench.addresses import is_loopback_url
 from workbench.errors import InvalidInputError, NotFoundError, OfflineError
 from workbench.library import now
+from workbench.mcp.approvals import forget_server
 from workbench.settings import is_offline
 from workbench.text_files import read_text_file
 from workbench.units import human_size
@@ -138,9 +139,11 @@ def add_server(db: Database, name: str, *, command: list[str] | None = None,
         assert url is not None
         server = McpServer(name, "http", [], {}, check_url(url, where), timeout, now())
         require_reachable(db, server)
-    if not replace and db.table("mcp_servers").count_where("name = ?", [name]):
-        raise InvalidInputError(f"{where}: already added ('mcp rm {name}' first, or choose "
-                                "another name)")
+    if db.table("mcp_servers").count_where("name = ?", [name]):
+        if not replace:
+            raise InvalidInputError(f"{where}: already added ('mcp rm {name}' first, or "
+                                    "choose another name)")
+        forget_server(db, name)  # another program may answer to the name now
     db.table("mcp_servers").insert({
         "name": name, "transport": server.transport, "command": json.dumps(server.command),
         "env": json.dumps(server.env), "url": server.url or None,
@@ -163,6 +166,7 @@ def get_server(db: Database, name: str) -> McpServer:
 def remove_server(db: Database, name: str) -> McpServer:
     server = get_server(db, name)
     db.table("mcp_servers").delete(name)
+    forget_server(db, name)  # its tools allowed "always" go with it
     return server
 
 

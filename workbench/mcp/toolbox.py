@@ -8,7 +8,9 @@ This is the core API every front end uses (the CLI now, the window's Tools panel
 - ``toolbox.tools`` is the OpenAI tool list (checked like any other, a tool whose schema
   is refused is left out with one line); ``toolbox.offered`` says which server owns which;
 - ``approve`` is called with a :class:`ToolCallShown` before each call and answers
-  ``"once"``, ``"always"`` (this tool, for the rest of this chat) or ``"deny"``;
+  ``"once"``, ``"always"`` (this tool from now on: kept in the database by
+  :mod:`.approvals`, bound to the tool's description and schema, so it holds after a restart
+  and a changed tool is asked about again) or ``"deny"``;
 - :meth:`McpToolbox.run` is the tool loop's ``run_tool``; :meth:`McpToolbox.drain` gives the
   events since the last drain: :class:`McpNotice`, :class:`ToolResultShown`.
 """
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from sqlite_utils import Database
@@ -25,6 +27,7 @@ from sqlite_utils import Database
 from workbench.engine.tool_parse import ToolCall
 from workbench.engine.tools import MAX_DESCRIPTION, MAX_RESULT_CHARS, check_tools
 from workbench.errors import McpError, WorkbenchError
+from workbench.mcp.approvals import allow_always, approval_state, tool_hash
 from workbench.mcp.servers import get_server, require_reachable
 
 if TYPE_CHECKING:  # the SDK is imported when a chat opens servers, not by every command
@@ -54,6 +57,9 @@ class ToolCallShown:
     tool: str
     arguments: dict[str, Any]
     call_id: str = ""
+    #: Allowed "always" before, but the tool's description or schema changed since: the
+    #: approval was dropped and this call is asked about again.
+    changed: bool = False
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,7 @@ class ToolResultShown:
     server: str
     tool: str
     arguments: dict[str, Any]
-    decision: str  # once, always, deny, auto (allowed before, "always")
+    decision: str  # once, always, deny, auto (allowed "always" before)
     text: str  # what the model read (bounded)
     size: int  # bytes of the whole result as the server sent it
     is_error: bool = False
@@ -89,7 +95,11 @@ class McpToolbox:
     tools: str | None = None  # OpenAI's tool list as canonical JSON (None: no tools)
     #: The name the model calls: (server, the server's own tool name).
     offered: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: Where "always" answers are kept (None: only for this toolbox, in ``always``).
+    db: Database | None = None
     always: set[str] = field(default_factory=set)
+    #: The name the model calls: the hash of the tool as its server described it.
+    hashes: dict[str, str] = field(default_factory=dict)
     results: list[ToolResultShown] = field(default_factory=list)
     #: Every notice of this chat turn, kept with the reply (``settings.tool_notices``) so a
     #: reopened chat shows them too.
@@ -112,9 +122,7 @@ class McpToolbox:
     def run(self, call: ToolCall) -> str:
         """Ask, call, and give the model the result (or why there is none)."""
         shown = self.shown(call)
-        decision: str = "auto" if call.name in self.always else self.approve(shown)
-        if decision == "always":
-            self.always.add(call.name)
+        decision = self.decide(call.name, shown)
         size, is_error = 0, False
         if decision == "deny":
             text, is_error = f"error: {DENIED}", True
@@ -131,6 +139,29 @@ class McpToolbox:
         self.results.append(result)
         self._events.append(result)
         return text
+
+    def decide(self, name: str, shown: ToolCallShown) -> str:
+        """"auto" for a tool allowed always (as it is now), else the user's answer; an
+        "always" answer is kept."""
+        hashed = self.hashes.get(name)
+        if self.db is not None and hashed is not None:
+            state = approval_state(self.db, shown.server, shown.tool, hashed)
+            if state == "allowed":
+                return "auto"
+            if state == "changed":
+                self.notice(f"MCP server '{shown.server}': tool '{shown.tool}' changed since "
+                            "you allowed it always (its description or input schema "
+                            "differs); asked again")
+                shown = replace(shown, changed=True)
+        elif name in self.always:
+            return "auto"
+        decision = self.approve(shown)
+        if decision == "always":
+            if self.db is not None and hashed is not None:
+                allow_always(self.db, shown.server, shown.tool, hashed)
+            else:
+                self.always.add(name)
+        return decision
 
     def records(self) -> list[dict[str, Any]]:
         """The calls and results so far, as the reply's record in History keeps them."""
@@ -155,7 +186,7 @@ def open_toolbox(db: Database, names: Sequence[str], approve: Approver) -> McpTo
         require_reachable(db, server)
     from workbench.mcp.connection import McpConnection
 
-    box = McpToolbox([], approve)
+    box = McpToolbox([], approve, db=db)
     listed: list[McpTool] = []
     for server in servers:
         connection = McpConnection(server, box.notice)
@@ -188,6 +219,7 @@ def _offer(box: McpToolbox, listed: list[McpTool]) -> str | None:
             continue
         accepted.append(entry)
         box.offered[name] = (tool.server, tool.name)
+        box.hashes[name] = tool_hash(tool.name, tool.description, tool.input_schema)
     return check_tools(accepted) if accepted else None
 
 

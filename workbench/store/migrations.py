@@ -665,3 +665,13 @@ def m027_worker_bandwidth(db: Database) -> None:
     """Workers (issue 24): each worker's last check (JSON: state, memory, round trip and the
     measured bandwidth), kept so ``workers list`` shows it without asking the worker again."""
     db.table("workers").add_column("last_check", str)
+
+
+@migrations(name="m028_tool_approvals")
+def m028_tool_approvals(db: Database) -> None:
+    """MCP tools the user allowed "always", kept across restarts (the window and the CLI),
+    per (server, tool), with the sha256 of the tool's name, description and input schema
+    when allowed: a tool that changes since is asked about again."""
+    db.execute("CREATE TABLE tool_approvals (server TEXT NOT NULL, tool TEXT NOT NULL, "
+               "tool_hash TEXT NOT NULL, approved_at TEXT NOT NULL, "
+               "PRIMARY KEY (server, tool))")

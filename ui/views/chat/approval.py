@@ -55,20 +55,16 @@ class ApprovalBridge(QObject):
         """No more questions: every waiting worker (and every later one) gets "deny"."""
         self._closed.set()
 
-    def approver(self, given_up: Callable[[], bool],
-                 allowed: set[tuple[str, str]] | None = None) -> Approver:
-        """``given_up`` (read on the worker) says the reply was stopped; ``allowed`` holds
-        the (server, tool) pairs the user allowed "always" in this chat: they run without
-        asking, and an "always" answer adds its pair."""
+    def approver(self, given_up: Callable[[], bool]) -> Approver:
+        """``given_up`` (read on the worker) says the reply was stopped. Tools allowed
+        "always" never get here: the core's toolbox keeps that answer in the database
+        (:mod:`workbench.mcp.approvals`) and runs them without asking."""
         closed = self._closed
         asked = self.asked
-        allowed = allowed if allowed is not None else set()
 
         def approve(call: ToolCallShown) -> Decision:  # on the engine worker
             if closed.is_set() or given_up():
                 return "deny"
-            if (call.server, call.tool) in allowed:
-                return "always"
             question = Question(call)
             try:
                 asked.emit(question)
@@ -77,8 +73,6 @@ class ApprovalBridge(QObject):
             while not question.answered.wait(POLL_S):
                 if closed.is_set() or given_up():
                     question.answer("deny")
-            if question.decision == "always":
-                allowed.add((call.server, call.tool))
             return question.decision
 
         return approve
@@ -110,8 +104,8 @@ class ApprovalBar(QFrame):
         self.allow_once.setObjectName("Primary")
         self.allow_once.setToolTip("Run this call now; ask again next time")
         self.always = QPushButton("Always for this tool", self)
-        self.always.setToolTip("Run it, and this tool's later calls in this chat, without "
-                               "asking")
+        self.always.setToolTip("Run it, and this tool's later calls in every chat, without "
+                               "asking (kept after a restart; Tools lists it, with Remove)")
         self.deny = QPushButton("Deny", self)
         self.deny.setToolTip("Run nothing; the model reads that you did not allow it")
         row.addWidget(hint, 1)
@@ -158,6 +152,10 @@ class ApprovalBar(QFrame):
         waiting = f" ({len(self.queue) - 1} more waiting)" if len(self.queue) > 1 else ""
         self.text.setText(f"The model wants to run <b>{escape(call.tool)}</b> from MCP "
                           f"server <b>{escape(call.server)}</b>{waiting}")
+        if call.changed:
+            self.text.setText(self.text.text() + "<br>It changed since you allowed it "
+                              "always (its description or input schema differs), so "
+                              "Workbench asks again.")
         self.arguments.setText(arguments_line(call.arguments, 600))
         self.show()
         self.allow_once.setFocus()

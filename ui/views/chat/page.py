@@ -413,7 +413,6 @@ class ChatPage(TurnsPart, QWidget):
             self._show_first_run()
         self.panel.system_prompt.clear()
         self.tools_panel.set_conversation(None)
-        self.allowed_tools = set()
         self.docs_panel.set_conversation(None, [])
         self._update_buttons()
         self.input.setFocus()
@@ -421,8 +420,6 @@ class ChatPage(TurnsPart, QWidget):
     def open_conversation(self, conversation_id: int, message_id: int | None = None) -> None:
         """Show a conversation (with ``message_id``: the branch through that message)."""
         self._detach_stream()
-        if conversation_id != self.conversation_id:
-            self.allowed_tools = set()
         self.conversation_id = conversation_id
         self.banner.hide()
         self.services.ops.run(

@@ -6,6 +6,7 @@ server is added here (a program to run, or an address), imported from an ``mcpSe
 JSON file (Claude Desktop, LM Studio, Cursor), or removed. Its tools are listed on the "mcp"
 worker, never on the GUI thread, when the user opens it or switches it on (starting a server
 only when asked: nothing runs at the window's start); a server that fails shows its one line.
+Under them, the tools allowed "always" (:class:`ui.views.chat.tool_approvals.ApprovalsList`).
 The servers switched on are remembered per conversation
 (:mod:`workbench.mcp.per_chat`); a new chat's choice is saved once its first message made
 the conversation. The page reads :meth:`ToolsPanel.chosen` and :meth:`tool_choice` for each
@@ -36,6 +37,7 @@ from PySide6.QtWidgets import (
 )
 from sqlite_utils import Database
 
+from ui.views.chat.tool_approvals import ApprovalsList
 from ui.widgets.plain_label import Label
 from workbench.errors import InvalidInputError
 from workbench.mcp.per_chat import ServerTools, chat_servers, server_tools, set_chat_servers
@@ -195,6 +197,9 @@ class ToolsPanel(QFrame):
         layout.addLayout(buttons)
         layout.addLayout(choice_row)
         layout.addWidget(self.hint)
+        #: The tools allowed "always", with Remove.
+        self.approvals = ApprovalsList(services, self)
+        layout.addWidget(self.approvals)
         self.tree.itemChanged.connect(self._item_changed)
         self.tree.itemExpanded.connect(self._item_expanded)
         self.tree.currentItemChanged.connect(lambda *_: self._update_buttons())
@@ -451,7 +456,8 @@ class ToolsPanel(QFrame):
         if answer != QMessageBox.StandardButton.Yes:
             return
         self.services.ops.run("db", remove_server, name, name="remove an MCP server",
-                              initiator=self, success=lambda _s: self.refresh())
+                              initiator=self, success=lambda _s: (
+                                  self.refresh(), self.approvals.refresh()))
 
     def _update_buttons(self) -> None:
         """Remove and Calls show once there is a server to remove or call."""
@@ -465,6 +471,7 @@ class ToolsPanel(QFrame):
                               "the model may call.")
         elif self._chosen:
             self.hint.setText("The model may call the checked servers' tools; each call "
-                              "waits for your approval.")
+                              "waits for your approval, unless you allowed its tool "
+                              "always.")
         else:
             self.hint.setText("Check a server to offer its tools in this chat.")

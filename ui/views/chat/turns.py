@@ -81,8 +81,6 @@ class TurnsPart:
         self.approval_bar = ApprovalBar(parent)
         self.approvals = ApprovalBridge(self)
         self.approvals.asked.connect(self._approval_asked)
-        #: (server, tool) pairs allowed "always" in the chat on show (this session).
-        self.allowed_tools: set[tuple[str, str]] = set()
 
     def _suggestion(self, text: str) -> None:
         self.input.setPlainText(text)
@@ -161,8 +159,7 @@ class TurnsPart:
         if request.mcp:  # read on the worker: a stopped reply denies what still waits
             request.approve = self.approvals.approver(
                 lambda: stream.stop_asked or (stream.runner is not None
-                                              and stream.runner.stopped),
-                self.allowed_tools)
+                                              and stream.runner.stopped))
 
         def runner(db: Database) -> ChatRunner:  # on the engine worker, on its connection
             made = ChatRunner(db, services.engine, request)
@@ -254,6 +251,8 @@ class TurnsPart:
             if stream.widget is not None:
                 stream.widget.tool_calls.set_result(event.record(), event.call_id)
                 stream.widget.set_status("Thinking…")
+            if event.decision == "always":  # kept by the core: the Tools panel lists it
+                self.tools_panel.approvals.refresh()
         elif isinstance(event, McpNotice):
             if stream.widget is not None:
                 stream.widget.tool_calls.add_notice(event.line)
