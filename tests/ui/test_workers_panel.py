@@ -31,17 +31,7 @@ def test_workers_in_settings(qtbot, main_window, screenshot_dir):
     # checked in the background: nothing listens there, so one line says so
     qtbot.waitUntil(lambda: panel.list.count() == 1 and "refused" in panel.list.item(0).text()
                     or "RPC" in panel.list.item(0).text(), timeout=20000)
-    area = dialog.pages.currentWidget()
-    for look in ("light", "dark"):
-        theme.apply_theme(QApplication.instance(), look)
-        for width, height in ((1280, 800), (1920, 1080)):
-            main_window.resize(width, height)
-            qtbot.wait(50)
-            area.ensureWidgetVisible(panel)
-            qtbot.wait(50)
-            assert dialog.grab().save(str(screenshot_dir /
-                                          f"settings-workers-{look}-{width}x{height}.png"))
-    theme.apply_theme(QApplication.instance(), "light")
+    _shoot(qtbot, main_window, dialog, panel, screenshot_dir, "settings-workers")
     panel.address.setText(address.replace("127.0.0.1", "localhost"))
     qtbot.mouseClick(panel.add_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: panel.note.isVisible())
@@ -139,17 +129,7 @@ def test_a_running_worker_shows_its_bandwidth(qtbot, main_window, tmp_path, scre
                         and "bandwidth" in panel.list.item(0).text(), timeout=30000)
         line = panel.list.item(0).text()
         assert ": ready, 1 device, " in line and " up, " in line and " down" in line, line
-        area = dialog.pages.currentWidget()
-        for look in ("light", "dark"):
-            theme.apply_theme(QApplication.instance(), look)
-            for width, height in ((1280, 800), (1920, 1080)):
-                main_window.resize(width, height)
-                qtbot.wait(50)
-                area.ensureWidgetVisible(panel)
-                qtbot.wait(50)
-                assert dialog.grab().save(str(
-                    screenshot_dir / f"settings-workers-bandwidth-{look}-{width}x{height}.png"))
-        theme.apply_theme(QApplication.instance(), "light")
+        _shoot(qtbot, main_window, dialog, panel, screenshot_dir, "settings-workers-bandwidth")
         dialog.reject()
         # opened again (as after a restart: the check is read from the database), three
         # minutes later: the last check shows at once with its age while a new one runs
@@ -188,3 +168,17 @@ def test_a_running_worker_shows_its_bandwidth(qtbot, main_window, tmp_path, scre
     finally:
         worker.terminate()
         worker.wait(10)
+
+
+def _shoot(qtbot, main_window, dialog, panel, screenshot_dir, stem: str) -> None:
+    """The Settings dialog scrolled to the Workers panel, light and dark, at both sizes."""
+    area = dialog.pages.currentWidget()
+    for look in ("light", "dark"):
+        theme.apply_theme(QApplication.instance(), look)
+        for width, height in ((1280, 800), (1920, 1080)):
+            main_window.resize(width, height)
+            qtbot.wait(50)
+            area.ensureWidgetVisible(panel)
+            qtbot.wait(50)
+            assert dialog.grab().save(str(screenshot_dir / f"{stem}-{look}-{width}x{height}.png"))
+    theme.apply_theme(QApplication.instance(), "light")
