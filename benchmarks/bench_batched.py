@@ -81,13 +81,17 @@ def batched_bench_tg(tool: str, model: Path, width: int, threads: int, prompt: i
                *same_work_flags("llama-batched-bench"), "-kvu" if unified else "-no-kvu",
                "-npp", str(prompt), "-ntg", str(tokens), "-npl", str(width),
                "--output-format", "jsonl"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    for line in (done.stdout + "\n" + done.stderr).splitlines():
-        if line.startswith("{") and '"speed_tg"' in line:
-            return float(json.loads(line)["speed_tg"])
-    tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+    for _ in range(2):  # once more if a run gives no result line
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        for line in (done.stdout + "\n" + done.stderr).splitlines():
+            if line.startswith("{") and '"speed_tg"' in line:
+                return float(json.loads(line)["speed_tg"])
+        print(f"llama-batched-bench gave no result line (exit {done.returncode}): "
+              f"{' '.join(command)}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}",
+              file=sys.stderr, flush=True)
+    tail = (done.stdout + done.stderr).strip().splitlines()[-4:]
     raise SystemExit(f"llama-batched-bench gave no result (exit {done.returncode}): "
-                     + " | ".join(tail))
+                     f"{' '.join(command)}\n" + "\n".join(tail))
 
 
 def main() -> None:
