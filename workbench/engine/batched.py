@@ -159,9 +159,15 @@ def greedy_token(logits: np.ndarray, window: list[int], penalty: float | None) -
     by it when positive (``llama_sampler_penalties_apply``, in float32; frequency and presence
     penalties are 0, as :func:`~workbench.engine.generate.build_sampler` sets them), then the
     first highest logit wins (``llama_sampler_greedy_apply``, as ``np.argmax``)."""
+    best = int(np.argmax(logits))
     if penalty is None or not window:
-        return int(np.argmax(logits))
-    ids = np.fromiter(set(window), dtype=np.intp)
+        return best
+    seen = set(window)
+    if penalty > 1 and best not in seen:
+        # a penalty above 1 only lowers logits (or leaves a 0): the first highest one stays
+        # first highest when it is not penalized, and no copy of the row is needed
+        return best
+    ids = np.fromiter(seen, dtype=np.intp)
     row = logits.copy()
     values = row[ids]
     factor = np.float32(penalty)
