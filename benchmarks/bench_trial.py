@@ -13,10 +13,11 @@ Target: at most 1.05. Loads are counted: a trial must not load a model twice in 
 2-contender trial run one cell at a time (``batch=1``, today's sequential run) against the same
 trial batched at widths 2, 4 and 8, interleaved round by round, medians reported (target:
 >= 1.4x at the best width). And the generation throughput of Workbench's batch at each width
-against llama.cpp's own batched decoding at the same width: a ``llama_decode`` loop over a
-multi-sequence batch with greedy samplers, in this process, on llama-cpp-python's low-level
-bindings and no Workbench code (``llama-batched-bench`` is not built here; its S_TG figure is
-the same measurement). Target: >= 0.9.
+against llama.cpp's own at the same width: ``llama-batched-bench``'s S_TG when
+``llama_tools.py`` has built it (the comparison of ``bench_batched.py``: same flags, KV layout
+and prompt length), else a ``llama_decode`` loop over a multi-sequence batch with greedy
+samplers in this process, on llama-cpp-python's low-level bindings (the line says which).
+Target: >= 0.9.
 
     .venv/bin/python benchmarks/bench_trial.py [--rounds 2] [--max-tokens 24] [--threads 1]
     .venv/bin/python benchmarks/bench_trial.py --batched [--rounds 3] [--threads 2]
@@ -32,6 +33,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import workbench.engine.engine as engine_module  # noqa: E402
 from workbench.engine import Engine  # noqa: E402
@@ -211,16 +213,31 @@ def batched_main(args: argparse.Namespace) -> None:
             print(f"  {name:<11} {statistics.median(values):7.1f} s   {speedup:.2f}x")
         print(f"best batched speed-up {best:.2f}x ({'meets' if best >= 1.4 else 'UNDER'} "
               "the 1.4x target)")
+        import bench_batched
+        import llama_tools
+
+        tool = llama_tools.tool("llama-batched-bench")
         print("\ngeneration throughput at each width (tokens/s, medians), Workbench against "
-              "llama.cpp's own batched decode loop in this process:")
+              + ("llama-batched-bench" if tool else
+                 "llama.cpp's own batched decode loop in this process (llama-batched-bench is "
+                 "not built: benchmarks/llama_tools.py)") + ":")
+        engine = Engine()
         for width in widths:
             ours, theirs = [], []
             for _ in range(args.rounds):
-                ours.append(workbench_tg(model_file, width, args.threads, args.gen_tokens))
-                theirs.append(llama_tg(model_file, width, args.threads, args.gen_tokens))
+                if tool:
+                    rate, prompt, _ = bench_batched.workbench_tg(engine, model_file, width,
+                                                                 args.threads, args.gen_tokens)
+                    ours.append(rate)
+                    theirs.append(bench_batched.batched_bench_tg(
+                        tool, model_file, width, args.threads, prompt, args.gen_tokens))
+                else:
+                    ours.append(workbench_tg(model_file, width, args.threads, args.gen_tokens))
+                    theirs.append(llama_tg(model_file, width, args.threads, args.gen_tokens))
             a, b = statistics.median(ours), statistics.median(theirs)
             print(f"  width {width}: Workbench {a:6.1f}, llama.cpp {b:6.1f}, ratio {a / b:.2f}",
                   flush=True)
+        engine.unload()
 
 
 def main() -> None:

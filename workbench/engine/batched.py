@@ -27,6 +27,15 @@ a CPU's repacked weights) could still differ; so each reply is also recorded wit
 it ran in (``batch_width``, ``batch_position`` in its settings), and the same layout reruns
 it exactly.
 
+Per-step work. Beside one ``llama_decode`` a step, everything a step does for each sequence is
+small but repeated ``width`` times: llama.cpp's sampler chain copies the whole vocabulary's
+logits and its repeat penalty looks up every one of them in a hash map (0.3-0.8 ms a sequence
+for SmolLM2's 49,152 tokens, 3-4% of a step at width 8). A greedy cell without a grammar (a
+trial's usual temperature 0) is therefore sampled here from the logits row itself
+(:func:`greedy_token`): the same penalty on the same float32 values, the same first-highest
+token, so the same reply as the chain's; other cells use their chain. Token pieces are
+converted once per token id.
+
 Memory. Each sequence needs KV cache for its prompt and its longest reply; the width is cut to
 what half the free memory holds (:func:`fit_width`), and a cut says so.
 """
@@ -44,9 +53,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import llama_cpp
+import numpy as np
 import psutil
 
-from workbench.engine.generate import StopText, build_sampler, grammar_text
+from workbench.engine.generate import PENALTY_LAST_N, StopText, build_sampler, grammar_text
 from workbench.engine.loaded import LoadedModel
 from workbench.engine.settings import ReplyStats, SamplingSettings
 from workbench.engine.stopflag import AbortWatch
@@ -134,6 +144,35 @@ class _Sequence:
     stats: ReplyStats = field(default_factory=ReplyStats)
     decoder: Any = None
     stopper: StopText | None = None
+    #: Greedy with no grammar: sampled by :func:`greedy_token` (its repeat penalty; None when
+    #: there is none), else by its chain.
+    greedy: bool = False
+    penalty: float | None = None
+    #: The tokens sampled so far (the repeat penalty's window is the last PENALTY_LAST_N).
+    sampled: list[int] = field(default_factory=list)
+
+
+def greedy_token(logits: np.ndarray, window: list[int], penalty: float | None) -> int:
+    """The token llama.cpp's chain of a repeat penalty and the greedy sampler picks from one
+    sequence's ``logits`` row (float32, the whole vocabulary): each token in ``window`` (the
+    last sampled tokens) has its logit multiplied by ``penalty`` when not positive and divided
+    by it when positive (``llama_sampler_penalties_apply``, in float32; frequency and presence
+    penalties are 0, as :func:`~workbench.engine.generate.build_sampler` sets them), then the
+    first highest logit wins (``llama_sampler_greedy_apply``, as ``np.argmax``)."""
+    best = int(np.argmax(logits))
+    if penalty is None or not window:
+        return best
+    seen = set(window)
+    if penalty > 1 and best not in seen:
+        # a penalty above 1 only lowers logits (or leaves a 0): the first highest one stays
+        # first highest when it is not penalized, and no copy of the row is needed
+        return best
+    ids = np.fromiter(seen, dtype=np.intp)
+    row = logits.copy()
+    values = row[ids]
+    factor = np.float32(penalty)
+    row[ids] = np.where(values <= 0, values * factor, values / factor)
+    return int(np.argmax(row))
 
 
 class BatchContext:
@@ -190,6 +229,10 @@ class BatchRun:
         self.stop_flag = stop_flag
         self.message = ""
         self.prepared: list[Any] = [self._prepare(i, c) for i, c in enumerate(cells)]
+        vocab = loaded.llama._model.vocab
+        self.n_vocab = int(llama_cpp.llama_vocab_n_tokens(vocab))
+        #: Each token's text and whether it ends a turn, looked up once per token id.
+        self.pieces: dict[int, bytes | None] = {}
         need = max((len(p.tokens) + p.limit for p in self.prepared if isinstance(p, _Sequence)),
                    default=1)
         self.per_sequence = min(need, loaded.llama.n_ctx())
@@ -255,8 +298,13 @@ class BatchRun:
                 seq.slot = slot
                 seq.stats.settings.update(batch_width=self.width, batch_position=slot)
                 grammar = grammar_text(_grammar(self.cells[seq.index].sampling.json_schema))
-                seq.chain = build_sampler(llama, self.cells[seq.index].sampling, seq.seed,
-                                          grammar)
+                sampling = self.cells[seq.index].sampling
+                seq.chain = build_sampler(llama, sampling, seq.seed, grammar)
+                seq.greedy = sampling.temperature <= 0 and grammar is None
+                # llama.cpp's penalty sampler is off at 1.0 (frequency and presence are 0)
+                seq.penalty = (None if sampling.repeat_penalty == 1.0 or not PENALTY_LAST_N
+                               else sampling.repeat_penalty)
+                seq.sampled = []
                 seq.decoder = codecs.getincrementaldecoder("utf-8")("ignore")
                 seq.stopper = StopText(seq.stops)
                 running.append(seq)
@@ -329,15 +377,35 @@ class BatchRun:
             seq.next_token = self._sample(context, seq)
 
     def _sample(self, context: BatchContext, seq: _Sequence) -> int:
-        token = int(llama_cpp.llama_sampler_sample(seq.chain, context.ctx, seq.logits_at))
+        if seq.greedy:
+            row = llama_cpp.llama_get_logits_ith(context.ctx, seq.logits_at)
+            logits = np.ctypeslib.as_array(row, shape=(self.n_vocab,))
+            token = greedy_token(logits, seq.sampled[-PENALTY_LAST_N:], seq.penalty)
+            seq.sampled.append(token)
+        else:
+            token = int(llama_cpp.llama_sampler_sample(seq.chain, context.ctx, seq.logits_at))
         seq.times.append(time.perf_counter())
         return token
 
+    def _piece(self, token: int) -> bytes | None:
+        """The token's bytes, or None for an end-of-generation token (cached per id)."""
+        vocab = self.loaded.llama._model.vocab
+        piece: bytes | None = None
+        if not llama_cpp.llama_vocab_is_eog(vocab, token):
+            size = 64
+            buffer = ctypes.create_string_buffer(size)
+            n = llama_cpp.llama_token_to_piece(vocab, token, buffer, size, 0, False)
+            if n < 0:
+                size = -n
+                buffer = ctypes.create_string_buffer(size)
+                n = llama_cpp.llama_token_to_piece(vocab, token, buffer, size, 0, False)
+            piece = buffer.raw[:n]
+        self.pieces[token] = piece
+        return piece
+
     def _generate(self, context: BatchContext, running: list[_Sequence], started: float
                   ) -> Iterator[CellResult]:
-        vocab = self.loaded.llama._model.vocab
-        size = 64
-        buffer = ctypes.create_string_buffer(size)
+        pieces = self.pieces
         while running:
             if self.stop_flag.is_set():
                 return
@@ -346,19 +414,14 @@ class BatchRun:
             for seq in running:
                 token = seq.next_token
                 done = False
-                if llama_cpp.llama_vocab_is_eog(vocab, token):
+                piece = pieces[token] if token in pieces else self._piece(token)
+                if piece is None:
                     seq.times.pop()
                     seq.finish, done = "stop", True
                 else:
-                    n = llama_cpp.llama_token_to_piece(vocab, token, buffer, size, 0, False)
-                    if n < 0:
-                        size = -n
-                        buffer = ctypes.create_string_buffer(size)
-                        n = llama_cpp.llama_token_to_piece(vocab, token, buffer, size, 0,
-                                                           False)
                     assert seq.stopper is not None
-                    piece, hit = seq.stopper.feed(seq.decoder.decode(buffer.raw[:n]))
-                    seq.text += piece
+                    text, hit = seq.stopper.feed(seq.decoder.decode(piece))
+                    seq.text += text
                     if hit:
                         seq.times.pop()
                         seq.finish, done = "stop", True
