@@ -120,52 +120,6 @@ def test_batched_logits_differ_from_single_sequence_ones_by_little(model_path) -
         loaded.close()
 
 
-@pytest.mark.parametrize("penalty", [1.1, 1.6, 0.7, 1.0])
-def test_the_one_pass_greedy_sampler_picks_what_llama_cpps_chain_picks(model_path,
-                                                                       penalty) -> None:
-    """A batch samples its greedy cells from the logits row (greedy_token) instead of through
-    llama.cpp's sampler chain: at every step of a repetitive reply both pick the same token,
-    with penalties above 1 that change some picks (so the penalty is tested) and below 1."""
-    import llama_cpp
-    import numpy as np
-
-    from workbench.engine.batched import greedy_token
-    from workbench.engine.generate import PENALTY_LAST_N, build_sampler
-    from workbench.engine.loaded import load_model
-
-    loaded = load_model(model_path, LOAD)
-    llama = loaded.llama
-    chain = build_sampler(llama, SamplingSettings(temperature=0.0, repeat_penalty=penalty),
-                          0, None)
-    try:
-        ctx = llama.ctx
-        llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(ctx), True)
-        tokens = llama.tokenize(b"cat cat cat dog cat dog cat cat dog dog cat", add_bos=True)
-        batch = llama_cpp.llama_batch_get_one((llama_cpp.llama_token * len(tokens))(*tokens),
-                                              len(tokens))
-        assert llama_cpp.llama_decode(ctx, batch) == 0
-        pos, sampled, turned = len(tokens), [], 0
-        for _ in range(80):  # past the 64-token window
-            row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, -1),
-                                        shape=(llama.n_vocab(),)).copy()
-            window = sampled[-PENALTY_LAST_N:]
-            ours = greedy_token(row, window, None if penalty == 1.0 else penalty)
-            theirs = int(llama_cpp.llama_sampler_sample(chain, ctx, -1))
-            assert ours == theirs, f"step {len(sampled)}"
-            turned += ours != int(np.argmax(row))
-            sampled.append(ours)
-            one = (llama_cpp.llama_token * 1)(ours)
-            assert llama_cpp.llama_decode(ctx, llama_cpp.llama_batch_get_one(one, 1)) == 0
-            pos += 1
-        if penalty > 1.0:  # the penalty changed some picks: it is tested, not bypassed
-            assert turned > 0
-        elif penalty == 1.0:
-            assert turned == 0
-    finally:
-        llama_cpp.llama_sampler_free(chain)
-        loaded.close()
-
-
 def test_a_width_that_does_not_fit_shrinks_and_says_so(engine, model_path) -> None:
     assert fit_width(8, 100, 1000) == (8, "")
     width, message = fit_width(8, 300, 1000)

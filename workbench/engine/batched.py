@@ -28,13 +28,13 @@ it ran in (``batch_width``, ``batch_position`` in its settings), and the same la
 it exactly.
 
 Per-step work. Beside one ``llama_decode`` a step, everything a step does for each sequence is
-small but repeated ``width`` times: llama.cpp's sampler chain copies the whole vocabulary's
-logits and its repeat penalty looks up every one of them in a hash map (0.3-0.8 ms a sequence
-for SmolLM2's 49,152 tokens, 3-4% of a step at width 8). A greedy cell without a grammar (a
-trial's usual temperature 0) is therefore sampled here from the logits row itself
-(:func:`greedy_token`): the same penalty on the same float32 values, the same first-highest
-token, so the same reply as the chain's; other cells use their chain. Token pieces are
-converted once per token id.
+repeated ``width`` times, so it is kept small: each sequence samples with its own llama.cpp
+chain (the one plain replies use: one way to sample), and token pieces are converted once per
+token id. llama.cpp's chain copies the vocabulary's logits and its repeat penalty looks up each
+one (0.3-0.8 ms a sequence for SmolLM2's 49,152 tokens, 3-4% of a step at width 8); sampling
+greedy cells from the logits row in numpy won those back, but it was a second sampler beside
+llama.cpp's that every change to the chain would have to follow, and the batch is at 0.95 of
+``llama-batched-bench`` without it (``benchmarks/bench_batched.py``).
 
 Memory. Each sequence needs KV cache for its prompt and its longest reply; the width is cut to
 what half the free memory holds (:func:`fit_width`), and a cut says so.
@@ -53,10 +53,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import llama_cpp
-import numpy as np
 import psutil
 
-from workbench.engine.generate import PENALTY_LAST_N, StopText, build_sampler, grammar_text
+from workbench.engine.generate import StopText, build_sampler, grammar_text
 from workbench.engine.loaded import LoadedModel
 from workbench.engine.settings import ReplyStats, SamplingSettings
 from workbench.engine.stopflag import AbortWatch
@@ -144,35 +143,6 @@ class _Sequence:
     stats: ReplyStats = field(default_factory=ReplyStats)
     decoder: Any = None
     stopper: StopText | None = None
-    #: Greedy with no grammar: sampled by :func:`greedy_token` (its repeat penalty; None when
-    #: there is none), else by its chain.
-    greedy: bool = False
-    penalty: float | None = None
-    #: The tokens sampled so far (the repeat penalty's window is the last PENALTY_LAST_N).
-    sampled: list[int] = field(default_factory=list)
-
-
-def greedy_token(logits: np.ndarray, window: list[int], penalty: float | None) -> int:
-    """The token llama.cpp's chain of a repeat penalty and the greedy sampler picks from one
-    sequence's ``logits`` row (float32, the whole vocabulary): each token in ``window`` (the
-    last sampled tokens) has its logit multiplied by ``penalty`` when not positive and divided
-    by it when positive (``llama_sampler_penalties_apply``, in float32; frequency and presence
-    penalties are 0, as :func:`~workbench.engine.generate.build_sampler` sets them), then the
-    first highest logit wins (``llama_sampler_greedy_apply``, as ``np.argmax``)."""
-    best = int(np.argmax(logits))
-    if penalty is None or not window:
-        return best
-    seen = set(window)
-    if penalty > 1 and best not in seen:
-        # a penalty above 1 only lowers logits (or leaves a 0): the first highest one stays
-        # first highest when it is not penalized, and no copy of the row is needed
-        return best
-    ids = np.fromiter(seen, dtype=np.intp)
-    row = logits.copy()
-    values = row[ids]
-    factor = np.float32(penalty)
-    row[ids] = np.where(values <= 0, values * factor, values / factor)
-    return int(np.argmax(row))
 
 
 class BatchContext:
@@ -229,8 +199,6 @@ class BatchRun:
         self.stop_flag = stop_flag
         self.message = ""
         self.prepared: list[Any] = [self._prepare(i, c) for i, c in enumerate(cells)]
-        vocab = loaded.llama._model.vocab
-        self.n_vocab = int(llama_cpp.llama_vocab_n_tokens(vocab))
         #: Each token's text and whether it ends a turn, looked up once per token id.
         self.pieces: dict[int, bytes | None] = {}
         need = max((len(p.tokens) + p.limit for p in self.prepared if isinstance(p, _Sequence)),
@@ -298,13 +266,8 @@ class BatchRun:
                 seq.slot = slot
                 seq.stats.settings.update(batch_width=self.width, batch_position=slot)
                 grammar = grammar_text(_grammar(self.cells[seq.index].sampling.json_schema))
-                sampling = self.cells[seq.index].sampling
-                seq.chain = build_sampler(llama, sampling, seq.seed, grammar)
-                seq.greedy = sampling.temperature <= 0 and grammar is None
-                # llama.cpp's penalty sampler is off at 1.0 (frequency and presence are 0)
-                seq.penalty = (None if sampling.repeat_penalty == 1.0 or not PENALTY_LAST_N
-                               else sampling.repeat_penalty)
-                seq.sampled = []
+                seq.chain = build_sampler(llama, self.cells[seq.index].sampling, seq.seed,
+                                          grammar)
                 seq.decoder = codecs.getincrementaldecoder("utf-8")("ignore")
                 seq.stopper = StopText(seq.stops)
                 running.append(seq)
@@ -377,13 +340,7 @@ class BatchRun:
             seq.next_token = self._sample(context, seq)
 
     def _sample(self, context: BatchContext, seq: _Sequence) -> int:
-        if seq.greedy:
-            row = llama_cpp.llama_get_logits_ith(context.ctx, seq.logits_at)
-            logits = np.ctypeslib.as_array(row, shape=(self.n_vocab,))
-            token = greedy_token(logits, seq.sampled[-PENALTY_LAST_N:], seq.penalty)
-            seq.sampled.append(token)
-        else:
-            token = int(llama_cpp.llama_sampler_sample(seq.chain, context.ctx, seq.logits_at))
+        token = int(llama_cpp.llama_sampler_sample(seq.chain, context.ctx, seq.logits_at))
         seq.times.append(time.perf_counter())
         return token
 
