@@ -120,6 +120,53 @@ def test_batched_logits_differ_from_single_sequence_ones_by_little(model_path) -
         loaded.close()
 
 
+@pytest.mark.parametrize("penalty", [1.1, 1.6, 0.7, 1.0])
+def test_greedy_over_the_tokens_that_can_win_picks_what_the_full_chain_picks(model_path,
+                                                                              penalty) -> None:
+    """A batch's greedy cells run llama.cpp's chain over the window and the best of the rest
+    (GreedyChain): at every step of a repetitive reply it picks what the same chain picks over
+    the whole vocabulary, with penalties above 1 that change some picks (so the penalty is
+    tested, not bypassed) and below 1."""
+    import llama_cpp
+    import numpy as np
+
+    from workbench.engine.generate import build_sampler
+    from workbench.engine.greedy import GreedyChain
+    from workbench.engine.loaded import load_model
+
+    loaded = load_model(model_path, LOAD)
+    llama = loaded.llama
+    settings = SamplingSettings(temperature=0.0, repeat_penalty=penalty)
+    full = build_sampler(llama, settings, 0, None)
+    reduced = build_sampler(llama, settings, 0, None)
+    ours = GreedyChain(reduced, llama.n_vocab())
+    try:
+        ctx = llama.ctx
+        llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(ctx), True)
+        tokens = llama.tokenize(b"cat cat cat dog cat dog cat cat dog dog cat", add_bos=True)
+        batch = llama_cpp.llama_batch_get_one((llama_cpp.llama_token * len(tokens))(*tokens),
+                                              len(tokens))
+        assert llama_cpp.llama_decode(ctx, batch) == 0
+        turned = 0
+        for step in range(80):  # past the 64-token window
+            plain = int(np.argmax(np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, -1),
+                                                        shape=(llama.n_vocab(),))))
+            theirs = int(llama_cpp.llama_sampler_sample(full, ctx, -1))
+            token = ours.sample(ctx, -1)
+            assert token == theirs, f"step {step}"
+            turned += token != plain
+            one = (llama_cpp.llama_token * 1)(token)
+            assert llama_cpp.llama_decode(ctx, llama_cpp.llama_batch_get_one(one, 1)) == 0
+        if penalty > 1.0:  # the penalty changed some picks: it is tested, not bypassed
+            assert turned > 0
+        elif penalty == 1.0:
+            assert turned == 0
+    finally:
+        llama_cpp.llama_sampler_free(full)
+        llama_cpp.llama_sampler_free(reduced)
+        loaded.close()
+
+
 def test_a_width_that_does_not_fit_shrinks_and_says_so(engine, model_path) -> None:
     assert fit_width(8, 100, 1000) == (8, "")
     width, message = fit_width(8, 300, 1000)

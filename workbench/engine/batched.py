@@ -29,12 +29,9 @@ it exactly.
 
 Per-step work. Beside one ``llama_decode`` a step, everything a step does for each sequence is
 repeated ``width`` times, so it is kept small: each sequence samples with its own llama.cpp
-chain (the one plain replies use: one way to sample), and token pieces are converted once per
-token id. llama.cpp's chain copies the vocabulary's logits and its repeat penalty looks up each
-one (0.3-0.8 ms a sequence for SmolLM2's 49,152 tokens, 3-4% of a step at width 8); sampling
-greedy cells from the logits row in numpy won those back, but it was a second sampler beside
-llama.cpp's that every change to the chain would have to follow, and the batch is at 0.95 of
-``llama-batched-bench`` without it (``benchmarks/bench_batched.py``).
+chain (the one plain replies use), a greedy one over only the tokens that can win
+(:mod:`workbench.engine.greedy`: the full vocabulary's candidates and penalty lookups cost
+3-4% of a step at width 8), and token pieces are converted once per token id.
 
 Memory. Each sequence needs KV cache for its prompt and its longest reply; the width is cut to
 what half the free memory holds (:func:`fit_width`), and a cut says so.
@@ -56,6 +53,7 @@ import llama_cpp
 import psutil
 
 from workbench.engine.generate import StopText, build_sampler, grammar_text
+from workbench.engine.greedy import GreedyChain
 from workbench.engine.loaded import LoadedModel
 from workbench.engine.settings import ReplyStats, SamplingSettings
 from workbench.engine.stopflag import AbortWatch
@@ -143,6 +141,8 @@ class _Sequence:
     stats: ReplyStats = field(default_factory=ReplyStats)
     decoder: Any = None
     stopper: StopText | None = None
+    #: Set for a greedy cell without a grammar: its chain over the tokens that can win.
+    greedy: GreedyChain | None = None
 
 
 class BatchContext:
@@ -268,6 +268,9 @@ class BatchRun:
                 grammar = grammar_text(_grammar(self.cells[seq.index].sampling.json_schema))
                 seq.chain = build_sampler(llama, self.cells[seq.index].sampling, seq.seed,
                                           grammar)
+                seq.greedy = (GreedyChain(seq.chain, llama.n_vocab())
+                              if self.cells[seq.index].sampling.temperature <= 0
+                              and grammar is None else None)
                 seq.decoder = codecs.getincrementaldecoder("utf-8")("ignore")
                 seq.stopper = StopText(seq.stops)
                 running.append(seq)
@@ -280,7 +283,7 @@ class BatchRun:
             for seq in wave:
                 if seq.chain is not None:
                     llama_cpp.llama_sampler_free(seq.chain)
-                    seq.chain = None
+                    seq.chain, seq.greedy = None, None
 
     def _decode(self, context: BatchContext, entries: list[tuple[int, int, int, bool]]
                 ) -> None:
@@ -340,7 +343,10 @@ class BatchRun:
             seq.next_token = self._sample(context, seq)
 
     def _sample(self, context: BatchContext, seq: _Sequence) -> int:
-        token = int(llama_cpp.llama_sampler_sample(seq.chain, context.ctx, seq.logits_at))
+        if seq.greedy is not None:
+            token = seq.greedy.sample(context.ctx, seq.logits_at)
+        else:
+            token = int(llama_cpp.llama_sampler_sample(seq.chain, context.ctx, seq.logits_at))
         seq.times.append(time.perf_counter())
         return token
 
