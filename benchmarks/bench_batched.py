@@ -47,6 +47,7 @@ from workbench.demo import demo_model_path  # noqa: E402
 from workbench.engine import Engine, LoadSettings, SamplingSettings  # noqa: E402
 from workbench.engine.batched import UNIFIED, BatchCell  # noqa: E402
 from workbench.trials.compare import build_messages  # noqa: E402
+from workbench.units import human_tps  # noqa: E402
 
 TOPICS = ("a river", "gravity", "a violin", "bread", "a volcano", "rain", "a comet", "chess",
           "a bridge", "honey", "a glacier", "jazz", "a lighthouse", "salt", "a desert", "paper")
@@ -134,13 +135,13 @@ def main() -> None:
                         shared.append(batched_bench_tg(tool, model, width, threads, prompt,
                                                        args.tokens, unified=True))
                 ratio = statistics.median(ratios)
-                line = (f"  width {width}: Workbench {statistics.median(ours):7.1f} tok/s, "
-                        f"llama-batched-bench {statistics.median(theirs):7.1f} tok/s "
+                line = (f"  width {width}: Workbench {human_tps(statistics.median(ours))}, "
+                        f"llama-batched-bench {human_tps(statistics.median(theirs))} "
                         f"(npp {prompt}), ratio {ratio:.3f} "
                         f"[{', '.join(f'{r:.3f}' for r in ratios)}] "
                         f"{'meets' if ratio >= 0.9 else 'UNDER'} 0.9")
                 if shared:
-                    line += f"; -kvu {statistics.median(shared):.1f} tok/s"
+                    line += f"; -kvu {human_tps(statistics.median(shared))}"
                 if short:
                     line += f"; {short} cells ended before {args.tokens} tokens"
                 print(line, flush=True)
