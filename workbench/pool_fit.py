@@ -25,7 +25,7 @@ from sqlite_utils import Database
 
 from workbench import fit
 from workbench.hardware import Hardware
-from workbench.split_choice import AUTO, local_gpu_party, pool_weights
+from workbench.split_choice import AUTO, gpu_parties, pool_weights
 from workbench.units import human_ms, human_rate, human_size, human_tps
 
 #: What this computer reads of a model's weights per second while generating, when no reply
@@ -242,14 +242,6 @@ def _local_label(verdict: fit.Verdict) -> str:
     if verdict.kind == fit.CPU:
         return f"✓ Fits in RAM · {approx}{need}"
     return f"✕ Too large · {approx}{need}"
-
-
-def gpu_parties(hardware: Hardware, use_gpu: bool = True) -> list[tuple[str, int]]:
-    """This computer's GPUs as parts of a split (name and free memory, as the load names
-    them); none without a GPU backend or when the model is kept on the CPU."""
-    if not use_gpu or not hardware.gpu_offload:
-        return []
-    return [(local_gpu_party(i, g.name), g.free) for i, g in enumerate(hardware.gpus)]
 
 
 def pool_fit(e: fit.MemoryEstimate, hardware: Hardware, members: list[Member], *,

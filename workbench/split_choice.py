@@ -25,6 +25,7 @@ from typing import Any
 
 from workbench.errors import InvalidInputError
 from workbench.fit import LOCAL_GPU, VRAM_HEADROOM, MemoryEstimate
+from workbench.hardware import Hardware
 
 AUTO, WORKERS = "auto", "workers"
 
@@ -93,6 +94,14 @@ def local_gpu_party(index: int, description: str) -> str:
     """How a plan names this computer's GPU ``index`` (its place among the GPUs llama.cpp
     would use): "this computer's GPU 0 (NVIDIA GeForce RTX 4090)"."""
     return f"{LOCAL_GPU} {index} ({description.strip() or 'GPU'})"
+
+
+def gpu_parties(hardware: Hardware, use_gpu: bool = True) -> list[tuple[str, int]]:
+    """This computer's GPUs as parts of a split (name and free memory, named as the load
+    names them); none without a GPU backend or when the model is kept on the CPU."""
+    if not use_gpu or not hardware.gpu_offload:
+        return []
+    return [(local_gpu_party(i, g.name), g.free) for i, g in enumerate(hardware.gpus)]
 
 
 def pool_weights(split: str, e: MemoryEstimate, local_free: int,

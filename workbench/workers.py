@@ -27,7 +27,7 @@ from workbench.addresses import is_loopback
 from workbench.engine import rpc
 from workbench.errors import InvalidInputError
 from workbench.fit import PoolPlan, estimate_for_file, pool_split
-from workbench.split_choice import pool_weights
+from workbench.split_choice import gpu_parties, pool_weights
 from workbench.units import human_ago, human_duration, human_ms, human_rate, human_size
 
 #: A check that takes longer is "not answering" (a worker serves one main computer at a time:
@@ -339,7 +339,6 @@ def planned_split(path: str, n_ctx: int, workers: tuple[str, ...],
     usable are left out, as the load leaves them out; this computer's GPUs too unless
     ``use_gpu`` is off) as the ``split`` setting says, and the checks."""
     from workbench import hardware
-    from workbench.pool_fit import gpu_parties
 
     checks = [check_worker(address, timeout) for address in workers]
     parties: list[tuple[str, int]] = []
