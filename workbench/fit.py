@@ -391,12 +391,13 @@ def auto_gpu_layers(header: GGUFHeader, n_ctx: int, file_size: int,
 
 
 # --- a model split across this computer and workers (llama.cpp's RPC backend) -------------
+LOCAL_GPU = "this computer's GPU"  #: a plan's name for one: "this computer's GPU 0 (NAME)"
 
 @dataclass
 class Share:
     """One part of a split model: where it sits, how many repeating layers, and its memory."""
 
-    where: str  # "this computer", or a worker's HOST:PORT
+    where: str  # "this computer", a worker's HOST:PORT, or LOCAL_GPU + " N (description)"
     layers: int
     weights: int
     kv_cache: int
@@ -413,32 +414,31 @@ class Share:
 
 @dataclass
 class PoolPlan:
-    """How a model is split: the layers of each part (``tensor_split``: the workers'); the
-    embeddings and the compute buffer stay on this computer."""
+    """How a model is split: this computer's CPU first, then each device in llama.cpp's
+    device list (``tensor_split``: theirs; workers, then this computer's GPUs where it has
+    some); the embeddings and the compute buffer stay with the CPU."""
 
     estimate: MemoryEstimate
     shares: list[Share]
 
     @property
     def workers(self) -> list[Share]:
-        return self.shares[1:]
+        return [s for s in self.shares[1:] if not s.where.startswith(LOCAL_GPU)]
 
     @property
     def offloaded(self) -> int:
-        """``n_gpu_layers``: the layers on workers (the last ones), the output layer too
+        """``n_gpu_layers``: the layers on devices (the last ones), the output layer too
         when none is here (one more, as ``-ngl 99`` does)."""
-        on = sum(s.layers for s in self.workers)
+        on = sum(s.layers for s in self.shares[1:])
         return on + (1 if on and not self.shares[0].layers else 0)
 
     @property
     def tensor_split(self) -> list[float]:
-        return [float(s.layers) for s in self.workers]
+        return [float(s.layers) for s in self.shares[1:]]
 
     @property
     def fits(self) -> bool:
-        local_room = self.shares[0].free - RAM_HEADROOM
-        return self.shares[0].total <= local_room and all(
-            s.total <= s.free - RAM_HEADROOM for s in self.workers)
+        return all(s.total <= s.free - RAM_HEADROOM for s in self.shares)
 
     @property
     def pool_too_small(self) -> bool:

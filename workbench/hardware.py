@@ -19,8 +19,21 @@ import psutil
 
 logger = logging.getLogger(__name__)
 
-#: ggml_backend_dev_type: CPU, GPU, IGPU (integrated), ACCEL.
-_GPU_TYPES = {1, 2}
+#: ggml_backend_dev_type values (ggml-backend.h): a discrete GPU, an integrated one.
+_DEV_GPU, _DEV_IGPU = 1, 2
+
+
+def llama_gpu_choice(devices: list[tuple[int, str]]) -> list[int]:
+    """Which of ggml's devices (each its type and its backend's registry name, in registry
+    order) llama.cpp itself would use as this computer's GPUs when it picks the devices
+    (``llama_prepare_model_devices``, src/llama.cpp): every GPU but those of the RPC backend
+    (workers, ``ggml_backend_rpc_add_server``), and integrated GPUs only where there is no
+    discrete one (those of the first integrated GPU's backend); their indexes."""
+    gpus = [i for i, (kind, reg) in enumerate(devices) if kind == _DEV_GPU and reg != "RPC"]
+    if gpus:
+        return gpus
+    igpus = [i for i, (kind, _) in enumerate(devices) if kind == _DEV_IGPU]
+    return [i for i in igpus if devices[i][1] == devices[igpus[0]][1]]
 
 
 @dataclass
@@ -87,6 +100,10 @@ def _ggml() -> ctypes.CDLL | None:
         lib.ggml_backend_dev_description.argtypes = [ctypes.c_void_p]
         lib.ggml_backend_dev_type.restype = ctypes.c_int
         lib.ggml_backend_dev_type.argtypes = [ctypes.c_void_p]
+        lib.ggml_backend_dev_backend_reg.restype = ctypes.c_void_p
+        lib.ggml_backend_dev_backend_reg.argtypes = [ctypes.c_void_p]
+        lib.ggml_backend_reg_name.restype = ctypes.c_char_p
+        lib.ggml_backend_reg_name.argtypes = [ctypes.c_void_p]
         lib.ggml_backend_dev_memory.restype = None
         lib.ggml_backend_dev_memory.argtypes = [
             ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t), ctypes.POINTER(ctypes.c_size_t),
@@ -102,10 +119,12 @@ def gpus_from_llama() -> list[Gpu] | None:
         return None
     found = []
     try:
-        for index in range(lib.ggml_backend_dev_count()):
-            device = lib.ggml_backend_dev_get(index)
-            if lib.ggml_backend_dev_type(device) not in _GPU_TYPES:
-                continue
+        handles = [lib.ggml_backend_dev_get(i) for i in range(lib.ggml_backend_dev_count())]
+        kinds = [(int(lib.ggml_backend_dev_type(h)), (lib.ggml_backend_reg_name(
+            lib.ggml_backend_dev_backend_reg(h)) or b"").decode(errors="replace"))
+            for h in handles]
+        for index in llama_gpu_choice(kinds):
+            device = handles[index]
             free, total = ctypes.c_size_t(0), ctypes.c_size_t(0)
             lib.ggml_backend_dev_memory(device, ctypes.byref(free), ctypes.byref(total))
             name = (lib.ggml_backend_dev_description(device) or b"GPU").decode(errors="replace")

@@ -25,7 +25,7 @@ from sqlite_utils import Database
 
 from workbench import fit
 from workbench.hardware import Hardware
-from workbench.split_choice import AUTO, split_weights
+from workbench.split_choice import AUTO, gpu_parties, pool_weights
 from workbench.units import human_ms, human_rate, human_size, human_tps
 
 #: What this computer reads of a model's weights per second while generating, when no reply
@@ -169,7 +169,10 @@ class PoolFit:
 
     def pool_words(self) -> str:
         n = len(self.plan.workers) if self.plan else 0
-        return f"this computer and {n} worker{'s' if n != 1 else ''}"
+        gpus = len(self.plan.shares) - 1 - n if self.plan else 0
+        here = f"this computer (CPU + {gpus} GPU{'s' if gpus != 1 else ''})" if gpus else \
+            "this computer"
+        return f"{here} and {n} worker{'s' if n != 1 else ''}"
 
     def label(self) -> str:
         """A few words for a table cell: *Fits across this computer and 2 workers (31 GB +
@@ -243,21 +246,23 @@ def _local_label(verdict: fit.Verdict) -> str:
 
 def pool_fit(e: fit.MemoryEstimate, hardware: Hardware, members: list[Member], *,
              use_pool: bool = False, rate: float | None = None, split: str = AUTO,
-             chosen: tuple[str, ...] = ()) -> PoolFit:
+             chosen: tuple[str, ...] = (), use_gpu: bool = True) -> PoolFit:
     """The verdict for ``e`` on this computer and ``members`` (the usable workers).
 
     With no members, or when the model fits here and ``use_pool`` is off (a model set to use
     no workers), it is this computer's verdict. Otherwise the pool's, split as the model's
-    ``split`` setting says (``chosen``: its workers, in order, which proportions follow):
-    *pool* when the split fits, *no* when it does not (too large only when the whole pool is
-    too small).
+    ``split`` setting says (``chosen``: its workers, in order, which proportions follow)
+    across this computer's CPU, the workers and this computer's GPUs (``use_gpu`` off: a model
+    kept on the CPU, none): *pool* when the split fits, *no* when it does not (too large only
+    when the whole pool is too small).
     """
     local = fit.judge(e, hardware)
     if not members or (local.fits and not use_pool):
         return PoolFit(local.kind, local)
     parties = [(m.address, m.free) for m in members]
-    plan = fit.pool_split(e, hardware.ram_available, parties,
-                          split_weights(split, hardware.ram_available, parties, chosen))
+    gpus = gpu_parties(hardware, use_gpu)
+    plan = fit.pool_split(e, hardware.ram_available, parties + gpus,
+                          pool_weights(split, e, hardware.ram_available, parties, gpus, chosen))
     if not plan.fits:
         return PoolFit(fit.NO, local, plan, None, tuple(members))
     speed = expected_tokens_per_s(plan, members, rate or DEFAULT_RATE)
@@ -308,14 +313,15 @@ def model_fit(db: Database, model: Any, hardware: Hardware | None = None,
     try:
         load, _ = resolve_settings(db, model, {})
         n_ctx, chosen, split = load.n_ctx, tuple(load.workers), load.split
+        use_gpu = str(load.gpu_layers).strip() != "0"
     except WorkbenchError:  # a setting refused now (offline mode and a worker elsewhere)
-        n_ctx, chosen, split = int(model.context_length or 4096), (), AUTO
+        n_ctx, chosen, split, use_gpu = int(model.context_length or 4096), (), AUTO, True
     machine = hardware or hw.detect()
     e = with_paired_projector(
         fit.estimate_for_file(model.path, n_ctx, file_size=model.file_size or None), model)
     members = last_members(chosen or tuple(list_workers(db)))
     return pool_fit(e, machine, members, use_pool=bool(chosen), rate=rate, split=split,
-                    chosen=chosen)
+                    chosen=chosen, use_gpu=use_gpu)
 
 
 def with_paired_projector(e: fit.MemoryEstimate, model: Any) -> fit.MemoryEstimate:

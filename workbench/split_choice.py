@@ -7,6 +7,15 @@ and the output layer on the workers, in proportion to their free memory, as llam
 first, then each worker in the order of the ``workers`` setting; a 0 for this computer puts
 everything on the workers, as ``workers`` does. Pure arithmetic, used by the load
 (:mod:`workbench.engine.pool`), the planned split of ``models show`` and the fit verdicts.
+
+A computer with GPUs of its own (a CUDA, Metal or Vulkan build of llama.cpp) splits as
+``llama-server --rpc`` does there (:func:`pool_weights`): its GPUs join llama.cpp's device
+list after the workers' devices (llama.cpp's own order, so the output layer and its logits
+stay on this computer), and its CPU keeps only the layers the devices cannot hold. ``auto``:
+the devices (workers and GPUs) by free memory while the model fits on them, else each device
+as full as it gets and the rest on the CPU. ``workers``: the GPUs hold nothing. Proportions:
+this computer's number covers its CPU and GPUs together, its GPUs filled first; so the count
+stays one per worker plus one, on any computer. Without GPUs nothing changes.
 """
 
 from __future__ import annotations
@@ -15,6 +24,8 @@ import math
 from typing import Any
 
 from workbench.errors import InvalidInputError
+from workbench.fit import LOCAL_GPU, VRAM_HEADROOM, MemoryEstimate
+from workbench.hardware import Hardware
 
 AUTO, WORKERS = "auto", "workers"
 
@@ -77,3 +88,44 @@ def split_weights(split: str, local_free: int, workers: list[tuple[str, int]],
     if not any(weights[1:]):  # every worker with a share was left out: this computer alone
         return [1.0] + [0.0] * len(workers)
     return weights
+
+
+def local_gpu_party(index: int, description: str) -> str:
+    """How a plan names this computer's GPU ``index`` (its place among the GPUs llama.cpp
+    would use): "this computer's GPU 0 (NVIDIA GeForce RTX 4090)"."""
+    return f"{LOCAL_GPU} {index} ({description.strip() or 'GPU'})"
+
+
+def gpu_parties(hardware: Hardware, use_gpu: bool = True) -> list[tuple[str, int]]:
+    """This computer's GPUs as parts of a split (name and free memory, named as the load
+    names them); none without a GPU backend or when the model is kept on the CPU."""
+    if not use_gpu or not hardware.gpu_offload:
+        return []
+    return [(local_gpu_party(i, g.name), g.free) for i, g in enumerate(hardware.gpus)]
+
+
+def pool_weights(split: str, e: MemoryEstimate, local_free: int,
+                 workers: list[tuple[str, int]], gpus: list[tuple[str, int]],
+                 chosen: tuple[str, ...] = ()) -> list[float] | None:
+    """The weight of each part for :func:`workbench.fit.pool_split` over this computer's CPU,
+    then ``workers``' devices, then this computer's ``gpus`` (name, free bytes), in layers.
+    No ``gpus``: exactly :func:`split_weights` (a computer without a GPU splits as before)."""
+    base = split_weights(split, local_free, workers, chosen)
+    if not gpus:
+        return base
+    n = e.n_layer
+    per_layer = max(1, e.layer_weights + e.layer_kv)
+    room = [float(max(0, free - VRAM_HEADROOM) // per_layer) for _, free in gpus]
+    if split == WORKERS and workers:
+        return (base or []) + [0.0] * len(gpus)
+    if base is None:  # auto (or every worker left out): the devices first, by free memory
+        devices = workers + gpus
+        rooms = [float(max(0, free - VRAM_HEADROOM) // per_layer) for _, free in devices]
+        if sum(rooms) >= n:
+            return [0.0] + [float(max(free, 1)) for _, free in devices]
+        return [float(n - sum(rooms))] + rooms
+    total = sum(base) or 1.0
+    here = n * base[0] / total  # this computer's layers, its GPUs filled first
+    on_gpus = min(here, sum(room))
+    return ([here - on_gpus] + [n * w / total for w in base[1:]]
+            + [on_gpus * r / sum(room) if on_gpus else 0.0 for r in room])

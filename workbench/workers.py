@@ -27,7 +27,7 @@ from workbench.addresses import is_loopback
 from workbench.engine import rpc
 from workbench.errors import InvalidInputError
 from workbench.fit import PoolPlan, estimate_for_file, pool_split
-from workbench.split_choice import split_weights
+from workbench.split_choice import gpu_parties, pool_weights
 from workbench.units import human_ago, human_duration, human_ms, human_rate, human_size
 
 #: A check that takes longer is "not answering" (a worker serves one main computer at a time:
@@ -333,12 +333,12 @@ def recorded_checks(db: Database) -> dict[str, WorkerCheck | None]:
 
 
 def planned_split(path: str, n_ctx: int, workers: tuple[str, ...],
-                  timeout: float = CHECK_TIMEOUT_S, split: str = "auto"
-                  ) -> tuple[PoolPlan, list[WorkerCheck]]:
+                  timeout: float = CHECK_TIMEOUT_S, split: str = "auto",
+                  use_gpu: bool = True) -> tuple[PoolPlan, list[WorkerCheck]]:
     """The split a load across ``workers`` would make now (each worker checked; those not
-    usable are left out, as the load leaves them out) as the ``split`` setting says, and the
-    checks."""
-    import psutil
+    usable are left out, as the load leaves them out; this computer's GPUs too unless
+    ``use_gpu`` is off) as the ``split`` setting says, and the checks."""
+    from workbench import hardware
 
     checks = [check_worker(address, timeout) for address in workers]
     parties: list[tuple[str, int]] = []
@@ -349,7 +349,9 @@ def planned_split(path: str, n_ctx: int, workers: tuple[str, ...],
             where = check.address if check.devices == 1 else \
                 f"{check.address}#{device['index']}"
             parties.append((where, int(device["free"])))
-    local = int(psutil.virtual_memory().available)
-    plan = pool_split(estimate_for_file(path, n_ctx), local, parties,
-                      split_weights(split, local, parties, workers))
+    machine = hardware.detect()
+    local, gpus = machine.ram_available, gpu_parties(machine, use_gpu)
+    e = estimate_for_file(path, n_ctx)
+    plan = pool_split(e, local, parties + gpus, pool_weights(split, e, local, parties, gpus,
+                                                             workers))
     return plan, checks

@@ -117,7 +117,8 @@ def _planned_split(workspace: Workspace, found: library.Model, workers: str | No
     if not load.workers or not Path(found.path).is_file():
         return None
     check_file(found)
-    plan, checks = planned_split(found.path, load.n_ctx, load.workers, split=load.split)
+    plan, checks = planned_split(found.path, load.n_ctx, load.workers, split=load.split,
+                                 use_gpu=str(load.gpu_layers).strip() != "0")
     return {**plan.to_dict(), "choice": load.split,
             "checks": [c.to_dict() for c in checks]}
 

@@ -78,6 +78,8 @@ def _base() -> ctypes.CDLL:  # noqa: D401
         ("ggml_backend_dev_by_name", p, [ctypes.c_char_p]),
         ("ggml_backend_reg_dev_count", size, [p]),
         ("ggml_backend_reg_dev_get", p, [p, size]),
+        ("ggml_backend_dev_backend_reg", p, [p]),
+        ("ggml_backend_reg_name", ctypes.c_char_p, [p]),
     ):
         function = getattr(lib, name)
         function.restype, function.argtypes = res, args
@@ -222,19 +224,39 @@ def _device(handle: int) -> Device:
                   int(lib.ggml_backend_dev_type(handle)), int(free.value), int(total.value))
 
 
-def local_devices() -> list[tuple[int, Device]]:
-    """This process's llama.cpp devices (handle and description), RPC ones excluded."""
+def _registry(handle: int) -> str:
+    """The name of the backend a device belongs to: "RPC" for every worker's device (the
+    devices ``ggml_backend_rpc_add_server`` makes point at ``ggml_backend_rpc_reg()``, whose
+    name is "RPC"; ggml-rpc.cpp), "CUDA", "Metal", "Vulkan", "CPU"... for this computer's."""
+    lib = _base()
+    name = lib.ggml_backend_reg_name(lib.ggml_backend_dev_backend_reg(handle))
+    return (name or b"").decode(errors="replace")
+
+
+def _all_devices() -> list[int]:
     import llama_cpp
 
     llama_cpp.llama_backend_init()
     lib = _base()
-    found = []
-    for index in range(lib.ggml_backend_dev_count()):
-        handle = lib.ggml_backend_dev_get(index)
-        device = _device(handle)
-        if not device.name.startswith("RPC"):
-            found.append((handle, device))
-    return found
+    return [lib.ggml_backend_dev_get(i) for i in range(lib.ggml_backend_dev_count())]
+
+
+def local_devices() -> list[tuple[int, Device]]:
+    """This process's llama.cpp devices (handle and description), RPC ones excluded."""
+    return [(h, _device(h)) for h in _all_devices() if _registry(h) != "RPC"]
+
+
+def local_gpus() -> list[tuple[int, Device]]:
+    """This computer's GPUs that llama.cpp itself would load a model on
+    (:func:`workbench.hardware.llama_gpu_choice`), with their free memory now; none on a
+    build without a GPU backend (a CPU or CPU + RPC build)."""
+    from workbench.hardware import llama_gpu_choice
+
+    handles = _all_devices()
+    lib = _base()
+    chosen = llama_gpu_choice([(int(lib.ggml_backend_dev_type(h)), _registry(h))
+                               for h in handles])
+    return [(handles[i], _device(handles[i])) for i in chosen]
 
 
 def add_worker(address: str) -> list[tuple[int, Device]]:
