@@ -25,9 +25,10 @@ from click.testing import CliRunner
 from workbench.cli import cli
 from workbench.engine import Engine, SamplingSettings, rpc
 from workbench.errors import EngineCrashed, InvalidInputError
-from workbench.fit import MemoryEstimate, pool_split
+from workbench.fit import MemoryEstimate
 from workbench.hardware import Hardware
 from workbench.model_settings import runnable
+from workbench.split_choice import pool_split
 from workbench.workers import (
     FAILED,
     READY,
