@@ -427,7 +427,8 @@ def test_fit_verdict_counts_the_pool() -> None:
     assert text.startswith("fits across this computer and 2 workers (")
     assert "KV cache" in text and "10.0.0.2:50052:" in text
     assert [s.layers for s in plan.shares] == [32, 24, 24]
-    assert plan.offloaded == 48 and plan.tensor_split == [24.0, 24.0]
+    # 48 layers and the output layer, which goes with the last worker (as llama.cpp loads)
+    assert plan.offloaded == 49 and plan.tensor_split == [24.0, 25.0]
     small = pool_split(e, 8 * GB, [("10.0.0.2:50052", 8 * GB)])
     assert not small.fits and small.pool_too_small and "too large" in small.summary()
     # Room in the pool, but one part too small for its share: not "too large".
