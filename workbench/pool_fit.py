@@ -9,8 +9,8 @@ usable worker's free memory, said as *Fits across this computer and 2 workers (3
 pool is too small. The workers' figures come from the last check (:func:`last_members`, filled
 by every :func:`workbench.workers.check_worker`): a verdict never waits on the network.
 
-:func:`placement_line` says where a loaded model's parts sit ("layers 0-9 here, 10-29 on
-192.168.1.5:50052, output layer on 192.168.1.5:50052") and :func:`dropped_lines` which
+:func:`placement_line` says where a loaded model's parts sit ("layers 0-9 here, 10-29 and
+the output layer on 192.168.1.5:50052") and :func:`dropped_lines` which
 workers the load left out, from the split a load reports
 (:attr:`workbench.engine.process.RemoteModel.split`).
 """
@@ -101,7 +101,7 @@ def expected_tokens_per_s(plan: fit.PoolPlan, members: list[Member],
 
     per-token time = each part's weights / ``rate`` (every part reads its layers' weights
     once per token, one part after the other) + for each hand-over between parts (to each
-    worker holding layers, and back here for the output layer) ``TRIPS_PER_BOUNDARY`` round
+    worker holding layers, and back here with the logits) ``TRIPS_PER_BOUNDARY`` round
     trips plus the activations (``n_embd`` floats, estimated from a layer's size) over the
     link's bandwidth: the one the worker's check measured, :data:`DEFAULT_BANDWIDTH` only
     where none was (:meth:`PoolFit.bandwidth_words` says which).
@@ -273,10 +273,10 @@ def pool_fit(e: fit.MemoryEstimate, hardware: Hardware, members: list[Member], *
 # --- where a loaded model's parts sit ------------------------------------------------------
 
 def placement_line(split: dict[str, Any] | None) -> str:
-    """"layers 0-9 here, 10-29 on 192.168.1.5:50052, output layer on 192.168.1.5:50052" from
-    a load's split (where llama.cpp puts each layer, :mod:`workbench.split_choice`); "" when
-    the model is on this computer only. A split saved before the output layer was recorded
-    says nothing of it."""
+    """"layers 0-9 here, 10-29 and the output layer on 192.168.1.5:50052" from a load's
+    split (where llama.cpp puts each layer, :mod:`workbench.split_choice`); "" when the model
+    is on this computer only. A split saved before the output layer was recorded says
+    nothing of it."""
     if not split or not split.get("split"):
         return ""
     parts, first, output = [], 0, ""
@@ -288,6 +288,8 @@ def placement_line(split: dict[str, Any] | None) -> str:
         if layers <= 0:
             continue
         span = f"{first}-{first + layers - 1}" if layers > 1 else f"{first}"
+        if share.get("output"):  # with the last layers, as llama.cpp offloads it
+            span, output = f"{span} and the output layer", ""
         parts.append(f"{span} {where}")
         first += layers
     if len(parts) <= 1 and not split.get("missing"):

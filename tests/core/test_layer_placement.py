@@ -133,7 +133,7 @@ def test_the_output_layer_and_its_memory_go_with_the_last_device_holding_layers(
     assert tied.shares[0].weights == 15 * e.layer_weights + 3 * GB
     assert tied.shares[1].weights == 15 * e.layer_weights + GB // 2
     line = placement_line(plan.to_dict())
-    assert line == "layers 0-14 here, 15-29 on a:1, output layer on a:1", line
+    assert line == "layers 0-14 here, 15-29 and the output layer on a:1", line
 
 
 def test_nothing_offloaded_changes_nothing() -> None:
