@@ -66,6 +66,10 @@ class ModelShape:
     layer_weights: int
     other_weights: int
     source: str = "header"
+    #: The output layer's weights as a device holding it loads them, and how much of that is a
+    #: copy of the token embeddings (tied: they also stay here for the input).
+    output_weights: int = 0
+    output_shared: int = 0
 
     @classmethod
     def from_header(cls, header: GGUFHeader) -> ModelShape:
@@ -90,8 +94,11 @@ class ModelShape:
         swa = _swa_layers(header, n_layer, window)
         layer_bytes = sum(t.n_bytes for t in header.tensors if t.name.startswith("blk."))
         other_bytes = sum(t.n_bytes for t in header.tensors if not t.name.startswith("blk."))
+        sizes = {t.name: t.n_bytes for t in header.tensors}
+        shared = 0 if "output.weight" in sizes else sizes.get("token_embd.weight", 0)
+        output = shared + sum(n for k, n in sizes.items() if k.startswith("output"))
         return cls(n_layer, n_embd, heads, kv_heads, key_length, value_length, n_vocab, n_ff,
-                   window, swa, layer_bytes, other_bytes, "header")
+                   window, swa, layer_bytes, other_bytes, "header", output, shared)
 
     @classmethod
     def guess(cls, file_size: int, parameters: int | None = None,
@@ -109,7 +116,7 @@ class ModelShape:
         other = int(file_size * 0.08)
         return cls(n_layer, n_embd, [n_head] * n_layer, [kv_heads] * n_layer, head_dim,
                    head_dim, 128000, 4 * n_embd, None, [False] * n_layer,
-                   file_size - other, other, "estimate")
+                   file_size - other, other, "estimate", other // 2)
 
     def scaled(self, file_size: int, header_file_size: int) -> ModelShape:
         """The same architecture quantized differently (another file of the same repo)."""
@@ -117,6 +124,8 @@ class ModelShape:
         copy = ModelShape(**self.__dict__)
         copy.layer_weights = int(self.layer_weights * ratio)
         copy.other_weights = int(self.other_weights * ratio)
+        copy.output_weights = int(self.output_weights * ratio)
+        copy.output_shared = int(self.output_shared * ratio)
         return copy
 
 
@@ -147,6 +156,10 @@ class MemoryEstimate:
     layer_weights: int
     layer_kv: int
     source: str
+    #: The output layer's weights on the device holding it, and the part of them that is a
+    #: copy of the embeddings (:class:`ModelShape`); 0 where unknown.
+    output_weights: int = 0
+    output_shared: int = 0
     #: A paired vision projector's file (loaded whole beside the model) and the image tokens
     #: one picture costs at the projector's own image size (:func:`image_tokens`).
     projector: int = 0
@@ -193,6 +206,8 @@ def estimate(shape: ModelShape, n_ctx: int, *, flash_attn: bool = False,
         layer_weights=shape.layer_weights // max(shape.n_layer, 1),
         layer_kv=kv // max(shape.n_layer, 1),
         source=shape.source,
+        output_weights=shape.output_weights,
+        output_shared=shape.output_shared,
     )
 
 
@@ -403,6 +418,8 @@ class Share:
     kv_cache: int
     compute: int
     free: int
+    #: Whether llama.cpp puts the output layer here (the last device holding layers).
+    output: bool = False
 
     @property
     def total(self) -> int:
@@ -416,7 +433,9 @@ class Share:
 class PoolPlan:
     """How a model is split: this computer's CPU first, then each device in llama.cpp's
     device list (``tensor_split``: theirs; workers, then this computer's GPUs where it has
-    some); the embeddings and the compute buffer stay with the CPU."""
+    some); the embeddings stay with the CPU, the output layer goes with the last device
+    holding layers (llama.cpp offloads the last ``n_gpu_layers`` of the layers and the
+    output layer together: :mod:`workbench.split_choice`)."""
 
     estimate: MemoryEstimate
     shares: list[Share]
@@ -427,14 +446,14 @@ class PoolPlan:
 
     @property
     def offloaded(self) -> int:
-        """``n_gpu_layers``: the layers on devices (the last ones), the output layer too
-        when none is here (one more, as ``-ngl 99`` does)."""
+        """``n_gpu_layers``: the layers on devices (the last ones) and the output layer."""
         on = sum(s.layers for s in self.shares[1:])
-        return on + (1 if on and not self.shares[0].layers else 0)
+        return on + 1 if on else 0
 
     @property
     def tensor_split(self) -> list[float]:
-        return [float(s.layers) for s in self.shares[1:]]
+        """Each device's slots: its layers, the output layer's with the device holding it."""
+        return [float(s.layers + s.output) for s in self.shares[1:]]
 
     @property
     def fits(self) -> bool:
@@ -472,29 +491,3 @@ class PoolPlan:
                 "split": [s.to_dict() for s in self.shares],
                 "estimate": self.estimate.to_dict()}
 
-
-def pool_split(e: MemoryEstimate, local_free: int, workers: list[tuple[str, int]],
-               weights: list[float] | None = None) -> PoolPlan:
-    """The split of ``e`` across this computer (``local_free`` bytes) and ``workers``
-    (address, free bytes), each part's layers in proportion to its free memory (or to
-    ``weights``, :func:`workbench.split_choice.split_weights`), by largest remainders as
-    llama.cpp divides them; at least one layer stays here unless ``weights`` gives it none."""
-    parties = [("this computer", max(0, local_free))] + [(a, max(0, f)) for a, f in workers]
-    shares_of = weights or [float(free) for _, free in parties]
-    room = sum(shares_of) or 1
-    exact = [e.n_layer * w / room for w in shares_of]
-    layers = [int(x) for x in exact]
-    by_remainder = sorted(range(len(parties)), key=lambda i: exact[i] - layers[i], reverse=True)
-    for i in by_remainder[:e.n_layer - sum(layers)]:
-        layers[i] += 1
-    if layers[0] == 0 and e.n_layer and len(layers) > 1 and (weights is None or weights[0]):
-        donor = max(range(1, len(layers)), key=lambda i: layers[i])
-        layers[donor] -= 1
-        layers[0] += 1
-    other = e.weights - e.layer_weights * e.n_layer
-    shares = []
-    for i, (where, free) in enumerate(parties):
-        shares.append(Share(where, layers[i],
-                            layers[i] * e.layer_weights + (other if i == 0 else 0),
-                            layers[i] * e.layer_kv, e.compute if i == 0 else 0, free))
-    return PoolPlan(e, shares)

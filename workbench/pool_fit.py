@@ -3,15 +3,16 @@ check, the way the library, Discover and a download judge a model.
 
 :func:`pool_fit` is pure arithmetic on :mod:`workbench.fit`'s one memory model: the local
 verdict (:func:`workbench.fit.judge`) when the model fits here alone and uses no workers;
-otherwise :func:`workbench.fit.pool_split` over this computer's available memory and each
+otherwise :func:`workbench.split_choice.pool_split` over this computer's available memory and each
 usable worker's free memory, said as *Fits across this computer and 2 workers (31 GB +
 24 GB)* with the split, the KV cache and the expected speed; *Too large* only when the whole
 pool is too small. The workers' figures come from the last check (:func:`last_members`, filled
 by every :func:`workbench.workers.check_worker`): a verdict never waits on the network.
 
-:func:`placement_line` says where a loaded model's parts sit ("layers 0-9 here, 10-29 on
-192.168.1.5:50052") and :func:`dropped_lines` which workers the load left out, from the split a
-load reports (:attr:`workbench.engine.process.RemoteModel.split`).
+:func:`placement_line` says where a loaded model's parts sit ("layers 0-9 here, 10-29 and
+the output layer on 192.168.1.5:50052") and :func:`dropped_lines` which
+workers the load left out, from the split a load reports
+(:attr:`workbench.engine.process.RemoteModel.split`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from sqlite_utils import Database
 
 from workbench import fit
 from workbench.hardware import Hardware
-from workbench.split_choice import AUTO, gpu_parties, pool_weights
+from workbench.split_choice import AUTO, gpu_parties, pool_split, pool_weights
 from workbench.units import human_ms, human_rate, human_size, human_tps
 
 #: What this computer reads of a model's weights per second while generating, when no reply
@@ -100,7 +101,7 @@ def expected_tokens_per_s(plan: fit.PoolPlan, members: list[Member],
 
     per-token time = each part's weights / ``rate`` (every part reads its layers' weights
     once per token, one part after the other) + for each hand-over between parts (to each
-    worker holding layers, and back here for the output layer) ``TRIPS_PER_BOUNDARY`` round
+    worker holding layers, and back here with the logits) ``TRIPS_PER_BOUNDARY`` round
     trips plus the activations (``n_embd`` floats, estimated from a layer's size) over the
     link's bandwidth: the one the worker's check measured, :data:`DEFAULT_BANDWIDTH` only
     where none was (:meth:`PoolFit.bandwidth_words` says which).
@@ -261,7 +262,7 @@ def pool_fit(e: fit.MemoryEstimate, hardware: Hardware, members: list[Member], *
         return PoolFit(local.kind, local)
     parties = [(m.address, m.free) for m in members]
     gpus = gpu_parties(hardware, use_gpu)
-    plan = fit.pool_split(e, hardware.ram_available, parties + gpus,
+    plan = pool_split(e, hardware.ram_available, parties + gpus,
                           pool_weights(split, e, hardware.ram_available, parties, gpus, chosen))
     if not plan.fits:
         return PoolFit(fit.NO, local, plan, None, tuple(members))
@@ -272,22 +273,28 @@ def pool_fit(e: fit.MemoryEstimate, hardware: Hardware, members: list[Member], *
 # --- where a loaded model's parts sit ------------------------------------------------------
 
 def placement_line(split: dict[str, Any] | None) -> str:
-    """"layers 0-9 here, 10-29 on 192.168.1.5:50052" from a load's split; "" when the model is
-    on this computer only."""
+    """"layers 0-9 here, 10-29 and the output layer on 192.168.1.5:50052" from a load's
+    split (where llama.cpp puts each layer, :mod:`workbench.split_choice`); "" when the model
+    is on this computer only. A split saved before the output layer was recorded says
+    nothing of it."""
     if not split or not split.get("split"):
         return ""
-    parts, first = [], 0
+    parts, first, output = [], 0, ""
     for share in split["split"]:
         layers = int(share["layers"])
+        where = "here" if share["where"] == "this computer" else f"on {share['where']}"
+        if share.get("output"):
+            output = f", output layer {where}"
         if layers <= 0:
             continue
         span = f"{first}-{first + layers - 1}" if layers > 1 else f"{first}"
-        where = "here" if share["where"] == "this computer" else f"on {share['where']}"
+        if share.get("output"):  # with the last layers, as llama.cpp offloads it
+            span, output = f"{span} and the output layer", ""
         parts.append(f"{span} {where}")
         first += layers
     if len(parts) <= 1 and not split.get("missing"):
         return ""
-    return "layers " + ", ".join(parts)
+    return "layers " + ", ".join(parts) + output
 
 
 def dropped_lines(split: dict[str, Any] | None) -> list[str]:

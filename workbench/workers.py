@@ -26,8 +26,8 @@ from sqlite_utils import Database
 from workbench.addresses import is_loopback
 from workbench.engine import rpc
 from workbench.errors import InvalidInputError
-from workbench.fit import PoolPlan, estimate_for_file, pool_split
-from workbench.split_choice import gpu_parties, pool_weights
+from workbench.fit import PoolPlan, estimate_for_file
+from workbench.split_choice import gpu_parties, pool_split, pool_weights
 from workbench.units import human_ago, human_duration, human_ms, human_rate, human_size
 
 #: A check that takes longer is "not answering" (a worker serves one main computer at a time:

@@ -116,6 +116,10 @@ def test_placement_line_and_dropped_workers() -> None:
     assert dropped_lines(split) == ["worker 192.168.1.6:50052 left out: connection refused; "
                                     "loaded without it"]
     assert placement_line(None) == "" and dropped_lines(None) == []
+    # the output layer goes with the last layers on the devices (as a reply records it)
+    split["split"][1]["output"] = True
+    assert placement_line(split) == \
+        "layers 0-9 here, 10-20 and the output layer on 192.168.1.5:50052"
 
 
 @needs_rpc

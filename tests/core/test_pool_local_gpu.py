@@ -14,10 +14,10 @@ import pytest
 from test_workers import GB, ROOT, WorkerProc, made_estimate, needs_rpc
 
 from workbench import hardware
-from workbench.fit import VRAM_HEADROOM, pool_split
+from workbench.fit import VRAM_HEADROOM
 from workbench.hardware import Gpu, Hardware, llama_gpu_choice
 from workbench.pool_fit import POOL, Member, placement_line, pool_fit
-from workbench.split_choice import local_gpu_party, pool_weights, split_weights
+from workbench.split_choice import local_gpu_party, pool_split, pool_weights, split_weights
 
 W1, W2 = ("10.0.0.2:50052", 24 * GB), ("10.0.0.3:50052", 24 * GB)
 GPU = local_gpu_party(0, "NVIDIA Test 24GB")
@@ -56,8 +56,11 @@ def test_auto_fills_a_small_gpu_and_the_cpu_keeps_the_rest() -> None:
                       pool_weights("auto", e, 31 * GB, workers, gpus))
     per_layer = e.layer_weights + e.layer_kv
     room = (8 * GB - VRAM_HEADROOM) // per_layer
-    assert layers(plan) == [80 - 2 * room, room, room]
-    assert plan.fits and plan.offloaded == 2 * room  # the output layer stays with the CPU
+    # the GPU, last in llama.cpp's list, keeps room for the output layer and the logits
+    on_gpu = (8 * GB - VRAM_HEADROOM - e.output_weights - e.compute) // per_layer
+    assert layers(plan) == [80 - room - on_gpu, room, on_gpu]
+    assert plan.fits and plan.offloaded == room + on_gpu + 1  # and the output layer
+    assert plan.shares[2].output and plan.tensor_split == [room, on_gpu + 1]
 
 
 def test_split_workers_leaves_the_gpu_empty_and_proportions_fill_it_first() -> None:
@@ -66,11 +69,15 @@ def test_split_workers_leaves_the_gpu_empty_and_proportions_fill_it_first() -> N
     on_workers = pool_split(e, 31 * GB, [W1] + gpus,
                             pool_weights("workers", e, 31 * GB, [W1], gpus, (W1[0],)))
     assert layers(on_workers) == [0, 80, 0]
+    assert [s.output for s in on_workers.shares] == [False, True, False]
+    assert on_workers.offloaded == 81 and on_workers.tensor_split == [81.0, 0.0]
     # "1,1": this computer (CPU and GPU together) half, the worker half; the GPU first
     halves = pool_split(e, 31 * GB, [W1] + gpus,
                         pool_weights("1,1", e, 31 * GB, [W1], gpus, (W1[0],)))
-    room = (8 * GB - VRAM_HEADROOM) // (e.layer_weights + e.layer_kv)
-    assert layers(halves) == [40 - room, 40, room]
+    # less the GPU's room for the output layer and the logits, which it holds
+    room = (8 * GB - VRAM_HEADROOM - e.output_weights - e.compute) // (
+        e.layer_weights + e.layer_kv)
+    assert layers(halves) == [40 - room, 40, room] and halves.shares[2].output
     # every worker left out: the CPU and the GPU alone, the GPU first
     alone = pool_split(e, 60 * GB, gpus, pool_weights("workers", e, 60 * GB, [], gpus))
     assert layers(alone) == [80 - room, room]

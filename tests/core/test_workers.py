@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -18,6 +19,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -25,9 +27,10 @@ from click.testing import CliRunner
 from workbench.cli import cli
 from workbench.engine import Engine, SamplingSettings, rpc
 from workbench.errors import EngineCrashed, InvalidInputError
-from workbench.fit import MemoryEstimate, pool_split
+from workbench.fit import MemoryEstimate
 from workbench.hardware import Hardware
 from workbench.model_settings import runnable
+from workbench.split_choice import pool_split
 from workbench.workers import (
     FAILED,
     READY,
@@ -424,7 +427,8 @@ def test_fit_verdict_counts_the_pool() -> None:
     assert text.startswith("fits across this computer and 2 workers (")
     assert "KV cache" in text and "10.0.0.2:50052:" in text
     assert [s.layers for s in plan.shares] == [32, 24, 24]
-    assert plan.offloaded == 48 and plan.tensor_split == [24.0, 24.0]
+    # 48 layers and the output layer, which goes with the last worker (as llama.cpp loads)
+    assert plan.offloaded == 49 and plan.tensor_split == [24.0, 25.0]
     small = pool_split(e, 8 * GB, [("10.0.0.2:50052", 8 * GB)])
     assert not small.fits and small.pool_too_small and "too large" in small.summary()
     # Room in the pool, but one part too small for its share: not "too large".
@@ -432,3 +436,77 @@ def test_fit_verdict_counts_the_pool() -> None:
                           [("10.0.0.2:50052", 10 * GB)])
     if not lopsided.fits:
         assert not lopsided.pool_too_small and "too large" not in lopsided.summary()
+
+
+#: Loads a model with workers in a process of its own (llama.cpp's RPC client ends the
+#: process that loses a worker) and prints the planned split and llama.cpp's own log of the
+#: load, where debug lines say which device each layer went to.
+PLACE = """
+import json, logging, pickle, sys
+from workbench.engine.loaded import load_model
+path, settings = pickle.loads(bytes.fromhex(sys.argv[1]))
+lines = []
+class Keep(logging.Handler):
+    def emit(self, record):
+        text = record.getMessage()
+        if "load_tensors:" in text:
+            lines.append(text)
+logger = logging.getLogger("workbench.llama")
+logger.setLevel(logging.DEBUG)
+logger.addHandler(Keep())
+loaded = load_model(path, settings)
+print(json.dumps({"split": loaded.split, "log": lines}))
+loaded.close()
+"""
+
+ASSIGNED = re.compile(r"layer\s+(\d+) assigned to device (\S+?),")
+
+
+def loaded_placement(model: Path, settings: Any) -> tuple[dict[str, Any], dict[int, str]]:
+    """The split a real load planned, and the device llama.cpp gave each layer (the output
+    layer is number n_layer), from its "load_tensors: layer N assigned to device X" lines."""
+    import pickle
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    done = subprocess.run([sys.executable, "-c", PLACE, pickle.dumps((model, settings)).hex()],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    devices = {int(m.group(1)): m.group(2)
+               for m in map(ASSIGNED.search, report["log"]) if m}
+    buffers = [line for line in report["log"] if "model buffer size" in line]
+    assert devices, report["log"][-40:]
+    return {**report["split"], "buffers": buffers}, devices
+
+
+@needs_rpc
+def test_llama_cpp_puts_the_layers_where_the_split_plans_them(
+        space: Workspace, two_workers: list[WorkerProc]) -> None:
+    db = space.db
+    for worker in two_workers:
+        add_worker(db, worker.address)
+    for chosen in ([two_workers[0].address], [w.address for w in two_workers]):
+        ready = runnable(db, "smollm2", {"workers": ",".join(chosen)})
+        split, devices = loaded_placement(ready.model.path, ready.load)
+        n_layer = split["estimate"]["n_layer"]
+        assert sorted(devices) == list(range(n_layer + 1)), devices
+        planned: list[str] = []
+        output = ""
+        for share in split["split"]:
+            planned += [share["where"]] * share["layers"]
+            output = share["where"] if share["output"] else output
+        planned.append(output)
+        # llama.cpp names a worker's device RPC0, RPC1... in the order they were added
+        names = {"this computer": "CPU",
+                 **{address: f"RPC{i}" for i, address in enumerate(chosen)}}
+        assert [devices[il] for il in range(n_layer + 1)] == [names[w] for w in planned], \
+            (split["split"], devices)
+        assert output == chosen[-1] and all(s["layers"] > 0 for s in split["split"])
+        # each worker holds the weights the plan counts for it (the last one the output
+        # layer's too): llama.cpp's own "RPC0[HOST:PORT] model buffer size = 49.83 MiB"
+        for share in split["split"][1:]:
+            line = next(b for b in split["buffers"] if f"[{share['where']}] model buffer" in b)
+            mib = float(line.split("=")[1].split()[0])
+            assert abs(mib * 2**20 - share["weights"]) < 0.05 * share["weights"], \
+                (line, share)

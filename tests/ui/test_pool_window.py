@@ -136,6 +136,8 @@ def test_a_split_model_says_where_it_sits_and_who_was_left_out(
         wait_reply(qtbot, main_window)
         metrics = chat.view.messages[-1].metrics.text()
         assert "split: layers 0-" in metrics and f"on {worker.address}" in metrics, metrics
+        # llama.cpp offloads the output layer with the last layers: it sits on the worker
+        assert f"and the output layer on {worker.address}" in metrics, metrics
         assert chat.banner.isVisible()
         line = chat.banner.label.text()
         assert line.startswith(f"Worker {dead} left out: ") and "\n" not in line

@@ -6,7 +6,7 @@ line in the log, so the request after a worker died mid-reply loads on what rema
 are added with ``ggml_backend_rpc_add_server``; their devices, then this computer's GPUs
 (where llama.cpp has a GPU backend and the model's ``gpu_layers`` is not 0, which keeps it on
 the CPU), go to ``llama_model_params.devices``, in the order llama.cpp itself lists them for
-``llama-server --rpc``; the layers are split by :func:`workbench.fit.pool_split` as the
+``llama-server --rpc``; the layers are split by :func:`workbench.split_choice.pool_split` as the
 model's ``split`` setting says (:func:`workbench.split_choice.pool_weights`: by free memory,
 all on the workers, or given proportions; the same plan ``models show --json`` prints), given
 to llama.cpp as ``n_gpu_layers`` and ``tensor_split``, one entry per device in that order.
@@ -26,9 +26,9 @@ import psutil
 
 from workbench.engine import rpc
 from workbench.engine.settings import LoadSettings
-from workbench.fit import PoolPlan, estimate_for_header, pool_split
+from workbench.fit import PoolPlan, estimate_for_header
 from workbench.gguf_header import GGUFHeader
-from workbench.split_choice import local_gpu_party, pool_weights
+from workbench.split_choice import local_gpu_party, pool_split, pool_weights
 
 log = logging.getLogger(__name__)
 

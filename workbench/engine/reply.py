@@ -347,8 +347,10 @@ class Reply(StreamedReply):
 
 def _split_record(split: dict[str, Any] | None) -> dict[str, Any]:
     """Where the model's layers sat when split across workers, kept with the reply (so its
-    line says so when the chat is opened again); nothing when it ran here alone."""
+    line says so when the chat is opened again), the output layer's place with them;
+    nothing when it ran here alone."""
     if not split:
         return {}
-    return {"split": [{"where": share["where"], "layers": share["layers"]}
+    return {"split": [{"where": share["where"], "layers": share["layers"],
+                       **({"output": True} if share.get("output") else {})}
                       for share in split.get("split", [])]}
