@@ -84,10 +84,12 @@ def list_approvals(db: Database) -> list[ToolApproval]:
 
 def remove_approval(db: Database, server: str, tool: str) -> ToolApproval:
     """Take an approval back: the tool's next call is asked about again."""
-    for approval in list_approvals(db):
-        if approval.server == server and approval.tool == tool:
-            db.execute(f"DELETE FROM {TABLE} WHERE server = ? AND tool = ?", [server, tool])
-            return approval
+    row = (db.execute(f"SELECT server, tool, tool_hash, approved_at FROM {TABLE} "
+                      "WHERE server = ? AND tool = ?", [server, tool]).fetchone()
+           if _has_table(db) else None)
+    if row is not None:
+        db.execute(f"DELETE FROM {TABLE} WHERE server = ? AND tool = ?", [server, tool])
+        return ToolApproval(*row)
     raise NotFoundError(f"tool '{tool[:64]}' of MCP server '{server[:64]}': not allowed "
                         "always (see 'mcp approvals list')")
 
